@@ -1,0 +1,275 @@
+//! Configuration: a TOML file, the environment, and flags, resolved into
+//! [`Settings`].
+//!
+//! [`FileConfig`] mirrors `config/example.toml` key for key (a test keeps the
+//! two in sync); unknown keys are errors. Flags given on the command line
+//! win over the file. The access token is never a flag or a config value:
+//! it comes from `INTERCOM_ACCESS_TOKEN` or from the file named by
+//! `token_file`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::http::{ClientConfig, DEFAULT_INTERCOM_VERSION};
+use crate::output::Format;
+use crate::reports::ReportName;
+use crate::secret::AccessToken;
+
+/// The environment variable that holds the access token.
+pub const TOKEN_ENV: &str = "INTERCOM_ACCESS_TOKEN";
+
+/// Intercom's data-hosting regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    Us,
+    Eu,
+    Au,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://api.intercom.io",
+            Region::Eu => "https://api.eu.intercom.io",
+            Region::Au => "https://api.au.intercom.io",
+        }
+    }
+}
+
+/// The config file, as written. Every key is optional; see `config/example.toml`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub region: Option<Region>,
+    pub base_url: Option<String>,
+    pub intercom_version: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub output_dir: Option<PathBuf>,
+    pub state_path: Option<PathBuf>,
+    pub formats: Option<Vec<Format>>,
+    pub reports: Option<Vec<String>>,
+    pub page_size: Option<u32>,
+    pub rows_per_file: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_retries: Option<usize>,
+    pub max_retry_secs: Option<u64>,
+}
+
+impl FileConfig {
+    /// Read and parse a config file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        Self::parse(&text).map_err(|e| match e {
+            Error::Config(msg) => Error::Config(format!("{}: {msg}", path.display())),
+            other => other,
+        })
+    }
+
+    /// Parse config text.
+    pub fn parse(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| Error::Config(e.to_string().trim().to_string()))
+    }
+}
+
+/// Values given as command-line flags; they override the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub base_url: Option<String>,
+    pub output_dir: Option<PathBuf>,
+    pub state_path: Option<PathBuf>,
+    pub formats: Vec<Format>,
+    pub reports: Vec<String>,
+}
+
+/// Resolved, validated settings for a sync.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub base_url: Url,
+    pub intercom_version: String,
+    pub output_dir: PathBuf,
+    pub state_path: PathBuf,
+    pub formats: Vec<Format>,
+    pub reports: Vec<ReportName>,
+    pub page_size: u32,
+    pub rows_per_file: u64,
+    pub request_timeout: Duration,
+    pub max_retries: usize,
+    pub max_retry_time: Duration,
+    token_file: Option<PathBuf>,
+}
+
+/// Defaults, shared with `config/example.toml`.
+pub mod defaults {
+    pub const OUTPUT_DIR: &str = "intercom-export-output";
+    pub const STATE_PATH: &str = "intercom-export-state.db";
+    pub const PAGE_SIZE: u32 = 150;
+    pub const ROWS_PER_FILE: u64 = 1_000_000;
+    pub const REQUEST_TIMEOUT_SECS: u64 = 60;
+    pub const MAX_RETRIES: usize = 8;
+    pub const MAX_RETRY_SECS: u64 = 600;
+}
+
+impl Settings {
+    /// Combine file and flags, apply defaults, and validate.
+    pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Self> {
+        let base_url = match (flags.base_url.or(file.base_url), file.region) {
+            (Some(url), _) => url,
+            (None, Some(region)) => region.base_url().to_string(),
+            (None, None) => Region::Us.base_url().to_string(),
+        };
+        let base_url = Url::parse(&base_url)
+            .map_err(|e| Error::Config(format!("base_url {base_url:?} is not a URL: {e}")))?;
+        crate::http::validate_base_url(&base_url).map_err(Error::Config)?;
+
+        let formats = if !flags.formats.is_empty() {
+            flags.formats
+        } else {
+            file.formats.unwrap_or_else(|| vec![Format::Parquet])
+        };
+        if formats.is_empty() {
+            return Err(Error::Config(
+                "`formats` is empty; use [\"parquet\"], [\"csv\"] or both".into(),
+            ));
+        }
+        let names = if !flags.reports.is_empty() {
+            flags.reports
+        } else {
+            file.reports.unwrap_or_default()
+        };
+        let mut reports = names
+            .iter()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.parse::<ReportName>())
+            .collect::<Result<Vec<_>>>()?;
+        if reports.is_empty() {
+            reports = ReportName::ALL.to_vec();
+        }
+        reports.sort();
+        reports.dedup();
+
+        let page_size = file.page_size.unwrap_or(defaults::PAGE_SIZE);
+        if !(1..=150).contains(&page_size) {
+            return Err(Error::Config(format!(
+                "page_size = {page_size} is out of range; Intercom allows 1 to 150"
+            )));
+        }
+        let rows_per_file = file.rows_per_file.unwrap_or(defaults::ROWS_PER_FILE);
+        if rows_per_file == 0 {
+            return Err(Error::Config("rows_per_file must be at least 1".into()));
+        }
+        Ok(Self {
+            base_url,
+            intercom_version: file
+                .intercom_version
+                .unwrap_or_else(|| DEFAULT_INTERCOM_VERSION.to_string()),
+            output_dir: flags
+                .output_dir
+                .or(file.output_dir)
+                .unwrap_or_else(|| defaults::OUTPUT_DIR.into()),
+            state_path: flags
+                .state_path
+                .or(file.state_path)
+                .unwrap_or_else(|| defaults::STATE_PATH.into()),
+            formats,
+            reports,
+            page_size,
+            rows_per_file,
+            request_timeout: Duration::from_secs(
+                file.request_timeout_secs
+                    .unwrap_or(defaults::REQUEST_TIMEOUT_SECS),
+            ),
+            max_retries: file.max_retries.unwrap_or(defaults::MAX_RETRIES),
+            max_retry_time: Duration::from_secs(
+                file.max_retry_secs.unwrap_or(defaults::MAX_RETRY_SECS),
+            ),
+            token_file: file.token_file,
+        })
+    }
+
+    /// The access token: `INTERCOM_ACCESS_TOKEN`, else the `token_file`.
+    pub fn token(&self) -> Result<AccessToken> {
+        if let Some(t) = std::env::var(TOKEN_ENV).ok().and_then(AccessToken::new) {
+            return Ok(t);
+        }
+        if let Some(path) = &self.token_file {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Config(format!("cannot read token_file {}: {e}", path.display()))
+            })?;
+            return AccessToken::new(text)
+                .ok_or_else(|| Error::Config(format!("token_file {} is empty", path.display())));
+        }
+        Err(Error::Config(format!(
+            "no access token: set the {TOKEN_ENV} environment variable to your Intercom access \
+             token, or set `token_file` in the config to a file that holds it"
+        )))
+    }
+
+    /// Settings for the HTTP client.
+    pub fn client_config(&self, token: AccessToken) -> ClientConfig {
+        ClientConfig {
+            base_url: self.base_url.clone(),
+            intercom_version: self.intercom_version.clone(),
+            token,
+            request_timeout: self.request_timeout,
+            max_retries: self.max_retries,
+            max_retry_time: self.max_retry_time,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = FileConfig::parse("output_dri = \"x\"\n")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("output_dri"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_the_file_and_defaults_apply() {
+        let file = FileConfig::parse(
+            "region = \"eu\"\noutput_dir = \"from-file\"\nreports = [\"users\"]\n",
+        )
+        .expect("parse");
+        let s = Settings::resolve(
+            file,
+            Overrides {
+                output_dir: Some("from-flag".into()),
+                ..Overrides::default()
+            },
+        )
+        .expect("resolve");
+        assert_eq!(s.base_url.as_str(), "https://api.eu.intercom.io/");
+        assert_eq!(s.output_dir, PathBuf::from("from-flag"));
+        assert_eq!(s.reports, vec![ReportName::Users]);
+        assert_eq!(s.formats, vec![Format::Parquet]);
+        assert_eq!(s.page_size, 150);
+        assert_eq!(s.intercom_version, "2.16");
+    }
+
+    #[test]
+    fn bad_values_are_rejected_with_the_reason() {
+        let e = |toml: &str| {
+            Settings::resolve(
+                FileConfig::parse(toml).expect("parse"),
+                Overrides::default(),
+            )
+            .expect_err("invalid")
+            .to_string()
+        };
+        assert!(e("page_size = 500").contains("1 to 150"));
+        assert!(e("base_url = \"http://example.com\"").contains("plain http"));
+        assert!(e("reports = [\"nope\"]").contains("valid reports are"));
+    }
+}

@@ -1,0 +1,418 @@
+//! The one HTTP client that talks to Intercom.
+//!
+//! It owns the base URL (region), the `Authorization` and `Intercom-Version`
+//! headers, JSON decoding, and retries with exponential backoff and jitter
+//! (`backon`), guided by [`retry::classify`]. Reports never build requests
+//! themselves: they call [`IntercomClient::get`] and [`IntercomClient::post`].
+
+pub mod retry;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use backon::{ExponentialBuilder, Retryable};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
+use serde::de::DeserializeOwned;
+use url::Url;
+
+use crate::secret::AccessToken;
+use retry::Decision;
+
+/// The default Intercom API version sent on every request.
+pub const DEFAULT_INTERCOM_VERSION: &str = "2.16";
+
+/// A failed exchange with Intercom. Messages name the endpoint (method and
+/// path), never the token.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// 401: the token is missing, wrong, expired or revoked.
+    #[error(
+        "Intercom rejected the access token (HTTP 401 {code}: {message}). Set a valid token in the \
+         INTERCOM_ACCESS_TOKEN environment variable, or point `token_file` in the config at a file \
+         that holds it"
+    )]
+    Unauthorized { code: String, message: String },
+
+    /// 403: the token is valid but may not read this endpoint.
+    #[error(
+        "Intercom refused {endpoint} (HTTP 403 {code}: {message}); give the app the permission \
+         it needs or disable the report that reads it"
+    )]
+    Forbidden {
+        endpoint: String,
+        code: String,
+        message: String,
+    },
+
+    /// Any other non-success status.
+    #[error("{endpoint} failed with HTTP {status} {code}: {message}")]
+    Status {
+        endpoint: String,
+        status: u16,
+        code: String,
+        message: String,
+        /// How long the server asked us to wait (`Retry-After`, or the rate-limit reset).
+        retry_after: Option<Duration>,
+    },
+
+    /// No usable HTTP response: connection refused or reset, timeout, TLS.
+    #[error("{endpoint} failed: {message}")]
+    Transport { endpoint: String, message: String },
+
+    /// A 2xx response whose body was empty or not the JSON we expected.
+    #[error("{endpoint} returned an unusable body: {message}")]
+    Body { endpoint: String, message: String },
+}
+
+impl HttpError {
+    /// True for authentication and permission failures.
+    pub fn is_auth(&self) -> bool {
+        matches!(
+            self,
+            HttpError::Unauthorized { .. } | HttpError::Forbidden { .. }
+        )
+    }
+}
+
+/// Everything needed to build a client.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://api.intercom.io` or a regional host; plain http only on loopback.
+    pub base_url: Url,
+    /// Sent as `Intercom-Version`.
+    pub intercom_version: String,
+    pub token: AccessToken,
+    /// Per-request timeout (connect + headers + body).
+    pub request_timeout: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// Upper bound on the time spent sleeping between retries of one request.
+    pub max_retry_time: Duration,
+}
+
+/// Counters for the run summary.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+}
+
+/// A point-in-time copy of [`ClientStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+}
+
+/// Intercom API client. Cheap to clone (shares the connection pool).
+#[derive(Clone)]
+pub struct IntercomClient {
+    http: reqwest::Client,
+    base: Url,
+    retry: ExponentialBuilder,
+    stats: Arc<ClientStats>,
+}
+
+/// Check that `url` is https, or http on a loopback address (the simulator).
+pub fn validate_base_url(url: &Url) -> Result<(), String> {
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d == "localhost",
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "base URL {url} uses plain http; only https is allowed, except for a loopback \
+                     address such as http://127.0.0.1:PORT (the simulator)"
+                ))
+            }
+        }
+        other => Err(format!("base URL {url} has scheme {other:?}; use https://")),
+    }
+}
+
+impl IntercomClient {
+    /// Build a client. Fails on an invalid base URL or header value.
+    pub fn new(config: ClientConfig) -> Result<Self, crate::Error> {
+        validate_base_url(&config.base_url).map_err(crate::Error::Config)?;
+        let mut headers = HeaderMap::new();
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.token.expose()))
+            .map_err(|_| {
+                crate::Error::Config(
+                    "the access token contains characters that cannot go in an HTTP header".into(),
+                )
+            })?;
+        auth.set_sensitive(true);
+        headers.insert(AUTHORIZATION, auth);
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        headers.insert(
+            "Intercom-Version",
+            HeaderValue::from_str(&config.intercom_version).map_err(|_| {
+                crate::Error::Config(format!(
+                    "intercom_version {:?} is not a valid header value",
+                    config.intercom_version
+                ))
+            })?,
+        );
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .timeout(config.request_timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("intercom-export/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| crate::Error::Internal(format!("building the HTTP client: {e}")))?;
+        let retry = ExponentialBuilder::default()
+            .with_jitter()
+            .with_min_delay(Duration::from_millis(250))
+            .with_max_delay(Duration::from_secs(30))
+            .with_max_times(config.max_retries)
+            .with_total_delay(Some(config.max_retry_time));
+        let mut base = config.base_url;
+        // Url::join replaces the last segment unless the path ends in '/'.
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        Ok(Self {
+            http,
+            base,
+            retry,
+            stats: Arc::default(),
+        })
+    }
+
+    /// GET `path` (relative to the base URL, query string allowed) and decode JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HttpError> {
+        self.request(reqwest::Method::GET, path, None).await
+    }
+
+    /// POST a JSON body to `path` and decode the JSON answer.
+    pub async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<T, HttpError> {
+        self.request(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.stats.requests.load(Ordering::Relaxed),
+            retries: self.stats.retries.load(Ordering::Relaxed),
+            rate_limited: self.stats.rate_limited.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn request<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, HttpError> {
+        let endpoint = format!("{method} /{}", path.trim_start_matches('/'));
+        let url =
+            self.base
+                .join(path.trim_start_matches('/'))
+                .map_err(|e| HttpError::Transport {
+                    endpoint: endpoint.clone(),
+                    message: format!("invalid URL: {e}"),
+                })?;
+        let attempt = || self.attempt::<T>(method.clone(), url.clone(), &endpoint, body);
+        attempt
+            .retry(self.retry)
+            .when(classify_is_retry)
+            .adjust(|e, backoff| match (retry::classify(e), backoff) {
+                // Out of attempts or time: stop, whatever the server asked.
+                (_, None) => None,
+                (Decision::Retry(Some(server_wait)), Some(b)) => Some(server_wait.max(b)),
+                (_, b) => b,
+            })
+            .notify(|e, wait| {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying request");
+            })
+            .await
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        endpoint: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, HttpError> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let mut req = self.http.request(method, url);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let transport = |e: reqwest::Error| HttpError::Transport {
+            endpoint: endpoint.to_string(),
+            message: describe_reqwest_error(&e),
+        };
+        let resp = req.send().await.map_err(transport)?;
+        let status = resp.status();
+        let retry_after = server_wait(resp.headers());
+        let bytes = resp.bytes().await.map_err(transport)?;
+        if status.is_success() {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Err(HttpError::Body {
+                    endpoint: endpoint.to_string(),
+                    message: format!("HTTP {} with an empty body", status.as_u16()),
+                });
+            }
+            return serde_json::from_slice(&bytes).map_err(|e| HttpError::Body {
+                endpoint: endpoint.to_string(),
+                message: e.to_string(),
+            });
+        }
+        let (code, message) = error_details(&bytes);
+        Err(match status.as_u16() {
+            401 => HttpError::Unauthorized { code, message },
+            403 => HttpError::Forbidden {
+                endpoint: endpoint.to_string(),
+                code,
+                message,
+            },
+            s => {
+                if s == 429 {
+                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                }
+                HttpError::Status {
+                    endpoint: endpoint.to_string(),
+                    status: s,
+                    code,
+                    message,
+                    retry_after,
+                }
+            }
+        })
+    }
+}
+
+fn classify_is_retry(e: &HttpError) -> bool {
+    matches!(retry::classify(e), Decision::Retry(_))
+}
+
+/// Reqwest's Display hides the cause; walk the chain for a useful message.
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut msg = if e.is_timeout() {
+        "request timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    // The URL is never included: it is in the endpoint already and could
+    // carry query parameters we do not want in logs.
+    msg
+}
+
+/// How long the server asked us to wait: `Retry-After` (seconds) wins, else
+/// `X-RateLimit-Reset` (a unix timestamp) on a throttled response.
+fn server_wait(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(secs) = header("retry-after") {
+        return Some(Duration::from_secs(secs.min(300)));
+    }
+    let reset = header("x-ratelimit-reset")?;
+    let remaining = header("x-ratelimit-remaining");
+    if remaining.is_some_and(|r| r > 0) {
+        return None;
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now).clamp(1, 60)))
+}
+
+/// Pull `code` and `message` out of Intercom's error bodies (`error.list`,
+/// the bare `{type:"error", message}` form, or an HTML gateway page).
+fn error_details(body: &[u8]) -> (String, String) {
+    #[derive(serde::Deserialize)]
+    struct ErrorList {
+        #[serde(default)]
+        errors: Vec<ErrorItem>,
+        message: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorItem {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    match serde_json::from_slice::<ErrorList>(body) {
+        Ok(list) => match list.errors.into_iter().next() {
+            Some(item) => (
+                item.code.unwrap_or_else(|| "error".into()),
+                item.message.unwrap_or_default(),
+            ),
+            None => ("error".into(), list.message.unwrap_or_default()),
+        },
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            let snippet: String = text.chars().take(120).collect();
+            ("non_json_body".into(), snippet.trim().to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_must_be_https_unless_loopback() {
+        let ok = |s: &str| validate_base_url(&Url::parse(s).expect("url")).is_ok();
+        assert!(ok("https://api.intercom.io"));
+        assert!(ok("http://127.0.0.1:8080"));
+        assert!(ok("http://localhost:1"));
+        assert!(ok("http://[::1]:9"));
+        assert!(!ok("http://api.intercom.io"));
+        assert!(!ok("http://10.0.0.1"));
+        assert!(!ok("ftp://127.0.0.1"));
+    }
+
+    #[test]
+    fn error_bodies_of_every_shape() {
+        let list = br#"{"type":"error.list","request_id":"x","errors":[{"code":"not_found","message":"Resource Not Found"}]}"#;
+        assert_eq!(
+            error_details(list),
+            ("not_found".into(), "Resource Not Found".into())
+        );
+        let bare = br#"{"type":"error","request_id":null,"message":"boom"}"#;
+        assert_eq!(error_details(bare), ("error".into(), "boom".into()));
+        let html = b"<html><body>502 Bad Gateway</body></html>";
+        assert_eq!(error_details(html).0, "non_json_body");
+    }
+
+    #[test]
+    fn retry_after_wins_over_reset() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("3"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1"));
+        assert_eq!(server_wait(&h), Some(Duration::from_secs(3)));
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("5"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("99999999999"));
+        assert_eq!(server_wait(&h), None, "room left: no server-imposed wait");
+    }
+}

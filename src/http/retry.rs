@@ -1,0 +1,94 @@
+//! Which failures are worth another try, and how long to wait first.
+//!
+//! [`classify`] is the one place that decides; the client feeds its decision
+//! to `backon`. Following Intercom's docs: retry 429 (after the window resets),
+//! 408, 5xx, timeouts, connection failures, and bodies that are empty or cut
+//! short; never retry other 4xx, which a second try cannot fix.
+
+use std::time::Duration;
+
+use super::HttpError;
+
+/// What to do after a failed request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Try again; wait at least this long if the server said so.
+    Retry(Option<Duration>),
+    /// Give up and report the error.
+    Fail,
+}
+
+/// Decide whether `error` is transient.
+pub fn classify(error: &HttpError) -> Decision {
+    match error {
+        HttpError::Unauthorized { .. } | HttpError::Forbidden { .. } => Decision::Fail,
+        HttpError::Status {
+            status,
+            retry_after,
+            ..
+        } => match *status {
+            429 => Decision::Retry(*retry_after),
+            408 | 500..=599 => Decision::Retry(*retry_after),
+            _ => Decision::Fail,
+        },
+        HttpError::Transport { .. } => Decision::Retry(None),
+        // An empty or truncated 200 body is a known Intercom fault: retry it.
+        HttpError::Body { .. } => Decision::Retry(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, retry_after: Option<Duration>) -> HttpError {
+        HttpError::Status {
+            endpoint: "GET /x".into(),
+            status: code,
+            code: "c".into(),
+            message: "m".into(),
+            retry_after,
+        }
+    }
+
+    #[test]
+    fn transient_failures_are_retried() {
+        let wait = Some(Duration::from_secs(7));
+        assert_eq!(classify(&status(429, wait)), Decision::Retry(wait));
+        for code in [408, 500, 502, 503, 504] {
+            assert_eq!(
+                classify(&status(code, None)),
+                Decision::Retry(None),
+                "{code}"
+            );
+        }
+        let transport = HttpError::Transport {
+            endpoint: "GET /x".into(),
+            message: "connection reset".into(),
+        };
+        assert_eq!(classify(&transport), Decision::Retry(None));
+        let body = HttpError::Body {
+            endpoint: "GET /x".into(),
+            message: "EOF while parsing".into(),
+        };
+        assert_eq!(classify(&body), Decision::Retry(None));
+    }
+
+    #[test]
+    fn client_errors_are_final() {
+        for code in [400, 404, 409, 410, 422] {
+            assert_eq!(classify(&status(code, None)), Decision::Fail, "{code}");
+        }
+        let unauthorized = HttpError::Unauthorized {
+            code: "unauthorized".into(),
+            message: "Access Token Invalid".into(),
+        };
+        assert_eq!(classify(&unauthorized), Decision::Fail);
+        let forbidden = HttpError::Forbidden {
+            endpoint: "GET /x".into(),
+            code: "api_plan_restricted".into(),
+            message: "Active subscription needed.".into(),
+        };
+        assert_eq!(classify(&forbidden), Decision::Fail);
+    }
+}

@@ -1,0 +1,50 @@
+//! # intercom-export
+//!
+//! Copies an Intercom workspace into Parquet and CSV files for a warehouse,
+//! incrementally: each `sync` exports only what changed since the last one.
+//!
+//! ## Architecture
+//!
+//! ```text
+//!   cli ──▶ config::Settings ──▶ pipeline::sync
+//!                                   │ for each report
+//!                                   ▼
+//!   http::IntercomClient ◀── reports::extract ──mpsc──▶ output::ReportWriter
+//!   (auth, version, retries)    (search windows,          (Arrow batches →
+//!                                cursor logic)             Parquet / CSV parts)
+//!                                   │                             │
+//!                                   └──── state::StateStore ◀─────┘
+//!                                 (SQLite: runs, cursors, files — one
+//!                                  transaction per finished report)
+//! ```
+//!
+//! - [`http`]: the one HTTP client. Base URL by region, bearer token,
+//!   `Intercom-Version`, JSON decoding, retries with backoff (`backon`).
+//! - [`api`]: response envelopes and the search query builders.
+//! - [`reports`]: one module per report: its columns and its extractor.
+//!   Extractors stream pages of raw API records and compute the next cursor.
+//! - [`output`]: declarative columns → Arrow (`arrow_json::Decoder::serialize`)
+//!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
+//! - [`state`]: the SQLite state file (sqlx, embedded migrations).
+//! - [`pipeline`]: wires one run together; a cursor only moves after its
+//!   files are durable.
+//! - [`simulator`]: a deterministic Intercom API (axum) with a movable clock,
+//!   used by the tests, the benchmarks and `intercom-export demo`.
+//!
+//! Output layout: `OUTPUT/<report>/<run-key>/part-NNNNN.parquet` (and
+//! `.csv`); timestamps are `Timestamp(Microsecond, "UTC")`, ids are strings.
+
+pub mod api;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod output;
+pub mod pipeline;
+pub mod reports;
+pub mod secret;
+pub mod simulator;
+pub mod state;
+pub mod telemetry;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,427 @@
+//! Writing report rows to Parquet and CSV files.
+//!
+//! Layout: `OUTPUT/<report>/<run-id>/part-NNNNN.<ext>`. Each file is written
+//! under a `.tmp` name, flushed and fsynced, then renamed into place and the
+//! directory fsynced, so a reader (or a crash) never sees half a file under a
+//! final name. A [`ReportWriter`] rolls to a new part every
+//! `rows_per_file` rows and keeps Parquet row groups under a byte budget, so
+//! memory does not grow with the report's size.
+
+pub mod schema;
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow_array::RecordBatch;
+use arrow_json::reader::Decoder;
+use arrow_schema::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use schema::{Column, RowView, arrow_schema};
+
+/// Output file formats.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Parquet,
+    Csv,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Parquet => "parquet",
+            Format::Csv => "csv",
+        }
+    }
+}
+
+/// Flush a Parquet row group once its buffered data passes this size.
+const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+
+/// A file that has been completely written and renamed into place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFile {
+    /// Path relative to the output directory, with `/` separators.
+    pub relative_path: String,
+    pub format: Format,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// Where and how a report's files are written.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub output_dir: PathBuf,
+    pub report: String,
+    pub run_key: String,
+    pub formats: Vec<Format>,
+    pub rows_per_file: u64,
+}
+
+/// Streams rows of one report into part files. Not async: run it on a
+/// blocking thread (the pipeline does).
+pub struct ReportWriter {
+    config: WriterConfig,
+    columns: &'static [Column],
+    sinks: Vec<Sink>,
+    part: u32,
+    rows_in_part: u64,
+    written: Vec<WrittenFile>,
+}
+
+/// One format's decoder and the part file being written.
+struct Sink {
+    format: Format,
+    schema: SchemaRef,
+    decoder: Decoder,
+    open: Option<OpenFile>,
+}
+
+struct OpenFile {
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    relative_path: String,
+    rows: u64,
+    writer: FileWriter,
+}
+
+enum FileWriter {
+    Parquet(ArrowWriter<HashingWriter>),
+    Csv(arrow_csv::Writer<HashingWriter>),
+}
+
+impl ReportWriter {
+    pub fn new(config: WriterConfig, columns: &'static [Column]) -> Result<Self> {
+        let sinks = config
+            .formats
+            .iter()
+            .map(|&format| {
+                let csv = format == Format::Csv;
+                let schema = arrow_schema(columns, csv);
+                let decoder = arrow_json::ReaderBuilder::new(schema.clone())
+                    .with_batch_size(8192)
+                    .build_decoder()
+                    .map_err(|e| encode_error(&config.report, e))?;
+                Ok(Sink {
+                    format,
+                    schema,
+                    decoder,
+                    open: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            config,
+            columns,
+            sinks,
+            part: 0,
+            rows_in_part: 0,
+            written: Vec::new(),
+        })
+    }
+
+    /// The directory this writer puts its parts in.
+    pub fn run_dir(&self) -> PathBuf {
+        self.config
+            .output_dir
+            .join(&self.config.report)
+            .join(&self.config.run_key)
+    }
+
+    /// Append API records. Rolls to a new part file when the current one is full.
+    pub fn write(&mut self, records: &[Value]) -> Result<()> {
+        let mut rest = records;
+        while !rest.is_empty() {
+            let room = (self.config.rows_per_file - self.rows_in_part).max(1) as usize;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.write_part(now)?;
+            rest = later;
+            if self.rows_in_part >= self.config.rows_per_file {
+                self.close_part()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_part(&mut self, records: &[Value]) -> Result<()> {
+        let run_dir = self.run_dir();
+        let report = self.config.report.clone();
+        for sink in &mut self.sinks {
+            let csv = sink.format == Format::Csv;
+            let rows: Vec<RowView> = records
+                .iter()
+                .map(|record| RowView {
+                    columns: self.columns,
+                    record,
+                    csv,
+                })
+                .collect();
+            sink.decoder
+                .serialize(&rows)
+                .map_err(|e| encode_error(&report, e))?;
+            while let Some(batch) = sink.decoder.flush().map_err(|e| encode_error(&report, e))? {
+                if sink.open.is_none() {
+                    sink.open = Some(open_part(&run_dir, &self.config, sink, self.part)?);
+                }
+                if let Some(open) = sink.open.as_mut() {
+                    open.write(&batch, &report)?;
+                }
+            }
+        }
+        self.rows_in_part += records.len() as u64;
+        Ok(())
+    }
+
+    fn close_part(&mut self) -> Result<()> {
+        for sink in &mut self.sinks {
+            if let Some(open) = sink.open.take() {
+                let file = open.finish(sink.format, &self.config.report)?;
+                self.written.push(file);
+            }
+        }
+        self.part += 1;
+        self.rows_in_part = 0;
+        Ok(())
+    }
+
+    /// Close the last part; every file written is then durable (see [`Self::files`]).
+    pub fn finish(&mut self) -> Result<()> {
+        self.close_part()?;
+        if !self.written.is_empty() {
+            sync_dir(&self.run_dir())?;
+        }
+        Ok(())
+    }
+
+    /// The files finished so far.
+    pub fn files(&self) -> &[WrittenFile] {
+        &self.written
+    }
+
+    /// Remove everything this writer created (temporary and finished parts).
+    pub fn abort(self) {
+        let run_dir = self.run_dir();
+        for sink in self.sinks {
+            if let Some(open) = sink.open {
+                let _ = fs::remove_file(&open.tmp_path);
+            }
+        }
+        for file in &self.written {
+            let _ = fs::remove_file(self.config.output_dir.join(&file.relative_path));
+        }
+        // Only removes the directory if it is now empty.
+        let _ = fs::remove_dir(&run_dir);
+    }
+}
+
+fn open_part(run_dir: &Path, config: &WriterConfig, sink: &Sink, part: u32) -> Result<OpenFile> {
+    fs::create_dir_all(run_dir).map_err(|e| Error::output(run_dir, e))?;
+    let name = format!("part-{part:05}.{}", sink.format.extension());
+    let final_path = run_dir.join(&name);
+    let tmp_path = run_dir.join(format!("{name}.tmp"));
+    let file = File::create(&tmp_path).map_err(|e| Error::output(&tmp_path, e))?;
+    let out = HashingWriter::new(file);
+    let writer = match sink.format {
+        Format::Parquet => {
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(
+                    ZstdLevel::try_new(3).map_err(|e| encode_error(&config.report, e))?,
+                ))
+                .set_created_by(concat!("intercom-export ", env!("CARGO_PKG_VERSION")).into())
+                .build();
+            FileWriter::Parquet(
+                ArrowWriter::try_new(out, sink.schema.clone(), Some(props))
+                    .map_err(|e| encode_error(&config.report, e))?,
+            )
+        }
+        Format::Csv => FileWriter::Csv(
+            arrow_csv::WriterBuilder::new()
+                .with_header(true)
+                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.fZ".to_string())
+                .build(out),
+        ),
+    };
+    let relative_path = format!("{}/{}/{name}", config.report, config.run_key);
+    Ok(OpenFile {
+        tmp_path,
+        final_path,
+        relative_path,
+        rows: 0,
+        writer,
+    })
+}
+
+impl OpenFile {
+    fn write(&mut self, batch: &RecordBatch, report: &str) -> Result<()> {
+        match &mut self.writer {
+            FileWriter::Parquet(w) => {
+                w.write(batch).map_err(|e| encode_error(report, e))?;
+                if w.in_progress_size() > ROW_GROUP_BYTES {
+                    w.flush().map_err(|e| encode_error(report, e))?;
+                }
+            }
+            FileWriter::Csv(w) => w.write(batch).map_err(|e| encode_error(report, e))?,
+        }
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn finish(self, format: Format, report: &str) -> Result<WrittenFile> {
+        let out = match self.writer {
+            FileWriter::Parquet(w) => w.into_inner().map_err(|e| encode_error(report, e))?,
+            FileWriter::Csv(w) => w.into_inner(),
+        };
+        let (bytes, sha256) = out.finish().map_err(|e| Error::output(&self.tmp_path, e))?;
+        fs::rename(&self.tmp_path, &self.final_path)
+            .map_err(|e| Error::output(&self.final_path, e))?;
+        Ok(WrittenFile {
+            relative_path: self.relative_path,
+            format,
+            rows: self.rows,
+            bytes,
+            sha256,
+        })
+    }
+}
+
+/// A buffered file writer that hashes and counts what goes through it.
+struct HashingWriter {
+    inner: BufWriter<File>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl HashingWriter {
+    fn new(file: File) -> Self {
+        Self {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Flush, fsync, and return (size, sha256 hex).
+    fn finish(self) -> io::Result<(u64, String)> {
+        let file = self.inner.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok((self.bytes, hex::encode(self.hasher.finalize())))
+    }
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Make a rename durable: fsync the directory that holds the entry.
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::output(dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+fn encode_error(report: &str, e: impl std::fmt::Display) -> Error {
+    Error::Encode {
+        report: report.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Check early that `dir` can be created and written to.
+pub fn ensure_writable(dir: &Path) -> Result<()> {
+    let fail = |e: io::Error| {
+        Error::Config(format!(
+            "output directory {} is not writable ({e}); choose another with --output or \
+             `output_dir` in the config, or fix its permissions",
+            dir.display()
+        ))
+    };
+    fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(format!(".write-probe-{}", std::process::id()));
+    File::create(&probe).map_err(fail)?;
+    let _ = fs::remove_file(&probe);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use schema::ColType;
+
+    static COLS: &[Column] = &[
+        Column::new("id", ColType::Str, "/id", ""),
+        Column::new("n", ColType::Int, "/n", ""),
+    ];
+
+    #[test]
+    fn rolls_parts_and_leaves_no_temporary_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = WriterConfig {
+            output_dir: dir.path().to_path_buf(),
+            report: "things".into(),
+            run_key: "run-1".into(),
+            formats: vec![Format::Parquet, Format::Csv],
+            rows_per_file: 4,
+        };
+        let mut w = ReportWriter::new(config, COLS).expect("writer");
+        let records: Vec<Value> = (0..10)
+            .map(|i| serde_json::json!({"id": format!("x{i}"), "n": i}))
+            .collect();
+        w.write(&records[..3]).expect("write");
+        w.write(&records[3..]).expect("write");
+        w.finish().expect("finish");
+        let files = w.files().to_vec();
+        let parquet: Vec<_> = files
+            .iter()
+            .filter(|f| f.format == Format::Parquet)
+            .collect();
+        assert_eq!(
+            parquet.iter().map(|f| f.rows).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
+        assert_eq!(files.len(), 6);
+        let mut total = 0;
+        for f in &parquet {
+            let file = File::open(dir.path().join(&f.relative_path)).expect("open");
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .expect("parquet")
+                .build()
+                .expect("reader");
+            total += reader.map(|b| b.expect("batch").num_rows()).sum::<usize>();
+        }
+        assert_eq!(total, 10);
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("things/run-1"))
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+        let csv = fs::read_to_string(dir.path().join("things/run-1/part-00000.csv")).expect("csv");
+        assert_eq!(csv.lines().next(), Some("id,n"));
+    }
+}

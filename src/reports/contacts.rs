@@ -1,0 +1,232 @@
+//! `users` and `leads`: contacts by role, exported incrementally through
+//! `POST /contacts/search` on `updated_at` (day-granular on Intercom's side;
+//! see `search.rs`).
+//!
+//! Domo's "Users (Scroll API)" and "Leads (Scroll API)" read Intercom's
+//! retired v1 scroll; cursor pagination of contact search is its successor.
+
+use crate::api::query::leaf;
+use crate::output::schema::{ColType::*, Column};
+use crate::reports::search::{Granularity, SearchSpec};
+
+/// The search for contacts of one role (`user` or `lead`).
+pub fn search_spec(role: &'static str) -> SearchSpec {
+    SearchSpec {
+        path: "contacts/search",
+        filter: Some(leaf("role", "=", role)),
+        granularity: Granularity::Day,
+    }
+}
+
+/// Output columns (the same for users and leads).
+pub static COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Contact id (Intercom's)"),
+    Column::new("workspace_id", Str, "/workspace_id", "Workspace (app) id"),
+    Column::new(
+        "external_id",
+        Str,
+        "/external_id",
+        "Your id for the contact (user_id)",
+    ),
+    Column::new("role", Str, "/role", "user or lead"),
+    Column::new("email", Str, "/email", "Email address"),
+    Column::new(
+        "email_domain",
+        Str,
+        "/email_domain",
+        "Domain of the email address",
+    ),
+    Column::new("phone", Str, "/phone", "Phone number"),
+    Column::new("name", Str, "/name", "Name"),
+    Column::new("owner_id", Str, "/owner_id", "Admin who owns the contact"),
+    Column::new(
+        "has_hard_bounced",
+        Bool,
+        "/has_hard_bounced",
+        "Email hard-bounced",
+    ),
+    Column::new(
+        "marked_email_as_spam",
+        Bool,
+        "/marked_email_as_spam",
+        "Marked an email as spam",
+    ),
+    Column::new(
+        "unsubscribed_from_emails",
+        Bool,
+        "/unsubscribed_from_emails",
+        "Unsubscribed from emails",
+    ),
+    Column::new(
+        "created_at",
+        Timestamp,
+        "/created_at",
+        "When the contact was created",
+    ),
+    Column::new(
+        "updated_at",
+        Timestamp,
+        "/updated_at",
+        "Last change; with id, the key of a row version",
+    ),
+    Column::new(
+        "signed_up_at",
+        Timestamp,
+        "/signed_up_at",
+        "When the user signed up",
+    ),
+    Column::new(
+        "last_seen_at",
+        Timestamp,
+        "/last_seen_at",
+        "Last seen in your product",
+    ),
+    Column::new(
+        "last_replied_at",
+        Timestamp,
+        "/last_replied_at",
+        "Last reply to a conversation",
+    ),
+    Column::new(
+        "last_contacted_at",
+        Timestamp,
+        "/last_contacted_at",
+        "Last contacted by a teammate",
+    ),
+    Column::new(
+        "last_email_opened_at",
+        Timestamp,
+        "/last_email_opened_at",
+        "Last email opened",
+    ),
+    Column::new(
+        "last_email_clicked_at",
+        Timestamp,
+        "/last_email_clicked_at",
+        "Last email link clicked",
+    ),
+    Column::new(
+        "language_override",
+        Str,
+        "/language_override",
+        "Preferred Messenger language",
+    ),
+    Column::new("browser", Str, "/browser", "Last browser"),
+    Column::new(
+        "browser_version",
+        Str,
+        "/browser_version",
+        "Last browser version",
+    ),
+    Column::new(
+        "browser_language",
+        Str,
+        "/browser_language",
+        "Browser language",
+    ),
+    Column::new("os", Str, "/os", "Last operating system"),
+    Column::new("location_country", Str, "/location/country", "Country"),
+    Column::new("location_region", Str, "/location/region", "Region"),
+    Column::new("location_city", Str, "/location/city", "City"),
+    Column::new(
+        "location_country_code",
+        Str,
+        "/location/country_code",
+        "ISO country code",
+    ),
+    Column::new(
+        "location_continent_code",
+        Str,
+        "/location/continent_code",
+        "Continent code",
+    ),
+    Column::new(
+        "android_app_name",
+        Str,
+        "/android_app_name",
+        "Android app name",
+    ),
+    Column::new(
+        "android_app_version",
+        Str,
+        "/android_app_version",
+        "Android app version",
+    ),
+    Column::new("android_device", Str, "/android_device", "Android device"),
+    Column::new(
+        "android_os_version",
+        Str,
+        "/android_os_version",
+        "Android OS version",
+    ),
+    Column::new(
+        "android_sdk_version",
+        Str,
+        "/android_sdk_version",
+        "Android SDK version",
+    ),
+    Column::new(
+        "android_last_seen_at",
+        Timestamp,
+        "/android_last_seen_at",
+        "Last seen on Android",
+    ),
+    Column::new("ios_app_name", Str, "/ios_app_name", "iOS app name"),
+    Column::new(
+        "ios_app_version",
+        Str,
+        "/ios_app_version",
+        "iOS app version",
+    ),
+    Column::new("ios_device", Str, "/ios_device", "iOS device"),
+    Column::new("ios_os_version", Str, "/ios_os_version", "iOS version"),
+    Column::new(
+        "ios_sdk_version",
+        Str,
+        "/ios_sdk_version",
+        "iOS SDK version",
+    ),
+    Column::new(
+        "ios_last_seen_at",
+        Timestamp,
+        "/ios_last_seen_at",
+        "Last seen on iOS",
+    ),
+    Column::new("avatar_image_url", Str, "/avatar/image_url", "Avatar image"),
+    Column::list(
+        "tag_ids",
+        "/tags/data",
+        "id",
+        "Tags (first 10 inline; see tags_has_more)",
+    ),
+    Column::new(
+        "tags_has_more",
+        Bool,
+        "/tags/has_more",
+        "More than the inline tags exist",
+    ),
+    Column::list(
+        "company_ids",
+        "/companies/data",
+        "id",
+        "Companies (first 10 inline; see companies_has_more)",
+    ),
+    Column::new(
+        "companies_has_more",
+        Bool,
+        "/companies/has_more",
+        "More than the inline companies exist",
+    ),
+    Column::new(
+        "social_profiles",
+        Json,
+        "/social_profiles/data",
+        "Social profiles as JSON",
+    ),
+    Column::new(
+        "custom_attributes",
+        Json,
+        "/custom_attributes",
+        "Contact custom attributes as JSON",
+    ),
+];

@@ -1,0 +1,298 @@
+//! `conversations` (All Conversations): one row per conversation, exported
+//! incrementally through `POST /conversations/search` on `updated_at`.
+//!
+//! Search results carry no parts; the `conversation_parts` report (Conversation
+//! Details) fetches them per conversation.
+
+use crate::output::schema::{ColType::*, Column};
+use crate::reports::search::{Granularity, SearchSpec};
+
+/// The search this report runs. Conversation search compares dates to the second.
+pub fn search_spec() -> SearchSpec {
+    SearchSpec {
+        path: "conversations/search",
+        filter: None,
+        granularity: Granularity::Second,
+    }
+}
+
+/// Output columns.
+pub static COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Conversation id"),
+    Column::new(
+        "created_at",
+        Timestamp,
+        "/created_at",
+        "When the conversation started",
+    ),
+    Column::new(
+        "updated_at",
+        Timestamp,
+        "/updated_at",
+        "Last change; with id, the key of a row version",
+    ),
+    Column::new("title", Str, "/title", "Title, if set"),
+    Column::new("state", Str, "/state", "open, closed or snoozed"),
+    Column::new("open", Bool, "/open", "Whether the conversation is open"),
+    Column::new(
+        "read",
+        Bool,
+        "/read",
+        "Whether the last contact message was read by a teammate",
+    ),
+    Column::new(
+        "priority",
+        Str,
+        "/priority",
+        "none, low, medium, high, urgent (2.16) or priority/not_priority (2.11)",
+    ),
+    Column::new(
+        "waiting_since",
+        Timestamp,
+        "/waiting_since",
+        "Since when the contact waits for a reply",
+    ),
+    Column::new(
+        "snoozed_until",
+        Timestamp,
+        "/snoozed_until",
+        "When a snoozed conversation reopens",
+    ),
+    Column::new(
+        "admin_assignee_id",
+        Str,
+        "/admin_assignee_id",
+        "Assigned admin id (0 or null: unassigned)",
+    ),
+    Column::new(
+        "team_assignee_id",
+        Str,
+        "/team_assignee_id",
+        "Assigned team id (0 or null: unassigned)",
+    ),
+    Column::new(
+        "source_type",
+        Str,
+        "/source/type",
+        "Channel of the first message (conversation, email, ...)",
+    ),
+    Column::new("source_id", Str, "/source/id", "Id of the first message"),
+    Column::new(
+        "source_delivered_as",
+        Str,
+        "/source/delivered_as",
+        "How the first message was delivered",
+    ),
+    Column::new(
+        "source_subject",
+        Str,
+        "/source/subject",
+        "Subject of the first message",
+    ),
+    Column::new(
+        "source_body",
+        Str,
+        "/source/body",
+        "Body of the first message (HTML)",
+    ),
+    Column::new(
+        "source_url",
+        Str,
+        "/source/url",
+        "Page the conversation started on",
+    ),
+    Column::new(
+        "source_author_type",
+        Str,
+        "/source/author/type",
+        "Author type of the first message",
+    ),
+    Column::new(
+        "source_author_id",
+        Str,
+        "/source/author/id",
+        "Author id of the first message",
+    ),
+    Column::new(
+        "source_author_name",
+        Str,
+        "/source/author/name",
+        "Author name of the first message",
+    ),
+    Column::new(
+        "source_author_email",
+        Str,
+        "/source/author/email",
+        "Author email of the first message",
+    ),
+    Column::list(
+        "contact_ids",
+        "/contacts/contacts",
+        "id",
+        "Contacts in the conversation",
+    ),
+    Column::list(
+        "teammate_ids",
+        "/teammates/teammates",
+        "id",
+        "Teammates who took part",
+    ),
+    Column::list("tag_ids", "/tags/tags", "id", "Tags applied"),
+    Column::list(
+        "tag_names",
+        "/tags/tags",
+        "name",
+        "Names of the tags applied",
+    ),
+    Column::new(
+        "first_contact_reply_at",
+        Timestamp,
+        "/first_contact_reply/created_at",
+        "First reply by the contact",
+    ),
+    Column::new(
+        "first_contact_reply_type",
+        Str,
+        "/first_contact_reply/type",
+        "Channel of the first contact reply",
+    ),
+    Column::new(
+        "rating",
+        Int,
+        "/conversation_rating/rating",
+        "Conversation rating, 1 to 5",
+    ),
+    Column::new(
+        "rating_remark",
+        Str,
+        "/conversation_rating/remark",
+        "Remark left with the rating",
+    ),
+    Column::new(
+        "rating_created_at",
+        Timestamp,
+        "/conversation_rating/created_at",
+        "When the rating was given",
+    ),
+    Column::new(
+        "rating_teammate_id",
+        Str,
+        "/conversation_rating/teammate/id",
+        "Teammate who was rated",
+    ),
+    Column::new(
+        "time_to_assignment",
+        Int,
+        "/statistics/time_to_assignment",
+        "Seconds until first assignment",
+    ),
+    Column::new(
+        "time_to_admin_reply",
+        Int,
+        "/statistics/time_to_admin_reply",
+        "Seconds until first admin reply",
+    ),
+    Column::new(
+        "time_to_first_close",
+        Int,
+        "/statistics/time_to_first_close",
+        "Seconds until first close",
+    ),
+    Column::new(
+        "time_to_last_close",
+        Int,
+        "/statistics/time_to_last_close",
+        "Seconds until last close",
+    ),
+    Column::new(
+        "median_time_to_reply",
+        Int,
+        "/statistics/median_time_to_reply",
+        "Median seconds to admin reply",
+    ),
+    Column::new(
+        "first_admin_reply_at",
+        Timestamp,
+        "/statistics/first_admin_reply_at",
+        "First admin reply",
+    ),
+    Column::new(
+        "first_assignment_at",
+        Timestamp,
+        "/statistics/first_assignment_at",
+        "First assignment",
+    ),
+    Column::new(
+        "first_close_at",
+        Timestamp,
+        "/statistics/first_close_at",
+        "First close",
+    ),
+    Column::new(
+        "last_assignment_at",
+        Timestamp,
+        "/statistics/last_assignment_at",
+        "Last assignment",
+    ),
+    Column::new(
+        "last_contact_reply_at",
+        Timestamp,
+        "/statistics/last_contact_reply_at",
+        "Last contact reply",
+    ),
+    Column::new(
+        "last_admin_reply_at",
+        Timestamp,
+        "/statistics/last_admin_reply_at",
+        "Last admin reply",
+    ),
+    Column::new(
+        "last_close_at",
+        Timestamp,
+        "/statistics/last_close_at",
+        "Last close",
+    ),
+    Column::new(
+        "last_closed_by_id",
+        Str,
+        "/statistics/last_closed_by_id",
+        "Admin who closed it last",
+    ),
+    Column::new(
+        "count_reopens",
+        Int,
+        "/statistics/count_reopens",
+        "Times reopened",
+    ),
+    Column::new(
+        "count_assignments",
+        Int,
+        "/statistics/count_assignments",
+        "Times assigned",
+    ),
+    Column::new(
+        "count_conversation_parts",
+        Int,
+        "/statistics/count_conversation_parts",
+        "Number of parts (may exceed the 500 Intercom returns)",
+    ),
+    Column::new("sla_name", Str, "/sla_applied/sla_name", "SLA applied"),
+    Column::new(
+        "sla_status",
+        Str,
+        "/sla_applied/sla_status",
+        "hit, missed, cancelled or active",
+    ),
+    Column::new(
+        "ai_agent_participated",
+        Bool,
+        "/ai_agent_participated",
+        "Whether the AI agent took part",
+    ),
+    Column::new(
+        "custom_attributes",
+        Json,
+        "/custom_attributes",
+        "Conversation custom attributes as JSON",
+    ),
+];

@@ -1,0 +1,285 @@
+//! A deterministic, in-process simulator of the Intercom REST API (2.16).
+//!
+//! Every test, benchmark and the README demo run against it; there is no
+//! network. `intercom-export simulate` serves it on a port, and tests embed it
+//! with [`spawn`] (mini-redis style: [`serve`] takes a listener and a shutdown
+//! future).
+//!
+//! # Layout
+//!
+//! * `world`: compact per-record metadata, generation, `advance`.
+//! * `clock`: the simulated "now" ([`Clock`]).
+//! * `shapes/`: JSON builders deriving full records from `(seed, index, version)`.
+//! * `query`: the search DSL; `search`: keyset pagination and the search engine.
+//! * `routes/`: HTTP handlers (API and `/__sim` control plane).
+//! * `stats`: request counters; `error`: `error.list` responses.
+//! * `rng`, `vocab`, `text`: hashing, word lists, HTML → text.
+//!
+//! # Semantics
+//!
+//! * **Auth.** Every API route needs `Authorization: Bearer <token>`; a
+//!   missing header or a token in `--reject-token` gets 401 `unauthorized`
+//!   ("Access Token Invalid"). `/__sim/*` needs no auth.
+//! * **Page sizes.** `GET /contacts` default 10, `POST /contacts/search`
+//!   default 50, `GET /conversations` and `POST /conversations/search` default
+//!   20. Any `per_page` above 150 is **clamped** to 150; zero, negative or
+//!   non-numeric values are 400 `parameter_invalid`.
+//! * **Order.** The list endpoints return records in creation order (= id
+//!   ascending). Searches sort by `sort.field` (`updated_at`, `created_at` or
+//!   `id`, ties broken by id) and `sort.order` (default `descending`); without
+//!   a `sort` the order is **`updated_at` descending**.
+//! * **Cursors.** Opaque keyset cursors (last sort key + id), bound to the
+//!   endpoint and sort they were issued for. A page sequence never skips or
+//!   repeats a record whose sort key did not change, whatever happens to the
+//!   world in between. Search cursors come only from the body; a
+//!   `starting_after` in the query string is ignored.
+//! * **Dates in search.** Contacts compare by UTC day (`=`, `<`, `>` only);
+//!   conversations to the second (see `query.rs`).
+//! * **Parts.** `--parts` is the *average* per conversation: each gets a
+//!   uniform count in `1..=2·parts−1` (0 when `parts` is 0). A conversation's
+//!   `updated_at` is its latest part's time (or `created_at` without parts).
+//! * **Advance.** Moving the clock by N seconds updates about 0.5 % of
+//!   contacts and conversations per simulated hour and creates about 0.2 %
+//!   (at least one of each for N ≥ 3600), all with timestamps in
+//!   `(old_now, new_now]`. Records are picked deterministically from the seed
+//!   and the two instants. An updated contact gets a new version (new
+//!   browser, last-seen times, custom attributes, tags) and `updated_at`; an
+//!   updated conversation gets one new part (sometimes a close, snooze,
+//!   reopen or assignment, which changes its state).
+//! * **Not simulated yet.** Rate limits, faults, search index lag, merged or
+//!   deleted records, companies, notes, tags and the other endpoints.
+
+mod clock;
+mod error;
+mod query;
+mod rng;
+mod routes;
+mod search;
+mod shapes;
+mod stats;
+mod text;
+mod vocab;
+mod world;
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use clock::Clock;
+pub use error::ApiError;
+pub use query::{MAX_GROUP_FILTERS, MAX_NESTING, QueryError};
+pub use routes::MAX_PER_PAGE;
+pub use shapes::conversation::MAX_PARTS_RETURNED;
+pub use stats::Stats;
+pub use world::{
+    CONTACT_CREATES_PER_HOUR, CONTACT_UPDATES_PER_HOUR, CONVERSATION_CREATES_PER_HOUR,
+    CONVERSATION_UPDATES_PER_HOUR,
+};
+
+use search::SearchCache;
+use world::World;
+
+/// 2026-06-01T00:00:00Z, the default simulated "now".
+pub const DEFAULT_START_TIME: i64 = 1_780_272_000;
+
+/// Flags of `intercom-export simulate`; also the configuration of [`spawn`].
+#[derive(clap::Args, Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Seed of the generated world; the same flags give byte-identical responses.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of contacts at start.
+    #[arg(long, default_value_t = 2000)]
+    pub contacts: usize,
+    /// Number of conversations at start.
+    #[arg(long, default_value_t = 500)]
+    pub conversations: usize,
+    /// Average parts per conversation (each gets a uniform 1..=2·parts−1).
+    #[arg(long, default_value_t = 8)]
+    pub parts: usize,
+    /// Bearer tokens answered with 401 (repeatable).
+    #[arg(long = "reject-token")]
+    pub reject_tokens: Vec<String>,
+    /// Simulated "now" at start, unix seconds (default 2026-06-01T00:00:00Z).
+    #[arg(long, default_value_t = DEFAULT_START_TIME)]
+    pub start_time: i64,
+    /// Days of history before the start time that records are spread over.
+    #[arg(long, default_value_t = 1095)]
+    pub history_days: u32,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            contacts: 2000,
+            conversations: 500,
+            parts: 8,
+            reject_tokens: Vec::new(),
+            start_time: DEFAULT_START_TIME,
+            history_days: 1095,
+        }
+    }
+}
+
+/// Shared simulator state: the world, the clock, counters and caches.
+pub struct Simulator {
+    config: SimConfig,
+    /// A std lock: handlers hold it only while rendering, never across an
+    /// `.await`; `advance` takes it for writing.
+    world: RwLock<World>,
+    clock: Clock,
+    /// Request counters behind `/__sim/stats`.
+    pub(crate) stats: Stats,
+    /// Ordered search results per (query, sort, world generation).
+    pub(crate) cache: SearchCache,
+    reject: HashSet<String>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator")
+            .field("config", &self.config)
+            .field("now", &self.clock.now())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Generates the world for `config` (can take a moment for large worlds).
+    pub fn new(config: SimConfig) -> Self {
+        let world = World::generate(&config);
+        Simulator {
+            clock: Clock::new(config.start_time),
+            reject: config.reject_tokens.iter().cloned().collect(),
+            world: RwLock::new(world),
+            stats: Stats::default(),
+            cache: SearchCache::default(),
+            config,
+        }
+    }
+
+    /// Moves the clock forward `seconds` (ignored if not positive) and mutates
+    /// the world accordingly. Returns
+    /// `{now, created:{contacts, conversations}, updated:{contacts, conversations}}`.
+    pub fn advance(&self, seconds: i64) -> Value {
+        let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
+        let old = self.clock.now();
+        let new = old.saturating_add(seconds.max(0));
+        let s = w.advance(old, new);
+        self.clock.set(new);
+        json!({
+            "now": new,
+            "created": { "contacts": s.created_contacts, "conversations": s.created_conversations },
+            "updated": { "contacts": s.updated_contacts, "conversations": s.updated_conversations },
+        })
+    }
+
+    /// The simulated time (unix seconds).
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The configuration the world was generated from.
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Current request counters (see `GET /__sim/stats`).
+    pub fn stats(&self) -> Value {
+        self.stats.snapshot()
+    }
+
+    /// Zeroes the request counters.
+    pub fn reset_stats(&self) {
+        self.stats.reset();
+    }
+
+    /// Number of contacts and conversations right now.
+    pub fn counts(&self) -> (usize, usize) {
+        let w = self.read_world();
+        (w.contacts.len(), w.conversations.len())
+    }
+
+    pub(crate) fn read_world(&self) -> RwLockReadGuard<'_, World> {
+        self.world.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn rejects(&self, token: &str) -> bool {
+        self.reject.contains(token)
+    }
+}
+
+/// The simulator's axum router (API + `/__sim` control plane).
+pub fn router(sim: Arc<Simulator>) -> axum::Router {
+    routes::build(sim)
+}
+
+/// Serves the simulator on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    sim: Arc<Simulator>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(sim))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Binds `127.0.0.1:0`, spawns [`serve`] on the current tokio runtime and
+/// returns a handle. The world is generated on a blocking thread.
+pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
+    let sim = tokio::task::spawn_blocking(move || Simulator::new(config))
+        .await
+        .map_err(std::io::Error::other)?;
+    let sim = Arc::new(sim);
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(serve(listener, Arc::clone(&sim), async move {
+        // A dropped handle also shuts the server down.
+        let _ = rx.await;
+    }));
+    Ok(SimHandle {
+        addr,
+        sim,
+        shutdown: Some(tx),
+        task: Some(task),
+    })
+}
+
+/// A running simulator started by [`spawn`]. Dropping it stops the server.
+#[derive(Debug)]
+pub struct SimHandle {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state, for in-process inspection (`advance`, `stats`...).
+    pub sim: Arc<Simulator>,
+    /// Fires the graceful shutdown.
+    shutdown: Option<oneshot::Sender<()>>,
+    /// The server task.
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl SimHandle {
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `GET /conversations`, `POST /conversations/search`,
+//! `GET /conversations/{id}`.
+//!
+//! Default page size 20 for both list and search, capped at 150. Items of
+//! the list and search carry no `conversation_parts`; the single-conversation
+//! endpoint returns at most the 500 most recent parts with the true
+//! `total_count`, and `display_as=plaintext` turns HTML bodies into text.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::super::Simulator;
+use super::super::error::ApiError;
+use super::super::search::{Dataset, Page, Sort, list_page, search_page};
+use super::super::shapes::{ListEnvelope, conversation, pages};
+use super::super::world::World;
+use super::{cursor, list_params, search_body};
+
+/// Default page size of `GET /conversations` and `POST /conversations/search`.
+pub const PER_PAGE: usize = 20;
+
+fn envelope(w: &World, p: Page, per_page: usize) -> ListEnvelope<Value> {
+    ListEnvelope {
+        kind: "conversation.list",
+        key: "conversations",
+        items: p
+            .items
+            .iter()
+            .map(|&i| conversation::json(w, i, None))
+            .collect(),
+        total: p.total,
+        pages: pages(p.page, per_page, p.total, p.next),
+    }
+}
+
+pub(super) async fn list(
+    State(sim): State<Arc<Simulator>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = list_params(raw.as_deref(), PER_PAGE)?;
+    let cur = cursor(
+        params.starting_after.as_deref(),
+        "conversations.list",
+        Sort::LIST,
+    )?;
+    let w = sim.read_world();
+    let page = list_page(
+        &w,
+        Dataset::Conversations,
+        "conversations.list",
+        params.per_page,
+        cur.as_ref(),
+    );
+    Ok(axum::Json(envelope(&w, page, params.per_page)).into_response())
+}
+
+pub(super) async fn search(
+    State(sim): State<Arc<Simulator>>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req = search_body(&body, &conversation::DIALECT, PER_PAGE)?;
+    let cur = cursor(
+        req.starting_after.as_deref(),
+        "conversations.search",
+        req.sort,
+    )?;
+    let w = sim.read_world();
+    let page = search_page(
+        &w,
+        &sim.cache,
+        Dataset::Conversations,
+        "conversations.search",
+        &req.filter,
+        &req.query_key,
+        req.sort,
+        req.per_page,
+        cur.as_ref(),
+    );
+    Ok(axum::Json(envelope(&w, page, req.per_page)).into_response())
+}
+
+pub(super) async fn show(
+    State(sim): State<Arc<Simulator>>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let plaintext = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
+        .any(|(k, v)| k == "display_as" && v == "plaintext");
+    let w = sim.read_world();
+    let idx = w
+        .parse_conversation_id(&id)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(axum::Json(conversation::json(&w, idx, Some(plaintext))).into_response())
+}

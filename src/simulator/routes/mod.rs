@@ -1,0 +1,238 @@
+//! HTTP routes: the Intercom API surface plus the `/__sim` control plane.
+//!
+//! API routes sit behind two layers: `count` (outermost, feeds
+//! [`Stats`](super::stats::Stats), so 401s are counted too) and `auth`
+//! (bearer token check). `/__sim/*` routes have neither.
+//!
+//! Request input is never trusted: malformed JSON, wrong types, bad cursors
+//! and out-of-range page sizes all become 400 `error.list` responses.
+
+mod contacts;
+mod control;
+mod conversations;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::Simulator;
+use super::error::ApiError;
+use super::query::{Dialect, Filter};
+use super::search::{Cursor, Sort};
+
+/// Largest page size any endpoint returns; larger requests are clamped.
+pub const MAX_PER_PAGE: usize = 150;
+
+/// Builds the full router (API + control plane).
+pub(crate) fn build(sim: Arc<Simulator>) -> Router {
+    let api = Router::new()
+        .route("/me", get(me))
+        .route("/contacts", get(contacts::list))
+        .route("/contacts/search", post(contacts::search))
+        .route("/contacts/{id}", get(contacts::show))
+        .route("/conversations", get(conversations::list))
+        .route("/conversations/search", post(conversations::search))
+        .route("/conversations/{id}", get(conversations::show))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(Arc::clone(&sim), auth))
+        .layer(middleware::from_fn_with_state(Arc::clone(&sim), count))
+        .with_state(Arc::clone(&sim));
+    control::router(sim).merge(api)
+}
+
+async fn me(State(sim): State<Arc<Simulator>>) -> Response {
+    let w = sim.read_world();
+    axum::Json(super::shapes::me(&w)).into_response()
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+/// Accepts `Authorization: Bearer <token>` unless the token is rejected.
+async fn auth(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        })
+        .filter(|t| !t.is_empty());
+    match token {
+        Some(t) if !sim.rejects(t) => next.run(req).await,
+        _ => ApiError::unauthorized().into_response(),
+    }
+}
+
+/// Counts the request by status and route template.
+async fn count(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
+    let endpoint = format!(
+        "{} {}",
+        req.method(),
+        req.extensions()
+            .get::<MatchedPath>()
+            .map_or("(unmatched)", MatchedPath::as_str)
+    );
+    let resp = next.run(req).await;
+    sim.stats.record(endpoint, resp.status().as_u16());
+    resp
+}
+
+/// Query-string parameters of a list endpoint.
+pub(crate) struct ListParams {
+    pub per_page: usize,
+    pub starting_after: Option<String>,
+}
+
+/// Parses `per_page` and `starting_after` from a raw query.
+pub(crate) fn list_params(
+    raw: Option<&str>,
+    default_per_page: usize,
+) -> Result<ListParams, ApiError> {
+    let mut p = ListParams {
+        per_page: default_per_page,
+        starting_after: None,
+    };
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "per_page" => p.per_page = per_page(&Value::String(v.into_owned()))?,
+            "starting_after" if !v.is_empty() => p.starting_after = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// A page size from JSON or the query string: a positive integer (or a
+/// numeric string), clamped to [`MAX_PER_PAGE`].
+fn per_page(v: &Value) -> Result<usize, ApiError> {
+    let n = match v {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if n >= 1 => Ok((n as u64).min(MAX_PER_PAGE as u64) as usize),
+        _ => Err(ApiError::invalid(format!(
+            "per_page must be a positive integer (at most {MAX_PER_PAGE}), got {v}"
+        ))),
+    }
+}
+
+/// A parsed search body.
+pub(crate) struct SearchBody {
+    pub filter: Filter,
+    /// Canonical JSON of the query, the cache key.
+    pub query_key: String,
+    pub sort: Sort,
+    pub per_page: usize,
+    pub starting_after: Option<String>,
+}
+
+/// Parses `{query, pagination?:{per_page, starting_after}, sort?:{field, order}}`.
+pub(crate) fn search_body(
+    body: &Bytes,
+    dialect: &Dialect,
+    default_per_page: usize,
+) -> Result<SearchBody, ApiError> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("request body is not valid JSON: {e}")))?;
+    let Some(obj) = v.as_object() else {
+        return Err(ApiError::invalid("request body must be a JSON object"));
+    };
+    let Some(query) = obj.get("query") else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "parameter_missing",
+            "query is required",
+        ));
+    };
+    let filter = Filter::parse(query, dialect).map_err(|e| ApiError::invalid(e.0))?;
+    let mut out = SearchBody {
+        filter,
+        query_key: query.to_string(),
+        sort: Sort::DEFAULT,
+        per_page: default_per_page,
+        starting_after: None,
+    };
+    match obj.get("pagination") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(p)) => {
+            if let Some(n) = p.get("per_page").filter(|n| !n.is_null()) {
+                out.per_page = per_page(n)?;
+            }
+            match p.get("starting_after") {
+                None | Some(Value::Null) => {}
+                Some(Value::String(s)) if s.is_empty() => {}
+                Some(Value::String(s)) => out.starting_after = Some(s.clone()),
+                Some(other) => {
+                    return Err(ApiError::invalid(format!(
+                        "pagination.starting_after must be a string, got {other}"
+                    )));
+                }
+            }
+        }
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "pagination must be an object, got {other}"
+            )));
+        }
+    }
+    match obj.get("sort") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(s)) => {
+            let field = match s.get("field") {
+                None | Some(Value::Null) => "updated_at",
+                Some(Value::String(f)) => f.as_str(),
+                Some(other) => {
+                    return Err(ApiError::invalid(format!(
+                        "sort.field must be a string, got {other}"
+                    )));
+                }
+            };
+            let field = Sort::field_from(field).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "cannot sort by {field:?}; use updated_at, created_at or id"
+                ))
+            })?;
+            let descending = match s.get("order") {
+                None | Some(Value::Null) => true,
+                Some(Value::String(o)) if o == "descending" => true,
+                Some(Value::String(o)) if o == "ascending" => false,
+                Some(other) => {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "invalid_sort_order",
+                        format!("sort order must be \"ascending\" or \"descending\", got {other}"),
+                    ));
+                }
+            };
+            out.sort = Sort { field, descending };
+        }
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "sort must be an object, got {other}"
+            )));
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes an optional cursor for `scope`/`sort`.
+pub(crate) fn cursor(
+    text: Option<&str>,
+    scope: &str,
+    sort: Sort,
+) -> Result<Option<Cursor>, ApiError> {
+    text.map(|t| Cursor::decode(t, scope, sort).map_err(ApiError::invalid))
+        .transpose()
+}

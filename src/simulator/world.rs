@@ -1,0 +1,637 @@
+//! The simulated workspace: compact per-record metadata plus mutations.
+//!
+//! Only what changes over time is stored (timestamps, a version counter, a
+//! few enums and flags, one small struct per conversation part). Everything
+//! else, names, emails, bodies, custom attributes, is derived on demand from
+//! `(seed, index, version)` by [`shapes`](super::shapes), so a world with a
+//! million contacts stays small.
+//!
+//! Records are generated in creation order, so a record's index is also its
+//! position in `created_at` order, and ids are built to sort the same way
+//! (contact ids start with the hex creation time, conversation ids are
+//! `base + index`). Two ordered indexes keyed by `(updated_at, index)` let
+//! searches with an `updated_at` bound avoid scanning the whole world.
+
+use std::collections::BTreeSet;
+
+use super::SimConfig;
+use super::rng::Rng;
+use super::vocab::{ADMINS, WORKSPACES};
+
+/// Salts that separate the independent random streams.
+pub(crate) mod salt {
+    pub const CONTACT_CREATED: u64 = 1;
+    pub const CONTACT_INIT: u64 = 2;
+    pub const CONV_CREATED: u64 = 3;
+    pub const CONV_PARTS: u64 = 4;
+    pub const ADVANCE: u64 = 5;
+    pub const CONTACT_IDENTITY: u64 = 10;
+    pub const CONTACT_STATE: u64 = 11;
+    pub const CONV_IDENTITY: u64 = 12;
+    pub const PART_BODY: u64 = 13;
+    pub const WORKSPACE: u64 = 14;
+}
+
+/// Share of contacts updated per simulated hour by `advance`.
+pub const CONTACT_UPDATES_PER_HOUR: f64 = 0.005;
+/// Share of contacts created per simulated hour by `advance`.
+pub const CONTACT_CREATES_PER_HOUR: f64 = 0.002;
+/// Share of conversations that get a new part per simulated hour.
+pub const CONVERSATION_UPDATES_PER_HOUR: f64 = 0.005;
+/// Share of conversations created per simulated hour.
+pub const CONVERSATION_CREATES_PER_HOUR: f64 = 0.002;
+
+/// Per-contact metadata (24 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ContactMeta {
+    /// Creation time; non-decreasing in the contact's index.
+    pub created_at: i64,
+    /// Last change; bumped with `version` by `advance`.
+    pub updated_at: i64,
+    /// Selects the mutable attributes (browser, custom attributes, tags...).
+    pub version: u32,
+}
+
+/// Conversation state (2.16 enum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ConvState {
+    Open,
+    Closed,
+    Snoozed,
+}
+
+impl ConvState {
+    /// The API spelling.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ConvState::Open => "open",
+            ConvState::Closed => "closed",
+            ConvState::Snoozed => "snoozed",
+        }
+    }
+}
+
+/// Kind of a conversation part (its `part_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PartKind {
+    Comment,
+    Note,
+    Assignment,
+    Open,
+    Close,
+    Snoozed,
+    AttributeUpdated,
+}
+
+impl PartKind {
+    /// The API `part_type`.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            PartKind::Comment => "comment",
+            PartKind::Note => "note",
+            PartKind::Assignment => "assignment",
+            PartKind::Open => "open",
+            PartKind::Close => "close",
+            PartKind::Snoozed => "snoozed",
+            PartKind::AttributeUpdated => "conversation_attribute_updated_by_admin",
+        }
+    }
+}
+
+/// `PartMeta::author` value for the conversation's contact.
+pub(crate) const AUTHOR_CONTACT: u8 = 0;
+/// `PartMeta::author` value for the bot; admins are `1..=ADMINS.len()`.
+pub(crate) const AUTHOR_BOT: u8 = u8::MAX;
+/// `ConvMeta::contact` when the world has no contacts.
+pub(crate) const NO_CONTACT: u32 = u32::MAX;
+
+/// One conversation part (8 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PartMeta {
+    /// Creation time (unix seconds; fits until 2106).
+    pub at: u32,
+    pub kind: PartKind,
+    /// [`AUTHOR_CONTACT`], [`AUTHOR_BOT`] or admin index + 1.
+    pub author: u8,
+    /// Assignment: assigned admin index + 1. Snoozed: hours snoozed.
+    pub extra: u8,
+    /// Conversation state right after this part.
+    pub state: ConvState,
+}
+
+/// Per-conversation metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ConvMeta {
+    /// Creation time; non-decreasing in the conversation's index.
+    pub created_at: i64,
+    /// Time of the latest part (or `created_at` without parts).
+    pub updated_at: i64,
+    /// Index of the primary contact ([`NO_CONTACT`] if none).
+    pub contact: u32,
+    pub state: ConvState,
+    /// Assigned admin index + 1 (0 = unassigned).
+    pub admin: u8,
+    /// Assigned team index + 1 (0 = unassigned).
+    pub team: u8,
+    /// Index into `none, low, medium, high, urgent`.
+    pub priority: u8,
+    pub read: bool,
+    /// Parts in ascending time order.
+    pub parts: Vec<PartMeta>,
+}
+
+/// Counts reported by [`World::advance`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct AdvanceSummary {
+    pub created_contacts: usize,
+    pub created_conversations: usize,
+    pub updated_contacts: usize,
+    pub updated_conversations: usize,
+}
+
+/// The whole simulated workspace.
+#[derive(Debug)]
+pub(crate) struct World {
+    pub seed: u64,
+    /// Workspace `id_code` (8 lowercase alphanumerics).
+    pub id_code: String,
+    pub workspace_name: &'static str,
+    /// When the workspace was created (start of history).
+    pub workspace_created_at: i64,
+    /// Middle 24 bits of contact ids (ObjectId "machine" part).
+    machine: u32,
+    /// Counter offset in contact ids.
+    counter_base: u64,
+    /// Conversation ids are `conv_base + index`.
+    conv_base: u64,
+    pub contacts: Vec<ContactMeta>,
+    pub contacts_by_updated: BTreeSet<(i64, u32)>,
+    pub conversations: Vec<ConvMeta>,
+    pub conversations_by_updated: BTreeSet<(i64, u32)>,
+    /// Average parts per new conversation at generation time.
+    avg_parts: usize,
+    /// Bumped by every `advance`; search caches are keyed by it.
+    pub generation: u64,
+}
+
+impl World {
+    /// Builds the initial world for `cfg`, with "now" = `cfg.start_time`.
+    pub(crate) fn generate(cfg: &SimConfig) -> World {
+        let seed = cfg.seed;
+        let now = cfg.start_time;
+        let start = (now - i64::from(cfg.history_days) * 86_400).max(0).min(now);
+        let mut w = World::empty(seed, start, cfg.parts);
+
+        // Contacts: sorted creation times, then per-contact update history.
+        let mut rng = Rng::new(seed, salt::CONTACT_CREATED, 0, 0);
+        let span = (now - start).max(1) as u64;
+        let mut created: Vec<i64> = (0..cfg.contacts)
+            .map(|_| start + rng.below(span) as i64)
+            .collect();
+        created.sort_unstable();
+        w.contacts = created
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let mut r = Rng::new(seed, salt::CONTACT_INIT, i as u64, 0);
+                if r.chance(0.3) {
+                    ContactMeta {
+                        created_at: c,
+                        updated_at: c,
+                        version: 0,
+                    }
+                } else {
+                    let u = c + ((now - c) as f64 * r.unit().sqrt()) as i64;
+                    ContactMeta {
+                        created_at: c,
+                        updated_at: u.min(now),
+                        version: 1 + r.below(5) as u32,
+                    }
+                }
+            })
+            .collect();
+        w.contacts_by_updated = w
+            .contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.updated_at, i as u32))
+            .collect();
+
+        // Conversations: each starts after its contact was created.
+        let mut convs: Vec<(i64, u32)> = (0..cfg.conversations)
+            .map(|j| {
+                let mut r = Rng::new(seed, salt::CONV_CREATED, j as u64, 0);
+                if w.contacts.is_empty() {
+                    (start + r.below(span) as i64, NO_CONTACT)
+                } else {
+                    let c = r.below(w.contacts.len() as u64) as u32;
+                    let base = w.contacts[c as usize].created_at;
+                    (base + r.below((now - base).max(1) as u64) as i64, c)
+                }
+            })
+            .collect();
+        convs.sort_unstable();
+        for (j, (created_at, contact)) in convs.into_iter().enumerate() {
+            let mut r = Rng::new(seed, salt::CONV_PARTS, j as u64, 0);
+            let mut conv = new_conversation(&mut r, created_at, contact);
+            let k = w.part_count(&mut r);
+            conv.parts.reserve_exact(k);
+            let window = (now - created_at).min(3600 * (1 + r.below(24 * 21) as i64));
+            if window > 0 {
+                let mut offsets: Vec<i64> =
+                    (0..k).map(|_| 1 + r.below(window as u64) as i64).collect();
+                offsets.sort_unstable();
+                for off in offsets {
+                    push_part(&mut r, &mut conv, created_at + off);
+                }
+            }
+            w.conversations.push(conv);
+        }
+        w.conversations_by_updated = w
+            .conversations
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.updated_at, i as u32))
+            .collect();
+        w
+    }
+
+    fn empty(seed: u64, start: i64, avg_parts: usize) -> World {
+        let mut r = Rng::new(seed, salt::WORKSPACE, 0, 0);
+        let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let id_code: String = (0..8).map(|_| r.pick(alphabet) as char).collect();
+        World {
+            seed,
+            id_code,
+            workspace_name: r.pick(WORKSPACES),
+            workspace_created_at: start,
+            machine: (r.next_u64() & 0xff_ffff) as u32,
+            counter_base: r.below(1 << 36),
+            conv_base: 100_000_000_000 + r.below(50_000_000_000),
+            contacts: Vec::new(),
+            contacts_by_updated: BTreeSet::new(),
+            conversations: Vec::new(),
+            conversations_by_updated: BTreeSet::new(),
+            avg_parts,
+            generation: 0,
+        }
+    }
+
+    /// Number of parts for a new conversation: uniform in `1..=2p-1` (mean `p`).
+    fn part_count(&self, r: &mut Rng) -> usize {
+        if self.avg_parts == 0 {
+            0
+        } else {
+            1 + r.below(2 * self.avg_parts as u64 - 1) as usize
+        }
+    }
+
+    /// Contact id: 24 lowercase hex digits, ObjectId-like (creation time,
+    /// workspace bits, counter), so ids sort like indexes.
+    pub(crate) fn contact_id(&self, idx: u32) -> String {
+        let created = self.contacts[idx as usize].created_at as u32;
+        format!(
+            "{created:08x}{:06x}{:010x}",
+            self.machine,
+            self.counter_base + u64::from(idx)
+        )
+    }
+
+    /// The index of a contact id, if it names an existing contact.
+    pub(crate) fn parse_contact_id(&self, id: &str) -> Option<u32> {
+        if id.len() != 24 || !id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return None;
+        }
+        let counter = u64::from_str_radix(&id[14..], 16).ok()?;
+        let idx = u32::try_from(counter.checked_sub(self.counter_base)?).ok()?;
+        ((idx as usize) < self.contacts.len() && self.contact_id(idx) == id).then_some(idx)
+    }
+
+    /// Conversation id as a number (ids are numeric strings in the API).
+    pub(crate) fn conversation_id(&self, idx: u32) -> u64 {
+        self.conv_base + u64::from(idx)
+    }
+
+    /// The index of a conversation id, if it names an existing conversation.
+    pub(crate) fn parse_conversation_id(&self, id: &str) -> Option<u32> {
+        if id.is_empty() || id.len() > 20 || !id.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let n: u64 = id.parse().ok()?;
+        let idx = u32::try_from(n.checked_sub(self.conv_base)?).ok()?;
+        ((idx as usize) < self.conversations.len() && self.conversation_id(idx).to_string() == id)
+            .then_some(idx)
+    }
+
+    /// Moves the world from `old` to `new` (unix seconds): creates and updates
+    /// records with timestamps in `(old, new]`, deterministically from the seed
+    /// and the two instants.
+    pub(crate) fn advance(&mut self, old: i64, new: i64) -> AdvanceSummary {
+        let mut summary = AdvanceSummary::default();
+        if new <= old {
+            return summary;
+        }
+        let secs = new - old;
+        let mut rng = Rng::new(self.seed, salt::ADVANCE, old as u64, new as u64);
+        let time_in = |r: &mut Rng| old + 1 + r.below(secs as u64) as i64;
+
+        // Contacts: new versions of existing ones, then new ones.
+        let n0 = self.contacts.len();
+        let k = amount(&mut rng, n0, CONTACT_UPDATES_PER_HOUR, secs).min(n0);
+        for idx in sample(&mut rng, n0, k) {
+            let t = time_in(&mut rng);
+            let c = &mut self.contacts[idx as usize];
+            self.contacts_by_updated.remove(&(c.updated_at, idx));
+            c.updated_at = t;
+            c.version += 1;
+            self.contacts_by_updated.insert((t, idx));
+        }
+        summary.updated_contacts = k;
+        let k = amount(&mut rng, n0, CONTACT_CREATES_PER_HOUR, secs);
+        for t in sorted_times(&mut rng, k, old, new) {
+            let idx = self.contacts.len() as u32;
+            self.contacts.push(ContactMeta {
+                created_at: t,
+                updated_at: t,
+                version: 0,
+            });
+            self.contacts_by_updated.insert((t, idx));
+        }
+        summary.created_contacts = k;
+
+        // Conversations: a new part on existing ones, then new ones.
+        let m0 = self.conversations.len();
+        let k = amount(&mut rng, m0, CONVERSATION_UPDATES_PER_HOUR, secs).min(m0);
+        for idx in sample(&mut rng, m0, k) {
+            let t = time_in(&mut rng);
+            let conv = &mut self.conversations[idx as usize];
+            self.conversations_by_updated
+                .remove(&(conv.updated_at, idx));
+            push_part(&mut rng, conv, t);
+            self.conversations_by_updated.insert((t, idx));
+        }
+        summary.updated_conversations = k;
+        let k = amount(&mut rng, m0, CONVERSATION_CREATES_PER_HOUR, secs);
+        for t in sorted_times(&mut rng, k, old, new) {
+            let seen = self.contacts.partition_point(|c| c.created_at <= t);
+            let contact = if seen == 0 {
+                NO_CONTACT
+            } else {
+                rng.below(seen as u64) as u32
+            };
+            let mut conv = new_conversation(&mut rng, t, contact);
+            let parts = if t < new { rng.below(3) as usize } else { 0 };
+            let mut times: Vec<i64> = (0..parts).map(|_| rng.range(t + 1, new)).collect();
+            times.sort_unstable();
+            for at in times {
+                push_part(&mut rng, &mut conv, at);
+            }
+            let idx = self.conversations.len() as u32;
+            self.conversations_by_updated.insert((conv.updated_at, idx));
+            self.conversations.push(conv);
+        }
+        summary.created_conversations = k;
+        self.generation += 1;
+        summary
+    }
+}
+
+/// How many records to touch: `size * rate * hours`, rounded randomly, and at
+/// least one once a full hour has passed.
+fn amount(rng: &mut Rng, size: usize, rate_per_hour: f64, secs: i64) -> usize {
+    let x = size as f64 * rate_per_hour * secs as f64 / 3600.0;
+    let k = x.floor() as usize + usize::from(rng.chance(x.fract()));
+    if secs >= 3600 { k.max(1) } else { k }
+}
+
+/// `k` distinct indexes below `n`, ascending (Floyd's algorithm).
+fn sample(rng: &mut Rng, n: usize, k: usize) -> Vec<u32> {
+    if k >= n {
+        return (0..n as u32).collect();
+    }
+    let mut set = BTreeSet::new();
+    for j in (n - k)..n {
+        let t = rng.below(j as u64 + 1) as u32;
+        if !set.insert(t) {
+            set.insert(j as u32);
+        }
+    }
+    set.into_iter().collect()
+}
+
+/// `k` times in `(old, new]`, ascending.
+fn sorted_times(rng: &mut Rng, k: usize, old: i64, new: i64) -> Vec<i64> {
+    let mut v: Vec<i64> = (0..k).map(|_| rng.range(old + 1, new)).collect();
+    v.sort_unstable();
+    v
+}
+
+fn new_conversation(r: &mut Rng, created_at: i64, contact: u32) -> ConvMeta {
+    ConvMeta {
+        created_at,
+        updated_at: created_at,
+        contact,
+        state: ConvState::Open,
+        admin: 0,
+        team: 0,
+        priority: r.weighted(&[70, 10, 10, 7, 3]) as u8,
+        read: false,
+        parts: Vec::new(),
+    }
+}
+
+/// Appends one part at `at` and applies its effect (state, assignee, read).
+pub(crate) fn push_part(r: &mut Rng, conv: &mut ConvMeta, at: i64) {
+    let has_contact = conv.contact != NO_CONTACT;
+    let admins = ADMINS.len() as u64;
+    let any_admin = |r: &mut Rng| 1 + r.below(admins) as u8;
+    let acting = |r: &mut Rng, assigned: u8| {
+        if assigned != 0 && r.chance(0.8) {
+            assigned
+        } else {
+            any_admin(r)
+        }
+    };
+    // 0 user comment, 1 admin comment, 2 note, 3 assignment, 4 close,
+    // 5 snooze, 6 bot comment, 7 attribute update, 8 reopen.
+    let weights: [u32; 9] = match conv.state {
+        ConvState::Open => [
+            30,
+            28,
+            8,
+            if conv.admin == 0 { 28 } else { 8 },
+            14,
+            5,
+            4,
+            3,
+            0,
+        ],
+        ConvState::Closed => [50, 0, 15, 0, 0, 0, 0, 10, 25],
+        ConvState::Snoozed => [40, 0, 20, 0, 0, 0, 0, 0, 40],
+    };
+    let mut choice = r.weighted(&weights);
+    if choice == 0 && !has_contact {
+        choice = 6;
+    }
+    let (kind, author, extra) = match choice {
+        0 => {
+            conv.state = ConvState::Open;
+            conv.read = false;
+            (PartKind::Comment, AUTHOR_CONTACT, 0)
+        }
+        1 => {
+            conv.read = true;
+            (PartKind::Comment, acting(r, conv.admin), 0)
+        }
+        2 => (PartKind::Note, acting(r, conv.admin), 0),
+        3 => {
+            let mut to = any_admin(r);
+            if to == conv.admin {
+                to = (to % admins as u8) + 1;
+            }
+            conv.admin = to;
+            if r.chance(0.7) {
+                conv.team = ADMINS[usize::from(to) - 1].3 as u8 + 1;
+            }
+            (PartKind::Assignment, any_admin(r), to)
+        }
+        4 => {
+            conv.state = ConvState::Closed;
+            conv.read = true;
+            (PartKind::Close, acting(r, conv.admin), 0)
+        }
+        5 => {
+            conv.state = ConvState::Snoozed;
+            (
+                PartKind::Snoozed,
+                acting(r, conv.admin),
+                1 + r.below(72) as u8,
+            )
+        }
+        6 => (PartKind::Comment, AUTHOR_BOT, 0),
+        7 => (PartKind::AttributeUpdated, acting(r, conv.admin), 0),
+        _ => {
+            conv.state = ConvState::Open;
+            (PartKind::Open, acting(r, conv.admin), 0)
+        }
+    };
+    conv.parts.push(PartMeta {
+        at: at as u32,
+        kind,
+        author,
+        extra,
+        state: conv.state,
+    });
+    conv.updated_at = conv.updated_at.max(at);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(contacts: usize, conversations: usize) -> SimConfig {
+        SimConfig {
+            contacts,
+            conversations,
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic_and_ordered() {
+        let a = World::generate(&cfg(300, 100));
+        let b = World::generate(&cfg(300, 100));
+        assert_eq!(a.contacts, b.contacts);
+        assert_eq!(a.conversations, b.conversations);
+        let now = SimConfig::default().start_time;
+        for w in a.contacts.windows(2) {
+            assert!(w[0].created_at <= w[1].created_at);
+        }
+        for c in &a.contacts {
+            assert!(c.created_at <= c.updated_at && c.updated_at <= now);
+        }
+        for (i, c) in a.conversations.iter().enumerate() {
+            if i > 0 {
+                assert!(a.conversations[i - 1].created_at <= c.created_at);
+            }
+            let last = c.parts.last().map_or(c.created_at, |p| i64::from(p.at));
+            assert_eq!(c.updated_at, last);
+            assert!(c.updated_at <= now);
+            assert!(c.parts.windows(2).all(|p| p[0].at <= p[1].at));
+            let contact = &a.contacts[c.contact as usize];
+            assert!(contact.created_at <= c.created_at);
+        }
+        let other = World::generate(&SimConfig {
+            seed: 7,
+            ..cfg(300, 100)
+        });
+        assert_ne!(a.contacts, other.contacts);
+    }
+
+    #[test]
+    fn ids_round_trip_and_sort_like_indexes() {
+        let w = World::generate(&cfg(200, 50));
+        let ids: Vec<String> = (0..200).map(|i| w.contact_id(i)).collect();
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(id.len(), 24);
+            assert_eq!(w.parse_contact_id(id), Some(i as u32));
+        }
+        assert!(ids.windows(2).all(|p| p[0] < p[1]));
+        assert_eq!(w.parse_contact_id("ffffffffffffffffffffffff"), None);
+        assert_eq!(w.parse_contact_id("nope"), None);
+        for i in 0..50 {
+            let id = w.conversation_id(i).to_string();
+            assert_eq!(id.len(), 12);
+            assert_eq!(w.parse_conversation_id(&id), Some(i));
+        }
+        assert_eq!(w.parse_conversation_id("12"), None);
+        assert_eq!(w.parse_conversation_id("abc"), None);
+    }
+
+    #[test]
+    fn advance_touches_what_it_reports_inside_the_window() {
+        let mut w = World::generate(&cfg(2000, 500));
+        let before_c = w.contacts.clone();
+        let before_v = w.conversations.clone();
+        let old = SimConfig::default().start_time;
+        let new = old + 6 * 3600;
+        let s = w.advance(old, new);
+        assert!(s.updated_contacts >= 1 && s.created_contacts >= 1);
+        assert!(s.updated_conversations >= 1 && s.created_conversations >= 1);
+        assert_eq!(w.contacts.len(), before_c.len() + s.created_contacts);
+        let changed = before_c
+            .iter()
+            .zip(&w.contacts)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(changed, s.updated_contacts);
+        for c in &w.contacts[before_c.len()..] {
+            assert!(c.created_at > old && c.created_at <= new);
+        }
+        for (a, b) in before_c.iter().zip(&w.contacts) {
+            if a != b {
+                assert!(b.updated_at > old && b.updated_at <= new);
+                assert_eq!(b.version, a.version + 1);
+            }
+        }
+        let changed = before_v
+            .iter()
+            .zip(&w.conversations)
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(changed, s.updated_conversations);
+        assert_eq!(
+            w.conversations.len(),
+            before_v.len() + s.created_conversations
+        );
+        assert_eq!(w.contacts_by_updated.len(), w.contacts.len());
+        assert_eq!(w.conversations_by_updated.len(), w.conversations.len());
+        for (u, i) in &w.conversations_by_updated {
+            assert_eq!(w.conversations[*i as usize].updated_at, *u);
+        }
+        // Same inputs, same result.
+        let mut again = World::generate(&cfg(2000, 500));
+        assert_eq!(again.advance(old, new), s);
+        assert_eq!(again.conversations, w.conversations);
+    }
+}

@@ -1,0 +1,240 @@
+//! Shared test machinery: an in-process simulator, the compiled binary run in
+//! a temporary directory, and readers for the files it writes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMicrosecondType;
+use arrow_array::{Array, RecordBatch};
+use intercom_export::simulator::{self, SimConfig, SimHandle};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde_json::Value;
+
+/// A simulator plus a scratch directory for output and state.
+pub struct World {
+    pub sim: SimHandle,
+    pub dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl World {
+    pub async fn start(config: SimConfig) -> World {
+        let sim = simulator::spawn(config).await.expect("simulator starts");
+        World {
+            sim,
+            dir: tempfile::tempdir().expect("tempdir"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn output(&self) -> PathBuf {
+        self.dir.path().join("out")
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state.db")
+    }
+
+    /// Run `intercom-export sync` against this world with a valid token.
+    pub async fn sync(&self, extra: &[&str]) -> Output {
+        self.sync_with_token("test-token", extra).await
+    }
+
+    pub async fn sync_with_token(&self, token: &str, extra: &[&str]) -> Output {
+        let mut args: Vec<String> = vec![
+            "sync".into(),
+            "--base-url".into(),
+            self.sim.base_url(),
+            "--output".into(),
+            self.output().display().to_string(),
+            "--state".into(),
+            self.state().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", token)]).await
+    }
+
+    /// `GET /__sim/<path>` as JSON.
+    pub async fn sim_get(&self, path: &str) -> Value {
+        let url = format!("{}/__sim/{path}", self.sim.base_url());
+        let resp = self.http.get(url).send().await.expect("sim reachable");
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.expect("json")
+    }
+
+    /// `POST /__sim/<path>` with a JSON body.
+    pub async fn sim_post(&self, path: &str, body: Value) -> Value {
+        let url = format!("{}/__sim/{path}", self.sim.base_url());
+        let resp = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .expect("sim reachable");
+        assert!(resp.status().is_success(), "{path}: {}", resp.status());
+        resp.json().await.expect("json")
+    }
+
+    /// The simulator's ground truth for a dataset (JSON lines).
+    pub async fn truth(&self, dataset: &str) -> Vec<Value> {
+        let url = format!("{}/__sim/truth/{dataset}", self.sim.base_url());
+        let text = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("sim reachable")
+            .text()
+            .await
+            .expect("body");
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("truth line is JSON"))
+            .collect()
+    }
+
+    /// Requests counted by the simulator for `METHOD /path`.
+    pub async fn requests_to(&self, endpoint: &str) -> u64 {
+        let stats = self.sim_get("stats").await;
+        stats["by_endpoint"][endpoint].as_u64().unwrap_or(0)
+    }
+}
+
+/// Run the compiled binary with `args` and extra environment variables.
+pub async fn run_cli(args: &[String], env: &[(&str, &str)]) -> Output {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"));
+    cmd.args(args)
+        .env_remove("INTERCOM_ACCESS_TOKEN")
+        .env("RUST_LOG", "info");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().await.expect("binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert success, printing the program's output if not.
+pub fn assert_ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// Run directories of a report, oldest first.
+pub fn run_dirs(output: &Path, report: &str) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = match std::fs::read_dir(output.join(report)) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    dirs.sort();
+    dirs
+}
+
+/// Files with extension `ext` in a directory, sorted.
+pub fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every Parquet batch under a directory tree.
+pub fn read_parquet_dir(dir: &Path) -> Vec<RecordBatch> {
+    let mut batches = Vec::new();
+    for file in files_in(dir, "parquet") {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&file).expect("open"))
+            .expect("valid parquet")
+            .build()
+            .expect("reader");
+        batches.extend(reader.map(|b| b.expect("batch")));
+    }
+    batches
+}
+
+/// (id, updated_at in unix seconds) of every row.
+pub fn ids_and_updated(batches: &[RecordBatch]) -> Vec<(String, i64)> {
+    let mut rows = Vec::new();
+    for b in batches {
+        let ids = b
+            .column_by_name("id")
+            .expect("id column")
+            .as_string::<i32>();
+        let upd = b
+            .column_by_name("updated_at")
+            .expect("updated_at column")
+            .as_primitive::<TimestampMicrosecondType>();
+        for i in 0..b.num_rows() {
+            assert!(
+                !ids.is_null(i) && !upd.is_null(i),
+                "id and updated_at are always set"
+            );
+            rows.push((ids.value(i).to_string(), upd.value(i) / 1_000_000));
+        }
+    }
+    rows
+}
+
+/// (id → updated_at) of truth records, optionally only those with `role`.
+pub fn truth_map(records: &[Value], role: Option<&str>) -> BTreeMap<String, i64> {
+    records
+        .iter()
+        .filter(|r| role.is_none_or(|want| r["role"] == want))
+        .map(|r| {
+            (
+                r["id"].as_str().expect("id").to_string(),
+                r["updated_at"].as_i64().expect("updated_at"),
+            )
+        })
+        .collect()
+}
+
+/// Rows as a map, asserting there are no duplicate ids.
+pub fn unique_map(rows: &[(String, i64)]) -> BTreeMap<String, i64> {
+    let map: BTreeMap<String, i64> = rows.iter().cloned().collect();
+    assert_eq!(map.len(), rows.len(), "duplicate ids in one export");
+    map
+}
+
+/// Keep the latest `updated_at` per id.
+pub fn latest_per_id(rows: impl IntoIterator<Item = (String, i64)>) -> BTreeMap<String, i64> {
+    let mut map: HashMap<String, i64> = HashMap::new();
+    for (id, t) in rows {
+        let e = map.entry(id).or_insert(t);
+        *e = (*e).max(t);
+    }
+    map.into_iter().collect()
+}
+
+/// A small world, the size the walking-skeleton acceptance names.
+pub fn skeleton_world() -> SimConfig {
+    SimConfig {
+        seed: 7,
+        contacts: 2000,
+        conversations: 500,
+        parts: 4,
+        ..SimConfig::default()
+    }
+}
