@@ -133,6 +133,7 @@ async fn run_report(
         run_key: run.key.clone(),
         formats: plan.formats.clone(),
         rows_per_file: plan.rows_per_file,
+        extracted_at: run.started_at,
     };
     let mut writer = ReportWriter::new(config, report.columns())?;
     let (tx, mut rx) = mpsc::channel::<Vec<Value>>(CHANNEL_PAGES);
@@ -145,7 +146,9 @@ async fn run_report(
         let finished = writer.finish();
         (writer, finished)
     });
-    let extracted = reports::extract(report, client, &plan.extract, cursor.as_deref(), tx).await;
+    let retry: Vec<String> = Vec::new();
+    let extracted =
+        reports::extract(report, client, &plan.extract, cursor.as_deref(), &retry, tx).await;
     let (writer, written) = writing
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;

@@ -23,7 +23,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use schema::{Column, RowView, arrow_schema};
+use schema::{Column, RowMeta, RowView, arrow_schema};
 
 /// Output file formats.
 #[derive(
@@ -66,6 +66,8 @@ pub struct WriterConfig {
     pub run_key: String,
     pub formats: Vec<Format>,
     pub rows_per_file: u64,
+    /// When the run started (unix seconds): the `_extracted_at` of every row.
+    pub extracted_at: i64,
 }
 
 /// Streams rows of one report into part files. Not async: run it on a
@@ -73,6 +75,7 @@ pub struct WriterConfig {
 pub struct ReportWriter {
     config: WriterConfig,
     columns: &'static [Column],
+    meta: RowMeta,
     sinks: Vec<Sink>,
     part: u32,
     rows_in_part: u64,
@@ -120,9 +123,14 @@ impl ReportWriter {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let meta = RowMeta {
+            run_id: config.run_key.clone(),
+            extracted_at: config.extracted_at,
+        };
         Ok(Self {
             config,
             columns,
+            meta,
             sinks,
             part: 0,
             rows_in_part: 0,
@@ -163,6 +171,7 @@ impl ReportWriter {
                 .map(|record| RowView {
                     columns: self.columns,
                     record,
+                    meta: &self.meta,
                     csv,
                 })
                 .collect();
@@ -387,6 +396,7 @@ mod tests {
             run_key: "run-1".into(),
             formats: vec![Format::Parquet, Format::Csv],
             rows_per_file: 4,
+            extracted_at: 0,
         };
         let mut w = ReportWriter::new(config, COLS).expect("writer");
         let records: Vec<Value> = (0..10)
@@ -422,6 +432,6 @@ mod tests {
             .collect();
         assert!(leftovers.is_empty());
         let csv = fs::read_to_string(dir.path().join("things/run-1/part-00000.csv")).expect("csv");
-        assert_eq!(csv.lines().next(), Some("id,n"));
+        assert_eq!(csv.lines().next(), Some("id,n,_run_id,_extracted_at"));
     }
 }

@@ -32,6 +32,10 @@ pub enum ColType {
     StrList,
     /// Any JSON value, kept as its JSON text.
     Json,
+    /// Not from the record: the run that exported the row (`_run_id`).
+    RunId,
+    /// Not from the record: when that run started (`_extracted_at`).
+    ExtractedAt,
 }
 
 /// One output column.
@@ -82,22 +86,45 @@ impl Column {
     /// where lists are written as JSON arrays in a text column.
     pub fn data_type(&self, csv: bool) -> DataType {
         match self.ty {
-            ColType::Str | ColType::Json => DataType::Utf8,
+            ColType::Str | ColType::Json | ColType::RunId => DataType::Utf8,
             ColType::Int => DataType::Int64,
             ColType::Float => DataType::Float64,
             ColType::Bool => DataType::Boolean,
-            ColType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            ColType::Timestamp | ColType::ExtractedAt => {
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+            }
             ColType::StrList if csv => DataType::Utf8,
             ColType::StrList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
         }
     }
 }
 
-/// The Arrow schema for a list of columns. Every column is nullable: Intercom
-/// leaves fields out freely, and a missing value must never fail an export.
+/// Columns every report ends with, describing the run rather than the record.
+pub static META_COLUMNS: &[Column] = &[
+    Column::new(
+        "_run_id",
+        ColType::RunId,
+        "",
+        "The run that exported this row (its directory name)",
+    ),
+    Column::new(
+        "_extracted_at",
+        ColType::ExtractedAt,
+        "",
+        "When that run started",
+    ),
+];
+
+/// A report's columns followed by [`META_COLUMNS`].
+pub fn all_columns(columns: &[Column]) -> impl Iterator<Item = &Column> {
+    columns.iter().chain(META_COLUMNS)
+}
+
+/// The Arrow schema of a report's files (its columns, then the meta columns).
+/// Every column is nullable: Intercom leaves fields out freely, and a missing
+/// value must never fail an export.
 pub fn arrow_schema(columns: &[Column], csv: bool) -> SchemaRef {
-    let fields: Vec<Field> = columns
-        .iter()
+    let fields: Vec<Field> = all_columns(columns)
         .map(|c| Field::new(c.name, c.data_type(csv), true))
         .collect();
     Arc::new(Schema::new(fields))
@@ -105,8 +132,7 @@ pub fn arrow_schema(columns: &[Column], csv: bool) -> SchemaRef {
 
 /// The schema of a report as the JSON document kept under `schemas/`.
 pub fn schema_document(report: &str, columns: &[Column]) -> Value {
-    let cols: Vec<Value> = columns
-        .iter()
+    let cols: Vec<Value> = all_columns(columns)
         .map(|c| {
             serde_json::json!({
                 "name": c.name,
@@ -121,21 +147,35 @@ pub fn schema_document(report: &str, columns: &[Column]) -> Value {
     serde_json::json!({ "report": report, "columns": cols })
 }
 
+/// Values of the meta columns, the same for every row of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RowMeta {
+    pub run_id: String,
+    /// Unix seconds.
+    pub extracted_at: i64,
+}
+
 /// An API record seen through a report's columns, ready for `Decoder::serialize`.
 pub struct RowView<'a> {
     pub columns: &'a [Column],
     pub record: &'a Value,
+    pub meta: &'a RowMeta,
     /// Write lists as JSON text (CSV cannot hold nested values).
     pub csv: bool,
 }
 
 impl Serialize for RowView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(Some(self.columns.len()))?;
-        for col in self.columns {
+        let mut map = s.serialize_map(Some(self.columns.len() + META_COLUMNS.len()))?;
+        for col in all_columns(self.columns) {
             let cell = Cell {
                 col,
-                value: self.record.pointer(col.path),
+                value: if col.path.is_empty() {
+                    None
+                } else {
+                    self.record.pointer(col.path)
+                },
+                meta: self.meta,
                 csv: self.csv,
             };
             map.serialize_entry(col.name, &cell)?;
@@ -147,11 +187,19 @@ impl Serialize for RowView<'_> {
 struct Cell<'a> {
     col: &'a Column,
     value: Option<&'a Value>,
+    meta: &'a RowMeta,
     csv: bool,
 }
 
 impl Serialize for Cell<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.col.ty {
+            ColType::RunId => return s.serialize_str(&self.meta.run_id),
+            ColType::ExtractedAt => {
+                return s.serialize_i64(self.meta.extracted_at.saturating_mul(1_000_000));
+            }
+            _ => {}
+        }
         let v = match self.value {
             None | Some(Value::Null) => return s.serialize_none(),
             Some(v) => v,
@@ -189,6 +237,7 @@ impl Serialize for Cell<'_> {
                 Some(micros) => s.serialize_i64(micros),
                 None => s.serialize_none(),
             },
+            ColType::RunId | ColType::ExtractedAt => s.serialize_none(),
             ColType::StrList => {
                 let Value::Array(items) = v else {
                     return s.serialize_none();
@@ -260,6 +309,10 @@ mod tests {
     ];
 
     fn decode(records: &[Value], csv: bool) -> arrow_array::RecordBatch {
+        let meta = RowMeta {
+            run_id: "r1".into(),
+            extracted_at: 5,
+        };
         let mut decoder = ReaderBuilder::new(arrow_schema(COLS, csv))
             .build_decoder()
             .expect("decoder");
@@ -268,6 +321,7 @@ mod tests {
             .map(|record| RowView {
                 columns: COLS,
                 record,
+                meta: &meta,
                 csv,
             })
             .collect();
@@ -309,6 +363,15 @@ mod tests {
             .expect("str items");
         assert_eq!((first.value(0), first.value(1)), ("7", "8"));
         assert!(tags.is_null(1), "missing list is null, not empty");
+        assert_eq!(batch.num_columns(), COLS.len() + 2, "meta columns appended");
+        let run = batch.column_by_name("_run_id").expect("_run_id");
+        assert_eq!(
+            run.as_any()
+                .downcast_ref::<StringArray>()
+                .expect("str")
+                .value(1),
+            "r1"
+        );
         let custom = batch
             .column(5)
             .as_any()

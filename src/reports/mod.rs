@@ -100,22 +100,39 @@ pub struct ExtractOptions {
     pub per_page: u32,
 }
 
+/// An item (e.g. one conversation's parts) that still failed after retries.
+/// The run goes on without it; the state records it and the next run
+/// retries it first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedItem {
+    pub id: String,
+    pub error: String,
+}
+
 /// What an extraction produced.
 #[derive(Debug, Default)]
 pub struct Extracted {
     pub rows: u64,
     /// The cursor to save (opaque JSON), or `None` to keep the old one.
     pub cursor: Option<String>,
+    /// Items that could not be fetched this run.
+    pub failed: Vec<FailedItem>,
+    /// Items from `retry` that were fetched this time.
+    pub recovered: Vec<String>,
 }
 
 /// Run a report's extractor from `cursor`, sending pages of records to `tx`.
+/// `retry` holds ids of items that failed in earlier runs; extractors that
+/// fetch per item fetch these first.
 pub async fn extract(
     report: ReportName,
     client: &IntercomClient,
     options: &ExtractOptions,
     cursor: Option<&str>,
+    retry: &[String],
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
+    let _ = retry; // no per-item report yet
     let spec = match report {
         ReportName::Conversations => conversations::search_spec(),
         ReportName::Users => contacts::search_spec("user"),
@@ -136,6 +153,7 @@ pub async fn extract(
     Ok(Extracted {
         rows: out.rows,
         cursor,
+        ..Extracted::default()
     })
 }
 

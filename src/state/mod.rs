@@ -30,6 +30,8 @@ pub struct StateStore {
 #[derive(Debug, Clone)]
 pub struct Run {
     pub id: i64,
+    /// When the run started (unix seconds, local clock).
+    pub started_at: i64,
     /// Directory name for this run's files: sortable in time order.
     pub key: String,
 }
@@ -115,7 +117,11 @@ impl StateStore {
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(Run { id, key })
+        Ok(Run {
+            id,
+            started_at: now,
+            key,
+        })
     }
 
     /// Mark a run finished.
