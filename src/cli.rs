@@ -182,6 +182,7 @@ async fn sync_with(
         rows_per_file: settings.rows_per_file,
         extract: ExtractOptions {
             per_page: settings.page_size,
+            concurrency: 8,
         },
     };
     let result = pipeline::sync(&client, &state, &plan).await;

@@ -8,6 +8,7 @@
 //! schema under `schemas/` (`intercom-export schemas --write`).
 
 pub mod contacts;
+pub mod conversation_parts;
 pub mod conversations;
 pub mod search;
 
@@ -26,6 +27,8 @@ use crate::output::schema::Column;
 pub enum ReportName {
     /// All Conversations: every conversation, incremental on `updated_at`.
     Conversations,
+    /// Conversation Details: every part of every changed conversation.
+    ConversationParts,
     /// Contacts with role `user`.
     Users,
     /// Contacts with role `lead`.
@@ -36,6 +39,7 @@ impl ReportName {
     /// All reports, in export order.
     pub const ALL: &'static [ReportName] = &[
         ReportName::Conversations,
+        ReportName::ConversationParts,
         ReportName::Users,
         ReportName::Leads,
     ];
@@ -43,6 +47,7 @@ impl ReportName {
     pub fn as_str(self) -> &'static str {
         match self {
             ReportName::Conversations => "conversations",
+            ReportName::ConversationParts => "conversation_parts",
             ReportName::Users => "users",
             ReportName::Leads => "leads",
         }
@@ -52,6 +57,7 @@ impl ReportName {
     pub fn columns(self) -> &'static [Column] {
         match self {
             ReportName::Conversations => conversations::COLUMNS,
+            ReportName::ConversationParts => conversation_parts::COLUMNS,
             ReportName::Users | ReportName::Leads => contacts::COLUMNS,
         }
     }
@@ -61,6 +67,9 @@ impl ReportName {
         match self {
             ReportName::Conversations => {
                 "All Conversations: one row per conversation version (POST /conversations/search)"
+            }
+            ReportName::ConversationParts => {
+                "Conversation Details: one row per part of every changed conversation (GET /conversations/{id})"
             }
             ReportName::Users => "Contacts with role user (POST /contacts/search)",
             ReportName::Leads => "Contacts with role lead (POST /contacts/search)",
@@ -98,6 +107,8 @@ impl FromStr for ReportName {
 pub struct ExtractOptions {
     /// Page size for list and search requests (Intercom's maximum is 150).
     pub per_page: u32,
+    /// Per-item requests (e.g. one conversation's parts) in flight at once.
+    pub concurrency: usize,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries.
@@ -132,13 +143,26 @@ pub async fn extract(
     retry: &[String],
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
-    let _ = retry; // no per-item report yet
+    let cursor = parse_cursor(report, cursor)?;
     let spec = match report {
+        ReportName::ConversationParts => {
+            return conversation_parts::extract(client, options, cursor, retry, tx).await;
+        }
         ReportName::Conversations => conversations::search_spec(),
         ReportName::Users => contacts::search_spec("user"),
         ReportName::Leads => contacts::search_spec("lead"),
     };
-    let cursor = cursor
+    let out = search::extract(client, &spec, options.per_page, cursor, &tx).await?;
+    Ok(Extracted {
+        rows: out.rows,
+        cursor: out.cursor.map(|c| json!(c).to_string()),
+        ..Extracted::default()
+    })
+}
+
+/// Read a saved search cursor.
+fn parse_cursor(report: ReportName, cursor: Option<&str>) -> Result<Option<search::SearchCursor>> {
+    cursor
         .map(|c| {
             serde_json::from_str::<search::SearchCursor>(c).map_err(|e| {
                 Error::Config(format!(
@@ -147,14 +171,7 @@ pub async fn extract(
                 ))
             })
         })
-        .transpose()?;
-    let out = search::extract(client, &spec, options.per_page, cursor, &tx).await?;
-    let cursor = out.cursor.map(|c| json!(c).to_string());
-    Ok(Extracted {
-        rows: out.rows,
-        cursor,
-        ..Extracted::default()
-    })
+        .transpose()
 }
 
 #[cfg(test)]
@@ -172,7 +189,8 @@ mod tests {
             .expect_err("invalid")
             .to_string();
         assert!(
-            err.contains("\"userz\"") && err.contains("conversations, users, leads"),
+            err.contains("\"userz\"")
+                && err.contains("conversations, conversation_parts, users, leads"),
             "{err}"
         );
     }
