@@ -54,6 +54,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print the output schema of every report, or write them to a directory.
     Schemas(SchemasArgs),
+    /// List the reports with what they export and their options.
+    Reports,
 }
 
 #[derive(Debug, Args)]
@@ -73,9 +75,14 @@ pub struct SyncArgs {
     /// Output format(s): parquet, csv, or both (`--format parquet,csv`).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub format: Vec<Format>,
-    /// Reports to export, comma-separated (default: all).
+    /// Reports to export, comma-separated (default: all that need no options;
+    /// `intercom-export reports` lists them).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub reports: Vec<String>,
+    /// A report option, REPORT.KEY=VALUE (repeatable; lists comma-separated),
+    /// e.g. `--option conversations.state=open`.
+    #[arg(long = "option", value_name = "REPORT.KEY=VALUE")]
+    pub options: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -141,7 +148,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(args) => demo(args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::Schemas(args) => schemas(args),
+        Command::Reports => list_reports(&mut std::io::stdout().lock()),
     }
+}
+
+/// `intercom-export reports`: one line per report, then its options.
+fn list_reports(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    for report in ReportName::all() {
+        let info = report.info();
+        let default = if info.default_enabled {
+            ""
+        } else {
+            " (only when named)"
+        };
+        writeln!(out, "{:<24} {}{default}", info.name, info.description)?;
+        for o in info.options {
+            let choices = if o.choices.is_empty() {
+                "list".to_string()
+            } else {
+                format!("{} (default {})", o.choices.join("|"), o.default)
+            };
+            writeln!(
+                out,
+                "{:<24}   --option {}.{}={choices}: {}",
+                "", info.name, o.key, o.doc
+            )?;
+        }
+    }
+    Ok(ExitStatus::Success)
 }
 
 async fn sync(args: SyncArgs) -> anyhow::Result<ExitStatus> {
@@ -157,6 +191,7 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitStatus> {
             state_path: args.state,
             formats: args.format,
             reports: args.reports,
+            options: args.options,
         },
     )?;
     let token = settings.token()?;
@@ -177,6 +212,7 @@ async fn sync_with(
     let plan = SyncPlan {
         mode,
         reports: settings.reports.clone(),
+        report_options: settings.report_options.clone(),
         output_dir: settings.output_dir.clone(),
         formats: settings.formats.clone(),
         rows_per_file: settings.rows_per_file,
@@ -252,6 +288,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
             state_path: Some(args.output.join(DEMO_STATE)),
             formats: vec![Format::Parquet, Format::Csv],
             reports: Vec::new(),
+            options: Vec::new(),
         },
     )?;
     let token = AccessToken::new("demo-token").context("demo token")?;
@@ -321,7 +358,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn schemas(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
-    for &report in ReportName::ALL {
+    for report in ReportName::all() {
         let doc = crate::output::schema::schema_document(report.as_str(), report.columns());
         let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
         if args.write {

@@ -7,6 +7,7 @@
 //! it comes from `INTERCOM_ACCESS_TOKEN` or from the file named by
 //! `token_file`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::http::{ClientConfig, DEFAULT_INTERCOM_VERSION};
 use crate::output::Format;
-use crate::reports::ReportName;
+use crate::reports::{ReportName, ReportOptions, options};
 use crate::secret::AccessToken;
 
 /// The environment variable that holds the access token.
@@ -58,6 +59,8 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     pub max_retries: Option<usize>,
     pub max_retry_secs: Option<u64>,
+    /// `[options.<report>]` tables: per-report options.
+    pub options: Option<BTreeMap<String, toml::Table>>,
 }
 
 impl FileConfig {
@@ -86,6 +89,8 @@ pub struct Overrides {
     pub state_path: Option<PathBuf>,
     pub formats: Vec<Format>,
     pub reports: Vec<String>,
+    /// `--option report.key=value` flags.
+    pub options: Vec<String>,
 }
 
 /// Resolved, validated settings for a sync.
@@ -97,6 +102,8 @@ pub struct Settings {
     pub state_path: PathBuf,
     pub formats: Vec<Format>,
     pub reports: Vec<ReportName>,
+    /// Options of every report that has any set.
+    pub report_options: BTreeMap<ReportName, ReportOptions>,
     pub page_size: u32,
     pub rows_per_file: u64,
     pub request_timeout: Duration,
@@ -149,10 +156,33 @@ impl Settings {
             .map(|n| n.parse::<ReportName>())
             .collect::<Result<Vec<_>>>()?;
         if reports.is_empty() {
-            reports = ReportName::ALL.to_vec();
+            reports = ReportName::defaults();
         }
         reports.sort();
         reports.dedup();
+
+        let mut report_options: BTreeMap<ReportName, ReportOptions> = BTreeMap::new();
+        for (name, table) in file.options.unwrap_or_default() {
+            let report: ReportName = name.parse()?;
+            let parsed = ReportOptions::from_table(&name, &table, report.options())?;
+            report_options.insert(report, parsed);
+        }
+        for flag in &flags.options {
+            let (name, key, value) = options::parse_flag(flag)?;
+            let report: ReportName = name.parse()?;
+            report_options
+                .entry(report)
+                .or_default()
+                .set(&name, &key, &value, report.options())?;
+        }
+        for &report in &reports {
+            crate::reports::validate(
+                report,
+                report_options
+                    .get(&report)
+                    .unwrap_or(&ReportOptions::default()),
+            )?;
+        }
 
         let page_size = file.page_size.unwrap_or(defaults::PAGE_SIZE);
         if !(1..=150).contains(&page_size) {
@@ -179,6 +209,7 @@ impl Settings {
                 .unwrap_or_else(|| defaults::STATE_PATH.into()),
             formats,
             reports,
+            report_options,
             page_size,
             rows_per_file,
             request_timeout: Duration::from_secs(

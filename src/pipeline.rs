@@ -14,6 +14,7 @@
 //! an authentication failure, which ends the run: no other report would
 //! succeed either.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,7 +24,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::http::{IntercomClient, StatsSnapshot};
 use crate::output::{Format, ReportWriter, WriterConfig};
-use crate::reports::{self, ExtractOptions, ReportName};
+use crate::reports::{self, ExtractOptions, ReportName, ReportOptions};
 use crate::state::{Run, RunStatus, StateStore};
 
 /// Pages in flight between an extractor and its writer.
@@ -34,6 +35,7 @@ const CHANNEL_PAGES: usize = 4;
 pub struct SyncPlan {
     pub mode: &'static str,
     pub reports: Vec<ReportName>,
+    pub report_options: BTreeMap<ReportName, ReportOptions>,
     pub output_dir: PathBuf,
     pub formats: Vec<Format>,
     pub rows_per_file: u64,
@@ -126,7 +128,14 @@ async fn run_report(
     run: &Run,
     report: ReportName,
 ) -> Result<(u64, usize)> {
-    let cursor = state.cursor(report.as_str()).await?;
+    let options = plan
+        .report_options
+        .get(&report)
+        .cloned()
+        .unwrap_or_default();
+    // One cursor per option set: other filters must not reuse this one.
+    let param_key = options.param_key(report.options());
+    let cursor = state.cursor(report.as_str(), &param_key).await?;
     let config = WriterConfig {
         output_dir: plan.output_dir.clone(),
         report: report.as_str().to_string(),
@@ -147,8 +156,16 @@ async fn run_report(
         (writer, finished)
     });
     let retry: Vec<String> = Vec::new();
-    let extracted =
-        reports::extract(report, client, &plan.extract, cursor.as_deref(), &retry, tx).await;
+    let extracted = reports::extract(
+        report,
+        &options,
+        client,
+        &plan.extract,
+        cursor.as_deref(),
+        &retry,
+        tx,
+    )
+    .await;
     let (writer, written) = writing
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
@@ -167,6 +184,7 @@ async fn run_report(
         .commit_report(
             run,
             report.as_str(),
+            &param_key,
             &files,
             extracted.rows,
             extracted.cursor.as_deref(),

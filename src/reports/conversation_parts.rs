@@ -199,7 +199,7 @@ pub async fn extract(
     }
 
     // 2. Conversations changed since the cursor, fetched while the search streams.
-    let spec = conversations::search_spec();
+    let spec = conversations::search_spec("all", "updated_at");
     let (conv_tx, conv_rx) = mpsc::channel::<Vec<Value>>(2);
     let old = cursor.clone();
     let per_page = options.per_page;

@@ -204,8 +204,7 @@ async fn csv_holds_the_same_rows_as_parquet() {
         assert!(header.starts_with("id,"), "{report}: header row: {header}");
 
         let parquet_rows = json_rows(&read_parquet_dir(parquet_dir));
-        let columns = intercom_export::reports::ReportName::ALL
-            .iter()
+        let columns = intercom_export::reports::ReportName::all()
             .find(|r| r.as_str() == report)
             .expect("report")
             .columns();
