@@ -179,10 +179,7 @@ fn list_reports(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
 }
 
 async fn sync(args: SyncArgs) -> anyhow::Result<ExitStatus> {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
+    let file = FileConfig::load(args.config.as_deref(), std::env::vars())?;
     let settings = Settings::resolve(
         file,
         Overrides {
