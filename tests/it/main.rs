@@ -14,3 +14,6 @@ mod sync;
 mod schemas;
 
 mod simulator;
+
+// Simulator datasets beyond contacts/conversations, and its quirks.
+mod sim_datasets;
