@@ -653,3 +653,66 @@ async fn tickets_search_and_conversation_oddities() {
     assert_eq!(parts.len(), total);
     assert!(parts.iter().all(|p| p["conversation_id"].is_string()));
 }
+
+#[tokio::test]
+async fn version_2_11_shapes_differ_where_the_notes_say() {
+    let sim = start(small()).await;
+    let api = Api::new(&sim);
+    let (_, _, c211) = api.get_v("/conversations?per_page=150", "2.11").await;
+    let (_, c216) = api.get("/conversations?per_page=150").await;
+    let (a, b) = (
+        c211["conversations"].as_array().unwrap(),
+        c216["conversations"].as_array().unwrap(),
+    );
+    assert_eq!(a.len(), b.len());
+    let mut saw_null = false;
+    for (x, y) in a.iter().zip(b) {
+        assert_eq!(x["id"], y["id"]);
+        let p = y["priority"].as_str().unwrap();
+        let expected = if matches!(p, "medium" | "high" | "urgent") {
+            "priority"
+        } else {
+            "not_priority"
+        };
+        assert_eq!(x["priority"], expected);
+        if y["admin_assignee_id"] == 0 {
+            assert!(x["admin_assignee_id"].is_null());
+            saw_null = true;
+        } else {
+            assert_eq!(x["admin_assignee_id"], y["admin_assignee_id"]);
+        }
+    }
+    assert!(saw_null);
+    let (_, _, k211) = api.get_v("/contacts?per_page=150", "2.11").await;
+    let (_, k216) = api.get("/contacts?per_page=150").await;
+    let mut owners = 0;
+    for (x, y) in k211["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(k216["data"].as_array().unwrap())
+    {
+        match y["owner_id"].as_str() {
+            Some(o) => {
+                owners += 1;
+                assert_eq!(x["owner_id"].as_i64().unwrap().to_string(), o);
+            }
+            None => assert!(x["owner_id"].is_null()),
+        }
+    }
+    assert!(owners > 0);
+    let r = reqwest::Client::new()
+        .post(format!("{}/tickets/search", sim.base_url()))
+        .bearer_auth(TOKEN)
+        .header("Intercom-Version", "2.11")
+        .json(&json!({"query": {"field": "created_at", "operator": ">", "value": 0}}))
+        .send()
+        .await
+        .unwrap();
+    let t: Value = r.json().await.unwrap();
+    for ticket in t["tickets"].as_array().unwrap() {
+        assert!(ticket["ticket_state"].is_string());
+        assert!(ticket["admin_assignee_id"].is_string());
+        assert!(ticket["ticket_state_internal_label"].is_string());
+    }
+}

@@ -27,7 +27,7 @@ use super::super::error::{ApiError, request_id};
 use super::super::shapes::contact::ContactJson;
 use super::super::shapes::{company, dims, obj};
 use super::super::world::World;
-use super::{link_page, origin, page_params};
+use super::{Ver, link_page, origin, page_params};
 
 /// Companies per scroll page (fixed by the server).
 pub const SCROLL_PAGE: usize = 50;
@@ -243,7 +243,11 @@ pub(super) async fn contacts(
     let all = members(&w, idx);
     let base = format!("{}/companies/{id}/contacts", origin(&headers));
     let (page, pages) = link_page(&all, &p, &base);
-    let data: Vec<ContactJson<'_>> = page.iter().map(|&c| ContactJson::new(&w, c)).collect();
+    let v211 = Ver::of(&headers).is_211();
+    let data: Vec<ContactJson<'_>> = page
+        .iter()
+        .map(|&c| ContactJson::new(&w, c).version(v211))
+        .collect();
     let body = serde_json::to_value(&data).unwrap_or(Value::Null);
     Ok(axum::Json(obj! {
         "type" => "list", "data" => body, "total_count" => all.len() as u64, "pages" => pages,

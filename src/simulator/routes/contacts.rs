@@ -29,11 +29,15 @@ const NOTES_PER_PAGE: usize = 50;
 /// Default page size of `GET /contacts/{id}/companies`.
 const COMPANIES_PER_PAGE: usize = 15;
 
-fn envelope(w: &World, p: Page, per_page: usize) -> ListEnvelope<ContactJson<'_>> {
+fn envelope(w: &World, p: Page, per_page: usize, ver: Ver) -> ListEnvelope<ContactJson<'_>> {
     ListEnvelope {
         kind: "list",
         key: "data",
-        items: p.items.iter().map(|&i| ContactJson::new(w, i)).collect(),
+        items: p
+            .items
+            .iter()
+            .map(|&i| ContactJson::new(w, i).version(ver.is_211()))
+            .collect(),
         total: p.total,
         pages: pages(p.page, per_page, p.total, p.next),
     }
@@ -41,6 +45,7 @@ fn envelope(w: &World, p: Page, per_page: usize) -> ListEnvelope<ContactJson<'_>
 
 pub(super) async fn list(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = list_params(raw.as_deref(), LIST_PER_PAGE)?;
@@ -57,11 +62,12 @@ pub(super) async fn list(
         params.per_page,
         cur.as_ref(),
     );
-    Ok(axum::Json(envelope(&w, page, params.per_page)).into_response())
+    Ok(axum::Json(envelope(&w, page, params.per_page, Ver::of(&headers))).into_response())
 }
 
 pub(super) async fn search(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req = search_body(&body, &contact::DIALECT, SEARCH_PER_PAGE)?;
@@ -78,7 +84,7 @@ pub(super) async fn search(
         req.per_page,
         cur.as_ref(),
     );
-    Ok(axum::Json(envelope(&w, page, req.per_page)).into_response())
+    Ok(axum::Json(envelope(&w, page, req.per_page, Ver::of(&headers))).into_response())
 }
 
 /// Resolves a contact id for the single-contact endpoints: unknown or
@@ -120,8 +126,9 @@ pub(super) async fn show(
     Path(id): Path<String>,
 ) -> Response {
     let w = sim.read_world();
-    match resolve(&w, &id, Ver::of(&headers)) {
-        Ok(idx) => axum::Json(ContactJson::new(&w, idx)).into_response(),
+    let ver = Ver::of(&headers);
+    match resolve(&w, &id, ver) {
+        Ok(idx) => axum::Json(ContactJson::new(&w, idx).version(ver.is_211())).into_response(),
         Err(resp) => *resp,
     }
 }

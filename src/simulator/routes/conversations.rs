@@ -21,17 +21,25 @@ use super::super::shapes::{ListEnvelope, conversation, obj, pages};
 use super::super::world::World;
 use super::{Ver, cursor, link_page, list_params, origin, page_params, search_body};
 
+fn versioned(v: Value, ver: Ver) -> Value {
+    if ver.is_211() {
+        conversation::to_v211(v)
+    } else {
+        v
+    }
+}
+
 /// Default page size of `GET /conversations` and `POST /conversations/search`.
 pub const PER_PAGE: usize = 20;
 
-fn envelope(w: &World, p: Page, per_page: usize) -> ListEnvelope<Value> {
+fn envelope(w: &World, p: Page, per_page: usize, ver: Ver) -> ListEnvelope<Value> {
     ListEnvelope {
         kind: "conversation.list",
         key: "conversations",
         items: p
             .items
             .iter()
-            .map(|&i| conversation::json(w, i, None))
+            .map(|&i| versioned(conversation::json(w, i, None), ver))
             .collect(),
         total: p.total,
         pages: pages(p.page, per_page, p.total, p.next),
@@ -40,6 +48,7 @@ fn envelope(w: &World, p: Page, per_page: usize) -> ListEnvelope<Value> {
 
 pub(super) async fn list(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = list_params(raw.as_deref(), PER_PAGE)?;
@@ -56,11 +65,12 @@ pub(super) async fn list(
         params.per_page,
         cur.as_ref(),
     );
-    Ok(axum::Json(envelope(&w, page, params.per_page)).into_response())
+    Ok(axum::Json(envelope(&w, page, params.per_page, Ver::of(&headers))).into_response())
 }
 
 pub(super) async fn search(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req = search_body(&body, &conversation::DIALECT, PER_PAGE)?;
@@ -81,11 +91,12 @@ pub(super) async fn search(
         req.per_page,
         cur.as_ref(),
     );
-    Ok(axum::Json(envelope(&w, page, req.per_page)).into_response())
+    Ok(axum::Json(envelope(&w, page, req.per_page, Ver::of(&headers))).into_response())
 }
 
 pub(super) async fn show(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -95,7 +106,8 @@ pub(super) async fn show(
     let idx = w
         .parse_conversation_id(&id)
         .ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(conversation::json(&w, idx, Some(plaintext))).into_response())
+    let v = conversation::json(&w, idx, Some(plaintext));
+    Ok(axum::Json(versioned(v, Ver::of(&headers))).into_response())
 }
 
 /// Default and largest page size of `GET /conversations/deleted`.

@@ -395,6 +395,8 @@ impl Record for ContactRecord<'_> {
 pub(crate) struct ContactJson<'w> {
     world: &'w World,
     d: ContactData,
+    /// 2.11 shape: `owner_id` is an integer.
+    v211: bool,
 }
 
 impl<'w> ContactJson<'w> {
@@ -403,7 +405,14 @@ impl<'w> ContactJson<'w> {
         ContactJson {
             world,
             d: data(world, idx),
+            v211: false,
         }
+    }
+
+    /// The 2.11 shape when `v211` (see [`ContactJson`]).
+    pub(crate) fn version(mut self, v211: bool) -> Self {
+        self.v211 = v211;
+        self
     }
 }
 
@@ -485,7 +494,12 @@ impl Serialize for ContactJson<'_> {
                 obj! { "type" => "avatar", "image_url" => url.as_str() }
             }),
         )?;
-        m.serialize_entry("owner_id", &d.owner_id)?;
+        if self.v211 {
+            let owner: Option<i64> = d.owner_id.as_deref().and_then(|o| o.parse().ok());
+            m.serialize_entry("owner_id", &owner)?;
+        } else {
+            m.serialize_entry("owner_id", &d.owner_id)?;
+        }
         m.serialize_entry(
             "social_profiles",
             &obj! {

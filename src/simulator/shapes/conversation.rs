@@ -746,3 +746,25 @@ pub(crate) fn json(world: &World, idx: u32, parts: Option<bool>) -> Value {
     }
     v
 }
+
+/// Rewrites a 2.16 conversation (list item or full) into its 2.11 shape:
+/// `priority` is `priority`/`not_priority` and unassigned assignee ids are
+/// null instead of 0.
+pub(crate) fn to_v211(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        let urgent = matches!(
+            m.get("priority").and_then(Value::as_str),
+            Some("medium" | "high" | "urgent")
+        );
+        m.insert(
+            "priority".into(),
+            (if urgent { "priority" } else { "not_priority" }).into(),
+        );
+        for k in ["admin_assignee_id", "team_assignee_id"] {
+            if m.get(k).and_then(Value::as_i64) == Some(0) {
+                m.insert(k.into(), Value::Null);
+            }
+        }
+    }
+    v
+}
