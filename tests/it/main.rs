@@ -17,3 +17,6 @@ mod reports;
 mod schemas;
 
 mod simulator;
+
+// Simulator datasets beyond contacts/conversations, and its quirks.
+mod sim_datasets;
