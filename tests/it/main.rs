@@ -13,6 +13,9 @@ mod sync;
 // Reports with options, compared with the filtered ground truth.
 mod reports;
 
+// Every column of every row against the ground truth.
+mod columns;
+
 // The output schemas under schemas/ and the example config match the code.
 mod schemas;
 
