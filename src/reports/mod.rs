@@ -14,6 +14,7 @@ pub mod conversation_parts;
 pub mod conversations;
 pub mod custom;
 pub mod deleted_conversations;
+pub mod mappings;
 pub mod options;
 pub mod search;
 pub mod snapshot;
@@ -48,6 +49,11 @@ pub enum ReportName {
     CompanySegments,
     Tickets,
     DeletedConversations,
+    ConversationTags,
+    ConversationContacts,
+    ContactTags,
+    ContactCompanies,
+    ContactSegments,
     Admins,
     Teams,
     Tags,
@@ -270,6 +276,56 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
         },
     ),
     (
+        ReportName::ConversationTags,
+        ReportInfo {
+            name: "conversation_tags",
+            description: "Tags of each changed conversation, one row per (conversation, tag)",
+            columns: mappings::CONVERSATION_TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ConversationContacts,
+        ReportInfo {
+            name: "conversation_contacts",
+            description: "Contacts of each changed conversation, one row per (conversation, contact)",
+            columns: mappings::CONVERSATION_CONTACT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ContactTags,
+        ReportInfo {
+            name: "contact_tags",
+            description: "Tags of each changed contact, past the 10 inline (GET /contacts/{id}/tags)",
+            columns: mappings::CONTACT_TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ContactCompanies,
+        ReportInfo {
+            name: "contact_companies",
+            description: "Companies of each changed contact, past the 10 inline (GET /contacts/{id}/companies)",
+            columns: mappings::CONTACT_COMPANY_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ContactSegments,
+        ReportInfo {
+            name: "contact_segments",
+            description: "Segments of each changed contact (GET /contacts/{id}/segments; one request per contact)",
+            columns: mappings::CONTACT_SEGMENT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
         ReportName::Admins,
         ReportInfo {
             name: "admins",
@@ -366,12 +422,17 @@ impl ReportName {
             CompanySegments => 12,
             Tickets => 13,
             DeletedConversations => 14,
-            Admins => 15,
-            Teams => 16,
-            Tags => 17,
-            Segments => 18,
-            DataAttributes => 19,
-            TicketTypes => 20,
+            ConversationTags => 15,
+            ConversationContacts => 16,
+            ContactTags => 17,
+            ContactCompanies => 18,
+            ContactSegments => 19,
+            Admins => 20,
+            Teams => 21,
+            Tags => 22,
+            Segments => 23,
+            DataAttributes => 24,
+            TicketTypes => 25,
         }
     }
 
@@ -506,7 +567,12 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
         | ReportName::Companies
         | ReportName::CompanyTags
         | ReportName::CompanySegments
-        | ReportName::DeletedConversations => return Ok(None),
+        | ReportName::DeletedConversations
+        | ReportName::ConversationTags
+        | ReportName::ConversationContacts
+        | ReportName::ContactTags
+        | ReportName::ContactCompanies
+        | ReportName::ContactSegments => return Ok(None),
         ReportName::UsersByCompany => {
             required("company_ids")?;
             return Ok(None);
@@ -582,6 +648,20 @@ pub async fn extract(
         ReportName::CompanySegments => return company(companies::CompanyReport::Segments).await,
         ReportName::DeletedConversations => {
             return deleted_conversations::extract(client, cursor, tx).await;
+        }
+        ReportName::ConversationTags
+        | ReportName::ConversationContacts
+        | ReportName::ContactTags
+        | ReportName::ContactCompanies
+        | ReportName::ContactSegments => {
+            let mapping = match report {
+                ReportName::ConversationTags => mappings::Mapping::ConversationTags,
+                ReportName::ConversationContacts => mappings::Mapping::ConversationContacts,
+                ReportName::ContactTags => mappings::Mapping::ContactTags,
+                ReportName::ContactCompanies => mappings::Mapping::ContactCompanies,
+                _ => mappings::Mapping::ContactSegments,
+            };
+            return mappings::extract(client, mapping, options, cursor, tx).await;
         }
         ReportName::UsersByCompany => {
             let spec = report.options().iter().find(|o| o.key == "company_ids");

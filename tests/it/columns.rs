@@ -371,3 +371,123 @@ async fn companies_tickets_deletions_and_company_mappings_equal_the_ground_truth
         assert_eq!(got, want, "{report}");
     }
 }
+
+/// (parent id, item id) pairs of a mapping report's output.
+fn exported_pairs(
+    world: &World,
+    report: &str,
+    parent: &str,
+    item: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    let rows: Vec<Map<String, Value>> = run_dirs(&world.output(), report)
+        .iter()
+        .flat_map(|d| json_rows(&read_parquet_dir(d)))
+        .collect();
+    let pairs: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r[parent].as_str().expect("parent").to_string(),
+                r[item].as_str().expect("item").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs.len(), rows.len(), "{report}: no duplicate pairs");
+    pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_tables_follow_lists_past_the_ten_inline_items() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 300,
+        conversations: 60,
+        ..skeleton_world()
+    })
+    .await;
+    assert_ok(
+        &world
+            .sync(&[
+                "--reports",
+                "contact_tags,contact_companies,conversation_tags,conversation_contacts",
+            ])
+            .await,
+    );
+    let contacts = world.truth("contacts").await;
+    let base = world.sim.base_url();
+    let http = reqwest::Client::new();
+    // The full lists, as the API gives them (the inline ones stop at 10).
+    let mut long_lists = 0;
+    for (report, what, item) in [
+        ("contact_tags", "tags", "tag_id"),
+        ("contact_companies", "companies", "company_id"),
+    ] {
+        let mut want = std::collections::BTreeSet::new();
+        for c in &contacts {
+            let id = c["id"].as_str().expect("id");
+            let list = if c[what]["has_more"] == true {
+                long_lists += 1;
+                let body: Value = http
+                    .get(format!("{base}/contacts/{id}/{what}"))
+                    .bearer_auth("t")
+                    .send()
+                    .await
+                    .expect("request")
+                    .json()
+                    .await
+                    .expect("json");
+                body.get("data")
+                    .or(body.get(what))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                c[what]["data"].as_array().cloned().unwrap_or_default()
+            };
+            assert_eq!(
+                list.len() as u64,
+                c[what]["total_count"].as_u64().expect("total_count"),
+                "{id} {what}"
+            );
+            want.extend(list.iter().map(|t| {
+                (
+                    id.to_string(),
+                    t["id"].as_str().expect("item id").to_string(),
+                )
+            }));
+        }
+        assert_eq!(
+            exported_pairs(&world, report, "contact_id", item),
+            want,
+            "{report}"
+        );
+    }
+    assert!(
+        long_lists > 0,
+        "the world has contacts with more than 10 tags or companies"
+    );
+
+    let conversations = world.truth("conversations").await;
+    for (report, pointer, item) in [
+        ("conversation_tags", "/tags/tags", "tag_id"),
+        ("conversation_contacts", "/contacts/contacts", "contact_id"),
+    ] {
+        let want: std::collections::BTreeSet<(String, String)> = conversations
+            .iter()
+            .flat_map(|c| {
+                let id = c["id"].as_str().expect("id").to_string();
+                c.pointer(pointer)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |t| (id.clone(), t["id"].as_str().expect("item").to_string()))
+            })
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(
+            exported_pairs(&world, report, "conversation_id", item),
+            want,
+            "{report}"
+        );
+    }
+}
