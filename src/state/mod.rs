@@ -531,6 +531,110 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn failed_items_are_counted_retried_and_cleared_in_the_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        let item = |id: &str, error: &str| FailedItem {
+            id: id.into(),
+            error: error.into(),
+        };
+        let run = store.begin_run("sync").await.expect("run");
+        let failed = [item("c1", "HTTP 500"), item("c2", "timeout")];
+        store
+            .commit(
+                &run,
+                "conversation_parts",
+                &Commit {
+                    rows: 5,
+                    cursor: Some("{}"),
+                    failed: &failed,
+                    ..Commit::default()
+                },
+            )
+            .await
+            .expect("commit");
+        assert_eq!(
+            store.failed_ids("conversation_parts").await.expect("ids"),
+            ["c1", "c2"]
+        );
+        // Next run: c1 recovered, c2 failed again.
+        let run2 = store.begin_run("sync").await.expect("run");
+        store
+            .commit(
+                &run2,
+                "conversation_parts",
+                &Commit {
+                    failed: &[item("c2", "HTTP 502")],
+                    recovered: &["c1".to_string()],
+                    ..Commit::default()
+                },
+            )
+            .await
+            .expect("commit");
+        let report = store.report(10).await.expect("report");
+        assert_eq!(report.failed_items.len(), 1);
+        let c2 = &report.failed_items[0];
+        assert_eq!((c2.item_id.as_str(), c2.attempts), ("c2", 2));
+        assert_eq!(c2.last_error, "HTTP 502");
+        assert_eq!(report.runs[0].failed_items, 1);
+        assert_eq!(report.runs[1].failed_items, 2);
+        // A reset forgets them together with the cursor.
+        assert_eq!(
+            store
+                .reset(Some("conversation_parts"))
+                .await
+                .expect("reset"),
+            1
+        );
+        assert!(
+            store
+                .failed_ids("conversation_parts")
+                .await
+                .expect("ids")
+                .is_empty()
+        );
+        assert_eq!(store.cursor("conversation_parts").await.expect("c"), None);
+    }
+
+    #[tokio::test]
+    async fn a_backfill_job_is_found_again_with_the_same_arguments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        let (job, resumed) = store.backfill_job(100, None, 10).await.expect("job");
+        assert!(!resumed);
+        let run = store.begin_run("backfill").await.expect("run");
+        store
+            .commit(
+                &run,
+                "users",
+                &Commit {
+                    window: Some((job.id, 100, 110)),
+                    ..Commit::default()
+                },
+            )
+            .await
+            .expect("commit");
+        let (again, resumed) = store.backfill_job(100, None, 10).await.expect("job");
+        assert!(resumed);
+        assert_eq!(again, job, "same until, so the same windows");
+        assert_eq!(store.done_windows(&job, "users").await.expect("w"), [100]);
+        assert!(
+            store
+                .done_windows(&job, "leads")
+                .await
+                .expect("w")
+                .is_empty()
+        );
+        store.finish_backfill(&job).await.expect("finish");
+        let (fresh, resumed) = store.backfill_job(100, None, 10).await.expect("job");
+        assert!(!resumed && fresh.id != job.id);
+    }
+
+    #[tokio::test]
     async fn garbage_file_gives_a_clear_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.db");

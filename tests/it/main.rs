@@ -14,3 +14,6 @@ mod sync;
 mod schemas;
 
 mod simulator;
+
+// SIGKILL at many points of a sync; the state lock.
+mod crash;
