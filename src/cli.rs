@@ -332,7 +332,10 @@ async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
         match result {
             Ok(summary) => {
                 print_summary(&summary, &mut std::io::stdout().lock())?;
-                worst = worst.max_severity(status_of(&summary));
+                // A run cut short by the stop request is not a failure.
+                if !summary.stopped {
+                    worst = worst.max_severity(status_of(&summary));
+                }
             }
             Err(e) => match exit_status(&e) {
                 // The token is wrong: every later run would fail too.

@@ -27,6 +27,9 @@ pub enum LockScope {
     Sync,
     /// `backfill`.
     Backfill,
+    /// Held briefly (blocking) while a process opens the state and applies
+    /// migrations, so two processes never migrate at once.
+    Open,
 }
 
 impl LockScope {
@@ -34,6 +37,7 @@ impl LockScope {
         match self {
             LockScope::Sync => "lock",
             LockScope::Backfill => "backfill.lock",
+            LockScope::Open => "open.lock",
         }
     }
 }
@@ -102,6 +106,24 @@ impl StateLock {
             .and_then(|()| file.write_all(me.as_bytes()))
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::state(&path, format!("cannot write the lock file: {e}")))?;
+        Ok(Self { file, path })
+    }
+
+    /// Take the lock, waiting for the holder (for the short [`LockScope::Open`]).
+    pub fn acquire_blocking(state_path: &Path, scope: LockScope) -> Result<Self> {
+        let path = lock_path(state_path, scope);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::state(&path, format!("cannot open the lock file: {e}")))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(Error::state(&path, format!("cannot lock: {err}")));
+        }
         Ok(Self { file, path })
     }
 

@@ -322,12 +322,15 @@ async fn finish(
     backfill: Option<(BackfillJob, bool)>,
 ) -> Result<RunSummary> {
     let failed_items = outcomes.iter().any(|o| !o.failed.is_empty());
-    let status =
-        if outcomes.iter().any(|o| o.error.is_some()) || (failed_items && !plan.skip_failed) {
-            RunStatus::Partial
-        } else {
-            RunStatus::Succeeded
-        };
+    // A stopped run did not export every report: partial.
+    let status = if stopped
+        || outcomes.iter().any(|o| o.error.is_some())
+        || (failed_items && !plan.skip_failed)
+    {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    };
     state.finish_run(&run, status).await?;
     Ok(RunSummary {
         run_key: run.key,

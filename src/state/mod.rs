@@ -121,6 +121,16 @@ impl StateStore {
                 ))
             })?;
         }
+        // Two processes (a sync and `state show`, or a sync and a backfill)
+        // may open a new or older state at once: migrate one at a time.
+        let guard = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                crate::lock::StateLock::acquire_blocking(&path, crate::lock::LockScope::Open)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("opening the state: {e}")))??
+        };
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|e| Error::state(path, e))?
             .filename(path)
@@ -137,6 +147,7 @@ impl StateStore {
             .run(&pool)
             .await
             .map_err(|e| corrupt(path, e))?;
+        drop(guard);
         Ok(Self {
             pool,
             path: path.to_path_buf(),

@@ -282,3 +282,50 @@ async fn a_second_sync_on_the_same_state_exits_5_naming_the_holder_and_writes_no
     }
     assert_disk_matches_state(&world.output(), &world.state()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_report_commits_that_report_and_stops() {
+    let world = World::start(small_world()).await;
+    let args = sync_args(&world, "sync");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(&args)
+        .env("INTERCOM_ACCESS_TOKEN", "t")
+        .env("INTERCOM_EXPORT_TEST_PAUSE", "page:2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    assert_eq!(
+        wait_paused(&mut child).await,
+        None,
+        "paused mid-conversations"
+    );
+    let pid = child.id().expect("pid") as i32;
+    // SAFETY: signalling our own child process.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+    }
+    let out = child.wait_with_output().await.expect("exits");
+    assert_eq!(out.status.code(), Some(4), "a stopped run is partial");
+    assert!(
+        stdout(&out).contains("stopped by a signal"),
+        "{}",
+        stdout(&out)
+    );
+    // The report in progress finished and was committed; no other started.
+    assert_eq!(
+        unique_map(&ids_and_updated(&read_parquet_dir(
+            &run_dirs(&world.output(), "conversations")[0]
+        ))),
+        truth_of(&world, "conversations").await
+    );
+    assert!(run_dirs(&world.output(), "users").is_empty());
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+    // The next run does the rest, once.
+    assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+    for (report, _, _) in REPORTS {
+        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+    }
+}

@@ -17,3 +17,6 @@ mod simulator;
 
 // SIGKILL at many points of a sync; the state lock.
 mod crash;
+
+// backfill, schedule, check, state show/reset.
+mod modes;
