@@ -815,4 +815,59 @@ mod tests {
         let j = random_upto(std::time::Duration::from_secs(2));
         assert!(j <= std::time::Duration::from_secs(2));
     }
+
+    #[test]
+    fn summary_names_failed_items_and_the_way_out() {
+        use crate::pipeline::ReportOutcome;
+        use crate::reports::FailedItem;
+        let mut parts = ReportOutcome {
+            report: ReportName::Conversations,
+            rows: 10,
+            files: 1,
+            seconds: 0.5,
+            error: None,
+            failed: vec![FailedItem {
+                id: "215469".into(),
+                error: "GET /conversations/{id} failed with HTTP 500".into(),
+            }],
+            recovered: 2,
+            windows_done: 0,
+            windows_skipped: 0,
+        };
+        let summary = |skip_failed, parts: ReportOutcome| RunSummary {
+            run_key: "20260101T000000Z-000003".into(),
+            mode: "sync",
+            status: if skip_failed {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Partial
+            },
+            reports: vec![parts],
+            http: Default::default(),
+            recovered: Default::default(),
+            stopped: false,
+            skip_failed,
+            backfill: None,
+        };
+        let mut out = Vec::new();
+        print_summary(&summary(false, parts.clone()), &mut out).expect("print");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("run 20260101T000000Z-000003: partial"),
+            "{text}"
+        );
+        assert!(text.contains("1 item(s) failed"), "{text}");
+        assert!(
+            text.contains("2 earlier failed item(s) recovered"),
+            "{text}"
+        );
+        assert!(text.contains("conversations 215469: GET"), "{text}");
+        assert!(text.contains("--skip-failed"), "{text}");
+        assert_eq!(
+            status_of(&summary(false, parts.clone())),
+            ExitStatus::Partial
+        );
+        parts.recovered = 0;
+        assert_eq!(status_of(&summary(true, parts)), ExitStatus::Success);
+    }
 }

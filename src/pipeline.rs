@@ -226,6 +226,10 @@ pub async fn backfill(
     let mut stopped = false;
     let mut complete = true;
     'reports: for &report in &plan.reports {
+        if reports::range_spec(report).is_none() {
+            tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
+            continue;
+        }
         let started = Instant::now();
         let mut outcome = ReportOutcome::new(report);
         let done: HashSet<i64> = state
@@ -321,16 +325,7 @@ async fn finish(
     stopped: bool,
     backfill: Option<(BackfillJob, bool)>,
 ) -> Result<RunSummary> {
-    let failed_items = outcomes.iter().any(|o| !o.failed.is_empty());
-    // A stopped run did not export every report: partial.
-    let status = if stopped
-        || outcomes.iter().any(|o| o.error.is_some())
-        || (failed_items && !plan.skip_failed)
-    {
-        RunStatus::Partial
-    } else {
-        RunStatus::Succeeded
-    };
+    let status = run_status(&outcomes, stopped, plan.skip_failed);
     state.finish_run(&run, status).await?;
     Ok(RunSummary {
         run_key: run.key,
@@ -343,6 +338,17 @@ async fn finish(
         skip_failed: plan.skip_failed,
         backfill,
     })
+}
+
+/// Partial when a report failed, when items failed (unless `skip_failed`),
+/// or when a stop request cut the run short; else succeeded.
+fn run_status(outcomes: &[ReportOutcome], stopped: bool, skip_failed: bool) -> RunStatus {
+    let failed_items = outcomes.iter().any(|o| !o.failed.is_empty());
+    if stopped || outcomes.iter().any(|o| o.error.is_some()) || (failed_items && !skip_failed) {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    }
 }
 
 /// Extract, write and commit one report (or one backfill window) into
@@ -430,4 +436,36 @@ async fn export(
 pub(crate) fn data_file_count(files: &[crate::output::WrittenFile]) -> usize {
     let parquet = files.iter().filter(|f| f.format == Format::Parquet).count();
     if parquet > 0 { parquet } else { files.len() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_items_make_a_run_partial_unless_skipped() {
+        let clean = ReportOutcome::new(ReportName::Users);
+        let mut with_failed = ReportOutcome::new(ReportName::Conversations);
+        with_failed.failed.push(FailedItem {
+            id: "c1".into(),
+            error: "HTTP 500".into(),
+        });
+        let mut broken = ReportOutcome::new(ReportName::Leads);
+        broken.error = Some("boom".into());
+        assert_eq!(
+            run_status(std::slice::from_ref(&clean), false, false),
+            RunStatus::Succeeded
+        );
+        assert_eq!(
+            run_status(std::slice::from_ref(&clean), true, false),
+            RunStatus::Partial
+        );
+        let failed = [clean.clone(), with_failed];
+        assert_eq!(run_status(&failed, false, false), RunStatus::Partial);
+        assert_eq!(run_status(&failed, false, true), RunStatus::Succeeded);
+        assert_eq!(
+            run_status(&[clean, broken], false, true),
+            RunStatus::Partial
+        );
+    }
 }
