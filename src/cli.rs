@@ -72,6 +72,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print the output schema of every report, or write them to a directory.
     Schemas(SchemasArgs),
+    /// List the reports with what they export and their options.
+    Reports,
 }
 
 #[derive(Debug, Args)]
@@ -91,9 +93,14 @@ pub struct SyncArgs {
     /// Output format(s): parquet, csv, or both (`--format parquet,csv`).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub format: Vec<Format>,
-    /// Reports to export, comma-separated (default: all).
+    /// Reports to export, comma-separated (default: all that need no options;
+    /// `intercom-export reports` lists them).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub reports: Vec<String>,
+    /// A report option, REPORT.KEY=VALUE (repeatable; lists comma-separated),
+    /// e.g. `--option conversations.state=open`.
+    #[arg(long = "option", value_name = "REPORT.KEY=VALUE")]
+    pub options: Vec<String>,
     /// Items that still fail after retries (e.g. one conversation's parts)
     /// do not make the run partial: exit 0. They are still recorded, listed
     /// in the summary and retried by the next run.
@@ -236,14 +243,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Demo(args) => demo(args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::Schemas(args) => schemas(args),
+        Command::Reports => list_reports(&mut std::io::stdout().lock()),
     }
 }
 
+/// `intercom-export reports`: one line per report, then its options.
+fn list_reports(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    for report in ReportName::all() {
+        let info = report.info();
+        let default = if info.default_enabled {
+            ""
+        } else {
+            " (only when named)"
+        };
+        writeln!(out, "{:<24} {}{default}", info.name, info.description)?;
+        for o in info.options {
+            let choices = if o.choices.is_empty() {
+                "list".to_string()
+            } else {
+                format!("{} (default {})", o.choices.join("|"), o.default)
+            };
+            writeln!(
+                out,
+                "{:<24}   --option {}.{}={choices}: {}",
+                "", info.name, o.key, o.doc
+            )?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
 fn resolve(args: &SyncArgs) -> anyhow::Result<Settings> {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
+    let file = FileConfig::load(args.config.as_deref(), std::env::vars())?;
     Ok(Settings::resolve(
         file,
         Overrides {
@@ -252,6 +283,7 @@ fn resolve(args: &SyncArgs) -> anyhow::Result<Settings> {
             state_path: args.state.clone(),
             formats: args.format.clone(),
             reports: args.reports.clone(),
+            options: args.options.clone(),
         },
     )?)
 }
@@ -413,10 +445,29 @@ async fn check(args: SyncArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let mut status = ExitStatus::Success;
     for &report in &settings.reports {
-        let verdict = match crate::reports::range_spec(report) {
+        let options = settings
+            .report_options
+            .get(&report)
+            .cloned()
+            .unwrap_or_default();
+        // conversation_parts finds its conversations through conversation search.
+        let spec = crate::reports::range_spec(report, &options)?.or_else(|| {
+            (report == ReportName::ConversationParts)
+                .then(|| crate::reports::conversations::search_spec("all", "updated_at"))
+        });
+        let verdict = match spec {
             None => "not checked (no cheap probe for this report)".to_string(),
             Some(spec) => {
-                let mut filters: Vec<serde_json::Value> = spec.filter.into_iter().collect();
+                // An AND group's members go in flat (Intercom nests two levels at most).
+                let mut filters: Vec<serde_json::Value> = match spec.filter {
+                    Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
+                        match group.get("value") {
+                            Some(serde_json::Value::Array(members)) => members.clone(),
+                            _ => Vec::new(),
+                        }
+                    }
+                    other => other.into_iter().collect(),
+                };
                 filters.push(crate::api::query::leaf(
                     "updated_at",
                     ">",
@@ -448,10 +499,7 @@ async fn check(args: SyncArgs) -> anyhow::Result<ExitStatus> {
 
 /// The state path from --state or the config file.
 fn state_path(config: Option<&Path>, state: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let file = match config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
+    let file = FileConfig::load(config, std::env::vars())?;
     Ok(state
         .or(file.state_path)
         .unwrap_or_else(|| crate::config::defaults::STATE_PATH.into()))
@@ -557,11 +605,13 @@ async fn run_locked(
     let plan = SyncPlan {
         mode,
         reports: settings.reports.clone(),
+        report_options: settings.report_options.clone(),
         output_dir: settings.output_dir.clone(),
         formats: settings.formats.clone(),
         rows_per_file: settings.rows_per_file,
         extract: ExtractOptions {
             per_page: settings.page_size,
+            concurrency: 8,
         },
         skip_failed,
         shutdown,
@@ -707,6 +757,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
             state_path: Some(args.output.join(DEMO_STATE)),
             formats: vec![Format::Parquet, Format::Csv],
             reports: Vec::new(),
+            options: Vec::new(),
         },
     )?;
     let token = AccessToken::new("demo-token").context("demo token")?;
@@ -776,7 +827,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn schemas(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
-    for &report in ReportName::ALL {
+    for report in ReportName::all() {
         let doc = crate::output::schema::schema_document(report.as_str(), report.columns());
         let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
         if args.write {

@@ -23,7 +23,7 @@
 //! A stop request ([`Shutdown`]) ends the run between reports (or backfill
 //! windows): what finished is committed, nothing is half-written.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -33,7 +33,7 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::http::{IntercomClient, StatsSnapshot};
 use crate::output::{Format, ReportWriter, WriterConfig};
-use crate::reports::{self, ExtractOptions, Extracted, FailedItem, ReportName};
+use crate::reports::{self, ExtractOptions, Extracted, FailedItem, ReportName, ReportOptions};
 use crate::shutdown::Shutdown;
 use crate::state::recovery::{self, Recovered};
 use crate::state::{BackfillJob, Commit, Run, RunStatus, StateStore, format_utc};
@@ -47,6 +47,7 @@ const CHANNEL_PAGES: usize = 4;
 pub struct SyncPlan {
     pub mode: &'static str,
     pub reports: Vec<ReportName>,
+    pub report_options: BTreeMap<ReportName, ReportOptions>,
     pub output_dir: PathBuf,
     pub formats: Vec<Format>,
     pub rows_per_file: u64,
@@ -56,6 +57,16 @@ pub struct SyncPlan {
     pub skip_failed: bool,
     /// Set by SIGTERM/SIGINT: stop between reports.
     pub shutdown: Shutdown,
+}
+
+impl SyncPlan {
+    /// A report's options (its defaults when none were given).
+    pub fn options_of(&self, report: ReportName) -> ReportOptions {
+        self.report_options
+            .get(&report)
+            .cloned()
+            .unwrap_or_default()
+    }
 }
 
 /// A backfill's range and window size.
@@ -134,6 +145,8 @@ impl RunSummary {
 enum Source<'a> {
     /// From the saved cursor; retry earlier failed items first.
     Incremental {
+        /// The option set's key: one cursor per option set.
+        param_key: String,
         cursor: Option<String>,
         retry: Vec<String>,
     },
@@ -173,9 +186,12 @@ pub async fn sync(
         let started = Instant::now();
         let mut outcome = ReportOutcome::new(report);
         let result = async {
+            // One cursor per option set: other filters must not reuse this one.
+            let param_key = plan.options_of(report).param_key(report.options());
             let source = Source::Incremental {
-                cursor: state.cursor(report.as_str()).await?,
+                cursor: state.cursor(report.as_str(), &param_key).await?,
                 retry: state.failed_ids(report.as_str()).await?,
+                param_key,
             };
             export(client, state, plan, &run, report, run.key.clone(), source).await
         }
@@ -226,7 +242,7 @@ pub async fn backfill(
     let mut stopped = false;
     let mut complete = true;
     'reports: for &report in &plan.reports {
-        if reports::range_spec(report).is_none() {
+        if reports::range_spec(report, &plan.options_of(report))?.is_none() {
             tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
             continue;
         }
@@ -382,12 +398,22 @@ async fn export(
         let finished = writer.finish();
         (writer, finished)
     });
+    let options = plan.options_of(report);
     let extracted: Result<Extracted> = match &source {
-        Source::Incremental { cursor, retry } => {
-            reports::extract(report, client, &plan.extract, cursor.as_deref(), retry, tx).await
+        Source::Incremental { cursor, retry, .. } => {
+            reports::extract(
+                report,
+                &options,
+                client,
+                &plan.extract,
+                cursor.as_deref(),
+                retry,
+                tx,
+            )
+            .await
         }
         Source::Window { start, end, .. } => {
-            reports::extract_range(report, client, &plan.extract, *start, *end, tx).await
+            reports::extract_range(report, &options, client, &plan.extract, *start, *end, tx).await
         }
     };
     let (writer, written) = writing
@@ -405,11 +431,12 @@ async fn export(
     };
     testpoint::hit("written");
     let files = writer.files().to_vec();
-    let window = match &source {
-        Source::Window { job, start, end } => Some((job.id, *start, *end)),
-        Source::Incremental { .. } => None,
+    let (window, param_key) = match &source {
+        Source::Window { job, start, end } => (Some((job.id, *start, *end)), ""),
+        Source::Incremental { param_key, .. } => (None, param_key.as_str()),
     };
     let commit = Commit {
+        param_key,
         files: &files,
         rows: extracted.rows,
         cursor: extracted.cursor.as_deref(),

@@ -5,16 +5,62 @@
 //! Domo's "Users (Scroll API)" and "Leads (Scroll API)" read Intercom's
 //! retired v1 scroll; cursor pagination of contact search is its successor.
 
-use crate::api::query::leaf;
+use serde_json::{Value, json};
+
+use crate::api::query::{and, leaf};
+use crate::error::{Error, Result};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{Granularity, SearchSpec};
 
-/// The search for contacts of one role (`user` or `lead`).
-pub fn search_spec(role: &'static str) -> SearchSpec {
+/// Intercom allows this many filters in one AND/OR group.
+const MAX_GROUP: usize = 15;
+
+/// The search for contacts of one role (`user` or `lead`), narrowed by `extra`.
+pub fn search_spec(role: &'static str, extra: Option<Value>) -> SearchSpec {
+    let mut filters = vec![leaf("role", "=", role)];
+    filters.extend(extra);
     SearchSpec {
         path: "contacts/search",
-        filter: Some(leaf("role", "=", role)),
+        filter: Some(and(filters)),
         granularity: Granularity::Day,
+        sort: Some(("updated_at", "descending")),
+    }
+}
+
+/// `field` equal to any of `values`. `id` takes `IN`; `tag_id` and
+/// `segment_id` only take `=`, so those become an OR group (at most 15).
+pub fn any_of(field: &str, values: &[String]) -> Result<Value> {
+    if field == "id" {
+        return Ok(leaf(field, "IN", values.to_vec()));
+    }
+    if values.len() > MAX_GROUP {
+        return Err(Error::Config(format!(
+            "at most {MAX_GROUP} {field}s fit in one Intercom search; got {}",
+            values.len()
+        )));
+    }
+    let leaves: Vec<Value> = values
+        .iter()
+        .map(|v| leaf(field, "=", v.as_str()))
+        .collect();
+    Ok(match leaves.len() {
+        1 => leaves.into_iter().next().unwrap_or(Value::Null),
+        _ => json!({ "operator": "OR", "value": leaves }),
+    })
+}
+
+/// Contacts whose name or email is in the lists.
+pub fn names_or_emails(names: &[String], emails: &[String]) -> Value {
+    let mut any = Vec::new();
+    if !names.is_empty() {
+        any.push(leaf("name", "IN", names.to_vec()));
+    }
+    if !emails.is_empty() {
+        any.push(leaf("email", "IN", emails.to_vec()));
+    }
+    match any.len() {
+        1 => any.remove(0),
+        _ => json!({ "operator": "OR", "value": any }),
     }
 }
 

@@ -2,13 +2,16 @@
 //!
 //! A report is a name ([`ReportName`]), the columns of its files
 //! (`output::schema::Column`s, from which `schemas/<report>.json` is
-//! generated) and an extractor that streams pages of API records into a
-//! channel and returns the cursor to save. Adding a report means: a file
-//! here with its columns and extractor, a variant in [`ReportName`], and its
-//! schema under `schemas/` (`intercom-export schemas --write`).
+//! generated), the options it takes ([`options::OptionSpec`]) and an
+//! extractor that streams pages of API records into a channel and returns the
+//! cursor to save. Adding a report means: its columns and extractor in a file
+//! here, a variant in [`ReportName`] with its [`ReportInfo`], and its schema
+//! under `schemas/` (`intercom-export schemas --write`).
 
 pub mod contacts;
+pub mod conversation_parts;
 pub mod conversations;
+pub mod options;
 pub mod search;
 
 use std::fmt;
@@ -20,51 +23,209 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::http::IntercomClient;
 use crate::output::schema::Column;
+pub use options::{OptionSpec, ReportOptions};
 
 /// Every report, by its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReportName {
-    /// All Conversations: every conversation, incremental on `updated_at`.
     Conversations,
-    /// Contacts with role `user`.
+    ConversationsByAdmin,
+    ConversationParts,
     Users,
-    /// Contacts with role `lead`.
     Leads,
+    LeadById,
+    UsersByUsername,
+    UsersByTag,
+    UsersBySegment,
 }
+
+/// What the registry knows about a report.
+#[derive(Debug)]
+pub struct ReportInfo {
+    pub name: &'static str,
+    /// One line for `intercom-export reports` and the README.
+    pub description: &'static str,
+    pub columns: &'static [Column],
+    pub options: &'static [OptionSpec],
+    /// Exported when no report list is given. Reports that need a parameter
+    /// (ids, tags, ...) are not.
+    pub default_enabled: bool,
+}
+
+const fn choice(
+    key: &'static str,
+    choices: &'static [&'static str],
+    default: &'static str,
+    doc: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        key,
+        choices,
+        default,
+        doc,
+    }
+}
+
+const fn list(key: &'static str, doc: &'static str) -> OptionSpec {
+    choice(key, &[], "", doc)
+}
+
+static CONVERSATION_OPTIONS: &[OptionSpec] = &[
+    choice(
+        "state",
+        &["all", "open", "closed", "snoozed"],
+        "all",
+        "Only conversations in this state",
+    ),
+    choice(
+        "order",
+        &["updated_at", "created_at"],
+        "updated_at",
+        "Sort order of the search",
+    ),
+];
+
+static REPORTS: &[(ReportName, ReportInfo)] = &[
+    (
+        ReportName::Conversations,
+        ReportInfo {
+            name: "conversations",
+            description: "All Conversations: one row per conversation version (POST /conversations/search)",
+            columns: conversations::COLUMNS,
+            options: CONVERSATION_OPTIONS,
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ConversationsByAdmin,
+        ReportInfo {
+            name: "conversations_by_admin",
+            description: "Conversations by assigned admin: all assigned, specific admins, or unassigned",
+            columns: conversations::COLUMNS,
+            options: &[
+                choice(
+                    "admin_type",
+                    &["all", "specific", "unassigned"],
+                    "all",
+                    "all: assigned to any admin; specific: to admin_ids; unassigned: to none",
+                ),
+                list("admin_ids", "Admin ids, with admin_type = specific"),
+            ],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::ConversationParts,
+        ReportInfo {
+            name: "conversation_parts",
+            description: "Conversation Details: one row per part of every changed conversation (GET /conversations/{id})",
+            columns: conversation_parts::COLUMNS,
+            options: &[choice(
+                "skip_failed_conversations",
+                &["false", "true"],
+                "false",
+                "A conversation that still fails after retries does not make the run partial (it is retried next run either way)",
+            )],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Users,
+        ReportInfo {
+            name: "users",
+            description: "Contacts with role user (POST /contacts/search; successor of Domo's Users (Scroll API))",
+            columns: contacts::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Leads,
+        ReportInfo {
+            name: "leads",
+            description: "Contacts with role lead (POST /contacts/search; successor of Domo's Leads (Scroll API))",
+            columns: contacts::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::LeadById,
+        ReportInfo {
+            name: "lead_by_id",
+            description: "Leads with the given ids",
+            columns: contacts::COLUMNS,
+            options: &[list("ids", "Contact ids (required)")],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::UsersByUsername,
+        ReportInfo {
+            name: "users_by_username",
+            description: "Users with the given names or emails",
+            columns: contacts::COLUMNS,
+            options: &[
+                list("names", "Names (exact)"),
+                list("emails", "Email addresses (exact)"),
+            ],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::UsersByTag,
+        ReportInfo {
+            name: "users_by_tag",
+            description: "Users with any of the given tags",
+            columns: contacts::COLUMNS,
+            options: &[list("tag_ids", "Tag ids (required, at most 15)")],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::UsersBySegment,
+        ReportInfo {
+            name: "users_by_segment",
+            description: "Users in any of the given segments",
+            columns: contacts::COLUMNS,
+            options: &[list("segment_ids", "Segment ids (required, at most 15)")],
+            default_enabled: false,
+        },
+    ),
+];
 
 impl ReportName {
     /// All reports, in export order.
-    pub const ALL: &'static [ReportName] = &[
-        ReportName::Conversations,
-        ReportName::Users,
-        ReportName::Leads,
-    ];
+    pub fn all() -> impl Iterator<Item = ReportName> {
+        REPORTS.iter().map(|(r, _)| *r)
+    }
+
+    /// The reports exported when none are named.
+    pub fn defaults() -> Vec<ReportName> {
+        REPORTS
+            .iter()
+            .filter(|(_, i)| i.default_enabled)
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
+    pub fn info(self) -> &'static ReportInfo {
+        // Every variant has an entry (checked by a unit test).
+        &REPORTS[REPORTS.iter().position(|(r, _)| *r == self).unwrap_or(0)].1
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReportName::Conversations => "conversations",
-            ReportName::Users => "users",
-            ReportName::Leads => "leads",
-        }
+        self.info().name
     }
 
     /// The columns of this report's files.
     pub fn columns(self) -> &'static [Column] {
-        match self {
-            ReportName::Conversations => conversations::COLUMNS,
-            ReportName::Users | ReportName::Leads => contacts::COLUMNS,
-        }
+        self.info().columns
     }
 
-    /// One line for `--help` and the README.
-    pub fn description(self) -> &'static str {
-        match self {
-            ReportName::Conversations => {
-                "All Conversations: one row per conversation version (POST /conversations/search)"
-            }
-            ReportName::Users => "Contacts with role user (POST /contacts/search)",
-            ReportName::Leads => "Contacts with role lead (POST /contacts/search)",
-        }
+    /// The options this report accepts.
+    pub fn options(self) -> &'static [OptionSpec] {
+        self.info().options
     }
 }
 
@@ -79,12 +240,10 @@ impl FromStr for ReportName {
 
     fn from_str(s: &str) -> Result<Self> {
         let wanted = s.trim();
-        ReportName::ALL
-            .iter()
-            .copied()
+        ReportName::all()
             .find(|r| r.as_str() == wanted)
             .ok_or_else(|| {
-                let names: Vec<_> = ReportName::ALL.iter().map(|r| r.as_str()).collect();
+                let names: Vec<_> = ReportName::all().map(|r| r.as_str()).collect();
                 Error::Config(format!(
                     "unknown report {wanted:?}; valid reports are: {}",
                     names.join(", ")
@@ -98,6 +257,8 @@ impl FromStr for ReportName {
 pub struct ExtractOptions {
     /// Page size for list and search requests (Intercom's maximum is 150).
     pub per_page: u32,
+    /// Per-item requests (e.g. one conversation's parts) in flight at once.
+    pub concurrency: usize,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries.
@@ -121,24 +282,97 @@ pub struct Extracted {
     pub recovered: Vec<String>,
 }
 
+/// Check a report's options before anything runs (required options, limits).
+pub fn validate(report: ReportName, options: &ReportOptions) -> Result<()> {
+    search_spec(report, options).map(|_| ())
+}
+
+/// The search a search-based report runs, from its options.
+fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<search::SearchSpec>> {
+    let opt = |key: &str| {
+        report
+            .options()
+            .iter()
+            .find(|s| s.key == key)
+            .ok_or_else(|| Error::Internal(format!("{report} has no option {key}")))
+    };
+    let required = |key: &str| -> Result<Vec<String>> {
+        let values = options.list(opt(key)?);
+        if values.is_empty() {
+            return Err(Error::Config(format!(
+                "report {report} needs option {key}: set it with --option {report}.{key}=A,B or \
+                 under [options.{report}] in the config"
+            )));
+        }
+        Ok(values)
+    };
+    Ok(Some(match report {
+        ReportName::ConversationParts => return Ok(None),
+        ReportName::Conversations => {
+            conversations::search_spec(options.get(opt("state")?), options.get(opt("order")?))
+        }
+        ReportName::ConversationsByAdmin => {
+            let admin_type = options.get(opt("admin_type")?);
+            let ids = if admin_type == "specific" {
+                required("admin_ids")?
+            } else {
+                Vec::new()
+            };
+            conversations::by_admin_spec(admin_type, &ids)?
+        }
+        ReportName::Users => contacts::search_spec("user", None),
+        ReportName::Leads => contacts::search_spec("lead", None),
+        ReportName::LeadById => {
+            contacts::search_spec("lead", Some(contacts::any_of("id", &required("ids")?)?))
+        }
+        ReportName::UsersByUsername => {
+            let names = options.list(opt("names")?);
+            let emails = options.list(opt("emails")?);
+            if names.is_empty() && emails.is_empty() {
+                return Err(Error::Config(format!(
+                    "report {report} needs option names or emails (--option {report}.emails=a@b.c)"
+                )));
+            }
+            contacts::search_spec("user", Some(contacts::names_or_emails(&names, &emails)))
+        }
+        ReportName::UsersByTag => contacts::search_spec(
+            "user",
+            Some(contacts::any_of("tag_id", &required("tag_ids")?)?),
+        ),
+        ReportName::UsersBySegment => contacts::search_spec(
+            "user",
+            Some(contacts::any_of("segment_id", &required("segment_ids")?)?),
+        ),
+    }))
+}
+
 /// Run a report's extractor from `cursor`, sending pages of records to `tx`.
 /// `retry` holds ids of items that failed in earlier runs; extractors that
 /// fetch per item fetch these first.
 pub async fn extract(
     report: ReportName,
+    report_options: &ReportOptions,
     client: &IntercomClient,
     options: &ExtractOptions,
     cursor: Option<&str>,
     retry: &[String],
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
-    let _ = retry; // no per-item report yet
-    let spec = match report {
-        ReportName::Conversations => conversations::search_spec(),
-        ReportName::Users => contacts::search_spec("user"),
-        ReportName::Leads => contacts::search_spec("lead"),
+    let cursor = parse_cursor(report, cursor)?;
+    let Some(spec) = search_spec(report, report_options)? else {
+        return conversation_parts::extract(client, options, cursor, retry, tx).await;
     };
-    let cursor = cursor
+    let out = search::extract(client, &spec, options.per_page, cursor, &tx).await?;
+    Ok(Extracted {
+        rows: out.rows,
+        cursor: out.cursor.map(|c| json!(c).to_string()),
+        ..Extracted::default()
+    })
+}
+
+/// Read a saved search cursor.
+fn parse_cursor(report: ReportName, cursor: Option<&str>) -> Result<Option<search::SearchCursor>> {
+    cursor
         .map(|c| {
             serde_json::from_str::<search::SearchCursor>(c).map_err(|e| {
                 Error::Config(format!(
@@ -147,39 +381,30 @@ pub async fn extract(
                 ))
             })
         })
-        .transpose()?;
-    let out = search::extract(client, &spec, options.per_page, cursor, &tx).await?;
-    let cursor = out.cursor.map(|c| json!(c).to_string());
-    Ok(Extracted {
-        rows: out.rows,
-        cursor,
-        ..Extracted::default()
-    })
+        .transpose()
 }
 
 /// The search behind a report, for reports that can be exported by
 /// `updated_at` range (`backfill`); `None` for the others.
-pub fn range_spec(report: ReportName) -> Option<search::SearchSpec> {
-    #[allow(unreachable_patterns)]
-    match report {
-        ReportName::Conversations => Some(conversations::search_spec()),
-        ReportName::Users => Some(contacts::search_spec("user")),
-        ReportName::Leads => Some(contacts::search_spec("lead")),
-        _ => None,
-    }
+pub fn range_spec(
+    report: ReportName,
+    report_options: &ReportOptions,
+) -> Result<Option<search::SearchSpec>> {
+    search_spec(report, report_options)
 }
 
 /// Export one report's records with `from <= updated_at < until` (a backfill
 /// window). Cursors are neither read nor moved.
 pub async fn extract_range(
     report: ReportName,
+    report_options: &ReportOptions,
     client: &IntercomClient,
     options: &ExtractOptions,
     from: i64,
     until: i64,
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
-    let spec = range_spec(report).ok_or_else(|| {
+    let spec = range_spec(report, report_options)?.ok_or_else(|| {
         Error::Config(format!(
             "report {report} cannot be backfilled by date range; leave it out of --reports"
         ))
@@ -196,6 +421,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_report_is_registered_once() {
+        let names: Vec<_> = ReportName::all().map(|r| r.as_str()).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        for r in ReportName::all() {
+            assert_eq!(r.as_str().parse::<ReportName>().expect("round trip"), r);
+        }
+    }
+
+    #[test]
     fn unknown_report_lists_the_valid_names() {
         assert_eq!(
             "users".parse::<ReportName>().expect("valid"),
@@ -206,8 +443,20 @@ mod tests {
             .expect_err("invalid")
             .to_string();
         assert!(
-            err.contains("\"userz\"") && err.contains("conversations, users, leads"),
+            err.contains("\"userz\"") && err.contains("conversation_parts, users, leads"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reports_with_parameters_say_which_is_missing() {
+        let err = validate(ReportName::UsersByTag, &ReportOptions::default())
+            .expect_err("tag_ids missing")
+            .to_string();
+        assert!(
+            err.contains("tag_ids") && err.contains("--option users_by_tag.tag_ids"),
+            "{err}"
+        );
+        assert!(validate(ReportName::Users, &ReportOptions::default()).is_ok());
     }
 }

@@ -44,6 +44,9 @@ pub struct SearchSpec {
     /// Extra filter ANDed with the `updated_at` bound (e.g. `role = user`).
     pub filter: Option<Value>,
     pub granularity: Granularity,
+    /// `(field, order)` to sort by. With `updated_at` descending, paging stops
+    /// at the first record older than the cursor.
+    pub sort: Option<(&'static str, &'static str)>,
 }
 
 /// The saved position of a search-based report.
@@ -79,13 +82,23 @@ pub async fn extract(
     tx: &mpsc::Sender<Vec<Value>>,
 ) -> Result<SearchOutcome> {
     let from = cursor.as_ref().map_or(0, |c| c.updated_at);
-    let (bound, sort) = match spec.granularity {
-        Granularity::Second => (from - 1, None),
-        Granularity::Day => (from - 2 * 86_400, Some(("updated_at", "descending"))),
+    let bound = match spec.granularity {
+        Granularity::Second => from - 1,
+        Granularity::Day => from - 2 * 86_400,
     };
+    let sort = spec.sort;
     let mut filters = Vec::new();
-    if let Some(f) = &spec.filter {
-        filters.push(f.clone());
+    // Splice an AND group's members in: Intercom allows two levels of nesting.
+    match &spec.filter {
+        Some(Value::Object(group))
+            if group.get("operator").and_then(Value::as_str) == Some("AND") =>
+        {
+            if let Some(Value::Array(members)) = group.get("value") {
+                filters.extend(members.iter().cloned());
+            }
+        }
+        Some(f) => filters.push(f.clone()),
+        None => {}
     }
     filters.push(leaf("updated_at", ">", bound.max(0)));
     let query = and(filters);
@@ -120,7 +133,7 @@ pub async fn extract(
         }
         // Sorted newest first: once a page reaches below the cursor, every
         // later page is older still.
-        let passed_cursor = sort.is_some() && oldest_on_page < from;
+        let passed_cursor = sort == Some(("updated_at", "descending")) && oldest_on_page < from;
         match next {
             Some(c) if !passed_cursor => starting_after = Some(c),
             _ => break,
@@ -145,8 +158,17 @@ pub async fn extract_range(
         Granularity::Day => (from - 86_400, until + 86_400),
     };
     let mut filters = Vec::new();
-    if let Some(f) = &spec.filter {
-        filters.push(f.clone());
+    // Splice an AND group's members in: Intercom allows two levels of nesting.
+    match &spec.filter {
+        Some(Value::Object(group))
+            if group.get("operator").and_then(Value::as_str) == Some("AND") =>
+        {
+            if let Some(Value::Array(members)) = group.get("value") {
+                filters.extend(members.iter().cloned());
+            }
+        }
+        Some(f) => filters.push(f.clone()),
+        None => {}
     }
     filters.push(leaf("updated_at", ">", low.max(0)));
     filters.push(leaf("updated_at", "<", high));

@@ -62,6 +62,8 @@ pub struct Run {
 /// What one report's commit records, all in one transaction.
 #[derive(Debug, Default)]
 pub struct Commit<'a> {
+    /// The report's option set (empty for the defaults): one cursor each.
+    pub param_key: &'a str,
     pub files: &'a [WrittenFile],
     pub rows: u64,
     /// The new cursor, or `None` to keep the old one.
@@ -195,10 +197,12 @@ impl StateStore {
         Ok(())
     }
 
-    /// The saved cursor of a report, if it ever completed.
-    pub async fn cursor(&self, report: &str) -> Result<Option<String>> {
-        sqlx::query("SELECT cursor FROM cursors WHERE report = ? AND param_key = ''")
+    /// The saved cursor of a report for one option set (`param_key`, empty
+    /// for the defaults), if it ever completed.
+    pub async fn cursor(&self, report: &str, param_key: &str) -> Result<Option<String>> {
+        sqlx::query("SELECT cursor FROM cursors WHERE report = ? AND param_key = ?")
             .bind(report)
+            .bind(param_key)
             .fetch_optional(&self.pool)
             .await
             .and_then(|row| row.map(|r| r.try_get(0)).transpose())
@@ -210,6 +214,7 @@ impl StateStore {
         &self,
         run: &Run,
         report: &str,
+        param_key: &str,
         files: &[WrittenFile],
         rows: u64,
         cursor: Option<&str>,
@@ -218,6 +223,7 @@ impl StateStore {
             run,
             report,
             &Commit {
+                param_key,
                 files,
                 rows,
                 cursor,
@@ -251,11 +257,12 @@ impl StateStore {
         }
         if let Some(cursor) = c.cursor {
             sqlx::query(
-                "INSERT INTO cursors (report, param_key, cursor, updated_at) VALUES (?, '', ?, ?) \
+                "INSERT INTO cursors (report, param_key, cursor, updated_at) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (report, param_key) DO UPDATE SET cursor = excluded.cursor, \
                  updated_at = excluded.updated_at",
             )
             .bind(report)
+            .bind(c.param_key)
             .bind(cursor)
             .bind(now)
             .execute(&mut *tx)
@@ -524,13 +531,13 @@ mod tests {
             .expect("open");
         let run = store.begin_run("sync").await.expect("run");
         assert!(run.key.ends_with("-000001"), "{}", run.key);
-        assert_eq!(store.cursor("users").await.expect("cursor"), None);
+        assert_eq!(store.cursor("users", "").await.expect("cursor"), None);
         store
-            .commit_report(&run, "users", &[], 0, Some("{\"t\":1}"))
+            .commit_report(&run, "users", "", &[], 0, Some("{\"t\":1}"))
             .await
             .expect("commit");
         assert_eq!(
-            store.cursor("users").await.expect("cursor").as_deref(),
+            store.cursor("users", "").await.expect("cursor").as_deref(),
             Some("{\"t\":1}")
         );
         store
@@ -606,7 +613,10 @@ mod tests {
                 .expect("ids")
                 .is_empty()
         );
-        assert_eq!(store.cursor("conversation_parts").await.expect("c"), None);
+        assert_eq!(
+            store.cursor("conversation_parts", "").await.expect("c"),
+            None
+        );
     }
 
     #[tokio::test]

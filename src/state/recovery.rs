@@ -159,7 +159,7 @@ mod tests {
             sha256: String::new(),
         };
         store
-            .commit_report(&run, "users", &[committed], 1, None)
+            .commit_report(&run, "users", "", &[committed], 1, None)
             .await
             .expect("commit");
         // The process dies here; the next one recovers.

@@ -22,8 +22,9 @@ use intercom_export::state::StateStore;
 
 use crate::harness::*;
 
-pub const REPORTS: [(&str, Option<&str>, &str); 3] = [
+pub const REPORTS: [(&str, Option<&str>, &str); 4] = [
     ("conversations", None, "conversations"),
+    ("conversation_parts", None, "conversations"),
     ("users", Some("user"), "contacts"),
     ("leads", Some("lead"), "contacts"),
 ];
@@ -164,13 +165,27 @@ pub async fn assert_disk_matches_state(output: &Path, state: &Path) {
     assert_eq!(on_disk, committed, "files on disk == committed files");
 }
 
-async fn truth_of(world: &World, report: &str) -> BTreeMap<String, i64> {
+/// (id → updated_at) of a report's records in the simulator's truth.
+pub async fn truth_of(world: &World, report: &str) -> BTreeMap<String, i64> {
     let (_, role, dataset) = REPORTS
         .iter()
         .find(|(r, _, _)| *r == report)
         .copied()
         .expect("known");
-    truth_map(&world.truth(dataset).await, role)
+    let records = world.truth(dataset).await;
+    if report == "conversation_parts" {
+        let parts: Vec<serde_json::Value> = records
+            .iter()
+            .flat_map(|c| {
+                c["conversation_parts"]["conversation_parts"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        return truth_map(&parts, None);
+    }
+    truth_map(&records, role)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,9 @@ mod cli;
 // End-to-end syncs compared with the simulator's ground truth.
 mod sync;
 
+// Reports with options, compared with the filtered ground truth.
+mod reports;
+
 // The output schemas under schemas/ and the example config match the code.
 mod schemas;
 
@@ -20,3 +23,6 @@ mod crash;
 
 // backfill, schedule, check, state show/reset.
 mod modes;
+
+// Items that fail are recorded, reported and recovered.
+mod failed;

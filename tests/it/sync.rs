@@ -13,8 +13,9 @@ use intercom_export::simulator::SimConfig;
 
 use crate::harness::*;
 
-const REPORTS: [(&str, Option<&str>, &str); 3] = [
+const REPORTS: [(&str, Option<&str>, &str); 4] = [
     ("conversations", None, "conversations"),
+    ("conversation_parts", None, "conversations"),
     ("users", Some("user"), "contacts"),
     ("leads", Some("lead"), "contacts"),
 ];
@@ -25,7 +26,28 @@ async fn truth_for(world: &World, report: &str) -> BTreeMap<String, i64> {
         .find(|(r, _, _)| *r == report)
         .copied()
         .expect("known report");
-    truth_map(&world.truth(dataset).await, role)
+    let records = world.truth(dataset).await;
+    if report == "conversation_parts" {
+        return truth_map(&parts_of(&records), None);
+    }
+    truth_map(&records, role)
+}
+
+/// Every part of the truth conversations, with its conversation's id.
+fn parts_of(conversations: &[Value]) -> Vec<Value> {
+    conversations
+        .iter()
+        .flat_map(|c| {
+            let parts = c["conversation_parts"]["conversation_parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            parts.into_iter().map(move |mut p| {
+                p["conversation_id"] = c["id"].clone();
+                p
+            })
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,6 +67,23 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
             exported, truth,
             "{report}: first sync equals the ground truth"
         );
+        if report == "conversation_parts" {
+            let owner: BTreeMap<String, String> = parts_of(&world.truth("conversations").await)
+                .iter()
+                .map(|p| {
+                    (
+                        p["id"].as_str().expect("id").to_string(),
+                        p["conversation_id"].as_str().expect("cid").to_string(),
+                    )
+                })
+                .collect();
+            let batches = read_parquet_dir(&dirs[0]);
+            let exported_owner = string_column_by_id(&batches, "conversation_id");
+            assert_eq!(
+                exported_owner, owner,
+                "every part carries its conversation's id"
+            );
+        }
         before.insert(report, truth);
     }
 
@@ -106,7 +145,15 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
             "{report}: no new run directory"
         );
     }
-    assert!(world.requests_to("POST /conversations/search").await <= 1);
+    assert!(
+        world.requests_to("POST /conversations/search").await <= 2,
+        "one conversation search for conversations and one for conversation_parts"
+    );
+    assert_eq!(
+        world.requests_to("GET /conversations/{id}").await,
+        0,
+        "no part fetched"
+    );
     assert!(
         world.requests_to("POST /contacts/search").await <= 2,
         "one contact search for users and one for leads"
@@ -157,8 +204,7 @@ async fn csv_holds_the_same_rows_as_parquet() {
         assert!(header.starts_with("id,"), "{report}: header row: {header}");
 
         let parquet_rows = json_rows(&read_parquet_dir(parquet_dir));
-        let columns = intercom_export::reports::ReportName::ALL
-            .iter()
+        let columns = intercom_export::reports::ReportName::all()
             .find(|r| r.as_str() == report)
             .expect("report")
             .columns();
@@ -188,9 +234,19 @@ async fn csv_holds_the_same_rows_as_parquet() {
             row.retain(|_, v| v != &Value::String(String::new()));
         }
         assert_eq!(csv_rows.len(), parquet_rows.len(), "{report}: row count");
+        // Two independent exports: per-item fetches finish in any order.
+        let key = |r: &serde_json::Map<String, Value>| r.get("id").map(Value::to_string);
+        csv_rows.sort_by_key(key);
+        parquet_rows.sort_by_key(key);
         assert!(!csv_rows.is_empty());
         for (i, (c, p)) in csv_rows.iter().zip(&parquet_rows).enumerate() {
-            for key in c.keys().chain(p.keys()) {
+            // The two exports are separate runs: their run ids and
+            // extraction times may differ.
+            for key in c
+                .keys()
+                .chain(p.keys())
+                .filter(|k| !matches!(k.as_str(), "_run_id" | "_extracted_at"))
+            {
                 assert_eq!(
                     c.get(key),
                     p.get(key),
@@ -199,6 +255,20 @@ async fn csv_holds_the_same_rows_as_parquet() {
             }
         }
     }
+}
+
+/// id → the value of a string column.
+fn string_column_by_id(batches: &[RecordBatch], column: &str) -> BTreeMap<String, String> {
+    use arrow_array::cast::AsArray;
+    let mut map = BTreeMap::new();
+    for b in batches {
+        let ids = b.column_by_name("id").expect("id").as_string::<i32>();
+        let values = b.column_by_name(column).expect("column").as_string::<i32>();
+        for i in 0..b.num_rows() {
+            map.insert(ids.value(i).to_string(), values.value(i).to_string());
+        }
+    }
+    map
 }
 
 /// Rows as JSON objects (nulls left out), in file order.
