@@ -30,6 +30,7 @@
 //!   moves after its files are durable.
 //! - [`lock`]: one process per state (flock; exit code 5 when held).
 //! - [`shutdown`]: SIGTERM/SIGINT end a run between reports, cleanly.
+//! - [`testpoint`]: debug-build-only pause points the crash tests kill at.
 //! - [`simulator`]: a deterministic Intercom API (axum) with a movable clock,
 //!   used by the tests, the benchmarks and `intercom-export demo`.
 //!
