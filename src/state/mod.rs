@@ -12,7 +12,7 @@
 //! 2. [`recovery::recover`] marks runs left `running` by a dead process as
 //!    `interrupted` and removes every file under their run directories that
 //!    the `files` table does not name: `*.tmp` parts and parts renamed but
-//!    never committed. The count is logged, stored on the run and printed.
+//!    never committed. The removed paths are logged and counted in the run summary.
 //! 3. A report's writer writes each part to `part-NNNNN.<ext>.tmp`, fsyncs
 //!    it, renames it to its final name and fsyncs the directory.
 //! 4. Then one SQLite transaction ([`StateStore::commit`]) records the files,

@@ -1,9 +1,6 @@
 -- Items a report could not fetch in a run (also kept in failed_items until recovered).
 ALTER TABLE report_runs ADD COLUMN failed_items INTEGER NOT NULL DEFAULT 0;
 
--- Files left by an interrupted run that the next start removed.
-ALTER TABLE runs ADD COLUMN removed_files INTEGER NOT NULL DEFAULT 0;
-
 -- A `backfill --since --until` job. A rerun with the same arguments resumes
 -- it; `until` is fixed when the job is first created.
 CREATE TABLE backfills (
