@@ -445,56 +445,83 @@ async fn check(args: SyncArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let mut status = ExitStatus::Success;
     for &report in &settings.reports {
-        let options = settings
-            .report_options
-            .get(&report)
-            .cloned()
-            .unwrap_or_default();
-        // conversation_parts finds its conversations through conversation search.
-        let spec = crate::reports::range_spec(report, &options)?.or_else(|| {
-            (report == ReportName::ConversationParts)
-                .then(|| crate::reports::conversations::search_spec("all", "updated_at"))
-        });
-        let verdict = match spec {
+        let probe = probe_for(report, &settings)?;
+        let verdict = match probe {
             None => "not checked (no cheap probe for this report)".to_string(),
-            Some(spec) => {
-                // An AND group's members go in flat (Intercom nests two levels at most).
-                let mut filters: Vec<serde_json::Value> = match spec.filter {
-                    Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
-                        match group.get("value") {
-                            Some(serde_json::Value::Array(members)) => members.clone(),
-                            _ => Vec::new(),
-                        }
-                    }
-                    other => other.into_iter().collect(),
-                };
-                filters.push(crate::api::query::leaf(
-                    "updated_at",
-                    ">",
-                    crate::state::unix_now(),
-                ));
-                let body =
-                    crate::api::query::search_body(crate::api::query::and(filters), 1, None, None);
-                match client.post::<serde_json::Value>(spec.path, &body).await {
-                    Ok(_) => format!("ok (POST /{})", spec.path),
-                    Err(e @ crate::http::HttpError::Forbidden { .. }) => {
-                        status = ExitStatus::Auth;
-                        format!("FORBIDDEN: {e}")
-                    }
-                    Err(e) => {
-                        status = status.max_severity(if e.is_auth() {
-                            ExitStatus::Auth
-                        } else {
-                            ExitStatus::Internal
-                        });
-                        format!("ERROR: {e}")
-                    }
+            Some((label, result)) => match result_of(&client, result).await {
+                Ok(()) => format!("ok ({label})"),
+                Err(e @ crate::http::HttpError::Forbidden { .. }) => {
+                    status = ExitStatus::Auth;
+                    format!("FORBIDDEN: {e}")
                 }
-            }
+                Err(e) => {
+                    status = status.max_severity(if e.is_auth() {
+                        ExitStatus::Auth
+                    } else {
+                        ExitStatus::Internal
+                    });
+                    format!("ERROR: {e}")
+                }
+            },
         };
         writeln!(out, "{:<24} {verdict}", report.as_str())?;
     }
     Ok(status)
+}
+
+/// A cheap request for `check`: (label, path, search body or `None` for a GET).
+type Probe = (String, (&'static str, Option<serde_json::Value>));
+
+/// The one small request `check` sends for a report, if it has one.
+fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<Probe>> {
+    if let Some(requests) = crate::reports::snapshot_requests(report) {
+        return Ok(requests
+            .first()
+            .map(|r| (format!("GET /{}", r.path), (r.path, None))));
+    }
+    let options = settings
+        .report_options
+        .get(&report)
+        .cloned()
+        .unwrap_or_default();
+    // conversation_parts finds its conversations through conversation search.
+    let spec = crate::reports::range_spec(report, &options)?.or_else(|| {
+        (report == ReportName::ConversationParts)
+            .then(|| crate::reports::conversations::search_spec("all", "updated_at"))
+    });
+    Ok(spec.map(|spec| {
+        // An AND group's members go in flat (Intercom nests two levels at most).
+        let mut filters: Vec<serde_json::Value> = match spec.filter {
+            Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
+                match group.get("value") {
+                    Some(serde_json::Value::Array(members)) => members.clone(),
+                    _ => Vec::new(),
+                }
+            }
+            other => other.into_iter().collect(),
+        };
+        filters.push(crate::api::query::leaf(
+            "updated_at",
+            ">",
+            crate::state::unix_now(),
+        ));
+        let body = crate::api::query::search_body(crate::api::query::and(filters), 1, None, None);
+        (format!("POST /{}", spec.path), (spec.path, Some(body)))
+    }))
+}
+
+/// Send a probe; only whether it succeeded matters.
+async fn result_of(
+    client: &IntercomClient,
+    (path, body): (&'static str, Option<serde_json::Value>),
+) -> Result<(), crate::http::HttpError> {
+    match body {
+        Some(body) => client
+            .post::<serde_json::Value>(path, &body)
+            .await
+            .map(|_| ()),
+        None => client.get::<serde_json::Value>(path).await.map(|_| ()),
+    }
 }
 
 /// The state path from --state or the config file.

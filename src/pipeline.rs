@@ -386,7 +386,8 @@ async fn export(
         rows_per_file: plan.rows_per_file,
         extracted_at: run.started_at,
     };
-    let mut writer = ReportWriter::new(config, report.columns())?;
+    let columns = reports::columns(report, client).await?;
+    let mut writer = ReportWriter::new(config, columns)?;
     let (tx, mut rx) = mpsc::channel::<Vec<Value>>(CHANNEL_PAGES);
     let writing = tokio::task::spawn_blocking(move || {
         while let Some(rows) = rx.blocking_recv() {
@@ -429,6 +430,14 @@ async fn export(
             return Err(e);
         }
     };
+    if writer.misfits() > 0 {
+        tracing::warn!(
+            %report,
+            values = writer.misfits(),
+            "custom attribute values did not fit their declared type and were written as null; \
+             the raw values are in custom_attributes_json"
+        );
+    }
     testpoint::hit("written");
     let files = writer.files().to_vec();
     let (window, param_key) = match &source {

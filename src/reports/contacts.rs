@@ -270,7 +270,7 @@ pub static COLUMNS: &[Column] = &[
         "Social profiles as JSON",
     ),
     Column::new(
-        "custom_attributes",
+        "custom_attributes_json",
         Json,
         "/custom_attributes",
         "Contact custom attributes as JSON",

@@ -323,7 +323,7 @@ pub static COLUMNS: &[Column] = &[
         "Whether the AI agent took part",
     ),
     Column::new(
-        "custom_attributes",
+        "custom_attributes_json",
         Json,
         "/custom_attributes",
         "Conversation custom attributes as JSON",

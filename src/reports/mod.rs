@@ -11,8 +11,10 @@
 pub mod contacts;
 pub mod conversation_parts;
 pub mod conversations;
+pub mod custom;
 pub mod options;
 pub mod search;
+pub mod snapshot;
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,6 +39,12 @@ pub enum ReportName {
     UsersByUsername,
     UsersByTag,
     UsersBySegment,
+    Admins,
+    Teams,
+    Tags,
+    Segments,
+    DataAttributes,
+    TicketTypes,
 }
 
 /// What the registry knows about a report.
@@ -192,6 +200,66 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             default_enabled: false,
         },
     ),
+    (
+        ReportName::Admins,
+        ReportInfo {
+            name: "admins",
+            description: "Teammates (GET /admins); snapshot, written when it changed",
+            columns: snapshot::ADMIN_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Teams,
+        ReportInfo {
+            name: "teams",
+            description: "Teams (GET /teams); snapshot, written when it changed",
+            columns: snapshot::TEAM_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Tags,
+        ReportInfo {
+            name: "tags",
+            description: "Tags (GET /tags); snapshot, written when it changed",
+            columns: snapshot::TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Segments,
+        ReportInfo {
+            name: "segments",
+            description: "Segments with their counts (GET /segments); snapshot, written when it changed",
+            columns: snapshot::SEGMENT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::DataAttributes,
+        ReportInfo {
+            name: "data_attributes",
+            description: "Contact, company and conversation attributes (GET /data_attributes); snapshot",
+            columns: snapshot::DATA_ATTRIBUTE_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::TicketTypes,
+        ReportInfo {
+            name: "ticket_types",
+            description: "Ticket types (GET /ticket_types); snapshot, written when it changed",
+            columns: snapshot::TICKET_TYPE_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
 ];
 
 impl ReportName {
@@ -252,6 +320,27 @@ impl FromStr for ReportName {
     }
 }
 
+/// The columns of a report's files in this run: its static columns, then
+/// one typed column per declared custom attribute (see [`custom`]).
+pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<Column>> {
+    let mut columns = report.columns().to_vec();
+    let model = match report {
+        ReportName::Conversations | ReportName::ConversationsByAdmin => Some("conversation"),
+        ReportName::Users
+        | ReportName::Leads
+        | ReportName::LeadById
+        | ReportName::UsersByUsername
+        | ReportName::UsersByTag
+        | ReportName::UsersBySegment => Some("contact"),
+        _ => None,
+    };
+    if let Some(model) = model {
+        let extra = custom::columns(client, model, &columns).await?;
+        columns.extend(extra);
+    }
+    Ok(columns)
+}
+
 /// What an extractor needs besides the client.
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
@@ -307,7 +396,13 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
         Ok(values)
     };
     Ok(Some(match report {
-        ReportName::ConversationParts => return Ok(None),
+        ReportName::ConversationParts
+        | ReportName::Admins
+        | ReportName::Teams
+        | ReportName::Tags
+        | ReportName::Segments
+        | ReportName::DataAttributes
+        | ReportName::TicketTypes => return Ok(None),
         ReportName::Conversations => {
             conversations::search_spec(options.get(opt("state")?), options.get(opt("order")?))
         }
@@ -346,6 +441,19 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
     }))
 }
 
+/// The requests of a snapshot report (`None` for the others).
+pub fn snapshot_requests(report: ReportName) -> Option<&'static [snapshot::ListRequest]> {
+    match report {
+        ReportName::Admins => Some(snapshot::ADMINS),
+        ReportName::Teams => Some(snapshot::TEAMS),
+        ReportName::Tags => Some(snapshot::TAGS),
+        ReportName::Segments => Some(snapshot::SEGMENTS),
+        ReportName::DataAttributes => Some(snapshot::DATA_ATTRIBUTES),
+        ReportName::TicketTypes => Some(snapshot::TICKET_TYPES),
+        _ => None,
+    }
+}
+
 /// Run a report's extractor from `cursor`, sending pages of records to `tx`.
 /// `retry` holds ids of items that failed in earlier runs; extractors that
 /// fetch per item fetch these first.
@@ -358,6 +466,9 @@ pub async fn extract(
     retry: &[String],
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
+    if let Some(requests) = snapshot_requests(report) {
+        return snapshot::extract(client, requests, cursor, tx).await;
+    }
     let cursor = parse_cursor(report, cursor)?;
     let Some(spec) = search_spec(report, report_options)? else {
         return conversation_parts::extract(client, options, cursor, retry, tx).await;

@@ -13,10 +13,16 @@ mod sync;
 // Reports with options, compared with the filtered ground truth.
 mod reports;
 
+// Every column of every row against the ground truth.
+mod columns;
+
 // The output schemas under schemas/ and the example config match the code.
 mod schemas;
 
 mod simulator;
+
+// Simulator datasets beyond contacts/conversations, and its quirks.
+mod sim_datasets;
 
 // SIGKILL at many points of a sync; the state lock.
 mod crash;
