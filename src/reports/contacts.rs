@@ -64,6 +64,70 @@ pub fn names_or_emails(names: &[String], emails: &[String]) -> Value {
     }
 }
 
+/// `users_by_company`: the contacts of each company (Intercom ids), through
+/// `GET /companies/{id}/contacts` (page numbers), keeping those changed since
+/// the cursor. A contact in several of the companies is written once.
+pub async fn by_company(
+    client: &crate::http::IntercomClient,
+    company_ids: &[String],
+    per_page: u32,
+    cursor: Option<crate::reports::search::SearchCursor>,
+    tx: tokio::sync::mpsc::Sender<Vec<Value>>,
+) -> Result<crate::reports::Extracted> {
+    use crate::reports::search::{CursorTracker, identity};
+    let mut tracker = CursorTracker::new(cursor);
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = 0u64;
+    for company in company_ids {
+        if !company
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Config(format!(
+                "company id {company:?} is not a valid Intercom id"
+            )));
+        }
+        for page in 1u32.. {
+            let path = format!("companies/{company}/contacts?page={page}&per_page={per_page}");
+            let body: Value = client.get(&path).await?;
+            let data = body
+                .get("data")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut fresh = Vec::new();
+            for contact in data {
+                let (id, updated_at) = identity("GET /companies/{id}/contacts", contact)?;
+                if contact.get("role").and_then(Value::as_str) == Some("user")
+                    && !seen.contains(id)
+                    && tracker.accept(id, updated_at)
+                {
+                    seen.insert(id.to_string());
+                    fresh.push(contact.clone());
+                }
+            }
+            if !fresh.is_empty() {
+                rows += fresh.len() as u64;
+                tx.send(fresh)
+                    .await
+                    .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+            }
+            let total_pages = body
+                .pointer("/pages/total_pages")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if data.is_empty() || u64::from(page) >= total_pages {
+                break;
+            }
+        }
+    }
+    Ok(crate::reports::Extracted {
+        rows,
+        cursor: tracker.finish().cursor.map(|c| json!(c).to_string()),
+        ..Default::default()
+    })
+}
+
 /// Output columns (the same for users and leads).
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Contact id (Intercom's)"),

@@ -8,13 +8,16 @@
 //! here, a variant in [`ReportName`] with its [`ReportInfo`], and its schema
 //! under `schemas/` (`intercom-export schemas --write`).
 
+pub mod companies;
 pub mod contacts;
 pub mod conversation_parts;
 pub mod conversations;
 pub mod custom;
+pub mod deleted_conversations;
 pub mod options;
 pub mod search;
 pub mod snapshot;
+pub mod tickets;
 
 use std::fmt;
 use std::str::FromStr;
@@ -39,6 +42,12 @@ pub enum ReportName {
     UsersByUsername,
     UsersByTag,
     UsersBySegment,
+    UsersByCompany,
+    Companies,
+    CompanyTags,
+    CompanySegments,
+    Tickets,
+    DeletedConversations,
     Admins,
     Teams,
     Tags,
@@ -201,6 +210,66 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
         },
     ),
     (
+        ReportName::UsersByCompany,
+        ReportInfo {
+            name: "users_by_company",
+            description: "Users of the given companies (GET /companies/{id}/contacts)",
+            columns: contacts::COLUMNS,
+            options: &[list("company_ids", "Company ids, Intercom's (required)")],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::Companies,
+        ReportInfo {
+            name: "companies",
+            description: "Companies changed since the last run (GET /companies/scroll over all companies)",
+            columns: companies::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::CompanyTags,
+        ReportInfo {
+            name: "company_tags",
+            description: "Tags of each changed company, one row per (company, tag)",
+            columns: companies::TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::CompanySegments,
+        ReportInfo {
+            name: "company_segments",
+            description: "Segments of each changed company (GET /companies/{id}/segments)",
+            columns: companies::SEGMENT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Tickets,
+        ReportInfo {
+            name: "tickets",
+            description: "Tickets, incremental on updated_at (POST /tickets/search)",
+            columns: tickets::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::DeletedConversations,
+        ReportInfo {
+            name: "deleted_conversations",
+            description: "Deleted conversation ids with deleted_at (GET /conversations/deleted, 2.16)",
+            columns: deleted_conversations::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
         ReportName::Admins,
         ReportInfo {
             name: "admins",
@@ -277,9 +346,38 @@ impl ReportName {
             .collect()
     }
 
+    /// Position in the registry table. Exhaustive, so a new variant cannot be
+    /// forgotten; a unit test checks the table has the same order.
+    fn index(self) -> usize {
+        use ReportName::*;
+        match self {
+            Conversations => 0,
+            ConversationsByAdmin => 1,
+            ConversationParts => 2,
+            Users => 3,
+            Leads => 4,
+            LeadById => 5,
+            UsersByUsername => 6,
+            UsersByTag => 7,
+            UsersBySegment => 8,
+            UsersByCompany => 9,
+            Companies => 10,
+            CompanyTags => 11,
+            CompanySegments => 12,
+            Tickets => 13,
+            DeletedConversations => 14,
+            Admins => 15,
+            Teams => 16,
+            Tags => 17,
+            Segments => 18,
+            DataAttributes => 19,
+            TicketTypes => 20,
+        }
+    }
+
     pub fn info(self) -> &'static ReportInfo {
         // Every variant has an entry (checked by a unit test).
-        &REPORTS[REPORTS.iter().position(|(r, _)| *r == self).unwrap_or(0)].1
+        &REPORTS[self.index()].1
     }
 
     pub fn as_str(self) -> &'static str {
@@ -331,7 +429,9 @@ pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<
         | ReportName::LeadById
         | ReportName::UsersByUsername
         | ReportName::UsersByTag
-        | ReportName::UsersBySegment => Some("contact"),
+        | ReportName::UsersBySegment
+        | ReportName::UsersByCompany => Some("contact"),
+        ReportName::Companies => Some("company"),
         _ => None,
     };
     if let Some(model) = model {
@@ -402,7 +502,16 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
         | ReportName::Tags
         | ReportName::Segments
         | ReportName::DataAttributes
-        | ReportName::TicketTypes => return Ok(None),
+        | ReportName::TicketTypes
+        | ReportName::Companies
+        | ReportName::CompanyTags
+        | ReportName::CompanySegments
+        | ReportName::DeletedConversations => return Ok(None),
+        ReportName::UsersByCompany => {
+            required("company_ids")?;
+            return Ok(None);
+        }
+        ReportName::Tickets => tickets::search_spec(),
         ReportName::Conversations => {
             conversations::search_spec(options.get(opt("state")?), options.get(opt("order")?))
         }
@@ -470,6 +579,21 @@ pub async fn extract(
         return snapshot::extract(client, requests, cursor, tx).await;
     }
     let cursor = parse_cursor(report, cursor)?;
+    let company = |which| companies::extract(client, which, options, cursor.clone(), tx.clone());
+    match report {
+        ReportName::Companies => return company(companies::CompanyReport::Companies).await,
+        ReportName::CompanyTags => return company(companies::CompanyReport::Tags).await,
+        ReportName::CompanySegments => return company(companies::CompanyReport::Segments).await,
+        ReportName::DeletedConversations => {
+            return deleted_conversations::extract(client, cursor, tx).await;
+        }
+        ReportName::UsersByCompany => {
+            let spec = report.options().iter().find(|o| o.key == "company_ids");
+            let ids = spec.map(|s| report_options.list(s)).unwrap_or_default();
+            return contacts::by_company(client, &ids, options.per_page, cursor, tx).await;
+        }
+        _ => {}
+    }
     let Some(spec) = search_spec(report, report_options)? else {
         return conversation_parts::extract(client, options, cursor, retry, tx).await;
     };
@@ -530,6 +654,18 @@ pub async fn extract_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_in_index_order() {
+        for (i, (r, _)) in REPORTS.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
+        assert_eq!(
+            ReportName::TicketTypes.index(),
+            REPORTS.len() - 1,
+            "every variant has an entry"
+        );
+    }
 
     #[test]
     fn every_report_is_registered_once() {

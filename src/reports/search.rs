@@ -201,7 +201,7 @@ pub async fn extract_range(
 }
 
 /// The id and `updated_at` every search result must have.
-fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str, i64)> {
+pub(crate) fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str, i64)> {
     let id = record.get("id").and_then(Value::as_str);
     let updated_at = record.get("updated_at").and_then(Value::as_i64);
     match (id, updated_at) {
@@ -214,7 +214,7 @@ fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str, i64)> {
 }
 
 /// Filters records against the old cursor and computes the new one.
-struct CursorTracker {
+pub(crate) struct CursorTracker {
     old: Option<SearchCursor>,
     max: i64,
     ids_at_max: Vec<String>,
@@ -222,7 +222,7 @@ struct CursorTracker {
 }
 
 impl CursorTracker {
-    fn new(old: Option<SearchCursor>) -> Self {
+    pub(crate) fn new(old: Option<SearchCursor>) -> Self {
         Self {
             old,
             max: i64::MIN,
@@ -232,7 +232,7 @@ impl CursorTracker {
     }
 
     /// Should this record be exported? Updates the running cursor if so.
-    fn accept(&mut self, id: &str, updated_at: i64) -> bool {
+    pub(crate) fn accept(&mut self, id: &str, updated_at: i64) -> bool {
         if let Some(old) = &self.old
             && !old.admits(id, updated_at)
         {
@@ -249,7 +249,7 @@ impl CursorTracker {
         true
     }
 
-    fn finish(self) -> SearchOutcome {
+    pub(crate) fn finish(self) -> SearchOutcome {
         if self.rows == 0 {
             return SearchOutcome::default();
         }

@@ -300,3 +300,74 @@ async fn unchanged_snapshots_are_not_written_again() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companies_tickets_deletions_and_company_mappings_equal_the_ground_truth() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 300,
+        conversations: 120,
+        ..skeleton_world()
+    })
+    .await;
+    // Let the world delete some conversations first.
+    world
+        .sim_post("advance", json!({"seconds": 3 * 86_400}))
+        .await;
+    let deleted = world.truth("deleted_conversations").await;
+    assert!(!deleted.is_empty(), "the world deleted conversations");
+    assert_ok(
+        &world
+            .sync(&[
+                "--reports",
+                "companies,company_tags,company_segments,tickets,deleted_conversations",
+            ])
+            .await,
+    );
+
+    let companies = world.truth("companies").await;
+    check(
+        &world,
+        "companies",
+        companies.clone(),
+        Some("company"),
+        by_id,
+    )
+    .await;
+    check(&world, "tickets", world.truth("tickets").await, None, by_id).await;
+    check(&world, "deleted_conversations", deleted, None, by_id).await;
+
+    // Mapping tables: exactly the (company, item) pairs of the truth.
+    for (report, list, column) in [
+        ("company_tags", "/tags/tags", "tag_id"),
+        ("company_segments", "/segments/segments", "segment_id"),
+    ] {
+        let want: std::collections::BTreeSet<(String, String)> = companies
+            .iter()
+            .flat_map(|c| {
+                let id = c["id"].as_str().expect("id").to_string();
+                c.pointer(list)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |t| (id.clone(), t["id"].as_str().expect("item id").to_string()))
+            })
+            .collect();
+        let rows: Vec<Map<String, Value>> = run_dirs(&world.output(), report)
+            .iter()
+            .flat_map(|d| json_rows(&read_parquet_dir(d)))
+            .collect();
+        let got: std::collections::BTreeSet<(String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["company_id"].as_str().expect("company_id").to_string(),
+                    r[column].as_str().expect("item").to_string(),
+                )
+            })
+            .collect();
+        assert!(!want.is_empty(), "{report}: the world has some");
+        assert_eq!(got.len(), rows.len(), "{report}: no duplicate pairs");
+        assert_eq!(got, want, "{report}");
+    }
+}
