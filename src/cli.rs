@@ -479,6 +479,21 @@ fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<P
             .first()
             .map(|r| (format!("GET /{}", r.path), (r.path, None))));
     }
+    // Reports that read lists, not searches: one small page of the list.
+    let list: Option<(&'static str, Option<serde_json::Value>)> = match report {
+        ReportName::Companies
+        | ReportName::CompanyTags
+        | ReportName::CompanySegments
+        | ReportName::UsersByCompany => {
+            Some(("companies/list?per_page=1", Some(serde_json::json!({}))))
+        }
+        ReportName::DeletedConversations => Some(("conversations/deleted?per_page=1", None)),
+        _ => None,
+    };
+    if let Some((path, body)) = list {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        return Ok(Some((format!("{method} /{path}"), (path, body))));
+    }
     let options = settings
         .report_options
         .get(&report)
