@@ -252,8 +252,9 @@ pub async fn extract(
                     failed.push(FailedItem {
                         id: item_key(
                             &id,
+                            // First run: since is i64::MIN (all parts); must not overflow.
                             if cutoff.include_since {
-                                cutoff.since - 1
+                                cutoff.since.saturating_sub(1)
                             } else {
                                 cutoff.since
                             },

@@ -616,6 +616,19 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
     }))
 }
 
+/// The requests of a snapshot report (`None` for the others).
+pub fn snapshot_requests(report: ReportName) -> Option<&'static [snapshot::ListRequest]> {
+    match report {
+        ReportName::Admins => Some(snapshot::ADMINS),
+        ReportName::Teams => Some(snapshot::TEAMS),
+        ReportName::Tags => Some(snapshot::TAGS),
+        ReportName::Segments => Some(snapshot::SEGMENTS),
+        ReportName::DataAttributes => Some(snapshot::DATA_ATTRIBUTES),
+        ReportName::TicketTypes => Some(snapshot::TICKET_TYPES),
+        _ => None,
+    }
+}
+
 /// Run a report's extractor from `cursor`, sending pages of records to `tx`.
 /// `retry` holds ids of items that failed in earlier runs; extractors that
 /// fetch per item fetch these first.
@@ -628,16 +641,7 @@ pub async fn extract(
     retry: &[String],
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
-    let snapshot = match report {
-        ReportName::Admins => Some(snapshot::ADMINS),
-        ReportName::Teams => Some(snapshot::TEAMS),
-        ReportName::Tags => Some(snapshot::TAGS),
-        ReportName::Segments => Some(snapshot::SEGMENTS),
-        ReportName::DataAttributes => Some(snapshot::DATA_ATTRIBUTES),
-        ReportName::TicketTypes => Some(snapshot::TICKET_TYPES),
-        _ => None,
-    };
-    if let Some(requests) = snapshot {
+    if let Some(requests) = snapshot_requests(report) {
         return snapshot::extract(client, requests, cursor, tx).await;
     }
     let cursor = parse_cursor(report, cursor)?;
@@ -693,6 +697,38 @@ fn parse_cursor(report: ReportName, cursor: Option<&str>) -> Result<Option<searc
             })
         })
         .transpose()
+}
+
+/// The search behind a report, for reports that can be exported by
+/// `updated_at` range (`backfill`); `None` for the others.
+pub fn range_spec(
+    report: ReportName,
+    report_options: &ReportOptions,
+) -> Result<Option<search::SearchSpec>> {
+    search_spec(report, report_options)
+}
+
+/// Export one report's records with `from <= updated_at < until` (a backfill
+/// window). Cursors are neither read nor moved.
+pub async fn extract_range(
+    report: ReportName,
+    report_options: &ReportOptions,
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    from: i64,
+    until: i64,
+    tx: mpsc::Sender<Vec<Value>>,
+) -> Result<Extracted> {
+    let spec = range_spec(report, report_options)?.ok_or_else(|| {
+        Error::Config(format!(
+            "report {report} cannot be backfilled by date range; leave it out of --reports"
+        ))
+    })?;
+    let rows = search::extract_range(client, &spec, options.per_page, from, until, &tx).await?;
+    Ok(Extracted {
+        rows,
+        ..Extracted::default()
+    })
 }
 
 #[cfg(test)]

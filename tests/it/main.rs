@@ -23,3 +23,12 @@ mod simulator;
 
 // Simulator datasets beyond contacts/conversations, and its quirks.
 mod sim_datasets;
+
+// SIGKILL at many points of a sync; the state lock.
+mod crash;
+
+// backfill, schedule, check, state show/reset.
+mod modes;
+
+// Items that fail are recorded, reported and recovered.
+mod failed;
