@@ -499,10 +499,18 @@ fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<P
         .get(&report)
         .cloned()
         .unwrap_or_default();
-    // conversation_parts finds its conversations through conversation search.
-    let spec = crate::reports::range_spec(report, &options)?.or_else(|| {
-        (report == ReportName::ConversationParts)
-            .then(|| crate::reports::conversations::search_spec("all", "updated_at"))
+    // Per-record reports find their records through a conversation or contact search.
+    let spec = crate::reports::range_spec(report, &options)?.or_else(|| match report {
+        ReportName::ConversationParts
+        | ReportName::ConversationTags
+        | ReportName::ConversationContacts => Some(crate::reports::conversations::search_spec(
+            "all",
+            "updated_at",
+        )),
+        ReportName::ContactTags | ReportName::ContactCompanies | ReportName::ContactSegments => {
+            Some(crate::reports::contacts::search_spec("user", None))
+        }
+        _ => None,
     });
     Ok(spec.map(|spec| {
         // An AND group's members go in flat (Intercom nests two levels at most).
