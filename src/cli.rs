@@ -106,6 +106,11 @@ pub struct SyncArgs {
     /// in the summary and retried by the next run.
     #[arg(long)]
     pub skip_failed: bool,
+    /// Also write the run summary as JSON to FILE (for orchestrators:
+    /// status, exit code, and per report rows, files, requests, 429s,
+    /// retries, failed items).
+    #[arg(long, value_name = "FILE")]
+    pub summary_json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -294,7 +299,9 @@ async fn sync(args: SyncArgs) -> anyhow::Result<ExitStatus> {
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let summary = run_locked(&settings, token, "sync", args.skip_failed, shutdown, None).await?;
     print_summary(&summary, &mut std::io::stdout().lock())?;
-    Ok(status_of(&summary))
+    let status = status_of(&summary);
+    write_summary_json(args.summary_json.as_deref(), &summary, status)?;
+    Ok(status)
 }
 
 async fn backfill(args: BackfillArgs) -> anyhow::Result<ExitStatus> {
@@ -330,7 +337,9 @@ async fn backfill(args: BackfillArgs) -> anyhow::Result<ExitStatus> {
     )
     .await?;
     print_summary(&summary, &mut std::io::stdout().lock())?;
-    Ok(status_of(&summary))
+    let status = status_of(&summary);
+    write_summary_json(args.sync.summary_json.as_deref(), &summary, status)?;
+    Ok(status)
 }
 
 async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
@@ -364,6 +373,11 @@ async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
         match result {
             Ok(summary) => {
                 print_summary(&summary, &mut std::io::stdout().lock())?;
+                write_summary_json(
+                    args.sync.summary_json.as_deref(),
+                    &summary,
+                    status_of(&summary),
+                )?;
                 // A run cut short by the stop request is not a failure.
                 if !summary.stopped {
                     worst = worst.max_severity(status_of(&summary));
@@ -691,6 +705,62 @@ fn status_of(summary: &RunSummary) -> ExitStatus {
     }
 }
 
+/// The run summary as JSON, for orchestrators.
+pub fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Value {
+    let reports: Vec<serde_json::Value> = summary
+        .reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "report": r.report.as_str(),
+                "status": if r.error.is_some() { "failed" } else { "succeeded" },
+                "rows": r.rows,
+                "files": r.files,
+                "requests": r.http.requests,
+                "rate_limited": r.http.rate_limited,
+                "retries": r.http.retries,
+                "failed_items": r.failed.iter().map(|f| serde_json::json!({"id": f.id, "error": f.error})).collect::<Vec<_>>(),
+                "recovered_items": r.recovered,
+                "seconds": r.seconds,
+                "error": r.error,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "run": summary.run_key,
+        "mode": summary.mode,
+        "status": summary.status.as_str(),
+        "exit_code": status as u8,
+        "stopped": summary.stopped,
+        "requests": summary.http.requests,
+        "rate_limited": summary.http.rate_limited,
+        "retries": summary.http.retries,
+        "reports": reports,
+    })
+}
+
+/// Write [`summary_json`] to `path` (tmp + rename), if asked to.
+fn write_summary_json(
+    path: Option<&Path>,
+    summary: &RunSummary,
+    status: ExitStatus,
+) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(&summary_json(summary, status))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot write --summary-json {}: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(())
+}
+
 /// The end-of-run table.
 pub fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Result<()> {
     let status = summary.status.as_str();
@@ -720,8 +790,8 @@ pub fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Res
     let backfill = summary.backfill.is_some();
     write!(
         out,
-        "{:<24} {:>10} {:>6} {:>8}",
-        "report", "rows", "files", "seconds"
+        "{:<24} {:>10} {:>6} {:>9} {:>6} {:>7} {:>6} {:>8}",
+        "report", "rows", "files", "requests", "429s", "retries", "failed", "seconds"
     )?;
     if backfill {
         write!(out, " {:>8} {:>8}", "windows", "skipped")?;
@@ -730,10 +800,14 @@ pub fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Res
     for r in &summary.reports {
         write!(
             out,
-            "{:<24} {:>10} {:>6} {:>8.1}",
+            "{:<24} {:>10} {:>6} {:>9} {:>6} {:>7} {:>6} {:>8.1}",
             r.report.as_str(),
             r.rows,
             r.files,
+            r.http.requests,
+            r.http.rate_limited,
+            r.http.retries,
+            r.failed.len(),
             r.seconds,
         )?;
         if backfill {
@@ -934,6 +1008,7 @@ mod tests {
             recovered: 2,
             windows_done: 0,
             windows_skipped: 0,
+            http: crate::http::StatsSnapshot::default(),
         };
         let summary = |skip_failed, parts: ReportOutcome| RunSummary {
             run_key: "20260101T000000Z-000003".into(),

@@ -96,6 +96,8 @@ pub struct ReportOutcome {
     /// an earlier run had committed them.
     pub windows_done: usize,
     pub windows_skipped: usize,
+    /// Requests, retries and 429s made for this report.
+    pub http: StatsSnapshot,
 }
 
 impl ReportOutcome {
@@ -110,6 +112,7 @@ impl ReportOutcome {
             recovered: 0,
             windows_done: 0,
             windows_skipped: 0,
+            http: StatsSnapshot::default(),
         }
     }
 }
@@ -184,6 +187,7 @@ pub async fn sync(
             break;
         }
         let started = Instant::now();
+        let http_before = client.stats();
         let mut outcome = ReportOutcome::new(report);
         let result = async {
             // One cursor per option set: other filters must not reuse this one.
@@ -197,6 +201,7 @@ pub async fn sync(
         }
         .await;
         outcome.seconds = started.elapsed().as_secs_f64();
+        outcome.http = client.stats().since(http_before);
         match result {
             Ok(done) => {
                 tracing::info!(%report, rows = done.rows, files = done.files, failed = done.failed.len(), "report done");
@@ -247,6 +252,7 @@ pub async fn backfill(
             continue;
         }
         let started = Instant::now();
+        let http_before = client.stats();
         let mut outcome = ReportOutcome::new(report);
         let done: HashSet<i64> = state
             .done_windows(&job, report.as_str())
@@ -265,6 +271,7 @@ pub async fn backfill(
                 stopped = true;
                 complete = false;
                 outcome.seconds = started.elapsed().as_secs_f64();
+                outcome.http = client.stats().since(http_before);
                 outcomes.push(outcome);
                 break 'reports;
             }
@@ -291,6 +298,7 @@ pub async fn backfill(
             start = end;
         }
         outcome.seconds = started.elapsed().as_secs_f64();
+        outcome.http = client.stats().since(http_before);
         outcomes.push(outcome);
     }
     if complete {

@@ -107,6 +107,17 @@ pub struct StatsSnapshot {
     pub rate_limited: u64,
 }
 
+impl StatsSnapshot {
+    /// What happened between `earlier` and this snapshot.
+    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retries: self.retries.saturating_sub(earlier.retries),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+        }
+    }
+}
+
 /// Intercom API client. Cheap to clone (shares the connection pool).
 #[derive(Clone)]
 pub struct IntercomClient {

@@ -55,7 +55,14 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
     let world = World::start(skeleton_world()).await;
 
     // 1. First sync: every record, once, with the simulator's updated_at.
-    assert_ok(&world.sync(&[]).await);
+    let summary_path = world.dir.path().join("summary.json");
+    let summary_arg = summary_path.display().to_string();
+    assert_ok(&world.sync(&["--summary-json", &summary_arg]).await);
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).expect("summary written"))
+            .expect("summary is JSON");
+    assert_eq!(summary["status"], "succeeded");
+    assert_eq!(summary["exit_code"], 0);
     let mut before = BTreeMap::new();
     for (report, _, _) in REPORTS {
         let truth = truth_for(&world, report).await;
@@ -67,6 +74,14 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
             exported, truth,
             "{report}: first sync equals the ground truth"
         );
+        let reported = summary["reports"]
+            .as_array()
+            .expect("reports")
+            .iter()
+            .find(|r| r["report"] == report)
+            .expect("report in the summary");
+        assert_eq!(reported["rows"], exported.len(), "{report}: summary rows");
+        assert!(reported["requests"].as_u64().expect("requests") >= 1);
         if report == "conversation_parts" {
             let owner: BTreeMap<String, String> = parts_of(&world.truth("conversations").await)
                 .iter()
