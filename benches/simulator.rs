@@ -39,7 +39,9 @@ fn main() {
     rt.block_on(async move {
         let rss0 = rss_mib();
         let t = Instant::now();
-        let sim = simulator::spawn(config.clone()).await.expect("simulator starts");
+        let sim = simulator::spawn(config.clone())
+            .await
+            .expect("simulator starts");
         let gen_secs = t.elapsed().as_secs_f64();
         let rss_world = rss_mib();
         println!(

@@ -17,3 +17,6 @@ mod simulator;
 
 // Simulator datasets beyond contacts/conversations, and its quirks.
 mod sim_datasets;
+
+// Every served endpoint against Intercom's OpenAPI response schemas.
+mod spec;
