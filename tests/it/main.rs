@@ -32,3 +32,6 @@ mod modes;
 
 // Items that fail are recorded, reported and recovered.
 mod failed;
+
+// Every served endpoint against Intercom's OpenAPI response schemas.
+mod spec;

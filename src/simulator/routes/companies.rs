@@ -265,5 +265,9 @@ pub(super) async fn segments(
         .filter(|&j| company::in_segment(idx, j))
         .map(|j| dims::segment(&w, j, false))
         .collect();
-    Ok(axum::Json(obj! { "type" => "list", "data" => data }).into_response())
+    let total = data.len() as u64;
+    Ok(
+        axum::Json(obj! { "type" => "list", "data" => data, "total_count" => total })
+            .into_response(),
+    )
 }

@@ -79,7 +79,7 @@ pub(crate) fn json(world: &World, idx: u32) -> Value {
     } else {
         (size + 1).into()
     };
-    obj! {
+    let mut out = obj! {
         "type" => "company",
         "id" => world.company_id(idx),
         "name" => name,
@@ -90,7 +90,7 @@ pub(crate) fn json(world: &World, idx: u32) -> Value {
         "updated_at" => meta.updated_at,
         "last_request_at" => last_request_at,
         "size" => size,
-        "website" => website,
+        "website" => website.clone(),
         "industry" => industry,
         "monthly_spend" => v.below(20_000) as i64,
         "session_count" => v.below(10_000) as i64,
@@ -108,7 +108,14 @@ pub(crate) fn json(world: &World, idx: u32) -> Value {
         },
         "tags" => obj! { "type" => "tag.list", "tags" => tags },
         "segments" => obj! { "type" => "segment.list", "segments" => segments },
+    };
+    // No website: the field is left out (the schema's string is not nullable).
+    if website.is_none()
+        && let Value::Object(m) = &mut out
+    {
+        m.remove("website");
     }
+    out
 }
 
 /// `last_request_at` of company `idx` without rendering it (the list order).

@@ -760,6 +760,10 @@ pub(crate) fn to_v211(mut v: Value) -> Value {
             "priority".into(),
             (if urgent { "priority" } else { "not_priority" }).into(),
         );
+        // 2.11's conversation_rating is not nullable: left out when unrated.
+        if m.get("conversation_rating").is_some_and(Value::is_null) {
+            m.remove("conversation_rating");
+        }
         for k in ["admin_assignee_id", "team_assignee_id"] {
             if m.get(k).and_then(Value::as_i64) == Some(0) {
                 m.insert(k.into(), Value::Null);
