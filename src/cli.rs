@@ -306,6 +306,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
         .await
         .map_err(|e| Error::Config(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
     let addr = listener.local_addr()?;
+    args.sim.check().map_err(Error::Config)?;
     let sim = std::sync::Arc::new(simulator::Simulator::new(args.sim));
     {
         let mut out = std::io::stdout().lock();

@@ -46,11 +46,17 @@
 //!   browser, last-seen times, custom attributes, tags) and `updated_at`; an
 //!   updated conversation gets one new part (sometimes a close, snooze,
 //!   reopen or assignment, which changes its state).
-//! * **Not simulated yet.** Rate limits, faults, search index lag, merged or
+//! * **Rate limit** (`--rate-limit N`, `limits`): N calls per 10-second
+//!   wall-clock window per token, `X-RateLimit-*` headers, 429 beyond.
+//! * **Faults** (`--faults`, `faults`): seeded 5xx, stalls, resets, broken
+//!   bodies, scripted 401s and 429 bursts; changeable via `/__sim/faults`.
+//! * **Not simulated yet.** Search index lag, merged or
 //!   deleted records, companies, notes, tags and the other endpoints.
 
 mod clock;
 mod error;
+mod faults;
+mod limits;
 mod query;
 mod rng;
 mod routes;
@@ -73,6 +79,8 @@ use tokio::task::JoinHandle;
 
 pub use clock::Clock;
 pub use error::ApiError;
+pub use faults::{Burst, FaultProfile};
+pub use limits::WINDOW_SECS;
 pub use query::{MAX_GROUP_FILTERS, MAX_NESTING, QueryError};
 pub use routes::MAX_PER_PAGE;
 pub use shapes::conversation::MAX_PARTS_RETURNED;
@@ -112,6 +120,12 @@ pub struct SimConfig {
     /// Days of history before the start time that records are spread over.
     #[arg(long, default_value_t = 1095)]
     pub history_days: u32,
+    /// Calls allowed per 10-second window per token (default: unlimited).
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults.rs`).
+    #[arg(long, value_name = "PROFILE")]
+    pub faults: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -124,6 +138,8 @@ impl Default for SimConfig {
             reject_tokens: Vec::new(),
             start_time: DEFAULT_START_TIME,
             history_days: 1095,
+            rate_limit: None,
+            faults: None,
         }
     }
 }
@@ -140,6 +156,10 @@ pub struct Simulator {
     /// Ordered search results per (query, sort, world generation).
     pub(crate) cache: SearchCache,
     reject: HashSet<String>,
+    /// Per-token rate-limit windows (`--rate-limit`).
+    pub(crate) limits: limits::RateLimits,
+    /// The installed fault profile (`--faults`, `POST /__sim/faults`).
+    pub(crate) faults: faults::Faults,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -161,6 +181,8 @@ impl Simulator {
             world: RwLock::new(world),
             stats: Stats::default(),
             cache: SearchCache::default(),
+            limits: limits::RateLimits::default(),
+            faults: faults::Faults::from_config(&config),
             config,
         }
     }
@@ -194,6 +216,16 @@ impl Simulator {
     /// Current request counters (see `GET /__sim/stats`).
     pub fn stats(&self) -> Value {
         self.stats.snapshot()
+    }
+
+    /// The installed fault profile (see `GET /__sim/faults`).
+    pub fn fault_profile(&self) -> FaultProfile {
+        self.faults.get()
+    }
+
+    /// Installs a fault profile and restarts its request count.
+    pub fn set_fault_profile(&self, profile: FaultProfile) {
+        self.faults.set(profile);
     }
 
     /// Zeroes the request counters.
@@ -235,6 +267,9 @@ pub async fn serve(
 /// Binds `127.0.0.1:0`, spawns [`serve`] on the current tokio runtime and
 /// returns a handle. The world is generated on a blocking thread.
 pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
+    config
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let sim = tokio::task::spawn_blocking(move || Simulator::new(config))
         .await
         .map_err(std::io::Error::other)?;
