@@ -182,6 +182,8 @@ async fn sync_with(
         rows_per_file: settings.rows_per_file,
         extract: ExtractOptions {
             per_page: settings.page_size,
+            concurrency: settings.concurrency,
+            lookback_secs: settings.lookback_secs,
         },
     };
     let result = pipeline::sync(&client, &state, &plan).await;

@@ -9,6 +9,7 @@
 
 pub mod contacts;
 pub mod conversations;
+pub mod fanout;
 pub mod search;
 
 use std::fmt;
@@ -98,6 +99,10 @@ impl FromStr for ReportName {
 pub struct ExtractOptions {
     /// Page size for list and search requests (Intercom's maximum is 150).
     pub per_page: u32,
+    /// Per-item fetches in flight at once (see [`fanout`]).
+    pub concurrency: usize,
+    /// Seconds before the cursor re-read on every sync (see [`search`]).
+    pub lookback_secs: u64,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries.
