@@ -14,3 +14,6 @@ mod sync;
 mod schemas;
 
 mod simulator;
+
+// The simulator's rate limit and faults; syncs that survive them.
+mod faults;
