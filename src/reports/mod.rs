@@ -153,7 +153,15 @@ pub async fn extract(
             })
         })
         .transpose()?;
-    let out = search::extract(client, &spec, options.per_page, cursor, &tx).await?;
+    let out = search::extract(
+        client,
+        &spec,
+        options.per_page,
+        options.lookback_secs,
+        cursor,
+        &tx,
+    )
+    .await?;
     let cursor = out.cursor.map(|c| json!(c).to_string());
     Ok(Extracted {
         rows: out.rows,

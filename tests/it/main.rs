@@ -17,3 +17,6 @@ mod simulator;
 
 // The simulator's rate limit and faults; syncs that survive them.
 mod faults;
+
+// Windowed search extraction and the lookback margin.
+mod windows;
