@@ -2,8 +2,10 @@
 //!
 //! It owns the base URL (region), the `Authorization` and `Intercom-Version`
 //! headers, JSON decoding, and retries with exponential backoff and jitter
-//! (`backon`), guided by [`retry::classify`]. Reports never build requests
-//! themselves: they call [`IntercomClient::get`] and [`IntercomClient::post`].
+//! (`backon`), guided by [`retry::classify`], and pacing by the workspace's
+//! rate-limit headers ([`pace::Pacer`], shared by clones of the client).
+//! Reports never build requests themselves: they call
+//! [`IntercomClient::get`] and [`IntercomClient::post`].
 
 pub mod pace;
 pub mod retry;
