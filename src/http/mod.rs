@@ -277,7 +277,8 @@ impl IntercomClient {
         };
         let ticket = self.pacer.acquire().await;
         let resp = req.send().await.map_err(transport)?;
-        self.pacer.observe(ticket, resp.headers());
+        ticket.observe(resp.headers());
+        drop(ticket);
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
         let bytes = resp.bytes().await.map_err(transport)?;
