@@ -189,7 +189,7 @@ pub async fn extract(
         0
     };
     let g = spec.granularity;
-    let mut tracker = CursorTracker::new(cursor, lookback);
+    let mut tracker = CursorTracker::with_lookback(cursor, lookback);
 
     let everything = Window {
         lo,
@@ -347,7 +347,13 @@ struct CursorTracker {
 }
 
 impl CursorTracker {
-    fn new(old: Option<SearchCursor>, lookback: i64) -> Self {
+    fn new(old: Option<SearchCursor>) -> Self {
+        Self::with_lookback(old, 0)
+    }
+
+    /// A tracker that also admits unseen rows up to `lookback` seconds
+    /// below the old cursor.
+    fn with_lookback(old: Option<SearchCursor>, lookback: i64) -> Self {
         Self {
             old,
             lookback,
@@ -421,7 +427,7 @@ mod tests {
 
     #[test]
     fn same_second_updates_are_neither_lost_nor_repeated() {
-        let mut first = CursorTracker::new(None, 0);
+        let mut first = CursorTracker::new(None);
         assert!(first.accept("a", 100));
         assert!(first.accept("b", 200));
         assert!(first.accept("c", 200));
@@ -437,7 +443,7 @@ mod tests {
 
         // Next run: b and c come back (>= 200) and are dropped; d was
         // updated in the same second after the first run read it.
-        let mut second = CursorTracker::new(Some(cursor), 0);
+        let mut second = CursorTracker::new(Some(cursor));
         assert!(!second.accept("b", 200));
         assert!(!second.accept("c", 200));
         assert!(!second.accept("a", 100));
@@ -451,7 +457,7 @@ mod tests {
             "ids at the same second accumulate"
         );
 
-        let mut third = CursorTracker::new(Some(cursor), 0);
+        let mut third = CursorTracker::new(Some(cursor));
         assert!(!third.accept("d", 200));
         assert!(third.accept("b", 201));
         assert_eq!(
@@ -471,7 +477,7 @@ mod tests {
             ids_at: vec!["x".into()],
             recent: Vec::new(),
         };
-        let mut t = CursorTracker::new(Some(old), 0);
+        let mut t = CursorTracker::new(Some(old));
         assert!(!t.accept("x", 5));
         let out = t.finish();
         assert_eq!(out.rows, 0);
@@ -523,14 +529,14 @@ mod tests {
 
     #[test]
     fn lookback_rereads_without_repeating_rows() {
-        let mut first = CursorTracker::new(None, 100);
+        let mut first = CursorTracker::with_lookback(None, 100);
         assert!(first.accept("a", 950));
         assert!(first.accept("b", 1000));
         let cursor = first.finish().cursor.expect("cursor");
         assert_eq!(cursor.recent, vec![("a".into(), 950), ("b".into(), 1000)]);
         // The margin is re-read: a and b are dropped; c showed up late in
         // the index with an older updated_at, and is exported.
-        let mut second = CursorTracker::new(Some(cursor), 100);
+        let mut second = CursorTracker::with_lookback(Some(cursor), 100);
         assert!(!second.accept("a", 950));
         assert!(!second.accept("b", 1000));
         assert!(second.accept("c", 990));
