@@ -189,7 +189,11 @@ pub async fn extract(
         0
     };
     let g = spec.granularity;
-    let mut tracker = CursorTracker::with_lookback(cursor, lookback);
+    let mut tracker = if lookback > 0 {
+        CursorTracker::with_lookback(cursor, lookback)
+    } else {
+        CursorTracker::new(cursor)
+    };
 
     let everything = Window {
         lo,
