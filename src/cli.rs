@@ -1,4 +1,5 @@
-//! The command line: `sync`, `demo`, `simulate`, `schemas`.
+//! The command line: `sync`, `backfill`, `schedule`, `check`, `state`,
+//! `demo`, `simulate`, `schemas`.
 //!
 //! This is the only module that uses `anyhow`; it turns library errors into
 //! messages and exit codes (see [`ExitStatus`]).
@@ -13,10 +14,12 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{FileConfig, Overrides, Settings};
 use crate::error::{Error, ErrorKind};
 use crate::http::IntercomClient;
+use crate::lock::{LockScope, StateLock};
 use crate::output::{self, Format};
-use crate::pipeline::{self, RunSummary, SyncPlan};
+use crate::pipeline::{self, BackfillPlan, RunSummary, SyncPlan};
 use crate::reports::{ExtractOptions, ReportName};
 use crate::secret::AccessToken;
+use crate::shutdown::Shutdown;
 use crate::simulator::{self, SimConfig};
 use crate::state::{RunStatus, StateStore};
 use crate::telemetry::LogFormat;
@@ -27,7 +30,8 @@ Exit codes:
   1  internal error, or Intercom/network failure after all retries
   2  usage or configuration error (the message says what to fix)
   3  authentication or permission error (token rejected)
-  4  partial: some reports failed; the others were exported and committed";
+  4  partial: some reports or items failed; the rest was exported and committed
+  5  another intercom-export process holds the state lock (the message names it)";
 
 /// Export an Intercom workspace to Parquet and CSV files, incrementally.
 #[derive(Debug, Parser)]
@@ -47,6 +51,20 @@ pub enum Command {
     ///
     /// The token comes from INTERCOM_ACCESS_TOKEN (or `token_file` in the config).
     Sync(SyncArgs),
+    /// One-off historical export of records updated in [--since, --until),
+    /// window by window, into the same layout. Rerun the same command to
+    /// resume after a crash; finished windows are not exported again. Never
+    /// moves the incremental cursors; may run beside `sync`.
+    Backfill(BackfillArgs),
+    /// Run `sync` now and then every --every (plus up to --jitter) until
+    /// SIGTERM or SIGINT, which end it cleanly after the report in progress.
+    Schedule(ScheduleArgs),
+    /// Check the token (GET /me): which workspace and region, and which
+    /// reports it can read (one cheap request each; 403s are named).
+    Check(SyncArgs),
+    /// Show or reset the state (cursors, runs, failed items, files).
+    #[command(subcommand)]
+    State(StateCommand),
     /// Start the built-in simulator, sync every report from it into
     /// ./demo-output, move its clock a day, and sync again. No token needed.
     Demo(DemoArgs),
@@ -54,6 +72,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Print the output schema of every report, or write them to a directory.
     Schemas(SchemasArgs),
+    /// List the reports with what they export and their options.
+    Reports,
 }
 
 #[derive(Debug, Args)]
@@ -73,9 +93,84 @@ pub struct SyncArgs {
     /// Output format(s): parquet, csv, or both (`--format parquet,csv`).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub format: Vec<Format>,
-    /// Reports to export, comma-separated (default: all).
+    /// Reports to export, comma-separated (default: all that need no options;
+    /// `intercom-export reports` lists them).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub reports: Vec<String>,
+    /// A report option, REPORT.KEY=VALUE (repeatable; lists comma-separated),
+    /// e.g. `--option conversations.state=open`.
+    #[arg(long = "option", value_name = "REPORT.KEY=VALUE")]
+    pub options: Vec<String>,
+    /// Items that still fail after retries (e.g. one conversation's parts)
+    /// do not make the run partial: exit 0. They are still recorded, listed
+    /// in the summary and retried by the next run.
+    #[arg(long)]
+    pub skip_failed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Start (inclusive): YYYY-MM-DD (UTC midnight) or YYYY-MM-DDTHH:MM:SSZ.
+    #[arg(long, value_name = "DATE")]
+    pub since: String,
+    /// End (exclusive), same forms; default: now (fixed when the backfill
+    /// first starts, so a resumed backfill has the same windows).
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Window size: each window is exported and committed on its own
+    /// (`1d`, `7d`, `12h`, ...).
+    #[arg(long, default_value = "7d", value_name = "DURATION")]
+    pub window: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Interval between the starts of two syncs (`1h`, `30m`, ...).
+    #[arg(long, value_name = "DURATION")]
+    pub every: String,
+    /// Add a random delay up to this much to each wait (`5m`), so many
+    /// exporters do not hit Intercom at the same second.
+    #[arg(long, default_value = "0s", value_name = "DURATION")]
+    pub jitter: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Cursors, committed file counts, failed items, backfills and the last runs.
+    Show(StateArgs),
+    /// Forget cursors, failed items and backfill progress (of one report
+    /// with --report): the next sync exports it in full. Files stay.
+    Reset(StateResetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// Config file (TOML), for `state_path`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State file (SQLite).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StateResetArgs {
+    /// Config file (TOML), for `state_path`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State file (SQLite).
+    #[arg(long, value_name = "PATH")]
+    pub state: Option<PathBuf>,
+    /// Only this report (default: all).
+    #[arg(long, value_name = "NAME")]
+    pub report: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +208,7 @@ pub enum ExitStatus {
     Usage = 2,
     Auth = 3,
     Partial = 4,
+    Locked = 5,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -130,6 +226,7 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
     {
         Some(ErrorKind::User) => ExitStatus::Usage,
         Some(ErrorKind::Auth) => ExitStatus::Auth,
+        Some(ErrorKind::Locked) => ExitStatus::Locked,
         Some(ErrorKind::External | ErrorKind::Internal) | None => ExitStatus::Internal,
     }
 }
@@ -138,45 +235,419 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Sync(args) => sync(args).await,
+        Command::Backfill(args) => backfill(args).await,
+        Command::Schedule(args) => schedule(args).await,
+        Command::Check(args) => check(args).await,
+        Command::State(StateCommand::Show(args)) => state_show(args).await,
+        Command::State(StateCommand::Reset(args)) => state_reset(args).await,
         Command::Demo(args) => demo(args).await,
         Command::Simulate(args) => simulate(args).await,
         Command::Schemas(args) => schemas(args),
+        Command::Reports => list_reports(&mut std::io::stdout().lock()),
     }
 }
 
-async fn sync(args: SyncArgs) -> anyhow::Result<ExitStatus> {
-    let file = match &args.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
-    };
-    let settings = Settings::resolve(
+/// `intercom-export reports`: one line per report, then its options.
+fn list_reports(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
+    for report in ReportName::all() {
+        let info = report.info();
+        let default = if info.default_enabled {
+            ""
+        } else {
+            " (only when named)"
+        };
+        writeln!(out, "{:<24} {}{default}", info.name, info.description)?;
+        for o in info.options {
+            let choices = if o.choices.is_empty() {
+                "list".to_string()
+            } else {
+                format!("{} (default {})", o.choices.join("|"), o.default)
+            };
+            writeln!(
+                out,
+                "{:<24}   --option {}.{}={choices}: {}",
+                "", info.name, o.key, o.doc
+            )?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn resolve(args: &SyncArgs) -> anyhow::Result<Settings> {
+    let file = FileConfig::load(args.config.as_deref(), std::env::vars())?;
+    Ok(Settings::resolve(
         file,
         Overrides {
-            base_url: args.base_url,
-            output_dir: args.output,
-            state_path: args.state,
-            formats: args.format,
-            reports: args.reports,
+            base_url: args.base_url.clone(),
+            output_dir: args.output.clone(),
+            state_path: args.state.clone(),
+            formats: args.format.clone(),
+            reports: args.reports.clone(),
+            options: args.options.clone(),
         },
-    )?;
+    )?)
+}
+
+async fn sync(args: SyncArgs) -> anyhow::Result<ExitStatus> {
+    let settings = resolve(&args)?;
     let token = settings.token()?;
-    let summary = sync_with(&settings, token, "sync").await?;
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let summary = run_locked(&settings, token, "sync", args.skip_failed, shutdown, None).await?;
     print_summary(&summary, &mut std::io::stdout().lock())?;
     Ok(status_of(&summary))
 }
 
-/// Open state and output, build the client, and run one sync.
-async fn sync_with(
+async fn backfill(args: BackfillArgs) -> anyhow::Result<ExitStatus> {
+    let since = parse_date(&args.since).map_err(|e| Error::Config(format!("--since: {e}")))?;
+    let until = args
+        .until
+        .as_deref()
+        .map(parse_date)
+        .transpose()
+        .map_err(|e| Error::Config(format!("--until: {e}")))?;
+    let window =
+        parse_duration(&args.window).map_err(|e| Error::Config(format!("--window: {e}")))?;
+    if let Some(until) = until
+        && until <= since
+    {
+        return Err(Error::Config("--until must be after --since".into()).into());
+    }
+    let settings = resolve(&args.sync)?;
+    let token = settings.token()?;
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let range = BackfillPlan {
+        since,
+        until,
+        window_secs: window.as_secs().max(1) as i64,
+    };
+    let summary = run_locked(
+        &settings,
+        token,
+        "backfill",
+        args.sync.skip_failed,
+        shutdown,
+        Some(range),
+    )
+    .await?;
+    print_summary(&summary, &mut std::io::stdout().lock())?;
+    Ok(status_of(&summary))
+}
+
+async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
+    let every = parse_duration(&args.every).map_err(|e| Error::Config(format!("--every: {e}")))?;
+    let jitter =
+        parse_duration(&args.jitter).map_err(|e| Error::Config(format!("--jitter: {e}")))?;
+    if every.is_zero() {
+        return Err(Error::Config("--every must be more than 0s".into()).into());
+    }
+    let settings = resolve(&args.sync)?;
+    settings.token()?;
+    let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let mut worst = ExitStatus::Success;
+    loop {
+        let started = tokio::time::Instant::now();
+        // Read the token each time: a rotated token_file is picked up.
+        let result = match settings.token() {
+            Ok(token) => {
+                run_locked(
+                    &settings,
+                    token,
+                    "schedule",
+                    args.sync.skip_failed,
+                    shutdown.clone(),
+                    None,
+                )
+                .await
+            }
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(summary) => {
+                print_summary(&summary, &mut std::io::stdout().lock())?;
+                // A run cut short by the stop request is not a failure.
+                if !summary.stopped {
+                    worst = worst.max_severity(status_of(&summary));
+                }
+            }
+            Err(e) => match exit_status(&e) {
+                // The token is wrong: every later run would fail too.
+                ExitStatus::Auth | ExitStatus::Usage => return Err(e),
+                status => {
+                    tracing::error!(error = %format!("{e:#}"), "scheduled sync failed; trying again at the next tick");
+                    worst = worst.max_severity(status);
+                }
+            },
+        }
+        if shutdown.requested() {
+            break;
+        }
+        let delay = (every + random_upto(jitter)).saturating_sub(started.elapsed());
+        tracing::info!(next_in_secs = delay.as_secs(), "waiting for the next sync");
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.wait() => break,
+        }
+    }
+    tracing::info!("schedule stopped");
+    // A clean stop is a success; a run that failed along the way is reported.
+    Ok(match worst {
+        ExitStatus::Locked => ExitStatus::Success,
+        other => other,
+    })
+}
+
+/// A pseudo-random duration in `[0, max]` (jitter needs no strong randomness).
+fn random_upto(max: std::time::Duration) -> std::time::Duration {
+    if max.is_zero() {
+        return max;
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
+        .unwrap_or(0)
+        ^ (u64::from(std::process::id()) << 20);
+    // splitmix64 finaliser
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let millis = max.as_millis().max(1) as u64;
+    std::time::Duration::from_millis(z % (millis + 1))
+}
+
+async fn check(args: SyncArgs) -> anyhow::Result<ExitStatus> {
+    let settings = resolve(&args)?;
+    let token = settings.token()?;
+    let client = IntercomClient::new(settings.client_config(token))?;
+    let mut out = std::io::stdout().lock();
+    let me: serde_json::Value = client.get("me").await.map_err(Error::from)?;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+    writeln!(
+        out,
+        "token: valid ({} {} <{}>, id {})",
+        s(&me["type"]),
+        s(&me["name"]),
+        s(&me["email"]),
+        s(&me["id"])
+    )?;
+    writeln!(
+        out,
+        "workspace: {} (app id {}), region {}, time zone {}",
+        s(&me["app"]["name"]),
+        s(&me["app"]["id_code"]),
+        s(&me["app"]["region"]),
+        s(&me["app"]["timezone"])
+    )?;
+    writeln!(
+        out,
+        "api: {}, Intercom-Version {}",
+        settings.base_url, settings.intercom_version
+    )?;
+    let mut status = ExitStatus::Success;
+    for &report in &settings.reports {
+        let probe = probe_for(report, &settings)?;
+        let verdict = match probe {
+            None => "not checked (no cheap probe for this report)".to_string(),
+            Some((label, result)) => match result_of(&client, result).await {
+                Ok(()) => format!("ok ({label})"),
+                Err(e @ crate::http::HttpError::Forbidden { .. }) => {
+                    status = ExitStatus::Auth;
+                    format!("FORBIDDEN: {e}")
+                }
+                Err(e) => {
+                    status = status.max_severity(if e.is_auth() {
+                        ExitStatus::Auth
+                    } else {
+                        ExitStatus::Internal
+                    });
+                    format!("ERROR: {e}")
+                }
+            },
+        };
+        writeln!(out, "{:<24} {verdict}", report.as_str())?;
+    }
+    Ok(status)
+}
+
+/// A cheap request for `check`: (label, path, search body or `None` for a GET).
+type Probe = (String, (&'static str, Option<serde_json::Value>));
+
+/// The one small request `check` sends for a report, if it has one.
+fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<Probe>> {
+    if let Some(requests) = crate::reports::snapshot_requests(report) {
+        return Ok(requests
+            .first()
+            .map(|r| (format!("GET /{}", r.path), (r.path, None))));
+    }
+    // Reports that read lists, not searches: one small page of the list.
+    let list: Option<(&'static str, Option<serde_json::Value>)> = match report {
+        ReportName::Companies
+        | ReportName::CompanyTags
+        | ReportName::CompanySegments
+        | ReportName::UsersByCompany => {
+            Some(("companies/list?per_page=1", Some(serde_json::json!({}))))
+        }
+        ReportName::DeletedConversations => Some(("conversations/deleted?per_page=1", None)),
+        _ => None,
+    };
+    if let Some((path, body)) = list {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        return Ok(Some((format!("{method} /{path}"), (path, body))));
+    }
+    let options = settings
+        .report_options
+        .get(&report)
+        .cloned()
+        .unwrap_or_default();
+    // conversation_parts finds its conversations through conversation search.
+    let spec = crate::reports::range_spec(report, &options)?.or_else(|| {
+        (report == ReportName::ConversationParts)
+            .then(|| crate::reports::conversations::search_spec("all", "updated_at"))
+    });
+    Ok(spec.map(|spec| {
+        // An AND group's members go in flat (Intercom nests two levels at most).
+        let mut filters: Vec<serde_json::Value> = match spec.filter {
+            Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
+                match group.get("value") {
+                    Some(serde_json::Value::Array(members)) => members.clone(),
+                    _ => Vec::new(),
+                }
+            }
+            other => other.into_iter().collect(),
+        };
+        filters.push(crate::api::query::leaf(
+            "updated_at",
+            ">",
+            crate::state::unix_now(),
+        ));
+        let body = crate::api::query::search_body(crate::api::query::and(filters), 1, None, None);
+        (format!("POST /{}", spec.path), (spec.path, Some(body)))
+    }))
+}
+
+/// Send a probe; only whether it succeeded matters.
+async fn result_of(
+    client: &IntercomClient,
+    (path, body): (&'static str, Option<serde_json::Value>),
+) -> Result<(), crate::http::HttpError> {
+    match body {
+        Some(body) => client
+            .post::<serde_json::Value>(path, &body)
+            .await
+            .map(|_| ()),
+        None => client.get::<serde_json::Value>(path).await.map(|_| ()),
+    }
+}
+
+/// The state path from --state or the config file.
+fn state_path(config: Option<&Path>, state: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let file = FileConfig::load(config, std::env::vars())?;
+    Ok(state
+        .or(file.state_path)
+        .unwrap_or_else(|| crate::config::defaults::STATE_PATH.into()))
+}
+
+async fn state_show(args: StateArgs) -> anyhow::Result<ExitStatus> {
+    let path = state_path(args.config.as_deref(), args.state)?;
+    if !path.exists() {
+        return Err(Error::Config(format!(
+            "no state file at {}; pass --state (or `state_path` in --config), or run `sync` first",
+            path.display()
+        ))
+        .into());
+    }
+    // Reading needs no lock: SQLite gives a consistent snapshot.
+    let state = StateStore::open(&path).await?;
+    let report = state.report(10).await;
+    state.close().await;
+    let report = report?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        write!(out, "state {}\n{report}", path.display())?;
+    }
+    Ok(ExitStatus::Success)
+}
+
+async fn state_reset(args: StateResetArgs) -> anyhow::Result<ExitStatus> {
+    let path = state_path(args.config.as_deref(), args.state)?;
+    let report = args
+        .report
+        .as_deref()
+        .map(|r| r.parse::<ReportName>())
+        .transpose()?;
+    // Neither a sync nor a backfill may run meanwhile.
+    let _sync = StateLock::acquire(&path, LockScope::Sync, "state reset")?;
+    let _backfill = StateLock::acquire(&path, LockScope::Backfill, "state reset")?;
+    let state = StateStore::open(&path).await?;
+    let removed = state.reset(report.map(ReportName::as_str)).await;
+    state.close().await;
+    let removed = removed?;
+    println!(
+        "reset {}: {removed} cursor(s) removed; the next sync exports {} in full (files already written stay)",
+        path.display(),
+        report.map_or("every report".to_string(), |r| r.to_string())
+    );
+    Ok(ExitStatus::Success)
+}
+
+/// `2024-01-31` (UTC midnight), `2024-01-31T12:00:00Z` or unix seconds.
+pub fn parse_date(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(secs) = t.parse::<i64>() {
+        return Ok(secs);
+    }
+    let date_fmt = time::macros::format_description!("[year]-[month]-[day]");
+    if let Ok(d) = time::Date::parse(t, date_fmt) {
+        return Ok(d.midnight().assume_utc().unix_timestamp());
+    }
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .map(|d| d.unix_timestamp())
+        .map_err(|_| format!("{t:?} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)"))
+}
+
+/// `90s`, `30m`, `1h`, `7d` (or a plain number of seconds).
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let bad = || format!("{t:?} is not a duration; use e.g. 30s, 15m, 1h or 7d");
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let n: u64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
+}
+
+/// Take the lock, open state and output, build the client, run once.
+async fn run_locked(
     settings: &Settings,
     token: AccessToken,
     mode: &'static str,
+    skip_failed: bool,
+    shutdown: Shutdown,
+    backfill: Option<BackfillPlan>,
 ) -> anyhow::Result<RunSummary> {
+    let scope = if backfill.is_some() {
+        LockScope::Backfill
+    } else {
+        LockScope::Sync
+    };
+    let lock = StateLock::acquire(&settings.state_path, scope, mode)?;
     output::ensure_writable(&settings.output_dir)?;
     let state = StateStore::open(&settings.state_path).await?;
     let client = IntercomClient::new(settings.client_config(token))?;
     let plan = SyncPlan {
         mode,
         reports: settings.reports.clone(),
+        report_options: settings.report_options.clone(),
         output_dir: settings.output_dir.clone(),
         formats: settings.formats.clone(),
         rows_per_file: settings.rows_per_file,
@@ -185,10 +656,25 @@ async fn sync_with(
             concurrency: settings.concurrency,
             lookback_secs: settings.lookback_secs,
         },
+        skip_failed,
+        shutdown,
     };
-    let result = pipeline::sync(&client, &state, &plan).await;
+    let result = match &backfill {
+        Some(range) => pipeline::backfill(&client, &state, &plan, range).await,
+        None => pipeline::sync(&client, &state, &plan).await,
+    };
     state.close().await;
+    drop(lock);
     Ok(result?)
+}
+
+/// Open state and output, build the client, and run one sync.
+async fn sync_with(
+    settings: &Settings,
+    token: AccessToken,
+    mode: &'static str,
+) -> anyhow::Result<RunSummary> {
+    run_locked(settings, token, mode, false, Shutdown::new(), None).await
 }
 
 fn status_of(summary: &RunSummary) -> ExitStatus {
@@ -200,29 +686,90 @@ fn status_of(summary: &RunSummary) -> ExitStatus {
 
 /// The end-of-run table.
 pub fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Result<()> {
-    let status = match summary.status {
-        RunStatus::Succeeded => "succeeded",
-        RunStatus::Partial => "partial",
-        RunStatus::Failed => "failed",
-    };
-    writeln!(out, "run {}: {status}", summary.run_key)?;
-    writeln!(
+    let status = summary.status.as_str();
+    writeln!(out, "{} run {}: {status}", summary.mode, summary.run_key)?;
+    if !summary.recovered.interrupted.is_empty() {
+        writeln!(
+            out,
+            "recovered from interrupted run(s) {}: removed {} uncommitted file(s); their reports were exported again",
+            summary.recovered.interrupted.join(", "),
+            summary.recovered.removed.len()
+        )?;
+    }
+    if let Some((job, complete)) = &summary.backfill {
+        writeln!(
+            out,
+            "backfill #{} of [{}, {}): {}",
+            job.id,
+            crate::state::format_utc(job.since),
+            crate::state::format_utc(job.until),
+            if *complete {
+                "complete"
+            } else {
+                "not complete: run the same command again to resume"
+            }
+        )?;
+    }
+    let backfill = summary.backfill.is_some();
+    write!(
         out,
         "{:<24} {:>10} {:>6} {:>8}",
         "report", "rows", "files", "seconds"
     )?;
+    if backfill {
+        write!(out, " {:>8} {:>8}", "windows", "skipped")?;
+    }
+    writeln!(out)?;
     for r in &summary.reports {
-        writeln!(
+        write!(
             out,
-            "{:<24} {:>10} {:>6} {:>8.1}{}",
+            "{:<24} {:>10} {:>6} {:>8.1}",
             r.report.as_str(),
             r.rows,
             r.files,
             r.seconds,
-            r.error
-                .as_ref()
-                .map(|e| format!("  FAILED: {e}"))
-                .unwrap_or_default()
+        )?;
+        if backfill {
+            write!(out, " {:>8} {:>8}", r.windows_done, r.windows_skipped)?;
+        }
+        if !r.failed.is_empty() {
+            write!(out, "  {} item(s) failed", r.failed.len())?;
+        }
+        if r.recovered > 0 {
+            write!(out, "  {} earlier failed item(s) recovered", r.recovered)?;
+        }
+        if let Some(e) = &r.error {
+            write!(out, "  FAILED: {e}")?;
+        }
+        writeln!(out)?;
+    }
+    let failed: Vec<_> = summary.failed_items().collect();
+    if !failed.is_empty() {
+        writeln!(
+            out,
+            "failed items ({}, recorded; the next run retries them first{}):",
+            failed.len(),
+            if summary.skip_failed {
+                "; skipped with --skip-failed"
+            } else {
+                "; pass --skip-failed to exit 0 anyway"
+            }
+        )?;
+        for (report, item) in failed.iter().take(50) {
+            writeln!(out, "  {report} {}: {}", item.id, item.error)?;
+        }
+        if failed.len() > 50 {
+            writeln!(
+                out,
+                "  ... and {} more (see `state show`)",
+                failed.len() - 50
+            )?;
+        }
+    }
+    if summary.stopped {
+        writeln!(
+            out,
+            "stopped by a signal: finished reports are committed; the rest runs next time"
         )?;
     }
     writeln!(
@@ -253,6 +800,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
             state_path: Some(args.output.join(DEMO_STATE)),
             formats: vec![Format::Parquet, Format::Csv],
             reports: Vec::new(),
+            options: Vec::new(),
         },
     )?;
     let token = AccessToken::new("demo-token").context("demo token")?;
@@ -323,7 +871,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn schemas(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
-    for &report in ReportName::ALL {
+    for report in ReportName::all() {
         let doc = crate::output::schema::schema_document(report.as_str(), report.columns());
         let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
         if args.write {
@@ -335,4 +883,86 @@ fn schemas(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_durations() {
+        assert_eq!(parse_date("2026-06-01"), Ok(1_780_272_000));
+        assert_eq!(parse_date("2026-06-01T01:00:00Z"), Ok(1_780_275_600));
+        assert!(parse_date("June").is_err());
+        assert_eq!(
+            parse_duration("1h"),
+            Ok(std::time::Duration::from_secs(3600))
+        );
+        assert_eq!(
+            parse_duration("5m"),
+            Ok(std::time::Duration::from_secs(300))
+        );
+        assert_eq!(
+            parse_duration("7d"),
+            Ok(std::time::Duration::from_secs(604_800))
+        );
+        assert!(parse_duration("1 fortnight").is_err());
+        let j = random_upto(std::time::Duration::from_secs(2));
+        assert!(j <= std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn summary_names_failed_items_and_the_way_out() {
+        use crate::pipeline::ReportOutcome;
+        use crate::reports::FailedItem;
+        let mut parts = ReportOutcome {
+            report: ReportName::Conversations,
+            rows: 10,
+            files: 1,
+            seconds: 0.5,
+            error: None,
+            failed: vec![FailedItem {
+                id: "215469".into(),
+                error: "GET /conversations/{id} failed with HTTP 500".into(),
+            }],
+            recovered: 2,
+            windows_done: 0,
+            windows_skipped: 0,
+        };
+        let summary = |skip_failed, parts: ReportOutcome| RunSummary {
+            run_key: "20260101T000000Z-000003".into(),
+            mode: "sync",
+            status: if skip_failed {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Partial
+            },
+            reports: vec![parts],
+            http: Default::default(),
+            recovered: Default::default(),
+            stopped: false,
+            skip_failed,
+            backfill: None,
+        };
+        let mut out = Vec::new();
+        print_summary(&summary(false, parts.clone()), &mut out).expect("print");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("run 20260101T000000Z-000003: partial"),
+            "{text}"
+        );
+        assert!(text.contains("1 item(s) failed"), "{text}");
+        assert!(
+            text.contains("2 earlier failed item(s) recovered"),
+            "{text}"
+        );
+        assert!(text.contains("conversations 215469: GET"), "{text}");
+        assert!(text.contains("--skip-failed"), "{text}");
+        assert_eq!(
+            status_of(&summary(false, parts.clone())),
+            ExitStatus::Partial
+        );
+        parts.recovered = 0;
+        assert_eq!(status_of(&summary(true, parts)), ExitStatus::Success);
+    }
 }

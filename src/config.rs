@@ -7,6 +7,7 @@
 //! it comes from `INTERCOM_ACCESS_TOKEN` or from the file named by
 //! `token_file`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use url::Url;
 use crate::error::{Error, Result};
 use crate::http::{ClientConfig, DEFAULT_INTERCOM_VERSION};
 use crate::output::Format;
-use crate::reports::ReportName;
+use crate::reports::{ReportName, ReportOptions, options};
 use crate::secret::AccessToken;
 
 /// The environment variable that holds the access token.
@@ -61,24 +62,118 @@ pub struct FileConfig {
     pub max_requests_per_minute: Option<u32>,
     pub concurrency: Option<usize>,
     pub lookback_secs: Option<u64>,
+    /// `[options.<report>]` tables: per-report options.
+    pub options: Option<BTreeMap<String, toml::Table>>,
 }
 
+/// Prefix of the environment variables that override config keys
+/// (`INTERCOM_OUTPUT_DIR` for `output_dir`, ...).
+pub const ENV_PREFIX: &str = "INTERCOM_";
+
+/// Keys whose environment value is a comma-separated list.
+const LIST_KEYS: &[&str] = &["formats", "reports"];
+
 impl FileConfig {
-    /// Read and parse a config file.
-    pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Config(format!("cannot read config file {}: {e}", path.display()))
-        })?;
-        Self::parse(&text).map_err(|e| match e {
-            Error::Config(msg) => Error::Config(format!("{}: {msg}", path.display())),
-            other => other,
-        })
+    /// Every key the config file accepts.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(FileConfig::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
     }
 
-    /// Parse config text.
-    pub fn parse(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| Error::Config(e.to_string().trim().to_string()))
+    /// The file (if any) with `INTERCOM_*` environment variables laid over it.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Error::Config(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                parse_table(&text)
+                    .map_err(|msg| Error::Config(format!("{}: {msg}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        table.extend(env_table(env)?);
+        Self::from_table(table)
     }
+
+    /// Parse config text (no environment).
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::from_table(parse_table(text).map_err(Error::Config)?)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self> {
+        let keys = Self::keys();
+        for key in table.keys() {
+            if !keys.contains(key) {
+                return Err(Error::Config(unknown_key(key, &keys)));
+            }
+        }
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::Config(e.to_string().trim().to_string()))
+    }
+}
+
+fn parse_table(text: &str) -> std::result::Result<toml::Table, String> {
+    toml::from_str(text).map_err(|e: toml::de::Error| e.to_string().trim().to_string())
+}
+
+/// "unknown config key `x`; did you mean `y`?" with the list of valid keys.
+fn unknown_key(key: &str, keys: &[String]) -> String {
+    let nearest = keys
+        .iter()
+        .map(|k| (strsim::levenshtein(key, k), k))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    format!(
+        "unknown config key `{key}`{nearest} Valid keys: {}",
+        keys.join(", ")
+    )
+}
+
+/// Config keys given as `INTERCOM_<KEY>` environment variables.
+fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Result<toml::Table> {
+    let keys = FileConfig::keys();
+    let mut table = toml::Table::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if name == TOKEN_ENV {
+            continue;
+        }
+        let key = match rest.to_ascii_lowercase().as_str() {
+            "version" => "intercom_version".to_string(),
+            other => other.to_string(),
+        };
+        if key == "options" || !keys.contains(&key) {
+            tracing::debug!(variable = %name, "not a config key; ignored");
+            continue;
+        }
+        let parsed = if LIST_KEYS.contains(&key.as_str()) {
+            toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_string()))
+                    .collect(),
+            )
+        } else if let Ok(n) = value.trim().parse::<i64>() {
+            toml::Value::Integer(n)
+        } else {
+            toml::Value::String(value)
+        };
+        table.insert(key, parsed);
+    }
+    Ok(table)
 }
 
 /// Values given as command-line flags; they override the file.
@@ -89,6 +184,8 @@ pub struct Overrides {
     pub state_path: Option<PathBuf>,
     pub formats: Vec<Format>,
     pub reports: Vec<String>,
+    /// `--option report.key=value` flags.
+    pub options: Vec<String>,
 }
 
 /// Resolved, validated settings for a sync.
@@ -100,6 +197,8 @@ pub struct Settings {
     pub state_path: PathBuf,
     pub formats: Vec<Format>,
     pub reports: Vec<ReportName>,
+    /// Options of every report that has any set.
+    pub report_options: BTreeMap<ReportName, ReportOptions>,
     pub page_size: u32,
     pub rows_per_file: u64,
     pub request_timeout: Duration,
@@ -160,10 +259,33 @@ impl Settings {
             .map(|n| n.parse::<ReportName>())
             .collect::<Result<Vec<_>>>()?;
         if reports.is_empty() {
-            reports = ReportName::ALL.to_vec();
+            reports = ReportName::defaults();
         }
         reports.sort();
         reports.dedup();
+
+        let mut report_options: BTreeMap<ReportName, ReportOptions> = BTreeMap::new();
+        for (name, table) in file.options.unwrap_or_default() {
+            let report: ReportName = name.parse()?;
+            let parsed = ReportOptions::from_table(&name, &table, report.options())?;
+            report_options.insert(report, parsed);
+        }
+        for flag in &flags.options {
+            let (name, key, value) = options::parse_flag(flag)?;
+            let report: ReportName = name.parse()?;
+            report_options
+                .entry(report)
+                .or_default()
+                .set(&name, &key, &value, report.options())?;
+        }
+        for &report in &reports {
+            crate::reports::validate(
+                report,
+                report_options
+                    .get(&report)
+                    .unwrap_or(&ReportOptions::default()),
+            )?;
+        }
 
         let page_size = file.page_size.unwrap_or(defaults::PAGE_SIZE);
         if !(1..=150).contains(&page_size) {
@@ -206,6 +328,7 @@ impl Settings {
                 .unwrap_or_else(|| defaults::STATE_PATH.into()),
             formats,
             reports,
+            report_options,
             page_size,
             rows_per_file,
             request_timeout: Duration::from_secs(
@@ -257,11 +380,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_keys_are_named() {
+    fn unknown_keys_are_named_with_the_nearest_valid_one() {
         let err = FileConfig::parse("output_dri = \"x\"\n")
             .expect_err("unknown key")
             .to_string();
-        assert!(err.contains("output_dri"), "{err}");
+        assert!(
+            err.contains("`output_dri`") && err.contains("did you mean `output_dir`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "output_dir = \"file\"\npage_size = 100\n").expect("write");
+        let env = [
+            ("INTERCOM_OUTPUT_DIR", "env"),
+            ("INTERCOM_REPORTS", "users, leads"),
+            ("INTERCOM_PAGE_SIZE", "50"),
+            ("INTERCOM_VERSION", "2.11"),
+            ("INTERCOM_ACCESS_TOKEN", "secret"),
+            ("INTERCOM_SOMETHING_ELSE", "x"),
+            ("HOME", "/root"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let c = FileConfig::load(Some(&path), env).expect("load");
+        assert_eq!(c.output_dir, Some(PathBuf::from("env")));
+        assert_eq!(
+            c.reports,
+            Some(vec!["users".to_string(), "leads".to_string()])
+        );
+        assert_eq!(c.page_size, Some(50));
+        assert_eq!(c.intercom_version.as_deref(), Some("2.11"));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     External,
     /// A bug or an unexpected local failure (exit 1).
     Internal,
+    /// Another process holds the state lock (exit 5): try again later.
+    Locked,
 }
 
 /// Everything the library can fail with.
@@ -55,6 +57,13 @@ pub enum Error {
     #[error("unexpected response from {endpoint}: {message}")]
     Protocol { endpoint: String, message: String },
 
+    /// Another process is syncing the same state; the message names it.
+    #[error(
+        "another intercom-export process holds the state lock {path}: {holder}. Wait for it to \
+         finish, or stop it; a lock left by a process that died is recovered automatically"
+    )]
+    Locked { path: PathBuf, holder: String },
+
     /// A background task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,6 +78,7 @@ impl Error {
             Error::Http(_) | Error::Protocol { .. } => ErrorKind::External,
             Error::State { .. } | Error::Output { .. } => ErrorKind::User,
             Error::Encode { .. } | Error::Internal(_) => ErrorKind::Internal,
+            Error::Locked { .. } => ErrorKind::Locked,
         }
     }
 

@@ -29,8 +29,11 @@
 //! - [`output`]: declarative columns → Arrow (`arrow_json::Decoder::serialize`)
 //!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
 //! - [`state`]: the SQLite state file (sqlx, embedded migrations).
-//! - [`pipeline`]: wires one run together; a cursor only moves after its
-//!   files are durable.
+//! - [`pipeline`]: wires one run together (sync or backfill); a cursor only
+//!   moves after its files are durable.
+//! - [`lock`]: one process per state (flock; exit code 5 when held).
+//! - [`shutdown`]: SIGTERM/SIGINT end a run between reports, cleanly.
+//! - [`testpoint`]: debug-build-only pause points the crash tests kill at.
 //! - [`simulator`]: a deterministic Intercom API (axum) with a movable clock,
 //!   used by the tests, the benchmarks and `intercom-export demo`.
 //!
@@ -42,12 +45,15 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod lock;
 pub mod output;
 pub mod pipeline;
 pub mod reports;
 pub mod secret;
+pub mod shutdown;
 pub mod simulator;
 pub mod state;
 pub mod telemetry;
+pub mod testpoint;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,19 +1,29 @@
-//! Running a sync: for each report, an extractor streams pages of records
-//! through a bounded channel to a writer on a blocking thread; when both are
-//! done, the files are durable and one state transaction records them and
-//! moves the report's cursor.
+//! Running a sync or a backfill: for each report, an extractor streams pages
+//! of records through a bounded channel to a writer on a blocking thread;
+//! when both are done, the files are durable and one state transaction
+//! records them and moves the report's cursor (or, in a backfill, records the
+//! finished window).
 //!
 //! ```text
 //!  IntercomClient ──pages──▶ extractor ──mpsc(4)──▶ ReportWriter (blocking thread)
 //!                                │                        │ parquet/csv parts, tmp → fsync → rename
-//!                                ▼ new cursor             ▼ files
-//!                          StateStore::commit_report (one transaction)
+//!                                ▼ new cursor, failed     ▼ files
+//!                          StateStore::commit (one transaction)
 //! ```
+//!
+//! The caller holds the state lock ([`crate::lock`]). A run starts with
+//! [`recovery::recover`], which removes what an interrupted run of the same
+//! kind left uncommitted (see the commit protocol in [`crate::state`]).
 //!
 //! A failing report does not stop the others (the run ends `partial`), except
 //! an authentication failure, which ends the run: no other report would
-//! succeed either.
+//! succeed either. Items an extractor could not fetch (e.g. one
+//! conversation's parts) are recorded with the report's commit and retried
+//! first by the next run; they make the run `partial` unless `skip_failed`.
+//! A stop request ([`Shutdown`]) ends the run between reports (or backfill
+//! windows): what finished is committed, nothing is half-written.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -23,8 +33,11 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::http::{IntercomClient, StatsSnapshot};
 use crate::output::{Format, ReportWriter, WriterConfig};
-use crate::reports::{self, ExtractOptions, ReportName};
-use crate::state::{Run, RunStatus, StateStore};
+use crate::reports::{self, ExtractOptions, Extracted, FailedItem, ReportName, ReportOptions};
+use crate::shutdown::Shutdown;
+use crate::state::recovery::{self, Recovered};
+use crate::state::{BackfillJob, Commit, Run, RunStatus, StateStore, format_utc};
+use crate::testpoint;
 
 /// Pages in flight between an extractor and its writer.
 const CHANNEL_PAGES: usize = 4;
@@ -34,10 +47,36 @@ const CHANNEL_PAGES: usize = 4;
 pub struct SyncPlan {
     pub mode: &'static str,
     pub reports: Vec<ReportName>,
+    pub report_options: BTreeMap<ReportName, ReportOptions>,
     pub output_dir: PathBuf,
     pub formats: Vec<Format>,
     pub rows_per_file: u64,
     pub extract: ExtractOptions,
+    /// Items that fail do not make the run partial (they are still recorded
+    /// and retried next run).
+    pub skip_failed: bool,
+    /// Set by SIGTERM/SIGINT: stop between reports.
+    pub shutdown: Shutdown,
+}
+
+impl SyncPlan {
+    /// A report's options (its defaults when none were given).
+    pub fn options_of(&self, report: ReportName) -> ReportOptions {
+        self.report_options
+            .get(&report)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A backfill's range and window size.
+#[derive(Debug, Clone, Copy)]
+pub struct BackfillPlan {
+    /// Unix seconds, inclusive.
+    pub since: i64,
+    /// Unix seconds, exclusive; `None`: now (fixed when the job is created).
+    pub until: Option<i64>,
+    pub window_secs: i64,
 }
 
 /// The outcome of one report in a run.
@@ -49,106 +88,335 @@ pub struct ReportOutcome {
     pub files: usize,
     pub seconds: f64,
     pub error: Option<String>,
+    /// Items that could not be fetched (recorded; retried next run).
+    pub failed: Vec<FailedItem>,
+    /// Items that failed before and were fetched this time.
+    pub recovered: usize,
+    /// Backfill: windows exported by this run, and windows skipped because
+    /// an earlier run had committed them.
+    pub windows_done: usize,
+    pub windows_skipped: usize,
+}
+
+impl ReportOutcome {
+    fn new(report: ReportName) -> Self {
+        Self {
+            report,
+            rows: 0,
+            files: 0,
+            seconds: 0.0,
+            error: None,
+            failed: Vec::new(),
+            recovered: 0,
+            windows_done: 0,
+            windows_skipped: 0,
+        }
+    }
 }
 
 /// The outcome of a run.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub run_key: String,
+    pub mode: &'static str,
     pub status: RunStatus,
     pub reports: Vec<ReportOutcome>,
     pub http: StatsSnapshot,
+    /// What start-of-run recovery cleaned up.
+    pub recovered: Recovered,
+    /// A stop was requested: reports not started are not in `reports`.
+    pub stopped: bool,
+    /// Failed items were tolerated (`--skip-failed`).
+    pub skip_failed: bool,
+    /// Backfill: the job's range and whether every window is now done.
+    pub backfill: Option<(BackfillJob, bool)>,
 }
 
-/// Run every report of `plan` once.
+impl RunSummary {
+    /// All failed items of the run.
+    pub fn failed_items(&self) -> impl Iterator<Item = (ReportName, &FailedItem)> {
+        self.reports
+            .iter()
+            .flat_map(|r| r.failed.iter().map(move |f| (r.report, f)))
+    }
+}
+
+/// Where a report's rows come from in one export.
+enum Source<'a> {
+    /// From the saved cursor; retry earlier failed items first.
+    Incremental {
+        /// The option set's key: one cursor per option set.
+        param_key: String,
+        cursor: Option<String>,
+        retry: Vec<String>,
+    },
+    /// One backfill window `[start, end)`.
+    Window {
+        job: &'a BackfillJob,
+        start: i64,
+        end: i64,
+    },
+}
+
+/// What one export committed.
+struct Exported {
+    rows: u64,
+    files: usize,
+    failed: Vec<FailedItem>,
+    recovered: usize,
+}
+
+/// Run every report of `plan` once, incrementally. The caller holds the sync lock.
 pub async fn sync(
     client: &IntercomClient,
     state: &StateStore,
     plan: &SyncPlan,
 ) -> Result<RunSummary> {
+    let recovered = recovery::recover(state, &plan.output_dir, false).await?;
     let run = state.begin_run(plan.mode).await?;
+    testpoint::hit("run_started");
     tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");
     let mut outcomes = Vec::new();
+    let mut stopped = false;
     for &report in &plan.reports {
-        let started = Instant::now();
-        match run_report(client, state, plan, &run, report).await {
-            Ok((rows, files)) => {
-                tracing::info!(%report, rows, files, "report done");
-                outcomes.push(ReportOutcome {
-                    report,
-                    rows,
-                    files,
-                    seconds: started.elapsed().as_secs_f64(),
-                    error: None,
-                });
-            }
-            Err(e) if e.is_unauthorized() => {
-                let _ = state
-                    .record_report_failure(&run, report.as_str(), &e.to_string())
-                    .await;
-                let _ = state.finish_run(&run, RunStatus::Failed).await;
-                return Err(e);
-            }
-            Err(e) => {
-                tracing::error!(%report, error = %e, "report failed; its cursor stays where it was");
-                state
-                    .record_report_failure(&run, report.as_str(), &e.to_string())
-                    .await?;
-                outcomes.push(ReportOutcome {
-                    report,
-                    rows: 0,
-                    files: 0,
-                    seconds: started.elapsed().as_secs_f64(),
-                    error: Some(e.to_string()),
-                });
-            }
+        if plan.shutdown.requested() {
+            stopped = true;
+            break;
         }
+        let started = Instant::now();
+        let mut outcome = ReportOutcome::new(report);
+        let result = async {
+            // One cursor per option set: other filters must not reuse this one.
+            let param_key = plan.options_of(report).param_key(report.options());
+            let source = Source::Incremental {
+                cursor: state.cursor(report.as_str(), &param_key).await?,
+                retry: state.failed_ids(report.as_str()).await?,
+                param_key,
+            };
+            export(client, state, plan, &run, report, run.key.clone(), source).await
+        }
+        .await;
+        outcome.seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(done) => {
+                tracing::info!(%report, rows = done.rows, files = done.files, failed = done.failed.len(), "report done");
+                outcome.rows = done.rows;
+                outcome.files = done.files;
+                outcome.failed = done.failed;
+                outcome.recovered = done.recovered;
+            }
+            Err(e) => outcome.error = Some(fail_report(state, &run, report, e).await?),
+        }
+        outcomes.push(outcome);
     }
-    let status = if outcomes.iter().any(|o| o.error.is_some()) {
-        RunStatus::Partial
-    } else {
-        RunStatus::Succeeded
-    };
+    finish(client, state, plan, run, outcomes, recovered, stopped, None).await
+}
+
+/// Export `[since, until)` window by window into the usual layout, resuming
+/// an interrupted job with the same arguments. Cursors are never touched.
+/// The caller holds the backfill lock.
+pub async fn backfill(
+    client: &IntercomClient,
+    state: &StateStore,
+    plan: &SyncPlan,
+    range: &BackfillPlan,
+) -> Result<RunSummary> {
+    if range.window_secs <= 0 {
+        return Err(Error::Config("the backfill window must be positive".into()));
+    }
+    let recovered = recovery::recover(state, &plan.output_dir, true).await?;
+    let (job, resumed) = state
+        .backfill_job(range.since, range.until, range.window_secs)
+        .await?;
+    if job.until <= job.since {
+        return Err(Error::Config(format!(
+            "--until ({}) must be after --since ({})",
+            format_utc(job.until),
+            format_utc(job.since)
+        )));
+    }
+    let run = state.begin_run("backfill").await?;
+    testpoint::hit("run_started");
+    tracing::info!(run = %run.key, job = job.id, resumed, since = %format_utc(job.since), until = %format_utc(job.until), "backfill started");
+    let mut outcomes = Vec::new();
+    let mut stopped = false;
+    let mut complete = true;
+    'reports: for &report in &plan.reports {
+        if reports::range_spec(report, &plan.options_of(report))?.is_none() {
+            tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
+            continue;
+        }
+        let started = Instant::now();
+        let mut outcome = ReportOutcome::new(report);
+        let done: HashSet<i64> = state
+            .done_windows(&job, report.as_str())
+            .await?
+            .into_iter()
+            .collect();
+        let mut start = job.since;
+        while start < job.until {
+            let end = (start + job.window_secs).min(job.until);
+            if done.contains(&start) {
+                outcome.windows_skipped += 1;
+                start = end;
+                continue;
+            }
+            if plan.shutdown.requested() {
+                stopped = true;
+                complete = false;
+                outcome.seconds = started.elapsed().as_secs_f64();
+                outcomes.push(outcome);
+                break 'reports;
+            }
+            let key = format!("{}-w{}", run.key, format_utc(start));
+            let source = Source::Window {
+                job: &job,
+                start,
+                end,
+            };
+            match export(client, state, plan, &run, report, key, source).await {
+                Ok(x) => {
+                    outcome.rows += x.rows;
+                    outcome.files += x.files;
+                    outcome.windows_done += 1;
+                    testpoint::hit("window");
+                }
+                Err(e) => {
+                    // Later windows of this report wait for the next run.
+                    outcome.error = Some(fail_report(state, &run, report, e).await?);
+                    complete = false;
+                    break;
+                }
+            }
+            start = end;
+        }
+        outcome.seconds = started.elapsed().as_secs_f64();
+        outcomes.push(outcome);
+    }
+    if complete {
+        state.finish_backfill(&job).await?;
+    }
+    finish(
+        client,
+        state,
+        plan,
+        run,
+        outcomes,
+        recovered,
+        stopped,
+        Some((job, complete)),
+    )
+    .await
+}
+
+/// Record a report's failure. An authentication failure ends the run (no
+/// other report would succeed either) and comes back as `Err`; any other
+/// comes back as its message.
+async fn fail_report(
+    state: &StateStore,
+    run: &Run,
+    report: ReportName,
+    e: Error,
+) -> Result<String> {
+    let message = e.to_string();
+    let _ = state
+        .record_report_failure(run, report.as_str(), &message)
+        .await;
+    if e.is_unauthorized() {
+        let _ = state.finish_run(run, RunStatus::Failed).await;
+        return Err(e);
+    }
+    tracing::error!(%report, error = %message, "report failed; its cursor stays where it was");
+    Ok(message)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    client: &IntercomClient,
+    state: &StateStore,
+    plan: &SyncPlan,
+    run: Run,
+    outcomes: Vec<ReportOutcome>,
+    recovered: Recovered,
+    stopped: bool,
+    backfill: Option<(BackfillJob, bool)>,
+) -> Result<RunSummary> {
+    let status = run_status(&outcomes, stopped, plan.skip_failed);
     state.finish_run(&run, status).await?;
     Ok(RunSummary {
         run_key: run.key,
+        mode: plan.mode,
         status,
         reports: outcomes,
         http: client.stats(),
+        recovered,
+        stopped,
+        skip_failed: plan.skip_failed,
+        backfill,
     })
 }
 
-/// Extract, write and commit one report. Returns (rows, data files).
-async fn run_report(
+/// Partial when a report failed, when items failed (unless `skip_failed`),
+/// or when a stop request cut the run short; else succeeded.
+fn run_status(outcomes: &[ReportOutcome], stopped: bool, skip_failed: bool) -> RunStatus {
+    let failed_items = outcomes.iter().any(|o| !o.failed.is_empty());
+    if stopped || outcomes.iter().any(|o| o.error.is_some()) || (failed_items && !skip_failed) {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    }
+}
+
+/// Extract, write and commit one report (or one backfill window) into
+/// `OUTPUT/<report>/<dir_key>/`.
+async fn export(
     client: &IntercomClient,
     state: &StateStore,
     plan: &SyncPlan,
     run: &Run,
     report: ReportName,
-) -> Result<(u64, usize)> {
-    let cursor = state.cursor(report.as_str()).await?;
+    dir_key: String,
+    source: Source<'_>,
+) -> Result<Exported> {
     let config = WriterConfig {
         output_dir: plan.output_dir.clone(),
         report: report.as_str().to_string(),
-        run_key: run.key.clone(),
+        run_key: dir_key,
         formats: plan.formats.clone(),
         rows_per_file: plan.rows_per_file,
         extracted_at: run.started_at,
     };
-    let mut writer = ReportWriter::new(config, report.columns())?;
+    let columns = reports::columns(report, client).await?;
+    let mut writer = ReportWriter::new(config, columns)?;
     let (tx, mut rx) = mpsc::channel::<Vec<Value>>(CHANNEL_PAGES);
     let writing = tokio::task::spawn_blocking(move || {
         while let Some(rows) = rx.blocking_recv() {
             if let Err(e) = writer.write(&rows) {
                 return (writer, Err(e));
             }
+            testpoint::hit("page");
         }
         let finished = writer.finish();
         (writer, finished)
     });
-    let retry: Vec<String> = Vec::new();
-    let extracted =
-        reports::extract(report, client, &plan.extract, cursor.as_deref(), &retry, tx).await;
+    let options = plan.options_of(report);
+    let extracted: Result<Extracted> = match &source {
+        Source::Incremental { cursor, retry, .. } => {
+            reports::extract(
+                report,
+                &options,
+                client,
+                &plan.extract,
+                cursor.as_deref(),
+                retry,
+                tx,
+            )
+            .await
+        }
+        Source::Window { start, end, .. } => {
+            reports::extract_range(report, &options, client, &plan.extract, *start, *end, tx).await
+        }
+    };
     let (writer, written) = writing
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
@@ -162,28 +430,78 @@ async fn run_report(
             return Err(e);
         }
     };
+    if writer.misfits() > 0 {
+        tracing::warn!(
+            %report,
+            values = writer.misfits(),
+            "custom attribute values did not fit their declared type and were written as null; \
+             the raw values are in custom_attributes_json"
+        );
+    }
+    testpoint::hit("written");
     let files = writer.files().to_vec();
-    if let Err(e) = state
-        .commit_report(
-            run,
-            report.as_str(),
-            &files,
-            extracted.rows,
-            extracted.cursor.as_deref(),
-        )
-        .await
-    {
+    let (window, param_key) = match &source {
+        Source::Window { job, start, end } => (Some((job.id, *start, *end)), ""),
+        Source::Incremental { param_key, .. } => (None, param_key.as_str()),
+    };
+    let commit = Commit {
+        param_key,
+        files: &files,
+        rows: extracted.rows,
+        cursor: extracted.cursor.as_deref(),
+        failed: &extracted.failed,
+        recovered: &extracted.recovered,
+        window,
+    };
+    if let Err(e) = state.commit(run, report.as_str(), &commit).await {
         // Files no state row names must not stay behind.
         tokio::task::spawn_blocking(move || writer.abort())
             .await
             .ok();
         return Err(e);
     }
-    Ok((extracted.rows, data_file_count(&files)))
+    Ok(Exported {
+        rows: extracted.rows,
+        files: data_file_count(&files),
+        failed: extracted.failed,
+        recovered: extracted.recovered.len(),
+    })
 }
 
 /// One per part: when both formats are written, count the Parquet copy.
 pub(crate) fn data_file_count(files: &[crate::output::WrittenFile]) -> usize {
     let parquet = files.iter().filter(|f| f.format == Format::Parquet).count();
     if parquet > 0 { parquet } else { files.len() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_items_make_a_run_partial_unless_skipped() {
+        let clean = ReportOutcome::new(ReportName::Users);
+        let mut with_failed = ReportOutcome::new(ReportName::Conversations);
+        with_failed.failed.push(FailedItem {
+            id: "c1".into(),
+            error: "HTTP 500".into(),
+        });
+        let mut broken = ReportOutcome::new(ReportName::Leads);
+        broken.error = Some("boom".into());
+        assert_eq!(
+            run_status(std::slice::from_ref(&clean), false, false),
+            RunStatus::Succeeded
+        );
+        assert_eq!(
+            run_status(std::slice::from_ref(&clean), true, false),
+            RunStatus::Partial
+        );
+        let failed = [clean.clone(), with_failed];
+        assert_eq!(run_status(&failed, false, false), RunStatus::Partial);
+        assert_eq!(run_status(&failed, false, true), RunStatus::Succeeded);
+        assert_eq!(
+            run_status(&[clean, broken], false, true),
+            RunStatus::Partial
+        );
+    }
 }

@@ -74,7 +74,7 @@ pub struct WriterConfig {
 /// blocking thread (the pipeline does).
 pub struct ReportWriter {
     config: WriterConfig,
-    columns: &'static [Column],
+    columns: Vec<Column>,
     meta: RowMeta,
     sinks: Vec<Sink>,
     part: u32,
@@ -104,13 +104,13 @@ enum FileWriter {
 }
 
 impl ReportWriter {
-    pub fn new(config: WriterConfig, columns: &'static [Column]) -> Result<Self> {
+    pub fn new(config: WriterConfig, columns: Vec<Column>) -> Result<Self> {
         let sinks = config
             .formats
             .iter()
             .map(|&format| {
                 let csv = format == Format::Csv;
-                let schema = arrow_schema(columns, csv);
+                let schema = arrow_schema(&columns, csv);
                 let decoder = arrow_json::ReaderBuilder::new(schema.clone())
                     .with_batch_size(8192)
                     .build_decoder()
@@ -126,6 +126,7 @@ impl ReportWriter {
         let meta = RowMeta {
             run_id: config.run_key.clone(),
             extracted_at: config.extracted_at,
+            ..RowMeta::default()
         };
         Ok(Self {
             config,
@@ -169,7 +170,7 @@ impl ReportWriter {
             let rows: Vec<RowView> = records
                 .iter()
                 .map(|record| RowView {
-                    columns: self.columns,
+                    columns: &self.columns,
                     record,
                     meta: &self.meta,
                     csv,
@@ -210,6 +211,11 @@ impl ReportWriter {
             sync_dir(&self.run_dir())?;
         }
         Ok(())
+    }
+
+    /// Values written as null because they did not fit their column's type.
+    pub fn misfits(&self) -> u64 {
+        self.meta.misfits.get()
     }
 
     /// The files finished so far.
@@ -398,7 +404,7 @@ mod tests {
             rows_per_file: 4,
             extracted_at: 0,
         };
-        let mut w = ReportWriter::new(config, COLS).expect("writer");
+        let mut w = ReportWriter::new(config, COLS.to_vec()).expect("writer");
         let records: Vec<Value> = (0..10)
             .map(|i| serde_json::json!({"id": format!("x{i}"), "n": i}))
             .collect();

@@ -7,6 +7,7 @@
 //! microsecond timestamps, numeric ids become strings, nested lists become
 //! lists of ids. The same definitions generate `schemas/<report>.json`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -38,17 +39,21 @@ pub enum ColType {
     ExtractedAt,
 }
 
-/// One output column.
-#[derive(Debug, Clone, Copy)]
+/// One output column. Most are static; custom-attribute columns are built
+/// at run time from `/data_attributes`.
+#[derive(Debug, Clone)]
 pub struct Column {
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     pub ty: ColType,
     /// JSON pointer into the API record (`/source/author/id`).
-    pub path: &'static str,
+    pub path: Cow<'static, str>,
     /// For [`ColType::StrList`]: the key to take from each array element.
     pub item: &'static str,
     /// What the column holds (goes into `schemas/` and the README).
     pub doc: &'static str,
+    /// A present value that does not fit `ty` is counted (custom attributes,
+    /// whose declared type Intercom does not enforce).
+    pub count_misfits: bool,
 }
 
 impl Column {
@@ -59,11 +64,24 @@ impl Column {
         doc: &'static str,
     ) -> Self {
         Self {
-            name,
+            name: Cow::Borrowed(name),
             ty,
-            path,
+            path: Cow::Borrowed(path),
             item: "",
             doc,
+            count_misfits: false,
+        }
+    }
+
+    /// A column built at run time (custom attributes).
+    pub fn dynamic(name: String, ty: ColType, path: String, doc: &'static str) -> Self {
+        Self {
+            name: Cow::Owned(name),
+            ty,
+            path: Cow::Owned(path),
+            item: "",
+            doc,
+            count_misfits: true,
         }
     }
 
@@ -74,11 +92,12 @@ impl Column {
         doc: &'static str,
     ) -> Self {
         Self {
-            name,
+            name: Cow::Borrowed(name),
             ty: ColType::StrList,
-            path,
+            path: Cow::Borrowed(path),
             item,
             doc,
+            count_misfits: false,
         }
     }
 
@@ -125,7 +144,7 @@ pub fn all_columns(columns: &[Column]) -> impl Iterator<Item = &Column> {
 /// value must never fail an export.
 pub fn arrow_schema(columns: &[Column], csv: bool) -> SchemaRef {
     let fields: Vec<Field> = all_columns(columns)
-        .map(|c| Field::new(c.name, c.data_type(csv), true))
+        .map(|c| Field::new(c.name.as_ref(), c.data_type(csv), true))
         .collect();
     Arc::new(Schema::new(fields))
 }
@@ -147,12 +166,15 @@ pub fn schema_document(report: &str, columns: &[Column]) -> Value {
     serde_json::json!({ "report": report, "columns": cols })
 }
 
-/// Values of the meta columns, the same for every row of a run.
+/// Values of the meta columns, the same for every row of a run, and a
+/// count of values that did not fit their column's type.
 #[derive(Debug, Clone, Default)]
 pub struct RowMeta {
     pub run_id: String,
     /// Unix seconds.
     pub extracted_at: i64,
+    /// Present values written as null because they did not fit the type.
+    pub misfits: std::cell::Cell<u64>,
 }
 
 /// An API record seen through a report's columns, ready for `Decoder::serialize`.
@@ -173,12 +195,12 @@ impl Serialize for RowView<'_> {
                 value: if col.path.is_empty() {
                     None
                 } else {
-                    self.record.pointer(col.path)
+                    self.record.pointer(&col.path)
                 },
                 meta: self.meta,
                 csv: self.csv,
             };
-            map.serialize_entry(col.name, &cell)?;
+            map.serialize_entry(col.name.as_ref(), &cell)?;
         }
         map.end()
     }
@@ -204,6 +226,10 @@ impl Serialize for Cell<'_> {
             None | Some(Value::Null) => return s.serialize_none(),
             Some(v) => v,
         };
+        if self.col.count_misfits && !fits(self.col.ty, v) {
+            self.meta.misfits.set(self.meta.misfits.get() + 1);
+            return s.serialize_none();
+        }
         match self.col.ty {
             ColType::Str => match v {
                 Value::String(x) => s.serialize_str(x),
@@ -284,6 +310,24 @@ impl Serialize for StrList<'_> {
     }
 }
 
+/// Whether a present value converts to `ty` (for misfit counting).
+fn fits(ty: ColType, v: &Value) -> bool {
+    match ty {
+        ColType::Str | ColType::Json | ColType::RunId | ColType::ExtractedAt => true,
+        ColType::Int | ColType::Timestamp => {
+            as_i64(v).is_some() && !matches!(v, Value::Number(n) if n.is_f64())
+        }
+        ColType::Float => {
+            matches!(v, Value::Number(_))
+                || v.as_str().is_some_and(|x| x.trim().parse::<f64>().is_ok())
+        }
+        ColType::Bool => {
+            matches!(v, Value::Bool(_)) || matches!(v.as_str(), Some("true" | "false"))
+        }
+        ColType::StrList => v.is_array(),
+    }
+}
+
 /// An integer from a JSON number (floats are truncated) or a numeric string.
 fn as_i64(v: &Value) -> Option<i64> {
     match v {
@@ -312,6 +356,7 @@ mod tests {
         let meta = RowMeta {
             run_id: "r1".into(),
             extracted_at: 5,
+            ..RowMeta::default()
         };
         let mut decoder = ReaderBuilder::new(arrow_schema(COLS, csv))
             .build_decoder()

@@ -5,17 +5,127 @@
 //! Domo's "Users (Scroll API)" and "Leads (Scroll API)" read Intercom's
 //! retired v1 scroll; cursor pagination of contact search is its successor.
 
-use crate::api::query::leaf;
+use serde_json::{Value, json};
+
+use crate::api::query::{and, leaf};
+use crate::error::{Error, Result};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{Granularity, SearchSpec};
 
-/// The search for contacts of one role (`user` or `lead`).
-pub fn search_spec(role: &'static str) -> SearchSpec {
+/// Intercom allows this many filters in one AND/OR group.
+const MAX_GROUP: usize = 15;
+
+/// The search for contacts of one role (`user` or `lead`), narrowed by `extra`.
+pub fn search_spec(role: &'static str, extra: Option<Value>) -> SearchSpec {
+    let mut filters = vec![leaf("role", "=", role)];
+    filters.extend(extra);
     SearchSpec {
         path: "contacts/search",
-        filter: Some(leaf("role", "=", role)),
+        filter: Some(and(filters)),
         granularity: Granularity::Day,
+        sort: Some(("updated_at", "descending")),
     }
+}
+
+/// `field` equal to any of `values`. `id` takes `IN`; `tag_id` and
+/// `segment_id` only take `=`, so those become an OR group (at most 15).
+pub fn any_of(field: &str, values: &[String]) -> Result<Value> {
+    if field == "id" {
+        return Ok(leaf(field, "IN", values.to_vec()));
+    }
+    if values.len() > MAX_GROUP {
+        return Err(Error::Config(format!(
+            "at most {MAX_GROUP} {field}s fit in one Intercom search; got {}",
+            values.len()
+        )));
+    }
+    let leaves: Vec<Value> = values
+        .iter()
+        .map(|v| leaf(field, "=", v.as_str()))
+        .collect();
+    Ok(match leaves.len() {
+        1 => leaves.into_iter().next().unwrap_or(Value::Null),
+        _ => json!({ "operator": "OR", "value": leaves }),
+    })
+}
+
+/// Contacts whose name or email is in the lists.
+pub fn names_or_emails(names: &[String], emails: &[String]) -> Value {
+    let mut any = Vec::new();
+    if !names.is_empty() {
+        any.push(leaf("name", "IN", names.to_vec()));
+    }
+    if !emails.is_empty() {
+        any.push(leaf("email", "IN", emails.to_vec()));
+    }
+    match any.len() {
+        1 => any.remove(0),
+        _ => json!({ "operator": "OR", "value": any }),
+    }
+}
+
+/// `users_by_company`: the contacts of each company (Intercom ids), through
+/// `GET /companies/{id}/contacts` (page numbers), keeping those changed since
+/// the cursor. A contact in several of the companies is written once.
+pub async fn by_company(
+    client: &crate::http::IntercomClient,
+    company_ids: &[String],
+    per_page: u32,
+    cursor: Option<crate::reports::search::SearchCursor>,
+    tx: tokio::sync::mpsc::Sender<Vec<Value>>,
+) -> Result<crate::reports::Extracted> {
+    use crate::reports::search::{CursorTracker, identity};
+    let mut tracker = CursorTracker::new(cursor);
+    let mut seen = std::collections::HashSet::new();
+    let mut rows = 0u64;
+    for company in company_ids {
+        if !company
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Config(format!(
+                "company id {company:?} is not a valid Intercom id"
+            )));
+        }
+        for page in 1u32.. {
+            let path = format!("companies/{company}/contacts?page={page}&per_page={per_page}");
+            let body: Value = client.get(&path).await?;
+            let data = body
+                .get("data")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let mut fresh = Vec::new();
+            for contact in data {
+                let (id, updated_at) = identity("GET /companies/{id}/contacts", contact)?;
+                if contact.get("role").and_then(Value::as_str) == Some("user")
+                    && !seen.contains(id)
+                    && tracker.accept(id, updated_at)
+                {
+                    seen.insert(id.to_string());
+                    fresh.push(contact.clone());
+                }
+            }
+            if !fresh.is_empty() {
+                rows += fresh.len() as u64;
+                tx.send(fresh)
+                    .await
+                    .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+            }
+            let total_pages = body
+                .pointer("/pages/total_pages")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            if data.is_empty() || u64::from(page) >= total_pages {
+                break;
+            }
+        }
+    }
+    Ok(crate::reports::Extracted {
+        rows,
+        cursor: tracker.finish().cursor.map(|c| json!(c).to_string()),
+        ..Default::default()
+    })
 }
 
 /// Output columns (the same for users and leads).
@@ -224,7 +334,7 @@ pub static COLUMNS: &[Column] = &[
         "Social profiles as JSON",
     ),
     Column::new(
-        "custom_attributes",
+        "custom_attributes_json",
         Json,
         "/custom_attributes",
         "Contact custom attributes as JSON",

@@ -4,16 +4,49 @@
 //! Search results carry no parts; the `conversation_parts` report (Conversation
 //! Details) fetches them per conversation.
 
+use serde_json::Value;
+
+use crate::api::query::leaf;
+use crate::error::{Error, Result};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{Granularity, SearchSpec};
 
-/// The search this report runs. Conversation search compares dates to the second.
-pub fn search_spec() -> SearchSpec {
+/// The search this report runs: conversations in `state` (or all), sorted by
+/// `order`. Conversation search compares dates to the second.
+pub fn search_spec(state: &str, order: &str) -> SearchSpec {
     SearchSpec {
         path: "conversations/search",
-        filter: None,
+        filter: (state != "all").then(|| leaf("state", "=", state)),
         granularity: Granularity::Second,
+        sort: (order != "updated_at").then_some(("created_at", "ascending")),
     }
+}
+
+/// `conversations_by_admin`: assigned to any admin, to `admin_ids`, or to none.
+pub fn by_admin_spec(admin_type: &str, admin_ids: &[String]) -> Result<SearchSpec> {
+    let filter = match admin_type {
+        "unassigned" => leaf("admin_assignee_id", "=", 0),
+        "specific" => {
+            let ids = admin_ids
+                .iter()
+                .map(|id| {
+                    id.parse::<i64>().map(Value::from).map_err(|_| {
+                        Error::Config(format!(
+                            "admin id {id:?} is not a number; admin ids are numeric"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            leaf("admin_assignee_id", "IN", ids)
+        }
+        _ => leaf("admin_assignee_id", ">", 0),
+    };
+    Ok(SearchSpec {
+        path: "conversations/search",
+        filter: Some(filter),
+        granularity: Granularity::Second,
+        sort: None,
+    })
 }
 
 /// Output columns.
@@ -290,7 +323,7 @@ pub static COLUMNS: &[Column] = &[
         "Whether the AI agent took part",
     ),
     Column::new(
-        "custom_attributes",
+        "custom_attributes_json",
         Json,
         "/custom_attributes",
         "Conversation custom attributes as JSON",

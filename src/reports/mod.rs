@@ -2,15 +2,24 @@
 //!
 //! A report is a name ([`ReportName`]), the columns of its files
 //! (`output::schema::Column`s, from which `schemas/<report>.json` is
-//! generated) and an extractor that streams pages of API records into a
-//! channel and returns the cursor to save. Adding a report means: a file
-//! here with its columns and extractor, a variant in [`ReportName`], and its
-//! schema under `schemas/` (`intercom-export schemas --write`).
+//! generated), the options it takes ([`options::OptionSpec`]) and an
+//! extractor that streams pages of API records into a channel and returns the
+//! cursor to save. Adding a report means: its columns and extractor in a file
+//! here, a variant in [`ReportName`] with its [`ReportInfo`], and its schema
+//! under `schemas/` (`intercom-export schemas --write`).
 
+pub mod companies;
 pub mod contacts;
+pub mod conversation_parts;
 pub mod conversations;
+pub mod custom;
+pub mod deleted_conversations;
 pub mod fanout;
+pub mod mappings;
+pub mod options;
 pub mod search;
+pub mod snapshot;
+pub mod tickets;
 
 use std::fmt;
 use std::str::FromStr;
@@ -21,51 +30,430 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::http::IntercomClient;
 use crate::output::schema::Column;
+pub use options::{OptionSpec, ReportOptions};
 
 /// Every report, by its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ReportName {
-    /// All Conversations: every conversation, incremental on `updated_at`.
     Conversations,
-    /// Contacts with role `user`.
+    ConversationsByAdmin,
+    ConversationParts,
     Users,
-    /// Contacts with role `lead`.
     Leads,
+    LeadById,
+    UsersByUsername,
+    UsersByTag,
+    UsersBySegment,
+    UsersByCompany,
+    Companies,
+    CompanyTags,
+    CompanySegments,
+    Tickets,
+    DeletedConversations,
+    ConversationTags,
+    ConversationContacts,
+    ContactTags,
+    ContactCompanies,
+    ContactSegments,
+    Admins,
+    Teams,
+    Tags,
+    Segments,
+    DataAttributes,
+    TicketTypes,
 }
+
+/// What the registry knows about a report.
+#[derive(Debug)]
+pub struct ReportInfo {
+    pub name: &'static str,
+    /// One line for `intercom-export reports` and the README.
+    pub description: &'static str,
+    pub columns: &'static [Column],
+    pub options: &'static [OptionSpec],
+    /// Exported when no report list is given. Reports that need a parameter
+    /// (ids, tags, ...) are not.
+    pub default_enabled: bool,
+}
+
+const fn choice(
+    key: &'static str,
+    choices: &'static [&'static str],
+    default: &'static str,
+    doc: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        key,
+        choices,
+        default,
+        doc,
+    }
+}
+
+const fn list(key: &'static str, doc: &'static str) -> OptionSpec {
+    choice(key, &[], "", doc)
+}
+
+static CONVERSATION_OPTIONS: &[OptionSpec] = &[
+    choice(
+        "state",
+        &["all", "open", "closed", "snoozed"],
+        "all",
+        "Only conversations in this state",
+    ),
+    choice(
+        "order",
+        &["updated_at", "created_at"],
+        "updated_at",
+        "Sort order of the search",
+    ),
+];
+
+static REPORTS: &[(ReportName, ReportInfo)] = &[
+    (
+        ReportName::Conversations,
+        ReportInfo {
+            name: "conversations",
+            description: "All Conversations: one row per conversation version (POST /conversations/search)",
+            columns: conversations::COLUMNS,
+            options: CONVERSATION_OPTIONS,
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ConversationsByAdmin,
+        ReportInfo {
+            name: "conversations_by_admin",
+            description: "Conversations by assigned admin: all assigned, specific admins, or unassigned",
+            columns: conversations::COLUMNS,
+            options: &[
+                choice(
+                    "admin_type",
+                    &["all", "specific", "unassigned"],
+                    "all",
+                    "all: assigned to any admin; specific: to admin_ids; unassigned: to none",
+                ),
+                list("admin_ids", "Admin ids, with admin_type = specific"),
+            ],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::ConversationParts,
+        ReportInfo {
+            name: "conversation_parts",
+            description: "Conversation Details: one row per part of every changed conversation (GET /conversations/{id})",
+            columns: conversation_parts::COLUMNS,
+            options: &[choice(
+                "skip_failed_conversations",
+                &["false", "true"],
+                "false",
+                "A conversation that still fails after retries does not make the run partial (it is retried next run either way)",
+            )],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Users,
+        ReportInfo {
+            name: "users",
+            description: "Contacts with role user (POST /contacts/search; successor of Domo's Users (Scroll API))",
+            columns: contacts::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Leads,
+        ReportInfo {
+            name: "leads",
+            description: "Contacts with role lead (POST /contacts/search; successor of Domo's Leads (Scroll API))",
+            columns: contacts::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::LeadById,
+        ReportInfo {
+            name: "lead_by_id",
+            description: "Leads with the given ids",
+            columns: contacts::COLUMNS,
+            options: &[list("ids", "Contact ids (required)")],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::UsersByUsername,
+        ReportInfo {
+            name: "users_by_username",
+            description: "Users with the given names or emails",
+            columns: contacts::COLUMNS,
+            options: &[
+                list("names", "Names (exact)"),
+                list("emails", "Email addresses (exact)"),
+            ],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::UsersByTag,
+        ReportInfo {
+            name: "users_by_tag",
+            description: "Users with any of the given tags",
+            columns: contacts::COLUMNS,
+            options: &[list("tag_ids", "Tag ids (required, at most 15)")],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::UsersBySegment,
+        ReportInfo {
+            name: "users_by_segment",
+            description: "Users in any of the given segments",
+            columns: contacts::COLUMNS,
+            options: &[list("segment_ids", "Segment ids (required, at most 15)")],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::UsersByCompany,
+        ReportInfo {
+            name: "users_by_company",
+            description: "Users of the given companies (GET /companies/{id}/contacts)",
+            columns: contacts::COLUMNS,
+            options: &[list("company_ids", "Company ids, Intercom's (required)")],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::Companies,
+        ReportInfo {
+            name: "companies",
+            description: "Companies changed since the last run (GET /companies/scroll over all companies)",
+            columns: companies::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::CompanyTags,
+        ReportInfo {
+            name: "company_tags",
+            description: "Tags of each changed company, one row per (company, tag)",
+            columns: companies::TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::CompanySegments,
+        ReportInfo {
+            name: "company_segments",
+            description: "Segments of each changed company (GET /companies/{id}/segments)",
+            columns: companies::SEGMENT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Tickets,
+        ReportInfo {
+            name: "tickets",
+            description: "Tickets, incremental on updated_at (POST /tickets/search)",
+            columns: tickets::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::DeletedConversations,
+        ReportInfo {
+            name: "deleted_conversations",
+            description: "Deleted conversation ids with deleted_at (GET /conversations/deleted, 2.16)",
+            columns: deleted_conversations::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ConversationTags,
+        ReportInfo {
+            name: "conversation_tags",
+            description: "Tags of each changed conversation, one row per (conversation, tag)",
+            columns: mappings::CONVERSATION_TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ConversationContacts,
+        ReportInfo {
+            name: "conversation_contacts",
+            description: "Contacts of each changed conversation, one row per (conversation, contact)",
+            columns: mappings::CONVERSATION_CONTACT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ContactTags,
+        ReportInfo {
+            name: "contact_tags",
+            description: "Tags of each changed contact, past the 10 inline (GET /contacts/{id}/tags)",
+            columns: mappings::CONTACT_TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ContactCompanies,
+        ReportInfo {
+            name: "contact_companies",
+            description: "Companies of each changed contact, past the 10 inline (GET /contacts/{id}/companies)",
+            columns: mappings::CONTACT_COMPANY_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::ContactSegments,
+        ReportInfo {
+            name: "contact_segments",
+            description: "Segments of each changed contact (GET /contacts/{id}/segments; one request per contact)",
+            columns: mappings::CONTACT_SEGMENT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Admins,
+        ReportInfo {
+            name: "admins",
+            description: "Teammates (GET /admins); snapshot, written when it changed",
+            columns: snapshot::ADMIN_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Teams,
+        ReportInfo {
+            name: "teams",
+            description: "Teams (GET /teams); snapshot, written when it changed",
+            columns: snapshot::TEAM_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Tags,
+        ReportInfo {
+            name: "tags",
+            description: "Tags (GET /tags); snapshot, written when it changed",
+            columns: snapshot::TAG_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::Segments,
+        ReportInfo {
+            name: "segments",
+            description: "Segments with their counts (GET /segments); snapshot, written when it changed",
+            columns: snapshot::SEGMENT_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::DataAttributes,
+        ReportInfo {
+            name: "data_attributes",
+            description: "Contact, company and conversation attributes (GET /data_attributes); snapshot",
+            columns: snapshot::DATA_ATTRIBUTE_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::TicketTypes,
+        ReportInfo {
+            name: "ticket_types",
+            description: "Ticket types (GET /ticket_types); snapshot, written when it changed",
+            columns: snapshot::TICKET_TYPE_COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+];
 
 impl ReportName {
     /// All reports, in export order.
-    pub const ALL: &'static [ReportName] = &[
-        ReportName::Conversations,
-        ReportName::Users,
-        ReportName::Leads,
-    ];
+    pub fn all() -> impl Iterator<Item = ReportName> {
+        REPORTS.iter().map(|(r, _)| *r)
+    }
+
+    /// The reports exported when none are named.
+    pub fn defaults() -> Vec<ReportName> {
+        REPORTS
+            .iter()
+            .filter(|(_, i)| i.default_enabled)
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
+    /// Position in the registry table. Exhaustive, so a new variant cannot be
+    /// forgotten; a unit test checks the table has the same order.
+    fn index(self) -> usize {
+        use ReportName::*;
+        match self {
+            Conversations => 0,
+            ConversationsByAdmin => 1,
+            ConversationParts => 2,
+            Users => 3,
+            Leads => 4,
+            LeadById => 5,
+            UsersByUsername => 6,
+            UsersByTag => 7,
+            UsersBySegment => 8,
+            UsersByCompany => 9,
+            Companies => 10,
+            CompanyTags => 11,
+            CompanySegments => 12,
+            Tickets => 13,
+            DeletedConversations => 14,
+            ConversationTags => 15,
+            ConversationContacts => 16,
+            ContactTags => 17,
+            ContactCompanies => 18,
+            ContactSegments => 19,
+            Admins => 20,
+            Teams => 21,
+            Tags => 22,
+            Segments => 23,
+            DataAttributes => 24,
+            TicketTypes => 25,
+        }
+    }
+
+    pub fn info(self) -> &'static ReportInfo {
+        // Every variant has an entry (checked by a unit test).
+        &REPORTS[self.index()].1
+    }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            ReportName::Conversations => "conversations",
-            ReportName::Users => "users",
-            ReportName::Leads => "leads",
-        }
+        self.info().name
     }
 
     /// The columns of this report's files.
     pub fn columns(self) -> &'static [Column] {
-        match self {
-            ReportName::Conversations => conversations::COLUMNS,
-            ReportName::Users | ReportName::Leads => contacts::COLUMNS,
-        }
+        self.info().columns
     }
 
-    /// One line for `--help` and the README.
-    pub fn description(self) -> &'static str {
-        match self {
-            ReportName::Conversations => {
-                "All Conversations: one row per conversation version (POST /conversations/search)"
-            }
-            ReportName::Users => "Contacts with role user (POST /contacts/search)",
-            ReportName::Leads => "Contacts with role lead (POST /contacts/search)",
-        }
+    /// The options this report accepts.
+    pub fn options(self) -> &'static [OptionSpec] {
+        self.info().options
     }
 }
 
@@ -80,18 +468,39 @@ impl FromStr for ReportName {
 
     fn from_str(s: &str) -> Result<Self> {
         let wanted = s.trim();
-        ReportName::ALL
-            .iter()
-            .copied()
+        ReportName::all()
             .find(|r| r.as_str() == wanted)
             .ok_or_else(|| {
-                let names: Vec<_> = ReportName::ALL.iter().map(|r| r.as_str()).collect();
+                let names: Vec<_> = ReportName::all().map(|r| r.as_str()).collect();
                 Error::Config(format!(
                     "unknown report {wanted:?}; valid reports are: {}",
                     names.join(", ")
                 ))
             })
     }
+}
+
+/// The columns of a report's files in this run: its static columns, then
+/// one typed column per declared custom attribute (see [`custom`]).
+pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<Column>> {
+    let mut columns = report.columns().to_vec();
+    let model = match report {
+        ReportName::Conversations | ReportName::ConversationsByAdmin => Some("conversation"),
+        ReportName::Users
+        | ReportName::Leads
+        | ReportName::LeadById
+        | ReportName::UsersByUsername
+        | ReportName::UsersByTag
+        | ReportName::UsersBySegment
+        | ReportName::UsersByCompany => Some("contact"),
+        ReportName::Companies => Some("company"),
+        _ => None,
+    };
+    if let Some(model) = model {
+        let extra = custom::columns(client, model, &columns).await?;
+        columns.extend(extra);
+    }
+    Ok(columns)
 }
 
 /// What an extractor needs besides the client.
@@ -126,34 +535,152 @@ pub struct Extracted {
     pub recovered: Vec<String>,
 }
 
+/// Check a report's options before anything runs (required options, limits).
+pub fn validate(report: ReportName, options: &ReportOptions) -> Result<()> {
+    search_spec(report, options).map(|_| ())
+}
+
+/// The search a search-based report runs, from its options.
+fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<search::SearchSpec>> {
+    let opt = |key: &str| {
+        report
+            .options()
+            .iter()
+            .find(|s| s.key == key)
+            .ok_or_else(|| Error::Internal(format!("{report} has no option {key}")))
+    };
+    let required = |key: &str| -> Result<Vec<String>> {
+        let values = options.list(opt(key)?);
+        if values.is_empty() {
+            return Err(Error::Config(format!(
+                "report {report} needs option {key}: set it with --option {report}.{key}=A,B or \
+                 under [options.{report}] in the config"
+            )));
+        }
+        Ok(values)
+    };
+    Ok(Some(match report {
+        ReportName::ConversationParts
+        | ReportName::Admins
+        | ReportName::Teams
+        | ReportName::Tags
+        | ReportName::Segments
+        | ReportName::DataAttributes
+        | ReportName::TicketTypes
+        | ReportName::Companies
+        | ReportName::CompanyTags
+        | ReportName::CompanySegments
+        | ReportName::DeletedConversations
+        | ReportName::ConversationTags
+        | ReportName::ConversationContacts
+        | ReportName::ContactTags
+        | ReportName::ContactCompanies
+        | ReportName::ContactSegments => return Ok(None),
+        ReportName::UsersByCompany => {
+            required("company_ids")?;
+            return Ok(None);
+        }
+        ReportName::Tickets => tickets::search_spec(),
+        ReportName::Conversations => {
+            conversations::search_spec(options.get(opt("state")?), options.get(opt("order")?))
+        }
+        ReportName::ConversationsByAdmin => {
+            let admin_type = options.get(opt("admin_type")?);
+            let ids = if admin_type == "specific" {
+                required("admin_ids")?
+            } else {
+                Vec::new()
+            };
+            conversations::by_admin_spec(admin_type, &ids)?
+        }
+        ReportName::Users => contacts::search_spec("user", None),
+        ReportName::Leads => contacts::search_spec("lead", None),
+        ReportName::LeadById => {
+            contacts::search_spec("lead", Some(contacts::any_of("id", &required("ids")?)?))
+        }
+        ReportName::UsersByUsername => {
+            let names = options.list(opt("names")?);
+            let emails = options.list(opt("emails")?);
+            if names.is_empty() && emails.is_empty() {
+                return Err(Error::Config(format!(
+                    "report {report} needs option names or emails (--option {report}.emails=a@b.c)"
+                )));
+            }
+            contacts::search_spec("user", Some(contacts::names_or_emails(&names, &emails)))
+        }
+        ReportName::UsersByTag => contacts::search_spec(
+            "user",
+            Some(contacts::any_of("tag_id", &required("tag_ids")?)?),
+        ),
+        ReportName::UsersBySegment => contacts::search_spec(
+            "user",
+            Some(contacts::any_of("segment_id", &required("segment_ids")?)?),
+        ),
+    }))
+}
+
+/// The requests of a snapshot report (`None` for the others).
+pub fn snapshot_requests(report: ReportName) -> Option<&'static [snapshot::ListRequest]> {
+    match report {
+        ReportName::Admins => Some(snapshot::ADMINS),
+        ReportName::Teams => Some(snapshot::TEAMS),
+        ReportName::Tags => Some(snapshot::TAGS),
+        ReportName::Segments => Some(snapshot::SEGMENTS),
+        ReportName::DataAttributes => Some(snapshot::DATA_ATTRIBUTES),
+        ReportName::TicketTypes => Some(snapshot::TICKET_TYPES),
+        _ => None,
+    }
+}
+
 /// Run a report's extractor from `cursor`, sending pages of records to `tx`.
 /// `retry` holds ids of items that failed in earlier runs; extractors that
 /// fetch per item fetch these first.
 pub async fn extract(
     report: ReportName,
+    report_options: &ReportOptions,
     client: &IntercomClient,
     options: &ExtractOptions,
     cursor: Option<&str>,
     retry: &[String],
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
-    let _ = retry; // no per-item report yet
-    let spec = match report {
-        ReportName::Conversations => conversations::search_spec(),
-        ReportName::Users => contacts::search_spec("user"),
-        ReportName::Leads => contacts::search_spec("lead"),
+    if let Some(requests) = snapshot_requests(report) {
+        return snapshot::extract(client, requests, cursor, tx).await;
+    }
+    let cursor = parse_cursor(report, cursor)?;
+    let company = |which| companies::extract(client, which, options, cursor.clone(), tx.clone());
+    match report {
+        ReportName::Companies => return company(companies::CompanyReport::Companies).await,
+        ReportName::CompanyTags => return company(companies::CompanyReport::Tags).await,
+        ReportName::CompanySegments => return company(companies::CompanyReport::Segments).await,
+        ReportName::DeletedConversations => {
+            return deleted_conversations::extract(client, cursor, tx).await;
+        }
+        ReportName::ConversationTags
+        | ReportName::ConversationContacts
+        | ReportName::ContactTags
+        | ReportName::ContactCompanies
+        | ReportName::ContactSegments => {
+            let mapping = match report {
+                ReportName::ConversationTags => mappings::Mapping::ConversationTags,
+                ReportName::ConversationContacts => mappings::Mapping::ConversationContacts,
+                ReportName::ContactTags => mappings::Mapping::ContactTags,
+                ReportName::ContactCompanies => mappings::Mapping::ContactCompanies,
+                _ => mappings::Mapping::ContactSegments,
+            };
+            return mappings::extract(client, mapping, options, cursor, tx).await;
+        }
+        ReportName::UsersByCompany => {
+            let spec = report.options().iter().find(|o| o.key == "company_ids");
+            let ids = spec.map(|s| report_options.list(s)).unwrap_or_default();
+            return contacts::by_company(client, &ids, options.per_page, cursor, tx).await;
+        }
+        _ => {}
+    }
+    let Some(spec) = search_spec(report, report_options)? else {
+        return conversation_parts::extract(client, options, cursor, retry, tx).await;
     };
-    let cursor = cursor
-        .map(|c| {
-            serde_json::from_str::<search::SearchCursor>(c).map_err(|e| {
-                Error::Config(format!(
-                    "the saved cursor of report {report} is not readable ({e}); reset it with \
-                     `intercom-export state reset --report {report}` (the next sync re-exports it in full)"
-                ))
-            })
-        })
-        .transpose()?;
-    let out = search::extract(
+    let out = search::extract_with_lookback(
         client,
         &spec,
         options.per_page,
@@ -162,10 +689,55 @@ pub async fn extract(
         &tx,
     )
     .await?;
-    let cursor = out.cursor.map(|c| json!(c).to_string());
     Ok(Extracted {
         rows: out.rows,
-        cursor,
+        cursor: out.cursor.map(|c| json!(c).to_string()),
+        ..Extracted::default()
+    })
+}
+
+/// Read a saved search cursor.
+fn parse_cursor(report: ReportName, cursor: Option<&str>) -> Result<Option<search::SearchCursor>> {
+    cursor
+        .map(|c| {
+            serde_json::from_str::<search::SearchCursor>(c).map_err(|e| {
+                Error::Config(format!(
+                    "the saved cursor of report {report} is not readable ({e}); reset it with \
+                     `intercom-export state reset --report {report}` (the next sync re-exports it in full)"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// The search behind a report, for reports that can be exported by
+/// `updated_at` range (`backfill`); `None` for the others.
+pub fn range_spec(
+    report: ReportName,
+    report_options: &ReportOptions,
+) -> Result<Option<search::SearchSpec>> {
+    search_spec(report, report_options)
+}
+
+/// Export one report's records with `from <= updated_at < until` (a backfill
+/// window). Cursors are neither read nor moved.
+pub async fn extract_range(
+    report: ReportName,
+    report_options: &ReportOptions,
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    from: i64,
+    until: i64,
+    tx: mpsc::Sender<Vec<Value>>,
+) -> Result<Extracted> {
+    let spec = range_spec(report, report_options)?.ok_or_else(|| {
+        Error::Config(format!(
+            "report {report} cannot be backfilled by date range; leave it out of --reports"
+        ))
+    })?;
+    let rows = search::extract_range(client, &spec, options.per_page, from, until, &tx).await?;
+    Ok(Extracted {
+        rows,
         ..Extracted::default()
     })
 }
@@ -173,6 +745,30 @@ pub async fn extract(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_table_is_in_index_order() {
+        for (i, (r, _)) in REPORTS.iter().enumerate() {
+            assert_eq!(r.index(), i, "{r:?}");
+        }
+        assert_eq!(
+            ReportName::TicketTypes.index(),
+            REPORTS.len() - 1,
+            "every variant has an entry"
+        );
+    }
+
+    #[test]
+    fn every_report_is_registered_once() {
+        let names: Vec<_> = ReportName::all().map(|r| r.as_str()).collect();
+        let mut unique = names.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len());
+        for r in ReportName::all() {
+            assert_eq!(r.as_str().parse::<ReportName>().expect("round trip"), r);
+        }
+    }
 
     #[test]
     fn unknown_report_lists_the_valid_names() {
@@ -185,8 +781,20 @@ mod tests {
             .expect_err("invalid")
             .to_string();
         assert!(
-            err.contains("\"userz\"") && err.contains("conversations, users, leads"),
+            err.contains("\"userz\"") && err.contains("conversation_parts, users, leads"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn reports_with_parameters_say_which_is_missing() {
+        let err = validate(ReportName::UsersByTag, &ReportOptions::default())
+            .expect_err("tag_ids missing")
+            .to_string();
+        assert!(
+            err.contains("tag_ids") && err.contains("--option users_by_tag.tag_ids"),
+            "{err}"
+        );
+        assert!(validate(ReportName::Users, &ReportOptions::default()).is_ok());
     }
 }

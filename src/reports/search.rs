@@ -46,6 +46,9 @@ pub struct SearchSpec {
     /// Extra filter ANDed with the `updated_at` bound (e.g. `role = user`).
     pub filter: Option<Value>,
     pub granularity: Granularity,
+    /// `(field, order)` to sort window pages by (`None`: the endpoint's
+    /// default). The probe is always `updated_at` descending.
+    pub sort: Option<(&'static str, &'static str)>,
 }
 
 /// Pages one window may take before it is split in two: deep pagination
@@ -175,6 +178,17 @@ pub async fn extract(
     client: &IntercomClient,
     spec: &SearchSpec,
     per_page: u32,
+    cursor: Option<SearchCursor>,
+    tx: &mpsc::Sender<Vec<Value>>,
+) -> Result<SearchOutcome> {
+    extract_with_lookback(client, spec, per_page, 0, cursor, tx).await
+}
+
+/// [`extract`], re-reading `lookback_secs` below the cursor (see the module docs).
+pub async fn extract_with_lookback(
+    client: &IntercomClient,
+    spec: &SearchSpec,
+    per_page: u32,
     lookback_secs: u64,
     cursor: Option<SearchCursor>,
     tx: &mpsc::Sender<Vec<Value>>,
@@ -254,8 +268,17 @@ pub async fn extract(
 
 fn query(spec: &SearchSpec, window: Window, g: Granularity) -> Value {
     let mut filters = Vec::new();
-    if let Some(f) = &spec.filter {
-        filters.push(f.clone());
+    // Splice an AND group's members in: Intercom allows two levels of nesting.
+    match &spec.filter {
+        Some(Value::Object(group))
+            if group.get("operator").and_then(Value::as_str) == Some("AND") =>
+        {
+            if let Some(Value::Array(members)) = group.get("value") {
+                filters.extend(members.iter().cloned());
+            }
+        }
+        Some(f) => filters.push(f.clone()),
+        None => {}
     }
     filters.extend(window.filters(g));
     and(filters)
@@ -280,7 +303,7 @@ async fn read_window(
     let mut starting_after: Option<String> = None;
     let mut seen = HashSet::new();
     loop {
-        let body = search_body(q.clone(), per_page, starting_after.as_deref(), None);
+        let body = search_body(q.clone(), per_page, starting_after.as_deref(), spec.sort);
         let page: Page = client.post(spec.path, &body).await?;
         if starting_after.is_none()
             && page.total_count.is_some_and(|t| t > budget_rows)
@@ -326,8 +349,66 @@ async fn send_fresh(
     Ok(())
 }
 
+/// Export every record with `from <= updated_at < until` (a backfill
+/// window), without reading or moving any cursor. Day-granular endpoints are
+/// asked for the whole days around the range and filtered to it exactly here.
+pub async fn extract_range(
+    client: &IntercomClient,
+    spec: &SearchSpec,
+    per_page: u32,
+    from: i64,
+    until: i64,
+    tx: &mpsc::Sender<Vec<Value>>,
+) -> Result<u64> {
+    let (low, high) = match spec.granularity {
+        Granularity::Second => (from - 1, until),
+        Granularity::Day => (from - 86_400, until + 86_400),
+    };
+    let mut filters = Vec::new();
+    // Splice an AND group's members in: Intercom allows two levels of nesting.
+    match &spec.filter {
+        Some(Value::Object(group))
+            if group.get("operator").and_then(Value::as_str) == Some("AND") =>
+        {
+            if let Some(Value::Array(members)) = group.get("value") {
+                filters.extend(members.iter().cloned());
+            }
+        }
+        Some(f) => filters.push(f.clone()),
+        None => {}
+    }
+    filters.push(leaf("updated_at", ">", low.max(0)));
+    filters.push(leaf("updated_at", "<", high));
+    let query = and(filters);
+    let mut starting_after: Option<String> = None;
+    let mut rows = 0u64;
+    loop {
+        let body = search_body(query.clone(), per_page, starting_after.as_deref(), None);
+        let page: Page = client.post(spec.path, &body).await?;
+        let mut fresh = Vec::with_capacity(page.data.len());
+        for record in &page.data {
+            let (_, updated_at) = identity(spec.path, record)?;
+            if (from..until).contains(&updated_at) {
+                fresh.push(record.clone());
+            }
+        }
+        let next = page.next_cursor();
+        if !fresh.is_empty() {
+            rows += fresh.len() as u64;
+            tx.send(fresh)
+                .await
+                .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+        }
+        match next {
+            Some(c) => starting_after = Some(c),
+            None => break,
+        }
+    }
+    Ok(rows)
+}
+
 /// The id and `updated_at` every search result must have.
-fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str, i64)> {
+pub(crate) fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str, i64)> {
     let id = record.get("id").and_then(Value::as_str);
     let updated_at = record.get("updated_at").and_then(Value::as_i64);
     match (id, updated_at) {
@@ -340,7 +421,7 @@ fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str, i64)> {
 }
 
 /// Filters records against the old cursor and computes the new one.
-struct CursorTracker {
+pub(crate) struct CursorTracker {
     old: Option<SearchCursor>,
     lookback: i64,
     max: i64,
@@ -351,7 +432,7 @@ struct CursorTracker {
 }
 
 impl CursorTracker {
-    fn new(old: Option<SearchCursor>) -> Self {
+    pub(crate) fn new(old: Option<SearchCursor>) -> Self {
         Self::with_lookback(old, 0)
     }
 
@@ -369,7 +450,7 @@ impl CursorTracker {
     }
 
     /// Should this record be exported? Updates the running cursor if so.
-    fn accept(&mut self, id: &str, updated_at: i64) -> bool {
+    pub(crate) fn accept(&mut self, id: &str, updated_at: i64) -> bool {
         if let Some(old) = &self.old
             && !old.admits(id, updated_at, self.lookback)
         {
@@ -389,7 +470,7 @@ impl CursorTracker {
         true
     }
 
-    fn finish(self) -> SearchOutcome {
+    pub(crate) fn finish(self) -> SearchOutcome {
         if self.rows == 0 {
             return SearchOutcome::default();
         }

@@ -1,4 +1,5 @@
-//! A deterministic, in-process simulator of the Intercom REST API (2.16).
+//! A deterministic, in-process simulator of the Intercom REST API (2.16, and
+//! 2.11 shapes on request).
 //!
 //! Every test, benchmark and the README demo run against it; there is no
 //! network. `intercom-export simulate` serves it on a port, and tests embed it
@@ -46,12 +47,34 @@
 //!   browser, last-seen times, custom attributes, tags) and `updated_at`; an
 //!   updated conversation gets one new part (sometimes a close, snooze,
 //!   reopen or assignment, which changes its state).
+//!   `advance` also merges (into an older contact, which gets a new version)
+//!   and deletes about 0.05 % of contacts per hour, creates (0.2 %), updates
+//!   (0.5 %) and deletes (0.02 %) companies, and deletes 0.05 % of
+//!   conversations; each kind at least once for N ≥ 3600. Merged and deleted
+//!   records vanish from lists and searches; deleted conversations are
+//!   listed by `GET /conversations/deleted`; `GET /contacts/{id}` of a merged
+//!   contact is 410 `contact_merged` with a `Link` header (2.16) or 404
+//!   (2.11).
+//! * **Search lag.** A contact created or updated less than
+//!   `--search-lag-secs` (simulated) seconds ago is left out of contact
+//!   search (it is already in lists, `GET` and the truth).
+//! * **Other datasets.** Companies (scroll, list, filter, get, contacts,
+//!   segments), admins, teams, tags, segments, data attributes, notes,
+//!   events, tickets and ticket types; see `routes/`. Contacts inline at most
+//!   10 tags, notes and companies (`has_more`); every 50th contact has more.
+//!   Every 97th conversation has more than 500 parts and every 53rd is an
+//!   unanswered outbound message. Some custom attribute values do not fit
+//!   their declared `data_type` (a `seats` of `"n/a"`).
+//! * **`pages.next` shapes vary by endpoint** as in Intercom: contacts and
+//!   conversations `{page, starting_after}` (left out on the last page),
+//!   tickets `{per_page, starting_after}` (null at the end), page-number
+//!   endpoints a full URL or null, events a full URL (left out at the end).
+//! * **Versions.** `Intercom-Version` older than 2.12 gets the 2.11 shapes
+//!   where they differ (see `routes::Ver`); the default is 2.16.
 //! * **Rate limit** (`--rate-limit N`, `limits`): N calls per 10-second
 //!   wall-clock window per token, `X-RateLimit-*` headers, 429 beyond.
 //! * **Faults** (`--faults`, `faults`): seeded 5xx, stalls, resets, broken
 //!   bodies, scripted 401s and 429 bursts; changeable via `/__sim/faults`.
-//! * **Not simulated yet.** Search index lag, merged or
-//!   deleted records, companies, notes, tags and the other endpoints.
 
 mod clock;
 mod error;
@@ -126,6 +149,30 @@ pub struct SimConfig {
     /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults.rs`).
     #[arg(long, value_name = "PROFILE")]
     pub faults: Option<String>,
+    /// Number of companies at start.
+    #[arg(long, default_value_t = 200)]
+    pub companies: usize,
+    /// Number of teammates (admins), 1 to 250.
+    #[arg(long, default_value_t = 12)]
+    pub admins: usize,
+    /// Number of tags (at least 1).
+    #[arg(long, default_value_t = 20)]
+    pub tags: usize,
+    /// Number of segments.
+    #[arg(long, default_value_t = 6)]
+    pub segments: usize,
+    /// Number of tickets at start.
+    #[arg(long, default_value_t = 40)]
+    pub tickets: usize,
+    /// Average data events per contact (GET /events).
+    #[arg(long, default_value_t = 6)]
+    pub events_per_user: u32,
+    /// Seconds before a new or updated contact shows up in contact search.
+    #[arg(long, default_value_t = 0)]
+    pub search_lag_secs: u64,
+    /// Seconds after which an unused company scroll expires (wall clock).
+    #[arg(long, default_value_t = 60)]
+    pub scroll_expiry_secs: u64,
 }
 
 impl Default for SimConfig {
@@ -140,6 +187,14 @@ impl Default for SimConfig {
             history_days: 1095,
             rate_limit: None,
             faults: None,
+            companies: 200,
+            admins: 12,
+            tags: 20,
+            segments: 6,
+            tickets: 40,
+            events_per_user: 6,
+            search_lag_secs: 0,
+            scroll_expiry_secs: 60,
         }
     }
 }
@@ -160,6 +215,8 @@ pub struct Simulator {
     pub(crate) limits: limits::RateLimits,
     /// The installed fault profile (`--faults`, `POST /__sim/faults`).
     pub(crate) faults: faults::Faults,
+    /// The workspace's one open company scroll (`GET /companies/scroll`).
+    pub(crate) scroll: std::sync::Mutex<Option<routes::ScrollState>>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -183,13 +240,15 @@ impl Simulator {
             cache: SearchCache::default(),
             limits: limits::RateLimits::default(),
             faults: faults::Faults::from_config(&config),
+            scroll: std::sync::Mutex::new(None),
             config,
         }
     }
 
     /// Moves the clock forward `seconds` (ignored if not positive) and mutates
     /// the world accordingly. Returns
-    /// `{now, created:{contacts, conversations}, updated:{contacts, conversations}}`.
+    /// `{now, created:{contacts, conversations, companies}, updated:{…},
+    /// merged:{contacts}, deleted:{contacts, conversations, companies}}`.
     pub fn advance(&self, seconds: i64) -> Value {
         let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
         let old = self.clock.now();
@@ -198,8 +257,22 @@ impl Simulator {
         self.clock.set(new);
         json!({
             "now": new,
-            "created": { "contacts": s.created_contacts, "conversations": s.created_conversations },
-            "updated": { "contacts": s.updated_contacts, "conversations": s.updated_conversations },
+            "created": {
+                "contacts": s.created_contacts,
+                "conversations": s.created_conversations,
+                "companies": s.created_companies,
+            },
+            "updated": {
+                "contacts": s.updated_contacts,
+                "conversations": s.updated_conversations,
+                "companies": s.updated_companies,
+            },
+            "merged": { "contacts": s.merged_contacts },
+            "deleted": {
+                "contacts": s.deleted_contacts,
+                "conversations": s.deleted_conversations,
+                "companies": s.deleted_companies,
+            },
         })
     }
 

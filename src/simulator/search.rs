@@ -28,6 +28,7 @@ use super::query::{DateMode, FULL, Filter};
 use super::rng::{b64_decode, b64_encode};
 use super::shapes::contact::{self, ContactRecord};
 use super::shapes::conversation::{self, ConversationRecord};
+use super::shapes::ticket::{self, TicketRecord};
 use super::world::World;
 
 // The scan reads `created_at`/`updated_at` bounds by key; both datasets
@@ -45,6 +46,7 @@ const CACHE_ENTRIES: usize = 8;
 pub(crate) enum Dataset {
     Contacts,
     Conversations,
+    Tickets,
 }
 
 impl Dataset {
@@ -52,6 +54,25 @@ impl Dataset {
         match self {
             Dataset::Contacts => w.contacts.len(),
             Dataset::Conversations => w.conversations.len(),
+            Dataset::Tickets => w.tickets.len(),
+        }
+    }
+
+    /// Whether list endpoints show record `idx` (not merged or deleted).
+    pub(crate) fn listed(self, w: &World, idx: u32) -> bool {
+        match self {
+            Dataset::Contacts => w.contact_live(idx),
+            Dataset::Conversations => w.conversations[idx as usize].deleted_at == 0,
+            Dataset::Tickets => true,
+        }
+    }
+
+    /// Number of listed records.
+    pub(crate) fn listed_len(self, w: &World) -> usize {
+        match self {
+            Dataset::Contacts => w.contacts.len() - w.gone_contacts,
+            Dataset::Conversations => w.conversations.len() - w.deleted_conversations.len(),
+            Dataset::Tickets => w.tickets.len(),
         }
     }
 
@@ -59,6 +80,7 @@ impl Dataset {
         match self {
             Dataset::Contacts => w.contacts[idx as usize].created_at,
             Dataset::Conversations => w.conversations[idx as usize].created_at,
+            Dataset::Tickets => w.tickets[idx as usize].created_at,
         }
     }
 
@@ -66,6 +88,7 @@ impl Dataset {
         match self {
             Dataset::Contacts => w.contacts[idx as usize].updated_at,
             Dataset::Conversations => w.conversations[idx as usize].updated_at,
+            Dataset::Tickets => w.tickets[idx as usize].updated_at,
         }
     }
 
@@ -73,13 +96,20 @@ impl Dataset {
         match self {
             Dataset::Contacts => contact::DIALECT.dates,
             Dataset::Conversations => conversation::DIALECT.dates,
+            Dataset::Tickets => ticket::DIALECT.dates,
         }
     }
 
     fn matches(self, w: &World, idx: u32, f: &Filter) -> bool {
         match self {
-            Dataset::Contacts => f.matches(&ContactRecord::new(w, idx), DateMode::Day),
-            Dataset::Conversations => f.matches(&ConversationRecord::new(w, idx), DateMode::Exact),
+            Dataset::Contacts => {
+                w.contact_searchable(idx) && f.matches(&ContactRecord::new(w, idx), DateMode::Day)
+            }
+            Dataset::Conversations => {
+                w.conversations[idx as usize].deleted_at == 0
+                    && f.matches(&ConversationRecord::new(w, idx), DateMode::Exact)
+            }
+            Dataset::Tickets => f.matches(&TicketRecord::new(w, idx), DateMode::Exact),
         }
     }
 
@@ -100,6 +130,7 @@ impl Dataset {
             let index = match self {
                 Dataset::Contacts => &w.contacts_by_updated,
                 Dataset::Conversations => &w.conversations_by_updated,
+                Dataset::Tickets => &w.tickets_by_updated,
             };
             let mut v: Vec<u32> = index
                 .range((ulo, 0)..=(uhi, u32::MAX))
@@ -341,12 +372,20 @@ pub(crate) fn list_page(
 ) -> Page {
     let n = ds.len(w);
     let start = cursor.map_or(0, |c| (c.idx as usize + 1).min(n));
-    let rest: Vec<u32> = (start..n.min(start + per_page + 1))
+    let rest: Vec<u32> = (start..n)
         .map(|i| i as u32)
+        .filter(|&i| ds.listed(w, i))
+        .take(per_page + 1)
         .collect();
-    page_of(&rest, n, scope, Sort::LIST, per_page, cursor, |i| {
-        i64::from(i)
-    })
+    page_of(
+        &rest,
+        ds.listed_len(w),
+        scope,
+        Sort::LIST,
+        per_page,
+        cursor,
+        i64::from,
+    )
 }
 
 fn page_of(
@@ -406,6 +445,7 @@ mod tests {
         let dialect = match ds {
             Dataset::Contacts => &contact::DIALECT,
             Dataset::Conversations => &conversation::DIALECT,
+            Dataset::Tickets => &ticket::DIALECT,
         };
         let f = Filter::parse(q, dialect).unwrap();
         let mut out = Vec::new();
@@ -438,6 +478,7 @@ mod tests {
         let dialect = match ds {
             Dataset::Contacts => &contact::DIALECT,
             Dataset::Conversations => &conversation::DIALECT,
+            Dataset::Tickets => &ticket::DIALECT,
         };
         let f = Filter::parse(q, dialect).unwrap();
         let mut v: Vec<u32> = (0..ds.len(w) as u32)
@@ -552,7 +593,7 @@ mod tests {
             // Every record that existed and did not change was returned exactly once.
             let unchanged: Vec<u32> = before
                 .iter()
-                .filter(|(u, i)| w.contacts[*i as usize].updated_at == *u)
+                .filter(|(u, i)| w.contacts[*i as usize].updated_at == *u && w.contact_live(*i))
                 .map(|(_, i)| *i)
                 .collect();
             assert!(unchanged.len() > 900);

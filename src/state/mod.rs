@@ -1,13 +1,30 @@
-//! The state store: runs, report cursors and committed files, in SQLite.
+//! The state store: runs, report cursors, committed files, failed items and
+//! backfill progress, in SQLite.
 //!
 //! The schema lives in `src/state/migrations/` and is embedded in the binary
 //! (`sqlx::migrate!`), so a state file created by an older version is
 //! upgraded in place on open.
 //!
-//! A report's cursor only moves in [`StateStore::commit_report`], in the same
-//! transaction that records the files it wrote, and only after those files
-//! were fsynced and renamed into place. A crash before the commit leaves the
-//! cursor where it was: the next run exports the same rows again.
+//! # Commit protocol (exactly-once across crashes)
+//!
+//! 1. The process takes the state lock ([`crate::lock`]); nobody else writes
+//!    this state's runs of the same kind.
+//! 2. [`recovery::recover`] marks runs left `running` by a dead process as
+//!    `interrupted` and removes every file under their run directories that
+//!    the `files` table does not name: `*.tmp` parts and parts renamed but
+//!    never committed. The removed paths are logged and counted in the run summary.
+//! 3. A report's writer writes each part to `part-NNNNN.<ext>.tmp`, fsyncs
+//!    it, renames it to its final name and fsyncs the directory.
+//! 4. Then one SQLite transaction ([`StateStore::commit`]) records the files,
+//!    moves the cursor (or records a backfill window), records the items
+//!    that failed and clears those recovered. SQLite (WAL, `synchronous =
+//!    FULL`) makes it all-or-nothing.
+//!
+//! A crash before step 4 leaves the cursor where it was and files that step 2
+//! of the next run removes; that run exports the same rows again. A crash
+//! after step 4 leaves committed files and the moved cursor. Either way every
+//! row version ends up in exactly one committed file. Files the state never
+//! knew (other run directories, other tools' files) are never touched.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -18,6 +35,12 @@ use sqlx::{Row, SqlitePool};
 
 use crate::error::{Error, Result};
 use crate::output::WrittenFile;
+use crate::reports::FailedItem;
+
+pub mod recovery;
+mod show;
+
+pub use show::{CursorRow, FailedRow, FileCount, RunRow, StateReport, WindowCount};
 
 /// Handle on the state database.
 #[derive(Clone)]
@@ -36,6 +59,32 @@ pub struct Run {
     pub key: String,
 }
 
+/// What one report's commit records, all in one transaction.
+#[derive(Debug, Default)]
+pub struct Commit<'a> {
+    /// The report's option set (empty for the defaults): one cursor each.
+    pub param_key: &'a str,
+    pub files: &'a [WrittenFile],
+    pub rows: u64,
+    /// The new cursor, or `None` to keep the old one.
+    pub cursor: Option<&'a str>,
+    /// Items that failed this run (recorded, attempts counted).
+    pub failed: &'a [FailedItem],
+    /// Earlier failed items fetched this run (cleared).
+    pub recovered: &'a [String],
+    /// A backfill window finished by this commit: (backfill id, start, end).
+    pub window: Option<(i64, i64, i64)>,
+}
+
+/// A backfill job (see `backfills` in the migrations).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackfillJob {
+    pub id: i64,
+    pub since: i64,
+    pub until: i64,
+    pub window_secs: i64,
+}
+
 /// Final status of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -45,7 +94,7 @@ pub enum RunStatus {
 }
 
 impl RunStatus {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RunStatus::Succeeded => "succeeded",
             RunStatus::Partial => "partial",
@@ -54,7 +103,8 @@ impl RunStatus {
     }
 }
 
-pub(crate) fn unix_now() -> i64 {
+/// Now, in unix seconds.
+pub fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -73,6 +123,16 @@ impl StateStore {
                 ))
             })?;
         }
+        // Two processes (a sync and `state show`, or a sync and a backfill)
+        // may open a new or older state at once: migrate one at a time.
+        let guard = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                crate::lock::StateLock::acquire_blocking(&path, crate::lock::LockScope::Open)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("opening the state: {e}")))??
+        };
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|e| Error::state(path, e))?
             .filename(path)
@@ -89,6 +149,7 @@ impl StateStore {
             .run(&pool)
             .await
             .map_err(|e| corrupt(path, e))?;
+        drop(guard);
         Ok(Self {
             pool,
             path: path.to_path_buf(),
@@ -136,10 +197,12 @@ impl StateStore {
         Ok(())
     }
 
-    /// The saved cursor of a report, if it ever completed.
-    pub async fn cursor(&self, report: &str) -> Result<Option<String>> {
-        sqlx::query("SELECT cursor FROM cursors WHERE report = ? AND param_key = ''")
+    /// The saved cursor of a report for one option set (`param_key`, empty
+    /// for the defaults), if it ever completed.
+    pub async fn cursor(&self, report: &str, param_key: &str) -> Result<Option<String>> {
+        sqlx::query("SELECT cursor FROM cursors WHERE report = ? AND param_key = ?")
             .bind(report)
+            .bind(param_key)
             .fetch_optional(&self.pool)
             .await
             .and_then(|row| row.map(|r| r.try_get(0)).transpose())
@@ -151,13 +214,31 @@ impl StateStore {
         &self,
         run: &Run,
         report: &str,
+        param_key: &str,
         files: &[WrittenFile],
         rows: u64,
         cursor: Option<&str>,
     ) -> Result<()> {
+        self.commit(
+            run,
+            report,
+            &Commit {
+                param_key,
+                files,
+                rows,
+                cursor,
+                ..Commit::default()
+            },
+        )
+        .await
+    }
+
+    /// The one transaction that finishes a report (or a backfill window):
+    /// files, cursor or window, failed and recovered items.
+    pub async fn commit(&self, run: &Run, report: &str, c: &Commit<'_>) -> Result<()> {
         let now = unix_now();
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        for f in files {
+        for f in c.files {
             sqlx::query(
                 "INSERT INTO files (run_id, report, path, format, rows, bytes, sha256, committed_at) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -174,32 +255,206 @@ impl StateStore {
             .await
             .map_err(|e| self.err(e))?;
         }
-        if let Some(cursor) = cursor {
+        if let Some(cursor) = c.cursor {
             sqlx::query(
-                "INSERT INTO cursors (report, param_key, cursor, updated_at) VALUES (?, '', ?, ?) \
+                "INSERT INTO cursors (report, param_key, cursor, updated_at) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (report, param_key) DO UPDATE SET cursor = excluded.cursor, \
                  updated_at = excluded.updated_at",
             )
             .bind(report)
+            .bind(c.param_key)
             .bind(cursor)
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
         }
-        let data_files = crate::pipeline::data_file_count(files);
+        if let Some((backfill, start, end)) = c.window {
+            sqlx::query(
+                "INSERT INTO backfill_windows (backfill_id, report, window_start, window_end, rows, \
+                 run_id, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(backfill)
+            .bind(report)
+            .bind(start)
+            .bind(end)
+            .bind(c.rows as i64)
+            .bind(run.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        for item in c.failed {
+            sqlx::query(
+                "INSERT INTO failed_items (report, item_id, attempts, last_error, first_failed_at) \
+                 VALUES (?, ?, 1, ?, ?) ON CONFLICT (report, item_id) DO UPDATE SET \
+                 attempts = attempts + 1, last_error = excluded.last_error",
+            )
+            .bind(report)
+            .bind(&item.id)
+            .bind(&item.error)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        }
+        for id in c.recovered {
+            sqlx::query("DELETE FROM failed_items WHERE report = ? AND item_id = ?")
+                .bind(report)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
+        let data_files = crate::pipeline::data_file_count(c.files);
+        // A backfill commits once per window: add up.
         sqlx::query(
-            "INSERT INTO report_runs (run_id, report, status, rows, files) VALUES (?, ?, 'succeeded', ?, ?)",
+            "INSERT INTO report_runs (run_id, report, status, rows, files, failed_items) \
+             VALUES (?, ?, 'succeeded', ?, ?, ?) ON CONFLICT (run_id, report) DO UPDATE SET \
+             rows = rows + excluded.rows, files = files + excluded.files, \
+             failed_items = failed_items + excluded.failed_items",
         )
         .bind(run.id)
         .bind(report)
-        .bind(rows as i64)
+        .bind(c.rows as i64)
         .bind(data_files as i64)
+        .bind(c.failed.len() as i64)
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
+        crate::testpoint::hit("in_commit");
         tx.commit().await.map_err(|e| self.err(e))?;
+        crate::testpoint::hit("committed");
         Ok(())
+    }
+
+    /// Ids of a report's items that failed in earlier runs, oldest failure first.
+    pub async fn failed_ids(&self, report: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT item_id FROM failed_items WHERE report = ? ORDER BY first_failed_at, item_id",
+        )
+        .bind(report)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Find the unfinished backfill job with these arguments, or create one
+    /// (`until` is fixed at creation, so a resumed job has the same windows).
+    pub async fn backfill_job(
+        &self,
+        since: i64,
+        until_requested: Option<i64>,
+        window_secs: i64,
+    ) -> Result<(BackfillJob, bool)> {
+        let found = sqlx::query(
+            "SELECT id, until FROM backfills WHERE finished_at IS NULL AND since = ? \
+             AND until_requested IS ? AND window_secs = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(since)
+        .bind(until_requested)
+        .bind(window_secs)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        if let Some(row) = found {
+            let id: i64 = row.try_get(0).map_err(|e| self.err(e))?;
+            let until: i64 = row.try_get(1).map_err(|e| self.err(e))?;
+            return Ok((
+                BackfillJob {
+                    id,
+                    since,
+                    until,
+                    window_secs,
+                },
+                true,
+            ));
+        }
+        let until = until_requested.unwrap_or_else(unix_now);
+        let id: i64 = sqlx::query(
+            "INSERT INTO backfills (since, until, until_requested, window_secs, created_at) \
+             VALUES (?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(since)
+        .bind(until)
+        .bind(until_requested)
+        .bind(window_secs)
+        .bind(unix_now())
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| self.err(e))?;
+        Ok((
+            BackfillJob {
+                id,
+                since,
+                until,
+                window_secs,
+            },
+            false,
+        ))
+    }
+
+    /// Start times of the windows of `report` a backfill job already committed.
+    pub async fn done_windows(&self, job: &BackfillJob, report: &str) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT window_start FROM backfill_windows WHERE backfill_id = ? AND report = ?",
+        )
+        .bind(job.id)
+        .bind(report)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get::<i64, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Mark a backfill job complete (a later run with the same arguments starts a new one).
+    pub async fn finish_backfill(&self, job: &BackfillJob) -> Result<()> {
+        sqlx::query("UPDATE backfills SET finished_at = ? WHERE id = ?")
+            .bind(unix_now())
+            .bind(job.id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    /// Forget cursors, failed items and unfinished backfill progress of one
+    /// report (or all): the next sync exports it in full. Committed files and
+    /// their records stay. Returns the number of cursors removed.
+    pub async fn reset(&self, report: Option<&str>) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        const ALL: [&str; 3] = [
+            "DELETE FROM cursors",
+            "DELETE FROM failed_items",
+            "DELETE FROM backfill_windows",
+        ];
+        const ONE: [&str; 3] = [
+            "DELETE FROM cursors WHERE report = ?",
+            "DELETE FROM failed_items WHERE report = ?",
+            "DELETE FROM backfill_windows WHERE report = ?",
+        ];
+        let mut removed = 0;
+        for i in 0..3 {
+            let done = match report {
+                Some(r) => sqlx::query(ONE[i]).bind(r).execute(&mut *tx).await,
+                None => sqlx::query(ALL[i]).execute(&mut *tx).await,
+            }
+            .map_err(|e| self.err(e))?;
+            if i == 0 {
+                removed = done.rows_affected();
+            }
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(removed)
     }
 
     /// Record that a report failed in this run (its cursor does not move).
@@ -230,12 +485,16 @@ impl StateStore {
             .map_err(|e| self.err(e))
     }
 
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Close the pool (flushes the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> Error {
+    pub(crate) fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::state(&self.path, e)
     }
 }
@@ -253,7 +512,7 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
 }
 
 /// `20261122T015000Z` for a unix time.
-fn format_utc(secs: i64) -> String {
+pub fn format_utc(secs: i64) -> String {
     let dt =
         time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
@@ -272,13 +531,13 @@ mod tests {
             .expect("open");
         let run = store.begin_run("sync").await.expect("run");
         assert!(run.key.ends_with("-000001"), "{}", run.key);
-        assert_eq!(store.cursor("users").await.expect("cursor"), None);
+        assert_eq!(store.cursor("users", "").await.expect("cursor"), None);
         store
-            .commit_report(&run, "users", &[], 0, Some("{\"t\":1}"))
+            .commit_report(&run, "users", "", &[], 0, Some("{\"t\":1}"))
             .await
             .expect("commit");
         assert_eq!(
-            store.cursor("users").await.expect("cursor").as_deref(),
+            store.cursor("users", "").await.expect("cursor").as_deref(),
             Some("{\"t\":1}")
         );
         store
@@ -287,6 +546,113 @@ mod tests {
             .expect("finish");
         let run2 = store.begin_run("sync").await.expect("run");
         assert!(run2.key > run.key || run2.key.ends_with("-000002"));
+    }
+
+    #[tokio::test]
+    async fn failed_items_are_counted_retried_and_cleared_in_the_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        let item = |id: &str, error: &str| FailedItem {
+            id: id.into(),
+            error: error.into(),
+        };
+        let run = store.begin_run("sync").await.expect("run");
+        let failed = [item("c1", "HTTP 500"), item("c2", "timeout")];
+        store
+            .commit(
+                &run,
+                "conversation_parts",
+                &Commit {
+                    rows: 5,
+                    cursor: Some("{}"),
+                    failed: &failed,
+                    ..Commit::default()
+                },
+            )
+            .await
+            .expect("commit");
+        assert_eq!(
+            store.failed_ids("conversation_parts").await.expect("ids"),
+            ["c1", "c2"]
+        );
+        // Next run: c1 recovered, c2 failed again.
+        let run2 = store.begin_run("sync").await.expect("run");
+        store
+            .commit(
+                &run2,
+                "conversation_parts",
+                &Commit {
+                    failed: &[item("c2", "HTTP 502")],
+                    recovered: &["c1".to_string()],
+                    ..Commit::default()
+                },
+            )
+            .await
+            .expect("commit");
+        let report = store.report(10).await.expect("report");
+        assert_eq!(report.failed_items.len(), 1);
+        let c2 = &report.failed_items[0];
+        assert_eq!((c2.item_id.as_str(), c2.attempts), ("c2", 2));
+        assert_eq!(c2.last_error, "HTTP 502");
+        assert_eq!(report.runs[0].failed_items, 1);
+        assert_eq!(report.runs[1].failed_items, 2);
+        // A reset forgets them together with the cursor.
+        assert_eq!(
+            store
+                .reset(Some("conversation_parts"))
+                .await
+                .expect("reset"),
+            1
+        );
+        assert!(
+            store
+                .failed_ids("conversation_parts")
+                .await
+                .expect("ids")
+                .is_empty()
+        );
+        assert_eq!(
+            store.cursor("conversation_parts", "").await.expect("c"),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn a_backfill_job_is_found_again_with_the_same_arguments() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        let (job, resumed) = store.backfill_job(100, None, 10).await.expect("job");
+        assert!(!resumed);
+        let run = store.begin_run("backfill").await.expect("run");
+        store
+            .commit(
+                &run,
+                "users",
+                &Commit {
+                    window: Some((job.id, 100, 110)),
+                    ..Commit::default()
+                },
+            )
+            .await
+            .expect("commit");
+        let (again, resumed) = store.backfill_job(100, None, 10).await.expect("job");
+        assert!(resumed);
+        assert_eq!(again, job, "same until, so the same windows");
+        assert_eq!(store.done_windows(&job, "users").await.expect("w"), [100]);
+        assert!(
+            store
+                .done_windows(&job, "leads")
+                .await
+                .expect("w")
+                .is_empty()
+        );
+        store.finish_backfill(&job).await.expect("finish");
+        let (fresh, resumed) = store.backfill_job(100, None, 10).await.expect("job");
+        assert!(!resumed && fresh.id != job.id);
     }
 
     #[tokio::test]

@@ -238,3 +238,20 @@ pub fn skeleton_world() -> SimConfig {
         ..SimConfig::default()
     }
 }
+
+/// Rows as JSON objects (nulls left out), in file order.
+pub fn json_rows(batches: &[RecordBatch]) -> Vec<serde_json::Map<String, Value>> {
+    let mut buf = Vec::new();
+    {
+        let mut writer = arrow_json::LineDelimitedWriter::new(&mut buf);
+        for b in batches {
+            writer.write(b).expect("json write");
+        }
+        writer.finish().expect("json finish");
+    }
+    String::from_utf8(buf)
+        .expect("utf8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("row json"))
+        .collect()
+}

@@ -10,6 +10,12 @@ mod cli;
 // End-to-end syncs compared with the simulator's ground truth.
 mod sync;
 
+// Reports with options, compared with the filtered ground truth.
+mod reports;
+
+// Every column of every row against the ground truth.
+mod columns;
+
 // The output schemas under schemas/ and the example config match the code.
 mod schemas;
 
@@ -20,3 +26,15 @@ mod faults;
 
 // Windowed search extraction and the lookback margin.
 mod windows;
+
+// Simulator datasets beyond contacts/conversations, and its quirks.
+mod sim_datasets;
+
+// SIGKILL at many points of a sync; the state lock.
+mod crash;
+
+// backfill, schedule, check, state show/reset.
+mod modes;
+
+// Items that fail are recorded, reported and recovered.
+mod failed;

@@ -13,7 +13,7 @@ use intercom_export::reports::ReportName;
 fn schema_files_match_the_code() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
     let mut expected = BTreeSet::new();
-    for &report in ReportName::ALL {
+    for report in ReportName::all() {
         let name = format!("{report}.json");
         let generated = format!(
             "{}\n",

@@ -13,8 +13,9 @@ use intercom_export::simulator::SimConfig;
 
 use crate::harness::*;
 
-const REPORTS: [(&str, Option<&str>, &str); 3] = [
+const REPORTS: [(&str, Option<&str>, &str); 4] = [
     ("conversations", None, "conversations"),
+    ("conversation_parts", None, "conversations"),
     ("users", Some("user"), "contacts"),
     ("leads", Some("lead"), "contacts"),
 ];
@@ -25,7 +26,28 @@ async fn truth_for(world: &World, report: &str) -> BTreeMap<String, i64> {
         .find(|(r, _, _)| *r == report)
         .copied()
         .expect("known report");
-    truth_map(&world.truth(dataset).await, role)
+    let records = world.truth(dataset).await;
+    if report == "conversation_parts" {
+        return truth_map(&parts_of(&records), None);
+    }
+    truth_map(&records, role)
+}
+
+/// Every part of the truth conversations, with its conversation's id.
+fn parts_of(conversations: &[Value]) -> Vec<Value> {
+    conversations
+        .iter()
+        .flat_map(|c| {
+            let parts = c["conversation_parts"]["conversation_parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            parts.into_iter().map(move |mut p| {
+                p["conversation_id"] = c["id"].clone();
+                p
+            })
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,6 +67,23 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
             exported, truth,
             "{report}: first sync equals the ground truth"
         );
+        if report == "conversation_parts" {
+            let owner: BTreeMap<String, String> = parts_of(&world.truth("conversations").await)
+                .iter()
+                .map(|p| {
+                    (
+                        p["id"].as_str().expect("id").to_string(),
+                        p["conversation_id"].as_str().expect("cid").to_string(),
+                    )
+                })
+                .collect();
+            let batches = read_parquet_dir(&dirs[0]);
+            let exported_owner = string_column_by_id(&batches, "conversation_id");
+            assert_eq!(
+                exported_owner, owner,
+                "every part carries its conversation's id"
+            );
+        }
         before.insert(report, truth);
     }
 
@@ -79,10 +118,13 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
         let all = dirs
             .iter()
             .flat_map(|d| ids_and_updated(&read_parquet_dir(d)));
+        // Records merged or deleted by `advance` vanish from the truth; the
+        // exporter keeps their last version (deletions are exported apart).
+        let mut union = latest_per_id(all);
+        union.retain(|id, _| before[report].contains_key(id));
         assert_eq!(
-            latest_per_id(all),
-            before[report],
-            "{report}: union, latest per id, equals truth"
+            union, before[report],
+            "{report}: union (minus deleted/merged), latest per id, equals truth"
         );
     }
     assert!(changed_total > 10, "advance changed records: {advanced}");
@@ -95,6 +137,9 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
             .map(|d| files_in(&d, "parquet").len())
             .sum()
     };
+    // Catch up the reports this test did not sync one by one, then nothing
+    // has changed for any report.
+    assert_ok(&world.sync(&[]).await);
     let files_before = count_files();
     world.sim_post("reset-stats", json!({})).await;
     let out = world.sync(&[]).await;
@@ -106,11 +151,37 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
             "{report}: no new run directory"
         );
     }
-    assert!(world.requests_to("POST /conversations/search").await <= 1);
+    // At most one search request per report that searches (all default reports run).
+    let conversation_searches = [
+        "conversations",
+        "conversation_parts",
+        "conversation_tags",
+        "conversation_contacts",
+    ];
+    let contact_searches = [
+        "users",
+        "leads",
+        "contact_tags",
+        "contact_companies",
+        "contact_segments",
+    ];
+    let searched = |reports: &[&str]| reports.len() as u64;
     assert!(
-        world.requests_to("POST /contacts/search").await <= 2,
-        "one contact search for users and one for leads"
+        world.requests_to("POST /conversations/search").await <= searched(&conversation_searches)
     );
+    assert!(world.requests_to("POST /contacts/search").await <= searched(&contact_searches));
+    assert!(world.requests_to("POST /tickets/search").await <= 1);
+    for per_item in [
+        "GET /conversations/{id}",
+        "GET /contacts/{id}/tags",
+        "GET /contacts/{id}/segments",
+    ] {
+        assert_eq!(
+            world.requests_to(per_item).await,
+            0,
+            "nothing changed: no {per_item}"
+        );
+    }
     assert!(
         stdout(&out).contains("conversations"),
         "summary table printed"
@@ -156,13 +227,27 @@ async fn csv_holds_the_same_rows_as_parquet() {
         let header = header.lines().next().expect("a header line");
         assert!(header.starts_with("id,"), "{report}: header row: {header}");
 
-        let parquet_rows = json_rows(&read_parquet_dir(parquet_dir));
-        let columns = intercom_export::reports::ReportName::ALL
+        let parquet_batches = read_parquet_dir(parquet_dir);
+        let parquet_rows = json_rows(&parquet_batches);
+        // The CSV has the Parquet file's columns, lists written as JSON text.
+        let parquet_schema = parquet_batches[0].schema();
+        let list_columns: Vec<String> = parquet_schema
+            .fields()
             .iter()
-            .find(|r| r.as_str() == report)
-            .expect("report")
-            .columns();
-        let schema = intercom_export::output::schema::arrow_schema(columns, true);
+            .filter(|f| matches!(f.data_type(), arrow_schema::DataType::List(_)))
+            .map(|f| f.name().clone())
+            .collect();
+        let csv_fields: Vec<arrow_schema::Field> = parquet_schema
+            .fields()
+            .iter()
+            .map(|f| match f.data_type() {
+                arrow_schema::DataType::List(_) => {
+                    arrow_schema::Field::new(f.name(), arrow_schema::DataType::Utf8, true)
+                }
+                _ => f.as_ref().clone(),
+            })
+            .collect();
+        let schema = Arc::new(arrow_schema::Schema::new(csv_fields));
         let reader = arrow_csv::ReaderBuilder::new(Arc::clone(&schema))
             .with_header(true)
             .build(File::open(&csv_files[0]).expect("open"))
@@ -171,13 +256,10 @@ async fn csv_holds_the_same_rows_as_parquet() {
         let mut csv_rows = json_rows(&batches);
         // CSV holds lists as JSON text: parse them back for the comparison.
         for row in csv_rows.iter_mut() {
-            for col in columns
-                .iter()
-                .filter(|c| c.ty == intercom_export::output::schema::ColType::StrList)
-            {
-                if let Some(Value::String(text)) = row.get(col.name) {
+            for col in &list_columns {
+                if let Some(Value::String(text)) = row.get(col) {
                     let parsed: Value = serde_json::from_str(text).expect("list cell is JSON");
-                    row.insert(col.name.to_string(), parsed);
+                    row.insert(col.clone(), parsed);
                 }
             }
         }
@@ -188,10 +270,14 @@ async fn csv_holds_the_same_rows_as_parquet() {
             row.retain(|_, v| v != &Value::String(String::new()));
         }
         assert_eq!(csv_rows.len(), parquet_rows.len(), "{report}: row count");
+        // Two independent exports: per-item fetches finish in any order.
+        let key = |r: &serde_json::Map<String, Value>| r.get("id").map(Value::to_string);
+        csv_rows.sort_by_key(key);
+        parquet_rows.sort_by_key(key);
         assert!(!csv_rows.is_empty());
         for (i, (c, p)) in csv_rows.iter().zip(&parquet_rows).enumerate() {
-            // `_run_id` and `_extracted_at` belong to each of the two runs.
-            for key in c.keys().chain(p.keys()).filter(|k| !k.starts_with('_')) {
+            // The two exports are different runs: their run columns differ.
+            for key in c.keys().chain(p.keys()).filter(|k| !k.starts_with("_")) {
                 assert_eq!(
                     c.get(key),
                     p.get(key),
@@ -202,19 +288,16 @@ async fn csv_holds_the_same_rows_as_parquet() {
     }
 }
 
-/// Rows as JSON objects (nulls left out), in file order.
-fn json_rows(batches: &[RecordBatch]) -> Vec<serde_json::Map<String, Value>> {
-    let mut buf = Vec::new();
-    {
-        let mut writer = arrow_json::LineDelimitedWriter::new(&mut buf);
-        for b in batches {
-            writer.write(b).expect("json write");
+/// id → the value of a string column.
+fn string_column_by_id(batches: &[RecordBatch], column: &str) -> BTreeMap<String, String> {
+    use arrow_array::cast::AsArray;
+    let mut map = BTreeMap::new();
+    for b in batches {
+        let ids = b.column_by_name("id").expect("id").as_string::<i32>();
+        let values = b.column_by_name(column).expect("column").as_string::<i32>();
+        for i in 0..b.num_rows() {
+            map.insert(ids.value(i).to_string(), values.value(i).to_string());
         }
-        writer.finish().expect("json finish");
     }
-    String::from_utf8(buf)
-        .expect("utf8")
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("row json"))
-        .collect()
+    map
 }

@@ -28,7 +28,16 @@ async fn windowed_syncs_with_a_lookback_equal_the_truth_without_repeats() {
     std::fs::write(&config, "page_size = 5\nlookback_secs = 7200\n").expect("config");
     let config = config.display().to_string();
 
-    assert_ok(&world.sync(&["--config", &config]).await);
+    assert_ok(
+        &world
+            .sync(&[
+                "--config",
+                &config,
+                "--reports",
+                "conversations,users,leads",
+            ])
+            .await,
+    );
     let searches = world.requests_to("POST /contacts/search").await
         + world.requests_to("POST /conversations/search").await;
     let mut before = BTreeMap::new();
@@ -50,7 +59,16 @@ async fn windowed_syncs_with_a_lookback_equal_the_truth_without_repeats() {
     world
         .sim_post("advance", json!({"seconds": 3 * 3600}))
         .await;
-    assert_ok(&world.sync(&["--config", &config]).await);
+    assert_ok(
+        &world
+            .sync(&[
+                "--config",
+                &config,
+                "--reports",
+                "conversations,users,leads",
+            ])
+            .await,
+    );
     for (report, role, dataset) in REPORTS {
         let after = truth_map(&world.truth(dataset).await, role);
         let changed: BTreeMap<String, i64> = after

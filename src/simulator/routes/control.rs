@@ -2,10 +2,16 @@
 //!
 //! * `POST /__sim/advance` `{"seconds": N}` → advance summary
 //! * `GET /__sim/clock` → `{"now": unix_seconds}`
-//! * `GET /__sim/truth/contacts`, `GET /__sim/truth/conversations` → NDJSON,
-//!   one record per line exactly as the API returns it (contacts as in
-//!   search results, conversations as `GET /conversations/{id}` with parts),
-//!   in creation order, streamed in chunks. If the world is advanced while a
+//! * `GET /__sim/truth/<dataset>` → NDJSON, one record per line exactly as
+//!   the API returns it (2.16 shapes), in creation order, streamed in chunks.
+//!   Datasets: `contacts` (live ones, as in search results), `companies`,
+//!   `conversations` (as `GET /conversations/{id}`, with parts),
+//!   `conversation_parts` (the parts that endpoint returns, each with its
+//!   `conversation_id`), `notes`, `events` (only the listable last 90 days),
+//!   `tickets`, `deleted_conversations`, `admins`, `teams`, `tags`,
+//!   `segments` (with `count`), `data_attributes` (contact and company) and
+//!   `ticket_types`. Merged, deleted and lagging records are handled as the
+//!   API does: gone records are absent, lagging ones present. If the world is advanced while a
 //!   truth stream is in flight, the stream is aborted (the client sees a body
 //!   error) rather than mixing two states.
 //! * `GET /__sim/stats`, `POST /__sim/reset-stats`
@@ -14,7 +20,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,9 +29,10 @@ use serde_json::{Value, json};
 
 use super::super::Simulator;
 use super::super::error::ApiError;
-use super::super::search::Dataset;
-use super::super::shapes::contact::ContactJson;
-use super::super::shapes::conversation;
+use super::super::shapes::contact::{self, ContactJson};
+use super::super::shapes::{company, conversation, dims, event, note, ticket};
+use super::super::vocab::TEAMS;
+use super::super::world::World;
 
 /// Records rendered per streamed chunk.
 const CHUNK: u32 = 256;
@@ -34,8 +41,7 @@ pub(super) fn router(sim: Arc<Simulator>) -> Router {
     Router::new()
         .route("/__sim/advance", post(advance))
         .route("/__sim/clock", get(clock))
-        .route("/__sim/truth/contacts", get(truth_contacts))
-        .route("/__sim/truth/conversations", get(truth_conversations))
+        .route("/__sim/truth/{dataset}", get(truth_named))
         .route("/__sim/stats", get(stats))
         .route("/__sim/reset-stats", post(reset_stats))
         .with_state(sim)
@@ -76,18 +82,184 @@ async fn reset_stats(State(sim): State<Arc<Simulator>>) -> axum::Json<Value> {
     axum::Json(sim.stats())
 }
 
-async fn truth_contacts(State(sim): State<Arc<Simulator>>) -> Response {
-    truth(sim, Dataset::Contacts)
+/// A `/__sim/truth/<name>` dataset. Each is streamed in units (a contact,
+/// a conversation, ...); a unit renders zero or more lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Truth {
+    Contacts,
+    Companies,
+    Conversations,
+    ConversationParts,
+    Notes,
+    Events,
+    Tickets,
+    DeletedConversations,
+    Admins,
+    Teams,
+    Tags,
+    Segments,
+    DataAttributes,
+    TicketTypes,
 }
 
-async fn truth_conversations(State(sim): State<Arc<Simulator>>) -> Response {
-    truth(sim, Dataset::Conversations)
+impl Truth {
+    fn from_name(name: &str) -> Option<Truth> {
+        Some(match name {
+            "contacts" => Truth::Contacts,
+            "companies" => Truth::Companies,
+            "conversations" => Truth::Conversations,
+            "conversation_parts" => Truth::ConversationParts,
+            "notes" => Truth::Notes,
+            "events" => Truth::Events,
+            "tickets" => Truth::Tickets,
+            "deleted_conversations" => Truth::DeletedConversations,
+            "admins" => Truth::Admins,
+            "teams" => Truth::Teams,
+            "tags" => Truth::Tags,
+            "segments" => Truth::Segments,
+            "data_attributes" => Truth::DataAttributes,
+            "ticket_types" => Truth::TicketTypes,
+            _ => return None,
+        })
+    }
+
+    fn units(self, w: &World) -> usize {
+        match self {
+            Truth::Contacts | Truth::Notes | Truth::Events => w.contacts.len(),
+            Truth::Companies => w.companies.len(),
+            Truth::Conversations | Truth::ConversationParts => w.conversations.len(),
+            Truth::Tickets => w.tickets.len(),
+            Truth::DeletedConversations => w.deleted_conversations.len(),
+            Truth::Admins => w.admins.len(),
+            Truth::Teams => TEAMS.len(),
+            Truth::Tags => w.tags.len(),
+            Truth::Segments => w.segments,
+            Truth::DataAttributes => 2,
+            Truth::TicketTypes => dims::TICKET_TYPES.len(),
+        }
+    }
+
+    /// Appends unit `i` as JSON lines (serializing into a Vec cannot fail).
+    fn render(self, w: &World, i: u32, now: i64, buf: &mut Vec<u8>) {
+        let line = |buf: &mut Vec<u8>, v: &dyn erased::Ser| {
+            v.write(buf);
+            buf.push(b'\n');
+        };
+        match self {
+            Truth::Contacts => {
+                if w.contact_live(i) {
+                    line(buf, &ContactJson::new(w, i));
+                }
+            }
+            Truth::Companies => {
+                if !w.companies[i as usize].deleted {
+                    line(buf, &company::json(w, i));
+                }
+            }
+            Truth::Conversations => {
+                if w.conversations[i as usize].deleted_at == 0 {
+                    line(buf, &conversation::json(w, i, Some(false)));
+                }
+            }
+            Truth::ConversationParts => {
+                if w.conversations[i as usize].deleted_at != 0 {
+                    return;
+                }
+                let mut c = conversation::json(w, i, Some(false));
+                let id = c["id"].clone();
+                if let Value::Array(parts) = c["conversation_parts"]["conversation_parts"].take() {
+                    for mut p in parts {
+                        if let Value::Object(m) = &mut p {
+                            m.insert("conversation_id".into(), id.clone());
+                        }
+                        line(buf, &p);
+                    }
+                }
+            }
+            Truth::Notes => {
+                if w.contact_live(i) {
+                    for n in note::of_contact(w, i, false) {
+                        line(buf, &n);
+                    }
+                }
+            }
+            Truth::Events => {
+                if w.contact_live(i) {
+                    let ident = contact::identity(w, i);
+                    let ids = (
+                        ident.id.as_str(),
+                        ident.external_id.as_deref(),
+                        ident.email.as_str(),
+                    );
+                    for e in event::of_contact(w, i) {
+                        if e.0 > now - event::LISTABLE_SECS {
+                            line(buf, &event::json(w, i, e, ids));
+                        }
+                    }
+                }
+            }
+            Truth::Tickets => line(buf, &ticket::json(w, i, false)),
+            Truth::DeletedConversations => {
+                let c = w.deleted_conversations[i as usize];
+                line(
+                    buf,
+                    &json!({
+                        "type": "conversation",
+                        "id": w.conversation_id(c).to_string(),
+                        "metrics_retained": c % 3 != 0,
+                        "deleted_at": w.conversations[c as usize].deleted_at,
+                    }),
+                );
+            }
+            Truth::Admins => line(buf, &dims::admin(w, i as usize, false)),
+            Truth::Teams => line(buf, &dims::team(w, i as usize)),
+            Truth::Tags => line(buf, &dims::tag(w, i as usize)),
+            Truth::Segments => line(buf, &dims::segment(w, i as usize, true)),
+            Truth::DataAttributes => {
+                for a in dims::data_attributes(w, ["contact", "company"][i as usize]) {
+                    line(buf, &a);
+                }
+            }
+            Truth::TicketTypes => line(buf, &dims::ticket_type(w, i as usize, false)),
+        }
+    }
 }
 
-/// Renders records `from..from+CHUNK` as NDJSON, or `None` at the end.
+/// Object-safe serialization into a buffer.
+mod erased {
+    pub(super) trait Ser {
+        fn write(&self, buf: &mut Vec<u8>);
+    }
+
+    impl<T: serde::Serialize> Ser for T {
+        fn write(&self, buf: &mut Vec<u8>) {
+            let _ = serde_json::to_writer(buf, self);
+        }
+    }
+}
+
+async fn truth_named(
+    State(sim): State<Arc<Simulator>>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let ds = Truth::from_name(&name).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no truth dataset {name:?}; use contacts, companies, conversations, \
+                 conversation_parts, notes, events, tickets, deleted_conversations, \
+                 admins, teams, tags, segments, data_attributes or ticket_types"
+            ),
+        )
+    })?;
+    Ok(truth(sim, ds))
+}
+
+/// Renders units `from..from+CHUNK` as NDJSON, or `None` at the end.
 fn chunk(
     sim: &Simulator,
-    ds: Dataset,
+    ds: Truth,
     from: u32,
     generation: u64,
 ) -> Option<Result<(Bytes, u32), std::io::Error>> {
@@ -97,29 +269,20 @@ fn chunk(
             "the world changed while the truth was streaming; request it again",
         )));
     }
-    let n = match ds {
-        Dataset::Contacts => w.contacts.len(),
-        Dataset::Conversations => w.conversations.len(),
-    } as u32;
+    let n = ds.units(&w) as u32;
     if from >= n {
         return None;
     }
     let end = n.min(from.saturating_add(CHUNK));
+    let now = sim.now();
     let mut buf = Vec::with_capacity((end - from) as usize * 2048);
     for i in from..end {
-        // Serializing into a Vec cannot fail.
-        let _ = match ds {
-            Dataset::Contacts => serde_json::to_writer(&mut buf, &ContactJson::new(&w, i)),
-            Dataset::Conversations => {
-                serde_json::to_writer(&mut buf, &conversation::json(&w, i, Some(false)))
-            }
-        };
-        buf.push(b'\n');
+        ds.render(&w, i, now, &mut buf);
     }
     Some(Ok((Bytes::from(buf), end)))
 }
 
-fn truth(sim: Arc<Simulator>, ds: Dataset) -> Response {
+fn truth(sim: Arc<Simulator>, ds: Truth) -> Response {
     let generation = sim.read_world().generation;
     let stream = futures::stream::unfold(Some(0u32), move |state| {
         let sim = Arc::clone(&sim);

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
@@ -16,21 +17,29 @@ use serde_json::Value;
 use super::super::Simulator;
 use super::super::error::ApiError;
 use super::super::search::{Dataset, Page, Sort, list_page, search_page};
-use super::super::shapes::{ListEnvelope, conversation, pages};
+use super::super::shapes::{ListEnvelope, conversation, obj, pages};
 use super::super::world::World;
-use super::{cursor, list_params, search_body};
+use super::{Ver, cursor, link_page, list_params, origin, page_params, search_body};
+
+fn versioned(v: Value, ver: Ver) -> Value {
+    if ver.is_211() {
+        conversation::to_v211(v)
+    } else {
+        v
+    }
+}
 
 /// Default page size of `GET /conversations` and `POST /conversations/search`.
 pub const PER_PAGE: usize = 20;
 
-fn envelope(w: &World, p: Page, per_page: usize) -> ListEnvelope<Value> {
+fn envelope(w: &World, p: Page, per_page: usize, ver: Ver) -> ListEnvelope<Value> {
     ListEnvelope {
         kind: "conversation.list",
         key: "conversations",
         items: p
             .items
             .iter()
-            .map(|&i| conversation::json(w, i, None))
+            .map(|&i| versioned(conversation::json(w, i, None), ver))
             .collect(),
         total: p.total,
         pages: pages(p.page, per_page, p.total, p.next),
@@ -39,6 +48,7 @@ fn envelope(w: &World, p: Page, per_page: usize) -> ListEnvelope<Value> {
 
 pub(super) async fn list(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let params = list_params(raw.as_deref(), PER_PAGE)?;
@@ -55,11 +65,12 @@ pub(super) async fn list(
         params.per_page,
         cur.as_ref(),
     );
-    Ok(axum::Json(envelope(&w, page, params.per_page)).into_response())
+    Ok(axum::Json(envelope(&w, page, params.per_page, Ver::of(&headers))).into_response())
 }
 
 pub(super) async fn search(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let req = search_body(&body, &conversation::DIALECT, PER_PAGE)?;
@@ -80,11 +91,12 @@ pub(super) async fn search(
         req.per_page,
         cur.as_ref(),
     );
-    Ok(axum::Json(envelope(&w, page, req.per_page)).into_response())
+    Ok(axum::Json(envelope(&w, page, req.per_page, Ver::of(&headers))).into_response())
 }
 
 pub(super) async fn show(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -94,5 +106,61 @@ pub(super) async fn show(
     let idx = w
         .parse_conversation_id(&id)
         .ok_or_else(ApiError::not_found)?;
-    Ok(axum::Json(conversation::json(&w, idx, Some(plaintext))).into_response())
+    let v = conversation::json(&w, idx, Some(plaintext));
+    Ok(axum::Json(versioned(v, Ver::of(&headers))).into_response())
+}
+
+/// Default and largest page size of `GET /conversations/deleted`.
+const DELETED_PER_PAGE: usize = 20;
+const DELETED_MAX_PER_PAGE: usize = 60;
+
+/// `GET /conversations/deleted` (2.16 only): ids of deleted conversations,
+/// newest deletion first unless `order=asc`; page style with a URL `next`.
+pub(super) async fn deleted(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    if Ver::of(&headers).is_211() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "intercom_version_invalid",
+            "The requested endpoint is not available in this API version",
+        ));
+    }
+    let p = page_params(raw.as_deref(), DELETED_PER_PAGE, DELETED_MAX_PER_PAGE)?;
+    let w = sim.read_world();
+    let mut all: Vec<(i64, u32)> = w
+        .deleted_conversations
+        .iter()
+        .map(|&i| (w.conversations[i as usize].deleted_at, i))
+        .collect();
+    all.sort_unstable();
+    if !p.ascending {
+        all.reverse();
+    }
+    let base = format!(
+        "{}/conversations/deleted?order={}",
+        origin(&headers),
+        if p.ascending { "asc" } else { "desc" }
+    );
+    let (page, pages) = link_page(&all, &p, &base);
+    let items: Vec<Value> = page
+        .iter()
+        .map(|&(at, i)| {
+            obj! {
+                "type" => "conversation",
+                "id" => w.conversation_id(i).to_string(),
+                "metrics_retained" => i % 3 != 0,
+                "deleted_at" => at,
+            }
+        })
+        .collect();
+    Ok(axum::Json(obj! {
+        "type" => "conversations.list",
+        "conversations" => items,
+        "total_count" => all.len() as u64,
+        "pages" => pages,
+    })
+    .into_response())
 }

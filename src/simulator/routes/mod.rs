@@ -8,9 +8,15 @@
 //! Request input is never trusted: malformed JSON, wrong types, bad cursors
 //! and out-of-range page sizes all become 400 `error.list` responses.
 
+mod companies;
 mod contacts;
 mod control;
 mod conversations;
+mod dims;
+mod events;
+mod tickets;
+
+pub(crate) use companies::ScrollState;
 
 use std::sync::Arc;
 
@@ -38,9 +44,28 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         .route("/contacts", get(contacts::list))
         .route("/contacts/search", post(contacts::search))
         .route("/contacts/{id}", get(contacts::show))
+        .route("/contacts/{id}/notes", get(contacts::notes))
+        .route("/contacts/{id}/tags", get(contacts::tags))
+        .route("/contacts/{id}/companies", get(contacts::companies))
+        .route("/contacts/{id}/segments", get(contacts::segments))
         .route("/conversations", get(conversations::list))
         .route("/conversations/search", post(conversations::search))
+        .route("/conversations/deleted", get(conversations::deleted))
         .route("/conversations/{id}", get(conversations::show))
+        .route("/admins", get(dims::admins))
+        .route("/teams", get(dims::teams))
+        .route("/tags", get(dims::tags))
+        .route("/segments", get(dims::segments))
+        .route("/data_attributes", get(dims::data_attributes))
+        .route("/ticket_types", get(dims::ticket_types))
+        .route("/companies", get(companies::filter))
+        .route("/companies/scroll", get(companies::scroll))
+        .route("/companies/list", post(companies::list))
+        .route("/companies/{id}", get(companies::show))
+        .route("/companies/{id}/contacts", get(companies::contacts))
+        .route("/companies/{id}/segments", get(companies::segments))
+        .route("/events", get(events::list))
+        .route("/tickets/search", post(tickets::search))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&sim),
@@ -246,4 +271,119 @@ pub(crate) fn cursor(
 ) -> Result<Option<Cursor>, ApiError> {
     text.map(|t| Cursor::decode(t, scope, sort).map_err(ApiError::invalid))
         .transpose()
+}
+
+/// The API version a request asked for (`Intercom-Version`, default 2.16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ver {
+    /// 2.11 and older: the shapes of §7 of the API notes differ.
+    V211,
+    /// 2.12 and newer (served as 2.16).
+    V216,
+}
+
+impl Ver {
+    /// Reads `Intercom-Version`; anything older than 2.12 is served as 2.11.
+    pub(crate) fn of(headers: &axum::http::HeaderMap) -> Ver {
+        let v = headers
+            .get("intercom-version")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("2.16")
+            .trim();
+        let mut it = v.split('.').map(|p| p.parse::<u32>().ok());
+        match (it.next().flatten(), it.next().flatten()) {
+            (Some(major), Some(minor)) if (major, minor) < (2, 12) => Ver::V211,
+            (Some(major), None) if major < 2 => Ver::V211,
+            _ => Ver::V216,
+        }
+    }
+
+    /// Whether the 2.11 shapes apply.
+    pub(crate) fn is_211(self) -> bool {
+        self == Ver::V211
+    }
+}
+
+/// `http://host` of the request, for the full URLs in `pages.next`.
+pub(crate) fn origin(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("api.intercom.io");
+    format!("http://{host}")
+}
+
+/// Query parameters of a page-number endpoint.
+pub(crate) struct PageParams {
+    pub page: usize,
+    pub per_page: usize,
+    /// `order=asc` (default `desc`).
+    pub ascending: bool,
+}
+
+/// Parses `page`, `per_page` (clamped to `max`) and `order`.
+pub(crate) fn page_params(
+    raw: Option<&str>,
+    default_per_page: usize,
+    max: usize,
+) -> Result<PageParams, ApiError> {
+    let mut p = PageParams {
+        page: 1,
+        per_page: default_per_page,
+        ascending: false,
+    };
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "per_page" => p.per_page = per_page(&Value::String(v.into_owned()))?.min(max),
+            "page" => {
+                p.page = v
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n >= 1)
+                    .ok_or_else(|| {
+                        ApiError::invalid(format!("page must be a positive integer, got {v:?}"))
+                    })?;
+            }
+            "order" => {
+                p.ascending = match v.as_ref() {
+                    "asc" => true,
+                    "desc" => false,
+                    other => {
+                        return Err(ApiError::invalid(format!(
+                            "order must be asc or desc, got {other:?}"
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+/// One page of `items` plus the `pages_link` object: `next` is the full URL
+/// of the following page (`url_base` + `page=N&per_page=M`) or null.
+pub(crate) fn link_page<T: Clone>(items: &[T], p: &PageParams, url_base: &str) -> (Vec<T>, Value) {
+    let total_pages = items.len().div_ceil(p.per_page.max(1));
+    let from = (p.page - 1).saturating_mul(p.per_page).min(items.len());
+    let to = from.saturating_add(p.per_page).min(items.len());
+    let sep = if url_base.contains('?') { '&' } else { '?' };
+    let next = if p.page < total_pages {
+        Value::from(format!(
+            "{url_base}{sep}page={}&per_page={}",
+            p.page + 1,
+            p.per_page
+        ))
+    } else {
+        Value::Null
+    };
+    let pages = super::shapes::obj! {
+        "type" => "pages",
+        "page" => p.page as u64,
+        "per_page" => p.per_page as u64,
+        "total_pages" => total_pages as u64,
+        "next" => next,
+    };
+    (items[from..to].to_vec(), pages)
 }

@@ -12,10 +12,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::super::query::{DateMode, Dialect, FieldDef, FieldType, FieldValue, Record};
-use super::super::rng::{Rng, hash};
+use super::super::rng::Rng;
 use super::super::vocab::{
-    ADMINS, BROWSERS, DOMAINS, FIRST_NAMES, LANGUAGES, LAST_NAMES, LOCATIONS, OSES, PLANS, TAGS,
-    TIERS, admin_id,
+    BROWSERS, DOMAINS, FIRST_NAMES, LANGUAGES, LAST_NAMES, LOCATIONS, OSES, PLANS, TIERS, admin_id,
 };
 use super::super::world::{World, salt};
 use super::obj;
@@ -130,7 +129,6 @@ pub(crate) struct ContactIdentity {
         &'static str,
         &'static str,
     )>,
-    pub company_id: Option<String>,
     pub twitter: Option<String>,
     pub avatar: Option<String>,
     pub signed_up_at: Option<i64>,
@@ -155,10 +153,11 @@ pub(crate) fn identity(world: &World, idx: u32) -> ContactIdentity {
         )
     });
     let location = r.chance(0.9).then(|| r.pick(LOCATIONS));
-    let company_id = (is_user && r.chance(0.6)).then(|| {
-        let h = hash(&[world.seed, 77, r.below(500)]);
-        format!("{:08x}{:016x}", (h >> 32) as u32, hash(&[h]))
-    });
+    // Kept so the draws below stay where they were (companies now come
+    // from `World::contact_companies`).
+    if is_user && r.chance(0.6) {
+        r.below(500);
+    }
     let twitter = r
         .chance(0.15)
         .then(|| format!("https://twitter.com/{first_ascii}{last_ascii}{}", idx % 97));
@@ -175,7 +174,6 @@ pub(crate) fn identity(world: &World, idx: u32) -> ContactIdentity {
         formatted_phone: phone.as_ref().map(|p| p.1.clone()),
         phone: phone.map(|p| p.0),
         location,
-        company_id,
         twitter,
         avatar,
         signed_up_at: is_user.then_some(meta.created_at),
@@ -211,6 +209,14 @@ pub(crate) struct ContactData {
     pub tier: &'static str,
     pub referral: Option<String>,
     pub tag_ids: Vec<String>,
+    /// Ids of the contact's (live) companies.
+    pub company_ids: Vec<String>,
+    /// Ids of the contact's notes.
+    pub note_ids: Vec<String>,
+    /// A `seats` value that does not fit the declared integer type.
+    pub seats_text: Option<&'static str>,
+    /// A `renewal date` value that does not fit the declared date type.
+    pub renewal_text: Option<&'static str>,
 }
 
 /// Derives contact `idx` as it is now.
@@ -245,18 +251,23 @@ pub(crate) fn data(world: &World, idx: u32) -> ContactData {
         .chance(0.06)
         .then(|| ("Acme Android", r.pick(&["2.9.0", "3.0.2"]), updated));
     let tag_count = r.weighted(&[60, 25, 10, 5]);
+    let tags = &world.tags;
     let mut tag_ids: Vec<String> = Vec::new();
     for _ in 0..tag_count {
-        let id = r.pick(TAGS).0.to_string();
+        let id = tags[r.below(tags.len() as u64) as usize].0.to_string();
         if !tag_ids.contains(&id) {
             tag_ids.push(id);
         }
+    }
+    if idx % 50 == 7 {
+        // More tags than a contact inlines.
+        tag_ids = tags.iter().take(12).map(|t| t.0.to_string()).collect();
     }
     let plan = r.pick(PLANS);
     ContactData {
         owner_id: r
             .chance(0.3)
-            .then(|| admin_id(r.below(ADMINS.len() as u64) as usize).to_string()),
+            .then(|| admin_id(r.below(world.admins.len() as u64) as usize).to_string()),
         hard_bounced: r.chance(0.02),
         spam: r.chance(0.01),
         unsubscribed: r.chance(0.1),
@@ -286,6 +297,14 @@ pub(crate) fn data(world: &World, idx: u32) -> ContactData {
             .chance(0.3)
             .then(|| format!("REF-{:05}", r.below(100_000))),
         tag_ids,
+        company_ids: world
+            .contact_companies(idx)
+            .into_iter()
+            .map(|c| world.company_id(c))
+            .collect(),
+        note_ids: super::note::ids(world, idx),
+        seats_text: (idx % 41 == 5).then_some("n/a"),
+        renewal_text: (idx % 43 == 9).then_some("next spring"),
         updated_at: updated,
         ident,
     }
@@ -376,6 +395,8 @@ impl Record for ContactRecord<'_> {
 pub(crate) struct ContactJson<'w> {
     world: &'w World,
     d: ContactData,
+    /// 2.11 shape: `owner_id` is an integer.
+    v211: bool,
 }
 
 impl<'w> ContactJson<'w> {
@@ -384,7 +405,14 @@ impl<'w> ContactJson<'w> {
         ContactJson {
             world,
             d: data(world, idx),
+            v211: false,
         }
+    }
+
+    /// The 2.11 shape when `v211` (see [`ContactJson`]).
+    pub(crate) fn version(mut self, v211: bool) -> Self {
+        self.v211 = v211;
+        self
     }
 }
 
@@ -396,17 +424,27 @@ impl Serialize for CustomAttributes<'_> {
         let d = self.0;
         let mut m = s.serialize_map(Some(7))?;
         m.serialize_entry("plan", d.plan)?;
-        m.serialize_entry("seats", &d.seats)?;
+        match d.seats_text {
+            Some(t) => m.serialize_entry("seats", t)?,
+            None => m.serialize_entry("seats", &d.seats)?,
+        }
         m.serialize_entry("MRR", &d.mrr)?;
         m.serialize_entry("beta_tester", &d.beta_tester)?;
-        m.serialize_entry("renewal date", &d.renewal_date)?;
+        match d.renewal_text {
+            Some(t) => m.serialize_entry("renewal date", t)?,
+            None => m.serialize_entry("renewal date", &d.renewal_date)?,
+        }
         m.serialize_entry("Tier ✨", d.tier)?;
         m.serialize_entry("referral code", &d.referral)?;
         m.end()
     }
 }
 
-/// An addressable list of `(type, id, url prefix)` items.
+/// Most items a contact's `tags`, `notes` and `companies` lists inline.
+pub(crate) const INLINE_LIMIT: usize = 10;
+
+/// An addressable list of `(type, id, url prefix)` items; `total_count` is
+/// the full count, `has_more` says whether `url` holds more than is inlined.
 struct AddressableList<'a> {
     kind: &'static str,
     ids: &'a [String],
@@ -419,6 +457,7 @@ impl Serialize for AddressableList<'_> {
         let items: Vec<Value> = self
             .ids
             .iter()
+            .take(INLINE_LIMIT)
             .map(|id| {
                 obj! { "type" => self.kind, "id" => id.as_str(), "url" => format!("{}/{id}", self.item_url) }
             })
@@ -427,8 +466,8 @@ impl Serialize for AddressableList<'_> {
         m.serialize_entry("type", "list")?;
         m.serialize_entry("data", &items)?;
         m.serialize_entry("url", &self.url)?;
-        m.serialize_entry("total_count", &items.len())?;
-        m.serialize_entry("has_more", &false)?;
+        m.serialize_entry("total_count", &self.ids.len())?;
+        m.serialize_entry("has_more", &(self.ids.len() > INLINE_LIMIT))?;
         m.end()
     }
 }
@@ -455,7 +494,12 @@ impl Serialize for ContactJson<'_> {
                 obj! { "type" => "avatar", "image_url" => url.as_str() }
             }),
         )?;
-        m.serialize_entry("owner_id", &d.owner_id)?;
+        if self.v211 {
+            let owner: Option<i64> = d.owner_id.as_deref().and_then(|o| o.parse().ok());
+            m.serialize_entry("owner_id", &owner)?;
+        } else {
+            m.serialize_entry("owner_id", &d.owner_id)?;
+        }
         m.serialize_entry(
             "social_profiles",
             &obj! {
@@ -517,7 +561,7 @@ impl Serialize for ContactJson<'_> {
             "notes",
             &AddressableList {
                 kind: "note",
-                ids: &[],
+                ids: &d.note_ids,
                 item_url: "/notes",
                 url: format!("/contacts/{id}/notes"),
             },
@@ -526,7 +570,7 @@ impl Serialize for ContactJson<'_> {
             "companies",
             &AddressableList {
                 kind: "company",
-                ids: d.ident.company_id.as_slice(),
+                ids: &d.company_ids,
                 item_url: "/companies",
                 url: format!("/contacts/{id}/companies"),
             },

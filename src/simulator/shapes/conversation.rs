@@ -14,8 +14,8 @@ use super::super::query::{DateMode, Dialect, FieldDef, FieldType, FieldValue, Re
 use super::super::rng::Rng;
 use super::super::text::html_to_text;
 use super::super::vocab::{
-    ADMIN_MESSAGES, ADMINS, BOT_MESSAGES, CATEGORIES, NOTES, REMARKS, SUBJECTS, TAGS, TEAMS,
-    USER_MESSAGES, admin_id,
+    ADMIN_MESSAGES, BOT_MESSAGES, CATEGORIES, NOTES, REMARKS, SUBJECTS, TEAMS, USER_MESSAGES,
+    admin_id,
 };
 use super::super::world::{
     AUTHOR_BOT, AUTHOR_CONTACT, ConvMeta, ConvState, NO_CONTACT, PartKind, PartMeta, World, salt,
@@ -171,7 +171,7 @@ pub(crate) struct ConversationData {
     pub contacts: Vec<(String, Option<String>)>,
     pub contact_ids: Vec<String>,
     pub teammate_ids: Vec<String>,
-    pub tags: Vec<(u64, &'static str, i64, String)>,
+    pub tags: Vec<(u64, String, i64, String)>,
     pub tag_ids: Vec<String>,
     pub category: &'static str,
     pub order_number: Option<i64>,
@@ -200,7 +200,7 @@ fn admin_author(world: &World, i: usize) -> Author {
     Author {
         ty: "admin",
         id: Some(id),
-        name: Some(name.to_owned()),
+        name: Some(name),
         email: Some(email),
     }
 }
@@ -222,6 +222,7 @@ pub(crate) fn data(world: &World, idx: u32) -> ConversationData {
     let primary = (m.contact != NO_CONTACT).then(|| contact::identity(world, m.contact));
     let delivered = match r.weighted(&[85, 10, 5]) {
         _ if primary.is_none() => "automated",
+        _ if m.outbound => "admin_initiated",
         0 => "customer_initiated",
         1 => "admin_initiated",
         _ => "automated",
@@ -241,7 +242,7 @@ pub(crate) fn data(world: &World, idx: u32) -> ConversationData {
         ("customer_initiated", Some(c)) => (r.pick(USER_MESSAGES), contact_author(c)),
         ("admin_initiated", _) => (
             r.pick(ADMIN_MESSAGES),
-            admin_author(world, r.below(ADMINS.len() as u64) as usize),
+            admin_author(world, r.below(world.admins.len() as u64) as usize),
         ),
         _ => (r.pick(BOT_MESSAGES), bot_author(world)),
     };
@@ -262,12 +263,12 @@ pub(crate) fn data(world: &World, idx: u32) -> ConversationData {
     }
     let contact_ids = contacts.iter().map(|c| c.0.clone()).collect();
     let tag_count = r.weighted(&[65, 25, 10]);
-    let mut tags: Vec<(u64, &'static str, i64, String)> = Vec::new();
+    let mut tags: Vec<(u64, String, i64, String)> = Vec::new();
     for _ in 0..tag_count {
-        let (tid, tname) = r.pick(TAGS);
-        let by = admin_id(r.below(ADMINS.len() as u64) as usize).to_string();
-        if !tags.iter().any(|t| t.0 == tid) {
-            tags.push((tid, tname, m.created_at + r.below(3600) as i64, by));
+        let (tid, tname) = &world.tags[r.below(world.tags.len() as u64) as usize];
+        let by = admin_id(r.below(world.admins.len() as u64) as usize).to_string();
+        if !tags.iter().any(|t| t.0 == *tid) {
+            tags.push((*tid, tname.clone(), m.created_at + r.below(3600) as i64, by));
         }
     }
     let tag_ids = tags.iter().map(|t| t.0.to_string()).collect();
@@ -626,7 +627,7 @@ pub(crate) fn json(world: &World, idx: u32, parts: Option<bool>) -> Value {
         .iter()
         .map(|(id, name, at, by)| {
             obj! {
-                "type" => "tag", "id" => id.to_string(), "name" => *name, "applied_at" => *at,
+                "type" => "tag", "id" => id.to_string(), "name" => name.as_str(), "applied_at" => *at,
                 "applied_by" => obj! { "type" => "admin", "id" => by.as_str() },
             }
         })
@@ -742,6 +743,28 @@ pub(crate) fn json(world: &World, idx: u32, parts: Option<bool>) -> Value {
                 "total_count" => m.parts.len() as u64,
             },
         );
+    }
+    v
+}
+
+/// Rewrites a 2.16 conversation (list item or full) into its 2.11 shape:
+/// `priority` is `priority`/`not_priority` and unassigned assignee ids are
+/// null instead of 0.
+pub(crate) fn to_v211(mut v: Value) -> Value {
+    if let Value::Object(m) = &mut v {
+        let urgent = matches!(
+            m.get("priority").and_then(Value::as_str),
+            Some("medium" | "high" | "urgent")
+        );
+        m.insert(
+            "priority".into(),
+            (if urgent { "priority" } else { "not_priority" }).into(),
+        );
+        for k in ["admin_assignee_id", "team_assignee_id"] {
+            if m.get(k).and_then(Value::as_i64) == Some(0) {
+                m.insert(k.into(), Value::Null);
+            }
+        }
     }
     v
 }

@@ -6,8 +6,13 @@
 //! `cursor_pages`, `error`): types, nullability and enums match, optional
 //! objects whose schema is not nullable are left out rather than set to null.
 
+pub(crate) mod company;
 pub(crate) mod contact;
 pub(crate) mod conversation;
+pub(crate) mod dims;
+pub(crate) mod event;
+pub(crate) mod note;
+pub(crate) mod ticket;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -49,13 +54,13 @@ impl<T: Serialize> Serialize for ListEnvelope<T> {
     }
 }
 
-/// Admin display name, email and id for index `i` (into `ADMINS`).
-pub(crate) fn admin_identity(world: &World, i: usize) -> (String, &'static str, String) {
-    let (name, local, _, _) = ADMINS[i];
+/// Admin id, display name and email for index `i` (into `world.admins`).
+pub(crate) fn admin_identity(world: &World, i: usize) -> (String, String, String) {
+    let a = &world.admins[i];
     (
         admin_id(i).to_string(),
-        name,
-        format!("{local}@{}", admin_domain(world)),
+        a.name.clone(),
+        format!("{}@{}", a.local, admin_domain(world)),
     )
 }
 
@@ -180,7 +185,7 @@ mod tests {
         let all: Vec<Value> = (0..150).map(|i| contact::json(&w, i)).collect();
         let users = all.iter().filter(|c| c["role"] == "user").count();
         assert!((80..=130).contains(&users), "{users} users of 150");
-        for c in &all {
+        for (i, c) in all.iter().enumerate() {
             let id = c["id"].as_str().unwrap();
             assert_eq!(id.len(), 24);
             assert!(
@@ -192,7 +197,9 @@ mod tests {
             assert!(email.ends_with(c["email_domain"].as_str().unwrap()));
             assert!(c["created_at"].as_i64() <= c["updated_at"].as_i64());
             let ca = &c["custom_attributes"];
-            assert!(ca["seats"].is_i64() && ca["MRR"].is_f64() && ca["beta_tester"].is_boolean());
+            // Every 41st contact (from the 5th) has a `seats` that is not an integer.
+            assert_eq!(ca["seats"].is_i64(), i % 41 != 5, "{ca}");
+            assert!(ca["MRR"].is_f64() && ca["beta_tester"].is_boolean());
             assert!(ca["Tier ✨"].is_string());
             assert_eq!(c["tags"]["url"], format!("/contacts/{id}/tags"));
         }

@@ -1,0 +1,186 @@
+//! The state lock: two processes never sync the same state at once.
+//!
+//! The lock is an advisory `flock(2)` on a small file beside the state file
+//! (`<state>.lock` for `sync`/`schedule`/`state reset`, `<state>.backfill.lock`
+//! for `backfill`, so a long backfill can run beside the hourly sync: they
+//! write different run directories and commit in short SQLite transactions).
+//! The kernel drops a `flock` when its holder exits, however it exits, so a
+//! lock left by a process that died (SIGKILL, OOM, power loss) is free again
+//! without anyone having to guess whether a pid is still alive. The holder
+//! writes its pid, host and start time into the file; a second process reads
+//! them to say who holds the lock ([`Error::Locked`], exit code 5).
+//!
+//! `flock` is not reliable on some network file systems: keep the state on a
+//! local disk (or a volume mounted by one pod only).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Which lock: syncs and backfills each have their own (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockScope {
+    /// `sync`, `schedule`, `demo`, `state reset`.
+    Sync,
+    /// `backfill`.
+    Backfill,
+    /// Held briefly (blocking) while a process opens the state and applies
+    /// migrations, so two processes never migrate at once.
+    Open,
+}
+
+impl LockScope {
+    fn suffix(self) -> &'static str {
+        match self {
+            LockScope::Sync => "lock",
+            LockScope::Backfill => "backfill.lock",
+            LockScope::Open => "open.lock",
+        }
+    }
+}
+
+/// A held lock; released when dropped (or when the process dies).
+#[derive(Debug)]
+pub struct StateLock {
+    file: File,
+    path: PathBuf,
+}
+
+/// The lock file for a state file and scope.
+pub fn lock_path(state_path: &Path, scope: LockScope) -> PathBuf {
+    let mut name = state_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "state".into());
+    name.push(".");
+    name.push(scope.suffix());
+    state_path.with_file_name(name)
+}
+
+impl StateLock {
+    /// Take the lock without waiting, or fail with [`Error::Locked`] naming the holder.
+    pub fn acquire(state_path: &Path, scope: LockScope, mode: &str) -> Result<Self> {
+        let path = lock_path(state_path, scope);
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::state(&path, e))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::state(&path, format!("cannot open the lock file: {e}")))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let holder = read_holder(&mut file);
+                return Err(Error::Locked {
+                    path,
+                    holder: if holder.is_empty() {
+                        "a process that is just starting".into()
+                    } else {
+                        holder
+                    },
+                });
+            }
+            return Err(Error::state(&path, format!("cannot lock: {err}")));
+        }
+        let previous = read_holder(&mut file);
+        if !previous.is_empty() {
+            tracing::warn!(lock = %path.display(), previous = %previous, "recovered a lock left by a process that ended without releasing it");
+        }
+        let me = format!(
+            "pid {} on host {} since {} ({mode})",
+            std::process::id(),
+            hostname(),
+            crate::state::format_utc(crate::state::unix_now())
+        );
+        file.set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
+            .and_then(|()| file.write_all(me.as_bytes()))
+            .and_then(|()| file.sync_all())
+            .map_err(|e| Error::state(&path, format!("cannot write the lock file: {e}")))?;
+        Ok(Self { file, path })
+    }
+
+    /// Take the lock, waiting for the holder (for the short [`LockScope::Open`]).
+    pub fn acquire_blocking(state_path: &Path, scope: LockScope) -> Result<Self> {
+        let path = lock_path(state_path, scope);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::state(&path, format!("cannot open the lock file: {e}")))?;
+        // SAFETY: flock on a file descriptor we own; no memory is shared.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(Error::state(&path, format!("cannot lock: {err}")));
+        }
+        Ok(Self { file, path })
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for StateLock {
+    fn drop(&mut self) {
+        // Empty the file while still holding the lock: an empty lock file
+        // means "released cleanly". The flock itself goes with the descriptor.
+        let _ = self.file.set_len(0);
+    }
+}
+
+fn read_holder(file: &mut File) -> String {
+    let mut text = String::new();
+    let _ = file.seek(SeekFrom::Start(0));
+    let _ = file.take(1024).read_to_string(&mut text);
+    text.trim().to_string()
+}
+
+/// This machine's host name (for the lock holder's description).
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname writes at most that.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_with_the_first_named_and_release_frees_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.db");
+        let first = StateLock::acquire(&state, LockScope::Sync, "sync").expect("first");
+        let err = StateLock::acquire(&state, LockScope::Sync, "sync").expect_err("held");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())),
+            "{msg}"
+        );
+        assert!(msg.contains("since "), "{msg}");
+        assert!(matches!(err, Error::Locked { .. }));
+        // The backfill lock is a different lock.
+        let backfill = StateLock::acquire(&state, LockScope::Backfill, "backfill").expect("other");
+        drop(first);
+        let again = StateLock::acquire(&state, LockScope::Sync, "sync").expect("free again");
+        drop((again, backfill));
+    }
+}

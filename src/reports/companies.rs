@@ -1,0 +1,295 @@
+//! `companies` (through `GET /companies/scroll`), and the company mapping
+//! reports `company_tags` and `company_segments`.
+//!
+//! Companies have no server-side incremental filter: every run scrolls the
+//! whole set and keeps the companies updated since the cursor (the same
+//! cursor logic as search reports: highest `updated_at` plus the ids at that
+//! second). The scroll follows Intercom's rules: one scroll at a time (the
+//! pipeline runs reports one after another), the end is an empty `data` (the
+//! `scroll_param` may repeat on every page), and a scroll that fails half-way
+//! (500, or 404 once it expired) is started again from the beginning; rows
+//! already sent in this run are not sent twice.
+//!
+//! `company_tags` and `company_segments` write, for every changed company,
+//! its complete list (tags inline on the company; segments from
+//! `GET /companies/{id}/segments`) with the company's `updated_at`: the
+//! latest `company_updated_at` per company is its current mapping.
+
+use std::collections::HashSet;
+
+use futures::{StreamExt, stream};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::http::{HttpError, IntercomClient};
+use crate::output::schema::{ColType::*, Column};
+use crate::reports::search::{CursorTracker, SearchCursor, identity};
+use crate::reports::{ExtractOptions, Extracted, FailedItem};
+
+/// Which report over companies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompanyReport {
+    Companies,
+    Tags,
+    Segments,
+}
+
+/// Times a failed scroll is started again before the report fails.
+const SCROLL_RESTARTS: usize = 3;
+
+/// Run one of the company reports from `cursor`.
+pub async fn extract(
+    client: &IntercomClient,
+    which: CompanyReport,
+    options: &ExtractOptions,
+    cursor: Option<SearchCursor>,
+    tx: mpsc::Sender<Vec<Value>>,
+) -> Result<Extracted> {
+    let mut tracker = CursorTracker::new(cursor);
+    let mut out = Extracted::default();
+    let mut sent: HashSet<String> = HashSet::new();
+    let mut restarts = 0;
+    'scroll: loop {
+        let mut param: Option<String> = None;
+        loop {
+            let path = match &param {
+                None => "companies/scroll".to_string(),
+                Some(p) => format!("companies/scroll?scroll_param={}", urlencode(p)),
+            };
+            let page: Value = match client.get(&path).await {
+                Ok(v) => v,
+                Err(
+                    e @ HttpError::Status {
+                        status: 404 | 500, ..
+                    },
+                ) if param.is_some() && restarts < SCROLL_RESTARTS => {
+                    restarts += 1;
+                    tracing::warn!(error = %e, restarts, "company scroll broke off; starting it again from the beginning");
+                    continue 'scroll;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let data = page
+                .get("data")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if data.is_empty() {
+                break 'scroll;
+            }
+            let mut changed = Vec::new();
+            for company in data {
+                let (id, updated_at) = identity("GET /companies/scroll", company)?;
+                if sent.contains(id) {
+                    continue;
+                }
+                if tracker.accept(id, updated_at) {
+                    sent.insert(id.to_string());
+                    changed.push(company);
+                }
+            }
+            let rows = match which {
+                CompanyReport::Companies => changed.into_iter().cloned().collect(),
+                CompanyReport::Tags => changed.iter().flat_map(|c| tag_rows(c)).collect(),
+                CompanyReport::Segments => {
+                    let (rows, failed) = segment_rows(client, options, &changed).await?;
+                    out.failed.extend(failed);
+                    rows
+                }
+            };
+            send(&tx, &mut out.rows, rows).await?;
+            param = page
+                .get("scroll_param")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if param.is_none() {
+                return Err(Error::Protocol {
+                    endpoint: "GET /companies/scroll".into(),
+                    message: "a page with data but no scroll_param".into(),
+                });
+            }
+        }
+    }
+    out.cursor = tracker.finish().cursor.map(|c| json!(c).to_string());
+    Ok(out)
+}
+
+async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, batch: Vec<Value>) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    *rows += batch.len() as u64;
+    tx.send(batch)
+        .await
+        .map_err(|_| Error::Internal("the file writer stopped early".into()))
+}
+
+/// The mapping row shared by tags and segments.
+fn mapping_row(company: &Value, item: &Value) -> Value {
+    let mut row = Map::new();
+    row.insert("company_id".into(), company["id"].clone());
+    row.insert("company_updated_at".into(), company["updated_at"].clone());
+    if let Some(fields) = item.as_object() {
+        for (k, v) in fields {
+            row.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(row)
+}
+
+fn tag_rows(company: &Value) -> Vec<Value> {
+    company
+        .pointer("/tags/tags")
+        .and_then(Value::as_array)
+        .map(|tags| tags.iter().map(|t| mapping_row(company, t)).collect())
+        .unwrap_or_default()
+}
+
+/// `GET /companies/{id}/segments` for each company, a few at a time.
+async fn segment_rows(
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    companies: &[&Value],
+) -> Result<(Vec<Value>, Vec<FailedItem>)> {
+    let results: Vec<_> = stream::iter(companies.iter().map(|c| async move {
+        let id = c["id"].as_str().unwrap_or_default();
+        (
+            c,
+            client
+                .get::<Value>(&format!("companies/{id}/segments"))
+                .await,
+        )
+    }))
+    .buffered(options.concurrency.max(1))
+    .collect()
+    .await;
+    let mut rows = Vec::new();
+    let mut failed = Vec::new();
+    for (company, result) in results {
+        match result {
+            Ok(body) => {
+                let list = body
+                    .get("data")
+                    .or_else(|| body.get("segments"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                rows.extend(list.iter().map(|s| mapping_row(company, s)));
+            }
+            Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
+            Err(HttpError::Status { status: 404, .. }) => {} // deleted since the scroll
+            Err(e) => failed.push(FailedItem {
+                id: company["id"].as_str().unwrap_or_default().to_string(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    Ok((rows, failed))
+}
+
+/// Percent-encode a query value.
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub static COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Company id (Intercom's)"),
+    Column::new("company_id", Str, "/company_id", "Your id for the company"),
+    Column::new("app_id", Str, "/app_id", "Workspace id"),
+    Column::new("name", Str, "/name", "Name"),
+    Column::new(
+        "created_at",
+        Timestamp,
+        "/created_at",
+        "Created in Intercom",
+    ),
+    Column::new(
+        "updated_at",
+        Timestamp,
+        "/updated_at",
+        "Last change; with id, the key of a row version",
+    ),
+    Column::new(
+        "remote_created_at",
+        Timestamp,
+        "/remote_created_at",
+        "Created in your system",
+    ),
+    Column::new(
+        "last_request_at",
+        Timestamp,
+        "/last_request_at",
+        "Last request by one of its users",
+    ),
+    Column::new("plan_id", Str, "/plan/id", "Plan id"),
+    Column::new("plan_name", Str, "/plan/name", "Plan name"),
+    Column::new("size", Int, "/size", "Number of employees"),
+    Column::new("website", Str, "/website", "Website"),
+    Column::new("industry", Str, "/industry", "Industry"),
+    Column::new("monthly_spend", Float, "/monthly_spend", "Monthly spend"),
+    Column::new("session_count", Int, "/session_count", "Sessions"),
+    Column::new("user_count", Int, "/user_count", "Users"),
+    Column::list("tag_ids", "/tags/tags", "id", "Tags"),
+    Column::list("segment_ids", "/segments/segments", "id", "Segments"),
+    Column::new(
+        "custom_attributes_json",
+        Json,
+        "/custom_attributes",
+        "Company custom attributes as JSON",
+    ),
+];
+
+pub static TAG_COLUMNS: &[Column] = &[
+    Column::new("company_id", Str, "/company_id", "Company id (Intercom's)"),
+    Column::new(
+        "company_updated_at",
+        Timestamp,
+        "/company_updated_at",
+        "The company's updated_at: the latest per company is current",
+    ),
+    Column::new("tag_id", Str, "/id", "Tag id"),
+    Column::new("tag_name", Str, "/name", "Tag name"),
+    Column::new(
+        "applied_at",
+        Timestamp,
+        "/applied_at",
+        "When the tag was applied",
+    ),
+];
+
+pub static SEGMENT_COLUMNS: &[Column] = &[
+    Column::new("company_id", Str, "/company_id", "Company id (Intercom's)"),
+    Column::new(
+        "company_updated_at",
+        Timestamp,
+        "/company_updated_at",
+        "The company's updated_at: the latest per company is current",
+    ),
+    Column::new("segment_id", Str, "/id", "Segment id"),
+    Column::new("segment_name", Str, "/name", "Segment name"),
+    Column::new("person_type", Str, "/person_type", "contact or user"),
+    Column::new("created_at", Timestamp, "/created_at", "Segment created"),
+    Column::new(
+        "updated_at",
+        Timestamp,
+        "/updated_at",
+        "Segment last changed",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tag_rows_carry_the_company() {
+        let c = json!({"id": "c1", "updated_at": 5, "tags": {"type": "tag.list", "tags": [{"id": "t1", "name": "VIP"}]}});
+        let rows = tag_rows(&c);
+        assert_eq!(
+            rows,
+            vec![json!({"company_id": "c1", "company_updated_at": 5, "id": "t1", "name": "VIP"})]
+        );
+        assert!(tag_rows(&json!({"id": "c2"})).is_empty());
+    }
+}

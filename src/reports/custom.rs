@@ -1,0 +1,133 @@
+//! Custom attributes as typed columns.
+//!
+//! For reports over contacts and conversations, the attributes that
+//! `GET /data_attributes?model=...` declares as custom become one column
+//! each, `custom_<snake_case name>`, typed from the declared `data_type`
+//! (string, integer, float, boolean, date → timestamp). A value that does not
+//! fit is written as null and counted (a warning after the report); the raw
+//! object always stays in `custom_attributes_json`. Names that collide after
+//! snake-casing get `_2`, `_3`, ... in the order of the attribute names, so
+//! the mapping is deterministic. Attributes declared after a run add columns
+//! to later files only: readers should union by column name.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::http::{HttpError, IntercomClient};
+use crate::output::schema::{ColType, Column};
+
+/// Columns for the custom attributes of `model` (`contact`, `company`,
+/// `conversation`), named so as not to collide with `existing`.
+pub async fn columns(
+    client: &IntercomClient,
+    model: &str,
+    existing: &[Column],
+) -> Result<Vec<Column>> {
+    let path = format!("data_attributes?model={model}");
+    let body: Value = match client.get(&path).await {
+        Ok(v) => v,
+        Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
+        Err(e) => {
+            // 2.16 answers 422 for conversations; a token without the scope 403s.
+            tracing::info!(model, error = %e, "no custom attribute declarations; custom attributes stay in custom_attributes_json");
+            return Ok(Vec::new());
+        }
+    };
+    let mut declared: Vec<(String, String)> = body
+        .get("data")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a.get("custom").and_then(Value::as_bool) == Some(true))
+        .filter_map(|a| {
+            let name = a.get("name")?.as_str()?.to_string();
+            let ty = a
+                .get("data_type")
+                .and_then(Value::as_str)
+                .unwrap_or("string")
+                .to_string();
+            Some((name, ty))
+        })
+        .collect();
+    declared.sort();
+    declared.dedup_by(|a, b| a.0 == b.0);
+    let mut taken: HashSet<String> = existing.iter().map(|c| c.name.to_string()).collect();
+    Ok(declared
+        .into_iter()
+        .map(|(name, ty)| {
+            let base = format!("custom_{}", snake_case(&name));
+            let mut column_name = base.clone();
+            let mut n = 2;
+            while taken.contains(&column_name) {
+                column_name = format!("{base}_{n}");
+                n += 1;
+            }
+            taken.insert(column_name.clone());
+            let path = format!(
+                "/custom_attributes/{}",
+                name.replace('~', "~0").replace('/', "~1")
+            );
+            Column::dynamic(
+                column_name,
+                col_type(&ty),
+                path,
+                "Custom attribute (typed from /data_attributes)",
+            )
+        })
+        .collect())
+}
+
+fn col_type(data_type: &str) -> ColType {
+    match data_type {
+        "integer" => ColType::Int,
+        "float" => ColType::Float,
+        "boolean" => ColType::Bool,
+        "date" => ColType::Timestamp,
+        _ => ColType::Str,
+    }
+}
+
+/// `Renewal Date` → `renewal_date`, `Tier ✨` → `tier`: ASCII letters and
+/// digits, lower-cased, everything else one `_`, trimmed.
+pub fn snake_case(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            if c.is_ascii_uppercase() && prev_lower {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        } else {
+            if !out.ends_with('_') {
+                out.push('_');
+            }
+            prev_lower = false;
+        }
+    }
+    let trimmed = out.trim_matches('_');
+    if trimmed.is_empty() {
+        "attribute".to_string()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_cases_awkward_names() {
+        assert_eq!(snake_case("Renewal Date"), "renewal_date");
+        assert_eq!(snake_case("Tier ✨"), "tier");
+        assert_eq!(snake_case("MRR"), "mrr");
+        assert_eq!(snake_case("lastOrderValue"), "last_order_value");
+        assert_eq!(snake_case("  ✨✨ "), "attribute");
+        assert_eq!(snake_case("plan-name (v2)"), "plan_name_v2");
+    }
+}

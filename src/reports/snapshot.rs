@@ -1,0 +1,234 @@
+//! Small dimensions read in full on every run: `admins`, `teams`, `tags`,
+//! `segments`, `data_attributes`, `ticket_types`.
+//!
+//! The whole list is fetched (no pagination exists for these endpoints),
+//! hashed, and written only when the hash differs from the last run's (kept
+//! as the cursor). So each written run is a complete snapshot, and an hourly
+//! sync with nothing changed writes nothing. In the warehouse, the rows of
+//! the latest `_run_id` are the current list.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::http::{HttpError, IntercomClient};
+use crate::output::schema::{ColType::*, Column};
+use crate::reports::Extracted;
+
+/// One request of a snapshot: the path and the key holding the records.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRequest {
+    pub path: &'static str,
+    /// Keys to look for, in order (Intercom's envelopes differ by version).
+    pub keys: &'static [&'static str],
+    /// A 422 here means the API version does not serve it: skip, don't fail.
+    pub optional: bool,
+}
+
+const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
+    ListRequest {
+        path,
+        keys,
+        optional: false,
+    }
+}
+
+pub static ADMINS: &[ListRequest] = &[req("admins", &["admins"])];
+pub static TEAMS: &[ListRequest] = &[req("teams", &["teams"])];
+pub static TAGS: &[ListRequest] = &[req("tags", &["data", "tags"])];
+pub static SEGMENTS: &[ListRequest] = &[req("segments?include_count=true", &["segments", "data"])];
+pub static TICKET_TYPES: &[ListRequest] = &[req("ticket_types", &["data", "ticket_types"])];
+pub static DATA_ATTRIBUTES: &[ListRequest] = &[
+    req("data_attributes?model=contact", &["data"]),
+    req("data_attributes?model=company", &["data"]),
+    // Intercom 2.16 moved conversation attributes away (422); 2.11 serves them.
+    ListRequest {
+        path: "data_attributes?model=conversation",
+        keys: &["data"],
+        optional: true,
+    },
+];
+
+/// Fetch every list of a snapshot report; write it if it changed.
+pub async fn extract(
+    client: &IntercomClient,
+    requests: &[ListRequest],
+    cursor: Option<&str>,
+    tx: mpsc::Sender<Vec<Value>>,
+) -> Result<Extracted> {
+    let mut records = Vec::new();
+    for r in requests {
+        let body: Value = match client.get(r.path).await {
+            Ok(v) => v,
+            Err(HttpError::Status {
+                status: 422 | 400, ..
+            }) if r.optional => {
+                tracing::debug!(path = r.path, "not served by this API version; skipped");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let list = r
+            .keys
+            .iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_array))
+            .ok_or_else(|| Error::Protocol {
+                endpoint: format!("GET /{}", r.path),
+                message: format!("no list under {:?}", r.keys),
+            })?;
+        records.extend(list.iter().cloned());
+    }
+    let mut hasher = Sha256::new();
+    for record in &records {
+        hasher.update(record.to_string().as_bytes());
+        hasher.update(b"\n");
+    }
+    let hash = format!("\"{}\"", hex::encode(hasher.finalize()));
+    if cursor == Some(hash.as_str()) {
+        return Ok(Extracted::default());
+    }
+    let rows = records.len() as u64;
+    for chunk in records.chunks(1000) {
+        tx.send(chunk.to_vec())
+            .await
+            .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+    }
+    Ok(Extracted {
+        rows,
+        cursor: Some(hash),
+        ..Extracted::default()
+    })
+}
+
+pub static ADMIN_COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Admin id"),
+    Column::new("name", Str, "/name", "Name"),
+    Column::new("email", Str, "/email", "Email"),
+    Column::new("job_title", Str, "/job_title", "Job title"),
+    Column::new(
+        "away_mode_enabled",
+        Bool,
+        "/away_mode_enabled",
+        "In away mode",
+    ),
+    Column::new(
+        "away_mode_reassign",
+        Bool,
+        "/away_mode_reassign",
+        "Reassigns conversations while away",
+    ),
+    Column::new(
+        "has_inbox_seat",
+        Bool,
+        "/has_inbox_seat",
+        "Has a paid inbox seat",
+    ),
+    Column::list("team_ids", "/team_ids", "", "Teams the admin belongs to"),
+    Column::new(
+        "avatar",
+        Str,
+        "/avatar",
+        "Avatar URL (2.16) or avatar object as JSON (2.11)",
+    ),
+];
+
+pub static TEAM_COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Team id"),
+    Column::new("name", Str, "/name", "Name"),
+    Column::list("admin_ids", "/admin_ids", "", "Admins in the team"),
+    Column::new(
+        "assignment_limit",
+        Int,
+        "/assignment_limit",
+        "Assignment limit (2.16)",
+    ),
+    Column::new(
+        "distribution_method",
+        Str,
+        "/distribution_method",
+        "Distribution method (2.16)",
+    ),
+];
+
+pub static TAG_COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Tag id"),
+    Column::new("name", Str, "/name", "Name"),
+];
+
+pub static SEGMENT_COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Segment id"),
+    Column::new("name", Str, "/name", "Name"),
+    Column::new("person_type", Str, "/person_type", "contact or user"),
+    Column::new("created_at", Timestamp, "/created_at", "Created"),
+    Column::new("updated_at", Timestamp, "/updated_at", "Last changed"),
+    Column::new("count", Int, "/count", "Contacts in the segment"),
+];
+
+pub static DATA_ATTRIBUTE_COLUMNS: &[Column] = &[
+    Column::new("model", Str, "/model", "contact, company or conversation"),
+    Column::new("name", Str, "/name", "Name"),
+    Column::new(
+        "full_name",
+        Str,
+        "/full_name",
+        "Full (dotted) name; with model, the key",
+    ),
+    Column::new("id", Str, "/id", "Id (custom attributes only)"),
+    Column::new("label", Str, "/label", "Label shown in Intercom"),
+    Column::new("description", Str, "/description", "Description"),
+    Column::new(
+        "data_type",
+        Str,
+        "/data_type",
+        "string, integer, float, boolean, date",
+    ),
+    Column::list(
+        "options",
+        "/options",
+        "",
+        "Allowed values, for list attributes",
+    ),
+    Column::new("custom", Bool, "/custom", "Custom (true) or built-in"),
+    Column::new("archived", Bool, "/archived", "Archived"),
+    Column::new(
+        "api_writable",
+        Bool,
+        "/api_writable",
+        "Writable through the API",
+    ),
+    Column::new(
+        "messenger_writable",
+        Bool,
+        "/messenger_writable",
+        "Writable by the Messenger",
+    ),
+    Column::new("ui_writable", Bool, "/ui_writable", "Writable in the UI"),
+    Column::new("created_at", Timestamp, "/created_at", "Created"),
+    Column::new("updated_at", Timestamp, "/updated_at", "Last changed"),
+    Column::new("admin_id", Str, "/admin_id", "Admin who created it"),
+];
+
+pub static TICKET_TYPE_COLUMNS: &[Column] = &[
+    Column::new("id", Str, "/id", "Ticket type id"),
+    Column::new("name", Str, "/name", "Name"),
+    Column::new("description", Str, "/description", "Description"),
+    Column::new(
+        "category",
+        Str,
+        "/category",
+        "Customer, Back-office or Tracker",
+    ),
+    Column::new("icon", Str, "/icon", "Icon"),
+    Column::new("workspace_id", Str, "/workspace_id", "Workspace"),
+    Column::new("archived", Bool, "/archived", "Archived"),
+    Column::new("is_internal", Bool, "/is_internal", "Internal"),
+    Column::new("created_at", Timestamp, "/created_at", "Created"),
+    Column::new("updated_at", Timestamp, "/updated_at", "Last changed"),
+    Column::new(
+        "attributes",
+        Json,
+        "/ticket_type_attributes/ticket_type_attributes",
+        "The type's attributes as JSON",
+    ),
+];

@@ -1,0 +1,493 @@
+//! Every column of every row, compared with the simulator's ground truth.
+//!
+//! The expected value of each cell is computed here, independently of the
+//! exporter's code, from the `source` pointer and type that
+//! `schemas/<report>.json` documents, and from `/data_attributes` for the
+//! typed custom-attribute columns.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::harness::*;
+
+/// A documented column: name, Arrow type, JSON pointer, list item key.
+struct DocColumn {
+    name: String,
+    ty: String,
+    path: String,
+    item: Option<String>,
+}
+
+fn documented_columns(report: &str) -> Vec<DocColumn> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("schemas/{report}.json"));
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema file")).expect("json");
+    doc["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .filter(|c| !c["name"].as_str().unwrap_or("_").starts_with('_'))
+        .map(|c| {
+            let source = c["source"].as_str().expect("source");
+            let (path, item) = match source.split_once("[]") {
+                Some((p, rest)) => (
+                    p.to_string(),
+                    Some(rest.trim_start_matches('.').to_string()),
+                ),
+                None => (source.to_string(), None),
+            };
+            DocColumn {
+                name: c["name"].as_str().expect("name").to_string(),
+                ty: c["type"].as_str().expect("type").to_string(),
+                path,
+                item,
+            }
+        })
+        .collect()
+}
+
+fn rfc3339(secs: i64) -> Value {
+    let t = time::OffsetDateTime::from_unix_timestamp(secs).expect("valid time");
+    json!(
+        t.format(&time::format_description::well_known::Rfc3339)
+            .expect("format")
+    )
+}
+
+fn text(v: &Value) -> Value {
+    match v {
+        Value::String(s) => json!(s),
+        other => json!(other.to_string()),
+    }
+}
+
+/// What arrow_json writes for `v` in a column of type `ty` (None: null).
+fn expected_cell(ty: &str, item: Option<&str>, v: Option<&Value>) -> Option<Value> {
+    let v = v.filter(|v| !v.is_null())?;
+    if ty.starts_with("Timestamp") {
+        return v.as_i64().map(rfc3339);
+    }
+    if ty.starts_with("List") {
+        let items = v.as_array()?;
+        return Some(Value::Array(
+            items
+                .iter()
+                .map(|e| match item.filter(|k| !k.is_empty()) {
+                    Some(k) => e.get(k).map_or(Value::Null, text),
+                    None => text(e),
+                })
+                .collect(),
+        ));
+    }
+    match ty {
+        "Utf8" => Some(text(v)),
+        "Int64" => v.as_i64().map(Value::from),
+        "Float64" => v.as_f64().map(Value::from),
+        "Boolean" => v.as_bool().map(Value::from),
+        other => panic!("type {other} not covered by this test"),
+    }
+}
+
+/// Custom attribute columns: (column name, attribute name, data_type).
+fn custom_columns(data_attributes: &[Value], model: &str) -> Vec<(String, String, String)> {
+    let mut declared: Vec<(String, String)> = data_attributes
+        .iter()
+        .filter(|a| a["model"] == model && a["custom"] == true)
+        .map(|a| {
+            (
+                a["name"].as_str().expect("name").to_string(),
+                a["data_type"].as_str().unwrap_or("string").to_string(),
+            )
+        })
+        .collect();
+    declared.sort();
+    declared
+        .into_iter()
+        .map(|(name, ty)| {
+            (
+                format!(
+                    "custom_{}",
+                    intercom_export::reports::custom::snake_case(&name)
+                ),
+                name,
+                ty,
+            )
+        })
+        .collect()
+}
+
+/// The typed value of a custom attribute, or None when it does not fit.
+fn expected_custom(data_type: &str, v: Option<&Value>) -> Option<Value> {
+    let v = v.filter(|v| !v.is_null())?;
+    match data_type {
+        "integer" => v.as_i64().filter(|_| !v.is_f64()).map(Value::from),
+        "float" => v.as_f64().map(Value::from),
+        "boolean" => v.as_bool().map(Value::from),
+        "date" => v.as_i64().filter(|_| !v.is_f64()).map(rfc3339),
+        _ => Some(text(v)),
+    }
+}
+
+async fn check(
+    world: &World,
+    report: &str,
+    truth: Vec<Value>,
+    custom_model: Option<&str>,
+    key: fn(&Value) -> String,
+) {
+    let columns = documented_columns(report);
+    let dirs = run_dirs(&world.output(), report);
+    assert_eq!(dirs.len(), 1, "{report}: one run");
+    let rows = json_rows(&read_parquet_dir(&dirs[0]));
+    let count = rows.len();
+    let exported: BTreeMap<String, Map<String, Value>> = rows
+        .into_iter()
+        .map(|r| (key(&Value::Object(r.clone())), r))
+        .collect();
+    assert_eq!(
+        exported.len(),
+        count,
+        "{report}: keys are unique: {:?}",
+        exported.keys().collect::<Vec<_>>()
+    );
+    assert_eq!(exported.len(), truth.len(), "{report}: row count");
+    let customs = match custom_model {
+        Some(model) => custom_columns(&world.truth("data_attributes").await, model),
+        None => Vec::new(),
+    };
+    let mut misfits = 0;
+    for record in &truth {
+        let k = key(record);
+        let row = exported
+            .get(&k)
+            .unwrap_or_else(|| panic!("{report}: row {k} missing"));
+        for c in &columns {
+            let want = expected_cell(&c.ty, c.item.as_deref(), record.pointer(&c.path));
+            assert_eq!(
+                row.get(&c.name),
+                want.as_ref(),
+                "{report} {k}: column {}",
+                c.name
+            );
+        }
+        for (column, name, data_type) in &customs {
+            let raw = record["custom_attributes"].get(name);
+            let want = expected_custom(data_type, raw);
+            if want.is_none() && raw.is_some_and(|v| !v.is_null()) {
+                misfits += 1;
+            }
+            assert_eq!(
+                row.get(column),
+                want.as_ref(),
+                "{report} {k}: custom column {column}"
+            );
+        }
+        let run = row.get("_run_id").and_then(Value::as_str).expect("_run_id");
+        assert!(
+            dirs[0].ends_with(run),
+            "{report}: _run_id names the run directory"
+        );
+        assert!(row.contains_key("_extracted_at"));
+    }
+    if custom_model.is_some() {
+        assert!(!customs.is_empty(), "{report}: custom attributes declared");
+        assert!(
+            misfits > 0,
+            "{report}: the world has values that do not fit their declared type"
+        );
+    }
+}
+
+fn by_id(r: &Value) -> String {
+    r["id"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| r["id"].to_string())
+}
+
+fn by_model_and_full_name(r: &Value) -> String {
+    format!(
+        "{}/{}",
+        r["model"].as_str().unwrap_or_default(),
+        r["full_name"].as_str().unwrap_or_default()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_column_of_every_row_equals_the_ground_truth() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 400,
+        conversations: 80,
+        ..skeleton_world()
+    })
+    .await;
+    assert_ok(
+        &world
+            .sync(&[
+                "--reports",
+                "admins,teams,tags,segments,data_attributes,ticket_types,users,leads,conversations",
+            ])
+            .await,
+    );
+
+    for report in ["admins", "teams", "tags", "segments", "ticket_types"] {
+        let truth = world.truth(report).await;
+        check(&world, report, truth, None, by_id).await;
+    }
+    // 2.16 declares no conversation attributes through /data_attributes.
+    let attributes: Vec<Value> = world
+        .truth("data_attributes")
+        .await
+        .into_iter()
+        .filter(|a| a["model"] != "conversation")
+        .collect();
+    check(
+        &world,
+        "data_attributes",
+        attributes,
+        None,
+        by_model_and_full_name,
+    )
+    .await;
+
+    let contacts = world.truth("contacts").await;
+    for (report, role) in [("users", "user"), ("leads", "lead")] {
+        let truth = contacts
+            .iter()
+            .filter(|c| c["role"] == role)
+            .cloned()
+            .collect();
+        check(&world, report, truth, Some("contact"), by_id).await;
+    }
+    check(
+        &world,
+        "conversations",
+        world.truth("conversations").await,
+        None,
+        by_id,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_snapshots_are_not_written_again() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 30,
+        conversations: 5,
+        ..skeleton_world()
+    })
+    .await;
+    let reports = [
+        "--reports",
+        "admins,teams,tags,segments,data_attributes,ticket_types",
+    ];
+    assert_ok(&world.sync(&reports).await);
+    assert_ok(&world.sync(&reports).await);
+    for report in [
+        "admins",
+        "teams",
+        "tags",
+        "segments",
+        "data_attributes",
+        "ticket_types",
+    ] {
+        assert_eq!(
+            run_dirs(&world.output(), report).len(),
+            1,
+            "{report}: written once"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companies_tickets_deletions_and_company_mappings_equal_the_ground_truth() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 300,
+        conversations: 120,
+        ..skeleton_world()
+    })
+    .await;
+    // Let the world delete some conversations first.
+    world
+        .sim_post("advance", json!({"seconds": 3 * 86_400}))
+        .await;
+    let deleted = world.truth("deleted_conversations").await;
+    assert!(!deleted.is_empty(), "the world deleted conversations");
+    assert_ok(
+        &world
+            .sync(&[
+                "--reports",
+                "companies,company_tags,company_segments,tickets,deleted_conversations",
+            ])
+            .await,
+    );
+
+    let companies = world.truth("companies").await;
+    check(
+        &world,
+        "companies",
+        companies.clone(),
+        Some("company"),
+        by_id,
+    )
+    .await;
+    check(&world, "tickets", world.truth("tickets").await, None, by_id).await;
+    check(&world, "deleted_conversations", deleted, None, by_id).await;
+
+    // Mapping tables: exactly the (company, item) pairs of the truth.
+    for (report, list, column) in [
+        ("company_tags", "/tags/tags", "tag_id"),
+        ("company_segments", "/segments/segments", "segment_id"),
+    ] {
+        let want: std::collections::BTreeSet<(String, String)> = companies
+            .iter()
+            .flat_map(|c| {
+                let id = c["id"].as_str().expect("id").to_string();
+                c.pointer(list)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |t| (id.clone(), t["id"].as_str().expect("item id").to_string()))
+            })
+            .collect();
+        let rows: Vec<Map<String, Value>> = run_dirs(&world.output(), report)
+            .iter()
+            .flat_map(|d| json_rows(&read_parquet_dir(d)))
+            .collect();
+        let got: std::collections::BTreeSet<(String, String)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["company_id"].as_str().expect("company_id").to_string(),
+                    r[column].as_str().expect("item").to_string(),
+                )
+            })
+            .collect();
+        assert!(!want.is_empty(), "{report}: the world has some");
+        assert_eq!(got.len(), rows.len(), "{report}: no duplicate pairs");
+        assert_eq!(got, want, "{report}");
+    }
+}
+
+/// (parent id, item id) pairs of a mapping report's output.
+fn exported_pairs(
+    world: &World,
+    report: &str,
+    parent: &str,
+    item: &str,
+) -> std::collections::BTreeSet<(String, String)> {
+    let rows: Vec<Map<String, Value>> = run_dirs(&world.output(), report)
+        .iter()
+        .flat_map(|d| json_rows(&read_parquet_dir(d)))
+        .collect();
+    let pairs: std::collections::BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r[parent].as_str().expect("parent").to_string(),
+                r[item].as_str().expect("item").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs.len(), rows.len(), "{report}: no duplicate pairs");
+    pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mapping_tables_follow_lists_past_the_ten_inline_items() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 300,
+        conversations: 60,
+        ..skeleton_world()
+    })
+    .await;
+    assert_ok(
+        &world
+            .sync(&[
+                "--reports",
+                "contact_tags,contact_companies,conversation_tags,conversation_contacts",
+            ])
+            .await,
+    );
+    let contacts = world.truth("contacts").await;
+    let base = world.sim.base_url();
+    let http = reqwest::Client::new();
+    // The full lists, as the API gives them (the inline ones stop at 10).
+    let mut long_lists = 0;
+    for (report, what, item) in [
+        ("contact_tags", "tags", "tag_id"),
+        ("contact_companies", "companies", "company_id"),
+    ] {
+        let mut want = std::collections::BTreeSet::new();
+        for c in &contacts {
+            let id = c["id"].as_str().expect("id");
+            let list = if c[what]["has_more"] == true {
+                long_lists += 1;
+                let body: Value = http
+                    .get(format!("{base}/contacts/{id}/{what}"))
+                    .bearer_auth("t")
+                    .send()
+                    .await
+                    .expect("request")
+                    .json()
+                    .await
+                    .expect("json");
+                body.get("data")
+                    .or(body.get(what))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            } else {
+                c[what]["data"].as_array().cloned().unwrap_or_default()
+            };
+            assert_eq!(
+                list.len() as u64,
+                c[what]["total_count"].as_u64().expect("total_count"),
+                "{id} {what}"
+            );
+            want.extend(list.iter().map(|t| {
+                (
+                    id.to_string(),
+                    t["id"].as_str().expect("item id").to_string(),
+                )
+            }));
+        }
+        assert_eq!(
+            exported_pairs(&world, report, "contact_id", item),
+            want,
+            "{report}"
+        );
+    }
+    assert!(
+        long_lists > 0,
+        "the world has contacts with more than 10 tags or companies"
+    );
+
+    let conversations = world.truth("conversations").await;
+    for (report, pointer, item) in [
+        ("conversation_tags", "/tags/tags", "tag_id"),
+        ("conversation_contacts", "/contacts/contacts", "contact_id"),
+    ] {
+        let want: std::collections::BTreeSet<(String, String)> = conversations
+            .iter()
+            .flat_map(|c| {
+                let id = c["id"].as_str().expect("id").to_string();
+                c.pointer(pointer)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |t| (id.clone(), t["id"].as_str().expect("item").to_string()))
+            })
+            .collect();
+        assert!(!want.is_empty());
+        assert_eq!(
+            exported_pairs(&world, report, "conversation_id", item),
+            want,
+            "{report}"
+        );
+    }
+}

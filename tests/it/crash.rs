@@ -1,0 +1,356 @@
+//! Exactly-once across crashes, and the state lock.
+//!
+//! The exporter is SIGKILLed at named points of a sync (after the n-th page
+//! reached the writer, i.e. in the middle of a Parquet part; after a report's
+//! files were renamed but before the commit; inside the state transaction;
+//! right after it), chosen by the test through the debug-build-only
+//! `INTERCOM_EXPORT_TEST_PAUSE=point:n` (the process SIGSTOPs itself there;
+//! the test then SIGKILLs it). After each kill the next run starts on the
+//! same state and output. At the end the union of committed files equals
+//! the simulator's ground truth, with no row version twice and no file on
+//! disk that the state does not name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+
+use intercom_export::simulator::SimConfig;
+use intercom_export::state::StateStore;
+
+use crate::harness::*;
+
+pub const REPORTS: [(&str, Option<&str>, &str); 4] = [
+    ("conversations", None, "conversations"),
+    ("conversation_parts", None, "conversations"),
+    ("users", Some("user"), "contacts"),
+    ("leads", Some("lead"), "contacts"),
+];
+
+pub fn small_world() -> SimConfig {
+    SimConfig {
+        seed: 11,
+        contacts: 300,
+        conversations: 100,
+        parts: 2,
+        ..SimConfig::default()
+    }
+}
+
+/// How a paused run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Stopped at the pause point and SIGKILLed there.
+    Killed,
+    /// Never reached the point; exited with this code.
+    Exited(Option<i32>),
+}
+
+/// The args of `sync` against `world` with a small page and part size.
+pub fn sync_args(world: &World, command: &str) -> Vec<String> {
+    let config = world.dir.path().join("small.toml");
+    if !config.exists() {
+        std::fs::write(&config, "page_size = 20\nrows_per_file = 25\n").expect("config");
+    }
+    vec![
+        command.into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--base-url".into(),
+        world.sim.base_url(),
+        "--output".into(),
+        world.output().display().to_string(),
+        "--state".into(),
+        world.state().display().to_string(),
+    ]
+}
+
+/// Start the binary with `pause` (`point:n`) set.
+pub fn spawn_paused(args: &[String], pause: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(args)
+        .env("INTERCOM_ACCESS_TOKEN", "test-token")
+        .env("INTERCOM_EXPORT_TEST_PAUSE", pause)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts")
+}
+
+/// Is the process stopped (SIGSTOP)?
+fn is_stopped(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('T'))
+        })
+        .unwrap_or(false)
+}
+
+/// Wait until the child stops at its pause point (then leave it stopped) or exits.
+pub async fn wait_paused(child: &mut tokio::process::Child) -> Option<Ended> {
+    let pid = child.id().expect("pid");
+    for _ in 0..6000 {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(Ended::Exited(status.code()));
+        }
+        if is_stopped(pid) {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the exporter neither paused nor exited within 30s");
+}
+
+/// Run with a pause point; SIGKILL the process if it gets there.
+pub async fn run_and_kill_at(args: &[String], pause: &str) -> Ended {
+    let mut child = spawn_paused(args, pause);
+    match wait_paused(&mut child).await {
+        Some(ended) => ended,
+        None => {
+            child.start_kill().expect("SIGKILL");
+            child.wait().await.expect("reaped");
+            Ended::Killed
+        }
+    }
+}
+
+/// Every committed row version of a report, checked for duplicates and
+/// compared with the truth (latest version per id).
+pub async fn assert_exactly_once(world: &World, report: &str, truth: &BTreeMap<String, i64>) {
+    let mut rows = Vec::new();
+    for dir in run_dirs(&world.output(), report) {
+        rows.extend(ids_and_updated(&read_parquet_dir(&dir)));
+    }
+    let versions: BTreeSet<(String, i64)> = rows.iter().cloned().collect();
+    assert_eq!(
+        versions.len(),
+        rows.len(),
+        "{report}: a row version was exported twice"
+    );
+    // Records merged or deleted by `advance` vanish from the truth; the
+    // exporter keeps their last version.
+    let mut latest = latest_per_id(rows);
+    latest.retain(|id, _| truth.contains_key(id));
+    assert_eq!(
+        &latest, truth,
+        "{report}: latest per id (minus deleted/merged) equals the ground truth"
+    );
+}
+
+/// Every file under the output directory is committed, and every committed file exists.
+pub async fn assert_disk_matches_state(output: &Path, state: &Path) {
+    let reports: Vec<String> = std::fs::read_dir(output)
+        .expect("output dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let store = StateStore::open(state).await.expect("state opens");
+    let mut committed = BTreeSet::new();
+    for report in &reports {
+        committed.extend(store.committed_files(report).await.expect("files"));
+    }
+    store.close().await;
+    let mut on_disk = BTreeSet::new();
+    for report in &reports {
+        for dir in run_dirs(output, report) {
+            for f in std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()) {
+                let rel = f
+                    .path()
+                    .strip_prefix(output)
+                    .expect("under output")
+                    .display()
+                    .to_string();
+                on_disk.insert(rel);
+            }
+        }
+    }
+    assert!(!on_disk.is_empty());
+    assert_eq!(on_disk, committed, "files on disk == committed files");
+}
+
+/// (id → updated_at) of a report's records in the simulator's truth.
+pub async fn truth_of(world: &World, report: &str) -> BTreeMap<String, i64> {
+    let (_, role, dataset) = REPORTS
+        .iter()
+        .find(|(r, _, _)| *r == report)
+        .copied()
+        .expect("known");
+    let records = world.truth(dataset).await;
+    if report == "conversation_parts" {
+        let parts: Vec<serde_json::Value> = records
+            .iter()
+            .flat_map(|c| {
+                c["conversation_parts"]["conversation_parts"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect();
+        return truth_map(&parts, None);
+    }
+    truth_map(&records, role)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_many_points_then_rerun_gives_exactly_the_ground_truth() {
+    let world = World::start(small_world()).await;
+    let args = sync_args(&world, "sync");
+    // Points within the first, full sync (300 contacts, 100 conversations,
+    // 20 per page, 25 rows per part): conversations have 5 pages, users and
+    // leads more. A report's commit makes the next run start on the next
+    // report, so later points reach later reports.
+    let rounds: [&[&str]; 4] = [
+        &[
+            "run_started:1",
+            "page:1",
+            "page:3",
+            "page:5",
+            "written:1",
+            "in_commit:1",
+            "committed:1",
+            "page:2",
+            "page:7",
+            "written:1",
+            "in_commit:1",
+            "page:4",
+            "committed:2",
+            "page:9",
+        ],
+        // After the world moved: small incremental syncs.
+        &["page:1", "written:2", "in_commit:3", "committed:1"],
+        &["written:1", "in_commit:2", "committed:3"],
+        &["page:2", "in_commit:1", "written:3"],
+    ];
+    let mut kills = 0;
+    for (i, points) in rounds.iter().enumerate() {
+        if i > 0 {
+            world
+                .sim_post("advance", json!({"seconds": 6 * 3600}))
+                .await;
+        }
+        for point in points.iter() {
+            match run_and_kill_at(&args, point).await {
+                Ended::Killed => kills += 1,
+                Ended::Exited(code) => assert_eq!(code, Some(0), "{point}: a run that finished"),
+            }
+        }
+    }
+    assert!(kills >= 20, "only {kills} runs were killed");
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_ok(&out);
+    for (report, _, _) in REPORTS {
+        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+    }
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_sync_on_the_same_state_exits_5_naming_the_holder_and_writes_nothing() {
+    let world = World::start(small_world()).await;
+    let args = sync_args(&world, "sync");
+    let mut first = spawn_paused(&args, "page:2");
+    assert_eq!(wait_paused(&mut first).await, None, "first run paused");
+    let first_pid = first.id().expect("pid");
+    let runs_before = StateStore::open(&world.state())
+        .await
+        .expect("state")
+        .report(100)
+        .await
+        .expect("report")
+        .runs
+        .len();
+    let stats_before = world.sim_get("stats").await["total"].clone();
+
+    let second = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_eq!(second.status.code(), Some(5), "{}", stderr(&second));
+    let err = stderr(&second);
+    assert!(err.contains("holds the state lock"), "{err}");
+    assert!(err.contains(&format!("pid {first_pid}")), "{err}");
+    assert!(err.contains("since "), "{err}");
+    let runs_after = StateStore::open(&world.state())
+        .await
+        .expect("state")
+        .report(100)
+        .await
+        .expect("report")
+        .runs
+        .len();
+    assert_eq!(
+        runs_after, runs_before,
+        "the second process recorded no run"
+    );
+    assert_eq!(
+        world.sim_get("stats").await["total"],
+        stats_before,
+        "the second process sent no request"
+    );
+
+    // The holder dies without releasing: the lock is recovered.
+    first.start_kill().expect("SIGKILL");
+    first.wait().await.expect("reaped");
+    let third = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_ok(&third);
+    assert!(
+        stdout(&third).contains("recovered from interrupted run"),
+        "{}",
+        stdout(&third)
+    );
+    for (report, _, _) in REPORTS {
+        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+    }
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_report_commits_that_report_and_stops() {
+    let world = World::start(small_world()).await;
+    let args = sync_args(&world, "sync");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(&args)
+        .env("INTERCOM_ACCESS_TOKEN", "t")
+        .env("INTERCOM_EXPORT_TEST_PAUSE", "page:2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    assert_eq!(
+        wait_paused(&mut child).await,
+        None,
+        "paused mid-conversations"
+    );
+    let pid = child.id().expect("pid") as i32;
+    // SAFETY: signalling our own child process.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+    }
+    let out = child.wait_with_output().await.expect("exits");
+    assert_eq!(out.status.code(), Some(4), "a stopped run is partial");
+    assert!(
+        stdout(&out).contains("stopped by a signal"),
+        "{}",
+        stdout(&out)
+    );
+    // The report in progress finished and was committed; no other started.
+    assert_eq!(
+        unique_map(&ids_and_updated(&read_parquet_dir(
+            &run_dirs(&world.output(), "conversations")[0]
+        ))),
+        truth_of(&world, "conversations").await
+    );
+    assert!(run_dirs(&world.output(), "users").is_empty());
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+    // The next run does the rest, once.
+    assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+    for (report, _, _) in REPORTS {
+        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+    }
+}
