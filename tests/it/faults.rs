@@ -212,7 +212,14 @@ async fn sync_under_5xx_stalls_and_broken_bodies_equals_the_truth() {
         )
         .await;
     let config = write_config(&world, "");
-    let out = world.sync(&["--config", &config]).await;
+    let out = world
+        .sync(&[
+            "--config",
+            &config,
+            "--reports",
+            "conversations,users,leads",
+        ])
+        .await;
     assert_ok(&out);
     assert_outputs_equal_truth(&world).await;
     let stats = world.sim_get("stats").await;
@@ -234,7 +241,14 @@ async fn sync_under_the_rate_limit_with_429_bursts_loses_and_repeats_nothing() {
         .sim_post("faults", json!({"burst": {"every": 15, "length": 3}}))
         .await;
     let config = write_config(&world, "");
-    let out = world.sync(&["--config", &config]).await;
+    let out = world
+        .sync(&[
+            "--config",
+            &config,
+            "--reports",
+            "conversations,users,leads",
+        ])
+        .await;
     assert_ok(&out);
     assert_outputs_equal_truth(&world).await;
     let stats = world.sim_get("stats").await;
@@ -251,7 +265,14 @@ async fn a_401_in_the_middle_of_a_run_fails_it_with_the_auth_exit_code() {
         .sim_post("faults", json!({"unauthorized_after": 5}))
         .await;
     let config = write_config(&world, "");
-    let out = world.sync(&["--config", &config]).await;
+    let out = world
+        .sync(&[
+            "--config",
+            &config,
+            "--reports",
+            "conversations,users,leads",
+        ])
+        .await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
         !stderr(&out).contains("test-token"),
