@@ -675,7 +675,8 @@ async fn run_locked(
         rows_per_file: settings.rows_per_file,
         extract: ExtractOptions {
             per_page: settings.page_size,
-            concurrency: 8,
+            concurrency: settings.concurrency,
+            lookback_secs: settings.lookback_secs,
         },
         skip_failed,
         shutdown,
@@ -937,6 +938,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
         .await
         .map_err(|e| Error::Config(format!("cannot listen on 127.0.0.1:{}: {e}", args.port)))?;
     let addr = listener.local_addr()?;
+    args.sim.check().map_err(Error::Config)?;
     let sim = std::sync::Arc::new(simulator::Simulator::new(args.sim));
     {
         let mut out = std::io::stdout().lock();

@@ -59,6 +59,9 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     pub max_retries: Option<usize>,
     pub max_retry_secs: Option<u64>,
+    pub max_requests_per_minute: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub lookback_secs: Option<u64>,
     /// `[options.<report>]` tables: per-report options.
     pub options: Option<BTreeMap<String, toml::Table>>,
 }
@@ -201,6 +204,12 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub max_retries: usize,
     pub max_retry_time: Duration,
+    /// Ceiling on calls per minute (`None`: follow Intercom's headers only).
+    pub max_requests_per_minute: Option<u32>,
+    /// Per-item requests in flight at once (conversation parts, notes...).
+    pub concurrency: usize,
+    /// Seconds before the cursor that every sync re-reads (search index lag).
+    pub lookback_secs: u64,
     token_file: Option<PathBuf>,
 }
 
@@ -213,6 +222,8 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT_SECS: u64 = 60;
     pub const MAX_RETRIES: usize = 8;
     pub const MAX_RETRY_SECS: u64 = 600;
+    pub const CONCURRENCY: usize = 8;
+    pub const LOOKBACK_SECS: u64 = 0;
 }
 
 impl Settings {
@@ -286,7 +297,23 @@ impl Settings {
         if rows_per_file == 0 {
             return Err(Error::Config("rows_per_file must be at least 1".into()));
         }
+        if file.max_requests_per_minute == Some(0) {
+            return Err(Error::Config(
+                "max_requests_per_minute must be at least 1; leave it out to use Intercom's \
+                 full rate limit"
+                    .into(),
+            ));
+        }
+        let concurrency = file.concurrency.unwrap_or(defaults::CONCURRENCY);
+        if !(1..=64).contains(&concurrency) {
+            return Err(Error::Config(format!(
+                "concurrency = {concurrency} is out of range; use 1 to 64"
+            )));
+        }
         Ok(Self {
+            max_requests_per_minute: file.max_requests_per_minute,
+            concurrency,
+            lookback_secs: file.lookback_secs.unwrap_or(defaults::LOOKBACK_SECS),
             base_url,
             intercom_version: file
                 .intercom_version
@@ -343,6 +370,7 @@ impl Settings {
             request_timeout: self.request_timeout,
             max_retries: self.max_retries,
             max_retry_time: self.max_retry_time,
+            max_requests_per_minute: self.max_requests_per_minute,
         }
     }
 }
@@ -420,6 +448,8 @@ mod tests {
             .to_string()
         };
         assert!(e("page_size = 500").contains("1 to 150"));
+        assert!(e("concurrency = 0").contains("1 to 64"));
+        assert!(e("max_requests_per_minute = 0").contains("at least 1"));
         assert!(e("base_url = \"http://example.com\"").contains("plain http"));
         assert!(e("reports = [\"nope\"]").contains("valid reports are"));
     }

@@ -19,10 +19,13 @@
 //! ```
 //!
 //! - [`http`]: the one HTTP client. Base URL by region, bearer token,
-//!   `Intercom-Version`, JSON decoding, retries with backoff (`backon`).
+//!   `Intercom-Version`, JSON decoding, retries with backoff (`backon`),
+//!   pacing by the `X-RateLimit-*` headers (`http::pace`).
 //! - [`api`]: response envelopes and the search query builders.
 //! - [`reports`]: one module per report: its columns and its extractor.
-//!   Extractors stream pages of raw API records and compute the next cursor.
+//!   Extractors stream pages of raw API records and compute the next cursor;
+//!   `reports::search` reads time windows, `reports::fanout` runs per-item
+//!   fetches with bounded concurrency.
 //! - [`output`]: declarative columns → Arrow (`arrow_json::Decoder::serialize`)
 //!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
 //! - [`state`]: the SQLite state file (sqlx, embedded migrations).

@@ -2,9 +2,12 @@
 //!
 //! It owns the base URL (region), the `Authorization` and `Intercom-Version`
 //! headers, JSON decoding, and retries with exponential backoff and jitter
-//! (`backon`), guided by [`retry::classify`]. Reports never build requests
-//! themselves: they call [`IntercomClient::get`] and [`IntercomClient::post`].
+//! (`backon`), guided by [`retry::classify`], and pacing by the workspace's
+//! rate-limit headers ([`pace::Pacer`], shared by clones of the client).
+//! Reports never build requests themselves: they call
+//! [`IntercomClient::get`] and [`IntercomClient::post`].
 
+pub mod pace;
 pub mod retry;
 
 use std::sync::Arc;
@@ -89,6 +92,8 @@ pub struct ClientConfig {
     pub max_retries: usize,
     /// Upper bound on the time spent sleeping between retries of one request.
     pub max_retry_time: Duration,
+    /// A ceiling below Intercom's own limit, for apps sharing the quota.
+    pub max_requests_per_minute: Option<u32>,
 }
 
 /// Counters for the run summary.
@@ -125,6 +130,8 @@ pub struct IntercomClient {
     base: Url,
     retry: ExponentialBuilder,
     stats: Arc<ClientStats>,
+    /// Shared by clones: one pacer per workspace token.
+    pacer: Arc<pace::Pacer>,
 }
 
 /// Check that `url` is https, or http on a loopback address (the simulator).
@@ -197,6 +204,7 @@ impl IntercomClient {
             base,
             retry,
             stats: Arc::default(),
+            pacer: Arc::new(pace::Pacer::new(config.max_requests_per_minute)),
         })
     }
 
@@ -249,7 +257,15 @@ impl IntercomClient {
             })
             .notify(|e, wait| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying request");
+                if retry::is_scroll_exists(e) {
+                    tracing::warn!(
+                        endpoint = %endpoint,
+                        wait_ms = wait.as_millis() as u64,
+                        "another app holds this workspace's scroll; waiting for it to expire"
+                    );
+                } else {
+                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying request");
+                }
             })
             .await
     }
@@ -270,7 +286,10 @@ impl IntercomClient {
             endpoint: endpoint.to_string(),
             message: describe_reqwest_error(&e),
         };
+        let ticket = self.pacer.acquire().await;
         let resp = req.send().await.map_err(transport)?;
+        ticket.observe(resp.headers());
+        drop(ticket);
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
         let bytes = resp.bytes().await.map_err(transport)?;

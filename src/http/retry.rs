@@ -3,7 +3,9 @@
 //! [`classify`] is the one place that decides; the client feeds its decision
 //! to `backon`. Following Intercom's docs: retry 429 (after the window resets),
 //! 408, 5xx, timeouts, connection failures, and bodies that are empty or cut
-//! short; never retry other 4xx, which a second try cannot fix.
+//! short; never retry other 4xx, which a second try cannot fix, except
+//! 400 `scroll_exists`: another app holds the workspace's one scroll, which
+//! expires a minute after its last use, so wait for that.
 
 use std::time::Duration;
 
@@ -18,6 +20,14 @@ pub enum Decision {
     Fail,
 }
 
+/// How long an abandoned scroll lives (Intercom: one minute after last use).
+pub const SCROLL_EXPIRY: Duration = Duration::from_secs(60);
+
+/// True for 400 `scroll_exists` (another app is scrolling the same data).
+pub fn is_scroll_exists(error: &HttpError) -> bool {
+    matches!(error, HttpError::Status { status: 400, code, .. } if code == "scroll_exists")
+}
+
 /// Decide whether `error` is transient.
 pub fn classify(error: &HttpError) -> Decision {
     match error {
@@ -29,6 +39,7 @@ pub fn classify(error: &HttpError) -> Decision {
         } => match *status {
             429 => Decision::Retry(*retry_after),
             408 | 500..=599 => Decision::Retry(*retry_after),
+            400 if is_scroll_exists(error) => Decision::Retry(Some(SCROLL_EXPIRY)),
             _ => Decision::Fail,
         },
         HttpError::Transport { .. } => Decision::Retry(None),
@@ -72,6 +83,20 @@ mod tests {
             message: "EOF while parsing".into(),
         };
         assert_eq!(classify(&body), Decision::Retry(None));
+    }
+
+    #[test]
+    fn a_scroll_held_by_another_app_is_waited_out() {
+        let held = HttpError::Status {
+            endpoint: "GET /companies/scroll".into(),
+            status: 400,
+            code: "scroll_exists".into(),
+            message: "scroll already exists".into(),
+            retry_after: None,
+        };
+        assert_eq!(classify(&held), Decision::Retry(Some(SCROLL_EXPIRY)));
+        assert!(is_scroll_exists(&held));
+        assert!(!is_scroll_exists(&status(400, None)));
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod conversation_parts;
 pub mod conversations;
 pub mod custom;
 pub mod deleted_conversations;
+pub mod fanout;
 pub mod mappings;
 pub mod options;
 pub mod search;
@@ -507,8 +508,10 @@ pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<
 pub struct ExtractOptions {
     /// Page size for list and search requests (Intercom's maximum is 150).
     pub per_page: u32,
-    /// Per-item requests (e.g. one conversation's parts) in flight at once.
+    /// Per-item fetches in flight at once (see [`fanout`]).
     pub concurrency: usize,
+    /// Seconds before the cursor re-read on every sync (see [`search`]).
+    pub lookback_secs: u64,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries.
@@ -677,7 +680,15 @@ pub async fn extract(
     let Some(spec) = search_spec(report, report_options)? else {
         return conversation_parts::extract(client, options, cursor, retry, tx).await;
     };
-    let out = search::extract(client, &spec, options.per_page, cursor, &tx).await?;
+    let out = search::extract_with_lookback(
+        client,
+        &spec,
+        options.per_page,
+        options.lookback_secs,
+        cursor,
+        &tx,
+    )
+    .await?;
     Ok(Extracted {
         rows: out.rows,
         cursor: out.cursor.map(|c| json!(c).to_string()),

@@ -18,6 +18,8 @@
 //!   the contact search request), filter to the exact cursor on our side, and
 //!   stop paging at the first record older than the cursor.
 
+use std::collections::{HashSet, VecDeque};
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -44,10 +46,16 @@ pub struct SearchSpec {
     /// Extra filter ANDed with the `updated_at` bound (e.g. `role = user`).
     pub filter: Option<Value>,
     pub granularity: Granularity,
-    /// `(field, order)` to sort by. With `updated_at` descending, paging stops
-    /// at the first record older than the cursor.
+    /// `(field, order)` to sort window pages by (`None`: the endpoint's
+    /// default). The probe is always `updated_at` descending.
     pub sort: Option<(&'static str, &'static str)>,
 }
+
+/// Pages one window may take before it is split in two: deep pagination
+/// of a search is slow and fragile, and a smaller window is a smaller redo.
+pub const WINDOW_PAGE_BUDGET: u64 = 20;
+
+const DAY: i64 = 86_400;
 
 /// The saved position of a search-based report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,13 +64,98 @@ pub struct SearchCursor {
     pub updated_at: i64,
     /// Ids exported with exactly that `updated_at`.
     pub ids_at: Vec<String>,
+    /// With a lookback: `(id, updated_at)` exported within the lookback
+    /// margin below `updated_at`, so re-reading the margin writes nothing twice.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<(String, i64)>,
 }
 
 impl SearchCursor {
-    fn admits(&self, id: &str, updated_at: i64) -> bool {
-        updated_at > self.updated_at
-            || (updated_at == self.updated_at && !self.ids_at.iter().any(|x| x == id))
+    fn admits(&self, id: &str, updated_at: i64, lookback: i64) -> bool {
+        if updated_at > self.updated_at {
+            return true;
+        }
+        if updated_at == self.updated_at {
+            return !self.ids_at.iter().any(|x| x == id);
+        }
+        lookback > 0
+            && updated_at > self.updated_at - lookback
+            && !self.recent.iter().any(|(x, t)| x == id && *t == updated_at)
     }
+}
+
+/// A time window `(lo, hi]` in exact unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub lo: i64,
+    pub hi: i64,
+}
+
+impl Window {
+    /// Does the window hold this instant?
+    pub fn contains(self, t: i64) -> bool {
+        self.lo < t && t <= self.hi
+    }
+
+    /// Two halves, or `None` when the window cannot shrink (one second; for
+    /// day-granular search, one day: there is no finer query).
+    pub fn split(self, g: Granularity) -> Option<(Window, Window)> {
+        let mid = match g {
+            Granularity::Second => self.lo + (self.hi - self.lo) / 2,
+            Granularity::Day => {
+                let m = (self.lo + (self.hi - self.lo) / 2).div_euclid(DAY) * DAY;
+                if m <= self.lo { m + DAY } else { m }
+            }
+        };
+        (mid > self.lo && mid < self.hi).then_some((
+            Window {
+                lo: self.lo,
+                hi: mid,
+            },
+            Window {
+                lo: mid,
+                hi: self.hi,
+            },
+        ))
+    }
+
+    /// The search filter covering the window: exact for seconds; for days,
+    /// whole UTC days plus a day of overlap each side (workspace time zones),
+    /// filtered back to the exact window on our side.
+    fn filters(self, g: Granularity) -> Vec<Value> {
+        match g {
+            Granularity::Second => vec![
+                leaf("updated_at", ">", self.lo.max(0)),
+                leaf("updated_at", "<", self.hi.saturating_add(1)),
+            ],
+            Granularity::Day => vec![
+                leaf("updated_at", ">", (self.lo - 2 * DAY).max(0)),
+                leaf("updated_at", "<", self.hi.saturating_add(2 * DAY)),
+            ],
+        }
+    }
+}
+
+/// Cut `(lo, hi]` into about `n` windows of equal length (day-aligned cut
+/// points for day-granular search), oldest first.
+pub fn plan_windows(lo: i64, hi: i64, n: u64, g: Granularity) -> Vec<Window> {
+    let n = n.max(1) as i64;
+    let step = ((hi - lo) / n).max(1);
+    let mut cuts = vec![lo];
+    for i in 1..n {
+        let mut c = lo + i * step;
+        if g == Granularity::Day {
+            c = c.div_euclid(DAY) * DAY;
+        }
+        if c > *cuts.last().unwrap_or(&lo) && c < hi {
+            cuts.push(c);
+        }
+    }
+    cuts.push(hi);
+    cuts.windows(2)
+        .map(|w| Window { lo: w[0], hi: w[1] })
+        .filter(|w| w.hi > w.lo)
+        .collect()
 }
 
 /// What a search extraction did.
@@ -74,6 +167,13 @@ pub struct SearchOutcome {
 }
 
 /// Run one incremental search, sending pages of new records to `tx`.
+///
+/// A first request (sorted newest first) probes the range: when it holds
+/// everything new (its last page, or it reaches below the cursor), that one
+/// request is the whole sync. Otherwise its newest `updated_at` becomes `hi`
+/// (the server's clock, not ours) and `(lo, hi]` is read window by window,
+/// oldest first; a window whose `total_count` exceeds
+/// [`WINDOW_PAGE_BUDGET`] pages is split first.
 pub async fn extract(
     client: &IntercomClient,
     spec: &SearchSpec,
@@ -81,12 +181,92 @@ pub async fn extract(
     cursor: Option<SearchCursor>,
     tx: &mpsc::Sender<Vec<Value>>,
 ) -> Result<SearchOutcome> {
+    extract_with_lookback(client, spec, per_page, 0, cursor, tx).await
+}
+
+/// [`extract`], re-reading `lookback_secs` below the cursor (see the module docs).
+pub async fn extract_with_lookback(
+    client: &IntercomClient,
+    spec: &SearchSpec,
+    per_page: u32,
+    lookback_secs: u64,
+    cursor: Option<SearchCursor>,
+    tx: &mpsc::Sender<Vec<Value>>,
+) -> Result<SearchOutcome> {
+    let lookback = i64::try_from(lookback_secs).unwrap_or(i64::MAX / 4);
     let from = cursor.as_ref().map_or(0, |c| c.updated_at);
-    let bound = match spec.granularity {
-        Granularity::Second => from - 1,
-        Granularity::Day => from - 2 * 86_400,
+    // Exclusive lower bound: the cursor's own second is re-read (same-second
+    // updates), and the lookback margin below it.
+    let lo = if cursor.is_some() {
+        (from - 1).saturating_sub(lookback).max(0)
+    } else {
+        0
     };
-    let sort = spec.sort;
+    let g = spec.granularity;
+    let mut tracker = if lookback > 0 {
+        CursorTracker::with_lookback(cursor, lookback)
+    } else {
+        CursorTracker::new(cursor)
+    };
+
+    let everything = Window {
+        lo,
+        hi: i64::MAX / 4,
+    };
+    let probe_body = search_body(
+        query(spec, everything, g),
+        per_page,
+        None,
+        Some(("updated_at", "descending")),
+    );
+    let probe: Page = client.post(spec.path, &probe_body).await?;
+    let mut newest = i64::MIN;
+    let mut oldest = i64::MAX;
+    for record in &probe.data {
+        let (_, t) = identity(spec.path, record)?;
+        newest = newest.max(t);
+        oldest = oldest.min(t);
+    }
+    if probe.next_cursor().is_none() || oldest <= lo {
+        // Everything new is on this page.
+        let mut seen = HashSet::new();
+        send_fresh(spec, everything, probe.data, &mut tracker, &mut seen, tx).await?;
+        return Ok(tracker.finish());
+    }
+    let total = probe.total_count.unwrap_or(0);
+    let budget_rows = WINDOW_PAGE_BUDGET * u64::from(per_page.max(1));
+    let mut queue: VecDeque<Window> =
+        plan_windows(lo, newest, total.div_ceil(budget_rows), g).into();
+    while let Some(window) = queue.pop_front() {
+        match read_window(
+            client,
+            spec,
+            per_page,
+            window,
+            budget_rows,
+            &mut tracker,
+            tx,
+        )
+        .await?
+        {
+            WindowRead::Done => {
+                tracing::debug!(
+                    endpoint = spec.path,
+                    lo = window.lo,
+                    hi = window.hi,
+                    "window done"
+                );
+            }
+            WindowRead::TooBig(a, b) => {
+                queue.push_front(b);
+                queue.push_front(a);
+            }
+        }
+    }
+    Ok(tracker.finish())
+}
+
+fn query(spec: &SearchSpec, window: Window, g: Granularity) -> Value {
     let mut filters = Vec::new();
     // Splice an AND group's members in: Intercom allows two levels of nesting.
     match &spec.filter {
@@ -100,46 +280,73 @@ pub async fn extract(
         Some(f) => filters.push(f.clone()),
         None => {}
     }
-    filters.push(leaf("updated_at", ">", bound.max(0)));
-    let query = and(filters);
+    filters.extend(window.filters(g));
+    and(filters)
+}
 
-    let mut tracker = CursorTracker::new(cursor);
+enum WindowRead {
+    Done,
+    TooBig(Window, Window),
+}
+
+/// Read every page of one window, or report that it must be split.
+async fn read_window(
+    client: &IntercomClient,
+    spec: &SearchSpec,
+    per_page: u32,
+    window: Window,
+    budget_rows: u64,
+    tracker: &mut CursorTracker,
+    tx: &mpsc::Sender<Vec<Value>>,
+) -> Result<WindowRead> {
+    let q = query(spec, window, spec.granularity);
     let mut starting_after: Option<String> = None;
-    let mut pages = 0u64;
+    let mut seen = HashSet::new();
     loop {
-        let body = search_body(query.clone(), per_page, starting_after.as_deref(), sort);
+        let body = search_body(q.clone(), per_page, starting_after.as_deref(), spec.sort);
         let page: Page = client.post(spec.path, &body).await?;
-        pages += 1;
-        let mut oldest_on_page = i64::MAX;
-        let mut fresh = Vec::with_capacity(page.data.len());
-        for record in page.data.iter() {
-            let (id, updated_at) = identity(spec.path, record)?;
-            oldest_on_page = oldest_on_page.min(updated_at);
-            if tracker.accept(id, updated_at) {
-                fresh.push(record);
-            }
+        if starting_after.is_none()
+            && page.total_count.is_some_and(|t| t > budget_rows)
+            && let Some((a, b)) = window.split(spec.granularity)
+        {
+            tracing::debug!(endpoint = spec.path, lo = window.lo, hi = window.hi, total = ?page.total_count, "window over budget; splitting");
+            return Ok(WindowRead::TooBig(a, b));
         }
         let next = page.next_cursor();
-        tracing::debug!(endpoint = spec.path, pages, new = fresh.len(), total = ?page.total_count, "search page");
-        if !fresh.is_empty() {
-            let rows: Vec<Value> = if fresh.len() == page.data.len() {
-                page.data
-            } else {
-                fresh.into_iter().cloned().collect()
-            };
-            tx.send(rows)
-                .await
-                .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
-        }
-        // Sorted newest first: once a page reaches below the cursor, every
-        // later page is older still.
-        let passed_cursor = sort == Some(("updated_at", "descending")) && oldest_on_page < from;
+        send_fresh(spec, window, page.data, tracker, &mut seen, tx).await?;
         match next {
-            Some(c) if !passed_cursor => starting_after = Some(c),
-            _ => break,
+            Some(c) => starting_after = Some(c),
+            None => return Ok(WindowRead::Done),
         }
     }
-    Ok(tracker.finish())
+}
+
+/// Keep the records inside `window`, new to the cursor and not yet seen in
+/// this window (`(id, updated_at)`), and send them.
+async fn send_fresh(
+    spec: &SearchSpec,
+    window: Window,
+    records: Vec<Value>,
+    tracker: &mut CursorTracker,
+    seen: &mut HashSet<(String, i64)>,
+    tx: &mpsc::Sender<Vec<Value>>,
+) -> Result<()> {
+    let mut fresh = Vec::with_capacity(records.len());
+    for record in records {
+        let (id, t) = identity(spec.path, &record)?;
+        if !window.contains(t) || !seen.insert((id.to_string(), t)) {
+            continue;
+        }
+        if tracker.accept(id, t) {
+            fresh.push(record);
+        }
+    }
+    if !fresh.is_empty() {
+        tx.send(fresh)
+            .await
+            .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+    }
+    Ok(())
 }
 
 /// Export every record with `from <= updated_at < until` (a backfill
@@ -216,17 +423,28 @@ pub(crate) fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str
 /// Filters records against the old cursor and computes the new one.
 pub(crate) struct CursorTracker {
     old: Option<SearchCursor>,
+    lookback: i64,
     max: i64,
     ids_at_max: Vec<String>,
+    /// Accepted rows, kept only with a lookback (for `SearchCursor::recent`).
+    accepted: Vec<(String, i64)>,
     rows: u64,
 }
 
 impl CursorTracker {
     pub(crate) fn new(old: Option<SearchCursor>) -> Self {
+        Self::with_lookback(old, 0)
+    }
+
+    /// A tracker that also admits unseen rows up to `lookback` seconds
+    /// below the old cursor.
+    fn with_lookback(old: Option<SearchCursor>, lookback: i64) -> Self {
         Self {
             old,
+            lookback,
             max: i64::MIN,
             ids_at_max: Vec::new(),
+            accepted: Vec::new(),
             rows: 0,
         }
     }
@@ -234,11 +452,14 @@ impl CursorTracker {
     /// Should this record be exported? Updates the running cursor if so.
     pub(crate) fn accept(&mut self, id: &str, updated_at: i64) -> bool {
         if let Some(old) = &self.old
-            && !old.admits(id, updated_at)
+            && !old.admits(id, updated_at, self.lookback)
         {
             return false;
         }
         self.rows += 1;
+        if self.lookback > 0 {
+            self.accepted.push((id.to_string(), updated_at));
+        }
         if updated_at > self.max {
             self.max = updated_at;
             self.ids_at_max.clear();
@@ -253,19 +474,33 @@ impl CursorTracker {
         if self.rows == 0 {
             return SearchOutcome::default();
         }
-        let mut ids_at = self.ids_at_max;
-        if let Some(old) = self.old
-            && old.updated_at == self.max
-        {
-            ids_at.extend(old.ids_at);
-        }
+        let (updated_at, mut ids_at, mut recent) = match self.old {
+            // Only late rows from the lookback margin: the cursor stays.
+            Some(old) if old.updated_at > self.max => (old.updated_at, old.ids_at, old.recent),
+            Some(old) if old.updated_at == self.max => {
+                let mut ids = self.ids_at_max;
+                ids.extend(old.ids_at);
+                (self.max, ids, old.recent)
+            }
+            Some(old) => (self.max, self.ids_at_max, old.recent),
+            None => (self.max, self.ids_at_max, Vec::new()),
+        };
         ids_at.sort();
         ids_at.dedup();
+        if self.lookback > 0 {
+            recent.extend(self.accepted);
+            recent.retain(|(_, t)| *t > updated_at - self.lookback);
+            recent.sort();
+            recent.dedup();
+        } else {
+            recent.clear();
+        }
         SearchOutcome {
             rows: self.rows,
             cursor: Some(SearchCursor {
-                updated_at: self.max,
+                updated_at,
                 ids_at,
+                recent,
             }),
         }
     }
@@ -286,7 +521,8 @@ mod tests {
             cursor,
             SearchCursor {
                 updated_at: 200,
-                ids_at: vec!["b".into(), "c".into()]
+                ids_at: vec!["b".into(), "c".into()],
+                recent: Vec::new(),
             }
         );
 
@@ -313,7 +549,8 @@ mod tests {
             third.finish().cursor,
             Some(SearchCursor {
                 updated_at: 201,
-                ids_at: vec!["b".into()]
+                ids_at: vec!["b".into()],
+                recent: Vec::new(),
             })
         );
     }
@@ -323,11 +560,79 @@ mod tests {
         let old = SearchCursor {
             updated_at: 5,
             ids_at: vec!["x".into()],
+            recent: Vec::new(),
         };
         let mut t = CursorTracker::new(Some(old));
         assert!(!t.accept("x", 5));
         let out = t.finish();
         assert_eq!(out.rows, 0);
         assert!(out.cursor.is_none());
+    }
+
+    #[test]
+    fn windows_split_in_halves_down_to_the_finest_query() {
+        let w = Window { lo: 100, hi: 200 };
+        assert_eq!(
+            w.split(Granularity::Second),
+            Some((Window { lo: 100, hi: 150 }, Window { lo: 150, hi: 200 }))
+        );
+        assert_eq!(Window { lo: 5, hi: 6 }.split(Granularity::Second), None);
+        // Day-granular windows split at a midnight strictly inside.
+        let d = Window {
+            lo: 10 * DAY + 5,
+            hi: 14 * DAY + 7,
+        };
+        let (a, b) = d.split(Granularity::Day).expect("splittable");
+        assert_eq!(a.hi, 12 * DAY);
+        assert_eq!((a.lo, b.lo, b.hi), (d.lo, 12 * DAY, d.hi));
+        let one_day = Window {
+            lo: 10 * DAY,
+            hi: 11 * DAY - 1,
+        };
+        assert_eq!(one_day.split(Granularity::Day), None);
+        assert!(Window { lo: 1, hi: 2 }.contains(2) && !Window { lo: 1, hi: 2 }.contains(1));
+    }
+
+    #[test]
+    fn planned_windows_tile_the_range_exactly() {
+        for g in [Granularity::Second, Granularity::Day] {
+            for n in [1, 2, 3, 7, 50] {
+                let ws = plan_windows(1_000, 40 * DAY + 17, n, g);
+                assert_eq!(ws.first().map(|w| w.lo), Some(1_000));
+                assert_eq!(ws.last().map(|w| w.hi), Some(40 * DAY + 17));
+                for pair in ws.windows(2) {
+                    assert_eq!(pair[0].hi, pair[1].lo, "contiguous");
+                    if g == Granularity::Day {
+                        assert_eq!(pair[0].hi % DAY, 0, "cut at midnight");
+                    }
+                }
+                assert!(ws.len() as u64 <= n);
+            }
+        }
+        assert_eq!(plan_windows(5, 6, 10, Granularity::Second).len(), 1);
+    }
+
+    #[test]
+    fn lookback_rereads_without_repeating_rows() {
+        let mut first = CursorTracker::with_lookback(None, 100);
+        assert!(first.accept("a", 950));
+        assert!(first.accept("b", 1000));
+        let cursor = first.finish().cursor.expect("cursor");
+        assert_eq!(cursor.recent, vec![("a".into(), 950), ("b".into(), 1000)]);
+        // The margin is re-read: a and b are dropped; c showed up late in
+        // the index with an older updated_at, and is exported.
+        let mut second = CursorTracker::with_lookback(Some(cursor), 100);
+        assert!(!second.accept("a", 950));
+        assert!(!second.accept("b", 1000));
+        assert!(second.accept("c", 990));
+        assert!(!second.accept("d", 800), "older than the margin");
+        let out = second.finish();
+        let cursor = out.cursor.expect("cursor");
+        assert_eq!(
+            cursor.updated_at, 1000,
+            "late rows do not move the cursor back"
+        );
+        assert_eq!(cursor.ids_at, vec!["b"]);
+        assert!(cursor.recent.contains(&("c".into(), 990)));
     }
 }

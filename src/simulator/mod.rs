@@ -71,9 +71,15 @@
 //!   endpoints a full URL or null, events a full URL (left out at the end).
 //! * **Versions.** `Intercom-Version` older than 2.12 gets the 2.11 shapes
 //!   where they differ (see `routes::Ver`); the default is 2.16.
+//! * **Rate limit** (`--rate-limit N`, `limits`): N calls per 10-second
+//!   wall-clock window per token, `X-RateLimit-*` headers, 429 beyond.
+//! * **Faults** (`--faults`, `faults`): seeded 5xx, stalls, resets, broken
+//!   bodies, scripted 401s and 429 bursts; changeable via `/__sim/faults`.
 
 mod clock;
 mod error;
+mod faults;
+mod limits;
 mod query;
 mod rng;
 mod routes;
@@ -96,6 +102,8 @@ use tokio::task::JoinHandle;
 
 pub use clock::Clock;
 pub use error::ApiError;
+pub use faults::{Burst, FaultProfile};
+pub use limits::WINDOW_SECS;
 pub use query::{MAX_GROUP_FILTERS, MAX_NESTING, QueryError};
 pub use routes::MAX_PER_PAGE;
 pub use shapes::conversation::MAX_PARTS_RETURNED;
@@ -135,6 +143,12 @@ pub struct SimConfig {
     /// Days of history before the start time that records are spread over.
     #[arg(long, default_value_t = 1095)]
     pub history_days: u32,
+    /// Calls allowed per 10-second window per token (default: unlimited).
+    #[arg(long, value_name = "N")]
+    pub rate_limit: Option<u32>,
+    /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults.rs`).
+    #[arg(long, value_name = "PROFILE")]
+    pub faults: Option<String>,
     /// Number of companies at start.
     #[arg(long, default_value_t = 200)]
     pub companies: usize,
@@ -171,6 +185,8 @@ impl Default for SimConfig {
             reject_tokens: Vec::new(),
             start_time: DEFAULT_START_TIME,
             history_days: 1095,
+            rate_limit: None,
+            faults: None,
             companies: 200,
             admins: 12,
             tags: 20,
@@ -195,6 +211,10 @@ pub struct Simulator {
     /// Ordered search results per (query, sort, world generation).
     pub(crate) cache: SearchCache,
     reject: HashSet<String>,
+    /// Per-token rate-limit windows (`--rate-limit`).
+    pub(crate) limits: limits::RateLimits,
+    /// The installed fault profile (`--faults`, `POST /__sim/faults`).
+    pub(crate) faults: faults::Faults,
     /// The workspace's one open company scroll (`GET /companies/scroll`).
     pub(crate) scroll: std::sync::Mutex<Option<routes::ScrollState>>,
 }
@@ -218,6 +238,8 @@ impl Simulator {
             world: RwLock::new(world),
             stats: Stats::default(),
             cache: SearchCache::default(),
+            limits: limits::RateLimits::default(),
+            faults: faults::Faults::from_config(&config),
             scroll: std::sync::Mutex::new(None),
             config,
         }
@@ -269,6 +291,16 @@ impl Simulator {
         self.stats.snapshot()
     }
 
+    /// The installed fault profile (see `GET /__sim/faults`).
+    pub fn fault_profile(&self) -> FaultProfile {
+        self.faults.get()
+    }
+
+    /// Installs a fault profile and restarts its request count.
+    pub fn set_fault_profile(&self, profile: FaultProfile) {
+        self.faults.set(profile);
+    }
+
     /// Zeroes the request counters.
     pub fn reset_stats(&self) {
         self.stats.reset();
@@ -308,6 +340,9 @@ pub async fn serve(
 /// Binds `127.0.0.1:0`, spawns [`serve`] on the current tokio runtime and
 /// returns a handle. The world is generated on a blocking thread.
 pub async fn spawn(config: SimConfig) -> std::io::Result<SimHandle> {
+    config
+        .check()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let sim = tokio::task::spawn_blocking(move || Simulator::new(config))
         .await
         .map_err(std::io::Error::other)?;

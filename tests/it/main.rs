@@ -21,6 +21,12 @@ mod schemas;
 
 mod simulator;
 
+// The simulator's rate limit and faults; syncs that survive them.
+mod faults;
+
+// Windowed search extraction and the lookback margin.
+mod windows;
+
 // Simulator datasets beyond contacts/conversations, and its quirks.
 mod sim_datasets;
 

@@ -2,7 +2,8 @@
 //!
 //! API routes sit behind two layers: `count` (outermost, feeds
 //! [`Stats`](super::stats::Stats), so 401s are counted too) and `auth`
-//! (bearer token check). `/__sim/*` routes have neither.
+//! (bearer token check), then `limits::layer` (rate limit and its headers)
+//! and `faults::layer` (fault injection). `/__sim/*` routes have none.
 //!
 //! Request input is never trusted: malformed JSON, wrong types, bad cursors
 //! and out-of-range page sizes all become 400 `error.list` responses.
@@ -66,10 +67,20 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         .route("/events", get(events::list))
         .route("/tickets/search", post(tickets::search))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&sim),
+            super::faults::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&sim),
+            super::limits::layer,
+        ))
         .layer(middleware::from_fn_with_state(Arc::clone(&sim), auth))
         .layer(middleware::from_fn_with_state(Arc::clone(&sim), count))
         .with_state(Arc::clone(&sim));
-    control::router(sim).merge(api)
+    control::router(Arc::clone(&sim))
+        .merge(super::faults::control_router(sim))
+        .merge(api)
 }
 
 async fn me(State(sim): State<Arc<Simulator>>) -> Response {

@@ -1,0 +1,365 @@
+//! Pacing: use the workspace's rate limit fully without tripping it.
+//!
+//! Intercom allows N calls per fixed 10-second window per workspace and says
+//! so on every response (`X-RateLimit-Limit`, `-Remaining`, `-Reset`). A
+//! token bucket cannot express "R calls left until T", so the primary gate
+//! follows the headers: a response says `R` calls were left when the server
+//! counted it; every call not yet answered may have used one more. While
+//! that is positive a call goes at once (never a sleep when the headers say
+//! there is room); at zero the caller sleeps until the window's reset. Once
+//! the reset passes, a fresh window of `Limit` calls is presumed until a
+//! response from it corrects the count.
+//!
+//! Calls overtake each other between client and server, so "the freshest
+//! response" is taken as the lowest `Remaining` answered in the window (the
+//! last call the server counted among those answered), and every call still
+//! in flight is presumed to use one more: `room = min(Remaining) − in
+//! flight`, exact once nothing is in flight. Near a window's end the last
+//! few calls wait for answers rather than guess.
+//!
+//! A `governor` limiter enforces the optional user ceiling
+//! (`max_requests_per_minute`, for apps that share the quota); it is polled
+//! with `check()` and slept on with `tokio::time::sleep`, because governor's
+//! own `until_ready` uses futures-timer and ignores tokio's paused clock.
+//!
+//! One [`Pacer`] per client, i.e. per workspace token.
+
+use std::collections::BTreeSet;
+use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::HeaderMap;
+
+/// Slack after a window's reset before calling again: covers clock skew and
+/// the reset header's one-second resolution... on the early side only.
+const RESET_MARGIN_MS: i64 = 100;
+
+/// The three rate-limit headers of one response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimitHeaders {
+    /// Calls per window.
+    pub limit: u32,
+    /// Calls left in the window after this one.
+    pub remaining: u32,
+    /// End of the window, unix seconds (wall clock).
+    pub reset: i64,
+}
+
+impl RateLimitHeaders {
+    /// Parse `X-RateLimit-Limit/Remaining/Reset`; `None` unless all three are
+    /// present and numeric (Intercom omits them on some errors).
+    pub fn parse(headers: &HeaderMap) -> Option<Self> {
+        let get = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<i64>().ok();
+        let limit = get("x-ratelimit-limit")?;
+        let remaining = get("x-ratelimit-remaining")?;
+        let reset = get("x-ratelimit-reset")?;
+        Some(RateLimitHeaders {
+            limit: u32::try_from(limit).ok().filter(|l| *l > 0)?,
+            remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+            reset,
+        })
+    }
+}
+
+/// While calls sent *before* the freshest answered one are still in flight,
+/// the server may have counted them after it; rather than guess, wait this
+/// long for their answers when the count is that close to zero.
+const INFLIGHT_POLL: Duration = Duration::from_millis(5);
+
+/// What the pacer knows about the current window.
+#[derive(Debug, Default)]
+struct Window {
+    /// Calls per window (from the last headers), `None` until seen.
+    limit: Option<u32>,
+    /// End of the known (or presumed) window, unix milliseconds.
+    reset_ms: i64,
+    /// The lowest `X-RateLimit-Remaining` answered in this window: the
+    /// server's count after the last call it counted among those answered.
+    min_remaining: i64,
+    /// Calls let through so far (the next call's sequence number).
+    sent: u64,
+    /// Sequence numbers of calls not answered yet; each may still be
+    /// counted against `min_remaining`.
+    in_flight: BTreeSet<u64>,
+}
+
+impl Window {
+    /// Calls certainly left now.
+    fn room(&self) -> i64 {
+        self.min_remaining - self.in_flight.len() as i64
+    }
+
+    /// Let one call through at `now_ms`, or say how long to wait.
+    fn try_take(&mut self, now_ms: i64) -> Result<u64, Duration> {
+        if let Some(limit) = self.limit {
+            if now_ms >= self.reset_ms + RESET_MARGIN_MS {
+                // The window is over: presume a fresh one until told otherwise.
+                let windows_passed = (now_ms - self.reset_ms) / 10_000 + 1;
+                self.reset_ms += windows_passed * 10_000;
+                self.min_remaining = i64::from(limit);
+            }
+            if self.room() <= 0 {
+                if self.min_remaining > 0 {
+                    // Calls in flight may or may not use the last slots:
+                    // their answers will tell, in a moment.
+                    return Err(INFLIGHT_POLL);
+                }
+                let wait = self.reset_ms + RESET_MARGIN_MS - now_ms;
+                return Err(Duration::from_millis(wait.max(1) as u64));
+            }
+        }
+        let seq = self.sent;
+        self.sent += 1;
+        self.in_flight.insert(seq);
+        Ok(seq)
+    }
+
+    /// A call ended (answered or not).
+    fn done(&mut self, seq: u64) {
+        self.in_flight.remove(&seq);
+    }
+
+    /// Learn from the headers of an answered call.
+    fn observe(&mut self, h: RateLimitHeaders) {
+        let reset_ms = h.reset.saturating_mul(1000);
+        if self.limit.is_none() || reset_ms > self.reset_ms {
+            self.reset_ms = reset_ms;
+            self.min_remaining = i64::from(h.remaining);
+        } else if reset_ms == self.reset_ms {
+            self.min_remaining = self.min_remaining.min(i64::from(h.remaining));
+        }
+        self.limit = Some(h.limit);
+    }
+}
+
+/// Per-workspace pacing (see the module docs).
+#[derive(Debug)]
+pub struct Pacer {
+    window: Mutex<Window>,
+    ceiling: Option<DefaultDirectRateLimiter>,
+}
+
+/// A call let through by [`Pacer::acquire`]; [`Ticket::observe`] the
+/// response's headers. Dropping it marks the call as ended (also when it
+/// failed without a response).
+#[derive(Debug)]
+pub struct Ticket<'a> {
+    pacer: &'a Pacer,
+    seq: u64,
+}
+
+impl Ticket<'_> {
+    /// Learn from a response's headers.
+    pub fn observe(&self, headers: &HeaderMap) {
+        if let Some(h) = RateLimitHeaders::parse(headers) {
+            let mut w = self.pacer.window.lock().unwrap_or_else(|e| e.into_inner());
+            w.done(self.seq);
+            w.observe(h);
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
+    fn drop(&mut self) {
+        let mut w = self.pacer.window.lock().unwrap_or_else(|e| e.into_inner());
+        w.done(self.seq);
+    }
+}
+
+impl Pacer {
+    /// A pacer with an optional ceiling in calls per minute.
+    pub fn new(max_requests_per_minute: Option<u32>) -> Self {
+        let ceiling = max_requests_per_minute.and_then(NonZeroU32::new).map(|m| {
+            // At most a 10-second share at once, evenly spread after that.
+            let burst = NonZeroU32::new((m.get() / 6).max(1)).unwrap_or(NonZeroU32::MIN);
+            let period = Duration::from_secs(60) / m.get();
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_minute(m))
+                .allow_burst(burst);
+            RateLimiter::direct(quota)
+        });
+        Pacer {
+            window: Mutex::new(Window::default()),
+            ceiling,
+        }
+    }
+
+    /// Wait until a call may go.
+    pub async fn acquire(&self) -> Ticket<'_> {
+        if let Some(limiter) = &self.ceiling {
+            while let Err(not_until) = limiter.check() {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                tokio::time::sleep(wait).await;
+            }
+        }
+        loop {
+            let taken = {
+                let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+                w.try_take(now_ms())
+            };
+            match taken {
+                Ok(seq) => return Ticket { pacer: self, seq },
+                Err(wait) if wait == INFLIGHT_POLL => tokio::time::sleep(wait).await,
+                Err(wait) => {
+                    tracing::debug!(
+                        wait_ms = wait.as_millis() as u64,
+                        "rate-limit window used up; waiting for its reset"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    fn headers(limit: &str, remaining: &str, reset: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-ratelimit-limit",
+            HeaderValue::from_str(limit).expect("v"),
+        );
+        h.insert(
+            "x-ratelimit-remaining",
+            HeaderValue::from_str(remaining).expect("v"),
+        );
+        h.insert(
+            "x-ratelimit-reset",
+            HeaderValue::from_str(reset).expect("v"),
+        );
+        h
+    }
+
+    fn hdr(limit: u32, remaining: u32, reset: i64) -> RateLimitHeaders {
+        RateLimitHeaders {
+            limit,
+            remaining,
+            reset,
+        }
+    }
+
+    #[test]
+    fn headers_parse_only_when_complete_and_numeric() {
+        assert_eq!(
+            RateLimitHeaders::parse(&headers("100", "42", "1700000010")),
+            Some(hdr(100, 42, 1_700_000_010))
+        );
+        assert_eq!(RateLimitHeaders::parse(&headers("100", "x", "1")), None);
+        assert_eq!(RateLimitHeaders::parse(&headers("0", "0", "1")), None);
+        assert_eq!(
+            RateLimitHeaders::parse(&headers(" 5 ", "-1", "9")).map(|h| (h.limit, h.remaining)),
+            Some((5, 0))
+        );
+        let mut partial = headers("100", "1", "2");
+        partial.remove("x-ratelimit-reset");
+        assert_eq!(RateLimitHeaders::parse(&partial), None);
+    }
+
+    #[test]
+    fn unknown_limit_never_waits() {
+        let mut w = Window::default();
+        for i in 0..1000 {
+            assert_eq!(w.try_take(0), Ok(i));
+        }
+    }
+
+    #[test]
+    fn follows_the_headers_and_waits_for_the_reset() {
+        let t0 = 1_700_000_000_000;
+        let reset = 1_700_000_010;
+        let mut w = Window::default();
+        let first = w.try_take(t0).expect("first call goes");
+        w.done(first);
+        w.observe(hdr(3, 2, reset));
+        // Two left: both go without waiting.
+        let a = w.try_take(t0 + 1).expect("room");
+        let b = w.try_take(t0 + 2).expect("room");
+        // Both in flight: none certainly left, but they may not all count:
+        // wait for their answers, briefly.
+        assert_eq!(w.try_take(t0 + 3), Err(INFLIGHT_POLL));
+        // b overtook a at the server: its count is the older one.
+        w.done(b);
+        w.observe(hdr(3, 1, reset));
+        w.done(a);
+        w.observe(hdr(3, 0, reset));
+        let wait = w.try_take(t0 + 3).expect_err("window used up");
+        assert_eq!(
+            wait,
+            Duration::from_millis(10_000 - 3 + RESET_MARGIN_MS as u64)
+        );
+        // A stale, more optimistic answer cannot reopen the window.
+        w.observe(hdr(3, 2, reset));
+        assert!(w.try_take(t0 + 4).is_err());
+        // After the reset: a presumed fresh window of 3.
+        let after = t0 + 10_000 + RESET_MARGIN_MS;
+        let calls: Vec<u64> = (0..3).map(|_| w.try_take(after).expect("fresh")).collect();
+        assert_eq!(w.try_take(after), Err(INFLIGHT_POLL));
+        for c in calls {
+            w.done(c);
+        }
+        w.observe(hdr(3, 0, reset + 10));
+        assert!(w.try_take(after).expect_err("used up") > INFLIGHT_POLL);
+    }
+
+    #[test]
+    fn overtaking_calls_never_overshoot() {
+        // The sequence that tripped a sent-order estimate: later calls
+        // counted earlier by the server.
+        let t0 = 1_700_000_000_000;
+        let reset = 1_700_000_010;
+        let mut w = Window::default();
+        let s = w.try_take(t0).expect("go");
+        w.done(s);
+        w.observe(hdr(100, 6, reset));
+        let calls: Vec<u64> = (0..5).map(|_| w.try_take(t0).expect("room")).collect();
+        // Answers in an order unrelated to sending; remaining 1..=5.
+        for (i, (c, r)) in calls.iter().zip([3, 5, 1, 4, 2]).enumerate() {
+            if i == 2 {
+                // min 3, 3 in flight: they may take the last three.
+                assert_eq!(w.try_take(t0), Err(INFLIGHT_POLL));
+            }
+            w.done(*c);
+            w.observe(hdr(100, r, reset));
+        }
+        let last = w.try_take(t0).expect("exactly one left");
+        assert_eq!(w.try_take(t0), Err(INFLIGHT_POLL));
+        w.done(last);
+        w.observe(hdr(100, 0, reset));
+        assert!(w.try_take(t0).expect_err("none left") > INFLIGHT_POLL);
+    }
+
+    #[test]
+    fn another_client_using_the_quota_shows_in_the_headers() {
+        let t0 = 1_700_000_000_000;
+        let mut w = Window::default();
+        let s = w.try_take(t0).expect("go");
+        w.done(s);
+        // Someone else used 99 of 100: one call left.
+        w.observe(hdr(100, 1, 1_700_000_010));
+        assert!(w.try_take(t0 + 1).is_ok());
+        assert!(w.try_take(t0 + 2).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_ceiling_spreads_calls() {
+        let p = Pacer::new(Some(6000)); // 100 per second, bursts of 1000
+        for _ in 0..50 {
+            drop(p.acquire().await);
+        }
+        let limiter = p.ceiling.as_ref().expect("ceiling");
+        assert!(limiter.check().is_ok(), "within the burst");
+    }
+}
