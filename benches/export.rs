@@ -97,6 +97,8 @@ fn main() {
     for report in reports.split(',').map(str::trim).filter(|r| !r.is_empty()) {
         sim.sim.reset_stats();
         let t = Instant::now();
+        // Reaped by `wait_child` (wait4), which also reads its rusage.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new(exe)
             .args([
                 "sync",
