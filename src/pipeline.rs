@@ -349,7 +349,21 @@ async fn finish(
     stopped: bool,
     backfill: Option<(BackfillJob, bool)>,
 ) -> Result<RunSummary> {
-    let status = run_status(&outcomes, stopped, plan.skip_failed);
+    // Failed items are tolerated with --skip-failed, or per report with its
+    // `skip_failed_conversations` option.
+    let tolerated = |report: ReportName| {
+        plan.skip_failed
+            || report
+                .options()
+                .iter()
+                .find(|o| o.key == "skip_failed_conversations")
+                .is_some_and(|o| plan.options_of(report).get(o) == "true")
+    };
+    let skip_failed = outcomes
+        .iter()
+        .filter(|o| !o.failed.is_empty())
+        .all(|o| tolerated(o.report));
+    let status = run_status(&outcomes, stopped, skip_failed);
     state.finish_run(&run, status).await?;
     Ok(RunSummary {
         run_key: run.key,

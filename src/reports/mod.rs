@@ -87,6 +87,21 @@ const fn choice(
         choices,
         default,
         doc,
+        selects: true,
+    }
+}
+
+/// An option that changes how, not which records are exported: it does not
+/// get its own cursor.
+const fn behaviour(
+    key: &'static str,
+    choices: &'static [&'static str],
+    default: &'static str,
+    doc: &'static str,
+) -> OptionSpec {
+    OptionSpec {
+        selects: false,
+        ..choice(key, choices, default, doc)
     }
 }
 
@@ -101,7 +116,7 @@ static CONVERSATION_OPTIONS: &[OptionSpec] = &[
         "all",
         "Only conversations in this state",
     ),
-    choice(
+    behaviour(
         "order",
         &["updated_at", "created_at"],
         "updated_at",
@@ -144,7 +159,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "conversation_parts",
             description: "Conversation Details: one row per part of every changed conversation (GET /conversations/{id})",
             columns: conversation_parts::COLUMNS,
-            options: &[choice(
+            options: &[behaviour(
                 "skip_failed_conversations",
                 &["false", "true"],
                 "false",

@@ -17,6 +17,9 @@ pub struct OptionSpec {
     pub choices: &'static [&'static str],
     pub default: &'static str,
     pub doc: &'static str,
+    /// Changes which records are exported (and so gets its own cursor).
+    /// False for options that only change how (order, failure handling).
+    pub selects: bool,
 }
 
 /// The options given for one report, as strings (lists joined by commas).
@@ -106,7 +109,7 @@ impl ReportOptions {
             .filter(|(k, v)| {
                 specs
                     .iter()
-                    .any(|s| s.key == k.as_str() && s.default != v.as_str())
+                    .any(|s| s.key == k.as_str() && s.selects && s.default != v.as_str())
             })
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
@@ -140,12 +143,14 @@ mod tests {
             choices: &["open", "closed", "all"],
             default: "all",
             doc: "",
+            selects: true,
         },
         OptionSpec {
             key: "ids",
             choices: &[],
             default: "",
             doc: "",
+            selects: true,
         },
     ];
 

@@ -200,6 +200,26 @@ async fn failed_conversations_are_recorded_reported_and_recovered_next_run() {
     assert_eq!(items.len(), 3);
     assert!(items.iter().all(|i| i["attempts"] == 2), "{items:?}");
 
+    // 2b. The report's own option tolerates them too (exit 0), without the flag.
+    let out = run_cli(
+        &args(
+            &world,
+            &base,
+            &[
+                "--option",
+                "conversation_parts.skip_failed_conversations=true",
+            ],
+        ),
+        &[("INTERCOM_ACCESS_TOKEN", "t")],
+    )
+    .await;
+    assert_ok(&out);
+    assert_eq!(
+        failed_items(&world).await.len(),
+        3,
+        "still recorded for the next run"
+    );
+
     // 3. The simulator stops failing them: fetched first, cleared, exit 0.
     failing.lock().expect("lock").clear();
     let out = run_cli(&args(&world, &base, &[]), &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
