@@ -389,6 +389,14 @@ fn run_status(outcomes: &[ReportOutcome], stopped: bool, skip_failed: bool) -> R
     }
 }
 
+/// What the progress bar calls a report's export (backfill windows by start).
+fn dir_key_label(report: ReportName, dir_key: &str) -> String {
+    match dir_key.rsplit_once("-w") {
+        Some((_, window)) => format!("{report} {window}"),
+        None => report.to_string(),
+    }
+}
+
 /// Extract, write and commit one report (or one backfill window) into
 /// `OUTPUT/<report>/<dir_key>/`.
 async fn export(
@@ -400,6 +408,7 @@ async fn export(
     dir_key: String,
     source: Source<'_>,
 ) -> Result<Exported> {
+    let label = dir_key_label(report, &dir_key);
     let config = WriterConfig {
         output_dir: plan.output_dir.clone(),
         report: report.as_str().to_string(),
@@ -411,11 +420,14 @@ async fn export(
     let columns = reports::columns(report, client).await?;
     let mut writer = ReportWriter::new(config, columns)?;
     let (tx, mut rx) = mpsc::channel::<Vec<Value>>(CHANNEL_PAGES);
+    let bar = crate::telemetry::report_bar(&label);
+    let writing_bar = bar.clone();
     let writing = tokio::task::spawn_blocking(move || {
         while let Some(rows) = rx.blocking_recv() {
             if let Err(e) = writer.write(&rows) {
                 return (writer, Err(e));
             }
+            writing_bar.inc(rows.len() as u64);
             testpoint::hit("page");
         }
         let finished = writer.finish();
@@ -442,6 +454,7 @@ async fn export(
     let (writer, written) = writing
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
+    bar.finish_and_clear();
     // A writer failure is the root cause of an extractor's "writer stopped".
     let extracted = match (extracted, written) {
         (Ok(x), Ok(())) => x,

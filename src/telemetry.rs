@@ -28,3 +28,20 @@ pub fn init(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// A live counter of rows for one report's export, on stderr when it is a
+/// terminal (hidden otherwise, so logs and orchestrators see no escape codes).
+pub fn report_bar(label: &str) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    let style = indicatif::ProgressStyle::with_template(
+        "{spinner} {prefix:<28} {human_pos:>10} rows  {elapsed}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+    bar.set_style(style);
+    bar.set_prefix(label.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

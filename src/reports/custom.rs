@@ -30,8 +30,13 @@ pub async fn columns(
         Ok(v) => v,
         Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
         Err(e) => {
-            // 2.16 answers 422 for conversations; a token without the scope 403s.
-            tracing::info!(model, error = %e, "no custom attribute declarations; custom attributes stay in custom_attributes_json");
+            // 2.16 answers 422 for conversations (expected); a token without
+            // the scope gets 403 (worth saying).
+            if matches!(e, HttpError::Status { status: 422, .. }) {
+                tracing::debug!(model, error = %e, "no custom attribute declarations");
+            } else {
+                tracing::info!(model, error = %e, "no custom attribute declarations; custom attributes stay in custom_attributes_json");
+            }
             return Ok(Vec::new());
         }
     };

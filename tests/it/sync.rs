@@ -231,6 +231,12 @@ async fn csv_holds_the_same_rows_as_parquet() {
     )
     .await;
     assert_ok(&out);
+    // Not a terminal: no progress bar, no escape codes in what orchestrators read.
+    assert!(
+        !stderr(&out).contains('\u{1b}') && !stderr(&out).contains('\r'),
+        "{}",
+        stderr(&out)
+    );
 
     for (report, _, _) in REPORTS {
         let parquet_dir = &run_dirs(&world.output(), report)[0];
