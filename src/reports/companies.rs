@@ -120,9 +120,7 @@ async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, batch: Vec<Value>) 
         return Ok(());
     }
     *rows += batch.len() as u64;
-    tx.send(batch)
-        .await
-        .map_err(|_| Error::Internal("the file writer stopped early".into()))
+    crate::reports::send_rows(tx, batch).await
 }
 
 /// The mapping row shared by tags and segments.

@@ -108,9 +108,7 @@ pub async fn by_company(
             }
             if !fresh.is_empty() {
                 rows += fresh.len() as u64;
-                tx.send(fresh)
-                    .await
-                    .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+                crate::reports::send_rows(&tx, fresh).await?;
             }
             let total_pages = body
                 .pointer("/pages/total_pages")

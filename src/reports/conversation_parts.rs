@@ -291,9 +291,7 @@ async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, parts: Vec<Value>) 
         return Ok(());
     }
     *rows += parts.len() as u64;
-    tx.send(parts)
-        .await
-        .map_err(|_| Error::Internal("the file writer stopped early".into()))
+    crate::reports::send_rows(tx, parts).await
 }
 
 /// `GET /conversations/{id}` and turn its parts into rows. `None` if the

@@ -26,7 +26,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::FailedItem;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// What a fan-out did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -71,9 +71,7 @@ where
                     continue;
                 }
                 out.rows += rows.len() as u64;
-                tx.send(rows)
-                    .await
-                    .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+                crate::reports::send_rows(tx, rows).await?;
             }
             Err(e) if e.is_unauthorized() => return Err(e),
             Err(e) => {
@@ -96,6 +94,7 @@ pub fn receiver_stream<T>(rx: mpsc::Receiver<T>) -> impl Stream<Item = T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;

@@ -96,9 +96,7 @@ pub async fn extract(
             let batch = result?;
             if !batch.is_empty() {
                 count += batch.len() as u64;
-                tx.send(batch)
-                    .await
-                    .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+                crate::reports::send_rows(&tx, batch).await?;
             }
         }
         Ok::<_, Error>(count)

@@ -518,6 +518,14 @@ pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<
     Ok(columns)
 }
 
+/// Hand a batch of rows to the report's writer. The only way this fails is
+/// the writer having stopped, whose own error is the one reported.
+pub(crate) async fn send_rows(tx: &mpsc::Sender<Vec<Value>>, rows: Vec<Value>) -> Result<()> {
+    tx.send(rows)
+        .await
+        .map_err(|_| Error::Internal("the file writer stopped early".into()))
+}
+
 /// What an extractor needs besides the client.
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {

@@ -342,9 +342,7 @@ async fn send_fresh(
         }
     }
     if !fresh.is_empty() {
-        tx.send(fresh)
-            .await
-            .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+        crate::reports::send_rows(tx, fresh).await?;
     }
     Ok(())
 }
@@ -395,9 +393,7 @@ pub async fn extract_range(
         let next = page.next_cursor();
         if !fresh.is_empty() {
             rows += fresh.len() as u64;
-            tx.send(fresh)
-                .await
-                .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+            crate::reports::send_rows(tx, fresh).await?;
         }
         match next {
             Some(c) => starting_after = Some(c),

@@ -90,9 +90,7 @@ pub async fn extract(
     }
     let rows = records.len() as u64;
     for chunk in records.chunks(1000) {
-        tx.send(chunk.to_vec())
-            .await
-            .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
+        crate::reports::send_rows(&tx, chunk.to_vec()).await?;
     }
     Ok(Extracted {
         rows,
