@@ -677,6 +677,7 @@ async fn run_locked(
             per_page: settings.page_size,
             concurrency: settings.concurrency,
             lookback_secs: settings.lookback_secs,
+            checkpoint_every: settings.checkpoint_every,
         },
         skip_failed,
         shutdown,

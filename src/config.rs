@@ -62,6 +62,7 @@ pub struct FileConfig {
     pub max_requests_per_minute: Option<u32>,
     pub concurrency: Option<usize>,
     pub lookback_secs: Option<u64>,
+    pub checkpoint_secs: Option<u64>,
     /// `[options.<report>]` tables: per-report options.
     pub options: Option<BTreeMap<String, toml::Table>>,
 }
@@ -210,6 +211,9 @@ pub struct Settings {
     pub concurrency: usize,
     /// Seconds before the cursor that every sync re-reads (search index lag).
     pub lookback_secs: u64,
+    /// A long search-based sync commits after a completed window once this
+    /// much time passed since its last commit (zero: after every window).
+    pub checkpoint_every: Duration,
     token_file: Option<PathBuf>,
 }
 
@@ -224,6 +228,7 @@ pub mod defaults {
     pub const MAX_RETRY_SECS: u64 = 600;
     pub const CONCURRENCY: usize = 8;
     pub const LOOKBACK_SECS: u64 = 0;
+    pub const CHECKPOINT_SECS: u64 = 60;
 }
 
 impl Settings {
@@ -314,6 +319,9 @@ impl Settings {
             max_requests_per_minute: file.max_requests_per_minute,
             concurrency,
             lookback_secs: file.lookback_secs.unwrap_or(defaults::LOOKBACK_SECS),
+            checkpoint_every: Duration::from_secs(
+                file.checkpoint_secs.unwrap_or(defaults::CHECKPOINT_SECS),
+            ),
             base_url,
             intercom_version: file
                 .intercom_version

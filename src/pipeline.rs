@@ -11,6 +11,14 @@
 //!                          StateStore::commit (one transaction)
 //! ```
 //!
+//! Search-based reports also commit along the way: after a completed search
+//! window (at most once per [`ExtractOptions::checkpoint_every`]) the
+//! extractor sends [`Msg::Checkpoint`] with the cursor covering every row
+//! sent so far; the writer closes its part files (durable, renamed) and
+//! commits them with that cursor in one state transaction, then goes on. An
+//! interrupted sync resumes from the last checkpoint; the report's last
+//! commit carries the rest, its failed and recovered items.
+//!
 //! The caller holds the state lock ([`crate::lock`]). A run starts with
 //! [`recovery::recover`], which removes what an interrupted run of the same
 //! kind left uncommitted (see the commit protocol in [`crate::state`]).
@@ -27,13 +35,12 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::http::{IntercomClient, StatsSnapshot};
 use crate::output::{Format, ReportWriter, WriterConfig};
-use crate::reports::{self, ExtractOptions, Extracted, FailedItem, ReportName, ReportOptions};
+use crate::reports::{self, ExtractOptions, Extracted, FailedItem, Msg, ReportName, ReportOptions};
 use crate::shutdown::Shutdown;
 use crate::state::recovery::{self, Recovered};
 use crate::state::{BackfillJob, Commit, Run, RunStatus, StateStore, format_utc};
@@ -419,19 +426,50 @@ async fn export(
     };
     let columns = reports::columns(report, client).await?;
     let mut writer = ReportWriter::new(config, columns)?;
-    let (tx, mut rx) = mpsc::channel::<Vec<Value>>(CHANNEL_PAGES);
+    let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
     let bar = crate::telemetry::report_bar(&label);
     let writing_bar = bar.clone();
+    // Checkpoints commit a search's cursor with the files written so far,
+    // from the writer's thread, so that they come in order with the rows.
+    let checkpoint = match &source {
+        Source::Incremental { param_key, .. } => Some(Checkpointer {
+            runtime: tokio::runtime::Handle::current(),
+            state: state.clone(),
+            run: run.clone(),
+            report,
+            param_key: param_key.clone(),
+            output_dir: plan.output_dir.clone(),
+        }),
+        Source::Window { .. } => None,
+    };
     let writing = tokio::task::spawn_blocking(move || {
-        while let Some(rows) = rx.blocking_recv() {
-            if let Err(e) = writer.write(&rows) {
-                return (writer, Err(e));
+        let mut done = Checkpointed::default();
+        let mut rows_since = 0u64;
+        while let Some(msg) = rx.blocking_recv() {
+            let step = match msg {
+                Msg::Rows(rows) => writer.write(&rows).map(|()| {
+                    rows_since += rows.len() as u64;
+                    writing_bar.inc(rows.len() as u64);
+                    testpoint::hit("page");
+                }),
+                Msg::Checkpoint(cursor) => match &checkpoint {
+                    Some(c) => c.commit(&mut writer, &cursor, rows_since).map(|files| {
+                        done.rows += rows_since;
+                        done.files += files;
+                        rows_since = 0;
+                        testpoint::hit("checkpoint");
+                    }),
+                    None => Err(Error::Internal(format!(
+                        "the {report} extractor sent a checkpoint in a backfill window"
+                    ))),
+                },
+            };
+            if let Err(e) = step {
+                return (writer, done, Err(e));
             }
-            writing_bar.inc(rows.len() as u64);
-            testpoint::hit("page");
         }
         let finished = writer.finish();
-        (writer, finished)
+        (writer, done, finished)
     });
     let options = plan.options_of(report);
     let extracted: Result<Extracted> = match &source {
@@ -451,7 +489,7 @@ async fn export(
             reports::extract_range(report, &options, client, &plan.extract, *start, *end, tx).await
         }
     };
-    let (writer, written) = writing
+    let (writer, checkpointed, written) = writing
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
     bar.finish_and_clear();
@@ -459,6 +497,7 @@ async fn export(
     let extracted = match (extracted, written) {
         (Ok(x), Ok(())) => x,
         (_, Err(e)) | (Err(e), Ok(())) => {
+            // Committed checkpoints stay; the writer removes only the rest.
             tokio::task::spawn_blocking(move || writer.abort())
                 .await
                 .ok();
@@ -482,7 +521,7 @@ async fn export(
     let commit = Commit {
         param_key,
         files: &files,
-        rows: extracted.rows,
+        rows: extracted.rows.saturating_sub(checkpointed.rows),
         cursor: extracted.cursor.as_deref(),
         failed: &extracted.failed,
         recovered: &extracted.recovered,
@@ -497,10 +536,56 @@ async fn export(
     }
     Ok(Exported {
         rows: extracted.rows,
-        files: data_file_count(&files),
+        files: checkpointed.files + data_file_count(&files),
         failed: extracted.failed,
         recovered: extracted.recovered.len(),
     })
+}
+
+/// What the checkpoints of one export committed.
+#[derive(Debug, Default)]
+struct Checkpointed {
+    rows: u64,
+    /// Data files (as [`data_file_count`]).
+    files: usize,
+}
+
+/// Commits a checkpoint from the writer's thread: the files written so far
+/// with the cursor that covers them, in one state transaction.
+struct Checkpointer {
+    runtime: tokio::runtime::Handle,
+    state: StateStore,
+    run: Run,
+    report: ReportName,
+    param_key: String,
+    output_dir: PathBuf,
+}
+
+impl Checkpointer {
+    /// Make the writer's files durable and commit them with `cursor`;
+    /// returns how many data files were committed.
+    fn commit(&self, writer: &mut ReportWriter, cursor: &str, rows: u64) -> Result<usize> {
+        let files = writer.take_files()?;
+        let commit = Commit {
+            param_key: &self.param_key,
+            files: &files,
+            rows,
+            cursor: Some(cursor),
+            ..Commit::default()
+        };
+        if let Err(e) =
+            self.runtime
+                .block_on(self.state.commit(&self.run, self.report.as_str(), &commit))
+        {
+            // Nothing names these files: they must not stay behind.
+            for f in &files {
+                let _ = std::fs::remove_file(self.output_dir.join(&f.relative_path));
+            }
+            return Err(e);
+        }
+        tracing::debug!(report = %self.report, rows, files = files.len(), "checkpoint committed");
+        Ok(data_file_count(&files))
+    }
 }
 
 /// One per part: when both formats are written, count the Parquet copy.

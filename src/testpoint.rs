@@ -9,8 +9,9 @@
 //! Points: `page` (a page of records was handed to the writer),
 //! `written` (a report's files are renamed and fsynced, not yet committed),
 //! `in_commit` (inside the state transaction, before `COMMIT`),
-//! `committed` (a report's transaction is committed), `window` (a backfill
-//! window is committed), `run_started`.
+//! `committed` (a report's transaction is committed), `checkpoint` (a
+//! search window's checkpoint is committed, the report goes on), `window`
+//! (a backfill window is committed), `run_started`.
 
 /// Mark that the process reached `point`.
 #[inline]

@@ -213,6 +213,20 @@ impl ReportWriter {
         Ok(())
     }
 
+    /// Close the current part and hand over the files finished since the
+    /// last call, durable (fsynced, renamed, directory synced): a checkpoint.
+    /// The writer forgets them, so [`Self::abort`] no longer removes them
+    /// (the caller commits them); later rows go to new parts.
+    pub fn take_files(&mut self) -> Result<Vec<WrittenFile>> {
+        if self.sinks.iter().any(|s| s.open.is_some()) {
+            self.close_part()?;
+        }
+        if !self.written.is_empty() {
+            sync_dir(&self.run_dir())?;
+        }
+        Ok(std::mem::take(&mut self.written))
+    }
+
     /// Values written as null because they did not fit their column's type.
     pub fn misfits(&self) -> u64 {
         self.meta.misfits.get()

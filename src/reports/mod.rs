@@ -518,12 +518,69 @@ pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<
     Ok(columns)
 }
 
+/// What an extractor hands the report's writer, in order.
+#[derive(Debug)]
+pub enum Msg {
+    /// Records to write.
+    Rows(Vec<Value>),
+    /// Every record sent so far is covered by this cursor (opaque JSON, as
+    /// in [`Extracted::cursor`]): the writer makes its files durable and the
+    /// pipeline commits them with it before going on (a search window
+    /// completed; see [`search`]).
+    Checkpoint(String),
+}
+
+/// The pipeline's channel as a search sees it.
+struct Pipe<'a> {
+    tx: &'a mpsc::Sender<Msg>,
+}
+
+impl search::Sink for Pipe<'_> {
+    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
+        self.tx
+            .send(Msg::Rows(rows))
+            .await
+            .map_err(|_| writer_stopped())
+    }
+
+    async fn checkpoint(&self, cursor: &search::SearchCursor) -> Result<()> {
+        self.tx
+            .send(Msg::Checkpoint(json!(cursor).to_string()))
+            .await
+            .map_err(|_| writer_stopped())
+    }
+}
+
+fn writer_stopped() -> Error {
+    Error::Internal("the file writer stopped early".into())
+}
+
 /// Hand a batch of rows to the report's writer. The only way this fails is
 /// the writer having stopped, whose own error is the one reported.
 pub(crate) async fn send_rows(tx: &mpsc::Sender<Vec<Value>>, rows: Vec<Value>) -> Result<()> {
-    tx.send(rows)
-        .await
-        .map_err(|_| Error::Internal("the file writer stopped early".into()))
+    tx.send(rows).await.map_err(|_| writer_stopped())
+}
+
+/// Run an extractor that sends plain pages of rows, passing them on to the
+/// pipeline's channel as [`Msg::Rows`].
+async fn forward_rows<F>(
+    out: &mpsc::Sender<Msg>,
+    extract: impl FnOnce(mpsc::Sender<Vec<Value>>) -> F,
+) -> Result<Extracted>
+where
+    F: Future<Output = Result<Extracted>>,
+{
+    let (tx, mut rx) = mpsc::channel::<Vec<Value>>(1);
+    let forward = async move {
+        while let Some(rows) = rx.recv().await {
+            if out.send(Msg::Rows(rows)).await.is_err() {
+                // The writer stopped: dropping `rx` stops the extractor too.
+                return;
+            }
+        }
+    };
+    let (extracted, ()) = tokio::join!(extract(tx), forward);
+    extracted
 }
 
 /// What an extractor needs besides the client.
@@ -535,6 +592,11 @@ pub struct ExtractOptions {
     pub concurrency: usize,
     /// Seconds before the cursor re-read on every sync (see [`search`]).
     pub lookback_secs: u64,
+    /// A search-based report commits its files and cursor after a completed
+    /// window once this much time has passed since its last commit (see
+    /// [`search`]): a long sync that is interrupted resumes from there. Zero
+    /// checkpoints after every window (tests).
+    pub checkpoint_every: std::time::Duration,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries.
@@ -655,10 +717,44 @@ pub fn snapshot_requests(report: ReportName) -> Option<&'static [snapshot::ListR
     }
 }
 
-/// Run a report's extractor from `cursor`, sending pages of records to `tx`.
-/// `retry` holds ids of items that failed in earlier runs; extractors that
-/// fetch per item fetch these first.
+/// Run a report's extractor from `cursor`, sending pages of records (and,
+/// for search-based reports, checkpoints) to `tx`. `retry` holds ids of
+/// items that failed in earlier runs; extractors that fetch per item fetch
+/// these first.
 pub async fn extract(
+    report: ReportName,
+    report_options: &ReportOptions,
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    cursor: Option<&str>,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
+) -> Result<Extracted> {
+    let Some(spec) = search_spec(report, report_options)? else {
+        return forward_rows(&tx, |rows| {
+            extract_rows(report, report_options, client, options, cursor, retry, rows)
+        })
+        .await;
+    };
+    let out = search::extract_with_lookback(
+        client,
+        &spec,
+        options.per_page,
+        options.lookback_secs,
+        parse_cursor(report, cursor)?,
+        &Pipe { tx: &tx },
+        Some(options.checkpoint_every),
+    )
+    .await?;
+    Ok(Extracted {
+        rows: out.rows,
+        cursor: out.cursor.map(|c| json!(c).to_string()),
+        ..Extracted::default()
+    })
+}
+
+/// The extractors of reports that are not plain searches.
+async fn extract_rows(
     report: ReportName,
     report_options: &ReportOptions,
     client: &IntercomClient,
@@ -700,23 +796,7 @@ pub async fn extract(
         }
         _ => {}
     }
-    let Some(spec) = search_spec(report, report_options)? else {
-        return conversation_parts::extract(client, options, cursor, retry, tx).await;
-    };
-    let out = search::extract_with_lookback(
-        client,
-        &spec,
-        options.per_page,
-        options.lookback_secs,
-        cursor,
-        &tx,
-    )
-    .await?;
-    Ok(Extracted {
-        rows: out.rows,
-        cursor: out.cursor.map(|c| json!(c).to_string()),
-        ..Extracted::default()
-    })
+    conversation_parts::extract(client, options, cursor, retry, tx).await
 }
 
 /// Read a saved search cursor.
@@ -751,14 +831,22 @@ pub async fn extract_range(
     options: &ExtractOptions,
     from: i64,
     until: i64,
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
     let spec = range_spec(report, report_options)?.ok_or_else(|| {
         Error::Config(format!(
             "report {report} cannot be backfilled by date range; leave it out of --reports"
         ))
     })?;
-    let rows = search::extract_range(client, &spec, options.per_page, from, until, &tx).await?;
+    let rows = search::extract_range(
+        client,
+        &spec,
+        options.per_page,
+        from,
+        until,
+        &Pipe { tx: &tx },
+    )
+    .await?;
     Ok(Extracted {
         rows,
         ..Extracted::default()

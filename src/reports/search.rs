@@ -17,8 +17,19 @@
 //!   before the cursor, sorted by `updated_at` descending (`sort` is part of
 //!   the contact search request), filter to the exact cursor on our side, and
 //!   stop paging at the first record older than the cursor.
+//!
+//! # Checkpoints
+//!
+//! Windows are read oldest first, so when one completes, the cursor of the
+//! rows accepted so far covers every record up to its upper bound. A long
+//! sync hands that cursor to its [`Sink`] after a completed window (at most
+//! once per `checkpoint_every`): the pipeline then makes the files written so
+//! far durable and commits them with that cursor. An interrupted sync
+//! restarts from the last committed window; the windows before it are not
+//! read again.
 
 use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -166,6 +177,26 @@ pub struct SearchOutcome {
     pub cursor: Option<SearchCursor>,
 }
 
+/// Where a search sends what it finds: a plain page channel (a parent
+/// listing inside another report), or the pipeline's channel, which also
+/// takes checkpoints.
+pub(crate) trait Sink {
+    /// Hand over records to write.
+    async fn rows(&self, rows: Vec<Value>) -> Result<()>;
+
+    /// Every record sent so far is covered by `cursor` (a window completed).
+    /// Plain channels ignore it.
+    async fn checkpoint(&self, _cursor: &SearchCursor) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Sink for mpsc::Sender<Vec<Value>> {
+    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
+        crate::reports::send_rows(self, rows).await
+    }
+}
+
 /// Run one incremental search, sending pages of new records to `tx`.
 ///
 /// A first request (sorted newest first) probes the range: when it holds
@@ -174,24 +205,27 @@ pub struct SearchOutcome {
 /// (the server's clock, not ours) and `(lo, hi]` is read window by window,
 /// oldest first; a window whose `total_count` exceeds
 /// [`WINDOW_PAGE_BUDGET`] pages is split first.
-pub async fn extract(
+pub(crate) async fn extract(
     client: &IntercomClient,
     spec: &SearchSpec,
     per_page: u32,
     cursor: Option<SearchCursor>,
-    tx: &mpsc::Sender<Vec<Value>>,
+    tx: &impl Sink,
 ) -> Result<SearchOutcome> {
-    extract_with_lookback(client, spec, per_page, 0, cursor, tx).await
+    extract_with_lookback(client, spec, per_page, 0, cursor, tx, None).await
 }
 
-/// [`extract`], re-reading `lookback_secs` below the cursor (see the module docs).
-pub async fn extract_with_lookback(
+/// [`extract`], re-reading `lookback_secs` below the cursor (see the module
+/// docs), and handing `tx` a checkpoint after a completed window when
+/// `checkpoint_every` has passed since the last one (`None`: never).
+pub(crate) async fn extract_with_lookback(
     client: &IntercomClient,
     spec: &SearchSpec,
     per_page: u32,
     lookback_secs: u64,
     cursor: Option<SearchCursor>,
-    tx: &mpsc::Sender<Vec<Value>>,
+    tx: &impl Sink,
+    checkpoint_every: Option<Duration>,
 ) -> Result<SearchOutcome> {
     let lookback = i64::try_from(lookback_secs).unwrap_or(i64::MAX / 4);
     let from = cursor.as_ref().map_or(0, |c| c.updated_at);
@@ -237,6 +271,8 @@ pub async fn extract_with_lookback(
     let budget_rows = WINDOW_PAGE_BUDGET * u64::from(per_page.max(1));
     let mut queue: VecDeque<Window> =
         plan_windows(lo, newest, total.div_ceil(budget_rows), g).into();
+    let mut last_checkpoint = Instant::now();
+    let mut rows_at_checkpoint = 0;
     while let Some(window) = queue.pop_front() {
         match read_window(
             client,
@@ -256,6 +292,16 @@ pub async fn extract_with_lookback(
                     hi = window.hi,
                     "window done"
                 );
+                let due = checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
+                if due
+                    && !queue.is_empty()
+                    && tracker.rows > rows_at_checkpoint
+                    && let Some(cursor) = tracker.clone().finish().cursor
+                {
+                    tx.checkpoint(&cursor).await?;
+                    rows_at_checkpoint = tracker.rows;
+                    last_checkpoint = Instant::now();
+                }
             }
             WindowRead::TooBig(a, b) => {
                 queue.push_front(b);
@@ -297,7 +343,7 @@ async fn read_window(
     window: Window,
     budget_rows: u64,
     tracker: &mut CursorTracker,
-    tx: &mpsc::Sender<Vec<Value>>,
+    tx: &impl Sink,
 ) -> Result<WindowRead> {
     let q = query(spec, window, spec.granularity);
     let mut starting_after: Option<String> = None;
@@ -329,7 +375,7 @@ async fn send_fresh(
     records: Vec<Value>,
     tracker: &mut CursorTracker,
     seen: &mut HashSet<(String, i64)>,
-    tx: &mpsc::Sender<Vec<Value>>,
+    tx: &impl Sink,
 ) -> Result<()> {
     let mut fresh = Vec::with_capacity(records.len());
     for record in records {
@@ -342,7 +388,7 @@ async fn send_fresh(
         }
     }
     if !fresh.is_empty() {
-        crate::reports::send_rows(tx, fresh).await?;
+        tx.rows(fresh).await?;
     }
     Ok(())
 }
@@ -350,13 +396,13 @@ async fn send_fresh(
 /// Export every record with `from <= updated_at < until` (a backfill
 /// window), without reading or moving any cursor. Day-granular endpoints are
 /// asked for the whole days around the range and filtered to it exactly here.
-pub async fn extract_range(
+pub(crate) async fn extract_range(
     client: &IntercomClient,
     spec: &SearchSpec,
     per_page: u32,
     from: i64,
     until: i64,
-    tx: &mpsc::Sender<Vec<Value>>,
+    tx: &impl Sink,
 ) -> Result<u64> {
     let (low, high) = match spec.granularity {
         Granularity::Second => (from - 1, until),
@@ -393,7 +439,7 @@ pub async fn extract_range(
         let next = page.next_cursor();
         if !fresh.is_empty() {
             rows += fresh.len() as u64;
-            crate::reports::send_rows(tx, fresh).await?;
+            tx.rows(fresh).await?;
         }
         match next {
             Some(c) => starting_after = Some(c),
@@ -417,6 +463,7 @@ pub(crate) fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str
 }
 
 /// Filters records against the old cursor and computes the new one.
+#[derive(Clone)]
 pub(crate) struct CursorTracker {
     old: Option<SearchCursor>,
     lookback: i64,

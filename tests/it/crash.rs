@@ -8,7 +8,9 @@
 //! the test then SIGKILLs it). After each kill the next run starts on the
 //! same state and output. At the end the union of committed files equals
 //! the simulator's ground truth, with no row version twice and no file on
-//! disk that the state does not name.
+//! disk that the state does not name. A sync killed right after a search
+//! window's checkpoint resumes from that window without reading the
+//! committed ones again.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -353,4 +355,120 @@ async fn sigterm_mid_report_commits_that_report_and_stops() {
     for (report, _, _) in REPORTS {
         assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
     }
+}
+
+/// Rows of the committed Parquet files of a report (not the uncommitted tail).
+async fn committed_rows(world: &World, report: &str) -> Vec<(String, i64)> {
+    let store = StateStore::open(&world.state()).await.expect("state");
+    let files = store.committed_files(report).await.expect("files");
+    store.close().await;
+    let mut rows = Vec::new();
+    for file in files.iter().filter(|f| f.ends_with(".parquet")) {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(world.output().join(file)).expect("committed file exists"),
+        )
+        .expect("valid parquet")
+        .build()
+        .expect("reader");
+        let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+        rows.extend(ids_and_updated(&batches));
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_after_a_window_checkpoint_resumes_from_that_window() {
+    let world = World::start(SimConfig {
+        seed: 12,
+        contacts: 10,
+        conversations: 200,
+        parts: 1,
+        ..SimConfig::default()
+    })
+    .await;
+    // 4 rows a page: windows of at most 80 rows, so 200 conversations take
+    // three windows or more; a checkpoint after every window.
+    let config = world.dir.path().join("windows.toml");
+    std::fs::write(
+        &config,
+        "page_size = 4\nrows_per_file = 25\ncheckpoint_secs = 0\n",
+    )
+    .expect("config");
+    let args: Vec<String> = [
+        "sync",
+        "--config",
+        &config.display().to_string(),
+        "--reports",
+        "conversations",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let truth = truth_of(&world, "conversations").await;
+    assert_eq!(truth.len(), 200);
+
+    // Killed after its first checkpoint; the next run after its second.
+    let mut committed = BTreeMap::new();
+    for point in ["checkpoint:1", "checkpoint:2"] {
+        assert_eq!(
+            run_and_kill_at(&args, point).await,
+            Ended::Killed,
+            "{point}"
+        );
+        // The cursor moved to a completed window, with exactly the rows up
+        // to it committed.
+        let store = StateStore::open(&world.state()).await.expect("state");
+        let cursor = store
+            .cursor("conversations", "")
+            .await
+            .expect("cursor")
+            .expect("the checkpoint saved a cursor");
+        store.close().await;
+        let cursor: serde_json::Value = serde_json::from_str(&cursor).expect("cursor JSON");
+        let at = cursor["updated_at"].as_i64().expect("updated_at");
+        let now = unique_map(&committed_rows(&world, "conversations").await);
+        let expected: BTreeMap<String, i64> = truth
+            .iter()
+            .filter(|(_, t)| **t <= at)
+            .map(|(id, t)| (id.clone(), *t))
+            .collect();
+        assert_eq!(
+            now, expected,
+            "{point}: every row up to the cursor is committed, and only those"
+        );
+        assert!(
+            now.len() > committed.len() && now.len() < truth.len(),
+            "{point}: {} of {} rows committed",
+            now.len(),
+            truth.len()
+        );
+        committed = now;
+    }
+    let at = committed.values().copied().max().unwrap_or(0);
+
+    // The rerun starts at the checkpoint: no committed window is read again.
+    world.sim_post("reset-stats", json!({})).await;
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_ok(&out);
+    assert_exactly_once(&world, "conversations", &truth).await;
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+    let searches = world.requests_to("POST /conversations/search").await;
+    let rest = (truth.len() - committed.len()) as u64;
+    assert!(
+        searches <= rest.div_ceil(4) + 8 && searches < (truth.len() as u64).div_ceil(4),
+        "{searches} search requests for the {rest} rows after the checkpoint"
+    );
+    let dirs = run_dirs(&world.output(), "conversations");
+    assert_eq!(dirs.len(), 3, "one directory per run");
+    let last = unique_map(&ids_and_updated(&read_parquet_dir(&dirs[2])));
+    assert!(
+        last.values().all(|t| *t >= at) && last.keys().all(|id| !committed.contains_key(id)),
+        "the last run wrote only rows after the checkpoint"
+    );
 }
