@@ -15,7 +15,8 @@
 //!                                   │                             │
 //!                                   └──── state::StateStore ◀─────┘
 //!                                 (SQLite: runs, cursors, files — one
-//!                                  transaction per finished report)
+//!                                  transaction per finished report, and
+//!                                  per search-window checkpoint)
 //! ```
 //!
 //! - [`http`]: the one HTTP client. Base URL by region, bearer token,
