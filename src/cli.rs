@@ -678,6 +678,7 @@ async fn run_locked(
             concurrency: settings.concurrency,
             lookback_secs: settings.lookback_secs,
             checkpoint_every: settings.checkpoint_every,
+            progress: Default::default(),
         },
         skip_failed,
         shutdown,

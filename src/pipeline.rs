@@ -429,6 +429,11 @@ async fn export(
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
     let bar = crate::telemetry::report_bar(&label);
     let writing_bar = bar.clone();
+    let _pages = PageCounter::start(client, &bar);
+    let extract_options = ExtractOptions {
+        progress: crate::telemetry::Progress::new(bar.clone()),
+        ..plan.extract.clone()
+    };
     // Checkpoints commit a search's cursor with the files written so far,
     // from the writer's thread, so that they come in order with the rows.
     let checkpoint = match &source {
@@ -478,7 +483,7 @@ async fn export(
                 report,
                 &options,
                 client,
-                &plan.extract,
+                &extract_options,
                 cursor.as_deref(),
                 retry,
                 tx,
@@ -486,7 +491,8 @@ async fn export(
             .await
         }
         Source::Window { start, end, .. } => {
-            reports::extract_range(report, &options, client, &plan.extract, *start, *end, tx).await
+            reports::extract_range(report, &options, client, &extract_options, *start, *end, tx)
+                .await
         }
     };
     let (writer, checkpointed, written) = writing
@@ -540,6 +546,35 @@ async fn export(
         failed: extracted.failed,
         recovered: extracted.recovered.len(),
     })
+}
+
+/// Shows the pages (requests) of one export on its progress bar while it
+/// runs; stops when dropped.
+struct PageCounter(Option<tokio::task::JoinHandle<()>>);
+
+impl PageCounter {
+    fn start(client: &IntercomClient, bar: &indicatif::ProgressBar) -> Self {
+        if bar.is_hidden() {
+            return Self(None);
+        }
+        let (client, bar) = (client.clone(), bar.clone());
+        let before = client.stats();
+        Self(Some(tokio::spawn(async move {
+            loop {
+                let pages = client.stats().since(before).requests;
+                bar.set_message(format!("{pages} pages"));
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        })))
+    }
+}
+
+impl Drop for PageCounter {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
 }
 
 /// What the checkpoints of one export committed.

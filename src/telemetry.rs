@@ -1,6 +1,7 @@
 //! Logging setup: human-readable lines on stderr, or JSON lines with
 //! `--log-format json` for log collectors. The level comes from `RUST_LOG`
-//! (default: info for this crate, warnings for dependencies).
+//! (default: info for this crate, warnings for dependencies). Progress bars
+//! per report on a terminal ([`report_bar`], [`Progress`]).
 
 use std::io::IsTerminal;
 
@@ -29,19 +30,76 @@ pub fn init(format: LogFormat) {
     };
 }
 
-/// A live counter of rows for one report's export, on stderr when it is a
-/// terminal (hidden otherwise, so logs and orchestrators see no escape codes).
+/// A live progress line for one report's export, on stderr when it is a
+/// terminal (hidden otherwise, so logs and orchestrators see no escape
+/// codes): rows written, pages fetched (set by the pipeline as the message),
+/// rows per second and elapsed time; with a bar and an ETA once
+/// [`Progress::set_total`] says how many rows to expect.
 pub fn report_bar(label: &str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new_spinner();
     let style = indicatif::ProgressStyle::with_template(
-        "{spinner} {prefix:<28} {human_pos:>10} rows  {elapsed}",
+        "{spinner} {prefix:<28} {human_pos:>10} rows  {msg:>12}  {rate:>12}  {elapsed}",
     )
+    .map(with_rate)
     .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
     bar.set_style(style);
     bar.set_prefix(label.to_string());
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
     bar
+}
+
+/// `{rate}`: rows per second, whole.
+fn with_rate(style: indicatif::ProgressStyle) -> indicatif::ProgressStyle {
+    style.with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0} rows/s", state.per_sec());
+        },
+    )
+}
+
+/// A report's progress as its extractor sees it: the extractor states the
+/// rows it expects when the API says (a search's `total_count`). Clones
+/// share the bar; the default is hidden, and so does nothing.
+#[derive(Clone)]
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+}
+
+impl Progress {
+    /// Progress shown on `bar` (from [`report_bar`]).
+    pub fn new(bar: indicatif::ProgressBar) -> Self {
+        Self { bar }
+    }
+
+    /// About `rows` rows are expected in all: show a bar and an ETA.
+    pub fn set_total(&self, rows: u64) {
+        if self.bar.is_hidden() {
+            return;
+        }
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{spinner} {prefix:<28} {human_pos:>10}/{human_len} rows [{bar:20}] {msg:>12}  \
+             {rate:>12}  ETA {eta}",
+        ) {
+            self.bar.set_style(with_rate(style).progress_chars("=> "));
+        }
+        self.bar.set_length(rows);
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self::new(indicatif::ProgressBar::hidden())
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress")
+            .field("hidden", &self.bar.is_hidden())
+            .finish()
+    }
 }

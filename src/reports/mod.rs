@@ -533,6 +533,7 @@ pub enum Msg {
 /// The pipeline's channel as a search sees it.
 struct Pipe<'a> {
     tx: &'a mpsc::Sender<Msg>,
+    progress: &'a crate::telemetry::Progress,
 }
 
 impl search::Sink for Pipe<'_> {
@@ -548,6 +549,10 @@ impl search::Sink for Pipe<'_> {
             .send(Msg::Checkpoint(json!(cursor).to_string()))
             .await
             .map_err(|_| writer_stopped())
+    }
+
+    fn total(&self, rows: u64) {
+        self.progress.set_total(rows);
     }
 }
 
@@ -597,6 +602,9 @@ pub struct ExtractOptions {
     /// [`search`]): a long sync that is interrupted resumes from there. Zero
     /// checkpoints after every window (tests).
     pub checkpoint_every: std::time::Duration,
+    /// The report's progress bar, told the expected total when the API
+    /// gives one (the pipeline sets it per export; hidden by default).
+    pub progress: crate::telemetry::Progress,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries.
@@ -742,7 +750,10 @@ pub async fn extract(
         options.per_page,
         options.lookback_secs,
         parse_cursor(report, cursor)?,
-        &Pipe { tx: &tx },
+        &Pipe {
+            tx: &tx,
+            progress: &options.progress,
+        },
         Some(options.checkpoint_every),
     )
     .await?;
@@ -844,7 +855,10 @@ pub async fn extract_range(
         options.per_page,
         from,
         until,
-        &Pipe { tx: &tx },
+        &Pipe {
+            tx: &tx,
+            progress: &options.progress,
+        },
     )
     .await?;
     Ok(Extracted {
