@@ -21,7 +21,8 @@
 //!
 //! - [`http`]: the one HTTP client. Base URL by region, bearer token,
 //!   `Intercom-Version`, JSON decoding, retries with backoff (`backon`),
-//!   pacing by the `X-RateLimit-*` headers (`http::pace`).
+//!   pacing by a `governor` limiter sized from `X-RateLimit-Limit` and
+//!   corrected by the `X-RateLimit-*` headers (`http::pace`).
 //! - [`api`]: response envelopes and the search query builders.
 //! - [`reports`]: one module per report: its columns and its extractor.
 //!   Extractors stream pages of raw API records and compute the next cursor;

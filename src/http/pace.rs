@@ -1,14 +1,27 @@
 //! Pacing: use the workspace's rate limit fully without tripping it.
 //!
 //! Intercom allows N calls per fixed 10-second window per workspace and says
-//! so on every response (`X-RateLimit-Limit`, `-Remaining`, `-Reset`). A
-//! token bucket cannot express "R calls left until T", so the primary gate
-//! follows the headers: a response says `R` calls were left when the server
-//! counted it; every call not yet answered may have used one more. While
-//! that is positive a call goes at once (never a sleep when the headers say
-//! there is room); at zero the caller sleeps until the window's reset. Once
-//! the reset passes, a fresh window of `Limit` calls is presumed until a
-//! response from it corrects the count.
+//! so on every response (`X-RateLimit-Limit`, `-Remaining`, `-Reset`). One
+//! [`Pacer`] per client (i.e. per workspace token) combines two gates:
+//!
+//! - **A `governor` limiter sized from `X-RateLimit-Limit`**: `Limit` calls
+//!   per 10 seconds with bursts of `Limit`. It is built when the first
+//!   response states the limit, rebuilt when the stated limit changes, and
+//!   re-synchronised when a response opens a new server window (a fresh
+//!   limiter with `Limit − Remaining` cells already taken), so it starts each
+//!   window from the server's own count. It sets the pace while the headers
+//!   cannot: in a window the pacer only presumes (the reset passed, no
+//!   response from the new window yet). Every call let through takes a cell.
+//! - **The headers of the current window**, which override the limiter both
+//!   ways. A token bucket cannot express "R calls left until T", so: a
+//!   response says `R` calls were left when the server counted it; every
+//!   call not yet answered may have used one more. While that is positive a
+//!   call goes at once, whatever the limiter says (never a sleep when the
+//!   headers say there is room); at zero the caller sleeps until the
+//!   window's reset, whatever the limiter says (another integration may be
+//!   using the quota). Once the reset passes, a fresh window of `Limit` calls
+//!   is presumed, paced by the limiter, until a response from it corrects the
+//!   count.
 //!
 //! Calls overtake each other between client and server, so "the freshest
 //! response" is taken as the lowest `Remaining` answered in the window (the
@@ -17,12 +30,11 @@
 //! flight`, exact once nothing is in flight. Near a window's end the last
 //! few calls wait for answers rather than guess.
 //!
-//! A `governor` limiter enforces the optional user ceiling
-//! (`max_requests_per_minute`, for apps that share the quota); it is polled
-//! with `check()` and slept on with `tokio::time::sleep`, because governor's
-//! own `until_ready` uses futures-timer and ignores tokio's paused clock.
-//!
-//! One [`Pacer`] per client, i.e. per workspace token.
+//! A second `governor` limiter enforces the optional user ceiling
+//! (`max_requests_per_minute`, for apps that share the quota). Both are
+//! polled with `check()` and slept on with `tokio::time::sleep`, because
+//! governor's own `until_ready` uses futures-timer and ignores tokio's
+//! paused clock.
 
 use std::collections::BTreeSet;
 use std::num::NonZeroU32;
@@ -30,6 +42,8 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::HeaderMap;
 
@@ -69,9 +83,15 @@ impl RateLimitHeaders {
 /// long for their answers when the count is that close to zero.
 const INFLIGHT_POLL: Duration = Duration::from_millis(5);
 
+/// The length of Intercom's rate-limit window.
+const WINDOW: Duration = Duration::from_secs(10);
+
+/// A direct governor limiter on clock `C` (a fake clock in unit tests).
+type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
+
 /// What the pacer knows about the current window.
 #[derive(Debug, Default)]
-struct Window {
+struct Window<C: Clock = DefaultClock> {
     /// Calls per window (from the last headers), `None` until seen.
     limit: Option<u32>,
     /// End of the known (or presumed) window, unix milliseconds.
@@ -84,9 +104,16 @@ struct Window {
     /// Sequence numbers of calls not answered yet; each may still be
     /// counted against `min_remaining`.
     in_flight: BTreeSet<u64>,
+    /// A response from the current window was seen; otherwise the window
+    /// is presumed (its predecessor's reset passed) and the limiter paces.
+    confirmed: bool,
+    /// `limit` calls per window, bursts of `limit`; `None` until the limit
+    /// is known.
+    limiter: Option<Limiter<C>>,
+    clock: C,
 }
 
-impl Window {
+impl<C: Clock + Clone> Window<C> {
     /// Calls certainly left now.
     fn room(&self) -> i64 {
         self.min_remaining - self.in_flight.len() as i64
@@ -100,6 +127,7 @@ impl Window {
                 let windows_passed = (now_ms - self.reset_ms) / 10_000 + 1;
                 self.reset_ms += windows_passed * 10_000;
                 self.min_remaining = i64::from(limit);
+                self.confirmed = false;
             }
             if self.room() <= 0 {
                 if self.min_remaining > 0 {
@@ -109,6 +137,17 @@ impl Window {
                 }
                 let wait = self.reset_ms + RESET_MARGIN_MS - now_ms;
                 return Err(Duration::from_millis(wait.max(1) as u64));
+            }
+            if let Some(limiter) = &self.limiter {
+                let paced = limiter.check();
+                if !self.confirmed
+                    && let Err(not_until) = paced
+                {
+                    // A presumed window: the limiter sets the pace.
+                    let wait = not_until.wait_time_from(self.clock.now());
+                    return Err(wait.max(Duration::from_millis(1)));
+                }
+                // Headers say there is room: go; the cell counts the call.
             }
         }
         let seq = self.sent;
@@ -125,13 +164,39 @@ impl Window {
     /// Learn from the headers of an answered call.
     fn observe(&mut self, h: RateLimitHeaders) {
         let reset_ms = h.reset.saturating_mul(1000);
-        if self.limit.is_none() || reset_ms > self.reset_ms {
+        let new_window = self.limit.is_none() || reset_ms > self.reset_ms;
+        if new_window {
             self.reset_ms = reset_ms;
             self.min_remaining = i64::from(h.remaining);
         } else if reset_ms == self.reset_ms {
             self.min_remaining = self.min_remaining.min(i64::from(h.remaining));
         }
+        // (An answer from an older window tells nothing about this one.)
+        if reset_ms == self.reset_ms {
+            self.confirmed = true;
+        }
+        let resized = self.limit != Some(h.limit);
         self.limit = Some(h.limit);
+        if resized || new_window {
+            self.resync(h.limit, h.remaining);
+        }
+    }
+
+    /// A limiter of `limit` calls per window that has `limit − remaining`
+    /// of them taken, as the server counts.
+    fn resync(&mut self, limit: u32, remaining: u32) {
+        let Some(burst) = NonZeroU32::new(limit) else {
+            return;
+        };
+        let quota = Quota::with_period(WINDOW / limit)
+            .unwrap_or_else(|| Quota::per_second(burst))
+            .allow_burst(burst);
+        let limiter = RateLimiter::direct_with_clock(quota, self.clock.clone());
+        if let Some(used) = NonZeroU32::new(limit.saturating_sub(remaining)) {
+            // `used <= burst`: always has the capacity.
+            let _ = limiter.check_n(used);
+        }
+        self.limiter = Some(limiter);
     }
 }
 
@@ -206,7 +271,7 @@ impl Pacer {
                 Err(wait) => {
                     tracing::debug!(
                         wait_ms = wait.as_millis() as u64,
-                        "rate-limit window used up; waiting for its reset"
+                        "rate limit reached; waiting (window reset or limiter pace)"
                     );
                     tokio::time::sleep(wait).await;
                 }
@@ -224,7 +289,15 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
     use reqwest::header::HeaderValue;
+
+    /// A window whose limiter runs on a clock the test advances.
+    fn window() -> (Window<FakeRelativeClock>, FakeRelativeClock) {
+        let w = Window::<FakeRelativeClock>::default();
+        let clock = w.clock.clone();
+        (w, clock)
+    }
 
     fn headers(limit: &str, remaining: &str, reset: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -270,7 +343,7 @@ mod tests {
 
     #[test]
     fn unknown_limit_never_waits() {
-        let mut w = Window::default();
+        let (mut w, _) = window();
         for i in 0..1000 {
             assert_eq!(w.try_take(0), Ok(i));
         }
@@ -280,7 +353,7 @@ mod tests {
     fn follows_the_headers_and_waits_for_the_reset() {
         let t0 = 1_700_000_000_000;
         let reset = 1_700_000_010;
-        let mut w = Window::default();
+        let (mut w, clock) = window();
         let first = w.try_take(t0).expect("first call goes");
         w.done(first);
         w.observe(hdr(3, 2, reset));
@@ -303,7 +376,9 @@ mod tests {
         // A stale, more optimistic answer cannot reopen the window.
         w.observe(hdr(3, 2, reset));
         assert!(w.try_take(t0 + 4).is_err());
-        // After the reset: a presumed fresh window of 3.
+        // After the reset: a presumed fresh window of 3 (the limiter, 3 per
+        // 10 s, has refilled in the meantime).
+        clock.advance(Duration::from_millis(10_000 + RESET_MARGIN_MS as u64));
         let after = t0 + 10_000 + RESET_MARGIN_MS;
         let calls: Vec<u64> = (0..3).map(|_| w.try_take(after).expect("fresh")).collect();
         assert_eq!(w.try_take(after), Err(INFLIGHT_POLL));
@@ -320,7 +395,7 @@ mod tests {
         // counted earlier by the server.
         let t0 = 1_700_000_000_000;
         let reset = 1_700_000_010;
-        let mut w = Window::default();
+        let (mut w, _) = window();
         let s = w.try_take(t0).expect("go");
         w.done(s);
         w.observe(hdr(100, 6, reset));
@@ -344,13 +419,76 @@ mod tests {
     #[test]
     fn another_client_using_the_quota_shows_in_the_headers() {
         let t0 = 1_700_000_000_000;
-        let mut w = Window::default();
+        let (mut w, _) = window();
         let s = w.try_take(t0).expect("go");
         w.done(s);
         // Someone else used 99 of 100: one call left.
         w.observe(hdr(100, 1, 1_700_000_010));
         assert!(w.try_take(t0 + 1).is_ok());
         assert!(w.try_take(t0 + 2).is_err());
+    }
+
+    #[test]
+    fn the_limiter_is_sized_from_the_limit_and_resized_when_it_changes() {
+        let t0 = 1_700_000_000_000;
+        let (mut w, _) = window();
+        assert!(w.limiter.is_none(), "no limiter before the limit is known");
+        let s = w.try_take(t0).expect("go");
+        w.done(s);
+        w.observe(hdr(10, 9, 1_700_000_010));
+        // Sized from the limit, minus what the server counted (1 of 10).
+        let cells = |w: &Window<FakeRelativeClock>| {
+            let l = w.limiter.as_ref().expect("limiter");
+            (0..100).take_while(|_| l.check().is_ok()).count()
+        };
+        assert_eq!(cells(&w), 9);
+        // The same limit in the same window: not rebuilt (it stays used up).
+        w.observe(hdr(10, 5, 1_700_000_010));
+        assert_eq!(cells(&w), 0);
+        // The limit changes: rebuilt at the new size, with the server's count.
+        w.observe(hdr(40, 30, 1_700_000_010));
+        assert_eq!(cells(&w), 30);
+        // A response opening a new window re-synchronises it.
+        w.observe(hdr(40, 39, 1_700_000_020));
+        assert_eq!(cells(&w), 39);
+    }
+
+    #[test]
+    fn headers_with_room_override_the_limiter_and_it_paces_presumed_windows() {
+        let t0 = 1_700_000_000_000;
+        let reset = 1_700_000_010;
+        let (mut w, clock) = window();
+        let s = w.try_take(t0).expect("go");
+        w.done(s);
+        w.observe(hdr(4, 3, reset));
+        // Use the limiter up while the headers still say there is room.
+        let l = w.limiter.as_ref().expect("limiter");
+        while l.check().is_ok() {}
+        for _ in 0..3 {
+            let c = w
+                .try_take(t0 + 1)
+                .expect("headers say there is room: no wait");
+            w.done(c);
+        }
+        // The window's reset passes, but the limiter (4 per 10 s) has had
+        // only half a window to refill: in the presumed window it paces.
+        clock.advance(Duration::from_secs(5));
+        let after = t0 + 10_000 + RESET_MARGIN_MS;
+        let mut went = 0;
+        while let Ok(c) = w.try_take(after) {
+            w.done(c);
+            went += 1;
+        }
+        assert_eq!(went, 2, "two cells refilled in 5 s");
+        let wait = w.try_take(after).expect_err("paced");
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_millis(2_500),
+            "{wait:?}"
+        );
+        // A response from the new window confirms room: the limiter is
+        // re-synchronised and the headers rule again.
+        w.observe(hdr(4, 1, reset + 10));
+        assert!(w.try_take(after).is_ok());
     }
 
     #[tokio::test]
