@@ -341,7 +341,7 @@ async fn fail_report(
         let _ = state.finish_run(run, RunStatus::Failed).await;
         return Err(e);
     }
-    tracing::error!(%report, error = %message, "report failed; its cursor stays where it was");
+    tracing::error!(%report, error = %message, "report failed; its cursor stays at its last commit");
     Ok(message)
 }
 

@@ -22,7 +22,7 @@
 //!
 //! Windows are read oldest first, so when one completes, the cursor of the
 //! rows accepted so far covers every record up to its upper bound. A long
-//! sync hands that cursor to its [`Sink`] after a completed window (at most
+//! sync hands that cursor to its sink (`Sink`) after a completed window (at most
 //! once per `checkpoint_every`): the pipeline then makes the files written so
 //! far durable and commits them with that cursor. An interrupted sync
 //! restarts from the last committed window; the windows before it are not
