@@ -213,6 +213,34 @@ impl IntercomClient {
         self.request(reqwest::Method::GET, path, None).await
     }
 
+    /// A `pages.next` URL that Intercom handed back, as a path relative to
+    /// the base URL, for [`get`](Self::get). The token is only ever sent to
+    /// the configured base URL: a URL with another scheme, host or port, or
+    /// outside the base path, is refused with a message saying why.
+    pub fn relative_next(&self, next: &str) -> Result<String, String> {
+        let url = Url::parse(next)
+            .map_err(|e| format!("pages.next {next:?} is not a valid URL ({e})"))?;
+        if url.origin() != self.base.origin() {
+            return Err(format!(
+                "pages.next points at {}, not at the configured base URL {}; refusing to send \
+                 the access token there",
+                url.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
+            ));
+        }
+        let rest = url.path().strip_prefix(self.base.path()).ok_or_else(|| {
+            format!(
+                "pages.next path {} is outside the base URL path {}",
+                url.path(),
+                self.base.path()
+            )
+        })?;
+        Ok(match url.query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        })
+    }
+
     /// POST a JSON body to `path` and decode the JSON answer.
     pub async fn post<T: DeserializeOwned>(
         &self,
@@ -432,6 +460,46 @@ mod tests {
         assert_eq!(error_details(bare), ("error".into(), "boom".into()));
         let html = b"<html><body>502 Bad Gateway</body></html>";
         assert_eq!(error_details(html).0, "non_json_body");
+    }
+
+    #[test]
+    fn next_urls_must_stay_on_the_base_origin() {
+        let client = |base: &str| {
+            IntercomClient::new(ClientConfig {
+                base_url: Url::parse(base).expect("url"),
+                intercom_version: DEFAULT_INTERCOM_VERSION.into(),
+                token: AccessToken::new("t").expect("token"),
+                request_timeout: Duration::from_secs(1),
+                max_retries: 0,
+                max_retry_time: Duration::from_secs(1),
+                max_requests_per_minute: None,
+            })
+            .expect("client")
+        };
+        let c = client("http://127.0.0.1:9000");
+        assert_eq!(
+            c.relative_next("http://127.0.0.1:9000/events?type=user&before=x")
+                .as_deref(),
+            Ok("events?type=user&before=x")
+        );
+        for bad in [
+            "http://127.0.0.1:9001/events",
+            "https://127.0.0.1:9000/events",
+            "http://evil.example:9000/events",
+            "/events",
+        ] {
+            assert!(c.relative_next(bad).is_err(), "{bad}");
+        }
+        let c = client("https://api.eu.intercom.io/v/");
+        assert_eq!(
+            c.relative_next("https://api.eu.intercom.io/v/events")
+                .as_deref(),
+            Ok("events")
+        );
+        assert!(
+            c.relative_next("https://api.eu.intercom.io/events")
+                .is_err()
+        );
     }
 
     #[test]

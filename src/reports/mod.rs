@@ -14,6 +14,7 @@ pub mod conversation_parts;
 pub mod conversations;
 pub mod custom;
 pub mod deleted_conversations;
+pub mod events;
 pub mod fanout;
 pub mod mappings;
 pub mod options;
@@ -45,6 +46,7 @@ pub enum ReportName {
     UsersByTag,
     UsersBySegment,
     UsersByCompany,
+    Events,
     Companies,
     CompanyTags,
     CompanySegments,
@@ -242,6 +244,16 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
         },
     ),
     (
+        ReportName::Events,
+        ReportInfo {
+            name: "events",
+            description: "Data events of users changed since the last run, last 90 days (GET /events per user)",
+            columns: events::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
         ReportName::Companies,
         ReportInfo {
             name: "companies",
@@ -433,22 +445,23 @@ impl ReportName {
             UsersByTag => 7,
             UsersBySegment => 8,
             UsersByCompany => 9,
-            Companies => 10,
-            CompanyTags => 11,
-            CompanySegments => 12,
-            Tickets => 13,
-            DeletedConversations => 14,
-            ConversationTags => 15,
-            ConversationContacts => 16,
-            ContactTags => 17,
-            ContactCompanies => 18,
-            ContactSegments => 19,
-            Admins => 20,
-            Teams => 21,
-            Tags => 22,
-            Segments => 23,
-            DataAttributes => 24,
-            TicketTypes => 25,
+            Events => 10,
+            Companies => 11,
+            CompanyTags => 12,
+            CompanySegments => 13,
+            Tickets => 14,
+            DeletedConversations => 15,
+            ConversationTags => 16,
+            ConversationContacts => 17,
+            ContactTags => 18,
+            ContactCompanies => 19,
+            ContactSegments => 20,
+            Admins => 21,
+            Teams => 22,
+            Tags => 23,
+            Segments => 24,
+            DataAttributes => 25,
+            TicketTypes => 26,
         }
     }
 
@@ -598,7 +611,8 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
         | ReportName::ConversationContacts
         | ReportName::ContactTags
         | ReportName::ContactCompanies
-        | ReportName::ContactSegments => return Ok(None),
+        | ReportName::ContactSegments
+        | ReportName::Events => return Ok(None),
         ReportName::UsersByCompany => {
             required("company_ids")?;
             return Ok(None);
@@ -692,6 +706,9 @@ pub async fn extract(
                 _ => mappings::Mapping::ContactSegments,
             };
             return mappings::extract(client, mapping, options, cursor, tx).await;
+        }
+        ReportName::Events => {
+            return events::extract(client, options, cursor, retry, tx).await;
         }
         ReportName::UsersByCompany => {
             let spec = report.options().iter().find(|o| o.key == "company_ids");

@@ -491,3 +491,69 @@ async fn mapping_tables_follow_lists_past_the_ten_inline_items() {
         );
     }
 }
+
+/// Events have no id: a user, name and metadata identify one in this world.
+fn event_key(r: &Value) -> String {
+    let metadata = match &r["metadata"] {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    format!(
+        "{}/{}/{metadata}",
+        r["intercom_user_id"].as_str().unwrap_or_default(),
+        r["event_name"].as_str().unwrap_or_default()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_every_user_within_90_days_equal_the_ground_truth() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 120,
+        conversations: 5,
+        ..skeleton_world()
+    })
+    .await;
+    // Small pages, so users' events span several pages (pages.next URLs).
+    let config = world.dir.path().join("events.toml");
+    std::fs::write(&config, "page_size = 4\n").expect("config");
+    let config = config.display().to_string();
+    assert_ok(
+        &world
+            .sync(&["--config", &config, "--reports", "events"])
+            .await,
+    );
+    let truth = world.truth("events").await;
+    let contacts = world.truth("contacts").await;
+    let users: std::collections::BTreeSet<&str> = contacts
+        .iter()
+        .filter(|c| c["role"] == "user")
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    let truth: Vec<Value> = truth
+        .into_iter()
+        .filter(|e| users.contains(e["intercom_user_id"].as_str().unwrap_or_default()))
+        .collect();
+    assert!(truth.len() > 100, "the world has events");
+    let now = world.sim_get("clock").await["now"].as_i64().expect("now");
+    assert!(
+        truth
+            .iter()
+            .all(|e| e["created_at"].as_i64().expect("created_at") > now - 90 * 86_400),
+        "the truth lists only the last 90 days"
+    );
+    check(&world, "events", truth, None, event_key).await;
+    assert!(
+        world.requests_to("GET /events").await > users.len() as u64,
+        "some users' events took more than one page"
+    );
+
+    // Nothing changed: the next run reads no user and writes no event.
+    let before = world.requests_to("GET /events").await;
+    assert_ok(
+        &world
+            .sync(&["--config", &config, "--reports", "events"])
+            .await,
+    );
+    assert_eq!(world.requests_to("GET /events").await, before);
+    assert_eq!(run_dirs(&world.output(), "events").len(), 1);
+}
