@@ -524,7 +524,8 @@ fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<P
         ReportName::ContactTags
         | ReportName::ContactCompanies
         | ReportName::ContactSegments
-        | ReportName::Events => Some(crate::reports::contacts::search_spec("user", None)),
+        | ReportName::Events
+        | ReportName::NotesByUser => Some(crate::reports::contacts::search_spec("user", None)),
         _ => None,
     });
     Ok(spec.map(|spec| {

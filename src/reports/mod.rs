@@ -17,6 +17,7 @@ pub mod deleted_conversations;
 pub mod events;
 pub mod fanout;
 pub mod mappings;
+pub mod notes;
 pub mod options;
 pub mod search;
 pub mod snapshot;
@@ -47,6 +48,7 @@ pub enum ReportName {
     UsersBySegment,
     UsersByCompany,
     Events,
+    NotesByUser,
     Companies,
     CompanyTags,
     CompanySegments,
@@ -254,6 +256,19 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
         },
     ),
     (
+        ReportName::NotesByUser,
+        ReportInfo {
+            name: "notes_by_user",
+            description: "Notes of the given contacts, or of every changed contact (GET /contacts/{id}/notes)",
+            columns: notes::COLUMNS,
+            options: &[list(
+                "contact_ids",
+                "Contact ids; without it, every contact changed since the last run",
+            )],
+            default_enabled: false,
+        },
+    ),
+    (
         ReportName::Companies,
         ReportInfo {
             name: "companies",
@@ -446,22 +461,23 @@ impl ReportName {
             UsersBySegment => 8,
             UsersByCompany => 9,
             Events => 10,
-            Companies => 11,
-            CompanyTags => 12,
-            CompanySegments => 13,
-            Tickets => 14,
-            DeletedConversations => 15,
-            ConversationTags => 16,
-            ConversationContacts => 17,
-            ContactTags => 18,
-            ContactCompanies => 19,
-            ContactSegments => 20,
-            Admins => 21,
-            Teams => 22,
-            Tags => 23,
-            Segments => 24,
-            DataAttributes => 25,
-            TicketTypes => 26,
+            NotesByUser => 11,
+            Companies => 12,
+            CompanyTags => 13,
+            CompanySegments => 14,
+            Tickets => 15,
+            DeletedConversations => 16,
+            ConversationTags => 17,
+            ConversationContacts => 18,
+            ContactTags => 19,
+            ContactCompanies => 20,
+            ContactSegments => 21,
+            Admins => 22,
+            Teams => 23,
+            Tags => 24,
+            Segments => 25,
+            DataAttributes => 26,
+            TicketTypes => 27,
         }
     }
 
@@ -612,7 +628,8 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
         | ReportName::ContactTags
         | ReportName::ContactCompanies
         | ReportName::ContactSegments
-        | ReportName::Events => return Ok(None),
+        | ReportName::Events
+        | ReportName::NotesByUser => return Ok(None),
         ReportName::UsersByCompany => {
             required("company_ids")?;
             return Ok(None);
@@ -709,6 +726,11 @@ pub async fn extract(
         }
         ReportName::Events => {
             return events::extract(client, options, cursor, retry, tx).await;
+        }
+        ReportName::NotesByUser => {
+            let spec = report.options().iter().find(|o| o.key == "contact_ids");
+            let ids = spec.map(|s| report_options.list(s)).unwrap_or_default();
+            return notes::extract(client, options, &ids, cursor, retry, tx).await;
         }
         ReportName::UsersByCompany => {
             let spec = report.options().iter().find(|o| o.key == "company_ids");

@@ -557,3 +557,138 @@ async fn events_of_every_user_within_90_days_equal_the_ground_truth() {
     assert_eq!(world.requests_to("GET /events").await, before);
     assert_eq!(run_dirs(&world.output(), "events").len(), 1);
 }
+
+/// HTML → text by the documented rule (paragraphs and breaks become lines,
+/// links `label (url)`, entities decoded), written here independently of the
+/// exporter's converter, for the markup the simulator emits.
+fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    let mut href: Option<String> = None;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let close = rest[open..].find('>').expect("tag closes") + open;
+        let tag = &rest[open + 1..close];
+        rest = &rest[close + 1..];
+        if tag.starts_with("a ") {
+            href = tag
+                .split("href=\"")
+                .nth(1)
+                .and_then(|h| h.split('"').next())
+                .map(str::to_string);
+        } else if tag == "/a" {
+            if let Some(h) = href.take() {
+                out.push_str(&format!(" ({h})"));
+            }
+        } else if tag == "/p" || tag.starts_with("br") {
+            out.push('\n');
+        }
+    }
+    out.push_str(rest);
+    out.replace("&amp;", "&")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .trim_end()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notes_of_every_contact_and_of_given_contacts_equal_the_ground_truth() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 160,
+        conversations: 5,
+        ..skeleton_world()
+    })
+    .await;
+    // Small pages: contacts with a dozen notes take several.
+    let config = world.dir.path().join("notes.toml");
+    std::fs::write(&config, "page_size = 5\n").expect("config");
+    let config = config.display().to_string();
+    assert_ok(
+        &world
+            .sync(&["--config", &config, "--reports", "notes_by_user"])
+            .await,
+    );
+    let contacts = world.truth("contacts").await;
+    let updated: BTreeMap<&str, i64> = contacts
+        .iter()
+        .map(|c| {
+            (
+                c["id"].as_str().expect("id"),
+                c["updated_at"].as_i64().expect("updated_at"),
+            )
+        })
+        .collect();
+    let truth: Vec<Value> = world
+        .truth("notes")
+        .await
+        .into_iter()
+        .map(|mut n| {
+            let contact = n["contact"]["id"].as_str().expect("contact").to_string();
+            let text = html_text(n["body"].as_str().expect("body"));
+            let m = n.as_object_mut().expect("object");
+            m.insert(
+                "contact_updated_at".into(),
+                json!(updated[contact.as_str()]),
+            );
+            m.insert("contact_id".into(), json!(contact));
+            m.insert("body_text".into(), json!(text));
+            n
+        })
+        .collect();
+    assert!(
+        truth.iter().any(|n| n["body_text"]
+            .as_str()
+            .is_some_and(|t| t.contains(" (https://"))),
+        "a note with a link"
+    );
+    let mut per_contact: BTreeMap<String, usize> = BTreeMap::new();
+    for n in &truth {
+        *per_contact
+            .entry(n["contact_id"].as_str().expect("id").to_string())
+            .or_default() += 1;
+    }
+    let (busy, busy_count) = per_contact
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .map(|(k, n)| (k.clone(), *n))
+        .expect("some notes");
+    assert!(busy_count > 10, "a contact with more notes than a page");
+    check(&world, "notes_by_user", truth, None, by_id).await;
+
+    // Given contacts: only theirs, in a run of their own (its own cursor).
+    let ids = format!("notes_by_user.contact_ids={busy}");
+    assert_ok(
+        &world
+            .sync(&[
+                "--config",
+                &config,
+                "--reports",
+                "notes_by_user",
+                "--option",
+                &ids,
+            ])
+            .await,
+    );
+    let dirs = run_dirs(&world.output(), "notes_by_user");
+    assert_eq!(dirs.len(), 2);
+    let rows = json_rows(&read_parquet_dir(&dirs[1]));
+    assert_eq!(rows.len(), busy_count);
+    assert!(rows.iter().all(|r| r["contact_id"] == busy.as_str()));
+    // Unchanged since: the next run writes nothing.
+    assert_ok(
+        &world
+            .sync(&[
+                "--config",
+                &config,
+                "--reports",
+                "notes_by_user",
+                "--option",
+                &ids,
+            ])
+            .await,
+    );
+    assert_eq!(run_dirs(&world.output(), "notes_by_user").len(), 2);
+}
