@@ -37,10 +37,14 @@ pub enum HttpError {
     )]
     Unauthorized { code: String, message: String },
 
-    /// 403: the token is valid but may not read this endpoint.
+    /// 403: the token is valid but may not read this endpoint (a missing
+    /// scope, or `api_plan_restricted`).
     #[error(
-        "Intercom refused {endpoint} (HTTP 403 {code}: {message}); give the app the permission \
-         it needs or disable the report that reads it"
+        "the access token lacks permission for {} (HTTP 403 {code} on {endpoint}: {message}): grant \
+         the `{}` scope to your app in the Intercom Developer Hub (Configure > Authentication), \
+         or leave the report out",
+        permission(.endpoint).0,
+        permission(.endpoint).1
     )]
     Forbidden {
         endpoint: String,
@@ -75,6 +79,29 @@ impl HttpError {
             self,
             HttpError::Unauthorized { .. } | HttpError::Forbidden { .. }
         )
+    }
+}
+
+/// What an endpoint reads and the Developer Hub permission that allows it,
+/// from the endpoint's first path segment (`GET /tickets/search` → tickets).
+pub fn permission(endpoint: &str) -> (&'static str, &'static str) {
+    let path = endpoint.split_once(' ').map_or(endpoint, |(_, p)| p);
+    let first = path
+        .trim_start_matches('/')
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    match first {
+        "conversations" => ("conversations", "Read conversations"),
+        "contacts" => ("contacts", "Read and list users and companies"),
+        "companies" => ("companies", "Read and list users and companies"),
+        "events" => ("data events", "Read events"),
+        "tickets" | "ticket_types" => ("tickets", "Read tickets"),
+        "admins" | "teams" => ("admins and teams", "Read admins"),
+        "tags" => ("tags", "Read tags"),
+        "segments" => ("segments", "Read and list users and companies"),
+        "data_attributes" => ("data attributes", "Read data attributes"),
+        _ => ("this endpoint", "matching read"),
     }
 }
 
@@ -460,6 +487,24 @@ mod tests {
         assert_eq!(error_details(bare), ("error".into(), "boom".into()));
         let html = b"<html><body>502 Bad Gateway</body></html>";
         assert_eq!(error_details(html).0, "non_json_body");
+    }
+
+    #[test]
+    fn forbidden_names_the_missing_permission() {
+        let e = HttpError::Forbidden {
+            endpoint: "POST /tickets/search".into(),
+            code: "forbidden".into(),
+            message: "You do not have the required scope (read_tickets)".into(),
+        }
+        .to_string();
+        assert!(
+            e.contains("lacks permission for tickets")
+                && e.contains("`Read tickets`")
+                && e.contains("read_tickets"),
+            "{e}"
+        );
+        assert_eq!(permission("GET /events?type=user").0, "data events");
+        assert_eq!(permission("GET /ticket_types").1, "Read tickets");
     }
 
     #[test]

@@ -268,6 +268,8 @@ fn requests(
             "/contacts/000000000000000000000000".into(),
             Value::Null,
         ),
+        // A 403 for a missing scope (the tickets family denied around it).
+        ("error", "GET", "/ticket_types".into(), Value::Null),
     ];
     r.drain(..)
         .map(|(e, m, p, b)| (e.to_owned(), m, p, b))
@@ -327,6 +329,10 @@ async fn check_version(
             );
             continue;
         };
+        let denied = endpoint == "error" && path == "/ticket_types";
+        if denied {
+            set_denied(&http, sim, &["tickets"]).await;
+        }
         let url = format!("{}{path}", sim.base_url());
         let req = if method == "POST" {
             http.post(url).json(&body)
@@ -341,7 +347,11 @@ async fn check_version(
             .expect("request");
         let status = resp.status().as_u16();
         let value: Value = resp.json().await.expect("json body");
-        if endpoint == "error" {
+        if denied {
+            set_denied(&http, sim, &[]).await;
+            assert_eq!(status, 403, "{value}");
+            assert_eq!(value["errors"][0]["code"], "forbidden");
+        } else if endpoint == "error" {
             assert_eq!(status, 404);
         } else {
             assert_eq!(status, 200, "{version} {endpoint}: {value}");
@@ -405,6 +415,17 @@ async fn check_version(
         }
     }
     failures
+}
+
+/// Deny (or, with none, allow again) scope families through `/__sim/faults`.
+async fn set_denied(http: &reqwest::Client, sim: &SimHandle, families: &[&str]) {
+    let resp = http
+        .post(format!("{}/__sim/faults", sim.base_url()))
+        .json(&json!({ "denied_scopes": families }))
+        .send()
+        .await
+        .expect("faults");
+    assert!(resp.status().is_success());
 }
 
 #[tokio::test]
