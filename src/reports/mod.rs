@@ -15,6 +15,7 @@ pub mod conversations;
 pub mod custom;
 pub mod deleted_conversations;
 pub mod events;
+pub mod expand;
 pub mod fanout;
 pub mod mappings;
 pub mod notes;
@@ -113,6 +114,15 @@ const fn list(key: &'static str, doc: &'static str) -> OptionSpec {
     choice(key, &[], "", doc)
 }
 
+/// `expand`: see [`expand`]. It changes columns, not rows: no own cursor.
+const EXPAND: OptionSpec = behaviour(
+    "expand",
+    &[],
+    "",
+    "Nested objects to flatten to <object>_<field> columns; the report's other nested objects are \
+     added as JSON columns. Unset: the columns in schemas/",
+);
+
 static CONVERSATION_OPTIONS: &[OptionSpec] = &[
     choice(
         "state",
@@ -126,6 +136,7 @@ static CONVERSATION_OPTIONS: &[OptionSpec] = &[
         "updated_at",
         "Sort order of the search",
     ),
+    EXPAND,
 ];
 
 static REPORTS: &[(ReportName, ReportInfo)] = &[
@@ -153,6 +164,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
                     "all: assigned to any admin; specific: to admin_ids; unassigned: to none",
                 ),
                 list("admin_ids", "Admin ids, with admin_type = specific"),
+                EXPAND,
             ],
             default_enabled: false,
         },
@@ -178,7 +190,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users",
             description: "Contacts with role user (POST /contacts/search; successor of Domo's Users (Scroll API))",
             columns: contacts::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -188,7 +200,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "leads",
             description: "Contacts with role lead (POST /contacts/search; successor of Domo's Leads (Scroll API))",
             columns: contacts::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -198,7 +210,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "lead_by_id",
             description: "Leads with the given ids",
             columns: contacts::COLUMNS,
-            options: &[list("ids", "Contact ids (required)")],
+            options: &[list("ids", "Contact ids (required)"), EXPAND],
             default_enabled: false,
         },
     ),
@@ -211,6 +223,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             options: &[
                 list("names", "Names (exact)"),
                 list("emails", "Email addresses (exact)"),
+                EXPAND,
             ],
             default_enabled: false,
         },
@@ -221,7 +234,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users_by_tag",
             description: "Users with any of the given tags",
             columns: contacts::COLUMNS,
-            options: &[list("tag_ids", "Tag ids (required, at most 15)")],
+            options: &[list("tag_ids", "Tag ids (required, at most 15)"), EXPAND],
             default_enabled: false,
         },
     ),
@@ -231,7 +244,10 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users_by_segment",
             description: "Users in any of the given segments",
             columns: contacts::COLUMNS,
-            options: &[list("segment_ids", "Segment ids (required, at most 15)")],
+            options: &[
+                list("segment_ids", "Segment ids (required, at most 15)"),
+                EXPAND,
+            ],
             default_enabled: false,
         },
     ),
@@ -241,7 +257,10 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users_by_company",
             description: "Users of the given companies (GET /companies/{id}/contacts)",
             columns: contacts::COLUMNS,
-            options: &[list("company_ids", "Company ids, Intercom's (required)")],
+            options: &[
+                list("company_ids", "Company ids, Intercom's (required)"),
+                EXPAND,
+            ],
             default_enabled: false,
         },
     ),
@@ -274,7 +293,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "companies",
             description: "Companies changed since the last run (GET /companies/scroll over all companies)",
             columns: companies::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -304,7 +323,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "tickets",
             description: "Tickets, incremental on updated_at (POST /tickets/search)",
             columns: tickets::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -524,10 +543,17 @@ impl FromStr for ReportName {
     }
 }
 
-/// The columns of a report's files in this run: its static columns, then
-/// one typed column per declared custom attribute (see [`custom`]).
-pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<Column>> {
+/// The columns of a report's files in this run: its static columns, those
+/// its `expand` option adds (see [`expand`]), then one typed column per
+/// declared custom attribute (see [`custom`]).
+pub async fn columns(
+    report: ReportName,
+    options: &ReportOptions,
+    client: &IntercomClient,
+) -> Result<Vec<Column>> {
     let mut columns = report.columns().to_vec();
+    let expanded = expand::columns(report, &expand_list(report, options), &columns);
+    columns.extend(expanded);
     let model = match report {
         ReportName::Conversations | ReportName::ConversationsByAdmin => Some("conversation"),
         ReportName::Users
@@ -587,8 +613,19 @@ pub struct Extracted {
     pub recovered: Vec<String>,
 }
 
+/// The objects listed in a report's `expand` option (empty when unset).
+fn expand_list(report: ReportName, options: &ReportOptions) -> Vec<String> {
+    report
+        .options()
+        .iter()
+        .find(|o| o.key == "expand")
+        .map(|spec| options.list(spec))
+        .unwrap_or_default()
+}
+
 /// Check a report's options before anything runs (required options, limits).
 pub fn validate(report: ReportName, options: &ReportOptions) -> Result<()> {
+    expand::validate(report, &expand_list(report, options))?;
     search_spec(report, options).map(|_| ())
 }
 

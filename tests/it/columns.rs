@@ -692,3 +692,131 @@ async fn notes_of_every_contact_and_of_given_contacts_equal_the_ground_truth() {
     );
     assert_eq!(run_dirs(&world.output(), "notes_by_user").len(), 2);
 }
+
+/// What a flattened scalar field looks like in the files, by its JSON type
+/// (timestamps by the `_at` naming rule).
+fn expected_scalar(field: &str, v: &Value) -> Option<Value> {
+    match v {
+        Value::Null => None,
+        Value::Number(n) if field.ends_with("_at") => n.as_i64().map(rfc3339),
+        Value::Number(_) | Value::Bool(_) | Value::String(_) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// Every scalar field of `object` (and of its nested objects) as the
+/// `<prefix>_<field>` columns `expand` must produce.
+fn flattened(prefix: &str, object: &Value, out: &mut BTreeMap<String, Value>) {
+    let Some(map) = object.as_object() else {
+        return;
+    };
+    for (k, v) in map {
+        let name = format!("{prefix}_{k}");
+        if v.is_object() {
+            flattened(&name, v, out);
+        } else if let Some(want) = expected_scalar(k, v) {
+            out.insert(name, want);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expand_flattens_listed_objects_and_keeps_the_others_as_json() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 120,
+        conversations: 80,
+        ..skeleton_world()
+    })
+    .await;
+    assert_ok(
+        &world
+            .sync(&[
+                "--reports",
+                "conversations,users",
+                "--option",
+                "conversations.expand=statistics,source",
+                "--option",
+                "users.expand=location,social_profiles",
+            ])
+            .await,
+    );
+    let rows_of = |report: &str| -> BTreeMap<String, Map<String, Value>> {
+        let dirs = run_dirs(&world.output(), report);
+        assert_eq!(dirs.len(), 1);
+        json_rows(&read_parquet_dir(&dirs[0]))
+            .into_iter()
+            .map(|r| (r["id"].as_str().expect("id").to_string(), r))
+            .collect()
+    };
+
+    let conversations = world.truth("conversations").await;
+    let rows = rows_of("conversations");
+    assert_eq!(rows.len(), conversations.len());
+    let (mut flattened_cells, mut whole_cells) = (0, 0);
+    for c in &conversations {
+        let row = &rows[c["id"].as_str().expect("id")];
+        for listed in ["statistics", "source"] {
+            let mut want = BTreeMap::new();
+            flattened(listed, &c[listed], &mut want);
+            for (column, value) in want {
+                // `source_*` and some statistics also exist as default columns.
+                assert_eq!(row.get(&column), Some(&value), "{} {column}", c["id"]);
+                flattened_cells += 1;
+            }
+        }
+        for whole in [
+            "sla_applied",
+            "conversation_rating",
+            "first_contact_reply",
+            "ai_agent",
+            "channel",
+        ] {
+            let want = c
+                .get(whole)
+                .filter(|v| !v.is_null())
+                .map(|v| json!(v.to_string()));
+            assert_eq!(row.get(whole), want.as_ref(), "{} {whole}", c["id"]);
+            whole_cells += usize::from(want.is_some());
+        }
+        assert!(!row.contains_key("statistics") && !row.contains_key("source"));
+        // Default columns stay.
+        assert_eq!(
+            row.get("time_to_assignment"),
+            row.get("statistics_time_to_assignment")
+        );
+    }
+    assert!(flattened_cells > conversations.len() * 10 && whole_cells > 0);
+
+    let contacts = world.truth("contacts").await;
+    let users: Vec<&Value> = contacts.iter().filter(|c| c["role"] == "user").collect();
+    let rows = rows_of("users");
+    assert_eq!(rows.len(), users.len());
+    let mut profiles = 0;
+    for u in users {
+        let row = &rows[u["id"].as_str().expect("id")];
+        let mut want = BTreeMap::new();
+        flattened("location", &u["location"], &mut want);
+        for (column, value) in want {
+            assert_eq!(row.get(&column), Some(&value), "{} {column}", u["id"]);
+        }
+        let items = u["social_profiles"]["data"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let names: Vec<Value> = items.iter().map(|p| p["name"].clone()).collect();
+        let urls: Vec<Value> = items.iter().map(|p| p["url"].clone()).collect();
+        profiles += items.len();
+        assert_eq!(row.get("social_profiles_names"), Some(&Value::Array(names)));
+        assert_eq!(row.get("social_profiles_urls"), Some(&Value::Array(urls)));
+        assert_eq!(
+            row.get("avatar"),
+            u.get("avatar")
+                .filter(|v| !v.is_null())
+                .map(|v| json!(v.to_string()))
+                .as_ref(),
+            "{} avatar",
+            u["id"]
+        );
+    }
+    assert!(profiles > 0, "some users have social profiles");
+}
