@@ -59,7 +59,8 @@
 //!   `--search-lag-secs` (simulated) seconds ago is left out of contact
 //!   search (it is already in lists, `GET` and the truth).
 //! * **Other datasets.** Companies (scroll, list, filter, get, contacts,
-//!   segments), admins, teams, tags, segments, data attributes, notes,
+//!   segments), admins, teams, tags, segments, data attributes,
+//!   conversation attributes (`GET /conversations/attributes`, 2.16), notes,
 //!   events, tickets and ticket types; see `routes/`. Contacts inline at most
 //!   10 tags, notes and companies (`has_more`); every 50th contact has more.
 //!   Every 97th conversation has more than 500 parts and every 53rd is an

@@ -171,6 +171,24 @@ async fn check_run(
     );
     assert_eq!(exported.len(), truth.len(), "{report}: row count");
     let customs = match custom_model {
+        Some("conversation") => {
+            // 2.16 declares them at /conversations/attributes, in its own types.
+            let declared: Vec<Value> = api_get(world, "/conversations/attributes").await["data"]
+                .as_array()
+                .expect("data")
+                .iter()
+                .map(|a| {
+                    let ty = match a["data_type"].as_str().expect("data_type") {
+                        "decimal" => "float",
+                        "datetime" => "date",
+                        "list" => "string",
+                        other => other,
+                    };
+                    json!({"model": "conversation", "custom": true, "name": a["name"], "data_type": ty})
+                })
+                .collect();
+            custom_columns(&declared, "conversation")
+        }
         Some(model) => custom_columns(&world.truth("data_attributes").await, model),
         None => Vec::new(),
     };
@@ -278,12 +296,21 @@ async fn every_column_of_every_row_equals_the_ground_truth() {
             .collect();
         check(&world, report, truth, Some("contact"), by_id).await;
     }
-    check(
+    let conversations = world.truth("conversations").await;
+    assert!(
+        conversations
+            .iter()
+            .any(|c| c["custom_attributes"]["Order number"].is_i64()),
+        "conversations carry typed custom attributes"
+    );
+    check_run(
         &world,
         "conversations",
-        world.truth("conversations").await,
-        None,
+        0,
+        conversations,
+        Some("conversation"),
         by_id,
+        false,
     )
     .await;
 }
@@ -1046,4 +1073,49 @@ async fn contact_segments_and_users_by_tag_segment_company_equal_the_ground_trut
         )
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_custom_attributes_are_typed_on_2_11_too() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 20,
+        conversations: 30,
+        ..skeleton_world()
+    })
+    .await;
+    // 2.11 has no /conversations/attributes: the declarations come from
+    // /data_attributes?model=conversation instead.
+    let config = world.dir.path().join("v211.toml");
+    std::fs::write(&config, "intercom_version = \"2.11\"\n").expect("config");
+    assert_ok(
+        &world
+            .sync(&[
+                "--config",
+                &config.display().to_string(),
+                "--reports",
+                "conversations",
+            ])
+            .await,
+    );
+    assert_eq!(world.requests_to("GET /conversations/attributes").await, 1);
+    assert_eq!(world.requests_to("GET /data_attributes").await, 1);
+    let truth = world.truth("conversations").await;
+    let rows = json_rows(&read_parquet_dir(
+        &run_dirs(&world.output(), "conversations")[0],
+    ));
+    let by_id: BTreeMap<&str, &Map<String, Value>> = rows
+        .iter()
+        .map(|r| (r["id"].as_str().expect("id"), r))
+        .collect();
+    for c in &truth {
+        let row = by_id[c["id"].as_str().expect("id")];
+        assert_eq!(
+            row.get("custom_category"),
+            c["custom_attributes"].get("Category")
+        );
+        assert_eq!(
+            row.get("custom_order_number"),
+            c["custom_attributes"].get("Order number")
+        );
+    }
 }
