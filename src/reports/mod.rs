@@ -431,7 +431,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
         ReportName::DataAttributes,
         ReportInfo {
             name: "data_attributes",
-            description: "Contact, company and conversation attributes (GET /data_attributes); snapshot",
+            description: "Contact, company and conversation attributes (GET /data_attributes, /conversations/attributes); snapshot",
             columns: snapshot::DATA_ATTRIBUTE_COLUMNS,
             options: &[],
             default_enabled: true,

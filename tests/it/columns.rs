@@ -271,13 +271,34 @@ async fn every_column_of_every_row_equals_the_ground_truth() {
         let truth = world.truth(report).await;
         check(&world, report, truth, None, by_id).await;
     }
-    // 2.16 declares no conversation attributes through /data_attributes.
-    let attributes: Vec<Value> = world
+    // 2.16 declares conversation attributes at /conversations/attributes,
+    // in their own shape: as data_attribute rows they are custom, keyed
+    // `custom_attributes.<name>`, with option labels.
+    let mut attributes: Vec<Value> = world
         .truth("data_attributes")
         .await
         .into_iter()
         .filter(|a| a["model"] != "conversation")
         .collect();
+    let conversation_attributes = api_get(&world, "/conversations/attributes").await;
+    for a in conversation_attributes["data"].as_array().expect("data") {
+        let mut row = a.clone();
+        let name = a["name"].as_str().expect("name");
+        let m = row.as_object_mut().expect("object");
+        m.insert("model".into(), json!("conversation"));
+        m.insert(
+            "full_name".into(),
+            json!(format!("custom_attributes.{name}")),
+        );
+        m.insert("label".into(), json!(name));
+        m.insert("custom".into(), json!(true));
+        if let Some(options) = a["options"].as_array() {
+            let labels: Vec<Value> = options.iter().map(|o| o["label"].clone()).collect();
+            m.insert("options".into(), json!(labels));
+        }
+        attributes.push(row);
+    }
+    assert!(attributes.iter().any(|a| a["model"] == "conversation"));
     check(
         &world,
         "data_attributes",
