@@ -496,6 +496,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn denied_scopes_match_whole_path_segments() {
+        let denied = vec!["tickets".to_string(), "contacts".to_string()];
+        assert_eq!(
+            denied_scope(&denied, "/tickets/search"),
+            Some("read_tickets")
+        );
+        assert_eq!(denied_scope(&denied, "/ticket_types"), Some("read_tickets"));
+        assert_eq!(
+            denied_scope(&denied, "/contacts/abc/tags"),
+            Some("read_users_companies")
+        );
+        assert_eq!(denied_scope(&denied, "/conversations/1"), None);
+        assert_eq!(denied_scope(&denied, "/ticketsx"), None);
+        assert_eq!(denied_scope(&[], "/tickets/search"), None);
+        assert!(check_scopes(&denied).is_ok());
+        let err = check_scopes(&["ticket".into()]).expect_err("unknown");
+        assert!(err.contains("tickets, admins"), "{err}");
+        let profile = FaultProfile {
+            denied_scopes: vec!["nope".into()],
+            ..FaultProfile::default()
+        };
+        assert!(profile.validate().is_err());
+    }
+
+    #[test]
     fn draws_are_deterministic_and_match_the_rates() {
         let p = FaultProfile::load("flaky").expect("named");
         let a: Vec<_> = (0..20_000).map(|n| p.draw(n)).collect();
