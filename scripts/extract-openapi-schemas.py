@@ -45,6 +45,7 @@ ENDPOINTS = [
     ("post", "/conversations/search"),
     ("get", "/conversations/{}"),
     ("get", "/conversations/deleted"),
+    ("get", "/conversations/attributes"),
     ("get", "/admins"),
     ("get", "/teams"),
     ("get", "/tags"),

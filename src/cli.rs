@@ -521,9 +521,11 @@ fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<P
             "all",
             "updated_at",
         )),
-        ReportName::ContactTags | ReportName::ContactCompanies | ReportName::ContactSegments => {
-            Some(crate::reports::contacts::search_spec("user", None))
-        }
+        ReportName::ContactTags
+        | ReportName::ContactCompanies
+        | ReportName::ContactSegments
+        | ReportName::Events
+        | ReportName::NotesByUser => Some(crate::reports::contacts::search_spec("user", None)),
         _ => None,
     });
     Ok(spec.map(|spec| {

@@ -424,7 +424,8 @@ async fn export(
         rows_per_file: plan.rows_per_file,
         extracted_at: run.started_at,
     };
-    let columns = reports::columns(report, client).await?;
+    let options = plan.options_of(report);
+    let columns = reports::columns(report, &options, client).await?;
     let mut writer = ReportWriter::new(config, columns)?;
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
     let bar = crate::telemetry::report_bar(&label);
@@ -476,7 +477,6 @@ async fn export(
         let finished = writer.finish();
         (writer, done, finished)
     });
-    let options = plan.options_of(report);
     let extracted: Result<Extracted> = match &source {
         Source::Incremental { cursor, retry, .. } => {
             reports::extract(

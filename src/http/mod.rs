@@ -37,10 +37,14 @@ pub enum HttpError {
     )]
     Unauthorized { code: String, message: String },
 
-    /// 403: the token is valid but may not read this endpoint.
+    /// 403: the token is valid but may not read this endpoint (a missing
+    /// scope, or `api_plan_restricted`).
     #[error(
-        "Intercom refused {endpoint} (HTTP 403 {code}: {message}); give the app the permission \
-         it needs or disable the report that reads it"
+        "the access token lacks permission for {} (HTTP 403 {code} on {endpoint}: {message}): grant \
+         the `{}` scope to your app in the Intercom Developer Hub (Configure > Authentication), \
+         or leave the report out",
+        permission(.endpoint).0,
+        permission(.endpoint).1
     )]
     Forbidden {
         endpoint: String,
@@ -75,6 +79,29 @@ impl HttpError {
             self,
             HttpError::Unauthorized { .. } | HttpError::Forbidden { .. }
         )
+    }
+}
+
+/// What an endpoint reads and the Developer Hub permission that allows it,
+/// from the endpoint's first path segment (`GET /tickets/search` → tickets).
+pub fn permission(endpoint: &str) -> (&'static str, &'static str) {
+    let path = endpoint.split_once(' ').map_or(endpoint, |(_, p)| p);
+    let first = path
+        .trim_start_matches('/')
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default();
+    match first {
+        "conversations" => ("conversations", "Read conversations"),
+        "contacts" => ("contacts", "Read and list users and companies"),
+        "companies" => ("companies", "Read and list users and companies"),
+        "events" => ("data events", "Read events"),
+        "tickets" | "ticket_types" => ("tickets", "Read tickets"),
+        "admins" | "teams" => ("admins and teams", "Read admins"),
+        "tags" => ("tags", "Read tags"),
+        "segments" => ("segments", "Read and list users and companies"),
+        "data_attributes" => ("data attributes", "Read data attributes"),
+        _ => ("this endpoint", "matching read"),
     }
 }
 
@@ -211,6 +238,34 @@ impl IntercomClient {
     /// GET `path` (relative to the base URL, query string allowed) and decode JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HttpError> {
         self.request(reqwest::Method::GET, path, None).await
+    }
+
+    /// A `pages.next` URL that Intercom handed back, as a path relative to
+    /// the base URL, for [`get`](Self::get). The token is only ever sent to
+    /// the configured base URL: a URL with another scheme, host or port, or
+    /// outside the base path, is refused with a message saying why.
+    pub fn relative_next(&self, next: &str) -> Result<String, String> {
+        let url = Url::parse(next)
+            .map_err(|e| format!("pages.next {next:?} is not a valid URL ({e})"))?;
+        if url.origin() != self.base.origin() {
+            return Err(format!(
+                "pages.next points at {}, not at the configured base URL {}; refusing to send \
+                 the access token there",
+                url.origin().ascii_serialization(),
+                self.base.origin().ascii_serialization()
+            ));
+        }
+        let rest = url.path().strip_prefix(self.base.path()).ok_or_else(|| {
+            format!(
+                "pages.next path {} is outside the base URL path {}",
+                url.path(),
+                self.base.path()
+            )
+        })?;
+        Ok(match url.query() {
+            Some(q) => format!("{rest}?{q}"),
+            None => rest.to_string(),
+        })
     }
 
     /// POST a JSON body to `path` and decode the JSON answer.
@@ -432,6 +487,64 @@ mod tests {
         assert_eq!(error_details(bare), ("error".into(), "boom".into()));
         let html = b"<html><body>502 Bad Gateway</body></html>";
         assert_eq!(error_details(html).0, "non_json_body");
+    }
+
+    #[test]
+    fn forbidden_names_the_missing_permission() {
+        let e = HttpError::Forbidden {
+            endpoint: "POST /tickets/search".into(),
+            code: "forbidden".into(),
+            message: "You do not have the required scope (read_tickets)".into(),
+        }
+        .to_string();
+        assert!(
+            e.contains("lacks permission for tickets")
+                && e.contains("`Read tickets`")
+                && e.contains("read_tickets"),
+            "{e}"
+        );
+        assert_eq!(permission("GET /events?type=user").0, "data events");
+        assert_eq!(permission("GET /ticket_types").1, "Read tickets");
+    }
+
+    #[test]
+    fn next_urls_must_stay_on_the_base_origin() {
+        let client = |base: &str| {
+            IntercomClient::new(ClientConfig {
+                base_url: Url::parse(base).expect("url"),
+                intercom_version: DEFAULT_INTERCOM_VERSION.into(),
+                token: AccessToken::new("t").expect("token"),
+                request_timeout: Duration::from_secs(1),
+                max_retries: 0,
+                max_retry_time: Duration::from_secs(1),
+                max_requests_per_minute: None,
+            })
+            .expect("client")
+        };
+        let c = client("http://127.0.0.1:9000");
+        assert_eq!(
+            c.relative_next("http://127.0.0.1:9000/events?type=user&before=x")
+                .as_deref(),
+            Ok("events?type=user&before=x")
+        );
+        for bad in [
+            "http://127.0.0.1:9001/events",
+            "https://127.0.0.1:9000/events",
+            "http://evil.example:9000/events",
+            "/events",
+        ] {
+            assert!(c.relative_next(bad).is_err(), "{bad}");
+        }
+        let c = client("https://api.eu.intercom.io/v/");
+        assert_eq!(
+            c.relative_next("https://api.eu.intercom.io/v/events")
+                .as_deref(),
+            Ok("events")
+        );
+        assert!(
+            c.relative_next("https://api.eu.intercom.io/events")
+                .is_err()
+        );
     }
 
     #[test]

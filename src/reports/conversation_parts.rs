@@ -369,7 +369,7 @@ fn part_rows(conversation: &Value, cutoff: PartCutoff) -> Vec<Value> {
 }
 
 /// HTML body → plain text: paragraphs and breaks become `\n`, entities decoded.
-fn plain_text(html: &str) -> String {
+pub(crate) fn plain_text(html: &str) -> String {
     let text = nanohtml2text::html2text(html).replace("\r\n", "\n");
     text.trim_end().to_string()
 }

@@ -1,9 +1,13 @@
 //! Custom attributes as typed columns.
 //!
-//! For reports over contacts and conversations, the attributes that
-//! `GET /data_attributes?model=...` declares as custom become one column
+//! For reports over contacts, companies and conversations, the attributes
+//! that `GET /data_attributes?model=...` declares as custom become one column
 //! each, `custom_<snake_case name>`, typed from the declared `data_type`
-//! (string, integer, float, boolean, date → timestamp). A value that does not
+//! (string, integer, float, boolean, date → timestamp). Conversations'
+//! attributes come from `GET /conversations/attributes` (2.16, where
+//! `model=conversation` is a 422; their types integer, decimal → float,
+//! boolean, datetime → timestamp, string and list → text, others → JSON
+//! text), falling back to `/data_attributes` on older API versions. A value that does not
 //! fit is written as null and counted (a warning after the report); the raw
 //! object always stays in `custom_attributes_json`. Names that collide after
 //! snake-casing get `_2`, `_3`, ... in the order of the attribute names, so
@@ -25,6 +29,33 @@ pub async fn columns(
     model: &str,
     existing: &[Column],
 ) -> Result<Vec<Column>> {
+    if model == "conversation" {
+        match client.get::<Value>("conversations/attributes").await {
+            Ok(body) => {
+                let declared = body
+                    .get("data")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|a| {
+                        let name = a.get("name")?.as_str()?.to_string();
+                        let ty = a
+                            .get("data_type")
+                            .and_then(Value::as_str)
+                            .unwrap_or("string");
+                        Some((name, conversation_type(ty).to_string()))
+                    })
+                    .collect();
+                return Ok(named(declared, existing));
+            }
+            Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
+            // Before 2.16 there is no such endpoint: ask /data_attributes.
+            Err(e) => {
+                tracing::debug!(error = %e, "no /conversations/attributes; trying /data_attributes");
+            }
+        }
+    }
     let path = format!("data_attributes?model={model}");
     let body: Value = match client.get(&path).await {
         Ok(v) => v,
@@ -40,7 +71,7 @@ pub async fn columns(
             return Ok(Vec::new());
         }
     };
-    let mut declared: Vec<(String, String)> = body
+    let declared: Vec<(String, String)> = body
         .get("data")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
@@ -57,10 +88,29 @@ pub async fn columns(
             Some((name, ty))
         })
         .collect();
+    Ok(named(declared, existing))
+}
+
+/// A 2.16 conversation attribute type as a `/data_attributes` one.
+fn conversation_type(data_type: &str) -> &'static str {
+    match data_type {
+        "integer" => "integer",
+        "decimal" => "float",
+        "boolean" => "boolean",
+        "datetime" => "date",
+        "string" | "list" => "string",
+        // relationship, files, and anything new: kept as JSON text.
+        _ => "json",
+    }
+}
+
+/// One typed column per declared `(name, data_type)`, in name order,
+/// deterministically de-duplicated against `existing` and each other.
+fn named(mut declared: Vec<(String, String)>, existing: &[Column]) -> Vec<Column> {
     declared.sort();
     declared.dedup_by(|a, b| a.0 == b.0);
     let mut taken: HashSet<String> = existing.iter().map(|c| c.name.to_string()).collect();
-    Ok(declared
+    declared
         .into_iter()
         .map(|(name, ty)| {
             let base = format!("custom_{}", snake_case(&name));
@@ -79,10 +129,10 @@ pub async fn columns(
                 column_name,
                 col_type(&ty),
                 path,
-                "Custom attribute (typed from /data_attributes)",
+                "Custom attribute (typed from its declaration)",
             )
         })
-        .collect())
+        .collect()
 }
 
 fn col_type(data_type: &str) -> ColType {
@@ -91,6 +141,7 @@ fn col_type(data_type: &str) -> ColType {
         "float" => ColType::Float,
         "boolean" => ColType::Bool,
         "date" => ColType::Timestamp,
+        "json" => ColType::Json,
         _ => ColType::Str,
     }
 }

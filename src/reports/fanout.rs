@@ -10,8 +10,9 @@
 //! parent stream is pulled only when a fetch slot is free, and a full writer
 //! channel pauses everything.
 //!
-//! An authentication failure (401) is not an item failure: it ends the
-//! fan-out with the error, since every other item would fail the same way.
+//! An authentication or permission failure (401, 403) or a configuration
+//! error is not an item failure: it ends the fan-out with the error, since
+//! every other item would fail the same way.
 //!
 //! ```text
 //!  listing ──mpsc(n)──▶ fanout: ≤ concurrency × fetch(item) ──mpsc──▶ writer
@@ -73,7 +74,7 @@ where
                 out.rows += rows.len() as u64;
                 crate::reports::send_rows(tx, rows).await?;
             }
-            Err(e) if e.is_unauthorized() => return Err(e),
+            Err(e) if ends_fanout(&e) => return Err(e),
             Err(e) => {
                 tracing::warn!(item = %id, error = %e, "item failed after retries; the next run retries it");
                 out.failed.push(FailedItem {
@@ -84,6 +85,18 @@ where
         }
     }
     Ok(out)
+}
+
+/// Failures that every other item would meet too: a rejected token, a
+/// missing permission (403) or a configuration problem. They end the fan-out
+/// (and fail the report) instead of being recorded once per item.
+fn ends_fanout(e: &crate::error::Error) -> bool {
+    use crate::error::Error;
+    match e {
+        Error::Http(h) => h.is_auth(),
+        Error::Config(_) => true,
+        _ => false,
+    }
 }
 
 /// A bounded channel's receiving end as a stream, for [`fanout`].

@@ -14,8 +14,11 @@ pub mod conversation_parts;
 pub mod conversations;
 pub mod custom;
 pub mod deleted_conversations;
+pub mod events;
+pub mod expand;
 pub mod fanout;
 pub mod mappings;
+pub mod notes;
 pub mod options;
 pub mod search;
 pub mod snapshot;
@@ -45,6 +48,8 @@ pub enum ReportName {
     UsersByTag,
     UsersBySegment,
     UsersByCompany,
+    Events,
+    NotesByUser,
     Companies,
     CompanyTags,
     CompanySegments,
@@ -109,6 +114,15 @@ const fn list(key: &'static str, doc: &'static str) -> OptionSpec {
     choice(key, &[], "", doc)
 }
 
+/// `expand`: see [`expand`]. It changes columns, not rows: no own cursor.
+const EXPAND: OptionSpec = behaviour(
+    "expand",
+    &[],
+    "",
+    "Nested objects to flatten to <object>_<field> columns; the report's other nested objects are \
+     added as JSON columns. Unset: the columns in schemas/",
+);
+
 static CONVERSATION_OPTIONS: &[OptionSpec] = &[
     choice(
         "state",
@@ -122,6 +136,7 @@ static CONVERSATION_OPTIONS: &[OptionSpec] = &[
         "updated_at",
         "Sort order of the search",
     ),
+    EXPAND,
 ];
 
 static REPORTS: &[(ReportName, ReportInfo)] = &[
@@ -149,6 +164,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
                     "all: assigned to any admin; specific: to admin_ids; unassigned: to none",
                 ),
                 list("admin_ids", "Admin ids, with admin_type = specific"),
+                EXPAND,
             ],
             default_enabled: false,
         },
@@ -174,7 +190,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users",
             description: "Contacts with role user (POST /contacts/search; successor of Domo's Users (Scroll API))",
             columns: contacts::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -184,7 +200,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "leads",
             description: "Contacts with role lead (POST /contacts/search; successor of Domo's Leads (Scroll API))",
             columns: contacts::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -194,7 +210,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "lead_by_id",
             description: "Leads with the given ids",
             columns: contacts::COLUMNS,
-            options: &[list("ids", "Contact ids (required)")],
+            options: &[list("ids", "Contact ids (required)"), EXPAND],
             default_enabled: false,
         },
     ),
@@ -207,6 +223,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             options: &[
                 list("names", "Names (exact)"),
                 list("emails", "Email addresses (exact)"),
+                EXPAND,
             ],
             default_enabled: false,
         },
@@ -217,7 +234,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users_by_tag",
             description: "Users with any of the given tags",
             columns: contacts::COLUMNS,
-            options: &[list("tag_ids", "Tag ids (required, at most 15)")],
+            options: &[list("tag_ids", "Tag ids (required, at most 15)"), EXPAND],
             default_enabled: false,
         },
     ),
@@ -227,7 +244,10 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users_by_segment",
             description: "Users in any of the given segments",
             columns: contacts::COLUMNS,
-            options: &[list("segment_ids", "Segment ids (required, at most 15)")],
+            options: &[
+                list("segment_ids", "Segment ids (required, at most 15)"),
+                EXPAND,
+            ],
             default_enabled: false,
         },
     ),
@@ -237,7 +257,33 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "users_by_company",
             description: "Users of the given companies (GET /companies/{id}/contacts)",
             columns: contacts::COLUMNS,
-            options: &[list("company_ids", "Company ids, Intercom's (required)")],
+            options: &[
+                list("company_ids", "Company ids, Intercom's (required)"),
+                EXPAND,
+            ],
+            default_enabled: false,
+        },
+    ),
+    (
+        ReportName::Events,
+        ReportInfo {
+            name: "events",
+            description: "Data events of users changed since the last run, last 90 days (GET /events per user)",
+            columns: events::COLUMNS,
+            options: &[],
+            default_enabled: true,
+        },
+    ),
+    (
+        ReportName::NotesByUser,
+        ReportInfo {
+            name: "notes_by_user",
+            description: "Notes of the given contacts, or of every changed contact (GET /contacts/{id}/notes)",
+            columns: notes::COLUMNS,
+            options: &[list(
+                "contact_ids",
+                "Contact ids; without it, every contact changed since the last run",
+            )],
             default_enabled: false,
         },
     ),
@@ -247,7 +293,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "companies",
             description: "Companies changed since the last run (GET /companies/scroll over all companies)",
             columns: companies::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -277,7 +323,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             name: "tickets",
             description: "Tickets, incremental on updated_at (POST /tickets/search)",
             columns: tickets::COLUMNS,
-            options: &[],
+            options: &[EXPAND],
             default_enabled: true,
         },
     ),
@@ -385,7 +431,7 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
         ReportName::DataAttributes,
         ReportInfo {
             name: "data_attributes",
-            description: "Contact, company and conversation attributes (GET /data_attributes); snapshot",
+            description: "Contact, company and conversation attributes (GET /data_attributes, /conversations/attributes); snapshot",
             columns: snapshot::DATA_ATTRIBUTE_COLUMNS,
             options: &[],
             default_enabled: true,
@@ -433,22 +479,24 @@ impl ReportName {
             UsersByTag => 7,
             UsersBySegment => 8,
             UsersByCompany => 9,
-            Companies => 10,
-            CompanyTags => 11,
-            CompanySegments => 12,
-            Tickets => 13,
-            DeletedConversations => 14,
-            ConversationTags => 15,
-            ConversationContacts => 16,
-            ContactTags => 17,
-            ContactCompanies => 18,
-            ContactSegments => 19,
-            Admins => 20,
-            Teams => 21,
-            Tags => 22,
-            Segments => 23,
-            DataAttributes => 24,
-            TicketTypes => 25,
+            Events => 10,
+            NotesByUser => 11,
+            Companies => 12,
+            CompanyTags => 13,
+            CompanySegments => 14,
+            Tickets => 15,
+            DeletedConversations => 16,
+            ConversationTags => 17,
+            ConversationContacts => 18,
+            ContactTags => 19,
+            ContactCompanies => 20,
+            ContactSegments => 21,
+            Admins => 22,
+            Teams => 23,
+            Tags => 24,
+            Segments => 25,
+            DataAttributes => 26,
+            TicketTypes => 27,
         }
     }
 
@@ -495,10 +543,17 @@ impl FromStr for ReportName {
     }
 }
 
-/// The columns of a report's files in this run: its static columns, then
-/// one typed column per declared custom attribute (see [`custom`]).
-pub async fn columns(report: ReportName, client: &IntercomClient) -> Result<Vec<Column>> {
+/// The columns of a report's files in this run: its static columns, those
+/// its `expand` option adds (see [`expand`]), then one typed column per
+/// declared custom attribute (see [`custom`]).
+pub async fn columns(
+    report: ReportName,
+    options: &ReportOptions,
+    client: &IntercomClient,
+) -> Result<Vec<Column>> {
     let mut columns = report.columns().to_vec();
+    let expanded = expand::columns(report, &expand_list(report, options), &columns);
+    columns.extend(expanded);
     let model = match report {
         ReportName::Conversations | ReportName::ConversationsByAdmin => Some("conversation"),
         ReportName::Users
@@ -628,8 +683,19 @@ pub struct Extracted {
     pub recovered: Vec<String>,
 }
 
+/// The objects listed in a report's `expand` option (empty when unset).
+fn expand_list(report: ReportName, options: &ReportOptions) -> Vec<String> {
+    report
+        .options()
+        .iter()
+        .find(|o| o.key == "expand")
+        .map(|spec| options.list(spec))
+        .unwrap_or_default()
+}
+
 /// Check a report's options before anything runs (required options, limits).
 pub fn validate(report: ReportName, options: &ReportOptions) -> Result<()> {
+    expand::validate(report, &expand_list(report, options))?;
     search_spec(report, options).map(|_| ())
 }
 
@@ -668,7 +734,9 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
         | ReportName::ConversationContacts
         | ReportName::ContactTags
         | ReportName::ContactCompanies
-        | ReportName::ContactSegments => return Ok(None),
+        | ReportName::ContactSegments
+        | ReportName::Events
+        | ReportName::NotesByUser => return Ok(None),
         ReportName::UsersByCompany => {
             required("company_ids")?;
             return Ok(None);
@@ -799,6 +867,14 @@ async fn extract_rows(
                 _ => mappings::Mapping::ContactSegments,
             };
             return mappings::extract(client, mapping, options, cursor, tx).await;
+        }
+        ReportName::Events => {
+            return events::extract(client, options, cursor, retry, tx).await;
+        }
+        ReportName::NotesByUser => {
+            let spec = report.options().iter().find(|o| o.key == "contact_ids");
+            let ids = spec.map(|s| report_options.list(s)).unwrap_or_default();
+            return notes::extract(client, options, &ids, cursor, retry, tx).await;
         }
         ReportName::UsersByCompany => {
             let spec = report.options().iter().find(|o| o.key == "company_ids");

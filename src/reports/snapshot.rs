@@ -24,6 +24,8 @@ pub struct ListRequest {
     pub keys: &'static [&'static str],
     /// A 422 here means the API version does not serve it: skip, don't fail.
     pub optional: bool,
+    /// Reshapes each record into the report's common shape.
+    pub adapt: Option<fn(Value) -> Value>,
 }
 
 const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
@@ -31,6 +33,7 @@ const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
         path,
         keys,
         optional: false,
+        adapt: None,
     }
 }
 
@@ -47,8 +50,40 @@ pub static DATA_ATTRIBUTES: &[ListRequest] = &[
         path: "data_attributes?model=conversation",
         keys: &["data"],
         optional: true,
+        adapt: None,
+    },
+    // ... to GET /conversations/attributes (2.16; 404 before).
+    ListRequest {
+        path: "conversations/attributes",
+        keys: &["data"],
+        optional: true,
+        adapt: Some(conversation_attribute),
     },
 ];
+
+/// A 2.16 `conversation_attribute` as a `data_attribute` row: model
+/// `conversation`, `full_name` `custom_attributes.<name>`, custom, the name
+/// as label, option labels as the options.
+fn conversation_attribute(mut record: Value) -> Value {
+    let Value::Object(m) = &mut record else {
+        return record;
+    };
+    let name = m.get("name").cloned().unwrap_or(Value::Null);
+    m.insert("model".into(), "conversation".into());
+    if let Some(n) = name.as_str() {
+        m.insert("full_name".into(), format!("custom_attributes.{n}").into());
+    }
+    m.entry("label").or_insert(name);
+    m.insert("custom".into(), true.into());
+    if let Some(Value::Array(options)) = m.get("options") {
+        let labels: Vec<Value> = options
+            .iter()
+            .map(|o| o.get("label").cloned().unwrap_or_else(|| o.clone()))
+            .collect();
+        m.insert("options".into(), labels.into());
+    }
+    record
+}
 
 /// Fetch every list of a snapshot report; write it if it changed.
 pub async fn extract(
@@ -62,7 +97,8 @@ pub async fn extract(
         let body: Value = match client.get(r.path).await {
             Ok(v) => v,
             Err(HttpError::Status {
-                status: 422 | 400, ..
+                status: 422 | 400 | 404,
+                ..
             }) if r.optional => {
                 tracing::debug!(path = r.path, "not served by this API version; skipped");
                 continue;
@@ -77,7 +113,10 @@ pub async fn extract(
                 endpoint: format!("GET /{}", r.path),
                 message: format!("no list under {:?}", r.keys),
             })?;
-        records.extend(list.iter().cloned());
+        records.extend(list.iter().cloned().map(|v| match r.adapt {
+            Some(adapt) => adapt(v),
+            None => v,
+        }));
     }
     let mut hasher = Sha256::new();
     for record in &records {
@@ -179,7 +218,7 @@ pub static DATA_ATTRIBUTE_COLUMNS: &[Column] = &[
         "data_type",
         Str,
         "/data_type",
-        "string, integer, float, boolean, date",
+        "string, integer, float, boolean, date (conversations in 2.16: also list, decimal, datetime, ...)",
     ),
     Column::list(
         "options",

@@ -8,7 +8,11 @@
 //! sent, then the body breaks off), truncated JSON, and a 200 with an empty
 //! body; plus scripts: a 401 from the N-th request on, 429 bursts (`length`
 //! requests out of every `every`, with `Retry-After: 1`), and conversation ids
-//! whose `GET /conversations/{id}` always answers 500.
+//! whose `GET /conversations/{id}` always answers 500; and denied scopes:
+//! every request to an endpoint family in `denied_scopes` (`--deny-scope`)
+//! answers Intercom's 403 `forbidden` ("You do not have the required scope
+//! (read_tickets) to access this resource"), as for a token whose app lacks
+//! that permission. Families: see [`SCOPES`].
 //!
 //! Deterministic: request number `n` (counted from when the profile was
 //! installed) draws `hash(seed, n)`, so the same sequence of requests meets
@@ -68,6 +72,55 @@ pub struct FaultProfile {
     pub unauthorized_after: Option<u64>,
     /// Conversation ids whose `GET /conversations/{id}` always answers 500.
     pub failing_conversations: Vec<String>,
+    /// Endpoint families (see [`SCOPES`]) answered with 403 `forbidden`.
+    pub denied_scopes: Vec<String>,
+}
+
+/// Endpoint families a scope can be denied for: (family, path prefixes,
+/// the scope Intercom names in its 403 message).
+pub const SCOPES: &[(&str, &[&str], &str)] = &[
+    ("conversations", &["/conversations"], "read_conversations"),
+    ("contacts", &["/contacts"], "read_users_companies"),
+    ("companies", &["/companies"], "read_users_companies"),
+    ("events", &["/events"], "read_events"),
+    ("tickets", &["/tickets", "/ticket_types"], "read_tickets"),
+    ("admins", &["/admins"], "read_admins"),
+    ("teams", &["/teams"], "read_admins"),
+    ("tags", &["/tags"], "read_tags"),
+    ("segments", &["/segments"], "read_segments"),
+    (
+        "data_attributes",
+        &["/data_attributes"],
+        "read_data_attributes",
+    ),
+];
+
+/// The scope a request to `path` needs, if its family is in `denied`.
+fn denied_scope(denied: &[String], path: &str) -> Option<&'static str> {
+    SCOPES
+        .iter()
+        .find(|(family, prefixes, _)| {
+            denied.iter().any(|d| d == family)
+                && prefixes.iter().any(|p| {
+                    path.strip_prefix(p)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                })
+        })
+        .map(|(_, _, scope)| *scope)
+}
+
+/// Checks scope family names (for `--deny-scope` and `denied_scopes`).
+pub fn check_scopes(denied: &[String]) -> Result<(), String> {
+    for d in denied {
+        if !SCOPES.iter().any(|(family, _, _)| family == d) {
+            let names: Vec<&str> = SCOPES.iter().map(|(f, _, _)| *f).collect();
+            return Err(format!(
+                "unknown scope family {d:?}; use one of: {}",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `length` consecutive 429s at the start of every `every` requests.
@@ -95,6 +148,7 @@ impl Default for FaultProfile {
             burst: None,
             unauthorized_after: None,
             failing_conversations: Vec::new(),
+            denied_scopes: Vec::new(),
         }
     }
 }
@@ -179,7 +233,7 @@ impl FaultProfile {
         {
             return Err("burst needs every >= 1 and length <= every".into());
         }
-        Ok(())
+        check_scopes(&self.denied_scopes)
     }
 
     fn probabilities(&self) -> [(&'static str, f64); 9] {
@@ -240,7 +294,7 @@ impl SimConfig {
         if let Some(name) = &self.faults {
             FaultProfile::load(name)?;
         }
-        Ok(())
+        check_scopes(&self.deny_scopes).map_err(|e| format!("--deny-scope: {e}"))
     }
 }
 
@@ -256,7 +310,7 @@ impl Faults {
     /// The profile named by `--faults`; a bad one (already rejected by
     /// [`SimConfig::check`] on the normal paths) falls back to `none`.
     pub fn from_config(config: &SimConfig) -> Self {
-        let profile = match config.faults.as_deref().map(FaultProfile::load) {
+        let mut profile = match config.faults.as_deref().map(FaultProfile::load) {
             None => FaultProfile::default(),
             Some(Ok(p)) => p,
             Some(Err(e)) => {
@@ -264,6 +318,11 @@ impl Faults {
                 FaultProfile::default()
             }
         };
+        for d in &config.deny_scopes {
+            if !profile.denied_scopes.contains(d) {
+                profile.denied_scopes.push(d.clone());
+            }
+        }
         Faults {
             profile: RwLock::new(profile),
             counter: AtomicU64::new(0),
@@ -285,6 +344,12 @@ impl Faults {
         self.counter.store(0, Ordering::SeqCst);
     }
 
+    /// The scope a request to `path` lacks, if its family is denied.
+    fn denied(&self, path: &str) -> Option<&'static str> {
+        let p = self.profile.read().unwrap_or_else(|e| e.into_inner());
+        denied_scope(&p.denied_scopes, path)
+    }
+
     /// Fault for the next request, and whether `path` is a failing conversation.
     fn next(&self, path: &str) -> (Option<Fault>, bool) {
         let p = self.profile.read().unwrap_or_else(|e| e.into_inner());
@@ -304,6 +369,14 @@ impl Faults {
 /// Middleware (innermost, inside the rate limit): applies the profile.
 pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
     let is_get = req.method() == axum::http::Method::GET;
+    if let Some(scope) = sim.faults.denied(req.uri().path()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("You do not have the required scope ({scope}) to access this resource"),
+        )
+        .into_response();
+    }
     let (fault, failing) = sim.faults.next(req.uri().path());
     if failing && is_get {
         return bare_500("Conversation could not be loaded");
@@ -421,6 +494,31 @@ fn html(status: StatusCode, title: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn denied_scopes_match_whole_path_segments() {
+        let denied = vec!["tickets".to_string(), "contacts".to_string()];
+        assert_eq!(
+            denied_scope(&denied, "/tickets/search"),
+            Some("read_tickets")
+        );
+        assert_eq!(denied_scope(&denied, "/ticket_types"), Some("read_tickets"));
+        assert_eq!(
+            denied_scope(&denied, "/contacts/abc/tags"),
+            Some("read_users_companies")
+        );
+        assert_eq!(denied_scope(&denied, "/conversations/1"), None);
+        assert_eq!(denied_scope(&denied, "/ticketsx"), None);
+        assert_eq!(denied_scope(&[], "/tickets/search"), None);
+        assert!(check_scopes(&denied).is_ok());
+        let err = check_scopes(&["ticket".into()]).expect_err("unknown");
+        assert!(err.contains("tickets, admins"), "{err}");
+        let profile = FaultProfile {
+            denied_scopes: vec!["nope".into()],
+            ..FaultProfile::default()
+        };
+        assert!(profile.validate().is_err());
+    }
 
     #[test]
     fn draws_are_deterministic_and_match_the_rates() {

@@ -59,7 +59,8 @@
 //!   `--search-lag-secs` (simulated) seconds ago is left out of contact
 //!   search (it is already in lists, `GET` and the truth).
 //! * **Other datasets.** Companies (scroll, list, filter, get, contacts,
-//!   segments), admins, teams, tags, segments, data attributes, notes,
+//!   segments), admins, teams, tags, segments, data attributes,
+//!   conversation attributes (`GET /conversations/attributes`, 2.16), notes,
 //!   events, tickets and ticket types; see `routes/`. Contacts inline at most
 //!   10 tags, notes and companies (`has_more`); every 50th contact has more.
 //!   Every 97th conversation has more than 500 parts and every 53rd is an
@@ -75,6 +76,9 @@
 //!   wall-clock window per token, `X-RateLimit-*` headers, 429 beyond.
 //! * **Faults** (`--faults`, `faults`): seeded 5xx, stalls, resets, broken
 //!   bodies, scripted 401s and 429 bursts; changeable via `/__sim/faults`.
+//! * **Scopes** (`--deny-scope FAMILY`, or `denied_scopes` in the fault
+//!   profile): that endpoint family answers 403 `forbidden` naming the
+//!   missing scope, as for an app without the permission.
 
 mod clock;
 mod error;
@@ -173,6 +177,12 @@ pub struct SimConfig {
     /// Seconds after which an unused company scroll expires (wall clock).
     #[arg(long, default_value_t = 60)]
     pub scroll_expiry_secs: u64,
+    /// Answer every request of this endpoint family with 403 `forbidden`, as
+    /// for a token without that scope (repeatable): conversations, contacts,
+    /// companies, events, tickets, admins, teams, tags, segments,
+    /// data_attributes. Also settable as `denied_scopes` via `/__sim/faults`.
+    #[arg(long = "deny-scope", value_name = "FAMILY")]
+    pub deny_scopes: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -195,6 +205,7 @@ impl Default for SimConfig {
             events_per_user: 6,
             search_lag_secs: 0,
             scroll_expiry_secs: 60,
+            deny_scopes: Vec::new(),
         }
     }
 }

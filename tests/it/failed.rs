@@ -1,5 +1,5 @@
 //! Failed items end to end: conversations whose `GET /conversations/{id}`
-//! fails are recorded, named in the summary and `state show`, make the run
+//! (or users whose `GET /events`) fails are recorded, named in the summary and `state show`, make the run
 //! partial (exit 4, or 0 with `--skip-failed`), and are fetched first by the
 //! next run once they stop failing, without duplicates.
 //!
@@ -31,6 +31,14 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     if req.method() == Method::GET
         && let Some(id) = path.strip_prefix("/conversations/")
         && p.failing.lock().expect("lock").contains(id)
+    {
+        let body = json!({"type": "error.list", "errors": [{"code": "server_error", "message": "injected failure"}]});
+        return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
+    }
+    // A user's events fail the same way (the user is in the query string).
+    if path == "/events"
+        && url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .any(|(k, v)| k == "intercom_user_id" && p.failing.lock().expect("lock").contains(&*v))
     {
         let body = json!({"type": "error.list", "errors": [{"code": "server_error", "message": "injected failure"}]});
         return (StatusCode::INTERNAL_SERVER_ERROR, axum::Json(body)).into_response();
@@ -235,4 +243,117 @@ async fn failed_conversations_are_recorded_reported_and_recovered_next_run() {
         rows.extend(ids_and_updated(&read_parquet_dir(&dir)));
     }
     assert_eq!(unique_map(&rows), truth, "all parts, once");
+}
+
+fn events_args(world: &World, base_url: &str, config: &str) -> Vec<String> {
+    let path = world.dir.path().join("events.toml");
+    std::fs::write(&path, config).expect("config");
+    [
+        "sync",
+        "--config",
+        &path.display().to_string(),
+        "--base-url",
+        base_url,
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+        "--reports",
+        "events,users",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// `(user, event_name, created_at, metadata)` of every exported event.
+fn exported_events(world: &World) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    for dir in run_dirs(&world.output(), "events") {
+        for r in json_rows(&read_parquet_dir(&dir)) {
+            let s = |k: &str| r[k].as_str().expect("text").to_string();
+            out.push((
+                s("intercom_user_id"),
+                s("event_name"),
+                s("created_at"),
+                s("metadata"),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_users_of_events_are_recorded_and_recovered_next_run() {
+    let world = World::start(small_world()).await;
+    let truth = world.truth("events").await;
+    let contacts = world.truth("contacts").await;
+    let users: HashSet<&str> = contacts
+        .iter()
+        .filter(|c| c["role"] == "user")
+        .filter_map(|c| c["id"].as_str())
+        .collect();
+    let mut with_events: Vec<String> = truth
+        .iter()
+        .filter_map(|e| e["intercom_user_id"].as_str())
+        .filter(|id| users.contains(id))
+        .map(str::to_string)
+        .collect();
+    with_events.dedup();
+    let bad: HashSet<String> = with_events.into_iter().take(2).collect();
+    assert_eq!(bad.len(), 2);
+    let failing = Arc::new(Mutex::new(bad.clone()));
+    let base = start_proxy(&world, Arc::clone(&failing)).await;
+    let args = events_args(&world, &base, "page_size = 150\nmax_retries = 0\n");
+    let token = [("INTERCOM_ACCESS_TOKEN", "t")];
+
+    let out = run_cli(&args, &token).await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let items = failed_items(&world).await;
+    let ids: HashSet<String> = items
+        .iter()
+        .map(|i| i["item_id"].as_str().expect("item_id").to_string())
+        .collect();
+    assert_eq!(ids, bad, "the failed users, by contact id");
+    assert!(items.iter().all(|i| i["report"] == "events"));
+    let exported = exported_events(&world);
+    assert!(exported.iter().all(|e| !bad.contains(&e.0)));
+    assert!(!exported.is_empty());
+
+    failing.lock().expect("lock").clear();
+    let out = run_cli(&args, &token).await;
+    assert_ok(&out);
+    assert!(failed_items(&world).await.is_empty());
+    let exported = exported_events(&world);
+    let want = truth
+        .iter()
+        .filter(|e| users.contains(e["intercom_user_id"].as_str().unwrap_or_default()))
+        .count();
+    assert_eq!(exported.len(), want, "every event once");
+    let unique: BTreeSet<_> = exported.iter().collect();
+    assert_eq!(unique.len(), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_never_follow_pages_next_to_another_origin() {
+    let world = World::start(small_world()).await;
+    let failing = Arc::new(Mutex::new(HashSet::new()));
+    // The proxy drops the Host header, so the simulator's pages.next URLs
+    // name the simulator's own address, not the configured base URL.
+    let base = start_proxy(&world, failing).await;
+    let args = events_args(&world, &base, "page_size = 2\nmax_retries = 0\n");
+    let before = world.requests_to("GET /events").await;
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("refusing to send the access token there"),
+        "{text}"
+    );
+    assert!(
+        !run_dirs(&world.output(), "users").is_empty(),
+        "the other report finished"
+    );
+    // Only first pages went out, all through the proxy (the configured base URL).
+    assert!(world.requests_to("GET /events").await > before);
 }

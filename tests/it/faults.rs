@@ -279,3 +279,62 @@ async fn a_401_in_the_middle_of_a_run_fails_it_with_the_auth_exit_code() {
         "the token never appears"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_scope_fails_only_its_report_naming_the_permission() {
+    let world = World::start(SimConfig {
+        contacts: 60,
+        conversations: 10,
+        deny_scopes: vec!["tickets".into()],
+        ..skeleton_world()
+    })
+    .await;
+    // Intercom's 403 body, as the spec's example gives it.
+    let resp = reqwest::Client::new()
+        .post(format!("{}/tickets/search", world.sim.base_url()))
+        .bearer_auth("t")
+        .json(&json!({"query": {"field": "updated_at", "operator": ">", "value": 0}}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 403);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["type"], "error.list");
+    assert_eq!(body["errors"][0]["code"], "forbidden");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("(read_tickets)")),
+        "{body}"
+    );
+
+    let reports = ["--reports", "tickets,users,admins,ticket_types"];
+    let out = world.sync(&reports).await;
+    assert_eq!(out.status.code(), Some(4), "partial: {}", stderr(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains("lacks permission for tickets") && text.contains("`Read tickets`"),
+        "{text}"
+    );
+    assert!(run_dirs(&world.output(), "tickets").is_empty());
+    assert!(run_dirs(&world.output(), "ticket_types").is_empty());
+    let users = truth_map(&world.truth("contacts").await, Some("user"));
+    let dirs = run_dirs(&world.output(), "users");
+    assert_eq!(dirs.len(), 1, "the other reports finished");
+    assert_eq!(
+        unique_map(&ids_and_updated(&read_parquet_dir(&dirs[0]))),
+        users
+    );
+    assert_eq!(run_dirs(&world.output(), "admins").len(), 1);
+
+    // The scope granted at run time (`/__sim/faults`): the next run exports tickets.
+    world.sim_post("faults", json!({"denied_scopes": []})).await;
+    assert_ok(&world.sync(&reports).await);
+    let tickets = truth_map(&world.truth("tickets").await, None);
+    let dirs = run_dirs(&world.output(), "tickets");
+    assert_eq!(dirs.len(), 1);
+    assert_eq!(
+        unique_map(&ids_and_updated(&read_parquet_dir(&dirs[0]))),
+        tickets
+    );
+}

@@ -263,11 +263,19 @@ fn requests(
             search,
         ),
         (
+            "GET /conversations/attributes",
+            "GET",
+            "/conversations/attributes".into(),
+            Value::Null,
+        ),
+        (
             "error",
             "GET",
             "/contacts/000000000000000000000000".into(),
             Value::Null,
         ),
+        // A 403 for a missing scope (the tickets family denied around it).
+        ("error", "GET", "/ticket_types".into(), Value::Null),
     ];
     r.drain(..)
         .map(|(e, m, p, b)| (e.to_owned(), m, p, b))
@@ -320,13 +328,21 @@ async fn check_version(
         conversation["id"].as_str().unwrap(),
     ) {
         let Some(schema) = doc["endpoints"].get(&endpoint).map(|e| e["schema"].clone()) else {
-            assert_eq!(
-                (version, endpoint.as_str()),
-                ("2.11", "GET /conversations/deleted"),
-                "only /conversations/deleted is missing from a spec"
+            assert!(
+                version == "2.11"
+                    && [
+                        "GET /conversations/deleted",
+                        "GET /conversations/attributes"
+                    ]
+                    .contains(&endpoint.as_str()),
+                "only the 2.16 endpoints are missing from a spec: {version} {endpoint}"
             );
             continue;
         };
+        let denied = endpoint == "error" && path == "/ticket_types";
+        if denied {
+            set_denied(&http, sim, &["tickets"]).await;
+        }
         let url = format!("{}{path}", sim.base_url());
         let req = if method == "POST" {
             http.post(url).json(&body)
@@ -341,7 +357,11 @@ async fn check_version(
             .expect("request");
         let status = resp.status().as_u16();
         let value: Value = resp.json().await.expect("json body");
-        if endpoint == "error" {
+        if denied {
+            set_denied(&http, sim, &[]).await;
+            assert_eq!(status, 403, "{value}");
+            assert_eq!(value["errors"][0]["code"], "forbidden");
+        } else if endpoint == "error" {
             assert_eq!(status, 404);
         } else {
             assert_eq!(status, 200, "{version} {endpoint}: {value}");
@@ -405,6 +425,17 @@ async fn check_version(
         }
     }
     failures
+}
+
+/// Deny (or, with none, allow again) scope families through `/__sim/faults`.
+async fn set_denied(http: &reqwest::Client, sim: &SimHandle, families: &[&str]) {
+    let resp = http
+        .post(format!("{}/__sim/faults", sim.base_url()))
+        .json(&json!({ "denied_scopes": families }))
+        .send()
+        .await
+        .expect("faults");
+    assert!(resp.status().is_success());
 }
 
 #[tokio::test]

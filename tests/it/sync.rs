@@ -179,6 +179,7 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
         "contact_tags",
         "contact_companies",
         "contact_segments",
+        "events",
     ];
     let searched = |reports: &[&str]| reports.len() as u64;
     assert!(
@@ -190,6 +191,7 @@ async fn first_sync_then_incremental_syncs_match_the_ground_truth() {
         "GET /conversations/{id}",
         "GET /contacts/{id}/tags",
         "GET /contacts/{id}/segments",
+        "GET /events",
     ] {
         assert_eq!(
             world.requests_to(per_item).await,

@@ -62,6 +62,22 @@ pub(super) async fn segments(
     Ok(axum::Json(obj! { "type" => "segment.list", "segments" => segments }).into_response())
 }
 
+/// `GET /conversations/attributes` (2.16): `{type: list, data: [conversation_attribute]}`.
+/// Not there before 2.12 (404), where `/data_attributes?model=conversation` lists them.
+pub(super) async fn conversation_attributes(
+    State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if Ver::of(&headers).is_211() {
+        return Err(ApiError::not_found());
+    }
+    let w = sim.read_world();
+    Ok(
+        axum::Json(obj! { "type" => "list", "data" => dims::conversation_attributes(&w) })
+            .into_response(),
+    )
+}
+
 pub(super) async fn data_attributes(
     State(sim): State<Arc<Simulator>>,
     headers: HeaderMap,

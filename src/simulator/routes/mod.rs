@@ -51,6 +51,10 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         .route("/conversations", get(conversations::list))
         .route("/conversations/search", post(conversations::search))
         .route("/conversations/deleted", get(conversations::deleted))
+        .route(
+            "/conversations/attributes",
+            get(dims::conversation_attributes),
+        )
         .route("/conversations/{id}", get(conversations::show))
         .route("/admins", get(dims::admins))
         .route("/teams", get(dims::teams))

@@ -17,7 +17,7 @@ use super::super::vocab::{
     BROWSERS, DOMAINS, FIRST_NAMES, LANGUAGES, LAST_NAMES, LOCATIONS, OSES, PLANS, TIERS, admin_id,
 };
 use super::super::world::{World, salt};
-use super::obj;
+use super::{dims, obj};
 
 /// Field keys shared with the search engine.
 pub(crate) mod key {
@@ -55,6 +55,7 @@ pub(crate) mod key {
     pub const RENEWAL: u16 = 31;
     pub const TIER: u16 = 32;
     pub const FORMATTED_PHONE: u16 = 33;
+    pub const SEGMENT_ID: u16 = 34;
 }
 
 macro_rules! field {
@@ -97,6 +98,7 @@ pub(crate) static FIELDS: &[FieldDef] = &[
     field!("marked_email_as_spam", Bool, SPAM),
     field!("has_hard_bounced", Bool, HARD_BOUNCED),
     field!("tag_id", Str, TAG_ID),
+    field!("segment_id", Str, SEGMENT_ID),
     field!("custom_attributes.plan", Str, PLAN),
     field!("custom_attributes.seats", Int, SEATS),
     field!("custom_attributes.MRR", Float, MRR),
@@ -316,6 +318,8 @@ pub(crate) struct ContactRecord<'w> {
     world: &'w World,
     idx: u32,
     data: OnceCell<ContactData>,
+    /// Ids of the segments the contact is in (as `GET /contacts/{id}/segments`).
+    segments: OnceCell<Vec<String>>,
 }
 
 impl<'w> ContactRecord<'w> {
@@ -325,6 +329,7 @@ impl<'w> ContactRecord<'w> {
             world,
             idx,
             data: OnceCell::new(),
+            segments: OnceCell::new(),
         }
     }
 }
@@ -347,6 +352,14 @@ impl Record for ContactRecord<'_> {
         match k {
             key::CREATED_AT => return FieldValue::Int(meta.created_at),
             key::UPDATED_AT => return FieldValue::Int(meta.updated_at),
+            key::SEGMENT_ID => {
+                return FieldValue::Many(self.segments.get_or_init(|| {
+                    (0..self.world.segments)
+                        .filter(|&j| dims::in_segment(self.world, j, self.idx))
+                        .map(|j| dims::segment_id(self.world, j))
+                        .collect()
+                }));
+            }
             _ => {}
         }
         let d = self.data.get_or_init(|| data(self.world, self.idx));

@@ -239,6 +239,48 @@ pub(crate) fn data_attributes(world: &World, model: &str) -> Vec<Value> {
     out
 }
 
+/// `GET /conversations/attributes` (2.16): the conversation attributes, in
+/// 2.16's own data types (`list` with options, `integer`, `boolean`).
+pub(crate) fn conversation_attributes(world: &World) -> Vec<Value> {
+    let created = world.workspace_created_at;
+    let types = ["list", "integer", "boolean"];
+    CONVERSATION_ATTRS
+        .iter()
+        .zip(types)
+        .enumerate()
+        .map(|(k, (&(name, _), data_type))| {
+            let mut v = obj! {
+                "type" => "conversation_attribute",
+                "id" => k as i64 + 1,
+                "name" => name,
+                "description" => "Conversation data",
+                "data_type" => data_type,
+                "required" => false,
+                "visible_to_team_ids" => Vec::<String>::new(),
+                "archived" => false,
+                "created_at" => created + k as i64 * 86_400,
+                "updated_at" => created + k as i64 * 86_400 + 3600,
+                "admin_id" => admin_id(0).to_string(),
+            };
+            if let (Value::Object(m), "list") = (&mut v, data_type) {
+                let options: Vec<Value> = super::super::vocab::CATEGORIES
+                    .iter()
+                    .enumerate()
+                    .map(|(i, label)| {
+                        obj! {
+                            "id" => format!("00000000-0000-4000-8000-{i:012}"),
+                            "label" => *label,
+                            "archived" => false,
+                        }
+                    })
+                    .collect();
+                m.insert("options".into(), options.into());
+            }
+            v
+        })
+        .collect()
+}
+
 fn label(name: &str) -> String {
     let mut s = name.replace('_', " ");
     if let Some(f) = s.get_mut(0..1) {

@@ -1,0 +1,200 @@
+//! `events`: the data events of every user changed since the cursor, one row
+//! per event (`GET /events?type=user&intercom_user_id=…`).
+//!
+//! The users come from the same incremental contact search as the `users`
+//! report (role user, `updated_at`; this report keeps its own cursor of that
+//! search): every user on the first run, then those updated since. Intercom
+//! bumps a contact's `updated_at` when it is seen or changed, so "updated or
+//! seen since the cursor" is one search. Each user's events are fetched while
+//! the search streams, up to `concurrency` users at a time ([`fanout`]), and
+//! followed through `pages.next`, a full URL that must have the configured
+//! base URL's origin (the token is never sent anywhere else).
+//!
+//! Intercom lists only events younger than 90 days; older ones are not
+//! returned and so not exported. Events have no unique id: a user changed
+//! again in a later run has its (still listable) events exported again, so
+//! de-duplicate on `(intercom_user_id, event_name, created_at, metadata)`.
+//!
+//! A user whose events still fail after retries is a [`FailedItem`] (its
+//! contact id) and the run goes on; the next run fetches it first. A 401,
+//! 403 or a foreign `pages.next` fails the whole report instead.
+//!
+//! [`fanout`]: super::fanout
+//! [`FailedItem`]: super::FailedItem
+
+use std::collections::HashSet;
+
+use futures::{StreamExt, stream};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::http::{HttpError, IntercomClient};
+use crate::output::schema::{ColType::*, Column};
+use crate::reports::search::{self, SearchCursor};
+use crate::reports::{ExtractOptions, Extracted, contacts, fanout};
+
+/// Output columns.
+pub static COLUMNS: &[Column] = &[
+    Column::new("event_name", Str, "/event_name", "Event name"),
+    Column::new(
+        "created_at",
+        Timestamp,
+        "/created_at",
+        "When the event happened",
+    ),
+    Column::new(
+        "intercom_user_id",
+        Str,
+        "/intercom_user_id",
+        "The contact's Intercom id",
+    ),
+    Column::new(
+        "user_id",
+        Str,
+        "/user_id",
+        "The contact's external id (user_id), if set",
+    ),
+    Column::new("email", Str, "/email", "The contact's email"),
+    Column::new(
+        "id",
+        Str,
+        "/id",
+        "Event id, when Intercom sends one (events have no unique id)",
+    ),
+    Column::new(
+        "metadata",
+        Json,
+        "/metadata",
+        "The event's metadata object as JSON text",
+    ),
+];
+
+/// Run the report. See the module docs.
+pub async fn extract(
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    cursor: Option<SearchCursor>,
+    retry: &[String],
+    tx: mpsc::Sender<Vec<Value>>,
+) -> Result<Extracted> {
+    let spec = contacts::search_spec("user", None);
+    let retried: HashSet<&str> = retry.iter().map(String::as_str).collect();
+    let (user_tx, user_rx) = mpsc::channel::<Vec<Value>>(2);
+    let per_page = options.per_page;
+    let lookback = options.lookback_secs;
+    let searching = async move {
+        let user_tx = user_tx;
+        search::extract_with_lookback(client, &spec, per_page, lookback, cursor, &user_tx).await
+    };
+    let searched_ids = fanout::receiver_stream(user_rx)
+        .flat_map(stream::iter)
+        .filter_map(|user| {
+            let id = user
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            std::future::ready((!retried.contains(id.as_str())).then_some(id))
+        });
+    let users = stream::iter(retry.iter().cloned()).chain(searched_ids);
+    let fetching = fanout::fanout(
+        users,
+        options.concurrency,
+        |id: String| async move { user_events(client, &id, per_page).await },
+        &tx,
+    );
+    let (searched, fetched) = tokio::join!(searching, fetching);
+    let fetched = fetched?;
+    let searched = searched?;
+    let failed_ids: HashSet<&str> = fetched.failed.iter().map(|f| f.id.as_str()).collect();
+    let recovered = retry
+        .iter()
+        .filter(|id| !failed_ids.contains(id.as_str()))
+        .cloned()
+        .collect();
+    Ok(Extracted {
+        rows: fetched.rows,
+        cursor: searched.cursor.map(|c| json!(c).to_string()),
+        failed: fetched.failed,
+        recovered,
+    })
+}
+
+/// Every listable event of one user, following `pages.next`. A user that no
+/// longer exists (404) has none.
+async fn user_events(client: &IntercomClient, id: &str, per_page: u32) -> Result<Vec<Value>> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::Protocol {
+            endpoint: "POST /contacts/search".into(),
+            message: format!("a contact id that cannot go in a URL: {id:?}"),
+        });
+    }
+    let mut path = format!("events?type=user&intercom_user_id={id}&per_page={per_page}");
+    let mut rows = Vec::new();
+    let mut seen_next = HashSet::new();
+    loop {
+        let body: Value = match client.get(&path).await {
+            Ok(v) => v,
+            Err(HttpError::Status { status: 404, .. }) => {
+                tracing::info!(contact = %id, "user gone since the search; no events");
+                return Ok(rows);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let events = body
+            .get("events")
+            .and_then(Value::as_array)
+            .ok_or_else(|| Error::Protocol {
+                endpoint: "GET /events".into(),
+                message: "the answer has no events list".into(),
+            })?;
+        rows.extend(events.iter().map(|e| event_row(e, id)));
+        let next = body
+            .pointer("/pages/next")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty());
+        let Some(next) = next else {
+            return Ok(rows);
+        };
+        if events.is_empty() || !seen_next.insert(next.to_string()) {
+            return Err(Error::Protocol {
+                endpoint: "GET /events".into(),
+                message: format!("pages.next does not advance for contact {id}"),
+            });
+        }
+        path = client.relative_next(next).map_err(|e| {
+            Error::Config(format!(
+                "GET /events: {e}. Check base_url: it must be your workspace's region \
+                 (https://api.intercom.io, https://api.eu.intercom.io or https://api.au.intercom.io)"
+            ))
+        })?;
+    }
+}
+
+/// One event as a row; the contact id is filled in if Intercom left it out.
+fn event_row(event: &Value, contact_id: &str) -> Value {
+    let mut row = event.clone();
+    if let Value::Object(m) = &mut row
+        && m.get("intercom_user_id").is_none_or(Value::is_null)
+    {
+        m.insert("intercom_user_id".into(), contact_id.into());
+    }
+    row
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_name_their_user() {
+        let row = event_row(
+            &json!({"event_name": "x", "created_at": 5, "metadata": {"a": 1}}),
+            "abc",
+        );
+        assert_eq!(row["intercom_user_id"], "abc");
+        let row = event_row(&json!({"event_name": "x", "intercom_user_id": "z"}), "abc");
+        assert_eq!(row["intercom_user_id"], "z");
+    }
+}
