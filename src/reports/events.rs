@@ -85,7 +85,8 @@ pub async fn extract(
     let lookback = options.lookback_secs;
     let searching = async move {
         let user_tx = user_tx;
-        search::extract_with_lookback(client, &spec, per_page, lookback, cursor, &user_tx).await
+        search::extract_with_lookback(client, &spec, per_page, lookback, cursor, &user_tx, None)
+            .await
     };
     let searched_ids = fanout::receiver_stream(user_rx)
         .flat_map(stream::iter)

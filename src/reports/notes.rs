@@ -117,7 +117,8 @@ pub async fn extract(
     let searching = async move {
         let contact_tx = contact_tx;
         let spec = contact_search();
-        search::extract_with_lookback(client, &spec, per_page, lookback, cursor, &contact_tx).await
+        search::extract_with_lookback(client, &spec, per_page, lookback, cursor, &contact_tx, None)
+            .await
     };
     let searched = fanout::receiver_stream(contact_rx)
         .flat_map(stream::iter)
