@@ -68,6 +68,12 @@ pub static COLUMNS: &[Column] = &[
         "/metadata",
         "The event's metadata object as JSON text",
     ),
+    Column::new(
+        "event_key",
+        Str,
+        "/event_key",
+        "Stable key of the event (hash of user, name, time and metadata): de-duplicate on it",
+    ),
 ];
 
 /// Run the report. See the module docs.
@@ -173,15 +179,49 @@ async fn user_events(client: &IntercomClient, id: &str, per_page: u32) -> Result
     }
 }
 
-/// One event as a row; the contact id is filled in if Intercom left it out.
+/// One event as a row; the contact id is filled in if Intercom left it out,
+/// and `event_key` added.
 fn event_row(event: &Value, contact_id: &str) -> Value {
     let mut row = event.clone();
-    if let Value::Object(m) = &mut row
-        && m.get("intercom_user_id").is_none_or(Value::is_null)
-    {
-        m.insert("intercom_user_id".into(), contact_id.into());
+    if let Value::Object(m) = &mut row {
+        if m.get("intercom_user_id").is_none_or(Value::is_null) {
+            m.insert("intercom_user_id".into(), contact_id.into());
+        }
+        let key = event_key(m);
+        m.insert("event_key".into(), key.into());
     }
     row
+}
+
+/// Events have no unique id, and a user changed again has its listable
+/// events exported again: this key names one event across runs, so loading
+/// keeps one row per key. It is the first 128 bits, in hex, of the SHA-256 of
+/// the user's Intercom id, the event name, `created_at` and the metadata as
+/// JSON with sorted keys, separated by newlines.
+fn event_key(event: &serde_json::Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let text = |k: &str| match event.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    // serde_json's maps are sorted by key (no `preserve_order`), so the
+    // metadata's JSON text is canonical.
+    let metadata = event
+        .get("metadata")
+        .map(Value::to_string)
+        .unwrap_or_default();
+    let mut hasher = Sha256::new();
+    for part in [
+        text("intercom_user_id"),
+        text("event_name"),
+        text("created_at"),
+        metadata,
+    ] {
+        hasher.update(part.as_bytes());
+        hasher.update(b"\n");
+    }
+    hex::encode(&hasher.finalize()[..16])
 }
 
 #[cfg(test)]
@@ -197,5 +237,32 @@ mod tests {
         assert_eq!(row["intercom_user_id"], "abc");
         let row = event_row(&json!({"event_name": "x", "intercom_user_id": "z"}), "abc");
         assert_eq!(row["intercom_user_id"], "z");
+    }
+
+    #[test]
+    fn event_keys_ignore_metadata_key_order_and_tell_events_apart() {
+        let a = event_row(
+            &json!({"event_name": "x", "created_at": 5, "metadata": {"a": 1, "b": 2}}),
+            "u",
+        );
+        let b = event_row(
+            &serde_json::from_str(
+                r#"{"metadata": {"b": 2, "a": 1}, "created_at": 5, "event_name": "x"}"#,
+            )
+            .expect("json"),
+            "u",
+        );
+        assert_eq!(a["event_key"], b["event_key"]);
+        assert_eq!(a["event_key"].as_str().map(str::len), Some(32));
+        let later = event_row(
+            &json!({"event_name": "x", "created_at": 6, "metadata": {"a": 1, "b": 2}}),
+            "u",
+        );
+        let other_user = event_row(
+            &json!({"event_name": "x", "created_at": 5, "metadata": {"a": 1, "b": 2}}),
+            "v",
+        );
+        assert_ne!(a["event_key"], later["event_key"]);
+        assert_ne!(a["event_key"], other_user["event_key"]);
     }
 }
