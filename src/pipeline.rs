@@ -196,6 +196,7 @@ pub async fn sync(
         let started = Instant::now();
         let http_before = client.stats();
         let mut outcome = ReportOutcome::new(report);
+        let mut checkpointed = Checkpointed::default();
         let result = async {
             // One cursor per option set: other filters must not reuse this one.
             let param_key = plan.options_of(report).param_key(report.options());
@@ -204,7 +205,17 @@ pub async fn sync(
                 retry: state.failed_ids(report.as_str()).await?,
                 param_key,
             };
-            export(client, state, plan, &run, report, run.key.clone(), source).await
+            export(
+                client,
+                state,
+                plan,
+                &run,
+                report,
+                run.key.clone(),
+                source,
+                &mut checkpointed,
+            )
+            .await
         }
         .await;
         outcome.seconds = started.elapsed().as_secs_f64();
@@ -217,7 +228,12 @@ pub async fn sync(
                 outcome.failed = done.failed;
                 outcome.recovered = done.recovered;
             }
-            Err(e) => outcome.error = Some(fail_report(state, &run, report, e).await?),
+            Err(e) => {
+                // Rows its checkpoints committed before it failed.
+                outcome.rows = checkpointed.rows;
+                outcome.files = checkpointed.files;
+                outcome.error = Some(fail_report(state, &run, report, e).await?);
+            }
         }
         outcomes.push(outcome);
     }
@@ -288,7 +304,19 @@ pub async fn backfill(
                 start,
                 end,
             };
-            match export(client, state, plan, &run, report, key, source).await {
+            let mut checkpointed = Checkpointed::default();
+            match export(
+                client,
+                state,
+                plan,
+                &run,
+                report,
+                key,
+                source,
+                &mut checkpointed,
+            )
+            .await
+            {
                 Ok(x) => {
                     outcome.rows += x.rows;
                     outcome.files += x.files;
@@ -406,6 +434,7 @@ fn dir_key_label(report: ReportName, dir_key: &str) -> String {
 
 /// Extract, write and commit one report (or one backfill window) into
 /// `OUTPUT/<report>/<dir_key>/`.
+#[allow(clippy::too_many_arguments)] // the run's context, each used once
 async fn export(
     client: &IntercomClient,
     state: &StateStore,
@@ -414,6 +443,7 @@ async fn export(
     report: ReportName,
     dir_key: String,
     source: Source<'_>,
+    committed: &mut Checkpointed,
 ) -> Result<Exported> {
     let label = dir_key_label(report, &dir_key);
     let config = WriterConfig {
@@ -498,6 +528,11 @@ async fn export(
     let (writer, checkpointed, written) = writing
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
+    // Kept by the caller even if this export fails now: committed is committed.
+    *committed = Checkpointed {
+        rows: checkpointed.rows,
+        files: checkpointed.files,
+    };
     bar.finish_and_clear();
     // A writer failure is the root cause of an extractor's "writer stopped".
     let extracted = match (extracted, written) {

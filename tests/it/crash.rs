@@ -472,3 +472,81 @@ async fn a_sync_killed_after_a_window_checkpoint_resumes_from_that_window() {
         "the last run wrote only rows after the checkpoint"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_failing_after_a_checkpoint_keeps_and_reports_what_it_committed() {
+    let world = World::start(SimConfig {
+        seed: 13,
+        contacts: 10,
+        conversations: 200,
+        parts: 1,
+        ..SimConfig::default()
+    })
+    .await;
+    let config = world.dir.path().join("windows.toml");
+    std::fs::write(&config, "page_size = 4\ncheckpoint_secs = 0\n").expect("config");
+    let summary = world.dir.path().join("summary.json");
+    let args: Vec<String> = [
+        "sync",
+        "--config",
+        &config.display().to_string(),
+        "--reports",
+        "conversations",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+        "--summary-json",
+        &summary.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+
+    // Stopped right after its first checkpoint; then the scope goes away.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(&args)
+        .env("INTERCOM_ACCESS_TOKEN", "test-token")
+        .env("INTERCOM_EXPORT_TEST_PAUSE", "checkpoint:1")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    assert!(
+        wait_paused(&mut child).await.is_none(),
+        "paused at the checkpoint"
+    );
+    world
+        .sim_post("faults", json!({"denied_scopes": ["conversations"]}))
+        .await;
+    let pid = child.id().expect("pid").to_string();
+    let resumed = std::process::Command::new("kill")
+        .args(["-CONT", &pid])
+        .status()
+        .expect("kill -CONT");
+    assert!(resumed.success());
+    let status = child.wait().await.expect("exits");
+    assert_eq!(status.code(), Some(4), "the run is partial");
+
+    let committed = committed_rows(&world, "conversations").await;
+    assert!(!committed.is_empty() && committed.len() < 200);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary written"))
+            .expect("summary JSON");
+    let report = &summary["reports"][0];
+    assert_eq!(report["report"], "conversations");
+    assert!(
+        report["error"].as_str().is_some_and(|e| e.contains("403")),
+        "{report}"
+    );
+    assert_eq!(
+        report["rows"],
+        committed.len(),
+        "the summary counts the rows its checkpoint committed"
+    );
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+}
