@@ -47,6 +47,9 @@ pub use show::{CursorRow, FailedRow, FileCount, RunRow, StateReport, WindowCount
 pub struct StateStore {
     pool: SqlitePool,
     path: PathBuf,
+    /// The Intercom workspace this handle reads and writes (`''` for a
+    /// config without `[[workspace]]` blocks); see [`StateStore::scoped`].
+    workspace: String,
 }
 
 /// A run as recorded in the state.
@@ -153,7 +156,37 @@ impl StateStore {
         Ok(Self {
             pool,
             path: path.to_path_buf(),
+            workspace: String::new(),
         })
+    }
+
+    /// The same state, scoped to one workspace: runs, cursors, files, failed
+    /// items and backfills of other workspaces are invisible through it.
+    /// Cheap (the pool is shared).
+    pub fn scoped(&self, workspace: &str) -> Self {
+        Self {
+            workspace: workspace.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The workspace this handle is scoped to (`''`: the default one).
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    /// Every workspace the state knows (has runs or cursors of), sorted.
+    pub async fn workspaces(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT workspace FROM runs UNION SELECT workspace FROM cursors ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Record the start of a run and give it a key.
@@ -161,9 +194,10 @@ impl StateStore {
         let now = unix_now();
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let id: i64 = sqlx::query(
-            "INSERT INTO runs (run_key, mode, started_at, status) VALUES ('', ?, ?, 'running') \
-             RETURNING id",
+            "INSERT INTO runs (run_key, workspace, mode, started_at, status) \
+             VALUES ('', ?, ?, ?, 'running') RETURNING id",
         )
+        .bind(&self.workspace)
         .bind(mode)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -200,13 +234,16 @@ impl StateStore {
     /// The saved cursor of a report for one option set (`param_key`, empty
     /// for the defaults), if it ever completed.
     pub async fn cursor(&self, report: &str, param_key: &str) -> Result<Option<String>> {
-        sqlx::query("SELECT cursor FROM cursors WHERE report = ? AND param_key = ?")
-            .bind(report)
-            .bind(param_key)
-            .fetch_optional(&self.pool)
-            .await
-            .and_then(|row| row.map(|r| r.try_get(0)).transpose())
-            .map_err(|e| self.err(e))
+        sqlx::query(
+            "SELECT cursor FROM cursors WHERE workspace = ? AND report = ? AND param_key = ?",
+        )
+        .bind(&self.workspace)
+        .bind(report)
+        .bind(param_key)
+        .fetch_optional(&self.pool)
+        .await
+        .and_then(|row| row.map(|r| r.try_get(0)).transpose())
+        .map_err(|e| self.err(e))
     }
 
     /// Atomically record a report's files and outcome and, if given, move its cursor.
@@ -240,9 +277,10 @@ impl StateStore {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         for f in c.files {
             sqlx::query(
-                "INSERT INTO files (run_id, report, path, format, rows, bytes, sha256, committed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO files (workspace, run_id, report, path, format, rows, bytes, sha256, \
+                 committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
+            .bind(&self.workspace)
             .bind(run.id)
             .bind(report)
             .bind(&f.relative_path)
@@ -257,10 +295,11 @@ impl StateStore {
         }
         if let Some(cursor) = c.cursor {
             sqlx::query(
-                "INSERT INTO cursors (report, param_key, cursor, updated_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (report, param_key) DO UPDATE SET cursor = excluded.cursor, \
-                 updated_at = excluded.updated_at",
+                "INSERT INTO cursors (workspace, report, param_key, cursor, updated_at) \
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (workspace, report, param_key) DO UPDATE \
+                 SET cursor = excluded.cursor, updated_at = excluded.updated_at",
             )
+            .bind(&self.workspace)
             .bind(report)
             .bind(c.param_key)
             .bind(cursor)
@@ -287,10 +326,12 @@ impl StateStore {
         }
         for item in c.failed {
             sqlx::query(
-                "INSERT INTO failed_items (report, item_id, attempts, last_error, first_failed_at) \
-                 VALUES (?, ?, 1, ?, ?) ON CONFLICT (report, item_id) DO UPDATE SET \
-                 attempts = attempts + 1, last_error = excluded.last_error",
+                "INSERT INTO failed_items (workspace, report, item_id, attempts, last_error, \
+                 first_failed_at) VALUES (?, ?, ?, 1, ?, ?) \
+                 ON CONFLICT (workspace, report, item_id) DO UPDATE SET \
+                 attempts = failed_items.attempts + 1, last_error = excluded.last_error",
             )
+            .bind(&self.workspace)
             .bind(report)
             .bind(&item.id)
             .bind(&item.error)
@@ -300,12 +341,15 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         }
         for id in c.recovered {
-            sqlx::query("DELETE FROM failed_items WHERE report = ? AND item_id = ?")
-                .bind(report)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+            sqlx::query(
+                "DELETE FROM failed_items WHERE workspace = ? AND report = ? AND item_id = ?",
+            )
+            .bind(&self.workspace)
+            .bind(report)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
         }
         let data_files = crate::pipeline::data_file_count(c.files);
         // A backfill commits once per window: add up.
@@ -332,8 +376,10 @@ impl StateStore {
     /// Ids of a report's items that failed in earlier runs, oldest failure first.
     pub async fn failed_ids(&self, report: &str) -> Result<Vec<String>> {
         let rows = sqlx::query(
-            "SELECT item_id FROM failed_items WHERE report = ? ORDER BY first_failed_at, item_id",
+            "SELECT item_id FROM failed_items WHERE workspace = ? AND report = ? \
+             ORDER BY first_failed_at, item_id",
         )
+        .bind(&self.workspace)
         .bind(report)
         .fetch_all(&self.pool)
         .await
@@ -353,9 +399,10 @@ impl StateStore {
         window_secs: i64,
     ) -> Result<(BackfillJob, bool)> {
         let found = sqlx::query(
-            "SELECT id, until FROM backfills WHERE finished_at IS NULL AND since = ? \
-             AND until_requested IS ? AND window_secs = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, until FROM backfills WHERE finished_at IS NULL AND workspace = ? \
+             AND since = ? AND until_requested IS ? AND window_secs = ? ORDER BY id DESC LIMIT 1",
         )
+        .bind(&self.workspace)
         .bind(since)
         .bind(until_requested)
         .bind(window_secs)
@@ -377,9 +424,10 @@ impl StateStore {
         }
         let until = until_requested.unwrap_or_else(unix_now);
         let id: i64 = sqlx::query(
-            "INSERT INTO backfills (since, until, until_requested, window_secs, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO backfills (workspace, since, until, until_requested, window_secs, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         )
+        .bind(&self.workspace)
         .bind(since)
         .bind(until)
         .bind(until_requested)
@@ -432,23 +480,22 @@ impl StateStore {
     /// their records stay. Returns the number of cursors removed.
     pub async fn reset(&self, report: Option<&str>) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        const ALL: [&str; 3] = [
-            "DELETE FROM cursors",
-            "DELETE FROM failed_items",
-            "DELETE FROM backfill_windows",
-        ];
-        const ONE: [&str; 3] = [
-            "DELETE FROM cursors WHERE report = ?",
-            "DELETE FROM failed_items WHERE report = ?",
-            "DELETE FROM backfill_windows WHERE report = ?",
+        // `? IS NULL`: every report.
+        const DELETE: [&str; 3] = [
+            "DELETE FROM cursors WHERE workspace = ? AND (? IS NULL OR report = ?)",
+            "DELETE FROM failed_items WHERE workspace = ? AND (? IS NULL OR report = ?)",
+            "DELETE FROM backfill_windows WHERE backfill_id IN \
+             (SELECT id FROM backfills WHERE workspace = ?) AND (? IS NULL OR report = ?)",
         ];
         let mut removed = 0;
-        for i in 0..3 {
-            let done = match report {
-                Some(r) => sqlx::query(ONE[i]).bind(r).execute(&mut *tx).await,
-                None => sqlx::query(ALL[i]).execute(&mut *tx).await,
-            }
-            .map_err(|e| self.err(e))?;
+        for (i, sql) in DELETE.iter().enumerate() {
+            let done = sqlx::query(*sql)
+                .bind(&self.workspace)
+                .bind(report)
+                .bind(report)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
             if i == 0 {
                 removed = done.rows_affected();
             }
@@ -474,11 +521,13 @@ impl StateStore {
 
     /// Paths (relative to the output directory) of every committed file of a report.
     pub async fn committed_files(&self, report: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT path FROM files WHERE report = ? ORDER BY id")
-            .bind(report)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows =
+            sqlx::query("SELECT path FROM files WHERE workspace = ? AND report = ? ORDER BY id")
+                .bind(&self.workspace)
+                .bind(report)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| r.try_get::<String, _>(0))
             .collect::<std::result::Result<_, _>>()

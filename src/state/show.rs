@@ -1,4 +1,5 @@
-//! `state show`: what the state file holds, for people and scripts.
+//! `state show`: what the state file holds (for one workspace), for people
+//! and scripts.
 
 use std::fmt;
 
@@ -74,26 +75,30 @@ impl StateStore {
     /// Read the state for `state show` (the `last_runs` most recent runs).
     pub async fn report(&self, last_runs: i64) -> Result<StateReport> {
         let e = |e: sqlx::Error| self.err(e);
-        let cursors = sqlx::query("SELECT report, cursor, updated_at FROM cursors ORDER BY report")
-            .fetch_all(self.pool())
-            .await
-            .map_err(e)?
-            .iter()
-            .map(|r| {
-                Ok(CursorRow {
-                    report: r.try_get(0)?,
-                    cursor: r.try_get(1)?,
-                    updated_at: r.try_get(2)?,
-                })
+        let cursors = sqlx::query(
+            "SELECT report, cursor, updated_at FROM cursors WHERE workspace = ? ORDER BY report",
+        )
+        .bind(self.workspace())
+        .fetch_all(self.pool())
+        .await
+        .map_err(e)?
+        .iter()
+        .map(|r| {
+            Ok(CursorRow {
+                report: r.try_get(0)?,
+                cursor: r.try_get(1)?,
+                updated_at: r.try_get(2)?,
             })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(e)?;
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(e)?;
         let runs = sqlx::query(
             "SELECT r.run_key, r.mode, r.status, r.started_at, r.finished_at, \
              COALESCE(SUM(x.rows), 0), COALESCE(SUM(x.files), 0), COALESCE(SUM(x.failed_items), 0) \
-             FROM runs r LEFT JOIN report_runs x ON x.run_id = r.id \
+             FROM runs r LEFT JOIN report_runs x ON x.run_id = r.id WHERE r.workspace = ? \
              GROUP BY r.id ORDER BY r.id DESC LIMIT ?",
         )
+        .bind(self.workspace())
         .bind(last_runs)
         .fetch_all(self.pool())
         .await
@@ -115,8 +120,9 @@ impl StateStore {
         .map_err(e)?;
         let failed_items = sqlx::query(
             "SELECT report, item_id, attempts, last_error, first_failed_at FROM failed_items \
-             ORDER BY report, first_failed_at, item_id",
+             WHERE workspace = ? ORDER BY report, first_failed_at, item_id",
         )
+        .bind(self.workspace())
         .fetch_all(self.pool())
         .await
         .map_err(e)?
@@ -135,8 +141,9 @@ impl StateStore {
         // Count data files once: Parquet when a report has any, else CSV.
         let files = sqlx::query(
             "SELECT report, format, COUNT(*), SUM(rows), SUM(bytes) FROM files \
-             GROUP BY report, format ORDER BY report, format DESC",
+             WHERE workspace = ? GROUP BY report, format ORDER BY report, format DESC",
         )
+        .bind(self.workspace())
         .fetch_all(self.pool())
         .await
         .map_err(e)?;
@@ -159,8 +166,9 @@ impl StateStore {
         let backfills = sqlx::query(
             "SELECT b.id, b.since, b.until, b.finished_at IS NOT NULL, w.report, COUNT(*), SUM(w.rows) \
              FROM backfills b JOIN backfill_windows w ON w.backfill_id = b.id \
-             GROUP BY b.id, w.report ORDER BY b.id DESC, w.report LIMIT 50",
+             WHERE b.workspace = ? GROUP BY b.id, w.report ORDER BY b.id DESC, w.report LIMIT 50",
         )
+        .bind(self.workspace())
         .fetch_all(self.pool())
         .await
         .map_err(e)?
