@@ -21,7 +21,7 @@ use crate::reports::{ExtractOptions, ReportName};
 use crate::secret::AccessToken;
 use crate::shutdown::Shutdown;
 use crate::simulator::{self, SimConfig};
-use crate::state::{RunStatus, StateStore};
+use crate::state::{RunStatus, StateLocation, StateStore};
 use crate::telemetry::LogFormat;
 
 const EXIT_CODES: &str = "\
@@ -87,7 +87,7 @@ pub struct SyncArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// State file (SQLite).
+    /// State: a SQLite file (PATH or sqlite://PATH) or a shared postgres://… URL.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Output format(s): parquet, csv, or both (`--format parquet,csv`).
@@ -161,7 +161,7 @@ pub struct StateArgs {
     /// Config file (TOML), for `state_path`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// State file (SQLite).
+    /// State: a SQLite file (PATH or sqlite://PATH) or a shared postgres://… URL.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Print JSON instead of text.
@@ -174,7 +174,7 @@ pub struct StateResetArgs {
     /// Config file (TOML), for `state_path`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// State file (SQLite).
+    /// State: a SQLite file (PATH or sqlite://PATH) or a shared postgres://… URL.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Only this report (default: all).
@@ -604,24 +604,29 @@ async fn result_of(
 }
 
 /// The state path from --state or the config file.
-fn state_path(config: Option<&Path>, state: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+fn state_path(config: Option<&Path>, state: Option<PathBuf>) -> anyhow::Result<StateLocation> {
     let file = FileConfig::load(config, std::env::vars())?;
-    Ok(state
+    let text = state
+        .or_else(|| file.state.map(PathBuf::from))
         .or(file.state_path)
-        .unwrap_or_else(|| crate::config::defaults::STATE_PATH.into()))
+        .unwrap_or_else(|| crate::config::defaults::STATE_PATH.into());
+    Ok(StateLocation::parse(&text.to_string_lossy())?)
 }
 
 async fn state_show(args: StateArgs) -> anyhow::Result<ExitStatus> {
-    let path = state_path(args.config.as_deref(), args.state)?;
-    if !path.exists() {
+    let location = state_path(args.config.as_deref(), args.state)?;
+    let path = location.path_for_messages();
+    if let StateLocation::Sqlite(file) = &location
+        && !file.exists()
+    {
         return Err(Error::Config(format!(
             "no state file at {}; pass --state (or `state_path` in --config), or run `sync` first",
             path.display()
         ))
         .into());
     }
-    // Reading needs no lock: SQLite gives a consistent snapshot.
-    let state = StateStore::open(&path).await?;
+    // Reading needs no lock: SQLite and Postgres give a consistent snapshot.
+    let state = StateStore::connect(&location).await?;
     let reports: crate::Result<Vec<_>> = async {
         let mut reports = Vec::new();
         for ws in state.workspaces().await? {
@@ -664,16 +669,23 @@ async fn state_show(args: StateArgs) -> anyhow::Result<ExitStatus> {
 }
 
 async fn state_reset(args: StateResetArgs) -> anyhow::Result<ExitStatus> {
-    let path = state_path(args.config.as_deref(), args.state)?;
+    let location = state_path(args.config.as_deref(), args.state)?;
+    let path = location.path_for_messages();
     let report = args
         .report
         .as_deref()
         .map(|r| r.parse::<ReportName>())
         .transpose()?;
-    // Neither a sync nor a backfill may run meanwhile.
-    let _sync = StateLock::acquire(&path, LockScope::Sync, "state reset")?;
-    let _backfill = StateLock::acquire(&path, LockScope::Backfill, "state reset")?;
-    let state = StateStore::open(&path).await?;
+    // Neither a sync nor a backfill may run meanwhile (SQLite; a shared
+    // state has no such lock: stop the workers first).
+    let _locks = match &location {
+        StateLocation::Sqlite(file) => Some((
+            StateLock::acquire(file, LockScope::Sync, "state reset")?,
+            StateLock::acquire(file, LockScope::Backfill, "state reset")?,
+        )),
+        StateLocation::Postgres(_) => None,
+    };
+    let state = StateStore::connect(&location).await?;
     let removed: crate::Result<u64> = async {
         let workspaces = match &args.workspace {
             Some(ws) => vec![ws.clone()],
@@ -747,10 +759,16 @@ async fn run_locked(
     } else {
         LockScope::Sync
     };
-    let lock = StateLock::acquire(&settings.state_path, scope, mode)?;
+    // SQLite: one process at a time. Postgres: workers share it, report by
+    // report (leases, see `state::lease`).
+    let lock = match &settings.state {
+        StateLocation::Sqlite(path) => Some(StateLock::acquire(path, scope, mode)?),
+        StateLocation::Postgres(_) => None,
+    };
     output::ensure_writable(&settings.output_dir)?;
-    let state = StateStore::open(&settings.state_path)
+    let state = StateStore::connect(&settings.state)
         .await?
+        .with_lease_ttl(settings.lease_ttl)
         .scoped(&settings.workspace);
     let client = IntercomClient::new(settings.client_config(token))?;
     let plan = SyncPlan {

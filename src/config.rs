@@ -25,6 +25,7 @@ use crate::http::{ClientConfig, DEFAULT_INTERCOM_VERSION};
 use crate::output::Format;
 use crate::reports::{ReportName, ReportOptions, options};
 use crate::secret::AccessToken;
+pub use crate::state::StateLocation;
 
 /// The environment variable that holds the access token.
 pub const TOKEN_ENV: &str = "INTERCOM_ACCESS_TOKEN";
@@ -58,6 +59,12 @@ pub struct FileConfig {
     pub token_file: Option<PathBuf>,
     pub output_dir: Option<PathBuf>,
     pub state_path: Option<PathBuf>,
+    /// Where the state lives: `sqlite://PATH` (or a plain path, like
+    /// `state_path`) or `postgres://…` (shared by several workers).
+    pub state: Option<String>,
+    /// Shared (Postgres) state: seconds a worker's lease on a report lasts
+    /// without a heartbeat before another worker may take the report over.
+    pub lease_ttl_secs: Option<u64>,
     pub formats: Option<Vec<Format>>,
     pub reports: Option<Vec<String>>,
     pub page_size: Option<u32>,
@@ -262,7 +269,13 @@ pub struct Settings {
     pub base_url: Url,
     pub intercom_version: String,
     pub output_dir: PathBuf,
+    /// The SQLite state file (for a Postgres state: its redacted URL, for
+    /// messages only; see `state`).
     pub state_path: PathBuf,
+    /// Where the state lives (SQLite file or shared Postgres).
+    pub state: StateLocation,
+    /// How long a worker's lease on a report lasts without a heartbeat.
+    pub lease_ttl: Duration,
     pub formats: Vec<Format>,
     pub reports: Vec<ReportName>,
     /// Options of every report that has any set.
@@ -296,6 +309,7 @@ pub mod defaults {
     pub const MAX_RETRY_SECS: u64 = 600;
     pub const CONCURRENCY: usize = 8;
     pub const LOOKBACK_SECS: u64 = 0;
+    pub const LEASE_TTL_SECS: u64 = 60;
 }
 
 impl Settings {
@@ -382,7 +396,28 @@ impl Settings {
                 "concurrency = {concurrency} is out of range; use 1 to 64"
             )));
         }
+        let state_text = match (flags.state_path, file.state, file.state_path) {
+            (Some(flag), _, _) => flag.to_string_lossy().into_owned(),
+            (None, Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "both `state` and `state_path` are set; keep one (`state` takes \
+                     sqlite://PATH, a plain path or postgres://…)"
+                        .into(),
+                ));
+            }
+            (None, Some(url), None) => url,
+            (None, None, Some(path)) => path.to_string_lossy().into_owned(),
+            (None, None, None) => defaults::STATE_PATH.to_string(),
+        };
+        let state = StateLocation::parse(&state_text)?;
+        let lease_ttl_secs = file.lease_ttl_secs.unwrap_or(defaults::LEASE_TTL_SECS);
+        if lease_ttl_secs == 0 {
+            return Err(Error::Config("lease_ttl_secs must be at least 1".into()));
+        }
         Ok(Self {
+            state_path: state.path_for_messages(),
+            state,
+            lease_ttl: Duration::from_secs(lease_ttl_secs),
             max_requests_per_minute: file.max_requests_per_minute,
             concurrency,
             lookback_secs: file.lookback_secs.unwrap_or(defaults::LOOKBACK_SECS),
@@ -394,10 +429,6 @@ impl Settings {
                 .output_dir
                 .or(file.output_dir)
                 .unwrap_or_else(|| defaults::OUTPUT_DIR.into()),
-            state_path: flags
-                .state_path
-                .or(file.state_path)
-                .unwrap_or_else(|| defaults::STATE_PATH.into()),
             formats,
             reports,
             report_options,

@@ -22,6 +22,11 @@
 //! first by the next run; they make the run `partial` unless `skip_failed`.
 //! A stop request ([`Shutdown`]) ends the run between reports (or backfill
 //! windows): what finished is committed, nothing is half-written.
+//!
+//! With a shared (Postgres) state each report is leased first
+//! ([`crate::state::lease`]): a report another live worker holds is skipped,
+//! and a report taken over from a dead worker first loses that worker's
+//! uncommitted files ([`recovery::take_over`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -35,6 +40,7 @@ use crate::http::{IntercomClient, StatsSnapshot};
 use crate::output::{Format, ReportWriter, WriterConfig};
 use crate::reports::{self, ExtractOptions, Extracted, FailedItem, ReportName, ReportOptions};
 use crate::shutdown::Shutdown;
+use crate::state::lease::{Acquired, Lease};
 use crate::state::recovery::{self, Recovered};
 use crate::state::{BackfillJob, Commit, Run, RunStatus, StateStore, format_utc};
 use crate::testpoint;
@@ -175,7 +181,7 @@ pub async fn sync(
     state: &StateStore,
     plan: &SyncPlan,
 ) -> Result<RunSummary> {
-    let recovered = recovery::recover(state, &plan.output_dir, false).await?;
+    let mut recovered = recovery::recover(state, &plan.output_dir, false).await?;
     let run = state.begin_run(plan.mode).await?;
     testpoint::hit("run_started");
     tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");
@@ -186,6 +192,9 @@ pub async fn sync(
             stopped = true;
             break;
         }
+        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
+            continue;
+        };
         let started = Instant::now();
         let http_before = client.stats();
         let mut outcome = ReportOutcome::new(report);
@@ -212,9 +221,43 @@ pub async fn sync(
             }
             Err(e) => outcome.error = Some(fail_report(state, &run, report, e).await?),
         }
+        lease.release().await;
         outcomes.push(outcome);
     }
     finish(client, state, plan, run, outcomes, recovered, stopped, None).await
+}
+
+/// Lease `report` (shared state; a no-op otherwise). `None`: another live
+/// worker exports it now, skip it. A lease taken over from a dead worker
+/// first removes that worker's uncommitted files of the report.
+async fn take_lease(
+    state: &StateStore,
+    plan: &SyncPlan,
+    run: &Run,
+    report: ReportName,
+    recovered: &mut Recovered,
+) -> Result<Option<Lease>> {
+    match state.lease(run, report.as_str()).await? {
+        Acquired::Busy { holder } => {
+            tracing::info!(%report, %holder, "another worker is exporting this report; skipped");
+            Ok(None)
+        }
+        Acquired::Held(lease) => {
+            if let Some(dead) = &lease.taken_over {
+                let done = recovery::take_over(
+                    state,
+                    &plan.output_dir,
+                    report.as_str(),
+                    dead.run_id,
+                    &dead.run_key,
+                )
+                .await?;
+                recovered.interrupted.extend(done.interrupted);
+                recovered.removed.extend(done.removed);
+            }
+            Ok(Some(lease))
+        }
+    }
 }
 
 /// Export `[since, until)` window by window into the usual layout, resuming
@@ -229,7 +272,7 @@ pub async fn backfill(
     if range.window_secs <= 0 {
         return Err(Error::Config("the backfill window must be positive".into()));
     }
-    let recovered = recovery::recover(state, &plan.output_dir, true).await?;
+    let mut recovered = recovery::recover(state, &plan.output_dir, true).await?;
     let (job, resumed) = state
         .backfill_job(range.since, range.until, range.window_secs)
         .await?;
@@ -251,6 +294,11 @@ pub async fn backfill(
             tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
             continue;
         }
+        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
+            // Another worker has it: the job is not finished by this run.
+            complete = false;
+            continue;
+        };
         let started = Instant::now();
         let http_before = client.stats();
         let mut outcome = ReportOutcome::new(report);
@@ -273,6 +321,7 @@ pub async fn backfill(
                 outcome.seconds = started.elapsed().as_secs_f64();
                 outcome.http = client.stats().since(http_before);
                 outcomes.push(outcome);
+                lease.release().await;
                 break 'reports;
             }
             let key = format!("{}-w{}", run.key, format_utc(start));
@@ -299,6 +348,7 @@ pub async fn backfill(
         }
         outcome.seconds = started.elapsed().as_secs_f64();
         outcome.http = client.stats().since(http_before);
+        lease.release().await;
         outcomes.push(outcome);
     }
     if complete {

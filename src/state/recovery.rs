@@ -31,10 +31,17 @@ pub struct Recovered {
 const RUN_KEY_LEN: usize = 23;
 
 /// Clean up the interrupted runs of one kind (`backfill` or not).
+///
+/// A shared (Postgres) state has no start-of-run recovery: other workers'
+/// runs are `running` too. There a dead run's files are cleaned report by
+/// report by whoever takes its lease over ([`take_over`]).
 pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> Result<Recovered> {
+    if state.is_shared() {
+        return Ok(Recovered::default());
+    }
     let rows = sqlx::query(
-        "SELECT id, run_key FROM runs WHERE status = 'running' AND workspace = ? \
-         AND (mode = 'backfill') = ?",
+        "SELECT id, run_key FROM runs WHERE status = 'running' AND workspace = $1 \
+         AND (mode = 'backfill') = $2",
     )
     .bind(state.workspace())
     .bind(backfill)
@@ -53,7 +60,7 @@ pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> R
     }
     let keys: HashSet<&str> = runs.iter().map(|(_, k)| k.as_str()).collect();
     let committed: HashSet<String> = sqlx::query(
-        "SELECT path FROM files WHERE workspace = ? AND run_id IN \
+        "SELECT path FROM files WHERE workspace = $1 AND run_id IN \
          (SELECT id FROM runs WHERE status = 'running')",
     )
     .bind(state.workspace())
@@ -167,7 +174,7 @@ async fn finish(
     mut out: Recovered,
 ) -> Result<Recovered> {
     for (id, key) in runs {
-        sqlx::query("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET status = 'interrupted', finished_at = $1 WHERE id = $2")
             .bind(unix_now())
             .bind(id)
             .execute(state.pool())

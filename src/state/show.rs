@@ -76,7 +76,7 @@ impl StateStore {
     pub async fn report(&self, last_runs: i64) -> Result<StateReport> {
         let e = |e: sqlx::Error| self.err(e);
         let cursors = sqlx::query(
-            "SELECT report, cursor, updated_at FROM cursors WHERE workspace = ? ORDER BY report",
+            "SELECT report, cursor, updated_at FROM cursors WHERE workspace = $1 ORDER BY report",
         )
         .bind(self.workspace())
         .fetch_all(self.pool())
@@ -94,9 +94,10 @@ impl StateStore {
         .map_err(e)?;
         let runs = sqlx::query(
             "SELECT r.run_key, r.mode, r.status, r.started_at, r.finished_at, \
-             COALESCE(SUM(x.rows), 0), COALESCE(SUM(x.files), 0), COALESCE(SUM(x.failed_items), 0) \
-             FROM runs r LEFT JOIN report_runs x ON x.run_id = r.id WHERE r.workspace = ? \
-             GROUP BY r.id ORDER BY r.id DESC LIMIT ?",
+             CAST(COALESCE(SUM(x.rows), 0) AS BIGINT), CAST(COALESCE(SUM(x.files), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(x.failed_items), 0) AS BIGINT) \
+             FROM runs r LEFT JOIN report_runs x ON x.run_id = r.id WHERE r.workspace = $1 \
+             GROUP BY r.id ORDER BY r.id DESC LIMIT $2",
         )
         .bind(self.workspace())
         .bind(last_runs)
@@ -120,7 +121,7 @@ impl StateStore {
         .map_err(e)?;
         let failed_items = sqlx::query(
             "SELECT report, item_id, attempts, last_error, first_failed_at FROM failed_items \
-             WHERE workspace = ? ORDER BY report, first_failed_at, item_id",
+             WHERE workspace = $1 ORDER BY report, first_failed_at, item_id",
         )
         .bind(self.workspace())
         .fetch_all(self.pool())
@@ -140,8 +141,8 @@ impl StateStore {
         .map_err(e)?;
         // Count data files once: Parquet when a report has any, else CSV.
         let files = sqlx::query(
-            "SELECT report, format, COUNT(*), SUM(rows), SUM(bytes) FROM files \
-             WHERE workspace = ? GROUP BY report, format ORDER BY report, format DESC",
+            "SELECT report, format, COUNT(*), CAST(SUM(rows) AS BIGINT), CAST(SUM(bytes) AS BIGINT) FROM files \
+             WHERE workspace = $1 GROUP BY report, format ORDER BY report, format DESC",
         )
         .bind(self.workspace())
         .fetch_all(self.pool())
@@ -164,9 +165,10 @@ impl StateStore {
             }
         }
         let backfills = sqlx::query(
-            "SELECT b.id, b.since, b.until, b.finished_at IS NOT NULL, w.report, COUNT(*), SUM(w.rows) \
+            "SELECT b.id, b.since, b.until, CASE WHEN b.finished_at IS NULL THEN 0 ELSE 1 END, w.report, \
+             COUNT(*), CAST(SUM(w.rows) AS BIGINT) \
              FROM backfills b JOIN backfill_windows w ON w.backfill_id = b.id \
-             WHERE b.workspace = ? GROUP BY b.id, w.report ORDER BY b.id DESC, w.report LIMIT 50",
+             WHERE b.workspace = $1 GROUP BY b.id, w.report ORDER BY b.id DESC, w.report LIMIT 50",
         )
         .bind(self.workspace())
         .fetch_all(self.pool())
@@ -178,7 +180,7 @@ impl StateStore {
                 backfill_id: r.try_get(0)?,
                 since: r.try_get(1)?,
                 until: r.try_get(2)?,
-                finished: r.try_get(3)?,
+                finished: r.try_get::<i64, _>(3)? != 0,
                 report: r.try_get(4)?,
                 windows_done: r.try_get(5)?,
                 rows: r.try_get(6)?,

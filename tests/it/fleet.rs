@@ -148,3 +148,165 @@ async fn two_workspaces_each_get_their_own_data_and_state() {
         stderr(&o)
     );
 }
+
+/// The throwaway PostgreSQL `.ci/run` starts, or `None` (skip) when it is
+/// absent; with `CI=true` its absence fails the test.
+fn postgres_admin_url(test: &str) -> Option<String> {
+    match std::env::var("INTERCOM_EXPORT_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: INTERCOM_EXPORT_TEST_POSTGRES_URL is not set (run .ci/run)")
+        }
+        _ => {
+            eprintln!(
+                "skipping {test}: INTERCOM_EXPORT_TEST_POSTGRES_URL is not set (.ci/run starts \
+                 a PostgreSQL and sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty database on the test server; its URL.
+async fn fresh_database(admin: &str, name: &str) -> String {
+    use sqlx::Executor;
+    let pid = std::process::id();
+    let db = format!("ie_{name}_{pid}");
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(admin)
+        .await
+        .expect("test postgres reachable");
+    pool.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db}")))
+        .await
+        .expect("drop database");
+    pool.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+        .await
+        .expect("create database");
+    pool.close().await;
+    let mut url = url::Url::parse(admin).expect("admin url");
+    url.set_path(&format!("/{db}"));
+    url.to_string()
+}
+
+const FLEET_REPORTS: [&str; 3] = ["conversations", "users", "leads"];
+
+/// A config for workers sharing `state` (a short lease for the tests).
+fn worker_config(world: &World, state: &str, ttl: u64) -> Vec<String> {
+    let config = world.dir.path().join("worker.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state = {state:?}\nlease_ttl_secs = {ttl}\npage_size = 20\nrows_per_file = 25\n\
+             reports = [\"conversations\", \"users\", \"leads\"]\n"
+        ),
+    )
+    .expect("config");
+    vec![
+        "sync".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--base-url".into(),
+        world.sim.base_url(),
+        "--output".into(),
+        world.output().display().to_string(),
+    ]
+}
+
+/// Every file under the output is committed in the Postgres state, and
+/// every report's rows equal the truth, each row version once.
+async fn assert_fleet_exactly_once(world: &World, state_url: &str) {
+    for report in FLEET_REPORTS {
+        let truth = crate::crash::truth_of(world, report).await;
+        crate::crash::assert_exactly_once(world, report, &truth).await;
+    }
+    let location = intercom_export::state::StateLocation::parse(state_url).expect("state url");
+    let store = intercom_export::state::StateStore::connect(&location)
+        .await
+        .expect("state");
+    let mut committed = std::collections::BTreeSet::new();
+    for report in FLEET_REPORTS {
+        committed.extend(store.committed_files(report).await.expect("files"));
+    }
+    store.close().await;
+    let mut on_disk = std::collections::BTreeSet::new();
+    for report in FLEET_REPORTS {
+        for dir in run_dirs(&world.output(), report) {
+            for f in std::fs::read_dir(&dir).expect("dir").filter_map(|e| e.ok()) {
+                let rel = f.path();
+                let rel = rel.strip_prefix(world.output()).expect("under output");
+                on_disk.insert(rel.display().to_string());
+            }
+        }
+    }
+    assert!(!on_disk.is_empty());
+    assert_eq!(on_disk, committed, "files on disk == committed files");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_a_postgres_state_and_export_each_report_once() {
+    let Some(admin) = postgres_admin_url("two_workers_share_a_postgres_state") else {
+        return;
+    };
+    let state = fresh_database(&admin, "two_workers").await;
+    let world = World::start(crate::crash::small_world()).await;
+    let args = worker_config(&world, &state, 30);
+    let env = [("INTERCOM_ACCESS_TOKEN", "test-token")];
+    let (a, b) = tokio::join!(run_cli(&args, &env), run_cli(&args, &env));
+    assert_ok(&a);
+    assert_ok(&b);
+    assert_fleet_exactly_once(&world, &state).await;
+
+    // The simulator moves on; two more workers export only what changed.
+    world
+        .sim_post("advance", serde_json::json!({ "seconds": 86_400 }))
+        .await;
+    let (a, b) = tokio::join!(run_cli(&args, &env), run_cli(&args, &env));
+    assert_ok(&a);
+    assert_ok(&b);
+    assert_fleet_exactly_once(&world, &state).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_workers_report_is_taken_over_after_its_lease_expires() {
+    let Some(admin) = postgres_admin_url("a_dead_workers_report_is_taken_over") else {
+        return;
+    };
+    let state = fresh_database(&admin, "takeover").await;
+    let world = World::start(crate::crash::small_world()).await;
+    let ttl = 2;
+    let args = worker_config(&world, &state, ttl);
+    // Worker A dies with the first report written but not committed.
+    let ended = crate::crash::run_and_kill_at(&args, "written:1").await;
+    assert_eq!(ended, crate::crash::Ended::Killed);
+    let leftovers: Vec<_> = run_dirs(&world.output(), "conversations");
+    assert_eq!(leftovers.len(), 1, "A left its uncommitted files");
+
+    // Worker B, at once: the report is still leased by A; B skips it and
+    // exports the others.
+    let env = [("INTERCOM_ACCESS_TOKEN", "test-token")];
+    let b = run_cli(&args, &env).await;
+    assert_ok(&b);
+    assert!(
+        stderr(&b).contains("another worker is exporting this report"),
+        "{}",
+        stderr(&b)
+    );
+    assert!(
+        leftovers[0].exists(),
+        "nobody but the lease's next holder cleans A's files"
+    );
+
+    // After the lease expired, worker C takes the report over: A's files go,
+    // C exports the report.
+    tokio::time::sleep(std::time::Duration::from_millis(ttl * 1000 + 500)).await;
+    let c = run_cli(&args, &env).await;
+    assert_ok(&c);
+    assert!(
+        stderr(&c).contains("took over the report"),
+        "{}",
+        stderr(&c)
+    );
+    assert!(!leftovers[0].exists(), "A's uncommitted files were removed");
+    assert_fleet_exactly_once(&world, &state).await;
+}
