@@ -765,7 +765,17 @@ async fn run_locked(
         StateLocation::Sqlite(path) => Some(StateLock::acquire(path, scope, mode)?),
         StateLocation::Postgres(_) => None,
     };
-    output::ensure_writable(&settings.output_dir)?;
+    // An object-store output is written through a local staging directory.
+    let object_output = match settings.output_dir.to_str() {
+        Some(url) if output::object::is_object_url(url) => Some(std::sync::Arc::new(
+            output::object::ObjectOutput::new(url, output::object::staging_dir())?,
+        )),
+        _ => None,
+    };
+    let local_dir = object_output
+        .as_ref()
+        .map_or_else(|| settings.output_dir.clone(), |o| o.staging.clone());
+    output::ensure_writable(&local_dir)?;
     let state = StateStore::connect(&settings.state)
         .await?
         .with_lease_ttl(settings.lease_ttl)
@@ -775,7 +785,7 @@ async fn run_locked(
         mode,
         reports: settings.reports.clone(),
         report_options: settings.report_options.clone(),
-        output_dir: settings.output_dir.clone(),
+        output_dir: local_dir,
         formats: settings.formats.clone(),
         rows_per_file: settings.rows_per_file,
         extract: ExtractOptions {
@@ -785,12 +795,16 @@ async fn run_locked(
         },
         skip_failed,
         shutdown,
+        object_output,
     };
     let result = match &backfill {
         Some(range) => pipeline::backfill(&client, &state, &plan, range).await,
         None => pipeline::sync(&client, &state, &plan).await,
     };
     state.close().await;
+    if let Some(object) = plan.object() {
+        output::object::remove_staging(&object.staging);
+    }
     drop(lock);
     Ok(result?)
 }

@@ -63,9 +63,18 @@ pub struct SyncPlan {
     pub skip_failed: bool,
     /// Set by SIGTERM/SIGINT: stop between reports.
     pub shutdown: Shutdown,
+    /// Object-storage output: parts are written to `output_dir` (a local
+    /// staging directory) and uploaded here before the commit. `None`:
+    /// `output_dir` is the output.
+    pub object_output: Option<std::sync::Arc<crate::output::object::ObjectOutput>>,
 }
 
 impl SyncPlan {
+    /// The object store the output goes to, if any.
+    pub fn object(&self) -> Option<&crate::output::object::ObjectOutput> {
+        self.object_output.as_deref()
+    }
+
     /// A report's options (its defaults when none were given).
     pub fn options_of(&self, report: ReportName) -> ReportOptions {
         self.report_options
@@ -181,7 +190,8 @@ pub async fn sync(
     state: &StateStore,
     plan: &SyncPlan,
 ) -> Result<RunSummary> {
-    let mut recovered = recovery::recover(state, &plan.output_dir, false).await?;
+    let mut recovered =
+        recovery::recover_with(state, &plan.output_dir, plan.object(), false).await?;
     let run = state.begin_run(plan.mode).await?;
     testpoint::hit("run_started");
     tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");
@@ -247,6 +257,7 @@ async fn take_lease(
                 let done = recovery::take_over(
                     state,
                     &plan.output_dir,
+                    plan.object(),
                     report.as_str(),
                     dead.run_id,
                     &dead.run_key,
@@ -272,7 +283,8 @@ pub async fn backfill(
     if range.window_secs <= 0 {
         return Err(Error::Config("the backfill window must be positive".into()));
     }
-    let mut recovered = recovery::recover(state, &plan.output_dir, true).await?;
+    let mut recovered =
+        recovery::recover_with(state, &plan.output_dir, plan.object(), true).await?;
     let (job, resumed) = state
         .backfill_job(range.since, range.until, range.window_secs)
         .await?;
@@ -523,8 +535,16 @@ async fn export(
              the raw values are in custom_attributes_json"
         );
     }
-    testpoint::hit("written");
     let files = writer.files().to_vec();
+    if let Some(object) = plan.object()
+        && let Err(e) = object.publish(&files).await
+    {
+        tokio::task::spawn_blocking(move || writer.abort())
+            .await
+            .ok();
+        return Err(e);
+    }
+    testpoint::hit("written");
     let (window, param_key) = match &source {
         Source::Window { job, start, end } => (Some((job.id, *start, *end)), ""),
         Source::Incremental { param_key, .. } => (None, param_key.as_str()),
@@ -540,6 +560,9 @@ async fn export(
     };
     if let Err(e) = state.commit(run, report.as_str(), &commit).await {
         // Files no state row names must not stay behind.
+        if let Some(object) = plan.object() {
+            object.delete(files.iter()).await;
+        }
         tokio::task::spawn_blocking(move || writer.abort())
             .await
             .ok();

@@ -17,6 +17,7 @@ use sqlx::Row;
 
 use super::{StateStore, unix_now};
 use crate::error::{Error, Result};
+use crate::output::object::ObjectOutput;
 
 /// What recovery did.
 #[derive(Debug, Default, Clone)]
@@ -36,6 +37,17 @@ const RUN_KEY_LEN: usize = 23;
 /// runs are `running` too. There a dead run's files are cleaned report by
 /// report by whoever takes its lease over ([`take_over`]).
 pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> Result<Recovered> {
+    recover_with(state, output_dir, None, backfill).await
+}
+
+/// [`recover`], also deleting the dead runs' uncommitted objects when the
+/// output is an object store (`output_dir` is then its staging directory).
+pub async fn recover_with(
+    state: &StateStore,
+    output_dir: &Path,
+    object: Option<&ObjectOutput>,
+    backfill: bool,
+) -> Result<Recovered> {
     if state.is_shared() {
         return Ok(Recovered::default());
     }
@@ -73,6 +85,12 @@ pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> R
     .map_err(|e| state.err(e))?;
 
     remove_uncommitted(output_dir, &keys, None, &committed, &mut out.removed)?;
+    if let Some(object) = object {
+        let removed = object
+            .remove_uncommitted(&keys, RUN_KEY_LEN, None, &committed)
+            .await?;
+        out.removed.extend(removed);
+    }
     finish(state, runs, out).await
 }
 
@@ -82,6 +100,7 @@ pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> R
 pub async fn take_over(
     state: &StateStore,
     output_dir: &Path,
+    object: Option<&ObjectOutput>,
     report: &str,
     run_id: i64,
     run_key: &str,
@@ -107,6 +126,12 @@ pub async fn take_over(
         &committed,
         &mut out.removed,
     )?;
+    if let Some(object) = object {
+        let removed = object
+            .remove_uncommitted(&keys, RUN_KEY_LEN, Some(report), &committed)
+            .await?;
+        out.removed.extend(removed);
+    }
     out.removed.sort();
     out.interrupted.push(run_key.to_string());
     tracing::warn!(

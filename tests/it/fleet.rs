@@ -310,3 +310,186 @@ async fn a_dead_workers_report_is_taken_over_after_its_lease_expires() {
     assert!(!leftovers[0].exists(), "A's uncommitted files were removed");
     assert_fleet_exactly_once(&world, &state).await;
 }
+
+/// The S3-compatible server (moto) `.ci/run` starts, or `None` (skip).
+fn s3_endpoint(test: &str) -> Option<String> {
+    match std::env::var("INTERCOM_EXPORT_TEST_S3_ENDPOINT") {
+        Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_string()),
+        _ if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("{test}: INTERCOM_EXPORT_TEST_S3_ENDPOINT is not set (run .ci/run)")
+        }
+        _ => {
+            eprintln!(
+                "skipping {test}: INTERCOM_EXPORT_TEST_S3_ENDPOINT is not set (.ci/run starts \
+                 an S3 server, moto, and sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A client of the test server's `bucket` (credentials are moto's dummies).
+fn s3_store(endpoint: &str, bucket: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(endpoint)
+        .with_allow_http(true)
+        .with_bucket_name(bucket)
+        .with_region("us-east-1")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .build()
+        .expect("s3 client")
+}
+
+/// Keys under `prefix` in the test bucket.
+async fn s3_keys(store: &object_store::aws::AmazonS3, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStore;
+    let prefix = object_store::path::Path::from(prefix);
+    let objects: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .expect("list objects");
+    objects.iter().map(|m| m.location.to_string()).collect()
+}
+
+fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("INTERCOM_ACCESS_TOKEN", "test-token".to_string()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_s3_export_has_the_rows_of_a_local_one_and_no_partial_objects() {
+    let Some(endpoint) = s3_endpoint("an_s3_export_has_the_rows_of_a_local_one") else {
+        return;
+    };
+    let world = World::start(crate::crash::small_world()).await;
+    let bucket = format!("ie-test-{}", std::process::id());
+    let resp = reqwest::Client::new()
+        .put(format!("{endpoint}/{bucket}"))
+        .send()
+        .await
+        .expect("s3 reachable");
+    assert!(
+        resp.status().is_success(),
+        "create bucket: {}",
+        resp.status()
+    );
+    let s3 = s3_store(&endpoint, &bucket);
+    let env = s3_env(&endpoint);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut args = crate::crash::sync_args(&world, "sync");
+    let output_at = args.iter().position(|a| a == "--output").expect("--output") + 1;
+    args[output_at] = format!("s3://{bucket}/exports");
+
+    // Killed after its objects were uploaded, before the commit: they are
+    // not committed, and the next run deletes them.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(&args)
+        .envs(env.iter().copied())
+        .env("INTERCOM_EXPORT_TEST_PAUSE", "in_commit:1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    assert!(
+        crate::crash::wait_paused(&mut child).await.is_none(),
+        "paused in the commit"
+    );
+    child.start_kill().expect("SIGKILL");
+    child.wait().await.expect("reaped");
+    let uploaded = s3_keys(&s3, "exports").await;
+    assert!(
+        !uploaded.is_empty(),
+        "the first report's parts were uploaded"
+    );
+
+    let o = run_cli(&args, &env).await;
+    assert_ok(&o);
+    // Every object is a complete, committed part: no temporary names, no
+    // leftovers of the killed run.
+    let keys = s3_keys(&s3, "exports").await;
+    let store = intercom_export::state::StateStore::open(&world.state())
+        .await
+        .expect("state");
+    let mut committed = Vec::new();
+    let mut reports: Vec<&str> = keys.iter().filter_map(|k| k.split('/').nth(1)).collect();
+    reports.dedup();
+    for report in crate::crash::REPORTS.map(|r| r.0) {
+        assert!(reports.contains(&report), "{report} was exported");
+    }
+    for report in reports {
+        committed.extend(
+            store
+                .committed_files(report)
+                .await
+                .expect("files")
+                .into_iter()
+                .map(|p| format!("exports/{p}")),
+        );
+    }
+    store.close().await;
+    let mut keys_sorted = keys.clone();
+    keys_sorted.sort();
+    committed.sort();
+    assert_eq!(keys_sorted, committed, "objects == committed files");
+    for old in &uploaded {
+        assert!(
+            !keys.contains(old),
+            "{old}: the killed run's object was deleted"
+        );
+    }
+
+    // The same rows as a local export of the same world.
+    let local = World::start(crate::crash::small_world()).await;
+    let o = run_cli(
+        &crate::crash::sync_args(&local, "sync"),
+        &[("INTERCOM_ACCESS_TOKEN", "t")],
+    )
+    .await;
+    assert_ok(&o);
+    for report in crate::crash::REPORTS.map(|r| r.0) {
+        let mut s3_rows = Vec::new();
+        for key in keys
+            .iter()
+            .filter(|k| k.starts_with(&format!("exports/{report}/")))
+        {
+            assert!(key.ends_with(".parquet"), "{key}");
+            let body = object_store::ObjectStoreExt::get(
+                &s3,
+                &object_store::path::Path::from(key.as_str()),
+            )
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("body");
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
+                    .expect("a complete parquet object")
+                    .build()
+                    .expect("reader");
+            let batches: Vec<_> = reader.map(|b| b.expect("batch")).collect();
+            s3_rows.extend(ids_and_updated(&batches));
+        }
+        let local_rows: Vec<(String, i64)> = run_dirs(&local.output(), report)
+            .iter()
+            .flat_map(|d| ids_and_updated(&read_parquet_dir(d)))
+            .collect();
+        let truth = crate::crash::truth_of(&world, report).await;
+        assert_eq!(unique_map(&s3_rows), truth, "{report}: s3 export == truth");
+        assert_eq!(
+            unique_map(&s3_rows),
+            unique_map(&local_rows),
+            "{report}: s3 == local"
+        );
+    }
+}
