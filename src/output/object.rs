@@ -53,6 +53,8 @@ pub struct ObjectOutput {
     prefix: ObjectPath,
     /// Where the writer puts parts before they are uploaded.
     pub staging: PathBuf,
+    /// Parts of at least this many bytes go up as multipart uploads.
+    multipart_over: u64,
 }
 
 impl ObjectOutput {
@@ -107,6 +109,7 @@ impl ObjectOutput {
             store,
             prefix,
             staging,
+            multipart_over: MULTIPART_THRESHOLD,
         })
     }
 
@@ -147,7 +150,7 @@ impl ObjectOutput {
     async fn upload(&self, f: &WrittenFile) -> Result<()> {
         let local = self.staging.join(&f.relative_path);
         let key = self.key(&f.relative_path);
-        if f.bytes < MULTIPART_THRESHOLD {
+        if f.bytes < self.multipart_over {
             let bytes = tokio::fs::read(&local)
                 .await
                 .map_err(|e| Error::output(&local, e))?;
@@ -301,4 +304,74 @@ pub fn staging_dir() -> PathBuf {
 /// Remove a staging directory when the process is done with it.
 pub fn remove_staging(dir: &Path) {
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::Format;
+
+    #[tokio::test]
+    async fn file_urls_publish_parts_and_recovery_deletes_uncommitted_ones() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staging = dir.path().join("staging");
+        let target = dir.path().join("bucket");
+        let url = format!("file://{}/exports", target.display());
+        let out = ObjectOutput::new(&url, staging.clone()).expect("file:// output");
+        let key = "20261122T000000Z-000001";
+        let part = |n: u32| WrittenFile {
+            relative_path: format!("users/{key}/part-{n:05}.parquet"),
+            format: Format::Parquet,
+            rows: 1,
+            bytes: 5,
+            sha256: String::new(),
+        };
+        let files = [part(0), part(1)];
+        for f in &files {
+            let local = staging.join(&f.relative_path);
+            std::fs::create_dir_all(local.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&local, b"bytes").expect("write");
+        }
+        out.publish(&files[..1]).await.expect("publish");
+        // The second as a multipart upload.
+        let out = ObjectOutput {
+            multipart_over: 0,
+            ..out
+        };
+        out.publish(&files[1..]).await.expect("publish multipart");
+        assert!(
+            !staging.join(&files[0].relative_path).exists(),
+            "local copy removed"
+        );
+        assert_eq!(
+            out.list().await.expect("list"),
+            [
+                files[0].relative_path.clone(),
+                files[1].relative_path.clone()
+            ]
+        );
+        assert_eq!(
+            out.read(&files[1].relative_path).await.expect("read"),
+            &b"bytes"[..]
+        );
+        // part-00000 was committed, part-00001 not: recovery deletes only it.
+        let keys: HashSet<&str> = [key].into_iter().collect();
+        let committed: HashSet<String> = [files[0].relative_path.clone()].into_iter().collect();
+        let removed = out
+            .remove_uncommitted(&keys, key.len(), None, &committed)
+            .await
+            .expect("recover");
+        assert_eq!(removed, [files[1].relative_path.clone()]);
+        assert_eq!(
+            out.list().await.expect("list"),
+            [files[0].relative_path.clone()]
+        );
+        // Other runs' objects are never touched.
+        let other: HashSet<&str> = ["20200101T000000Z-000009"].into_iter().collect();
+        let none = out
+            .remove_uncommitted(&other, key.len(), None, &HashSet::new())
+            .await
+            .expect("recover");
+        assert!(none.is_empty());
+    }
 }
