@@ -890,6 +890,53 @@ mod tests {
         assert!(!resumed && fresh.id != job.id);
     }
 
+    #[test]
+    fn state_locations_parse_and_passwords_never_show() {
+        let p = |t: &str| StateLocation::parse(t);
+        assert_eq!(
+            p("sqlite://data/s.db").expect("sqlite"),
+            StateLocation::Sqlite("data/s.db".into())
+        );
+        assert_eq!(
+            p("/var/lib/s.db").expect("path"),
+            StateLocation::Sqlite("/var/lib/s.db".into())
+        );
+        let pg = p("postgres://u:hunter2@db:5432/ie").expect("postgres");
+        assert!(pg.is_shared());
+        let shown = pg.path_for_messages().display().to_string();
+        assert!(
+            !shown.contains("hunter2") && shown.contains("***"),
+            "{shown}"
+        );
+        let err = p("mysql://db/x").expect_err("unsupported").to_string();
+        assert!(err.contains("postgres://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn workspaces_keep_cursors_apart_in_one_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        let a = store.scoped("a");
+        let run = a.begin_run("sync").await.expect("run");
+        a.commit_report(&run, "users", "", &[], 0, Some("{\"a\":1}"))
+            .await
+            .expect("commit");
+        assert_eq!(
+            a.cursor("users", "").await.expect("c").as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(store.cursor("users", "").await.expect("c"), None);
+        assert_eq!(
+            store.scoped("b").cursor("users", "").await.expect("c"),
+            None
+        );
+        assert_eq!(store.workspaces().await.expect("ws"), ["a"]);
+        assert_eq!(store.scoped("b").reset(None).await.expect("reset"), 0);
+        assert_eq!(a.reset(None).await.expect("reset"), 1);
+    }
+
     #[tokio::test]
     async fn garbage_file_gives_a_clear_error() {
         let dir = tempfile::tempdir().expect("tempdir");
