@@ -301,14 +301,15 @@ pub async fn backfill(
     let mut outcomes = Vec::new();
     let mut stopped = false;
     let mut complete = true;
+    // Reports another worker had (shared state): done only if it finished them.
+    let mut leased_elsewhere = Vec::new();
     'reports: for &report in &plan.reports {
         if reports::range_spec(report, &plan.options_of(report))?.is_none() {
             tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
             continue;
         }
         let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
-            // Another worker has it: the job is not finished by this run.
-            complete = false;
+            leased_elsewhere.push(report);
             continue;
         };
         let started = Instant::now();
@@ -362,6 +363,10 @@ pub async fn backfill(
         outcome.http = client.stats().since(http_before);
         lease.release().await;
         outcomes.push(outcome);
+    }
+    let windows = (job.until - job.since + job.window_secs - 1) / job.window_secs;
+    for report in leased_elsewhere {
+        complete &= state.done_windows(&job, report.as_str()).await?.len() as i64 >= windows;
     }
     if complete {
         state.finish_backfill(&job).await?;

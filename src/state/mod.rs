@@ -571,6 +571,15 @@ impl StateStore {
         until_requested: Option<i64>,
         window_secs: i64,
     ) -> Result<(BackfillJob, bool)> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        if self.shared {
+            // Workers starting the same backfill at once find one job.
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
+                .bind(format!("intercom-export backfill {}", self.workspace))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         let found = sqlx::query(
             "SELECT id, until FROM backfills WHERE finished_at IS NULL AND workspace = $1 \
              AND since = $2 AND until_requested IS NOT DISTINCT FROM $3 AND window_secs = $4 ORDER BY id DESC LIMIT 1",
@@ -579,12 +588,13 @@ impl StateStore {
         .bind(since)
         .bind(until_requested)
         .bind(window_secs)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
         if let Some(row) = found {
             let id: i64 = row.try_get(0).map_err(|e| self.err(e))?;
             let until: i64 = row.try_get(1).map_err(|e| self.err(e))?;
+            tx.commit().await.map_err(|e| self.err(e))?;
             return Ok((
                 BackfillJob {
                     id,
@@ -606,10 +616,11 @@ impl StateStore {
         .bind(until_requested)
         .bind(window_secs)
         .bind(unix_now())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok((
             BackfillJob {
                 id,
