@@ -213,42 +213,60 @@ impl ObjectOutput {
         only_report: Option<&str>,
         committed: &HashSet<String>,
     ) -> Result<Vec<String>> {
-        let base = match only_report {
-            Some(report) => self.key(report),
-            None => self.prefix.clone(),
+        let listing = |e| self.err("listing for recovery", e);
+        // Walk report and run "directories" instead of listing every object
+        // under the prefix: only the dead runs' directories are listed.
+        let report_dirs = match only_report {
+            Some(report) => vec![self.key(report)],
+            None => {
+                self.store
+                    .list_with_delimiter(Some(&self.prefix))
+                    .await
+                    .map_err(listing)?
+                    .common_prefixes
+            }
         };
-        let objects: Vec<_> = self
-            .store
-            .list(Some(&base))
-            .try_collect()
-            .await
-            .map_err(|e| self.err("listing for recovery", e))?;
         let mut removed = Vec::new();
-        let skip = self.prefix.parts().count();
-        for meta in objects {
-            let parts: Vec<String> = meta
-                .location
-                .parts()
-                .skip(skip)
-                .map(|p| p.as_ref().to_string())
-                .collect();
-            let [report, dir, name] = parts.as_slice() else {
+        for report_dir in report_dirs {
+            let Some(report) = report_dir.filename().map(str::to_string) else {
                 continue;
             };
-            let run_key = dir.get(..key_len).unwrap_or(dir);
-            if !keys.contains(run_key) || !name.starts_with("part-") {
-                continue;
-            }
-            let relative = format!("{report}/{dir}/{name}");
-            if committed.contains(&relative) {
-                continue;
-            }
-            self.store
-                .delete(&meta.location)
+            let run_dirs = self
+                .store
+                .list_with_delimiter(Some(&report_dir))
                 .await
-                .map_err(|e| self.err(&format!("deleting {}", meta.location), e))?;
-            removed.push(relative);
+                .map_err(listing)?
+                .common_prefixes;
+            for run_dir in run_dirs {
+                let Some(dir) = run_dir.filename().map(str::to_string) else {
+                    continue;
+                };
+                if !keys.contains(dir.get(..key_len).unwrap_or(&dir)) {
+                    continue;
+                }
+                let objects: Vec<_> = self
+                    .store
+                    .list(Some(&run_dir))
+                    .try_collect()
+                    .await
+                    .map_err(listing)?;
+                for meta in objects {
+                    let Some(name) = meta.location.filename().map(str::to_string) else {
+                        continue;
+                    };
+                    let relative = format!("{report}/{dir}/{name}");
+                    if !name.starts_with("part-") || committed.contains(&relative) {
+                        continue;
+                    }
+                    self.store
+                        .delete(&meta.location)
+                        .await
+                        .map_err(|e| self.err(&format!("deleting {}", meta.location), e))?;
+                    removed.push(relative);
+                }
+            }
         }
+        removed.sort();
         Ok(removed)
     }
 
