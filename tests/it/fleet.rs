@@ -274,7 +274,8 @@ async fn a_dead_workers_report_is_taken_over_after_its_lease_expires() {
     };
     let state = fresh_database(&admin, "takeover").await;
     let world = World::start(crate::crash::small_world()).await;
-    let ttl = 2;
+    // Long enough for worker B to start while A's lease is still live.
+    let ttl = 5;
     let args = worker_config(&world, &state, ttl);
     // Worker A dies with the first report written but not committed.
     let ended = crate::crash::run_and_kill_at(&args, "written:1").await;
