@@ -21,7 +21,7 @@ use crate::reports::{ExtractOptions, ReportName};
 use crate::secret::AccessToken;
 use crate::shutdown::Shutdown;
 use crate::simulator::{self, SimConfig};
-use crate::state::{RunStatus, StateStore};
+use crate::state::{RunStatus, StateLocation, StateStore};
 use crate::telemetry::LogFormat;
 
 const EXIT_CODES: &str = "\
@@ -87,7 +87,7 @@ pub struct SyncArgs {
     /// Output directory.
     #[arg(long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// State file (SQLite).
+    /// State: a SQLite file (PATH or sqlite://PATH) or a shared postgres://… URL.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Output format(s): parquet, csv, or both (`--format parquet,csv`).
@@ -111,6 +111,10 @@ pub struct SyncArgs {
     /// retries, failed items).
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Only this `[[workspace]]` of the config (repeatable; default: every
+    /// workspace the config names).
+    #[arg(long = "workspace", value_name = "NAME")]
+    pub workspaces: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -157,7 +161,7 @@ pub struct StateArgs {
     /// Config file (TOML), for `state_path`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// State file (SQLite).
+    /// State: a SQLite file (PATH or sqlite://PATH) or a shared postgres://… URL.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Print JSON instead of text.
@@ -170,12 +174,15 @@ pub struct StateResetArgs {
     /// Config file (TOML), for `state_path`.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// State file (SQLite).
+    /// State: a SQLite file (PATH or sqlite://PATH) or a shared postgres://… URL.
     #[arg(long, value_name = "PATH")]
     pub state: Option<PathBuf>,
     /// Only this report (default: all).
     #[arg(long, value_name = "NAME")]
     pub report: Option<String>,
+    /// Only this `[[workspace]]` (default: every workspace in the state).
+    #[arg(long, value_name = "NAME")]
+    pub workspace: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -278,9 +285,10 @@ fn list_reports(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn resolve(args: &SyncArgs) -> anyhow::Result<Settings> {
+/// One [`Settings`] per workspace to run (one without `[[workspace]]` blocks).
+fn resolve(args: &SyncArgs) -> anyhow::Result<Vec<Settings>> {
     let file = FileConfig::load(args.config.as_deref(), std::env::vars())?;
-    Ok(Settings::resolve(
+    Ok(Settings::resolve_all(
         file,
         Overrides {
             base_url: args.base_url.clone(),
@@ -290,18 +298,71 @@ fn resolve(args: &SyncArgs) -> anyhow::Result<Settings> {
             reports: args.reports.clone(),
             options: args.options.clone(),
         },
+        &args.workspaces,
     )?)
 }
 
+/// Run every workspace of `all` in turn (a failing one does not stop the
+/// others), print each summary, write the JSON summary, and give the worst
+/// exit status; the first error when any workspace could not run.
+async fn run_all(
+    all: &[Settings],
+    args: &SyncArgs,
+    mode: &'static str,
+    shutdown: Shutdown,
+    backfill: Option<BackfillPlan>,
+) -> anyhow::Result<ExitStatus> {
+    // Every token first: a missing one is a usage error before any work.
+    let tokens = all
+        .iter()
+        .map(|s| s.token())
+        .collect::<crate::Result<Vec<_>>>()?;
+    let mut done: Vec<(String, RunSummary)> = Vec::new();
+    let mut first_error = None;
+    for (settings, token) in all.iter().zip(tokens) {
+        if shutdown.requested() {
+            break;
+        }
+        let result = run_locked(
+            settings,
+            token,
+            mode,
+            args.skip_failed,
+            shutdown.clone(),
+            backfill,
+        )
+        .await;
+        let mut out = std::io::stdout().lock();
+        match result {
+            Ok(summary) => {
+                if !settings.workspace.is_empty() {
+                    writeln!(out, "workspace {}:", settings.workspace)?;
+                }
+                print_summary(&summary, &mut out)?;
+                done.push((settings.workspace.clone(), summary));
+            }
+            Err(e) if all.len() > 1 => {
+                tracing::error!(workspace = %settings.workspace, error = %format!("{e:#}"), "workspace could not be synced; going on with the others");
+                writeln!(out, "workspace {}: failed: {e:#}", settings.workspace)?;
+                first_error.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let status = done.iter().fold(ExitStatus::Success, |w, (_, s)| {
+        w.max_severity(status_of(s))
+    });
+    write_summaries_json(args.summary_json.as_deref(), &done, status)?;
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(status),
+    }
+}
+
 async fn sync(args: SyncArgs) -> anyhow::Result<ExitStatus> {
-    let settings = resolve(&args)?;
-    let token = settings.token()?;
+    let all = resolve(&args)?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
-    let summary = run_locked(&settings, token, "sync", args.skip_failed, shutdown, None).await?;
-    print_summary(&summary, &mut std::io::stdout().lock())?;
-    let status = status_of(&summary);
-    write_summary_json(args.summary_json.as_deref(), &summary, status)?;
-    Ok(status)
+    run_all(&all, &args, "sync", shutdown, None).await
 }
 
 async fn backfill(args: BackfillArgs) -> anyhow::Result<ExitStatus> {
@@ -319,27 +380,14 @@ async fn backfill(args: BackfillArgs) -> anyhow::Result<ExitStatus> {
     {
         return Err(Error::Config("--until must be after --since".into()).into());
     }
-    let settings = resolve(&args.sync)?;
-    let token = settings.token()?;
+    let all = resolve(&args.sync)?;
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let range = BackfillPlan {
         since,
         until,
         window_secs: window.as_secs().max(1) as i64,
     };
-    let summary = run_locked(
-        &settings,
-        token,
-        "backfill",
-        args.sync.skip_failed,
-        shutdown,
-        Some(range),
-    )
-    .await?;
-    print_summary(&summary, &mut std::io::stdout().lock())?;
-    let status = status_of(&summary);
-    write_summary_json(args.sync.summary_json.as_deref(), &summary, status)?;
-    Ok(status)
+    run_all(&all, &args.sync, "backfill", shutdown, Some(range)).await
 }
 
 async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
@@ -349,38 +397,21 @@ async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
     if every.is_zero() {
         return Err(Error::Config("--every must be more than 0s".into()).into());
     }
-    let settings = resolve(&args.sync)?;
-    settings.token()?;
+    let all = resolve(&args.sync)?;
+    for settings in &all {
+        settings.token()?;
+    }
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
     let mut worst = ExitStatus::Success;
     loop {
         let started = tokio::time::Instant::now();
-        // Read the token each time: a rotated token_file is picked up.
-        let result = match settings.token() {
-            Ok(token) => {
-                run_locked(
-                    &settings,
-                    token,
-                    "schedule",
-                    args.sync.skip_failed,
-                    shutdown.clone(),
-                    None,
-                )
-                .await
-            }
-            Err(e) => Err(e.into()),
-        };
+        // Tokens are read again each time: a rotated token_file is picked up.
+        let result = run_all(&all, &args.sync, "schedule", shutdown.clone(), None).await;
         match result {
-            Ok(summary) => {
-                print_summary(&summary, &mut std::io::stdout().lock())?;
-                write_summary_json(
-                    args.sync.summary_json.as_deref(),
-                    &summary,
-                    status_of(&summary),
-                )?;
+            Ok(status) => {
                 // A run cut short by the stop request is not a failure.
-                if !summary.stopped {
-                    worst = worst.max_severity(status_of(&summary));
+                if !shutdown.requested() {
+                    worst = worst.max_severity(status);
                 }
             }
             Err(e) => match exit_status(&e) {
@@ -430,7 +461,18 @@ fn random_upto(max: std::time::Duration) -> std::time::Duration {
 }
 
 async fn check(args: SyncArgs) -> anyhow::Result<ExitStatus> {
-    let settings = resolve(&args)?;
+    let mut worst = ExitStatus::Success;
+    for settings in resolve(&args)? {
+        if !settings.workspace.is_empty() {
+            println!("[[workspace]] {}:", settings.workspace);
+        }
+        worst = worst.max_severity(check_one(&settings).await?);
+    }
+    Ok(worst)
+}
+
+/// `check` for one workspace.
+async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
     let token = settings.token()?;
     let client = IntercomClient::new(settings.client_config(token))?;
     let mut out = std::io::stdout().lock();
@@ -459,7 +501,7 @@ async fn check(args: SyncArgs) -> anyhow::Result<ExitStatus> {
     )?;
     let mut status = ExitStatus::Success;
     for &report in &settings.reports {
-        let probe = probe_for(report, &settings)?;
+        let probe = probe_for(report, settings)?;
         let verdict = match probe {
             None => "not checked (no cheap probe for this report)".to_string(),
             Some((label, result)) => match result_of(&client, result).await {
@@ -564,48 +606,103 @@ async fn result_of(
 }
 
 /// The state path from --state or the config file.
-fn state_path(config: Option<&Path>, state: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+fn state_path(config: Option<&Path>, state: Option<PathBuf>) -> anyhow::Result<StateLocation> {
     let file = FileConfig::load(config, std::env::vars())?;
-    Ok(state
+    let text = state
+        .or_else(|| file.state.map(PathBuf::from))
         .or(file.state_path)
-        .unwrap_or_else(|| crate::config::defaults::STATE_PATH.into()))
+        .unwrap_or_else(|| crate::config::defaults::STATE_PATH.into());
+    Ok(StateLocation::parse(&text.to_string_lossy())?)
 }
 
 async fn state_show(args: StateArgs) -> anyhow::Result<ExitStatus> {
-    let path = state_path(args.config.as_deref(), args.state)?;
-    if !path.exists() {
+    let location = state_path(args.config.as_deref(), args.state)?;
+    let path = location.path_for_messages();
+    if let StateLocation::Sqlite(file) = &location
+        && !file.exists()
+    {
         return Err(Error::Config(format!(
             "no state file at {}; pass --state (or `state_path` in --config), or run `sync` first",
             path.display()
         ))
         .into());
     }
-    // Reading needs no lock: SQLite gives a consistent snapshot.
-    let state = StateStore::open(&path).await?;
-    let report = state.report(10).await;
+    // Reading needs no lock: SQLite and Postgres give a consistent snapshot.
+    let state = StateStore::connect(&location).await?;
+    let reports: crate::Result<Vec<_>> = async {
+        let mut reports = Vec::new();
+        for ws in state.workspaces().await? {
+            reports.push((ws.clone(), state.scoped(&ws).report(10).await?));
+        }
+        if reports.is_empty() {
+            reports.push((String::new(), state.report(10).await?));
+        }
+        Ok(reports)
+    }
+    .await;
     state.close().await;
-    let report = report?;
+    let reports = reports?;
     let mut out = std::io::stdout().lock();
-    if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
-    } else {
-        write!(out, "state {}\n{report}", path.display())?;
+    match reports.as_slice() {
+        // One unnamed workspace: the layout of a state without workspaces.
+        [(ws, report)] if ws.is_empty() => {
+            if args.json {
+                writeln!(out, "{}", serde_json::to_string_pretty(report)?)?;
+            } else {
+                write!(out, "state {}\n{report}", path.display())?;
+            }
+        }
+        _ if args.json => {
+            let map: serde_json::Map<String, serde_json::Value> = reports
+                .iter()
+                .map(|(ws, r)| Ok((ws.clone(), serde_json::to_value(r)?)))
+                .collect::<serde_json::Result<_>>()?;
+            let doc = serde_json::json!({ "workspaces": map });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        _ => {
+            writeln!(out, "state {}", path.display())?;
+            for (ws, report) in &reports {
+                write!(out, "\n[[workspace]] {ws:?}:\n{report}")?;
+            }
+        }
     }
     Ok(ExitStatus::Success)
 }
 
 async fn state_reset(args: StateResetArgs) -> anyhow::Result<ExitStatus> {
-    let path = state_path(args.config.as_deref(), args.state)?;
+    let location = state_path(args.config.as_deref(), args.state)?;
+    let path = location.path_for_messages();
     let report = args
         .report
         .as_deref()
         .map(|r| r.parse::<ReportName>())
         .transpose()?;
-    // Neither a sync nor a backfill may run meanwhile.
-    let _sync = StateLock::acquire(&path, LockScope::Sync, "state reset")?;
-    let _backfill = StateLock::acquire(&path, LockScope::Backfill, "state reset")?;
-    let state = StateStore::open(&path).await?;
-    let removed = state.reset(report.map(ReportName::as_str)).await;
+    // Neither a sync nor a backfill may run meanwhile (SQLite; a shared
+    // state has no such lock: stop the workers first).
+    let _locks = match &location {
+        StateLocation::Sqlite(file) => Some((
+            StateLock::acquire(file, LockScope::Sync, "state reset")?,
+            StateLock::acquire(file, LockScope::Backfill, "state reset")?,
+        )),
+        StateLocation::Postgres(_) => None,
+    };
+    let state = StateStore::connect(&location).await?;
+    let removed: crate::Result<u64> = async {
+        let workspaces = match &args.workspace {
+            Some(ws) => vec![ws.clone()],
+            None => state.workspaces().await?,
+        };
+        let mut removed = 0;
+        for ws in workspaces {
+            removed += state
+                .scoped(&ws)
+                .reset(report.map(ReportName::as_str))
+                .await?;
+        }
+        Ok(removed)
+    }
+    .await;
     state.close().await;
     let removed = removed?;
     println!(
@@ -664,15 +761,33 @@ async fn run_locked(
     } else {
         LockScope::Sync
     };
-    let lock = StateLock::acquire(&settings.state_path, scope, mode)?;
-    output::ensure_writable(&settings.output_dir)?;
-    let state = StateStore::open(&settings.state_path).await?;
+    // SQLite: one process at a time. Postgres: workers share it, report by
+    // report (leases, see `state::lease`).
+    let lock = match &settings.state {
+        StateLocation::Sqlite(path) => Some(StateLock::acquire(path, scope, mode)?),
+        StateLocation::Postgres(_) => None,
+    };
+    // An object-store output is written through a local staging directory.
+    let object_output = match settings.output_dir.to_str() {
+        Some(url) if output::object::is_object_url(url) => Some(std::sync::Arc::new(
+            output::object::ObjectOutput::new(url, output::object::staging_dir())?,
+        )),
+        _ => None,
+    };
+    let local_dir = object_output
+        .as_ref()
+        .map_or_else(|| settings.output_dir.clone(), |o| o.staging.clone());
+    output::ensure_writable(&local_dir)?;
+    let state = StateStore::connect(&settings.state)
+        .await?
+        .with_lease_ttl(settings.lease_ttl)
+        .scoped(&settings.workspace);
     let client = IntercomClient::new(settings.client_config(token))?;
     let plan = SyncPlan {
         mode,
         reports: settings.reports.clone(),
         report_options: settings.report_options.clone(),
-        output_dir: settings.output_dir.clone(),
+        output_dir: local_dir,
         formats: settings.formats.clone(),
         rows_per_file: settings.rows_per_file,
         extract: ExtractOptions {
@@ -684,12 +799,16 @@ async fn run_locked(
         },
         skip_failed,
         shutdown,
+        object_output,
     };
     let result = match &backfill {
         Some(range) => pipeline::backfill(&client, &state, &plan, range).await,
         None => pipeline::sync(&client, &state, &plan).await,
     };
     state.close().await;
+    if let Some(object) = plan.object() {
+        output::object::remove_staging(&object.staging);
+    }
     drop(lock);
     Ok(result?)
 }
@@ -764,6 +883,49 @@ fn write_summary_json(
             ))
         })?;
     Ok(())
+}
+
+/// The JSON summary of one or several workspaces' runs: one workspace (the
+/// usual case) writes [`summary_json`] as before; several write
+/// `{"exit_code", "workspaces": [{"workspace": NAME, ...summary}]}`.
+fn write_summaries_json(
+    path: Option<&Path>,
+    done: &[(String, RunSummary)],
+    status: ExitStatus,
+) -> anyhow::Result<()> {
+    match done {
+        [] => Ok(()),
+        [(name, summary)] if name.is_empty() => write_summary_json(path, summary, status),
+        _ => {
+            let Some(path) = path else {
+                return Ok(());
+            };
+            let workspaces: Vec<serde_json::Value> = done
+                .iter()
+                .map(|(name, summary)| {
+                    let mut v = summary_json(summary, status_of(summary));
+                    if let Some(map) = v.as_object_mut() {
+                        map.insert("workspace".into(), name.clone().into());
+                    }
+                    v
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "exit_code": status as i32,
+                "workspaces": workspaces,
+            });
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "cannot write --summary-json {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            Ok(())
+        }
+    }
 }
 
 /// The end-of-run table.

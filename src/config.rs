@@ -6,6 +6,12 @@
 //! win over the file. The access token is never a flag or a config value:
 //! it comes from `INTERCOM_ACCESS_TOKEN` or from the file named by
 //! `token_file`.
+//!
+//! One config can name several Intercom workspaces (`[[workspace]]` blocks,
+//! [`WorkspaceConfig`]): each gets its own token, base URL, reports, output
+//! and options, layered over the top-level keys; [`Settings::resolve_all`]
+//! gives one [`Settings`] per workspace. Without blocks there is one
+//! workspace named `''`, exactly as before.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +25,7 @@ use crate::http::{ClientConfig, DEFAULT_INTERCOM_VERSION};
 use crate::output::Format;
 use crate::reports::{ReportName, ReportOptions, options};
 use crate::secret::AccessToken;
+pub use crate::state::StateLocation;
 
 /// The environment variable that holds the access token.
 pub const TOKEN_ENV: &str = "INTERCOM_ACCESS_TOKEN";
@@ -43,7 +50,7 @@ impl Region {
 }
 
 /// The config file, as written. Every key is optional; see `config/example.toml`.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub region: Option<Region>,
@@ -52,6 +59,12 @@ pub struct FileConfig {
     pub token_file: Option<PathBuf>,
     pub output_dir: Option<PathBuf>,
     pub state_path: Option<PathBuf>,
+    /// Where the state lives: `sqlite://PATH` (or a plain path, like
+    /// `state_path`) or `postgres://…` (shared by several workers).
+    pub state: Option<String>,
+    /// Shared (Postgres) state: seconds a worker's lease on a report lasts
+    /// without a heartbeat before another worker may take the report over.
+    pub lease_ttl_secs: Option<u64>,
     pub formats: Option<Vec<Format>>,
     pub reports: Option<Vec<String>>,
     pub page_size: Option<u32>,
@@ -65,6 +78,43 @@ pub struct FileConfig {
     pub checkpoint_secs: Option<u64>,
     /// `[options.<report>]` tables: per-report options.
     pub options: Option<BTreeMap<String, toml::Table>>,
+    /// `[[workspace]]` blocks: several Intercom workspaces in one config.
+    pub workspace: Option<Vec<WorkspaceConfig>>,
+}
+
+/// One `[[workspace]]` block: an Intercom workspace with its own token and
+/// output. Keys it leaves out come from the top level of the config.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    /// Names the workspace in the state, the output path and `--workspace`.
+    pub name: String,
+    /// The environment variable that holds this workspace's access token.
+    pub token_env: Option<String>,
+    /// Or a file that holds it.
+    pub token_file: Option<PathBuf>,
+    pub region: Option<Region>,
+    pub base_url: Option<String>,
+    pub intercom_version: Option<String>,
+    /// Where its files go; default `<output_dir>/<name>`.
+    pub output: Option<PathBuf>,
+    pub formats: Option<Vec<Format>>,
+    pub reports: Option<Vec<String>>,
+    pub max_requests_per_minute: Option<u32>,
+    pub concurrency: Option<usize>,
+    pub lookback_secs: Option<u64>,
+    /// `[workspace.options.<report>]`: replaces the top-level options of that report.
+    pub options: Option<BTreeMap<String, toml::Table>>,
+}
+
+impl WorkspaceConfig {
+    /// Every key a `[[workspace]]` block accepts.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(WorkspaceConfig::default()) {
+            Ok(serde_json::Value::Object(map)) => map.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// Prefix of the environment variables that override config keys
@@ -114,6 +164,31 @@ impl FileConfig {
                 return Err(Error::Config(unknown_key(key, &keys)));
             }
         }
+        if let Some(blocks) = table.get("workspace") {
+            let Some(blocks) = blocks.as_array() else {
+                return Err(Error::Config(
+                    "`workspace` must be [[workspace]] blocks (an array of tables)".into(),
+                ));
+            };
+            let keys = WorkspaceConfig::keys();
+            for (i, block) in blocks.iter().enumerate() {
+                let Some(block) = block.as_table() else {
+                    return Err(Error::Config(format!(
+                        "workspace block {} is not a table; write [[workspace]] blocks",
+                        i + 1
+                    )));
+                };
+                let name = block.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+                for key in block.keys() {
+                    if !keys.contains(key) {
+                        return Err(Error::Config(format!(
+                            "in [[workspace]] `{name}`: {}",
+                            unknown_key(key, &keys)
+                        )));
+                    }
+                }
+            }
+        }
         table
             .try_into()
             .map_err(|e: toml::de::Error| Error::Config(e.to_string().trim().to_string()))
@@ -154,7 +229,7 @@ fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Result<toml::Ta
             "version" => "intercom_version".to_string(),
             other => other.to_string(),
         };
-        if key == "options" || !keys.contains(&key) {
+        if key == "options" || key == "workspace" || !keys.contains(&key) {
             tracing::debug!(variable = %name, "not a config key; ignored");
             continue;
         }
@@ -195,7 +270,13 @@ pub struct Settings {
     pub base_url: Url,
     pub intercom_version: String,
     pub output_dir: PathBuf,
+    /// The SQLite state file (for a Postgres state: its redacted URL, for
+    /// messages only; see `state`).
     pub state_path: PathBuf,
+    /// Where the state lives (SQLite file or shared Postgres).
+    pub state: StateLocation,
+    /// How long a worker's lease on a report lasts without a heartbeat.
+    pub lease_ttl: Duration,
     pub formats: Vec<Format>,
     pub reports: Vec<ReportName>,
     /// Options of every report that has any set.
@@ -214,7 +295,11 @@ pub struct Settings {
     /// A long search-based sync commits after a completed window once this
     /// much time passed since its last commit (zero: after every window).
     pub checkpoint_every: Duration,
+    /// The `[[workspace]]` this is for (`''` without blocks): scopes the state.
+    pub workspace: String,
     token_file: Option<PathBuf>,
+    /// A workspace's `token_env`: the variable its token is read from.
+    token_env: Option<String>,
 }
 
 /// Defaults, shared with `config/example.toml`.
@@ -229,6 +314,7 @@ pub mod defaults {
     pub const CONCURRENCY: usize = 8;
     pub const LOOKBACK_SECS: u64 = 0;
     pub const CHECKPOINT_SECS: u64 = 60;
+    pub const LEASE_TTL_SECS: u64 = 60;
 }
 
 impl Settings {
@@ -315,7 +401,28 @@ impl Settings {
                 "concurrency = {concurrency} is out of range; use 1 to 64"
             )));
         }
+        let state_text = match (flags.state_path, file.state, file.state_path) {
+            (Some(flag), _, _) => flag.to_string_lossy().into_owned(),
+            (None, Some(_), Some(_)) => {
+                return Err(Error::Config(
+                    "both `state` and `state_path` are set; keep one (`state` takes \
+                     sqlite://PATH, a plain path or postgres://…)"
+                        .into(),
+                ));
+            }
+            (None, Some(url), None) => url,
+            (None, None, Some(path)) => path.to_string_lossy().into_owned(),
+            (None, None, None) => defaults::STATE_PATH.to_string(),
+        };
+        let state = StateLocation::parse(&state_text)?;
+        let lease_ttl_secs = file.lease_ttl_secs.unwrap_or(defaults::LEASE_TTL_SECS);
+        if lease_ttl_secs == 0 {
+            return Err(Error::Config("lease_ttl_secs must be at least 1".into()));
+        }
         Ok(Self {
+            state_path: state.path_for_messages(),
+            state,
+            lease_ttl: Duration::from_secs(lease_ttl_secs),
             max_requests_per_minute: file.max_requests_per_minute,
             concurrency,
             lookback_secs: file.lookback_secs.unwrap_or(defaults::LOOKBACK_SECS),
@@ -330,10 +437,6 @@ impl Settings {
                 .output_dir
                 .or(file.output_dir)
                 .unwrap_or_else(|| defaults::OUTPUT_DIR.into()),
-            state_path: flags
-                .state_path
-                .or(file.state_path)
-                .unwrap_or_else(|| defaults::STATE_PATH.into()),
             formats,
             reports,
             report_options,
@@ -347,12 +450,115 @@ impl Settings {
             max_retry_time: Duration::from_secs(
                 file.max_retry_secs.unwrap_or(defaults::MAX_RETRY_SECS),
             ),
+            workspace: String::new(),
             token_file: file.token_file,
+            token_env: None,
         })
+    }
+
+    /// One [`Settings`] per workspace to sync: every `[[workspace]]` block
+    /// (or those named in `selected`, from `--workspace`), each laid over the
+    /// top-level keys; without blocks, the one default workspace (`''`).
+    ///
+    /// Flags apply to every workspace; `--output` sets the base under which
+    /// each workspace writes to `<output>/<name>` unless its block sets `output`.
+    pub fn resolve_all(
+        file: FileConfig,
+        flags: Overrides,
+        selected: &[String],
+    ) -> Result<Vec<Self>> {
+        let blocks = file.workspace.clone().unwrap_or_default();
+        if blocks.is_empty() {
+            if let Some(name) = selected.first() {
+                return Err(Error::Config(format!(
+                    "--workspace {name}: the config has no [[workspace]] blocks; add one named                      `{name}` or leave out --workspace"
+                )));
+            }
+            return Ok(vec![Self::resolve(file, flags)?]);
+        }
+        let names: Vec<String> = blocks.iter().map(|b| b.name.clone()).collect();
+        for (i, name) in names.iter().enumerate() {
+            validate_workspace_name(name)?;
+            if names[..i].contains(name) {
+                return Err(Error::Config(format!(
+                    "two [[workspace]] blocks are named `{name}`; names must be unique"
+                )));
+            }
+        }
+        for name in selected {
+            if !names.contains(name) {
+                return Err(Error::Config(format!(
+                    "--workspace {name}: no [[workspace]] block has that name; the config has: {}",
+                    names.join(", ")
+                )));
+            }
+        }
+        let base_output = flags
+            .output_dir
+            .clone()
+            .or_else(|| file.output_dir.clone())
+            .unwrap_or_else(|| defaults::OUTPUT_DIR.into());
+        let mut all = Vec::new();
+        for ws in blocks {
+            if !selected.is_empty() && !selected.contains(&ws.name) {
+                continue;
+            }
+            let mut f = file.clone();
+            f.workspace = None;
+            if ws.region.is_some() || ws.base_url.is_some() {
+                f.region = ws.region;
+                f.base_url = ws.base_url.clone();
+            }
+            f.intercom_version = ws.intercom_version.clone().or(f.intercom_version);
+            f.formats = ws.formats.clone().or(f.formats);
+            f.reports = ws.reports.clone().or(f.reports);
+            f.max_requests_per_minute = ws.max_requests_per_minute.or(f.max_requests_per_minute);
+            f.concurrency = ws.concurrency.or(f.concurrency);
+            f.lookback_secs = ws.lookback_secs.or(f.lookback_secs);
+            if let Some(options) = ws.options.clone() {
+                f.options.get_or_insert_with(BTreeMap::new).extend(options);
+            }
+            // A workspace's token is its own: never the top-level one.
+            f.token_file = ws.token_file.clone();
+            if ws.token_env.is_none() && ws.token_file.is_none() {
+                return Err(Error::Config(format!(
+                    "[[workspace]] `{}` has no token: set `token_env` to the name of the                      environment variable that holds its access token, or `token_file`",
+                    ws.name
+                )));
+            }
+            let flags = Overrides {
+                output_dir: None,
+                ..flags.clone()
+            };
+            let mut settings = Self::resolve(f, flags).map_err(|e| match e {
+                Error::Config(msg) => Error::Config(format!("[[workspace]] `{}`: {msg}", ws.name)),
+                other => other,
+            })?;
+            settings.output_dir = ws
+                .output
+                .clone()
+                .unwrap_or_else(|| base_output.join(&ws.name));
+            settings.token_env = ws.token_env.clone();
+            settings.workspace = ws.name;
+            all.push(settings);
+        }
+        Ok(all)
     }
 
     /// The access token: `INTERCOM_ACCESS_TOKEN`, else the `token_file`.
     pub fn token(&self) -> Result<AccessToken> {
+        if let Some(var) = &self.token_env {
+            return std::env::var(var)
+                .ok()
+                .and_then(AccessToken::new)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "no access token for workspace `{}`: the environment variable {var} \
+                         (its `token_env`) is not set or empty",
+                        self.workspace
+                    ))
+                });
+        }
         if let Some(t) = std::env::var(TOKEN_ENV).ok().and_then(AccessToken::new) {
             return Ok(t);
         }
@@ -380,6 +586,24 @@ impl Settings {
             max_retry_time: self.max_retry_time,
             max_requests_per_minute: self.max_requests_per_minute,
         }
+    }
+}
+
+/// Workspace names become directory names and state keys: keep them plain.
+fn validate_workspace_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "[[workspace]] name {name:?} is not allowed; use 1 to 64 letters, digits, `-`, `_` \
+             or `.` (not starting with `.`)"
+        )))
     }
 }
 
@@ -443,6 +667,66 @@ mod tests {
         assert_eq!(s.formats, vec![Format::Parquet]);
         assert_eq!(s.page_size, 150);
         assert_eq!(s.intercom_version, "2.16");
+    }
+
+    #[test]
+    fn workspace_blocks_layer_over_the_top_level() {
+        let file = FileConfig::parse(
+            "output_dir = \"out\"\nreports = [\"users\"]\npage_size = 100\n\
+             [options.conversations]\nstate = \"open\"\n\
+             [[workspace]]\nname = \"a\"\ntoken_env = \"TOKEN_A\"\nregion = \"eu\"\n\
+             [[workspace]]\nname = \"b\"\ntoken_file = \"/t\"\noutput = \"/data/b\"\n\
+             reports = [\"leads\"]\n",
+        )
+        .expect("parse");
+        let all = Settings::resolve_all(file.clone(), Overrides::default(), &[]).expect("resolve");
+        assert_eq!(all.len(), 2);
+        let (a, b) = (&all[0], &all[1]);
+        assert_eq!((a.workspace.as_str(), b.workspace.as_str()), ("a", "b"));
+        assert_eq!(a.output_dir, PathBuf::from("out/a"));
+        assert_eq!(b.output_dir, PathBuf::from("/data/b"));
+        assert_eq!(a.base_url.as_str(), "https://api.eu.intercom.io/");
+        assert_eq!(b.base_url.as_str(), "https://api.intercom.io/");
+        assert_eq!(a.reports, vec![ReportName::Users]);
+        assert_eq!(b.reports, vec![ReportName::Leads]);
+        assert_eq!((a.page_size, b.page_size), (100, 100));
+        assert!(a.report_options.contains_key(&ReportName::Conversations));
+        let err = a.token().expect_err("TOKEN_A is unset").to_string();
+        assert!(err.contains("TOKEN_A") && err.contains("`a`"), "{err}");
+        // --workspace picks; unknown names are listed.
+        let only_b = Settings::resolve_all(file.clone(), Overrides::default(), &["b".into()])
+            .expect("resolve");
+        assert_eq!(only_b.len(), 1);
+        let err = Settings::resolve_all(file, Overrides::default(), &["c".into()])
+            .expect_err("no such workspace")
+            .to_string();
+        assert!(err.contains("a, b"), "{err}");
+        // Without blocks: one unnamed workspace, as before.
+        let plain = Settings::resolve_all(FileConfig::default(), Overrides::default(), &[])
+            .expect("resolve");
+        assert_eq!(plain.len(), 1);
+        assert_eq!(plain[0].workspace, "");
+        assert_eq!(plain[0].output_dir, PathBuf::from(defaults::OUTPUT_DIR));
+    }
+
+    #[test]
+    fn bad_workspace_blocks_are_named() {
+        let e = |toml: &str| match FileConfig::parse(toml) {
+            Err(e) => e.to_string(),
+            Ok(f) => Settings::resolve_all(f, Overrides::default(), &[])
+                .expect_err("invalid")
+                .to_string(),
+        };
+        let err = e("[[workspace]]\nname = \"a\"\ntoken_evn = \"X\"\n");
+        assert!(err.contains("did you mean `token_env`"), "{err}");
+        assert!(e("[[workspace]]\nname = \"a\"\n").contains("has no token"));
+        assert!(e("[[workspace]]\nname = \"a/b\"\ntoken_env = \"X\"\n").contains("not allowed"));
+        let twice = "[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\n";
+        assert!(e(&format!("{twice}{twice}")).contains("unique"));
+        assert!(
+            e("[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\npage_size = 5\n")
+                .contains("unknown config key `page_size`")
+        );
     }
 
     #[test]

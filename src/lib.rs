@@ -14,9 +14,10 @@
 //!                                cursor logic)             Parquet / CSV parts)
 //!                                   │                             │
 //!                                   └──── state::StateStore ◀─────┘
-//!                                 (SQLite: runs, cursors, files — one
-//!                                  transaction per finished report, and
-//!                                  per search-window checkpoint)
+//!                                 (SQLite or shared Postgres: runs, cursors,
+//!                                  files — one transaction per finished
+//!                                  report and per search-window checkpoint;
+//!                                  Postgres: per-report leases)
 //! ```
 //!
 //! - [`http`]: the one HTTP client. Base URL by region, bearer token,
@@ -30,17 +31,22 @@
 //!   fetches with bounded concurrency.
 //! - [`output`]: declarative columns → Arrow (`arrow_json::Decoder::serialize`)
 //!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
-//! - [`state`]: the SQLite state file (sqlx, embedded migrations).
+//! - [`state`]: the state (sqlx `Any`, embedded migrations): a SQLite file,
+//!   or a Postgres database shared by several workers, which lease reports
+//!   (`state::lease`) and take over a dead worker's.
 //! - [`pipeline`]: wires one run together (sync or backfill); a cursor only
 //!   moves after its files are durable.
-//! - [`lock`]: one process per state (flock; exit code 5 when held).
+//! - [`lock`]: one process per SQLite state (flock; exit code 5 when held).
 //! - [`shutdown`]: SIGTERM/SIGINT end a run between reports, cleanly.
 //! - [`testpoint`]: debug-build-only pause points the crash tests kill at.
 //! - [`simulator`]: a deterministic Intercom API (axum) with a movable clock,
 //!   used by the tests, the benchmarks and `intercom-export demo`.
 //!
 //! Output layout: `OUTPUT/<report>/<run-key>/part-NNNNN.parquet` (and
-//! `.csv`); timestamps are `Timestamp(Microsecond, "UTC")`, ids are strings.
+//! `.csv`), `OUTPUT/<workspace>/<report>/...` for `[[workspace]]` configs;
+//! OUTPUT is a directory or an object-store URL (`output::object`: parts are
+//! staged locally and uploaded before the commit). Timestamps are
+//! `Timestamp(Microsecond, "UTC")`, ids are strings.
 
 pub mod api;
 pub mod cli;

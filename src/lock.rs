@@ -149,7 +149,7 @@ fn read_holder(file: &mut File) -> String {
 }
 
 /// This machine's host name (for the lock holder's description).
-fn hostname() -> String {
+pub(crate) fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer is valid for its length; gethostname writes at most that.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

@@ -30,6 +30,11 @@
 //! first by the next run; they make the run `partial` unless `skip_failed`.
 //! A stop request ([`Shutdown`]) ends the run between reports (or backfill
 //! windows): what finished is committed, nothing is half-written.
+//!
+//! With a shared (Postgres) state each report is leased first
+//! ([`crate::state::lease`]): a report another live worker holds is skipped,
+//! and a report taken over from a dead worker first loses that worker's
+//! uncommitted files ([`recovery::take_over`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -42,6 +47,7 @@ use crate::http::{IntercomClient, StatsSnapshot};
 use crate::output::{Format, ReportWriter, WriterConfig};
 use crate::reports::{self, ExtractOptions, Extracted, FailedItem, Msg, ReportName, ReportOptions};
 use crate::shutdown::Shutdown;
+use crate::state::lease::{Acquired, Lease};
 use crate::state::recovery::{self, Recovered};
 use crate::state::{BackfillJob, Commit, Run, RunStatus, StateStore, format_utc};
 use crate::testpoint;
@@ -64,9 +70,18 @@ pub struct SyncPlan {
     pub skip_failed: bool,
     /// Set by SIGTERM/SIGINT: stop between reports.
     pub shutdown: Shutdown,
+    /// Object-storage output: parts are written to `output_dir` (a local
+    /// staging directory) and uploaded here before the commit. `None`:
+    /// `output_dir` is the output.
+    pub object_output: Option<std::sync::Arc<crate::output::object::ObjectOutput>>,
 }
 
 impl SyncPlan {
+    /// The object store the output goes to, if any.
+    pub fn object(&self) -> Option<&crate::output::object::ObjectOutput> {
+        self.object_output.as_deref()
+    }
+
     /// A report's options (its defaults when none were given).
     pub fn options_of(&self, report: ReportName) -> ReportOptions {
         self.report_options
@@ -182,7 +197,8 @@ pub async fn sync(
     state: &StateStore,
     plan: &SyncPlan,
 ) -> Result<RunSummary> {
-    let recovered = recovery::recover(state, &plan.output_dir, false).await?;
+    let mut recovered =
+        recovery::recover_with(state, &plan.output_dir, plan.object(), false).await?;
     let run = state.begin_run(plan.mode).await?;
     testpoint::hit("run_started");
     tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");
@@ -193,6 +209,9 @@ pub async fn sync(
             stopped = true;
             break;
         }
+        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
+            continue;
+        };
         let started = Instant::now();
         let http_before = client.stats();
         let mut outcome = ReportOutcome::new(report);
@@ -235,9 +254,44 @@ pub async fn sync(
                 outcome.error = Some(fail_report(state, &run, report, e).await?);
             }
         }
+        lease.release().await;
         outcomes.push(outcome);
     }
     finish(client, state, plan, run, outcomes, recovered, stopped, None).await
+}
+
+/// Lease `report` (shared state; a no-op otherwise). `None`: another live
+/// worker exports it now, skip it. A lease taken over from a dead worker
+/// first removes that worker's uncommitted files of the report.
+async fn take_lease(
+    state: &StateStore,
+    plan: &SyncPlan,
+    run: &Run,
+    report: ReportName,
+    recovered: &mut Recovered,
+) -> Result<Option<Lease>> {
+    match state.lease(run, report.as_str()).await? {
+        Acquired::Busy { holder } => {
+            tracing::info!(%report, %holder, "another worker is exporting this report; skipped");
+            Ok(None)
+        }
+        Acquired::Held(lease) => {
+            if let Some(dead) = &lease.taken_over {
+                let done = recovery::take_over(
+                    state,
+                    &plan.output_dir,
+                    plan.object(),
+                    report.as_str(),
+                    dead.run_id,
+                    &dead.run_key,
+                )
+                .await?;
+                recovered.interrupted.extend(done.interrupted);
+                recovered.removed.extend(done.removed);
+            }
+            Ok(Some(lease))
+        }
+    }
 }
 
 /// Export `[since, until)` window by window into the usual layout, resuming
@@ -252,7 +306,8 @@ pub async fn backfill(
     if range.window_secs <= 0 {
         return Err(Error::Config("the backfill window must be positive".into()));
     }
-    let recovered = recovery::recover(state, &plan.output_dir, true).await?;
+    let mut recovered =
+        recovery::recover_with(state, &plan.output_dir, plan.object(), true).await?;
     let (job, resumed) = state
         .backfill_job(range.since, range.until, range.window_secs)
         .await?;
@@ -269,11 +324,17 @@ pub async fn backfill(
     let mut outcomes = Vec::new();
     let mut stopped = false;
     let mut complete = true;
+    // Reports another worker had (shared state): done only if it finished them.
+    let mut leased_elsewhere = Vec::new();
     'reports: for &report in &plan.reports {
         if reports::range_spec(report, &plan.options_of(report))?.is_none() {
             tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
             continue;
         }
+        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
+            leased_elsewhere.push(report);
+            continue;
+        };
         let started = Instant::now();
         let http_before = client.stats();
         let mut outcome = ReportOutcome::new(report);
@@ -296,6 +357,7 @@ pub async fn backfill(
                 outcome.seconds = started.elapsed().as_secs_f64();
                 outcome.http = client.stats().since(http_before);
                 outcomes.push(outcome);
+                lease.release().await;
                 break 'reports;
             }
             let key = format!("{}-w{}", run.key, format_utc(start));
@@ -334,7 +396,12 @@ pub async fn backfill(
         }
         outcome.seconds = started.elapsed().as_secs_f64();
         outcome.http = client.stats().since(http_before);
+        lease.release().await;
         outcomes.push(outcome);
+    }
+    let windows = (job.until - job.since + job.window_secs - 1) / job.window_secs;
+    for report in leased_elsewhere {
+        complete &= state.done_windows(&job, report.as_str()).await?.len() as i64 >= windows;
     }
     if complete {
         state.finish_backfill(&job).await?;
@@ -553,8 +620,16 @@ async fn export(
              the raw values are in custom_attributes_json"
         );
     }
-    testpoint::hit("written");
     let files = writer.files().to_vec();
+    if let Some(object) = plan.object()
+        && let Err(e) = object.publish(&files).await
+    {
+        tokio::task::spawn_blocking(move || writer.abort())
+            .await
+            .ok();
+        return Err(e);
+    }
+    testpoint::hit("written");
     let (window, param_key) = match &source {
         Source::Window { job, start, end } => (Some((job.id, *start, *end)), ""),
         Source::Incremental { param_key, .. } => (None, param_key.as_str()),
@@ -570,6 +645,9 @@ async fn export(
     };
     if let Err(e) = state.commit(run, report.as_str(), &commit).await {
         // Files no state row names must not stay behind.
+        if let Some(object) = plan.object() {
+            object.delete(files.iter()).await;
+        }
         tokio::task::spawn_blocking(move || writer.abort())
             .await
             .ok();

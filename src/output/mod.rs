@@ -7,6 +7,7 @@
 //! `rows_per_file` rows and keeps Parquet row groups under a byte budget, so
 //! memory does not grow with the report's size.
 
+pub mod object;
 pub mod schema;
 
 use std::fs::{self, File};

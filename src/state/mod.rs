@@ -1,9 +1,13 @@
 //! The state store: runs, report cursors, committed files, failed items and
-//! backfill progress, in SQLite.
+//! backfill progress, in SQLite or (shared by several workers) PostgreSQL.
 //!
-//! The schema lives in `src/state/migrations/` and is embedded in the binary
-//! (`sqlx::migrate!`), so a state file created by an older version is
-//! upgraded in place on open.
+//! The schema lives in `src/state/migrations/` (SQLite) and
+//! `src/state/migrations_pg/` (PostgreSQL: the same tables, plus `leases`)
+//! and is embedded in the binary (`sqlx::migrate!`), so a state created by an
+//! older version is upgraded in place on open. Both go through sqlx's `Any`
+//! driver with the same queries (`$N` parameters, which SQLite accepts too).
+//! With Postgres, workers share the work report by report through leases
+//! ([`lease`]) instead of the single-process flock.
 //!
 //! # Commit protocol (exactly-once across crashes)
 //!
@@ -27,16 +31,20 @@
 //! knew (other run directories, other tools' files) are never touched.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Executor, Row};
 
 use crate::error::{Error, Result};
 use crate::output::WrittenFile;
 use crate::reports::FailedItem;
 
+pub mod lease;
 pub mod recovery;
 mod show;
 
@@ -45,8 +53,17 @@ pub use show::{CursorRow, FailedRow, FileCount, RunRow, StateReport, WindowCount
 /// Handle on the state database.
 #[derive(Clone)]
 pub struct StateStore {
-    pool: SqlitePool,
+    pool: AnyPool,
+    /// The SQLite file, or the redacted Postgres URL (for messages).
     path: PathBuf,
+    /// Postgres: several workers share this state (leases).
+    shared: bool,
+    /// This process's name in `leases.holder`: host, pid and start time.
+    worker: Arc<String>,
+    lease_ttl: Duration,
+    /// The Intercom workspace this handle reads and writes (`''` for a
+    /// config without `[[workspace]]` blocks); see [`StateStore::scoped`].
+    workspace: String,
 }
 
 /// A run as recorded in the state.
@@ -103,6 +120,93 @@ impl RunStatus {
     }
 }
 
+/// Where a state lives, from the `state` setting or `--state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// `sqlite://PATH`, `sqlite:PATH` or a plain path: one process at a time
+    /// (flock).
+    Sqlite(PathBuf),
+    /// `postgres://…` or `postgresql://…`: shared by several workers.
+    Postgres(String),
+}
+
+impl StateLocation {
+    /// Parse a `state` value: `sqlite://PATH`, `postgres://…`, or a path.
+    pub fn parse(text: &str) -> Result<Self> {
+        let t = text.trim();
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+            url::Url::parse(t).map_err(|e| {
+                Error::Config(format!(
+                    "state {}: not a valid postgres:// URL: {e}",
+                    redact_url(t)
+                ))
+            })?;
+            return Ok(Self::Postgres(t.to_string()));
+        }
+        if let Some(path) = t
+            .strip_prefix("sqlite://")
+            .or_else(|| t.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(Error::Config(
+                    "state sqlite:// needs a path, e.g. sqlite://intercom-export-state.db".into(),
+                ));
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = t.split_once("://") {
+            return Err(Error::Config(format!(
+                "state {scheme}:// is not supported; use sqlite://PATH, a plain path, or \
+                 postgres://user:password@host:port/database"
+            )));
+        }
+        if t.is_empty() {
+            return Err(Error::Config("state is empty; give a path or a URL".into()));
+        }
+        Ok(Self::Sqlite(PathBuf::from(t)))
+    }
+
+    /// Several workers may share it (leases instead of the flock).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Self::Postgres(_))
+    }
+
+    /// The SQLite path, or the URL with its password hidden, for messages
+    /// (and for `Settings::state_path`).
+    pub fn path_for_messages(&self) -> PathBuf {
+        match self {
+            Self::Sqlite(path) => path.clone(),
+            Self::Postgres(url) => PathBuf::from(redact_url(url)),
+        }
+    }
+}
+
+/// A URL with its password replaced by `***`: safe for logs and errors.
+pub fn redact_url(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+/// This process's lease-holder name.
+fn worker_name() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}:{}:{nanos:08x}",
+        crate::lock::hostname(),
+        std::process::id()
+    )
+}
+
 /// Now, in unix seconds.
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -133,16 +237,33 @@ impl StateStore {
             .await
             .map_err(|e| Error::Internal(format!("opening the state: {e}")))??
         };
-        let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|e| Error::state(path, e))?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
+        sqlx::any::install_default_drivers();
+        // One plain connection first: a file that is not a database fails
+        // here at once (the pool would retry until its timeout).
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::AnyConnection::connect(&sqlite_url(path))
+                .await
+                .map_err(|e| corrupt(path, e))?;
+            conn.execute("PRAGMA journal_mode = WAL; SELECT COUNT(*) FROM sqlite_master;")
+                .await
+                .map_err(|e| corrupt(path, e))?;
+            conn.close().await.map_err(|e| corrupt(path, e))?;
+        }
+        let pool = AnyPoolOptions::new()
             .max_connections(2)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    // WAL and FULL sync: a commit survives power loss.
+                    conn.execute(
+                        "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(&sqlite_url(path))
             .await
             .map_err(|e| corrupt(path, e))?;
         sqlx::migrate!("src/state/migrations")
@@ -150,10 +271,94 @@ impl StateStore {
             .await
             .map_err(|e| corrupt(path, e))?;
         drop(guard);
-        Ok(Self {
+        Ok(Self::new(pool, path.to_path_buf(), false))
+    }
+
+    /// Open the state at `location`: a SQLite file ([`StateStore::open`]) or
+    /// a Postgres database (migrated on connect; the database must exist).
+    pub async fn connect(location: &StateLocation) -> Result<Self> {
+        let url = match location {
+            StateLocation::Sqlite(path) => return Self::open(path).await,
+            StateLocation::Postgres(url) => url,
+        };
+        let shown = location.path_for_messages();
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect(url)
+            .await
+            .map_err(|e| {
+                Error::state(
+                    &shown,
+                    format!(
+                        "cannot connect to the Postgres state ({e}); check the host, port, \
+                         user, password and that the database exists"
+                    ),
+                )
+            })?;
+        // Workers starting together: the migrator takes an advisory lock.
+        sqlx::migrate!("src/state/migrations_pg")
+            .run(&pool)
+            .await
+            .map_err(|e| Error::state(&shown, format!("migrating the Postgres state: {e}")))?;
+        Ok(Self::new(pool, shown, true))
+    }
+
+    fn new(pool: AnyPool, path: PathBuf, shared: bool) -> Self {
+        Self {
             pool,
-            path: path.to_path_buf(),
-        })
+            path,
+            shared,
+            worker: Arc::new(worker_name()),
+            lease_ttl: Duration::from_secs(crate::config::defaults::LEASE_TTL_SECS),
+            workspace: String::new(),
+        }
+    }
+
+    /// How long this worker's leases last without a heartbeat (shared state).
+    pub fn with_lease_ttl(mut self, ttl: Duration) -> Self {
+        self.lease_ttl = ttl;
+        self
+    }
+
+    /// Several workers share this state (Postgres): reports are leased.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// This process's name as a lease holder.
+    pub fn worker(&self) -> &str {
+        &self.worker
+    }
+
+    /// The same state, scoped to one workspace: runs, cursors, files, failed
+    /// items and backfills of other workspaces are invisible through it.
+    /// Cheap (the pool is shared).
+    pub fn scoped(&self, workspace: &str) -> Self {
+        Self {
+            workspace: workspace.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The workspace this handle is scoped to (`''`: the default one).
+    pub fn workspace(&self) -> &str {
+        &self.workspace
+    }
+
+    /// Every workspace the state knows (has runs or cursors of), sorted.
+    pub async fn workspaces(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT workspace FROM runs UNION SELECT workspace FROM cursors ORDER BY 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| self.err(e))
     }
 
     /// Record the start of a run and give it a key.
@@ -161,9 +366,10 @@ impl StateStore {
         let now = unix_now();
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         let id: i64 = sqlx::query(
-            "INSERT INTO runs (run_key, mode, started_at, status) VALUES ('', ?, ?, 'running') \
-             RETURNING id",
+            "INSERT INTO runs (run_key, workspace, mode, started_at, status) \
+             VALUES ('', $1, $2, $3, 'running') RETURNING id",
         )
+        .bind(self.workspace.as_str())
         .bind(mode)
         .bind(now)
         .fetch_one(&mut *tx)
@@ -171,7 +377,7 @@ impl StateStore {
         .and_then(|row| row.try_get(0))
         .map_err(|e| self.err(e))?;
         let key = format!("{}-{id:06}", format_utc(now));
-        sqlx::query("UPDATE runs SET run_key = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET run_key = $1 WHERE id = $2")
             .bind(&key)
             .bind(id)
             .execute(&mut *tx)
@@ -187,7 +393,7 @@ impl StateStore {
 
     /// Mark a run finished.
     pub async fn finish_run(&self, run: &Run, status: RunStatus) -> Result<()> {
-        sqlx::query("UPDATE runs SET finished_at = ?, status = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET finished_at = $1, status = $2 WHERE id = $3")
             .bind(unix_now())
             .bind(status.as_str())
             .bind(run.id)
@@ -200,13 +406,16 @@ impl StateStore {
     /// The saved cursor of a report for one option set (`param_key`, empty
     /// for the defaults), if it ever completed.
     pub async fn cursor(&self, report: &str, param_key: &str) -> Result<Option<String>> {
-        sqlx::query("SELECT cursor FROM cursors WHERE report = ? AND param_key = ?")
-            .bind(report)
-            .bind(param_key)
-            .fetch_optional(&self.pool)
-            .await
-            .and_then(|row| row.map(|r| r.try_get(0)).transpose())
-            .map_err(|e| self.err(e))
+        sqlx::query(
+            "SELECT cursor FROM cursors WHERE workspace = $1 AND report = $2 AND param_key = $3",
+        )
+        .bind(self.workspace.as_str())
+        .bind(report)
+        .bind(param_key)
+        .fetch_optional(&self.pool)
+        .await
+        .and_then(|row| row.map(|r| r.try_get(0)).transpose())
+        .map_err(|e| self.err(e))
     }
 
     /// Atomically record a report's files and outcome and, if given, move its cursor.
@@ -240,9 +449,10 @@ impl StateStore {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
         for f in c.files {
             sqlx::query(
-                "INSERT INTO files (run_id, report, path, format, rows, bytes, sha256, committed_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO files (workspace, run_id, report, path, format, rows, bytes, sha256, \
+                 committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
+            .bind(self.workspace.as_str())
             .bind(run.id)
             .bind(report)
             .bind(&f.relative_path)
@@ -257,10 +467,11 @@ impl StateStore {
         }
         if let Some(cursor) = c.cursor {
             sqlx::query(
-                "INSERT INTO cursors (report, param_key, cursor, updated_at) VALUES (?, ?, ?, ?) \
-                 ON CONFLICT (report, param_key) DO UPDATE SET cursor = excluded.cursor, \
-                 updated_at = excluded.updated_at",
+                "INSERT INTO cursors (workspace, report, param_key, cursor, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (workspace, report, param_key) DO UPDATE \
+                 SET cursor = excluded.cursor, updated_at = excluded.updated_at",
             )
+            .bind(self.workspace.as_str())
             .bind(report)
             .bind(c.param_key)
             .bind(cursor)
@@ -272,7 +483,7 @@ impl StateStore {
         if let Some((backfill, start, end)) = c.window {
             sqlx::query(
                 "INSERT INTO backfill_windows (backfill_id, report, window_start, window_end, rows, \
-                 run_id, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 run_id, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(backfill)
             .bind(report)
@@ -287,10 +498,12 @@ impl StateStore {
         }
         for item in c.failed {
             sqlx::query(
-                "INSERT INTO failed_items (report, item_id, attempts, last_error, first_failed_at) \
-                 VALUES (?, ?, 1, ?, ?) ON CONFLICT (report, item_id) DO UPDATE SET \
-                 attempts = attempts + 1, last_error = excluded.last_error",
+                "INSERT INTO failed_items (workspace, report, item_id, attempts, last_error, \
+                 first_failed_at) VALUES ($1, $2, $3, 1, $4, $5) \
+                 ON CONFLICT (workspace, report, item_id) DO UPDATE SET \
+                 attempts = failed_items.attempts + 1, last_error = excluded.last_error",
             )
+            .bind(self.workspace.as_str())
             .bind(report)
             .bind(&item.id)
             .bind(&item.error)
@@ -300,20 +513,23 @@ impl StateStore {
             .map_err(|e| self.err(e))?;
         }
         for id in c.recovered {
-            sqlx::query("DELETE FROM failed_items WHERE report = ? AND item_id = ?")
-                .bind(report)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+            sqlx::query(
+                "DELETE FROM failed_items WHERE workspace = $1 AND report = $2 AND item_id = $3",
+            )
+            .bind(self.workspace.as_str())
+            .bind(report)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
         }
         let data_files = crate::pipeline::data_file_count(c.files);
         // A backfill commits once per window: add up.
         sqlx::query(
             "INSERT INTO report_runs (run_id, report, status, rows, files, failed_items) \
-             VALUES (?, ?, 'succeeded', ?, ?, ?) ON CONFLICT (run_id, report) DO UPDATE SET \
-             rows = rows + excluded.rows, files = files + excluded.files, \
-             failed_items = failed_items + excluded.failed_items",
+             VALUES ($1, $2, 'succeeded', $3, $4, $5) ON CONFLICT (run_id, report) DO UPDATE SET \
+             rows = report_runs.rows + excluded.rows, files = report_runs.files + excluded.files, \
+             failed_items = report_runs.failed_items + excluded.failed_items",
         )
         .bind(run.id)
         .bind(report)
@@ -323,6 +539,7 @@ impl StateStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
+        self.check_lease(&mut tx, report).await?;
         crate::testpoint::hit("in_commit");
         tx.commit().await.map_err(|e| self.err(e))?;
         crate::testpoint::hit("committed");
@@ -332,8 +549,10 @@ impl StateStore {
     /// Ids of a report's items that failed in earlier runs, oldest failure first.
     pub async fn failed_ids(&self, report: &str) -> Result<Vec<String>> {
         let rows = sqlx::query(
-            "SELECT item_id FROM failed_items WHERE report = ? ORDER BY first_failed_at, item_id",
+            "SELECT item_id FROM failed_items WHERE workspace = $1 AND report = $2 \
+             ORDER BY first_failed_at, item_id",
         )
+        .bind(self.workspace.as_str())
         .bind(report)
         .fetch_all(&self.pool)
         .await
@@ -352,19 +571,30 @@ impl StateStore {
         until_requested: Option<i64>,
         window_secs: i64,
     ) -> Result<(BackfillJob, bool)> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        if self.shared {
+            // Workers starting the same backfill at once find one job.
+            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")
+                .bind(format!("intercom-export backfill {}", self.workspace))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         let found = sqlx::query(
-            "SELECT id, until FROM backfills WHERE finished_at IS NULL AND since = ? \
-             AND until_requested IS ? AND window_secs = ? ORDER BY id DESC LIMIT 1",
+            "SELECT id, until FROM backfills WHERE finished_at IS NULL AND workspace = $1 \
+             AND since = $2 AND until_requested IS NOT DISTINCT FROM $3 AND window_secs = $4 ORDER BY id DESC LIMIT 1",
         )
+        .bind(self.workspace.as_str())
         .bind(since)
         .bind(until_requested)
         .bind(window_secs)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
         if let Some(row) = found {
             let id: i64 = row.try_get(0).map_err(|e| self.err(e))?;
             let until: i64 = row.try_get(1).map_err(|e| self.err(e))?;
+            tx.commit().await.map_err(|e| self.err(e))?;
             return Ok((
                 BackfillJob {
                     id,
@@ -377,18 +607,20 @@ impl StateStore {
         }
         let until = until_requested.unwrap_or_else(unix_now);
         let id: i64 = sqlx::query(
-            "INSERT INTO backfills (since, until, until_requested, window_secs, created_at) \
-             VALUES (?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO backfills (workspace, since, until, until_requested, window_secs, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
+        .bind(self.workspace.as_str())
         .bind(since)
         .bind(until)
         .bind(until_requested)
         .bind(window_secs)
         .bind(unix_now())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await
         .and_then(|r| r.try_get(0))
         .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
         Ok((
             BackfillJob {
                 id,
@@ -403,7 +635,7 @@ impl StateStore {
     /// Start times of the windows of `report` a backfill job already committed.
     pub async fn done_windows(&self, job: &BackfillJob, report: &str) -> Result<Vec<i64>> {
         let rows = sqlx::query(
-            "SELECT window_start FROM backfill_windows WHERE backfill_id = ? AND report = ?",
+            "SELECT window_start FROM backfill_windows WHERE backfill_id = $1 AND report = $2",
         )
         .bind(job.id)
         .bind(report)
@@ -418,7 +650,7 @@ impl StateStore {
 
     /// Mark a backfill job complete (a later run with the same arguments starts a new one).
     pub async fn finish_backfill(&self, job: &BackfillJob) -> Result<()> {
-        sqlx::query("UPDATE backfills SET finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE backfills SET finished_at = $1 WHERE id = $2")
             .bind(unix_now())
             .bind(job.id)
             .execute(&self.pool)
@@ -432,23 +664,22 @@ impl StateStore {
     /// their records stay. Returns the number of cursors removed.
     pub async fn reset(&self, report: Option<&str>) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        const ALL: [&str; 3] = [
-            "DELETE FROM cursors",
-            "DELETE FROM failed_items",
-            "DELETE FROM backfill_windows",
-        ];
-        const ONE: [&str; 3] = [
-            "DELETE FROM cursors WHERE report = ?",
-            "DELETE FROM failed_items WHERE report = ?",
-            "DELETE FROM backfill_windows WHERE report = ?",
+        // `? IS NULL`: every report.
+        const DELETE: [&str; 3] = [
+            "DELETE FROM cursors WHERE workspace = $1 AND (CAST($2 AS TEXT) IS NULL OR report = $3)",
+            "DELETE FROM failed_items WHERE workspace = $1 AND (CAST($2 AS TEXT) IS NULL OR report = $3)",
+            "DELETE FROM backfill_windows WHERE backfill_id IN \
+             (SELECT id FROM backfills WHERE workspace = $1) AND (CAST($2 AS TEXT) IS NULL OR report = $3)",
         ];
         let mut removed = 0;
-        for i in 0..3 {
-            let done = match report {
-                Some(r) => sqlx::query(ONE[i]).bind(r).execute(&mut *tx).await,
-                None => sqlx::query(ALL[i]).execute(&mut *tx).await,
-            }
-            .map_err(|e| self.err(e))?;
+        for (i, sql) in DELETE.iter().enumerate() {
+            let done = sqlx::query(*sql)
+                .bind(self.workspace.as_str())
+                .bind(report)
+                .bind(report)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
             if i == 0 {
                 removed = done.rows_affected();
             }
@@ -460,7 +691,7 @@ impl StateStore {
     /// Record that a report failed in this run (its cursor does not move).
     pub async fn record_report_failure(&self, run: &Run, report: &str, error: &str) -> Result<()> {
         sqlx::query(
-            "INSERT INTO report_runs (run_id, report, status, error) VALUES (?, ?, 'failed', ?) \
+            "INSERT INTO report_runs (run_id, report, status, error) VALUES ($1, $2, 'failed', $3) \
              ON CONFLICT (run_id, report) DO UPDATE SET status = 'failed', error = excluded.error",
         )
         .bind(run.id)
@@ -474,18 +705,20 @@ impl StateStore {
 
     /// Paths (relative to the output directory) of every committed file of a report.
     pub async fn committed_files(&self, report: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT path FROM files WHERE report = ? ORDER BY id")
-            .bind(report)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        let rows =
+            sqlx::query("SELECT path FROM files WHERE workspace = $1 AND report = $2 ORDER BY id")
+                .bind(self.workspace.as_str())
+                .bind(report)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?;
         rows.iter()
             .map(|r| r.try_get::<String, _>(0))
             .collect::<std::result::Result<_, _>>()
             .map_err(|e| self.err(e))
     }
 
-    pub(crate) fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -497,6 +730,19 @@ impl StateStore {
     pub(crate) fn err(&self, e: impl std::fmt::Display) -> Error {
         Error::state(&self.path, e)
     }
+}
+
+/// `sqlite://PATH?mode=rwc` with the path percent-encoded where needed.
+fn sqlite_url(path: &Path) -> String {
+    let mut encoded = String::new();
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"/._-~".contains(&b) {
+            encoded.push(b as char);
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("sqlite://{encoded}?mode=rwc")
 }
 
 /// Explain a state file that cannot be opened, and what to do about it.
@@ -653,6 +899,53 @@ mod tests {
         store.finish_backfill(&job).await.expect("finish");
         let (fresh, resumed) = store.backfill_job(100, None, 10).await.expect("job");
         assert!(!resumed && fresh.id != job.id);
+    }
+
+    #[test]
+    fn state_locations_parse_and_passwords_never_show() {
+        let p = |t: &str| StateLocation::parse(t);
+        assert_eq!(
+            p("sqlite://data/s.db").expect("sqlite"),
+            StateLocation::Sqlite("data/s.db".into())
+        );
+        assert_eq!(
+            p("/var/lib/s.db").expect("path"),
+            StateLocation::Sqlite("/var/lib/s.db".into())
+        );
+        let pg = p("postgres://u:hunter2@db:5432/ie").expect("postgres");
+        assert!(pg.is_shared());
+        let shown = pg.path_for_messages().display().to_string();
+        assert!(
+            !shown.contains("hunter2") && shown.contains("***"),
+            "{shown}"
+        );
+        let err = p("mysql://db/x").expect_err("unsupported").to_string();
+        assert!(err.contains("postgres://"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn workspaces_keep_cursors_apart_in_one_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = StateStore::open(&dir.path().join("state.db"))
+            .await
+            .expect("open");
+        let a = store.scoped("a");
+        let run = a.begin_run("sync").await.expect("run");
+        a.commit_report(&run, "users", "", &[], 0, Some("{\"a\":1}"))
+            .await
+            .expect("commit");
+        assert_eq!(
+            a.cursor("users", "").await.expect("c").as_deref(),
+            Some("{\"a\":1}")
+        );
+        assert_eq!(store.cursor("users", "").await.expect("c"), None);
+        assert_eq!(
+            store.scoped("b").cursor("users", "").await.expect("c"),
+            None
+        );
+        assert_eq!(store.workspaces().await.expect("ws"), ["a"]);
+        assert_eq!(store.scoped("b").reset(None).await.expect("reset"), 0);
+        assert_eq!(a.reset(None).await.expect("reset"), 1);
     }
 
     #[tokio::test]

@@ -17,6 +17,7 @@ use sqlx::Row;
 
 use super::{StateStore, unix_now};
 use crate::error::{Error, Result};
+use crate::output::object::ObjectOutput;
 
 /// What recovery did.
 #[derive(Debug, Default, Clone)]
@@ -31,10 +32,30 @@ pub struct Recovered {
 const RUN_KEY_LEN: usize = 23;
 
 /// Clean up the interrupted runs of one kind (`backfill` or not).
+///
+/// A shared (Postgres) state has no start-of-run recovery: other workers'
+/// runs are `running` too. There a dead run's files are cleaned report by
+/// report by whoever takes its lease over ([`take_over`]).
 pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> Result<Recovered> {
+    recover_with(state, output_dir, None, backfill).await
+}
+
+/// [`recover`], also deleting the dead runs' uncommitted objects when the
+/// output is an object store (`output_dir` is then its staging directory).
+pub async fn recover_with(
+    state: &StateStore,
+    output_dir: &Path,
+    object: Option<&ObjectOutput>,
+    backfill: bool,
+) -> Result<Recovered> {
+    if state.is_shared() {
+        return Ok(Recovered::default());
+    }
     let rows = sqlx::query(
-        "SELECT id, run_key FROM runs WHERE status = 'running' AND (mode = 'backfill') = ?",
+        "SELECT id, run_key FROM runs WHERE status = 'running' AND workspace = $1 \
+         AND (mode = 'backfill') = $2",
     )
+    .bind(state.workspace())
     .bind(backfill)
     .fetch_all(state.pool())
     .await
@@ -51,8 +72,10 @@ pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> R
     }
     let keys: HashSet<&str> = runs.iter().map(|(_, k)| k.as_str()).collect();
     let committed: HashSet<String> = sqlx::query(
-        "SELECT path FROM files WHERE run_id IN (SELECT id FROM runs WHERE status = 'running')",
+        "SELECT path FROM files WHERE workspace = $1 AND run_id IN \
+         (SELECT id FROM runs WHERE status = 'running')",
     )
+    .bind(state.workspace())
     .fetch_all(state.pool())
     .await
     .map_err(|e| state.err(e))?
@@ -61,12 +84,79 @@ pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> R
     .collect::<std::result::Result<_, _>>()
     .map_err(|e| state.err(e))?;
 
+    remove_uncommitted(output_dir, &keys, None, &committed, &mut out.removed)?;
+    if let Some(object) = object {
+        let removed = object
+            .remove_uncommitted(&keys, RUN_KEY_LEN, None, &committed)
+            .await?;
+        out.removed.extend(removed);
+    }
+    finish(state, runs, out).await
+}
+
+/// Take over a dead worker's report (shared state, [`super::lease`]): remove
+/// the files of `report` that run `run_key` left uncommitted. Only the worker
+/// that took the report's lease calls this, so no live export is touched.
+pub async fn take_over(
+    state: &StateStore,
+    output_dir: &Path,
+    object: Option<&ObjectOutput>,
+    report: &str,
+    run_id: i64,
+    run_key: &str,
+) -> Result<Recovered> {
+    let committed: HashSet<String> =
+        sqlx::query("SELECT path FROM files WHERE workspace = $1 AND run_id = $2 AND report = $3")
+            .bind(state.workspace())
+            .bind(run_id)
+            .bind(report)
+            .fetch_all(state.pool())
+            .await
+            .map_err(|e| state.err(e))?
+            .iter()
+            .map(|r| r.try_get::<String, _>(0))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| state.err(e))?;
+    let keys: HashSet<&str> = [run_key].into_iter().collect();
+    let mut out = Recovered::default();
+    remove_uncommitted(
+        output_dir,
+        &keys,
+        Some(report),
+        &committed,
+        &mut out.removed,
+    )?;
+    if let Some(object) = object {
+        let removed = object
+            .remove_uncommitted(&keys, RUN_KEY_LEN, Some(report), &committed)
+            .await?;
+        out.removed.extend(removed);
+    }
+    out.removed.sort();
+    out.interrupted.push(run_key.to_string());
+    tracing::warn!(
+        %report,
+        run = run_key,
+        removed_files = out.removed.len(),
+        "took over the report from a worker whose lease expired: removed its uncommitted files"
+    );
+    Ok(out)
+}
+
+/// Remove every `part-*` file under `OUTPUT/<report>/<key>[-…]/` (for the
+/// run keys in `keys`, of every report or only `only_report`) that
+/// `committed` does not name, then the directories left empty.
+fn remove_uncommitted(
+    output_dir: &Path,
+    keys: &HashSet<&str>,
+    only_report: Option<&str>,
+    committed: &HashSet<String>,
+    removed: &mut Vec<String>,
+) -> Result<()> {
     let io = |p: &Path, e: std::io::Error| Error::output(p, e);
     let reports = match std::fs::read_dir(output_dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return finish(state, runs, out).await;
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io(output_dir, e)),
     };
     for report in reports.filter_map(|e| e.ok()) {
@@ -75,6 +165,9 @@ pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> R
             continue;
         }
         let report_name = report.file_name().to_string_lossy().into_owned();
+        if only_report.is_some_and(|r| r != report_name) {
+            continue;
+        }
         let Ok(run_dirs) = std::fs::read_dir(&report_dir) else {
             continue;
         };
@@ -90,14 +183,14 @@ pub async fn recover(state: &StateStore, output_dir: &Path, backfill: bool) -> R
                 let relative = format!("{report_name}/{dir_name}/{name}");
                 if name.starts_with("part-") && !committed.contains(&relative) {
                     std::fs::remove_file(file.path()).map_err(|e| io(&file.path(), e))?;
-                    out.removed.push(relative);
+                    removed.push(relative);
                 }
             }
             // Only succeeds when empty.
             let _ = std::fs::remove_dir(run_dir.path());
         }
     }
-    finish(state, runs, out).await
+    Ok(())
 }
 
 async fn finish(
@@ -106,7 +199,7 @@ async fn finish(
     mut out: Recovered,
 ) -> Result<Recovered> {
     for (id, key) in runs {
-        sqlx::query("UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ?")
+        sqlx::query("UPDATE runs SET status = 'interrupted', finished_at = $1 WHERE id = $2")
             .bind(unix_now())
             .bind(id)
             .execute(state.pool())

@@ -1,4 +1,5 @@
-//! `state show`: what the state file holds, for people and scripts.
+//! `state show`: what the state file holds (for one workspace), for people
+//! and scripts.
 
 use std::fmt;
 
@@ -74,26 +75,31 @@ impl StateStore {
     /// Read the state for `state show` (the `last_runs` most recent runs).
     pub async fn report(&self, last_runs: i64) -> Result<StateReport> {
         let e = |e: sqlx::Error| self.err(e);
-        let cursors = sqlx::query("SELECT report, cursor, updated_at FROM cursors ORDER BY report")
-            .fetch_all(self.pool())
-            .await
-            .map_err(e)?
-            .iter()
-            .map(|r| {
-                Ok(CursorRow {
-                    report: r.try_get(0)?,
-                    cursor: r.try_get(1)?,
-                    updated_at: r.try_get(2)?,
-                })
+        let cursors = sqlx::query(
+            "SELECT report, cursor, updated_at FROM cursors WHERE workspace = $1 ORDER BY report",
+        )
+        .bind(self.workspace())
+        .fetch_all(self.pool())
+        .await
+        .map_err(e)?
+        .iter()
+        .map(|r| {
+            Ok(CursorRow {
+                report: r.try_get(0)?,
+                cursor: r.try_get(1)?,
+                updated_at: r.try_get(2)?,
             })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(e)?;
+        })
+        .collect::<std::result::Result<_, sqlx::Error>>()
+        .map_err(e)?;
         let runs = sqlx::query(
             "SELECT r.run_key, r.mode, r.status, r.started_at, r.finished_at, \
-             COALESCE(SUM(x.rows), 0), COALESCE(SUM(x.files), 0), COALESCE(SUM(x.failed_items), 0) \
-             FROM runs r LEFT JOIN report_runs x ON x.run_id = r.id \
-             GROUP BY r.id ORDER BY r.id DESC LIMIT ?",
+             CAST(COALESCE(SUM(x.rows), 0) AS BIGINT), CAST(COALESCE(SUM(x.files), 0) AS BIGINT), \
+             CAST(COALESCE(SUM(x.failed_items), 0) AS BIGINT) \
+             FROM runs r LEFT JOIN report_runs x ON x.run_id = r.id WHERE r.workspace = $1 \
+             GROUP BY r.id ORDER BY r.id DESC LIMIT $2",
         )
+        .bind(self.workspace())
         .bind(last_runs)
         .fetch_all(self.pool())
         .await
@@ -115,8 +121,9 @@ impl StateStore {
         .map_err(e)?;
         let failed_items = sqlx::query(
             "SELECT report, item_id, attempts, last_error, first_failed_at FROM failed_items \
-             ORDER BY report, first_failed_at, item_id",
+             WHERE workspace = $1 ORDER BY report, first_failed_at, item_id",
         )
+        .bind(self.workspace())
         .fetch_all(self.pool())
         .await
         .map_err(e)?
@@ -134,9 +141,10 @@ impl StateStore {
         .map_err(e)?;
         // Count data files once: Parquet when a report has any, else CSV.
         let files = sqlx::query(
-            "SELECT report, format, COUNT(*), SUM(rows), SUM(bytes) FROM files \
-             GROUP BY report, format ORDER BY report, format DESC",
+            "SELECT report, format, COUNT(*), CAST(SUM(rows) AS BIGINT), CAST(SUM(bytes) AS BIGINT) FROM files \
+             WHERE workspace = $1 GROUP BY report, format ORDER BY report, format DESC",
         )
+        .bind(self.workspace())
         .fetch_all(self.pool())
         .await
         .map_err(e)?;
@@ -157,10 +165,12 @@ impl StateStore {
             }
         }
         let backfills = sqlx::query(
-            "SELECT b.id, b.since, b.until, b.finished_at IS NOT NULL, w.report, COUNT(*), SUM(w.rows) \
+            "SELECT b.id, b.since, b.until, CASE WHEN b.finished_at IS NULL THEN 0 ELSE 1 END, w.report, \
+             COUNT(*), CAST(SUM(w.rows) AS BIGINT) \
              FROM backfills b JOIN backfill_windows w ON w.backfill_id = b.id \
-             GROUP BY b.id, w.report ORDER BY b.id DESC, w.report LIMIT 50",
+             WHERE b.workspace = $1 GROUP BY b.id, w.report ORDER BY b.id DESC, w.report LIMIT 50",
         )
+        .bind(self.workspace())
         .fetch_all(self.pool())
         .await
         .map_err(e)?
@@ -170,7 +180,7 @@ impl StateStore {
                 backfill_id: r.try_get(0)?,
                 since: r.try_get(1)?,
                 until: r.try_get(2)?,
-                finished: r.try_get(3)?,
+                finished: r.try_get::<i64, _>(3)? != 0,
                 report: r.try_get(4)?,
                 windows_done: r.try_get(5)?,
                 rows: r.try_get(6)?,

@@ -41,3 +41,6 @@ mod failed;
 
 // Every served endpoint against Intercom's OpenAPI response schemas.
 mod spec;
+
+// Several workspaces, Postgres state shared by workers, object-store output.
+mod fleet;

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use intercom_export::config::FileConfig;
+use intercom_export::config::{FileConfig, WorkspaceConfig};
 use intercom_export::output::schema::schema_document;
 use intercom_export::reports::ReportName;
 
@@ -42,13 +42,17 @@ fn schema_files_match_the_code() {
 fn example_config_documents_every_key() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
     let text = std::fs::read_to_string(&path).expect("config/example.toml");
-    // Optional keys without a default are shown commented as `#key = value`.
+    // Optional keys without a default are shown commented as `#key = value`,
+    // and the optional `[[workspace]]` block as `#[[workspace]]` / `#[workspace.…]`.
     let uncommented: String = text
         .lines()
         .map(|l| match l.strip_prefix('#') {
             Some(rest)
                 if rest.starts_with(|c: char| c.is_ascii_lowercase()) && rest.contains(" = ") =>
             {
+                rest
+            }
+            Some(rest) if rest.starts_with("[[workspace]]") || rest.starts_with("[workspace.") => {
                 rest
             }
             _ => l,
@@ -63,6 +67,16 @@ fn example_config_documents_every_key() {
     assert_eq!(
         in_example, in_struct,
         "config/example.toml keys == FileConfig fields"
+    );
+    // Every key of a [[workspace]] block is shown in its example.
+    let block = table["workspace"][0]
+        .as_table()
+        .expect("a [[workspace]] example");
+    let in_block: BTreeSet<String> = block.keys().cloned().collect();
+    let in_ws_struct: BTreeSet<String> = WorkspaceConfig::keys().into_iter().collect();
+    assert_eq!(
+        in_block, in_ws_struct,
+        "config/example.toml [[workspace]] keys == WorkspaceConfig fields"
     );
     // And the file as shipped (comments as comments) is valid too.
     FileConfig::parse(&text).expect("example.toml parses as shipped");
