@@ -26,7 +26,7 @@
 //!   Extractors stream pages of raw API records and compute the next cursor;
 //!   `reports::search` reads time windows, `reports::fanout` runs per-item
 //!   fetches with bounded concurrency.
-//! - [`output`]: declarative columns → Arrow (`arrow_json::Decoder::serialize`)
+//! - [`output`]: declarative columns → typed Arrow builders (`BatchEncoder`)
 //!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
 //! - [`state`]: the SQLite state file (sqlx, embedded migrations).
 //! - [`pipeline`]: wires one run together (sync or backfill); a cursor only
