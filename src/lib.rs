@@ -29,7 +29,7 @@
 //!   Extractors stream pages of raw API records and compute the next cursor;
 //!   `reports::search` reads time windows, `reports::fanout` runs per-item
 //!   fetches with bounded concurrency.
-//! - [`output`]: declarative columns → Arrow (`arrow_json::Decoder::serialize`)
+//! - [`output`]: declarative columns → typed Arrow builders (`BatchEncoder`)
 //!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
 //! - [`state`]: the state (sqlx `Any`, embedded migrations): a SQLite file,
 //!   or a Postgres database shared by several workers, which lease reports

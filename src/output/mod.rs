@@ -15,7 +15,6 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use arrow_json::reader::Decoder;
 use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -24,7 +23,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use schema::{Column, RowMeta, RowView, arrow_schema};
+use schema::{BatchEncoder, Column, RowMeta};
 
 /// Output file formats.
 #[derive(
@@ -45,8 +44,19 @@ impl Format {
     }
 }
 
-/// Flush a Parquet row group once its buffered data passes this size.
-const ROW_GROUP_BYTES: usize = 64 * 1024 * 1024;
+/// Flush a Parquet row group once the memory its writer holds (encoded
+/// pages, dictionaries and the page being filled, `ArrowWriter::memory_size`)
+/// passes this size. This, not the report's size, bounds the writer's
+/// memory; see the scale run in `BENCHMARKS.md`.
+const ROW_GROUP_BYTES: usize = 16 * 1024 * 1024;
+
+/// Per-column limit of a Parquet dictionary page and of a data page.
+const PAGE_BYTES: usize = 256 * 1024;
+
+/// Rows gathered in the Arrow builders before they go to the file writer as
+/// one batch: fewer, larger batches (a conversation's parts arrive ~20 at a
+/// time) cost less per row in the Parquet and CSV writers.
+const BATCH_ROWS: usize = 4096;
 
 /// A file that has been completely written and renamed into place.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +85,6 @@ pub struct WriterConfig {
 /// blocking thread (the pipeline does).
 pub struct ReportWriter {
     config: WriterConfig,
-    columns: Vec<Column>,
     meta: RowMeta,
     sinks: Vec<Sink>,
     part: u32,
@@ -83,11 +92,11 @@ pub struct ReportWriter {
     written: Vec<WrittenFile>,
 }
 
-/// One format's decoder and the part file being written.
+/// One format's encoder and the part file being written.
 struct Sink {
     format: Format,
     schema: SchemaRef,
-    decoder: Decoder,
+    encoder: BatchEncoder,
     open: Option<OpenFile>,
 }
 
@@ -110,16 +119,11 @@ impl ReportWriter {
             .formats
             .iter()
             .map(|&format| {
-                let csv = format == Format::Csv;
-                let schema = arrow_schema(&columns, csv);
-                let decoder = arrow_json::ReaderBuilder::new(schema.clone())
-                    .with_batch_size(8192)
-                    .build_decoder()
-                    .map_err(|e| encode_error(&config.report, e))?;
+                let encoder = BatchEncoder::new(&columns, format == Format::Csv);
                 Ok(Sink {
                     format,
-                    schema,
-                    decoder,
+                    schema: encoder.schema().clone(),
+                    encoder,
                     open: None,
                 })
             })
@@ -131,7 +135,6 @@ impl ReportWriter {
         };
         Ok(Self {
             config,
-            columns,
             meta,
             sinks,
             part: 0,
@@ -167,26 +170,9 @@ impl ReportWriter {
         let run_dir = self.run_dir();
         let report = self.config.report.clone();
         for sink in &mut self.sinks {
-            let csv = sink.format == Format::Csv;
-            let rows: Vec<RowView> = records
-                .iter()
-                .map(|record| RowView {
-                    columns: &self.columns,
-                    record,
-                    meta: &self.meta,
-                    csv,
-                })
-                .collect();
-            sink.decoder
-                .serialize(&rows)
-                .map_err(|e| encode_error(&report, e))?;
-            while let Some(batch) = sink.decoder.flush().map_err(|e| encode_error(&report, e))? {
-                if sink.open.is_none() {
-                    sink.open = Some(open_part(&run_dir, &self.config, sink, self.part)?);
-                }
-                if let Some(open) = sink.open.as_mut() {
-                    open.write(&batch, &report)?;
-                }
+            sink.encoder.append(records, &self.meta);
+            if sink.encoder.len() >= BATCH_ROWS {
+                flush_sink(sink, &run_dir, &self.config, self.part, &report)?;
             }
         }
         self.rows_in_part += records.len() as u64;
@@ -194,7 +180,9 @@ impl ReportWriter {
     }
 
     fn close_part(&mut self) -> Result<()> {
+        let run_dir = self.run_dir();
         for sink in &mut self.sinks {
+            flush_sink(sink, &run_dir, &self.config, self.part, &self.config.report)?;
             if let Some(open) = sink.open.take() {
                 let file = open.finish(sink.format, &self.config.report)?;
                 self.written.push(file);
@@ -254,6 +242,27 @@ impl ReportWriter {
     }
 }
 
+/// Hand the rows gathered in `sink`'s encoder to its part file (opened on
+/// the first rows).
+fn flush_sink(
+    sink: &mut Sink,
+    run_dir: &Path,
+    config: &WriterConfig,
+    part: u32,
+    report: &str,
+) -> Result<()> {
+    let Some(batch) = sink.encoder.flush().map_err(|e| encode_error(report, e))? else {
+        return Ok(());
+    };
+    if sink.open.is_none() {
+        sink.open = Some(open_part(run_dir, config, sink, part)?);
+    }
+    if let Some(open) = sink.open.as_mut() {
+        open.write(&batch, report)?;
+    }
+    Ok(())
+}
+
 fn open_part(run_dir: &Path, config: &WriterConfig, sink: &Sink, part: u32) -> Result<OpenFile> {
     fs::create_dir_all(run_dir).map_err(|e| Error::output(run_dir, e))?;
     let name = format!("part-{part:05}.{}", sink.format.extension());
@@ -268,6 +277,11 @@ fn open_part(run_dir: &Path, config: &WriterConfig, sink: &Sink, part: u32) -> R
                     ZstdLevel::try_new(3).map_err(|e| encode_error(&config.report, e))?,
                 ))
                 .set_created_by(concat!("intercom-export ", env!("CARGO_PKG_VERSION")).into())
+                // Each column buffers a dictionary and a data page before
+                // encoding; at the 1 MiB defaults a 60-column report held
+                // most of its memory there (see `ROW_GROUP_BYTES`).
+                .set_dictionary_page_size_limit(PAGE_BYTES)
+                .set_data_page_size_limit(PAGE_BYTES)
                 .build();
             FileWriter::Parquet(
                 ArrowWriter::try_new(out, sink.schema.clone(), Some(props))
@@ -296,8 +310,9 @@ impl OpenFile {
         match &mut self.writer {
             FileWriter::Parquet(w) => {
                 w.write(batch).map_err(|e| encode_error(report, e))?;
-                if w.in_progress_size() > ROW_GROUP_BYTES {
+                if w.memory_size() > ROW_GROUP_BYTES {
                     w.flush().map_err(|e| encode_error(report, e))?;
+                    release_freed_memory();
                 }
             }
             FileWriter::Csv(w) => w.write(batch).map_err(|e| encode_error(report, e))?,
@@ -358,6 +373,19 @@ impl Write for HashingWriter {
 
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
+    }
+}
+
+/// Hand memory freed by a flushed row group back to the operating system.
+/// glibc keeps freed heap pages (here many small buffers, freed on another
+/// thread than the one that allocated the records), so without this the
+/// process's RSS crept up by row group on long reports.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns unused pages of the allocator's own
+    // heap to the kernel; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

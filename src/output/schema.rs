@@ -1,16 +1,25 @@
 //! Declarative column definitions and their Arrow schema.
 //!
 //! A report describes its output as a list of [`Column`]s: a name, a type,
-//! and a JSON pointer into the API record. [`RowView`] then serialises an API
-//! record straight into `arrow_json`'s decoder (`Decoder::serialize`) without
-//! building an intermediate row, converting as it goes: unix seconds become
-//! microsecond timestamps, numeric ids become strings, nested lists become
-//! lists of ids. The same definitions generate `schemas/<report>.json`.
+//! and a JSON pointer into the API record. [`BatchEncoder`] then appends API
+//! records straight into one typed Arrow builder per column, converting as it
+//! goes: unix seconds become microsecond timestamps, numeric ids become
+//! strings, nested lists become lists of ids. The pointers are split once,
+//! not per row, and no intermediate row or JSON text is built (the earlier
+//! path serialised every record through `arrow_json`'s tape decoder, which
+//! cost about a third of the exporter's CPU; see `BENCHMARKS.md`).
+//! [`RowView`] is that earlier path, kept as the reference the encoder is
+//! tested against. The same definitions generate `schemas/<report>.json`.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -175,6 +184,269 @@ pub struct RowMeta {
     pub extracted_at: i64,
     /// Present values written as null because they did not fit the type.
     pub misfits: std::cell::Cell<u64>,
+}
+
+/// Appends API records to typed Arrow builders, one per column, and hands
+/// them out as [`RecordBatch`]es. One encoder per output format (CSV writes
+/// lists as JSON text).
+pub struct BatchEncoder {
+    schema: SchemaRef,
+    cols: Vec<EncodedColumn>,
+    csv: bool,
+    rows: usize,
+    /// Reused for values written as JSON text.
+    scratch: Vec<u8>,
+}
+
+struct EncodedColumn {
+    ty: ColType,
+    /// The JSON pointer split into unescaped tokens (empty: meta column).
+    tokens: Vec<String>,
+    item: &'static str,
+    count_misfits: bool,
+    builder: ColBuilder,
+}
+
+enum ColBuilder {
+    Str(StringBuilder),
+    Int(Int64Builder),
+    Float(Float64Builder),
+    Bool(BooleanBuilder),
+    Timestamp(TimestampMicrosecondBuilder),
+    List(ListBuilder<StringBuilder>),
+}
+
+impl ColBuilder {
+    fn new(ty: ColType, csv: bool) -> Self {
+        match ty {
+            ColType::Str | ColType::Json | ColType::RunId => Self::Str(StringBuilder::new()),
+            ColType::StrList if csv => Self::Str(StringBuilder::new()),
+            ColType::StrList => Self::List(
+                ListBuilder::new(StringBuilder::new()).with_field(Arc::new(Field::new(
+                    "item",
+                    DataType::Utf8,
+                    true,
+                ))),
+            ),
+            ColType::Int => Self::Int(Int64Builder::new()),
+            ColType::Float => Self::Float(Float64Builder::new()),
+            ColType::Bool => Self::Bool(BooleanBuilder::new()),
+            ColType::Timestamp | ColType::ExtractedAt => {
+                Self::Timestamp(TimestampMicrosecondBuilder::new().with_timezone("UTC"))
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            Self::Str(b) => b.append_null(),
+            Self::Int(b) => b.append_null(),
+            Self::Float(b) => b.append_null(),
+            Self::Bool(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+            Self::List(b) => b.append_null(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Str(b) => Arc::new(b.finish()),
+            Self::Int(b) => Arc::new(b.finish()),
+            Self::Float(b) => Arc::new(b.finish()),
+            Self::Bool(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::List(b) => Arc::new(b.finish()),
+        }
+    }
+}
+
+/// Split a JSON pointer (`/a/b~1c`) into its unescaped tokens.
+fn pointer_tokens(path: &str) -> Vec<String> {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    path.split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect()
+}
+
+/// `Value::pointer` over pre-split tokens (same rules for array indexes).
+fn lookup<'a>(mut v: &'a Value, tokens: &[String]) -> Option<&'a Value> {
+    for t in tokens {
+        v = match v {
+            Value::Object(map) => map.get(t.as_str())?,
+            Value::Array(list) => {
+                if t.starts_with('+') || (t.starts_with('0') && t.len() > 1) {
+                    return None;
+                }
+                list.get(t.parse::<usize>().ok()?)?
+            }
+            _ => return None,
+        };
+    }
+    Some(v)
+}
+
+impl BatchEncoder {
+    /// An encoder for `columns` followed by [`META_COLUMNS`].
+    pub fn new(columns: &[Column], csv: bool) -> Self {
+        let cols = all_columns(columns)
+            .map(|c| EncodedColumn {
+                ty: c.ty,
+                tokens: pointer_tokens(&c.path),
+                item: c.item,
+                count_misfits: c.count_misfits,
+                builder: ColBuilder::new(c.ty, csv),
+            })
+            .collect();
+        Self {
+            schema: arrow_schema(columns, csv),
+            cols,
+            csv,
+            rows: 0,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// The schema of the batches this encoder produces.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// Rows appended since the last [`Self::flush`].
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when no row is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Append API records as rows.
+    pub fn append(&mut self, records: &[Value], meta: &RowMeta) {
+        for record in records {
+            for col in &mut self.cols {
+                append_cell(col, record, meta, self.csv, &mut self.scratch);
+            }
+        }
+        self.rows += records.len();
+    }
+
+    /// The rows appended so far as one batch (`None` when there are none).
+    pub fn flush(&mut self) -> Result<Option<RecordBatch>, ArrowError> {
+        if self.rows == 0 {
+            return Ok(None);
+        }
+        let arrays: Vec<ArrayRef> = self.cols.iter_mut().map(|c| c.builder.finish()).collect();
+        self.rows = 0;
+        RecordBatch::try_new(self.schema.clone(), arrays).map(Some)
+    }
+}
+
+/// Append one record's value of one column (see [`Cell`] for the rules,
+/// which this follows exactly).
+fn append_cell(
+    col: &mut EncodedColumn,
+    record: &Value,
+    meta: &RowMeta,
+    csv: bool,
+    scratch: &mut Vec<u8>,
+) {
+    use std::fmt::Write as _;
+    match (col.ty, &mut col.builder) {
+        (ColType::RunId, ColBuilder::Str(b)) => return b.append_value(&meta.run_id),
+        (ColType::ExtractedAt, ColBuilder::Timestamp(b)) => {
+            return b.append_value(meta.extracted_at.saturating_mul(1_000_000));
+        }
+        _ => {}
+    }
+    if col.tokens.is_empty() {
+        return col.builder.append_null();
+    }
+    let v = match lookup(record, &col.tokens) {
+        None | Some(Value::Null) => return col.builder.append_null(),
+        Some(v) => v,
+    };
+    if col.count_misfits && !fits(col.ty, v) {
+        meta.misfits.set(meta.misfits.get() + 1);
+        return col.builder.append_null();
+    }
+    match (col.ty, &mut col.builder) {
+        (ColType::Str, ColBuilder::Str(b)) => match v {
+            Value::String(x) => b.append_value(x),
+            Value::Number(n) => {
+                // StringBuilder is fmt::Write: the text goes straight into its buffer.
+                let _ = write!(b, "{n}");
+                b.append_value("");
+            }
+            Value::Bool(x) => b.append_value(if *x { "true" } else { "false" }),
+            other => append_json(b, other, scratch),
+        },
+        (ColType::Json, ColBuilder::Str(b)) => append_json(b, v, scratch),
+        (ColType::Int, ColBuilder::Int(b)) => b.append_option(as_i64(v)),
+        (ColType::Float, ColBuilder::Float(b)) => b.append_option(match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(x) => x.trim().parse::<f64>().ok(),
+            _ => None,
+        }),
+        (ColType::Bool, ColBuilder::Bool(b)) => b.append_option(match v {
+            Value::Bool(x) => Some(*x),
+            Value::String(x) if x == "true" => Some(true),
+            Value::String(x) if x == "false" => Some(false),
+            _ => None,
+        }),
+        (ColType::Timestamp, ColBuilder::Timestamp(b)) => {
+            b.append_option(as_i64(v).and_then(|secs| secs.checked_mul(1_000_000)))
+        }
+        (ColType::StrList, ColBuilder::List(b)) => match v {
+            Value::Array(items) => {
+                let values = b.values();
+                for item in items {
+                    let x = if col.item.is_empty() {
+                        Some(item)
+                    } else {
+                        item.get(col.item)
+                    };
+                    match x {
+                        Some(Value::String(s)) => values.append_value(s),
+                        Some(Value::Null) | None => values.append_null(),
+                        Some(other) => {
+                            let _ = write!(values, "{other}");
+                            values.append_value("");
+                        }
+                    }
+                }
+                b.append(true);
+            }
+            _ => b.append_null(),
+        },
+        (ColType::StrList, ColBuilder::Str(b)) if csv => match v {
+            Value::Array(items) => {
+                scratch.clear();
+                let list = StrList {
+                    items,
+                    key: col.item,
+                };
+                match serde_json::to_writer(&mut *scratch, &list) {
+                    Ok(()) => b.append_value(String::from_utf8_lossy(scratch)),
+                    Err(_) => b.append_null(),
+                }
+            }
+            _ => b.append_null(),
+        },
+        (_, builder) => builder.append_null(),
+    }
+}
+
+/// A value as compact JSON text (what `Value`'s `Display` writes).
+fn append_json(b: &mut StringBuilder, v: &Value, scratch: &mut Vec<u8>) {
+    scratch.clear();
+    match serde_json::to_writer(&mut *scratch, v) {
+        Ok(()) => b.append_value(String::from_utf8_lossy(scratch)),
+        Err(_) => b.append_null(),
+    }
 }
 
 /// An API record seen through a report's columns, ready for `Decoder::serialize`.
@@ -435,5 +707,66 @@ mod tests {
             .downcast_ref::<StringArray>()
             .expect("text");
         assert_eq!(tags.value(0), r#"["x"]"#);
+    }
+
+    #[test]
+    fn encoder_matches_the_arrow_json_reference() {
+        let cols = vec![
+            Column::new("id", ColType::Str, "/id", ""),
+            Column::new("n", ColType::Int, "/n", ""),
+            Column::new("f", ColType::Float, "/f", ""),
+            Column::new("b", ColType::Bool, "/b", ""),
+            Column::new("t", ColType::Timestamp, "/t", ""),
+            Column::new("deep", ColType::Str, "/a/b~1c/0", ""),
+            Column::list("tags", "/tags", "id", ""),
+            Column::list("plain", "/plain", "", ""),
+            Column::new("j", ColType::Json, "/j", ""),
+            Column::dynamic("custom_n".into(), ColType::Int, "/c/n".into(), ""),
+            Column::dynamic("custom_f".into(), ColType::Float, "/c/f".into(), ""),
+        ];
+        let records = [
+            serde_json::json!({"id": 7, "n": "12", "f": "1.5", "b": "true", "t": 1.9e9,
+                "a": {"b/c": ["x", "y"]}, "tags": [{"id": 1}, {"id": null}, {"x": 1}, {"id": "s"}],
+                "plain": ["a", 2, null, {"k": [1, 2.5]}], "j": [1, {"z": "é\n"}],
+                "c": {"n": 1.5, "f": "zz"}}),
+            serde_json::json!({"id": "x", "n": 1.9, "f": 3, "b": false, "t": "1700000000",
+                "a": {"b/c": [{"k": 1}]}, "tags": [], "plain": "no", "j": "s",
+                "c": {"n": "7", "f": 2.25}}),
+            serde_json::json!({"id": true, "n": true, "f": null, "b": "yes", "t": [],
+                "tags": null, "c": {"n": 9223372036854775807u64}}),
+            serde_json::json!({"id": [1, "a"], "n": 18446744073709551615u64, "t": 9.3e18}),
+            serde_json::json!({}),
+        ];
+        for csv in [false, true] {
+            let meta = RowMeta {
+                run_id: "r".into(),
+                extracted_at: 9,
+                ..RowMeta::default()
+            };
+            let mut reference = ReaderBuilder::new(arrow_schema(&cols, csv))
+                .build_decoder()
+                .expect("decoder");
+            let rows: Vec<RowView> = records
+                .iter()
+                .map(|record| RowView {
+                    columns: &cols,
+                    record,
+                    meta: &meta,
+                    csv,
+                })
+                .collect();
+            reference.serialize(&rows).expect("serialize");
+            let expected = reference.flush().expect("flush").expect("batch");
+            let reference_misfits = meta.misfits.get();
+            meta.misfits.set(0);
+            let mut encoder = BatchEncoder::new(&cols, csv);
+            encoder.append(&records[..2], &meta);
+            encoder.append(&records[2..], &meta);
+            assert_eq!(encoder.len(), records.len());
+            let got = encoder.flush().expect("flush").expect("batch");
+            assert_eq!(got, expected, "csv = {csv}");
+            assert_eq!(meta.misfits.get(), reference_misfits);
+            assert!(encoder.flush().expect("flush").is_none());
+        }
     }
 }

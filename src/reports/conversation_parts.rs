@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 
 use futures::{StreamExt, stream};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -307,21 +307,57 @@ async fn fetch_parts(
             message: format!("a conversation id that cannot go in a URL: {id:?}"),
         });
     }
-    let conversation: Value = match client.get(&format!("conversations/{id}")).await {
+    let conversation: PartsOnly = match client.get(&format!("conversations/{id}")).await {
         Ok(v) => v,
         Err(HttpError::Status { status: 404, .. }) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    Ok(Some(part_rows(&conversation, cutoff)))
+    Ok(Some(part_rows(conversation.into_value(), cutoff)))
 }
 
-/// The rows for the parts of one conversation that pass `cutoff`.
-fn part_rows(conversation: &Value, cutoff: PartCutoff) -> Vec<Value> {
-    let parts_list = &conversation["conversation_parts"];
-    let parts = parts_list["conversation_parts"]
-        .as_array()
-        .map(Vec::as_slice)
+/// The fields of `GET /conversations/{id}` this report reads. Decoding only
+/// these skips building JSON values for the rest of the conversation
+/// (source, contacts, tags, custom attributes, ...), which the parser then
+/// passes over without allocating.
+#[derive(serde::Deserialize)]
+struct PartsOnly {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    created_at: Value,
+    #[serde(default)]
+    updated_at: Value,
+    #[serde(default)]
+    statistics: Value,
+    #[serde(default)]
+    conversation_parts: Value,
+}
+
+impl PartsOnly {
+    /// The same fields as a conversation object (what [`part_rows`] reads).
+    fn into_value(self) -> Value {
+        let mut map = serde_json::Map::new();
+        map.insert("id".into(), self.id);
+        map.insert("created_at".into(), self.created_at);
+        map.insert("updated_at".into(), self.updated_at);
+        map.insert("statistics".into(), self.statistics);
+        map.insert("conversation_parts".into(), self.conversation_parts);
+        Value::Object(map)
+    }
+}
+
+/// The rows for the parts of one conversation that pass `cutoff`. Takes the
+/// conversation by value: each part's map becomes its row as it is (moved,
+/// not cloned; bodies are the bulk of a conversation).
+fn part_rows(mut conversation: Value, cutoff: PartCutoff) -> Vec<Value> {
+    let mut parts_list = conversation
+        .get_mut("conversation_parts")
+        .map(Value::take)
         .unwrap_or_default();
+    let parts = match parts_list.get_mut("conversation_parts").map(Value::take) {
+        Some(Value::Array(parts)) => parts,
+        _ => Vec::new(),
+    };
     let total = parts_list["total_count"]
         .as_u64()
         .or_else(|| {
@@ -333,15 +369,22 @@ fn part_rows(conversation: &Value, cutoff: PartCutoff) -> Vec<Value> {
         .max(parts.len() as u64);
     let truncated = total > parts.len() as u64;
     parts
-        .iter()
+        .into_iter()
         .filter(|p| {
             p.get("updated_at")
                 .and_then(Value::as_i64)
                 .is_some_and(|t| cutoff.admits(t))
         })
-        .filter_map(|p| p.as_object())
-        .map(|p| {
-            let mut row: Map<String, Value> = p.clone();
+        .filter_map(|p| match p {
+            Value::Object(row) => Some(row),
+            _ => None,
+        })
+        .map(|mut row| {
+            let text = row.get("body").and_then(Value::as_str).map(plain_text);
+            let attachments = row
+                .get("attachments")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             row.insert("conversation_id".into(), conversation["id"].clone());
             row.insert(
                 "conversation_created_at".into(),
@@ -351,15 +394,10 @@ fn part_rows(conversation: &Value, cutoff: PartCutoff) -> Vec<Value> {
                 "conversation_updated_at".into(),
                 conversation["updated_at"].clone(),
             );
-            let text = p.get("body").and_then(Value::as_str).map(plain_text);
             row.insert(
                 "body_text".into(),
                 text.map(Value::from).unwrap_or(Value::Null),
             );
-            let attachments = p
-                .get("attachments")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
             row.insert("attachment_count".into(), Value::from(attachments));
             row.insert("parts_truncated".into(), Value::from(truncated));
             row.insert("parts_total".into(), Value::from(total));
@@ -401,14 +439,14 @@ mod tests {
 
     #[test]
     fn rows_carry_the_conversation_and_flag_truncation() {
-        let rows = part_rows(&conversation(3), PartCutoff::ALL);
+        let rows = part_rows(conversation(3), PartCutoff::ALL);
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[0]["conversation_id"], "42");
         assert_eq!(rows[0]["conversation_updated_at"], 30);
         assert_eq!(rows[0]["body_text"], "Hi & bye");
         assert_eq!(rows[0]["attachment_count"], 1);
         assert_eq!(rows[0]["parts_truncated"], false);
-        let rows = part_rows(&conversation(900), PartCutoff::ALL);
+        let rows = part_rows(conversation(900), PartCutoff::ALL);
         assert!(
             rows.iter()
                 .all(|r| r["parts_truncated"] == true && r["parts_total"] == 900)
@@ -422,7 +460,7 @@ mod tests {
             include_since: false,
         };
         let ids = |c| {
-            part_rows(&conversation(3), c)
+            part_rows(conversation(3), c)
                 .iter()
                 .map(|r| r["id"].clone())
                 .collect::<Vec<_>>()

@@ -488,8 +488,13 @@ pub(crate) struct CursorTracker {
     ids_at_max: Vec<String>,
     /// Accepted rows, kept only with a lookback (for `SearchCursor::recent`).
     accepted: Vec<(String, i64)>,
+    /// Prune `accepted` when it reaches this length.
+    accepted_limit: usize,
     rows: u64,
 }
+
+/// `CursorTracker::accepted` is pruned no more often than every this many rows.
+const ACCEPTED_PRUNE_MIN: usize = 4096;
 
 impl CursorTracker {
     pub(crate) fn new(old: Option<SearchCursor>) -> Self {
@@ -505,6 +510,7 @@ impl CursorTracker {
             max: i64::MIN,
             ids_at_max: Vec::new(),
             accepted: Vec::new(),
+            accepted_limit: ACCEPTED_PRUNE_MIN,
             rows: 0,
         }
     }
@@ -517,12 +523,20 @@ impl CursorTracker {
             return false;
         }
         self.rows += 1;
-        if self.lookback > 0 {
-            self.accepted.push((id.to_string(), updated_at));
-        }
         if updated_at > self.max {
             self.max = updated_at;
             self.ids_at_max.clear();
+        }
+        if self.lookback > 0 {
+            self.accepted.push((id.to_string(), updated_at));
+            // Only rows within the lookback of the final cursor are kept
+            // (`finish`); drop older ones as we go, so a first full run does
+            // not hold every id of the workspace.
+            if self.accepted.len() >= self.accepted_limit {
+                let floor = self.max - self.lookback;
+                self.accepted.retain(|(_, t)| *t > floor);
+                self.accepted_limit = (self.accepted.len() * 2).max(ACCEPTED_PRUNE_MIN);
+            }
         }
         if updated_at == self.max {
             self.ids_at_max.push(id.to_string());
@@ -779,6 +793,24 @@ mod tests {
             }
         }
         assert_eq!(plan_windows(5, 6, 10, Granularity::Second).len(), 1);
+    }
+
+    #[test]
+    fn lookback_memory_stays_bounded_on_a_long_first_run() {
+        let mut t = CursorTracker::with_lookback(None, 10);
+        let mut peak = 0;
+        for i in 0..50_000i64 {
+            assert!(t.accept(&format!("c{i}"), i / 3));
+            peak = peak.max(t.accepted.len());
+        }
+        assert!(peak <= 2 * ACCEPTED_PRUNE_MIN, "accepted grew to {peak}");
+        let cursor = t.finish().cursor.expect("cursor");
+        let max = 49_999 / 3;
+        assert_eq!(cursor.updated_at, max);
+        // Everything within the lookback is still there, nothing older.
+        let within = (0..50_000i64).filter(|i| i / 3 > max - 10).count();
+        assert_eq!(cursor.recent.len(), within);
+        assert!(cursor.recent.iter().all(|(_, u)| *u > max - 10));
     }
 
     #[test]
