@@ -542,6 +542,7 @@ async fn export(
             report,
             param_key: param_key.clone(),
             output_dir: plan.output_dir.clone(),
+            object: plan.object_output.clone(),
         }),
         Source::Window { .. } => None,
     };
@@ -707,6 +708,8 @@ struct Checkpointer {
     report: ReportName,
     param_key: String,
     output_dir: PathBuf,
+    /// Object-storage output: checkpoint files are uploaded before their commit.
+    object: Option<std::sync::Arc<crate::output::object::ObjectOutput>>,
 }
 
 impl Checkpointer {
@@ -714,6 +717,14 @@ impl Checkpointer {
     /// returns how many data files were committed.
     fn commit(&self, writer: &mut ReportWriter, cursor: &str, rows: u64) -> Result<usize> {
         let files = writer.take_files()?;
+        if let Some(object) = &self.object
+            && let Err(e) = self.runtime.block_on(object.publish(&files))
+        {
+            for f in &files {
+                let _ = std::fs::remove_file(self.output_dir.join(&f.relative_path));
+            }
+            return Err(e);
+        }
         let commit = Commit {
             param_key: &self.param_key,
             files: &files,
@@ -726,6 +737,9 @@ impl Checkpointer {
                 .block_on(self.state.commit(&self.run, self.report.as_str(), &commit))
         {
             // Nothing names these files: they must not stay behind.
+            if let Some(object) = &self.object {
+                self.runtime.block_on(object.delete(files.iter()));
+            }
             for f in &files {
                 let _ = std::fs::remove_file(self.output_dir.join(&f.relative_path));
             }

@@ -207,7 +207,8 @@ impl ReportWriter {
     /// The writer forgets them, so [`Self::abort`] no longer removes them
     /// (the caller commits them); later rows go to new parts.
     pub fn take_files(&mut self) -> Result<Vec<WrittenFile>> {
-        if self.sinks.iter().any(|s| s.open.is_some()) {
+        // Rows may still wait in the encoders, with no part file open yet.
+        if self.rows_in_part > 0 || self.sinks.iter().any(|s| s.open.is_some()) {
             self.close_part()?;
         }
         if !self.written.is_empty() {
@@ -435,6 +436,30 @@ mod tests {
         Column::new("id", ColType::Str, "/id", ""),
         Column::new("n", ColType::Int, "/n", ""),
     ];
+
+    #[test]
+    fn take_files_hands_over_rows_still_waiting_in_the_encoders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = WriterConfig {
+            output_dir: dir.path().to_path_buf(),
+            report: "things".into(),
+            run_key: "run-1".into(),
+            formats: vec![Format::Parquet],
+            rows_per_file: 1000,
+            extracted_at: 0,
+        };
+        let mut w = ReportWriter::new(config, COLS.to_vec()).expect("writer");
+        let records: Vec<Value> = (0..3)
+            .map(|i| serde_json::json!({"id": format!("x{i}"), "n": i}))
+            .collect();
+        w.write(&records[..2]).expect("write");
+        let first = w.take_files().expect("checkpoint");
+        assert_eq!(first.iter().map(|f| f.rows).collect::<Vec<_>>(), [2]);
+        assert!(dir.path().join(&first[0].relative_path).exists());
+        w.write(&records[2..]).expect("write");
+        w.finish().expect("finish");
+        assert_eq!(w.files().iter().map(|f| f.rows).collect::<Vec<_>>(), [1]);
+    }
 
     #[test]
     fn rolls_parts_and_leaves_no_temporary_files() {

@@ -413,7 +413,14 @@ async fn an_s3_export_has_the_rows_of_a_local_one_and_no_partial_objects() {
         "the first report's parts were uploaded"
     );
 
-    let o = run_cli(&args, &env).await;
+    // Small pages and a checkpoint after every search window: checkpoint
+    // files are uploaded before their commit too.
+    let mut checkpointing = env.clone();
+    checkpointing.extend([
+        ("INTERCOM_PAGE_SIZE", "4"),
+        ("INTERCOM_CHECKPOINT_SECS", "0"),
+    ]);
+    let o = run_cli(&args, &checkpointing).await;
     assert_ok(&o);
     // Every object is a complete, committed part: no temporary names, no
     // leftovers of the killed run.
