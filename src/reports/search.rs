@@ -68,6 +68,14 @@ pub const WINDOW_PAGE_BUDGET: u64 = 20;
 
 const DAY: i64 = 86_400;
 
+/// The narrowest window a day-granular search is cut into. Each of its
+/// queries reads two extra days on either side (see [`Window::filters`]), so
+/// narrow windows read most contacts several times: one-day windows read
+/// five days to keep one. At 14 days at most 4/18 of what is read is
+/// overlap, and a window that holds more than the page budget is paged
+/// deeper rather than split further.
+pub const MIN_DAY_WINDOW: i64 = 14 * DAY;
+
 /// The saved position of a search-based report.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchCursor {
@@ -109,13 +117,16 @@ impl Window {
     }
 
     /// Two halves, or `None` when the window cannot shrink (one second; for
-    /// day-granular search, one day: there is no finer query).
+    /// day-granular search, halves narrower than [`MIN_DAY_WINDOW`]).
     pub fn split(self, g: Granularity) -> Option<(Window, Window)> {
         let mid = match g {
             Granularity::Second => self.lo + (self.hi - self.lo) / 2,
             Granularity::Day => {
                 let m = (self.lo + (self.hi - self.lo) / 2).div_euclid(DAY) * DAY;
-                if m <= self.lo { m + DAY } else { m }
+                if m - self.lo < MIN_DAY_WINDOW || self.hi - m < MIN_DAY_WINDOW {
+                    return None;
+                }
+                m
             }
         };
         (mid > self.lo && mid < self.hi).then_some((
@@ -148,9 +159,13 @@ impl Window {
 }
 
 /// Cut `(lo, hi]` into about `n` windows of equal length (day-aligned cut
-/// points for day-granular search), oldest first.
+/// points for day-granular search, and no narrower than
+/// [`MIN_DAY_WINDOW`]), oldest first.
 pub fn plan_windows(lo: i64, hi: i64, n: u64, g: Granularity) -> Vec<Window> {
-    let n = n.max(1) as i64;
+    let mut n = n.max(1) as i64;
+    if g == Granularity::Day {
+        n = n.min(((hi - lo) / MIN_DAY_WINDOW).max(1));
+    }
     let step = ((hi - lo) / n).max(1);
     let mut cuts = vec![lo];
     for i in 1..n {
@@ -760,14 +775,20 @@ mod tests {
             Some((Window { lo: 100, hi: 150 }, Window { lo: 150, hi: 200 }))
         );
         assert_eq!(Window { lo: 5, hi: 6 }.split(Granularity::Second), None);
-        // Day-granular windows split at a midnight strictly inside.
+        // Day-granular windows split at a midnight strictly inside, into
+        // halves no narrower than MIN_DAY_WINDOW (14 days).
         let d = Window {
             lo: 10 * DAY + 5,
-            hi: 14 * DAY + 7,
+            hi: 40 * DAY + 7,
         };
         let (a, b) = d.split(Granularity::Day).expect("splittable");
-        assert_eq!(a.hi, 12 * DAY);
-        assert_eq!((a.lo, b.lo, b.hi), (d.lo, 12 * DAY, d.hi));
+        assert_eq!(a.hi, 25 * DAY);
+        assert_eq!((a.lo, b.lo, b.hi), (d.lo, 25 * DAY, d.hi));
+        let narrow = Window {
+            lo: 10 * DAY,
+            hi: 37 * DAY,
+        };
+        assert_eq!(narrow.split(Granularity::Day), None, "halves under 14 days");
         let one_day = Window {
             lo: 10 * DAY,
             hi: 11 * DAY - 1,
@@ -788,6 +809,13 @@ mod tests {
                     if g == Granularity::Day {
                         assert_eq!(pair[0].hi % DAY, 0, "cut at midnight");
                     }
+                }
+                if g == Granularity::Day {
+                    // Cuts round down to midnight: at most a day narrower.
+                    assert!(
+                        ws.iter().all(|w| w.hi - w.lo >= MIN_DAY_WINDOW - DAY),
+                        "{n}: {ws:?}"
+                    );
                 }
                 assert!(ws.len() as u64 <= n);
             }
