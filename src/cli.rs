@@ -501,24 +501,44 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
     )?;
     let mut status = ExitStatus::Success;
     for &report in &settings.reports {
-        let probe = probe_for(report, settings)?;
-        let verdict = match probe {
-            None => "not checked (no cheap probe for this report)".to_string(),
-            Some((label, result)) => match result_of(&client, result).await {
-                Ok(()) => format!("ok ({label})"),
-                Err(e @ crate::http::HttpError::Forbidden { .. }) => {
-                    status = ExitStatus::Auth;
-                    format!("FORBIDDEN: {e}")
+        let mut probes: Vec<Probe> = probe_for(report, settings)?.into_iter().collect();
+        if report == ReportName::Events && !probes.is_empty() {
+            // The users come from the contact search; their events need
+            // the events scope too. An unknown user answers 404 (allowed),
+            // a missing scope 403.
+            probes.push((
+                "GET /events".into(),
+                ("events?type=user&intercom_user_id=0&per_page=1", None),
+            ));
+        }
+        let mut failure = None;
+        let mut labels = Vec::new();
+        for (label, request) in probes {
+            match result_of(&client, request).await {
+                Ok(()) | Err(crate::http::HttpError::Status { status: 404, .. }) => {
+                    labels.push(label)
                 }
                 Err(e) => {
-                    status = status.max_severity(if e.is_auth() {
-                        ExitStatus::Auth
-                    } else {
-                        ExitStatus::Internal
-                    });
-                    format!("ERROR: {e}")
+                    failure = Some(e);
+                    break;
                 }
-            },
+            }
+        }
+        let verdict = match failure {
+            None if labels.is_empty() => "not checked (no cheap probe for this report)".to_string(),
+            None => format!("ok ({})", labels.join(", ")),
+            Some(e @ crate::http::HttpError::Forbidden { .. }) => {
+                status = ExitStatus::Auth;
+                format!("FORBIDDEN: {e}")
+            }
+            Some(e) => {
+                status = status.max_severity(if e.is_auth() {
+                    ExitStatus::Auth
+                } else {
+                    ExitStatus::Internal
+                });
+                format!("ERROR: {e}")
+            }
         };
         writeln!(out, "{:<24} {verdict}", report.as_str())?;
     }

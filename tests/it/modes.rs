@@ -208,6 +208,50 @@ async fn check_names_the_workspace_and_the_readable_reports() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_probes_the_events_scope_not_only_the_contact_search() {
+    let world = World::start(SimConfig {
+        deny_scopes: vec!["events".into()],
+        ..small_world()
+    })
+    .await;
+    let args = vec![
+        "check".to_string(),
+        "--base-url".into(),
+        world.sim.base_url(),
+        "--reports".into(),
+        "users,events".into(),
+    ];
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "good")]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |report: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{report} ")))
+            .unwrap_or_else(|| panic!("{report}: {text}"))
+            .to_string()
+    };
+    assert!(line("users").contains(" ok ("), "{text}");
+    let events = line("events");
+    assert!(
+        events.contains("FORBIDDEN") && events.contains("events"),
+        "{text}"
+    );
+
+    // With the scope granted, both probes pass (an unknown user is a 404).
+    world
+        .sim_post("faults", serde_json::json!({"denied_scopes": []}))
+        .await;
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "good")]).await;
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("events ") && l.contains("GET /events")),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_show_and_reset_of_one_report() {
     let world = World::start(small_world()).await;
     let args = sync_args(&world, "sync");
