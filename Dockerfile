@@ -6,7 +6,11 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY config ./config
 COPY schemas ./schemas
-RUN cargo build --release --locked
+# Cargo.toml declares the test and bench targets: their sources must exist
+# for the manifest to load, even though only the binary is built.
+COPY tests ./tests
+COPY benches ./benches
+RUN cargo build --release --locked --bin intercom-export
 
 FROM debian:bookworm-slim
 RUN apt-get update \
