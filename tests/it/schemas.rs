@@ -81,3 +81,55 @@ fn example_config_documents_every_key() {
     // And the file as shipped (comments as comments) is valid too.
     FileConfig::parse(&text).expect("example.toml parses as shipped");
 }
+
+/// Docker does not run on CI machines, so this checks the one thing that
+/// broke its build before: every directory the manifest's targets (and the
+/// crate's `include_*!`/`migrate!` sources) live in is copied into the build
+/// stage.
+#[test]
+fn dockerfile_copies_every_directory_the_manifest_needs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).expect("Dockerfile");
+    let copied: BTreeSet<String> = dockerfile
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("COPY "))
+        .filter(|l| !l.starts_with("--from"))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[..words.len().saturating_sub(1)]
+                .iter()
+                .map(|w| w.trim_end_matches('/').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let manifest: toml::Table = std::fs::read_to_string(root.join("Cargo.toml"))
+        .expect("Cargo.toml")
+        .parse()
+        .expect("manifest");
+    let mut needed = BTreeSet::from(["Cargo.toml".to_string(), "Cargo.lock".to_string()]);
+    for kind in ["lib", "bin", "test", "bench"] {
+        let targets = match manifest.get(kind) {
+            Some(toml::Value::Array(a)) => a.clone(),
+            Some(t @ toml::Value::Table(_)) => vec![t.clone()],
+            _ => Vec::new(),
+        };
+        for t in targets {
+            let path = match t.get("path").and_then(toml::Value::as_str) {
+                Some(p) => p.to_string(),
+                // Cargo's default places.
+                None => match kind {
+                    "bench" => "benches".to_string(),
+                    "test" => "tests".to_string(),
+                    _ => "src".to_string(),
+                },
+            };
+            let top = path.split('/').next().expect("top dir").to_string();
+            needed.insert(top);
+        }
+    }
+    let missing: Vec<&String> = needed.difference(&copied).collect();
+    assert!(
+        missing.is_empty(),
+        "the Dockerfile's build stage does not COPY {missing:?} (copied: {copied:?})"
+    );
+}
