@@ -206,7 +206,7 @@ impl Truth {
                     &json!({
                         "type": "conversation",
                         "id": w.conversation_id(c).to_string(),
-                        "metrics_retained": c % 3 != 0,
+                        "metrics_retained": !c.is_multiple_of(3),
                         "deleted_at": w.conversations[c as usize].deleted_at,
                     }),
                 );

@@ -135,5 +135,5 @@ pub(crate) fn last_request_at(world: &World, idx: u32) -> i64 {
 
 /// Whether company `idx` is in segment `j` (matches its `segments` list).
 pub(crate) fn in_segment(idx: u32, j: usize) -> bool {
-    (idx as usize + j) % 4 == 0
+    (idx as usize + j).is_multiple_of(4)
 }

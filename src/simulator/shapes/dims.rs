@@ -84,7 +84,7 @@ pub(crate) fn segment_id(world: &World, j: usize) -> String {
 
 /// Whether contact `idx` is in segment `j` (a fixed share per segment).
 pub(crate) fn in_segment(world: &World, j: usize, idx: u32) -> bool {
-    hash(&[world.seed, 0x5e9, j as u64, u64::from(idx)]) % (j as u64 + 2) == 0
+    hash(&[world.seed, 0x5e9, j as u64, u64::from(idx)]).is_multiple_of(j as u64 + 2)
 }
 
 /// Segment `j`; `count` adds the member count (`include_count=true`).

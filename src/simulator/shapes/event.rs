@@ -42,7 +42,7 @@ pub(crate) fn of_contact(world: &World, idx: u32) -> Vec<Ev> {
             )
         })
         .collect();
-    if avg > 0 && idx % 13 == 0 {
+    if avg > 0 && idx.is_multiple_of(13) {
         let edge = world.start_time - LISTABLE_SECS;
         out.push((edge + 60, 0, 1000));
         out.push((edge - 60, 1, 1001));
