@@ -501,16 +501,7 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
     )?;
     let mut status = ExitStatus::Success;
     for &report in &settings.reports {
-        let mut probes: Vec<Probe> = probe_for(report, settings)?.into_iter().collect();
-        if report == ReportName::Events && !probes.is_empty() {
-            // The users come from the contact search; their events need
-            // the events scope too. An unknown user answers 404 (allowed),
-            // a missing scope 403.
-            probes.push((
-                "GET /events".into(),
-                ("events?type=user&intercom_user_id=0&per_page=1", None),
-            ));
-        }
+        let probes = probes_for(report, settings)?;
         let mut failure = None;
         let mut labels = Vec::new();
         for (label, request) in probes {
@@ -548,7 +539,22 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
 /// A cheap request for `check`: (label, path, search body or `None` for a GET).
 type Probe = (String, (&'static str, Option<serde_json::Value>));
 
-/// The one small request `check` sends for a report, if it has one.
+/// The small requests `check` sends for a report (none: not checked).
+fn probes_for(report: ReportName, settings: &Settings) -> anyhow::Result<Vec<Probe>> {
+    let mut probes: Vec<Probe> = probe_for(report, settings)?.into_iter().collect();
+    if report == ReportName::Events {
+        // The users come from the contact search; their events need the
+        // events scope too. An unknown user answers 404 (readable), a
+        // missing scope 403.
+        probes.push((
+            "GET /events".into(),
+            ("events?type=user&intercom_user_id=0&per_page=1", None),
+        ));
+    }
+    Ok(probes)
+}
+
+/// The one small request that shows a report's main listing is readable.
 fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<Probe>> {
     if let Some(requests) = crate::reports::snapshot_requests(report) {
         return Ok(requests

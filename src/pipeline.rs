@@ -597,10 +597,7 @@ async fn export(
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
     // Kept by the caller even if this export fails now: committed is committed.
-    *committed = Checkpointed {
-        rows: checkpointed.rows,
-        files: checkpointed.files,
-    };
+    *committed = checkpointed;
     bar.finish_and_clear();
     // A writer failure is the root cause of an extractor's "writer stopped".
     let extracted = match (extracted, written) {
@@ -692,7 +689,7 @@ impl Drop for PageCounter {
 }
 
 /// What the checkpoints of one export committed.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, Copy)]
 struct Checkpointed {
     rows: u64,
     /// Data files (as [`data_file_count`]).

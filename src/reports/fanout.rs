@@ -40,6 +40,27 @@ pub struct FanoutOutcome {
     pub failed: Vec<FailedItem>,
 }
 
+impl FanoutOutcome {
+    /// The report's result: the fetched rows, `cursor`, and which of the
+    /// `retry` items (earlier failures, fetched first) are recovered: those
+    /// that did not fail again.
+    pub fn into_extracted(self, retry: &[String], cursor: Option<String>) -> super::Extracted {
+        let failed: std::collections::HashSet<&str> =
+            self.failed.iter().map(|f| f.id.as_str()).collect();
+        let recovered = retry
+            .iter()
+            .filter(|id| !failed.contains(id.as_str()))
+            .cloned()
+            .collect();
+        super::Extracted {
+            rows: self.rows,
+            cursor,
+            failed: self.failed,
+            recovered,
+        }
+    }
+}
+
 /// Run `fetch` for every item of `items`, at most `concurrency` at a time,
 /// sending non-empty results to `tx`. Items are identified in failures by
 /// their `Display` form (their id).

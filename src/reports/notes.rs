@@ -141,19 +141,8 @@ pub async fn extract(
     );
     let (searched, fetched) = tokio::join!(searching, fetching);
     let fetched = fetched?;
-    let searched = searched?;
-    let failed: HashSet<&str> = fetched.failed.iter().map(|f| f.id.as_str()).collect();
-    let recovered = retry
-        .iter()
-        .filter(|r| !failed.contains(r.as_str()))
-        .cloned()
-        .collect();
-    Ok(Extracted {
-        rows: fetched.rows,
-        cursor: searched.cursor.map(|c| json!(c).to_string()),
-        failed: fetched.failed,
-        recovered,
-    })
+    let cursor = searched?.cursor.map(|c| json!(c).to_string());
+    Ok(fetched.into_extracted(retry, cursor))
 }
 
 /// The `contact_ids` option: each contact, when changed since the cursor.

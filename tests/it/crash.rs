@@ -376,6 +376,28 @@ async fn committed_rows(world: &World, report: &str) -> Vec<(String, i64)> {
     rows
 }
 
+/// `sync --reports conversations` with `config` against `world`, plus `extra`.
+fn conversations_sync_args(world: &World, config: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "sync",
+        "--config",
+        &config.display().to_string(),
+        "--reports",
+        "conversations",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_after_a_window_checkpoint_resumes_from_that_window() {
     let world = World::start(SimConfig {
@@ -394,22 +416,7 @@ async fn a_sync_killed_after_a_window_checkpoint_resumes_from_that_window() {
         "page_size = 4\nrows_per_file = 25\ncheckpoint_secs = 0\n",
     )
     .expect("config");
-    let args: Vec<String> = [
-        "sync",
-        "--config",
-        &config.display().to_string(),
-        "--reports",
-        "conversations",
-        "--base-url",
-        &world.sim.base_url(),
-        "--output",
-        &world.output().display().to_string(),
-        "--state",
-        &world.state().display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = conversations_sync_args(&world, &config, &[]);
     let truth = truth_of(&world, "conversations").await;
     assert_eq!(truth.len(), 200);
 
@@ -486,36 +493,11 @@ async fn a_report_failing_after_a_checkpoint_keeps_and_reports_what_it_committed
     let config = world.dir.path().join("windows.toml");
     std::fs::write(&config, "page_size = 4\ncheckpoint_secs = 0\n").expect("config");
     let summary = world.dir.path().join("summary.json");
-    let args: Vec<String> = [
-        "sync",
-        "--config",
-        &config.display().to_string(),
-        "--reports",
-        "conversations",
-        "--base-url",
-        &world.sim.base_url(),
-        "--output",
-        &world.output().display().to_string(),
-        "--state",
-        &world.state().display().to_string(),
-        "--summary-json",
-        &summary.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let summary_arg = summary.display().to_string();
+    let args = conversations_sync_args(&world, &config, &["--summary-json", &summary_arg]);
 
     // Stopped right after its first checkpoint; then the scope goes away.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
-        .args(&args)
-        .env("INTERCOM_ACCESS_TOKEN", "test-token")
-        .env("INTERCOM_EXPORT_TEST_PAUSE", "checkpoint:1")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("binary starts");
+    let mut child = spawn_paused(&args, "checkpoint:1");
     assert!(
         wait_paused(&mut child).await.is_none(),
         "paused at the checkpoint"
