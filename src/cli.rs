@@ -822,6 +822,7 @@ async fn run_locked(
             lookback_secs: settings.lookback_secs,
             checkpoint_every: settings.checkpoint_every,
             progress: Default::default(),
+            anomalies: Default::default(),
         },
         skip_failed,
         shutdown,
@@ -861,7 +862,7 @@ pub fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Val
         .reports
         .iter()
         .map(|r| {
-            serde_json::json!({
+            let mut v = serde_json::json!({
                 "report": r.report.as_str(),
                 "status": if r.error.is_some() { "failed" } else { "succeeded" },
                 "rows": r.rows,
@@ -873,7 +874,11 @@ pub fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Val
                 "recovered_items": r.recovered,
                 "seconds": r.seconds,
                 "error": r.error,
-            })
+            });
+            if let Some(map) = v.as_object_mut() {
+                map.extend(r.anomalies.json_fields());
+            }
+            v
         })
         .collect();
     serde_json::json!({
@@ -1011,6 +1016,14 @@ pub fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Res
         }
         if r.recovered > 0 {
             write!(out, "  {} earlier failed item(s) recovered", r.recovered)?;
+        }
+        for (kind, detail, c) in r.anomalies.entries() {
+            write!(
+                out,
+                "  {} {} ({detail})",
+                c.count,
+                kind.as_str().replace('_', " ")
+            )?;
         }
         if let Some(e) = &r.error {
             write!(out, "  FAILED: {e}")?;
@@ -1203,7 +1216,13 @@ mod tests {
             windows_done: 0,
             windows_skipped: 0,
             http: crate::http::StatsSnapshot::default(),
+            anomalies: Default::default(),
         };
+        parts.anomalies.record(
+            crate::anomalies::AnomalyKind::SkippedChild,
+            "GET /conversations/{id}",
+            Some("215470"),
+        );
         let summary = |skip_failed, parts: ReportOutcome| RunSummary {
             run_key: "20260101T000000Z-000003".into(),
             mode: "sync",
@@ -1232,6 +1251,13 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("conversations 215469: GET"), "{text}");
+        assert!(
+            text.contains("1 skipped children (GET /conversations/{id})"),
+            "{text}"
+        );
+        let json = summary_json(&summary(false, parts.clone()), ExitStatus::Partial);
+        assert_eq!(json["reports"][0]["skipped_children"], 1, "{json}");
+        assert_eq!(json["reports"][0]["anomalies"][0]["samples"][0], "215470");
         assert!(text.contains("--skip-failed"), "{text}");
         assert_eq!(
             status_of(&summary(false, parts.clone())),

@@ -20,6 +20,9 @@
 //!                                  Postgres: per-report leases)
 //! ```
 //!
+//! - [`anomalies`]: per-report counts of what was neither a success nor a
+//!   failed item (skipped children, converted values, scroll restarts, …),
+//!   said once per kind with samples, and in the summaries.
 //! - [`http`]: the one HTTP client. Base URL by region, bearer token,
 //!   `Intercom-Version`, JSON decoding, retries with backoff (`backon`),
 //!   pacing by a `governor` limiter sized from `X-RateLimit-Limit` and
@@ -48,6 +51,7 @@
 //! staged locally and uploaded before the commit). Timestamps are
 //! `Timestamp(Microsecond, "UTC")`, ids are strings.
 
+pub mod anomalies;
 pub mod api;
 pub mod cli;
 pub mod config;

@@ -42,6 +42,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use crate::anomalies::Anomalies;
 use crate::error::{Error, Result};
 use crate::http::{IntercomClient, StatsSnapshot};
 use crate::output::{Format, ReportWriter, WriterConfig};
@@ -120,6 +121,9 @@ pub struct ReportOutcome {
     pub windows_skipped: usize,
     /// Requests, retries and 429s made for this report.
     pub http: StatsSnapshot,
+    /// What the report met that was neither a success nor a failed item
+    /// (see [`crate::anomalies`]), over all its exports in this run.
+    pub anomalies: Anomalies,
 }
 
 impl ReportOutcome {
@@ -135,6 +139,7 @@ impl ReportOutcome {
             windows_done: 0,
             windows_skipped: 0,
             http: StatsSnapshot::default(),
+            anomalies: Anomalies::default(),
         }
     }
 }
@@ -233,6 +238,7 @@ pub async fn sync(
                 run.key.clone(),
                 source,
                 &mut checkpointed,
+                &outcome.anomalies,
             )
             .await
         }
@@ -254,6 +260,7 @@ pub async fn sync(
                 outcome.error = Some(fail_report(state, &run, report, e).await?);
             }
         }
+        outcome.anomalies.warn(report.as_str());
         lease.release().await;
         outcomes.push(outcome);
     }
@@ -376,6 +383,7 @@ pub async fn backfill(
                 key,
                 source,
                 &mut checkpointed,
+                &outcome.anomalies,
             )
             .await
             {
@@ -396,6 +404,7 @@ pub async fn backfill(
         }
         outcome.seconds = started.elapsed().as_secs_f64();
         outcome.http = client.stats().since(http_before);
+        outcome.anomalies.warn(report.as_str());
         lease.release().await;
         outcomes.push(outcome);
     }
@@ -511,6 +520,7 @@ async fn export(
     dir_key: String,
     source: Source<'_>,
     committed: &mut Checkpointed,
+    anomalies: &Anomalies,
 ) -> Result<Exported> {
     let label = dir_key_label(report, &dir_key);
     let config = WriterConfig {
@@ -520,6 +530,7 @@ async fn export(
         formats: plan.formats.clone(),
         rows_per_file: plan.rows_per_file,
         extracted_at: run.started_at,
+        anomalies: anomalies.clone(),
     };
     let options = plan.options_of(report);
     let columns = reports::columns(report, &options, client).await?;
@@ -530,6 +541,7 @@ async fn export(
     let _pages = PageCounter::start(client, &bar);
     let extract_options = ExtractOptions {
         progress: crate::telemetry::Progress::new(bar.clone()),
+        anomalies: anomalies.clone(),
         ..plan.extract.clone()
     };
     // Checkpoints commit a search's cursor with the files written so far,

@@ -79,6 +79,8 @@ pub struct WriterConfig {
     pub rows_per_file: u64,
     /// When the run started (unix seconds): the `_extracted_at` of every row.
     pub extracted_at: i64,
+    /// Where the encoders count anomalies (see [`crate::anomalies`]).
+    pub anomalies: crate::anomalies::Anomalies,
 }
 
 /// Streams rows of one report into part files. Not async: run it on a
@@ -131,6 +133,7 @@ impl ReportWriter {
         let meta = RowMeta {
             run_id: config.run_key.clone(),
             extracted_at: config.extracted_at,
+            anomalies: config.anomalies.clone(),
             ..RowMeta::default()
         };
         Ok(Self {
@@ -447,6 +450,7 @@ mod tests {
             formats: vec![Format::Parquet],
             rows_per_file: 1000,
             extracted_at: 0,
+            anomalies: Default::default(),
         };
         let mut w = ReportWriter::new(config, COLS.to_vec()).expect("writer");
         let records: Vec<Value> = (0..3)
@@ -471,6 +475,7 @@ mod tests {
             formats: vec![Format::Parquet, Format::Csv],
             rows_per_file: 4,
             extracted_at: 0,
+            anomalies: Default::default(),
         };
         let mut w = ReportWriter::new(config, COLS.to_vec()).expect("writer");
         let records: Vec<Value> = (0..10)

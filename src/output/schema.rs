@@ -184,6 +184,9 @@ pub struct RowMeta {
     pub extracted_at: i64,
     /// Present values written as null because they did not fit the type.
     pub misfits: std::cell::Cell<u64>,
+    /// The report's anomaly counters (values read in another accepted
+    /// form, values of an unexpected shape), shared with the extractor.
+    pub anomalies: crate::anomalies::Anomalies,
 }
 
 /// Appends API records to typed Arrow builders, one per column, and hands

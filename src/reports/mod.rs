@@ -660,6 +660,9 @@ pub struct ExtractOptions {
     /// The report's progress bar, told the expected total when the API
     /// gives one (the pipeline sets it per export; hidden by default).
     pub progress: crate::telemetry::Progress,
+    /// The report's anomaly counters (skipped children, scroll restarts,
+    /// degraded windows, …): the pipeline makes one per export.
+    pub anomalies: crate::anomalies::Anomalies,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries.
