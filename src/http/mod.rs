@@ -418,8 +418,10 @@ fn server_wait(headers: &HeaderMap) -> Option<Duration> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
     };
+    // Both bounded by one rate-limit window plus a margin (`pace::MAX_HEADER_WAIT`):
+    // a value further out is clock skew or a bad header; backoff takes over.
     if let Some(secs) = header("retry-after") {
-        return Some(Duration::from_secs(secs.min(300)));
+        return Some(pace::bound_header_wait(Duration::from_secs(secs)));
     }
     let reset = header("x-ratelimit-reset")?;
     let remaining = header("x-ratelimit-remaining");
@@ -427,7 +429,9 @@ fn server_wait(headers: &HeaderMap) -> Option<Duration> {
         return None;
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now).clamp(1, 60)))
+    Some(pace::bound_header_wait(Duration::from_secs(
+        reset.saturating_sub(now).max(1),
+    )))
 }
 
 /// Pull `code` and `message` out of Intercom's error bodies (`error.list`,

@@ -86,6 +86,17 @@ const INFLIGHT_POLL: Duration = Duration::from_millis(5);
 /// The length of Intercom's rate-limit window.
 const WINDOW: Duration = Duration::from_secs(10);
 
+/// The longest any header (`X-RateLimit-Reset`, `Retry-After`) can make a
+/// caller wait: one rate-limit window plus a margin. Intercom's windows are
+/// 10 seconds, so a reset further out is clock skew or a bad header; past
+/// this, callers back off normally (and the pacer presumes a fresh window).
+pub const MAX_HEADER_WAIT: Duration = Duration::from_secs(12);
+
+/// `wait`, as asked by a server header, bounded by [`MAX_HEADER_WAIT`].
+pub fn bound_header_wait(wait: Duration) -> Duration {
+    wait.min(MAX_HEADER_WAIT)
+}
+
 /// A direct governor limiter on clock `C` (a fake clock in unit tests).
 type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
@@ -94,8 +105,13 @@ type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as C
 struct Window<C: Clock = DefaultClock> {
     /// Calls per window (from the last headers), `None` until seen.
     limit: Option<u32>,
-    /// End of the known (or presumed) window, unix milliseconds.
+    /// End of the known (or presumed) window, unix milliseconds: when a
+    /// caller may go again. At most [`MAX_HEADER_WAIT`] after the response
+    /// that stated it.
     reset_ms: i64,
+    /// `X-RateLimit-Reset` as last stated (unix milliseconds), unbounded:
+    /// it names the server's window, which answers belong to.
+    stated_reset_ms: i64,
     /// The lowest `X-RateLimit-Remaining` answered in this window: the
     /// server's count after the last call it counted among those answered.
     min_remaining: i64,
@@ -161,18 +177,28 @@ impl<C: Clock + Clone> Window<C> {
         self.in_flight.remove(&seq);
     }
 
-    /// Learn from the headers of an answered call.
-    fn observe(&mut self, h: RateLimitHeaders) {
-        let reset_ms = h.reset.saturating_mul(1000);
-        let new_window = self.limit.is_none() || reset_ms > self.reset_ms;
+    /// Learn from the headers of an answered call, at `now_ms`. A reset
+    /// further out than [`MAX_HEADER_WAIT`] is taken as that far.
+    fn observe(&mut self, h: RateLimitHeaders, now_ms: i64) {
+        let stated = h.reset.saturating_mul(1000);
+        let new_window = self.limit.is_none() || stated > self.stated_reset_ms;
         if new_window {
-            self.reset_ms = reset_ms;
+            let latest =
+                now_ms.saturating_add(MAX_HEADER_WAIT.as_millis() as i64 - RESET_MARGIN_MS);
+            if stated > latest {
+                tracing::debug!(
+                    reset = h.reset,
+                    "X-RateLimit-Reset is further out than one window; not waiting for it"
+                );
+            }
+            self.stated_reset_ms = stated;
+            self.reset_ms = stated.min(latest);
             self.min_remaining = i64::from(h.remaining);
-        } else if reset_ms == self.reset_ms {
+        } else if stated == self.stated_reset_ms {
             self.min_remaining = self.min_remaining.min(i64::from(h.remaining));
         }
         // (An answer from an older window tells nothing about this one.)
-        if reset_ms == self.reset_ms {
+        if stated == self.stated_reset_ms {
             self.confirmed = true;
         }
         let resized = self.limit != Some(h.limit);
@@ -222,7 +248,7 @@ impl Ticket<'_> {
         if let Some(h) = RateLimitHeaders::parse(headers) {
             let mut w = self.pacer.window.lock().unwrap_or_else(|e| e.into_inner());
             w.done(self.seq);
-            w.observe(h);
+            w.observe(h, now_ms());
         }
     }
 }
@@ -316,6 +342,9 @@ mod tests {
         h
     }
 
+    /// "Now" for observed headers: the tests' windows reset at most 20 s after it.
+    const T0: i64 = 1_700_000_000_000;
+
     fn hdr(limit: u32, remaining: u32, reset: i64) -> RateLimitHeaders {
         RateLimitHeaders {
             limit,
@@ -356,7 +385,7 @@ mod tests {
         let (mut w, clock) = window();
         let first = w.try_take(t0).expect("first call goes");
         w.done(first);
-        w.observe(hdr(3, 2, reset));
+        w.observe(hdr(3, 2, reset), T0);
         // Two left: both go without waiting.
         let a = w.try_take(t0 + 1).expect("room");
         let b = w.try_take(t0 + 2).expect("room");
@@ -365,16 +394,16 @@ mod tests {
         assert_eq!(w.try_take(t0 + 3), Err(INFLIGHT_POLL));
         // b overtook a at the server: its count is the older one.
         w.done(b);
-        w.observe(hdr(3, 1, reset));
+        w.observe(hdr(3, 1, reset), T0);
         w.done(a);
-        w.observe(hdr(3, 0, reset));
+        w.observe(hdr(3, 0, reset), T0);
         let wait = w.try_take(t0 + 3).expect_err("window used up");
         assert_eq!(
             wait,
             Duration::from_millis(10_000 - 3 + RESET_MARGIN_MS as u64)
         );
         // A stale, more optimistic answer cannot reopen the window.
-        w.observe(hdr(3, 2, reset));
+        w.observe(hdr(3, 2, reset), T0);
         assert!(w.try_take(t0 + 4).is_err());
         // After the reset: a presumed fresh window of 3 (the limiter, 3 per
         // 10 s, has refilled in the meantime).
@@ -385,7 +414,7 @@ mod tests {
         for c in calls {
             w.done(c);
         }
-        w.observe(hdr(3, 0, reset + 10));
+        w.observe(hdr(3, 0, reset + 10), after);
         assert!(w.try_take(after).expect_err("used up") > INFLIGHT_POLL);
     }
 
@@ -398,7 +427,7 @@ mod tests {
         let (mut w, _) = window();
         let s = w.try_take(t0).expect("go");
         w.done(s);
-        w.observe(hdr(100, 6, reset));
+        w.observe(hdr(100, 6, reset), T0);
         let calls: Vec<u64> = (0..5).map(|_| w.try_take(t0).expect("room")).collect();
         // Answers in an order unrelated to sending; remaining 1..=5.
         for (i, (c, r)) in calls.iter().zip([3, 5, 1, 4, 2]).enumerate() {
@@ -407,12 +436,12 @@ mod tests {
                 assert_eq!(w.try_take(t0), Err(INFLIGHT_POLL));
             }
             w.done(*c);
-            w.observe(hdr(100, r, reset));
+            w.observe(hdr(100, r, reset), T0);
         }
         let last = w.try_take(t0).expect("exactly one left");
         assert_eq!(w.try_take(t0), Err(INFLIGHT_POLL));
         w.done(last);
-        w.observe(hdr(100, 0, reset));
+        w.observe(hdr(100, 0, reset), T0);
         assert!(w.try_take(t0).expect_err("none left") > INFLIGHT_POLL);
     }
 
@@ -423,7 +452,7 @@ mod tests {
         let s = w.try_take(t0).expect("go");
         w.done(s);
         // Someone else used 99 of 100: one call left.
-        w.observe(hdr(100, 1, 1_700_000_010));
+        w.observe(hdr(100, 1, 1_700_000_010), T0);
         assert!(w.try_take(t0 + 1).is_ok());
         assert!(w.try_take(t0 + 2).is_err());
     }
@@ -435,7 +464,7 @@ mod tests {
         assert!(w.limiter.is_none(), "no limiter before the limit is known");
         let s = w.try_take(t0).expect("go");
         w.done(s);
-        w.observe(hdr(10, 9, 1_700_000_010));
+        w.observe(hdr(10, 9, 1_700_000_010), T0);
         // Sized from the limit, minus what the server counted (1 of 10).
         let cells = |w: &Window<FakeRelativeClock>| {
             let l = w.limiter.as_ref().expect("limiter");
@@ -443,13 +472,13 @@ mod tests {
         };
         assert_eq!(cells(&w), 9);
         // The same limit in the same window: not rebuilt (it stays used up).
-        w.observe(hdr(10, 5, 1_700_000_010));
+        w.observe(hdr(10, 5, 1_700_000_010), T0);
         assert_eq!(cells(&w), 0);
         // The limit changes: rebuilt at the new size, with the server's count.
-        w.observe(hdr(40, 30, 1_700_000_010));
+        w.observe(hdr(40, 30, 1_700_000_010), T0);
         assert_eq!(cells(&w), 30);
         // A response opening a new window re-synchronises it.
-        w.observe(hdr(40, 39, 1_700_000_020));
+        w.observe(hdr(40, 39, 1_700_000_020), T0 + 10_000);
         assert_eq!(cells(&w), 39);
     }
 
@@ -460,7 +489,7 @@ mod tests {
         let (mut w, clock) = window();
         let s = w.try_take(t0).expect("go");
         w.done(s);
-        w.observe(hdr(4, 3, reset));
+        w.observe(hdr(4, 3, reset), T0);
         // Use the limiter up while the headers still say there is room.
         let l = w.limiter.as_ref().expect("limiter");
         while l.check().is_ok() {}
@@ -487,8 +516,49 @@ mod tests {
         );
         // A response from the new window confirms room: the limiter is
         // re-synchronised and the headers rule again.
-        w.observe(hdr(4, 1, reset + 10));
+        w.observe(hdr(4, 1, reset + 10), after);
         assert!(w.try_take(after).is_ok());
+    }
+
+    #[test]
+    fn a_reset_far_in_the_future_waits_one_window_at_most() {
+        // The bug report: a 429 with Remaining 0 and a reset 120 s (or
+        // 600 s) out made the client sleep that long.
+        for ahead in [120, 600, 86_400] {
+            let (mut w, clock) = window();
+            let s = w.try_take(T0).expect("go");
+            w.done(s);
+            w.observe(hdr(167, 0, T0 / 1000 + ahead), T0);
+            let wait = w.try_take(T0).expect_err("no room: wait");
+            assert_eq!(wait, MAX_HEADER_WAIT, "reset {ahead} s out");
+            // After that wait a fresh window is presumed and a call goes.
+            clock.advance(MAX_HEADER_WAIT);
+            let later = T0 + MAX_HEADER_WAIT.as_millis() as i64;
+            let call = w
+                .try_take(later)
+                .expect("a call goes after one bounded wait");
+            w.done(call);
+            // The same bogus header again: the same server window, which
+            // has no room; again at most one bounded wait, never the reset.
+            w.observe(hdr(167, 0, T0 / 1000 + ahead), later);
+            let again = w.try_take(later).expect_err("still no room");
+            assert!(again <= MAX_HEADER_WAIT, "{again:?}");
+        }
+        // A reset within the window is followed exactly, as before.
+        let (mut w, _) = window();
+        let s = w.try_take(T0).expect("go");
+        w.done(s);
+        w.observe(hdr(167, 0, T0 / 1000 + 4), T0);
+        assert_eq!(
+            w.try_take(T0),
+            Err(Duration::from_millis(4_000 + RESET_MARGIN_MS as u64))
+        );
+        // Retry-After and the reset computed by the client are bounded too.
+        assert_eq!(bound_header_wait(Duration::from_secs(600)), MAX_HEADER_WAIT);
+        assert_eq!(
+            bound_header_wait(Duration::from_secs(3)),
+            Duration::from_secs(3)
+        );
     }
 
     #[tokio::test]
