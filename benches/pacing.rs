@@ -13,8 +13,8 @@
 
 use std::time::{Duration, Instant};
 
-use intercom_export::api::Page;
 use intercom_export::api::query::{leaf, search_body};
+use intercom_export::api::{Page, list_key};
 use intercom_export::http::{ClientConfig, IntercomClient};
 use intercom_export::reports::fanout::{fanout, receiver_stream};
 use intercom_export::secret::AccessToken;
@@ -62,10 +62,16 @@ async fn main() {
             let mut after: Option<String> = None;
             loop {
                 let body = search_body(leaf("updated_at", ">", 0), 150, after.as_deref(), None);
-                let page: Page = client
+                let raw: Value = client
                     .post("conversations/search", &body)
                     .await
                     .expect("search page");
+                let page = Page::decode(
+                    "POST /conversations/search",
+                    list_key("conversations/search"),
+                    raw,
+                )
+                .expect("a conversation list");
                 for c in &page.data {
                     let id = c["id"].as_str().expect("id").to_string();
                     if id_tx.send(id).await.is_err() {

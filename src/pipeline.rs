@@ -533,7 +533,7 @@ async fn export(
         anomalies: anomalies.clone(),
     };
     let options = plan.options_of(report);
-    let columns = reports::columns(report, &options, client).await?;
+    let columns = reports::columns(report, &options, client, state).await?;
     let mut writer = ReportWriter::new(config, columns)?;
     let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
     let bar = crate::telemetry::report_bar(&label);

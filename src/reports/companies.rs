@@ -13,7 +13,10 @@
 //! `company_tags` and `company_segments` write, for every changed company,
 //! its complete list (tags inline on the company; segments from
 //! `GET /companies/{id}/segments`) with the company's `updated_at`: the
-//! latest `company_updated_at` per company is its current mapping.
+//! latest `company_updated_at` per company is its current mapping. A company
+//! version with no tags (segments) gets one row with null tag (segment)
+//! columns. A company whose segments answer 404 (deleted since the scroll)
+//! is skipped and counted as a skipped child.
 
 use std::collections::HashSet;
 
@@ -21,6 +24,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use crate::anomalies::AnomalyKind;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
@@ -123,7 +127,9 @@ async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, batch: Vec<Value>) 
     crate::reports::send_rows(tx, batch).await
 }
 
-/// The mapping row shared by tags and segments.
+/// The mapping row shared by tags and segments: the company's id and
+/// `updated_at`, then the item's fields (none for [`Value::Null`]: the row
+/// of a company version with no items).
 fn mapping_row(company: &Value, item: &Value) -> Value {
     let mut row = Map::new();
     row.insert("company_id".into(), company["id"].clone());
@@ -136,12 +142,26 @@ fn mapping_row(company: &Value, item: &Value) -> Value {
     Value::Object(row)
 }
 
+/// One row per inline tag (`tags.tags`); a company version without tags
+/// gets one row with null tag columns, so that its latest version says so.
 fn tag_rows(company: &Value) -> Vec<Value> {
-    company
-        .pointer("/tags/tags")
-        .and_then(Value::as_array)
-        .map(|tags| tags.iter().map(|t| mapping_row(company, t)).collect())
-        .unwrap_or_default()
+    item_rows(
+        company,
+        company
+            .pointer("/tags/tags")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or_default(),
+    )
+}
+
+/// One mapping row per item, or one row with only the company's columns
+/// when there are none.
+fn item_rows(company: &Value, items: &[Value]) -> Vec<Value> {
+    if items.is_empty() {
+        return vec![mapping_row(company, &Value::Null)];
+    }
+    items.iter().map(|i| mapping_row(company, i)).collect()
 }
 
 /// `GET /companies/{id}/segments` for each company, a few at a time.
@@ -171,12 +191,17 @@ async fn segment_rows(
                     .get("data")
                     .or_else(|| body.get("segments"))
                     .and_then(Value::as_array)
-                    .cloned()
+                    .map(Vec::as_slice)
                     .unwrap_or_default();
-                rows.extend(list.iter().map(|s| mapping_row(company, s)));
+                rows.extend(item_rows(company, list));
             }
             Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
-            Err(HttpError::Status { status: 404, .. }) => {} // deleted since the scroll
+            // Deleted since the scroll listed it: skipped, and counted.
+            Err(HttpError::Status { status: 404, .. }) => options.anomalies.record(
+                AnomalyKind::SkippedChild,
+                "GET /companies/{id}/segments",
+                company["id"].as_str(),
+            ),
             Err(e) => failed.push(FailedItem {
                 id: company["id"].as_str().unwrap_or_default().to_string(),
                 error: e.to_string(),
@@ -246,7 +271,12 @@ pub static TAG_COLUMNS: &[Column] = &[
         "/company_updated_at",
         "The company's updated_at: the latest per company is current",
     ),
-    Column::new("tag_id", Str, "/id", "Tag id"),
+    Column::new(
+        "tag_id",
+        Str,
+        "/id",
+        "Tag id; null on the one row of a version with no tags",
+    ),
     Column::new("tag_name", Str, "/name", "Tag name"),
     Column::new(
         "applied_at",
@@ -264,7 +294,12 @@ pub static SEGMENT_COLUMNS: &[Column] = &[
         "/company_updated_at",
         "The company's updated_at: the latest per company is current",
     ),
-    Column::new("segment_id", Str, "/id", "Segment id"),
+    Column::new(
+        "segment_id",
+        Str,
+        "/id",
+        "Segment id; null on the one row of a version with no segments",
+    ),
     Column::new("segment_name", Str, "/name", "Segment name"),
     Column::new("person_type", Str, "/person_type", "contact or user"),
     Column::new("created_at", Timestamp, "/created_at", "Segment created"),
@@ -288,6 +323,12 @@ mod tests {
             rows,
             vec![json!({"company_id": "c1", "company_updated_at": 5, "id": "t1", "name": "VIP"})]
         );
-        assert!(tag_rows(&json!({"id": "c2"})).is_empty());
+        // No tags: one row saying so (null tag columns).
+        assert_eq!(
+            tag_rows(
+                &json!({"id": "c2", "updated_at": 6, "tags": {"type": "tag.list", "tags": []}})
+            ),
+            vec![json!({"company_id": "c2", "company_updated_at": 6})]
+        );
     }
 }

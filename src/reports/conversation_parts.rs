@@ -25,6 +25,7 @@ use futures::{StreamExt, stream};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::anomalies::AnomalyKind;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
@@ -189,7 +190,10 @@ pub async fn extract(
                 send(&tx, &mut out.rows, rows).await?;
             }
             // Deleted since: nothing left to export.
-            Ok(None) => out.recovered.push(item_key(id, since)),
+            Ok(None) => {
+                skipped(options, id);
+                out.recovered.push(item_key(id, since));
+            }
             Err(e) if is_per_item(&e) => out.failed.push(FailedItem {
                 id: item_key(id, since),
                 error: e.to_string(),
@@ -202,11 +206,10 @@ pub async fn extract(
     let spec = conversations::search_spec("all", "updated_at");
     let (conv_tx, conv_rx) = mpsc::channel::<Vec<Value>>(2);
     let old = cursor.clone();
-    let per_page = options.per_page;
     // Owns the sender, so the fan-out sees the end of the stream when the search ends.
     let searching = async move {
         let conv_tx = conv_tx;
-        search::extract(client, &spec, per_page, cursor, &conv_tx).await
+        search::extract(client, &spec, options, cursor, &conv_tx).await
     };
     let conversations = stream::unfold(conv_rx, |mut rx| async move {
         rx.recv().await.map(|page| (stream::iter(page), rx))
@@ -244,9 +247,7 @@ pub async fn extract(
         while let Some((id, cutoff, result)) = fetches.next().await {
             match result {
                 Ok(Some(parts)) => send(&tx, &mut rows, parts).await?,
-                Ok(None) => {
-                    tracing::info!(conversation = %id, "conversation deleted since the search; skipped")
-                }
+                Ok(None) => skipped(options, &id),
                 Err(e) if is_per_item(&e) => {
                     tracing::warn!(conversation = %id, error = %e, "conversation failed; it will be retried next run");
                     failed.push(FailedItem {
@@ -274,6 +275,16 @@ pub async fn extract(
     out.failed.extend(failed);
     out.cursor = searched.cursor.map(|c| serde_json::json!(c).to_string());
     Ok(out)
+}
+
+/// A conversation the search listed is gone (404): skipped, and counted
+/// (one warning per report, with sample ids).
+fn skipped(options: &ExtractOptions, id: &str) {
+    options.anomalies.record(
+        AnomalyKind::SkippedChild,
+        "GET /conversations/{id}",
+        Some(id),
+    );
 }
 
 /// Failures that concern one conversation, not the whole run.

@@ -10,25 +10,50 @@
 //! text), falling back to `/data_attributes` on older API versions. A value that does not
 //! fit is written as null and counted (a warning after the report); the raw
 //! object always stays in `custom_attributes_json`. Names that collide after
-//! snake-casing get `_2`, `_3`, ... in the order of the attribute names, so
-//! the mapping is deterministic. Attributes declared after a run add columns
-//! to later files only: readers should union by column name.
+//! snake-casing get `_2`, `_3`, ... in the order of the attribute names the
+//! first time they are seen; the name given is kept in the state
+//! (`custom_columns`, listed by `state show`) and never changes or moves to
+//! another attribute, whatever is declared later. Attributes declared after
+//! a run add columns to later files only: readers should union by column name.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
 use crate::error::Result;
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType, Column};
+use crate::state::StateStore;
 
 /// Columns for the custom attributes of `model` (`contact`, `company`,
-/// `conversation`), named so as not to collide with `existing`.
+/// `conversation`), named so as not to collide with `existing`. Names
+/// already given (kept in `state`, see [`crate::state::CustomColumnRow`])
+/// are reused; attributes seen for the first time get a new name, which is
+/// recorded before any file uses it.
 pub async fn columns(
     client: &IntercomClient,
     model: &str,
     existing: &[Column],
+    state: &StateStore,
 ) -> Result<Vec<Column>> {
+    let declared = declared(client, model).await?;
+    // Two workers naming the same new attribute at once: the first name
+    // recorded wins and the other reads it back (a few rounds at most).
+    let mut given = state.custom_columns(model).await?;
+    for _ in 0..3 {
+        let (columns, new) = named(declared.clone(), existing, &given);
+        if new.is_empty() {
+            return Ok(columns);
+        }
+        state.assign_custom_columns(model, &new).await?;
+        given = state.custom_columns(model).await?;
+    }
+    let (columns, _) = named(declared, existing, &given);
+    Ok(columns)
+}
+
+/// The custom attributes `model` declares, as `(name, data_type)`.
+async fn declared(client: &IntercomClient, model: &str) -> Result<Vec<(String, String)>> {
     if model == "conversation" {
         match client.get::<Value>("conversations/attributes").await {
             Ok(body) => {
@@ -47,7 +72,7 @@ pub async fn columns(
                         Some((name, conversation_type(ty).to_string()))
                     })
                     .collect();
-                return Ok(named(declared, existing));
+                return Ok(declared);
             }
             Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
             // Before 2.16 there is no such endpoint: ask /data_attributes.
@@ -71,7 +96,7 @@ pub async fn columns(
             return Ok(Vec::new());
         }
     };
-    let declared: Vec<(String, String)> = body
+    Ok(body
         .get("data")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
@@ -87,8 +112,7 @@ pub async fn columns(
                 .to_string();
             Some((name, ty))
         })
-        .collect();
-    Ok(named(declared, existing))
+        .collect())
 }
 
 /// A 2.16 conversation attribute type as a `/data_attributes` one.
@@ -104,23 +128,39 @@ fn conversation_type(data_type: &str) -> &'static str {
     }
 }
 
-/// One typed column per declared `(name, data_type)`, in name order,
-/// deterministically de-duplicated against `existing` and each other.
-fn named(mut declared: Vec<(String, String)>, existing: &[Column]) -> Vec<Column> {
+/// One typed column per declared `(name, data_type)`, in name order: the
+/// name in `given` (attribute → column) if it has one, else a new one
+/// (`custom_<snake_case>`, then `_2`, `_3`, ... past every name in
+/// `existing` and `given`, also those of attributes no longer declared).
+/// Returns the columns and the new `(attribute, column)` names.
+fn named(
+    mut declared: Vec<(String, String)>,
+    existing: &[Column],
+    given: &BTreeMap<String, String>,
+) -> (Vec<Column>, Vec<(String, String)>) {
     declared.sort();
     declared.dedup_by(|a, b| a.0 == b.0);
     let mut taken: HashSet<String> = existing.iter().map(|c| c.name.to_string()).collect();
-    declared
+    taken.extend(given.values().cloned());
+    let mut new = Vec::new();
+    let columns = declared
         .into_iter()
         .map(|(name, ty)| {
-            let base = format!("custom_{}", snake_case(&name));
-            let mut column_name = base.clone();
-            let mut n = 2;
-            while taken.contains(&column_name) {
-                column_name = format!("{base}_{n}");
-                n += 1;
-            }
-            taken.insert(column_name.clone());
+            let column_name = match given.get(&name) {
+                Some(c) => c.clone(),
+                None => {
+                    let base = format!("custom_{}", snake_case(&name));
+                    let mut column_name = base.clone();
+                    let mut n = 2;
+                    while taken.contains(&column_name) {
+                        column_name = format!("{base}_{n}");
+                        n += 1;
+                    }
+                    taken.insert(column_name.clone());
+                    new.push((name.clone(), column_name.clone()));
+                    column_name
+                }
+            };
             let path = format!(
                 "/custom_attributes/{}",
                 name.replace('~', "~0").replace('/', "~1")
@@ -132,7 +172,8 @@ fn named(mut declared: Vec<(String, String)>, existing: &[Column]) -> Vec<Column
                 "Custom attribute (typed from its declaration)",
             )
         })
-        .collect()
+        .collect();
+    (columns, new)
 }
 
 fn col_type(data_type: &str) -> ColType {
@@ -176,6 +217,57 @@ pub fn snake_case(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn names(columns: &[Column]) -> Vec<String> {
+        columns.iter().map(|c| c.name.to_string()).collect()
+    }
+
+    #[test]
+    fn given_names_stay_and_new_ones_go_past_every_given_name() {
+        let decl = |names: &[&str]| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), "string".to_string()))
+                .collect()
+        };
+        let (first, new) = named(
+            decl(&["company_name", "Company Name"]),
+            &[],
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            names(&first),
+            ["custom_company_name", "custom_company_name_2"]
+        );
+        let given: BTreeMap<String, String> = new.into_iter().collect();
+        assert_eq!(given["company_name"], "custom_company_name_2");
+        // `Company-Name` sorts between the two; without the given names it
+        // would take `_2` and push `company_name` to `_3`.
+        let (second, new) = named(
+            decl(&["company_name", "Company-Name", "Company Name"]),
+            &[],
+            &given,
+        );
+        assert_eq!(
+            names(&second),
+            [
+                "custom_company_name",
+                "custom_company_name_3",
+                "custom_company_name_2"
+            ]
+        );
+        assert_eq!(
+            new,
+            vec![(
+                "Company-Name".to_string(),
+                "custom_company_name_3".to_string()
+            )]
+        );
+        // An attribute no longer declared keeps its name reserved.
+        let (third, new) = named(decl(&["COMPANY NAME"]), &[], &given);
+        assert_eq!(names(&third), ["custom_company_name_3"]);
+        assert_eq!(new.len(), 1);
+    }
 
     #[test]
     fn snake_cases_awkward_names() {

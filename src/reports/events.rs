@@ -28,6 +28,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
@@ -91,7 +92,7 @@ pub async fn extract(
     let lookback = options.lookback_secs;
     let searching = async move {
         let user_tx = user_tx;
-        search::extract_with_lookback(client, &spec, per_page, lookback, cursor, &user_tx, None)
+        search::extract_with_lookback(client, &spec, options, lookback, cursor, &user_tx, None)
             .await
     };
     let searched_ids = fanout::receiver_stream(user_rx)
@@ -108,7 +109,7 @@ pub async fn extract(
     let fetching = fanout::fanout(
         users,
         options.concurrency,
-        |id: String| async move { user_events(client, &id, per_page).await },
+        |id: String| async move { user_events(client, &id, per_page, &options.anomalies).await },
         &tx,
     );
     let (searched, fetched) = tokio::join!(searching, fetching);
@@ -118,8 +119,13 @@ pub async fn extract(
 }
 
 /// Every listable event of one user, following `pages.next`. A user that no
-/// longer exists (404) has none.
-async fn user_events(client: &IntercomClient, id: &str, per_page: u32) -> Result<Vec<Value>> {
+/// longer exists (404) has none, and is counted as a skipped child.
+async fn user_events(
+    client: &IntercomClient,
+    id: &str,
+    per_page: u32,
+    anomalies: &Anomalies,
+) -> Result<Vec<Value>> {
     if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(Error::Protocol {
             endpoint: "POST /contacts/search".into(),
@@ -133,7 +139,7 @@ async fn user_events(client: &IntercomClient, id: &str, per_page: u32) -> Result
         let body: Value = match client.get(&path).await {
             Ok(v) => v,
             Err(HttpError::Status { status: 404, .. }) => {
-                tracing::info!(contact = %id, "user gone since the search; no events");
+                anomalies.record(AnomalyKind::SkippedChild, "GET /events", Some(id));
                 return Ok(rows);
             }
             Err(e) => return Err(e.into()),

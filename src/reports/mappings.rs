@@ -1,26 +1,35 @@
 //! Mapping tables: one row per (record, related item), for every record
 //! changed since the cursor, with the record's `updated_at` (the latest per
-//! record is its current list).
+//! record is its current list). A record version with no items gets one row
+//! with its id and `updated_at` and null item columns, so a set that became
+//! empty is written too: the current set of a record is the non-null items
+//! of its latest version (README, "Mapping tables").
 //!
 //! - `conversation_tags`, `conversation_contacts`: from the conversation
-//!   search results (conversations carry these lists in full).
+//!   search results (conversations carry these lists in full), or, when an
+//!   inline list says it holds more (`has_more`, or a `total_count` above
+//!   its items), from `GET /conversations/{id}`.
 //! - `contact_tags`, `contact_companies`: from the contact's inline list,
-//!   or, when Intercom inlined only the first 10 (`has_more`), from
+//!   or, when Intercom inlined only part of it (`has_more`, or a
+//!   `total_count` above the items inlined; at most 10 are), from
 //!   `GET /contacts/{id}/tags|companies`.
 //! - `contact_segments`: from `GET /contacts/{id}/segments` (contacts carry
 //!   no inline segment list).
 //!
-//! Per-contact requests run a few at a time while the search streams. If one
-//! still fails after retries, the report fails and its cursor stays, so the
-//! next run reads those contacts again: nothing is lost.
+//! A parent whose sub-resource answers 404 (deleted or merged since the
+//! search listed it) is skipped and counted as a skipped child. Per-parent
+//! requests run a few at a time while the search streams. If one still
+//! fails after retries, the report fails and its cursor stays, so the next
+//! run reads those records again: nothing is lost.
 
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use crate::anomalies::AnomalyKind;
 use crate::api::query::leaf;
 use crate::error::{Error, Result};
-use crate::http::IntercomClient;
+use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{self, Granularity, SearchCursor, SearchSpec};
 use crate::reports::{ExtractOptions, Extracted};
@@ -73,10 +82,9 @@ pub async fn extract(
 ) -> Result<Extracted> {
     let spec = mapping.spec();
     let (parent_tx, parent_rx) = mpsc::channel::<Vec<Value>>(2);
-    let per_page = options.per_page;
     let searching = async move {
         let parent_tx = parent_tx;
-        search::extract(client, &spec, per_page, cursor, &parent_tx).await
+        search::extract(client, &spec, options, cursor, &parent_tx).await
     };
     let expanding = async {
         let parents = stream::unfold(parent_rx, |mut rx| async move {
@@ -85,9 +93,11 @@ pub async fn extract(
         .flatten();
         let expanded = parents
             .map(|parent| async move {
-                items(client, mapping, &parent)
-                    .await
-                    .map(|items| rows(mapping, &parent, items))
+                items(client, mapping, options, &parent).await.map(|items| {
+                    items
+                        .map(|items| rows(mapping, &parent, items))
+                        .unwrap_or_default()
+                })
             })
             .buffered(options.concurrency.max(1));
         let mut expanded = std::pin::pin!(expanded);
@@ -111,57 +121,121 @@ pub async fn extract(
     })
 }
 
-/// The related items of one parent record.
-async fn items(client: &IntercomClient, mapping: Mapping, parent: &Value) -> Result<Vec<Value>> {
-    let list = |pointer: &str| {
-        parent
-            .pointer(pointer)
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
+/// The list of a parent's `field` (`tags`, `companies`, `contacts`) as
+/// inlined in the parent, when it is complete: `None` when Intercom says
+/// there is more than it inlined (`has_more`, or a `total_count` above the
+/// items listed; contacts inline at most 10). Items are under `items_key`
+/// (`data` on contacts, `tags`/`contacts` on conversations). A parent
+/// without the field has none.
+fn inline(parent: &Value, field: &str, items_key: &str) -> Option<Vec<Value>> {
+    let Some(object) = parent.get(field).filter(|v| !v.is_null()) else {
+        return Some(Vec::new());
     };
+    let items = object
+        .get(items_key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let has_more = object.get("has_more").and_then(Value::as_bool) == Some(true);
+    let total = object.get("total_count").and_then(Value::as_u64);
+    let short = total.is_some_and(|t| t > items.len() as u64);
+    (!has_more && !short).then_some(items)
+}
+
+/// The related items of one parent record; `None` when the parent is gone
+/// (a 404 on its sub-resource: skipped and counted).
+async fn items(
+    client: &IntercomClient,
+    mapping: Mapping,
+    options: &ExtractOptions,
+    parent: &Value,
+) -> Result<Option<Vec<Value>>> {
     let id = parent.get("id").and_then(Value::as_str).unwrap_or_default();
-    let fetch = |what: &'static str| async move {
-        if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(Error::Protocol {
-                endpoint: "POST /contacts/search".into(),
-                message: format!("a contact id that cannot go in a URL: {id:?}"),
-            });
+    if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::Protocol {
+            endpoint: format!("POST /{}", mapping.spec().path),
+            message: format!("an id that cannot go in a URL: {id:?}"),
+        });
+    }
+    // `GET <path>`; a 404 means the parent went away since it was listed.
+    let get = |path: String, pattern: &'static str| async move {
+        match client.get::<Value>(&path).await {
+            Ok(body) => Ok(Some(body)),
+            Err(HttpError::Status { status: 404, .. }) => {
+                options
+                    .anomalies
+                    .record(AnomalyKind::SkippedChild, pattern, Some(id));
+                Ok(None)
+            }
+            Err(e) => Err(Error::from(e)),
         }
-        let body: Value = client.get(&format!("contacts/{id}/{what}")).await?;
-        // Attached companies come under `companies`, the other lists under `data`.
+    };
+    // A contact's sub-resource list: attached companies come under
+    // `companies`, the other lists under `data`.
+    let contact_list = |what: &'static str, pattern: &'static str| async move {
+        let Some(body) = get(format!("contacts/{id}/{what}"), pattern).await? else {
+            return Ok(None);
+        };
         let list = ["data", "companies"]
             .into_iter()
             .find_map(|k| body.get(k).and_then(Value::as_array));
-        Ok(list.cloned().unwrap_or_default())
+        Ok::<_, Error>(Some(list.cloned().unwrap_or_default()))
     };
-    let has_more = |pointer: &str| parent.pointer(pointer).and_then(Value::as_bool) == Some(true);
+    // A conversation's full list, from `GET /conversations/{id}`.
+    let conversation_list = |field: &'static str| async move {
+        let Some(body) = get(format!("conversations/{id}"), "GET /conversations/{id}").await?
+        else {
+            return Ok(None);
+        };
+        let list = body
+            .pointer(&format!("/{field}/{field}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok::<_, Error>(Some(list))
+    };
     match mapping {
-        Mapping::ConversationTags => Ok(list("/tags/tags")),
-        Mapping::ConversationContacts => Ok(list("/contacts/contacts")),
-        Mapping::ContactTags if has_more("/tags/has_more") => fetch("tags").await,
-        Mapping::ContactTags => Ok(list("/tags/data")),
-        Mapping::ContactCompanies if has_more("/companies/has_more") => fetch("companies").await,
-        Mapping::ContactCompanies => Ok(list("/companies/data")),
-        Mapping::ContactSegments => fetch("segments").await,
+        Mapping::ConversationTags => match inline(parent, "tags", "tags") {
+            Some(items) => Ok(Some(items)),
+            None => conversation_list("tags").await,
+        },
+        Mapping::ConversationContacts => match inline(parent, "contacts", "contacts") {
+            Some(items) => Ok(Some(items)),
+            None => conversation_list("contacts").await,
+        },
+        Mapping::ContactTags => match inline(parent, "tags", "data") {
+            Some(items) => Ok(Some(items)),
+            None => contact_list("tags", "GET /contacts/{id}/tags").await,
+        },
+        Mapping::ContactCompanies => match inline(parent, "companies", "data") {
+            Some(items) => Ok(Some(items)),
+            None => contact_list("companies", "GET /contacts/{id}/companies").await,
+        },
+        Mapping::ContactSegments => contact_list("segments", "GET /contacts/{id}/segments").await,
     }
 }
 
-/// `{<parent>_id, <parent>_updated_at, item fields...}` per item.
+/// `{<parent>_id, <parent>_updated_at, item fields...}` per item; for a
+/// parent version with no items, one row with only the parent's columns
+/// (the item columns null), so that the latest version of every parent says
+/// what its set is now, also when it became empty.
 fn rows(mapping: Mapping, parent: &Value, items: Vec<Value>) -> Vec<Value> {
     let parent_name = mapping.parent();
-    items
-        .into_iter()
-        .map(|item| {
-            let mut row: Map<String, Value> = item.as_object().cloned().unwrap_or_default();
-            row.insert(format!("{parent_name}_id"), parent["id"].clone());
-            row.insert(
-                format!("{parent_name}_updated_at"),
-                parent["updated_at"].clone(),
-            );
-            Value::Object(row)
-        })
-        .collect()
+    let row = |item: Option<Value>| {
+        let mut row: Map<String, Value> = item
+            .and_then(|i| i.as_object().cloned())
+            .unwrap_or_default();
+        row.insert(format!("{parent_name}_id"), parent["id"].clone());
+        row.insert(
+            format!("{parent_name}_updated_at"),
+            parent["updated_at"].clone(),
+        );
+        Value::Object(row)
+    };
+    if items.is_empty() {
+        return vec![row(None)];
+    }
+    items.into_iter().map(|item| row(Some(item))).collect()
 }
 
 pub static CONVERSATION_TAG_COLUMNS: &[Column] = &[
@@ -177,7 +251,12 @@ pub static CONVERSATION_TAG_COLUMNS: &[Column] = &[
         "/conversation_updated_at",
         "The conversation's updated_at: the latest per conversation is current",
     ),
-    Column::new("tag_id", Str, "/id", "Tag id"),
+    Column::new(
+        "tag_id",
+        Str,
+        "/id",
+        "Tag id; null on the one row of a version with no tags",
+    ),
     Column::new("tag_name", Str, "/name", "Tag name"),
     Column::new(
         "applied_at",
@@ -201,7 +280,12 @@ pub static CONVERSATION_CONTACT_COLUMNS: &[Column] = &[
         "/conversation_updated_at",
         "The conversation's updated_at: the latest per conversation is current",
     ),
-    Column::new("contact_id", Str, "/id", "Contact id"),
+    Column::new(
+        "contact_id",
+        Str,
+        "/id",
+        "Contact id; null on the one row of a version with no contacts",
+    ),
     Column::new(
         "external_id",
         Str,
@@ -218,7 +302,12 @@ pub static CONTACT_TAG_COLUMNS: &[Column] = &[
         "/contact_updated_at",
         "The contact's updated_at: the latest per contact is current",
     ),
-    Column::new("tag_id", Str, "/id", "Tag id"),
+    Column::new(
+        "tag_id",
+        Str,
+        "/id",
+        "Tag id; null on the one row of a version with no tags",
+    ),
     Column::new(
         "tag_name",
         Str,
@@ -235,7 +324,12 @@ pub static CONTACT_COMPANY_COLUMNS: &[Column] = &[
         "/contact_updated_at",
         "The contact's updated_at: the latest per contact is current",
     ),
-    Column::new("company_id", Str, "/id", "Company id (Intercom's)"),
+    Column::new(
+        "company_id",
+        Str,
+        "/id",
+        "Company id (Intercom's); null on the one row of a version with no companies",
+    ),
     Column::new(
         "company_name",
         Str,
@@ -252,6 +346,11 @@ pub static CONTACT_SEGMENT_COLUMNS: &[Column] = &[
         "/contact_updated_at",
         "The contact's updated_at: the latest per contact is current",
     ),
-    Column::new("segment_id", Str, "/id", "Segment id"),
+    Column::new(
+        "segment_id",
+        Str,
+        "/id",
+        "Segment id; null on the one row of a version with no segments",
+    ),
     Column::new("segment_name", Str, "/name", "Segment name"),
 ];

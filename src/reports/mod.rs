@@ -545,11 +545,13 @@ impl FromStr for ReportName {
 
 /// The columns of a report's files in this run: its static columns, those
 /// its `expand` option adds (see [`expand`]), then one typed column per
-/// declared custom attribute (see [`custom`]).
+/// declared custom attribute (see [`custom`]; their names are kept in
+/// `state`).
 pub async fn columns(
     report: ReportName,
     options: &ReportOptions,
     client: &IntercomClient,
+    state: &crate::state::StateStore,
 ) -> Result<Vec<Column>> {
     let mut columns = report.columns().to_vec();
     let expanded = expand::columns(report, &expand_list(report, options), &columns);
@@ -567,7 +569,7 @@ pub async fn columns(
         _ => None,
     };
     if let Some(model) = model {
-        let extra = custom::columns(client, model, &columns).await?;
+        let extra = custom::columns(client, model, &columns, state).await?;
         columns.extend(extra);
     }
     Ok(columns)
@@ -818,7 +820,7 @@ pub async fn extract(
     let out = search::extract_with_lookback(
         client,
         &spec,
-        options.per_page,
+        options,
         options.lookback_secs,
         parse_cursor(report, cursor)?,
         &Pipe {
@@ -931,7 +933,7 @@ pub async fn extract_range(
     let rows = search::extract_range(
         client,
         &spec,
-        options.per_page,
+        options,
         from,
         until,
         &Pipe {

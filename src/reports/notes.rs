@@ -21,6 +21,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::query::leaf;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
@@ -107,7 +108,7 @@ pub async fn extract(
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
     if !contact_ids.is_empty() {
-        return given_contacts(client, options.per_page, contact_ids, cursor, tx).await;
+        return given_contacts(client, options, contact_ids, cursor, tx).await;
     }
     let retried: Vec<Contact> = retry.iter().filter_map(|r| Contact::parse(r)).collect();
     let retried_ids: HashSet<String> = retried.iter().map(|c| c.id.clone()).collect();
@@ -117,7 +118,7 @@ pub async fn extract(
     let searching = async move {
         let contact_tx = contact_tx;
         let spec = contact_search();
-        search::extract_with_lookback(client, &spec, per_page, lookback, cursor, &contact_tx, None)
+        search::extract_with_lookback(client, &spec, options, lookback, cursor, &contact_tx, None)
             .await
     };
     let searched = fanout::receiver_stream(contact_rx)
@@ -136,7 +137,7 @@ pub async fn extract(
     let fetching = fanout::fanout(
         contacts,
         options.concurrency,
-        |c: Contact| async move { contact_notes(client, &c, per_page).await },
+        |c: Contact| async move { contact_notes(client, &c, per_page, &options.anomalies).await },
         &tx,
     );
     let (searched, fetched) = tokio::join!(searching, fetching);
@@ -148,11 +149,12 @@ pub async fn extract(
 /// The `contact_ids` option: each contact, when changed since the cursor.
 async fn given_contacts(
     client: &IntercomClient,
-    per_page: u32,
+    options: &ExtractOptions,
     contact_ids: &[String],
     cursor: Option<SearchCursor>,
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
+    let per_page = options.per_page;
     let mut tracker = CursorTracker::new(cursor);
     let mut rows = 0u64;
     let mut seen = HashSet::new();
@@ -170,7 +172,10 @@ async fn given_contacts(
             Err(HttpError::Status {
                 status: 404 | 410, ..
             }) => {
-                tracing::warn!(contact = %id, "contact not found (deleted or merged); no notes");
+                // Deleted or merged: counted in the summary, said once.
+                options
+                    .anomalies
+                    .record(AnomalyKind::SkippedChild, "GET /contacts/{id}", Some(id));
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -183,7 +188,7 @@ async fn given_contacts(
             id: id.clone(),
             updated_at,
         };
-        let notes = contact_notes(client, &contact, per_page).await?;
+        let notes = contact_notes(client, &contact, per_page, &options.anomalies).await?;
         if !notes.is_empty() {
             rows += notes.len() as u64;
             crate::reports::send_rows(&tx, notes).await?;
@@ -206,11 +211,13 @@ fn check_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Every note of one contact, as rows. A contact gone since (404, 410) has none.
+/// Every note of one contact, as rows. A contact gone since (404, 410) has
+/// none, and is counted as a skipped child.
 async fn contact_notes(
     client: &IntercomClient,
     contact: &Contact,
     per_page: u32,
+    anomalies: &Anomalies,
 ) -> Result<Vec<Value>> {
     check_id(&contact.id)?;
     let mut rows = Vec::new();
@@ -223,7 +230,14 @@ async fn contact_notes(
             Ok(v) => v,
             Err(HttpError::Status {
                 status: 404 | 410, ..
-            }) => return Ok(Vec::new()),
+            }) => {
+                anomalies.record(
+                    AnomalyKind::SkippedChild,
+                    "GET /contacts/{id}/notes",
+                    Some(&contact.id),
+                );
+                return Ok(Vec::new());
+            }
             Err(e) => return Err(e.into()),
         };
         let data = body

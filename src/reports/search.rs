@@ -27,6 +27,25 @@
 //! far durable and commits them with that cursor. An interrupted sync
 //! restarts from the last committed window; the windows before it are not
 //! read again.
+//!
+//! # Pages that keep failing, and pages short of their total
+//!
+//! Every page goes through the client's retries. A page that still fails
+//! with a 5xx, a timeout or an unusable body is asked again with smaller
+//! pages (`per_page` halved, down to [`MIN_DEGRADED_PER_PAGE`]; the window
+//! is read again from its start, rows already sent are not sent twice), then
+//! by splitting its window in two (at most [`MAX_FAILURE_SPLITS`] times), and
+//! only then fails the report. Each window read that needed this is counted
+//! as a degraded window (`AnomalyKind::DegradedWindow`); the smaller page
+//! size stays for the rest of the report.
+//!
+//! Envelopes are read by [`crate::api::Page::decode`]: a page without the
+//! endpoint's list key fails the report, and so does a first page without a
+//! next page that lists fewer records than its `total_count`. A window
+//! read over several pages that ends with fewer distinct records than its
+//! last page's `total_count` is counted as a short read
+//! (`AnomalyKind::ShortRead`): a search can legitimately change while it is
+//! paged, but a shortfall that is not explained by that is worth a look.
 
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -35,10 +54,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::api::Page;
+use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::query::{and, leaf, search_body};
+use crate::api::{Page, list_key};
 use crate::error::{Error, Result};
-use crate::http::IntercomClient;
+use crate::http::{HttpError, IntercomClient};
+use crate::reports::ExtractOptions;
 
 /// How the endpoint compares dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +86,15 @@ pub struct SearchSpec {
 /// Pages one window may take before it is split in two: deep pagination
 /// of a search is slow and fragile, and a smaller window is a smaller redo.
 pub const WINDOW_PAGE_BUDGET: u64 = 20;
+
+/// The smallest `per_page` a read that keeps failing is degraded to before
+/// its window is split instead.
+pub const MIN_DEGRADED_PER_PAGE: u32 = 10;
+
+/// How many times a window is split because its pages keep failing (after
+/// the page size reached [`MIN_DEGRADED_PER_PAGE`]), i.e. down to 1/16 of
+/// it, before the report fails: a server that is down fails every half too.
+pub const MAX_FAILURE_SPLITS: u8 = 4;
 
 const DAY: i64 = 86_400;
 
@@ -227,20 +257,21 @@ impl Sink for mpsc::Sender<Vec<Value>> {
 pub(crate) async fn extract(
     client: &IntercomClient,
     spec: &SearchSpec,
-    per_page: u32,
+    options: &ExtractOptions,
     cursor: Option<SearchCursor>,
     tx: &impl Sink,
 ) -> Result<SearchOutcome> {
-    extract_with_lookback(client, spec, per_page, 0, cursor, tx, None).await
+    extract_with_lookback(client, spec, options, 0, cursor, tx, None).await
 }
 
 /// [`extract`], re-reading `lookback_secs` below the cursor (see the module
 /// docs), and handing `tx` a checkpoint after a completed window when
-/// `checkpoint_every` has passed since the last one (`None`: never).
+/// `checkpoint_every` has passed since the last one (`None`: never). Page
+/// size and anomaly counters come from `options`.
 pub(crate) async fn extract_with_lookback(
     client: &IntercomClient,
     spec: &SearchSpec,
-    per_page: u32,
+    options: &ExtractOptions,
     lookback_secs: u64,
     cursor: Option<SearchCursor>,
     tx: &impl Sink,
@@ -266,13 +297,13 @@ pub(crate) async fn extract_with_lookback(
         lo,
         hi: i64::MAX / 4,
     };
-    let probe_body = search_body(
-        query(spec, everything, g),
-        per_page,
-        None,
-        Some(("updated_at", "descending")),
-    );
-    let probe: Page = client.post(spec.path, &probe_body).await?;
+    let mut reader = Reader {
+        client,
+        spec,
+        per_page: options.per_page.max(1),
+        anomalies: &options.anomalies,
+    };
+    let probe = reader.probe(query(spec, everything, g)).await?;
     // Day-granular probes reach two days below the cursor: their count says
     // little about an incremental sync's rows.
     if let Some(total) = probe.total_count
@@ -294,22 +325,19 @@ pub(crate) async fn extract_with_lookback(
         return Ok(tracker.finish());
     }
     let total = probe.total_count.unwrap_or(0);
-    let budget_rows = WINDOW_PAGE_BUDGET * u64::from(per_page.max(1));
-    let mut queue: VecDeque<Window> =
-        plan_windows(lo, newest, total.div_ceil(budget_rows), g).into();
+    let budget_rows = WINDOW_PAGE_BUDGET * u64::from(reader.per_page);
+    // Each window with how many times it was split because pages failed.
+    let mut queue: VecDeque<(Window, u8)> =
+        plan_windows(lo, newest, total.div_ceil(budget_rows), g)
+            .into_iter()
+            .map(|w| (w, 0))
+            .collect();
     let mut last_checkpoint = Instant::now();
     let mut rows_at_checkpoint = 0;
-    while let Some(window) = queue.pop_front() {
-        match read_window(
-            client,
-            spec,
-            per_page,
-            window,
-            budget_rows,
-            &mut tracker,
-            tx,
-        )
-        .await?
+    while let Some((window, failure_splits)) = queue.pop_front() {
+        match reader
+            .read_window(window, failure_splits, budget_rows, &mut tracker, tx)
+            .await?
         {
             WindowRead::Done => {
                 tracing::debug!(
@@ -330,8 +358,12 @@ pub(crate) async fn extract_with_lookback(
                 }
             }
             WindowRead::TooBig(a, b) => {
-                queue.push_front(b);
-                queue.push_front(a);
+                queue.push_front((b, failure_splits));
+                queue.push_front((a, failure_splits));
+            }
+            WindowRead::Failing(a, b) => {
+                queue.push_front((b, failure_splits + 1));
+                queue.push_front((a, failure_splits + 1));
             }
         }
     }
@@ -358,38 +390,195 @@ fn query(spec: &SearchSpec, window: Window, g: Granularity) -> Value {
 
 enum WindowRead {
     Done,
+    /// More rows than the page budget: read the halves instead.
     TooBig(Window, Window),
+    /// Pages kept failing even at the smallest page size: read the halves.
+    Failing(Window, Window),
 }
 
-/// Read every page of one window, or report that it must be split.
-async fn read_window(
-    client: &IntercomClient,
-    spec: &SearchSpec,
+/// Can smaller pages or a narrower window help? A 5xx (or 408), a timeout or
+/// lost connection, or a body that broke off, after the client's retries.
+fn degradable(e: &Error) -> bool {
+    match e {
+        Error::Http(HttpError::Status { status, .. }) => *status == 408 || *status >= 500,
+        Error::Http(HttpError::Transport { .. } | HttpError::Body { .. }) => true,
+        _ => false,
+    }
+}
+
+/// Pages of one search, with the page size it currently asks for.
+struct Reader<'a> {
+    client: &'a IntercomClient,
+    spec: &'a SearchSpec,
+    /// Lowered (for the rest of the report) when pages keep failing.
     per_page: u32,
-    window: Window,
-    budget_rows: u64,
-    tracker: &mut CursorTracker,
-    tx: &impl Sink,
-) -> Result<WindowRead> {
-    let q = query(spec, window, spec.granularity);
-    let mut starting_after: Option<String> = None;
-    let mut seen = HashSet::new();
-    loop {
-        let body = search_body(q.clone(), per_page, starting_after.as_deref(), spec.sort);
-        let page: Page = client.post(spec.path, &body).await?;
-        if starting_after.is_none()
-            && page.total_count.is_some_and(|t| t > budget_rows)
-            && let Some((a, b)) = window.split(spec.granularity)
-        {
-            tracing::debug!(endpoint = spec.path, lo = window.lo, hi = window.hi, total = ?page.total_count, "window over budget; splitting");
-            return Ok(WindowRead::TooBig(a, b));
+    anomalies: &'a Anomalies,
+}
+
+impl Reader<'_> {
+    fn endpoint(&self) -> String {
+        format!("POST /{}", self.spec.path)
+    }
+
+    /// One page, its envelope checked (see [`Page::decode`]).
+    async fn page(&self, body: &Value) -> Result<Page> {
+        let raw: Value = self.client.post(self.spec.path, body).await?;
+        Page::decode(&self.endpoint(), list_key(self.spec.path), raw)
+    }
+
+    /// After a page failed for good: halve the page size if it can still
+    /// shrink (counting the read as degraded once), and say whether it did.
+    fn shrink(&mut self, e: &Error, what: &str, degraded: &mut bool) -> bool {
+        if !degradable(e) || self.per_page <= MIN_DEGRADED_PER_PAGE {
+            return false;
         }
-        let next = page.next_cursor();
-        send_fresh(spec, window, page.data, tracker, &mut seen, tx).await?;
-        match next {
-            Some(c) => starting_after = Some(c),
-            None => return Ok(WindowRead::Done),
+        let smaller = (self.per_page / 2).max(MIN_DEGRADED_PER_PAGE);
+        tracing::warn!(
+            endpoint = %self.endpoint(),
+            error = %e,
+            per_page = self.per_page,
+            smaller,
+            "{what} keeps failing; asking for smaller pages"
+        );
+        self.per_page = smaller;
+        self.degraded(what, degraded);
+        true
+    }
+
+    /// Count a degraded read once.
+    fn degraded(&self, what: &str, degraded: &mut bool) {
+        if !*degraded {
+            *degraded = true;
+            self.anomalies
+                .record(AnomalyKind::DegradedWindow, &self.endpoint(), Some(what));
         }
+    }
+
+    /// The first request (newest first), with smaller pages if it keeps
+    /// failing. A single-page answer short of its `total_count` is an error.
+    async fn probe(&mut self, q: Value) -> Result<Page> {
+        let mut degraded = false;
+        loop {
+            let body = search_body(
+                q.clone(),
+                self.per_page,
+                None,
+                Some(("updated_at", "descending")),
+            );
+            match self.page(&body).await {
+                Ok(page) => {
+                    page.check_complete(&self.endpoint(), true)?;
+                    return Ok(page);
+                }
+                Err(e) if self.shrink(&e, "the first page", &mut degraded) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Read every page of one window, or report that it must be split.
+    async fn read_window(
+        &mut self,
+        window: Window,
+        failure_splits: u8,
+        budget_rows: u64,
+        tracker: &mut CursorTracker,
+        tx: &impl Sink,
+    ) -> Result<WindowRead> {
+        let spec = self.spec;
+        let q = query(spec, window, spec.granularity);
+        let label = format!("updated_at ({}, {}]", window.lo, window.hi);
+        let mut starting_after: Option<String> = None;
+        let mut seen = HashSet::new();
+        // Distinct ids the server listed (inside the window or not).
+        let mut listed: HashSet<String> = HashSet::new();
+        let mut pages = 0u64;
+        let mut degraded = false;
+        loop {
+            let body = search_body(
+                q.clone(),
+                self.per_page,
+                starting_after.as_deref(),
+                spec.sort,
+            );
+            let page = match self.page(&body).await {
+                Ok(page) => page,
+                Err(e) if self.shrink(&e, &label, &mut degraded) => {
+                    // Start the window again at the smaller size: a cursor
+                    // is not meant to survive a change of page size.
+                    starting_after = None;
+                    pages = 0;
+                    continue;
+                }
+                Err(e) if degradable(&e) && failure_splits < MAX_FAILURE_SPLITS => {
+                    let Some((a, b)) = window.split(spec.granularity) else {
+                        return Err(e);
+                    };
+                    tracing::warn!(endpoint = %self.endpoint(), error = %e, window = %label, "pages keep failing at the smallest page size; splitting the window");
+                    self.degraded(&label, &mut degraded);
+                    return Ok(WindowRead::Failing(a, b));
+                }
+                Err(e) => return Err(e),
+            };
+            let first = starting_after.is_none();
+            if first
+                && page.total_count.is_some_and(|t| t > budget_rows)
+                && let Some((a, b)) = window.split(spec.granularity)
+            {
+                tracing::debug!(endpoint = spec.path, lo = window.lo, hi = window.hi, total = ?page.total_count, "window over budget; splitting");
+                return Ok(WindowRead::TooBig(a, b));
+            }
+            page.check_complete(&self.endpoint(), first)?;
+            pages += 1;
+            for record in &page.data {
+                if let Some(id) = record.get("id").and_then(Value::as_str)
+                    && !listed.contains(id)
+                {
+                    listed.insert(id.to_string());
+                }
+            }
+            let next = page.next_cursor();
+            let total = page.total_count;
+            send_fresh(spec, window, page.data, tracker, &mut seen, tx).await?;
+            match next {
+                Some(c) => starting_after = Some(c),
+                None => {
+                    if pages > 1 {
+                        short_read(
+                            self.anomalies,
+                            &self.endpoint(),
+                            &label,
+                            listed.len(),
+                            total,
+                        );
+                    }
+                    return Ok(WindowRead::Done);
+                }
+            }
+        }
+    }
+}
+
+/// Count a listing that ended with fewer distinct records than the
+/// `total_count` its last page stated.
+fn short_read(
+    anomalies: &Anomalies,
+    endpoint: &str,
+    label: &str,
+    listed: usize,
+    total: Option<u64>,
+) {
+    if let Some(total) = total
+        && (listed as u64) < total
+    {
+        tracing::debug!(
+            endpoint,
+            window = label,
+            listed,
+            total,
+            "listing ended short of its total_count"
+        );
+        anomalies.record(AnomalyKind::ShortRead, endpoint, Some(label));
     }
 }
 
@@ -422,10 +611,12 @@ async fn send_fresh(
 /// Export every record with `from <= updated_at < until` (a backfill
 /// window), without reading or moving any cursor. Day-granular endpoints are
 /// asked for the whole days around the range and filtered to it exactly here.
+/// Pages that keep failing are asked again smaller (the range is read again
+/// from its start; records already sent are not sent twice).
 pub(crate) async fn extract_range(
     client: &IntercomClient,
     spec: &SearchSpec,
-    per_page: u32,
+    options: &ExtractOptions,
     from: i64,
     until: i64,
     tx: &impl Sink,
@@ -450,12 +641,39 @@ pub(crate) async fn extract_range(
     filters.push(leaf("updated_at", ">", low.max(0)));
     filters.push(leaf("updated_at", "<", high));
     let query = and(filters);
+    let mut reader = Reader {
+        client,
+        spec,
+        per_page: options.per_page.max(1),
+        anomalies: &options.anomalies,
+    };
+    let label = format!("updated_at [{from}, {until})");
+    let mut degraded = false;
     let mut starting_after: Option<String> = None;
     let mut rows = 0u64;
+    let mut pages = 0u64;
+    let mut sent: HashSet<(String, i64)> = HashSet::new();
+    let mut listed: HashSet<String> = HashSet::new();
     loop {
-        let body = search_body(query.clone(), per_page, starting_after.as_deref(), None);
-        let page: Page = client.post(spec.path, &body).await?;
-        if starting_after.is_none()
+        let body = search_body(
+            query.clone(),
+            reader.per_page,
+            starting_after.as_deref(),
+            None,
+        );
+        let page = match reader.page(&body).await {
+            Ok(page) => page,
+            Err(e) if reader.shrink(&e, &label, &mut degraded) => {
+                starting_after = None;
+                pages = 0;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let first = starting_after.is_none();
+        page.check_complete(&reader.endpoint(), first)?;
+        pages += 1;
+        if first
             && spec.granularity == Granularity::Second
             && let Some(total) = page.total_count
         {
@@ -463,8 +681,11 @@ pub(crate) async fn extract_range(
         }
         let mut fresh = Vec::with_capacity(page.data.len());
         for record in &page.data {
-            let (_, updated_at) = identity(spec.path, record)?;
-            if (from..until).contains(&updated_at) {
+            let (id, updated_at) = identity(spec.path, record)?;
+            if !listed.contains(id) {
+                listed.insert(id.to_string());
+            }
+            if (from..until).contains(&updated_at) && sent.insert((id.to_string(), updated_at)) {
                 fresh.push(record.clone());
             }
         }
@@ -475,7 +696,18 @@ pub(crate) async fn extract_range(
         }
         match next {
             Some(c) => starting_after = Some(c),
-            None => break,
+            None => {
+                if pages > 1 {
+                    short_read(
+                        reader.anomalies,
+                        &reader.endpoint(),
+                        &label,
+                        listed.len(),
+                        page.total_count,
+                    );
+                }
+                break;
+            }
         }
     }
     Ok(rows)
@@ -611,6 +843,18 @@ mod tests {
     #[derive(Default)]
     struct Recorder(Mutex<Vec<Event>>);
 
+    /// Extraction options with `per_page` and fresh anomaly counters.
+    pub(crate) fn opts(per_page: u32) -> ExtractOptions {
+        ExtractOptions {
+            per_page,
+            concurrency: 2,
+            lookback_secs: 0,
+            checkpoint_every: Duration::ZERO,
+            progress: crate::telemetry::Progress::default(),
+            anomalies: Anomalies::default(),
+        }
+    }
+
     impl Recorder {
         fn push(&self, e: Event) {
             self.0.lock().unwrap_or_else(|e| e.into_inner()).push(e);
@@ -660,9 +904,17 @@ mod tests {
         let spec = crate::reports::conversations::search_spec("all", "updated_at");
         let sink = Recorder::default();
         // 4 a page: windows of at most 80 rows; a checkpoint after each.
-        let out = extract_with_lookback(&client, &spec, 4, 0, None, &sink, Some(Duration::ZERO))
-            .await
-            .expect("extract");
+        let out = extract_with_lookback(
+            &client,
+            &spec,
+            &opts(4),
+            0,
+            None,
+            &sink,
+            Some(Duration::ZERO),
+        )
+        .await
+        .expect("extract");
         assert_eq!(out.rows, 200);
         let events = sink.0.into_inner().unwrap_or_else(|e| e.into_inner());
         assert!(
@@ -701,7 +953,7 @@ mod tests {
         }
         // Without an interval, no checkpoint.
         let quiet = Recorder::default();
-        extract_with_lookback(&client, &spec, 4, 0, None, &quiet, None)
+        extract_with_lookback(&client, &spec, &opts(4), 0, None, &quiet, None)
             .await
             .expect("extract");
         let quiet = quiet.0.into_inner().unwrap_or_else(|e| e.into_inner());

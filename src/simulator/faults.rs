@@ -12,7 +12,9 @@
 //! every request to an endpoint family in `denied_scopes` (`--deny-scope`)
 //! answers Intercom's 403 `forbidden` ("You do not have the required scope
 //! (read_tickets) to access this resource"), as for a token whose app lacks
-//! that permission. Families: see [`SCOPES`].
+//! that permission. Families: see [`SCOPES`]. And `search_max_per_page`:
+//! every search page asking for more records than that answers 504 with an
+//! HTML body (a search that times out at large pages).
 //!
 //! Deterministic: request number `n` (counted from when the profile was
 //! installed) draws `hash(seed, n)`, so the same sequence of requests meets
@@ -74,6 +76,10 @@ pub struct FaultProfile {
     pub failing_conversations: Vec<String>,
     /// Endpoint families (see [`SCOPES`]) answered with 403 `forbidden`.
     pub denied_scopes: Vec<String>,
+    /// Search pages (`POST /…/search`) asking for more than this many
+    /// records (`pagination.per_page`) answer 504 with an HTML body, every
+    /// time: a search that times out at large pages.
+    pub search_max_per_page: Option<u64>,
 }
 
 /// Endpoint families a scope can be denied for: (family, path prefixes,
@@ -149,6 +155,7 @@ impl Default for FaultProfile {
             unauthorized_after: None,
             failing_conversations: Vec::new(),
             denied_scopes: Vec::new(),
+            search_max_per_page: None,
         }
     }
 }
@@ -344,6 +351,14 @@ impl Faults {
         self.counter.store(0, Ordering::SeqCst);
     }
 
+    /// The installed `search_max_per_page`.
+    fn search_max_per_page(&self) -> Option<u64> {
+        self.profile
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .search_max_per_page
+    }
+
     /// The scope a request to `path` lacks, if its family is denied.
     fn denied(&self, path: &str) -> Option<&'static str> {
         let p = self.profile.read().unwrap_or_else(|e| e.into_inner());
@@ -366,8 +381,37 @@ impl Faults {
     }
 }
 
+// --- Search pages that time out above a page size (`search_max_per_page`).
+
+/// `req` unchanged, or the 504 a search page above `max` records gets.
+async fn search_page_size_fault(max: Option<u64>, req: Request) -> Result<Request, Response> {
+    let Some(max) = max else {
+        return Ok(req);
+    };
+    if req.method() != axum::http::Method::POST || !req.uri().path().ends_with("/search") {
+        return Ok(req);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let per_page = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.pointer("/pagination/per_page").and_then(|p| p.as_u64()))
+        .unwrap_or(50);
+    if per_page > max {
+        return Err(html(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out"));
+    }
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
 /// Middleware (innermost, inside the rate limit): applies the profile.
 pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
+    let max_per_page = sim.faults.search_max_per_page();
+    let req = match search_page_size_fault(max_per_page, req).await {
+        Ok(req) => req,
+        Err(resp) => return resp,
+    };
     let is_get = req.method() == axum::http::Method::GET;
     if let Some(scope) = sim.faults.denied(req.uri().path()) {
         return ApiError::new(

@@ -228,6 +228,9 @@ pub struct Simulator {
     pub(crate) faults: faults::Faults,
     /// The workspace's one open company scroll (`GET /companies/scroll`).
     pub(crate) scroll: std::sync::Mutex<Option<routes::ScrollState>>,
+    /// Custom data attributes declared while running
+    /// (`POST /__sim/data_attributes`), listed after the world's own.
+    pub(crate) declared_attributes: RwLock<Vec<Value>>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -252,6 +255,7 @@ impl Simulator {
             limits: limits::RateLimits::default(),
             faults: faults::Faults::from_config(&config),
             scroll: std::sync::Mutex::new(None),
+            declared_attributes: RwLock::new(Vec::new()),
             config,
         }
     }

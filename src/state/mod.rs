@@ -44,10 +44,12 @@ use crate::error::{Error, Result};
 use crate::output::WrittenFile;
 use crate::reports::FailedItem;
 
+mod columns;
 pub mod lease;
 pub mod recovery;
 mod show;
 
+pub use columns::CustomColumnRow;
 pub use show::{CursorRow, FailedRow, FileCount, RunRow, StateReport, WindowCount};
 
 /// Handle on the state database.

@@ -69,6 +69,8 @@ pub struct StateReport {
     pub failed_items: Vec<FailedRow>,
     pub files: Vec<FileCount>,
     pub backfills: Vec<WindowCount>,
+    /// The column each custom attribute is written to (kept for good).
+    pub custom_columns: Vec<super::CustomColumnRow>,
 }
 
 impl StateStore {
@@ -188,12 +190,14 @@ impl StateStore {
         })
         .collect::<std::result::Result<_, sqlx::Error>>()
         .map_err(e)?;
+        let custom_columns = self.custom_column_rows().await?;
         Ok(StateReport {
             cursors,
             runs,
             failed_items,
             files: counts,
             backfills,
+            custom_columns,
         })
     }
 }
@@ -251,6 +255,12 @@ impl fmt::Display for StateReport {
                 b.rows,
                 if b.finished { "  (finished)" } else { "" }
             )?;
+        }
+        if !self.custom_columns.is_empty() {
+            writeln!(f, "custom attribute columns:")?;
+        }
+        for c in &self.custom_columns {
+            writeln!(f, "  {:<12} {:<32} {}", c.model, c.column, c.attribute)?;
         }
         writeln!(f, "last runs:")?;
         for r in &self.runs {

@@ -15,6 +15,11 @@
 //!   truth stream is in flight, the stream is aborted (the client sees a body
 //!   error) rather than mixing two states.
 //! * `GET /__sim/stats`, `POST /__sim/reset-stats`
+//! * `POST /__sim/data_attributes` `{"model": "contact"|"company", "name":
+//!   N, "data_type": "string"|"integer"|"float"|"boolean"|"date"}` declares
+//!   a custom attribute from now on (listed by `GET /data_attributes` after
+//!   the world's own; records carry no value for it); answers the attribute.
+//!   `GET /__sim/data_attributes` lists those declared so.
 
 use std::sync::Arc;
 
@@ -44,7 +49,74 @@ pub(super) fn router(sim: Arc<Simulator>) -> Router {
         .route("/__sim/truth/{dataset}", get(truth_named))
         .route("/__sim/stats", get(stats))
         .route("/__sim/reset-stats", post(reset_stats))
+        .route(
+            "/__sim/data_attributes",
+            get(declared_attributes).post(declare_attribute),
+        )
         .with_state(sim)
+}
+
+async fn declared_attributes(State(sim): State<Arc<Simulator>>) -> axum::Json<Value> {
+    let list = sim
+        .declared_attributes
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    axum::Json(json!({ "type": "list", "data": list }))
+}
+
+async fn declare_attribute(
+    State(sim): State<Arc<Simulator>>,
+    body: Bytes,
+) -> Result<axum::Json<Value>, ApiError> {
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid(format!("request body is not valid JSON: {e}")))?;
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let model = text("model")
+        .filter(|m| m == "contact" || m == "company")
+        .ok_or_else(|| ApiError::invalid("model must be \"contact\" or \"company\""))?;
+    let name = text("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::invalid("name must be a non-empty string"))?;
+    let data_type = text("data_type").unwrap_or_else(|| "string".into());
+    if !["string", "integer", "float", "boolean", "date"].contains(&data_type.as_str()) {
+        return Err(ApiError::invalid(
+            "data_type must be string, integer, float, boolean or date",
+        ));
+    }
+    let now = sim.now();
+    let mut declared = sim
+        .declared_attributes
+        .write()
+        .unwrap_or_else(|e| e.into_inner());
+    if declared
+        .iter()
+        .any(|a| a["model"] == model.as_str() && a["name"] == name.as_str())
+    {
+        return Err(ApiError::invalid(format!(
+            "{model} attribute {name:?} is already declared"
+        )));
+    }
+    let attribute = json!({
+        "type": "data_attribute",
+        "id": 14_000_000 + declared.len() as i64,
+        "model": model,
+        "name": name,
+        "full_name": format!("custom_attributes.{name}"),
+        "label": name,
+        "description": "Declared through /__sim/data_attributes",
+        "data_type": data_type,
+        "options": [],
+        "api_writable": true,
+        "messenger_writable": false,
+        "ui_writable": true,
+        "custom": true,
+        "archived": false,
+        "created_at": now,
+        "updated_at": now,
+    });
+    declared.push(attribute.clone());
+    Ok(axum::Json(attribute))
 }
 
 async fn advance(State(sim): State<Arc<Simulator>>, body: Bytes) -> Result<Response, ApiError> {

@@ -105,10 +105,19 @@ pub(super) async fn data_attributes(
         }
     };
     let w = sim.read_world();
-    let data: Vec<Value> = models
+    let mut data: Vec<Value> = models
         .iter()
         .flat_map(|m| dims::data_attributes(&w, m))
         .collect();
+    // Attributes declared while running (`POST /__sim/data_attributes`).
+    data.extend(
+        sim.declared_attributes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|a| models.iter().any(|m| a["model"] == *m))
+            .cloned(),
+    );
     Ok(axum::Json(obj! { "type" => "list", "data" => data }).into_response())
 }
 
