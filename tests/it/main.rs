@@ -39,6 +39,9 @@ mod modes;
 // Items that fail are recorded, reported and recovered.
 mod failed;
 
+// Situations from other connectors' bug reports, as fake answers and faults.
+mod bugreports;
+
 // Every served endpoint against Intercom's OpenAPI response schemas.
 mod spec;
 

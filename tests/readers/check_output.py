@@ -17,7 +17,9 @@ simulator's ground truth (`/__sim/truth/<dataset>`) and checks that:
 * `SELECT id, max(updated_at) ... GROUP BY id` over all runs equals the truth
   for conversations, users, leads, tickets and companies (records deleted or
   merged since are left out: the truth no longer has them), in DuckDB over
-  Parquet, DuckDB over CSV and pyarrow over Parquet.
+  Parquet, DuckDB over CSV and pyarrow over Parquet;
+* the README's current-state query for mapping tables, run in DuckDB over
+  `conversation_tags`, gives each conversation's tags in the truth.
 
 Prints one line per check and a final `N passed, M failed`; exits 1 on any
 failure.
@@ -227,6 +229,36 @@ def compare(what, got, want):
           f"(e.g. {[(k, kept[k], want[k]) for k in wrong[:3]]})")
 
 
+# The README's current-state query for a mapping table ("Mapping tables").
+MAPPING_QUERY = """
+SELECT conversation_id, tag_id, tag_name
+FROM (
+  SELECT t.*,
+         max(conversation_updated_at) OVER (PARTITION BY conversation_id) AS latest
+  FROM read_parquet('{glob}', union_by_name = true) AS t
+) AS x
+WHERE conversation_updated_at = latest AND tag_id IS NOT NULL
+"""
+
+
+def check_mapping_query(con, base, out):
+    glob_ = os.path.join(out, "conversation_tags", "*", "*.parquet")
+    got = {}
+    for conv, tag, _name in con.execute(MAPPING_QUERY.format(glob=glob_)).fetchall():
+        got.setdefault(conv, set()).add(tag)
+    want, live = {}, set()
+    for c in truth(base, "conversations"):
+        live.add(c["id"])
+        tags = {t["id"] for t in (c.get("tags") or {}).get("tags", [])}
+        if tags:
+            want[c["id"]] = tags
+    # Conversations deleted since are in the export, not in the truth.
+    got = {k: v for k, v in got.items() if k in live}
+    wrong = [k for k in set(want) | set(got) if want.get(k) != got.get(k)]
+    check(not wrong, "conversation_tags: the README's current-state query = the truth's tags",
+          f"{len(wrong)} conversations differ (e.g. {[(k, got.get(k), want.get(k)) for k in wrong[:3]]})")
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: check_output.py PATH/TO/intercom-export")
@@ -273,6 +305,7 @@ def main():
                                            f"'updated_at': 'TIMESTAMPTZ'}})"), want)
                 compare(f"{report}: pyarrow latest updated_at per id over Parquet = truth",
                         latest_pyarrow(sorted(glob.glob(pq_glob))), want)
+            check_mapping_query(con, base, out)
     finally:
         sim.terminate()
         sim.wait(timeout=10)
