@@ -168,6 +168,23 @@ impl Page {
     }
 }
 
+/// The list under the first of `keys` that `body` has (e.g. `["data",
+/// "companies"]` for `GET /contacts/{id}/companies`), for answers read
+/// without [`Page`]. None of them there is an [`Error::Protocol`] naming
+/// `endpoint` and the keys found, as in [`Page::decode`]: never an empty list.
+pub fn list_in(endpoint: &str, body: Value, keys: &[&str]) -> Result<Vec<Value>, Error> {
+    let found = keys
+        .iter()
+        .find(|k| body.get(**k).is_some_and(Value::is_array))
+        .copied();
+    match found {
+        Some(key) => Page::decode(endpoint, key, body).map(|p| p.data),
+        None => {
+            Page::decode(endpoint, keys.first().copied().unwrap_or("data"), body).map(|p| p.data)
+        }
+    }
+}
+
 /// "a string", "null", ... for messages.
 fn kind_of(v: &Value) -> &'static str {
     match v {
@@ -275,6 +292,28 @@ mod tests {
         .expect("empty page");
         assert!(empty.data.is_empty());
         assert!(empty.check_complete("POST /contacts/search", true).is_ok());
+    }
+
+    #[test]
+    fn sub_resource_lists_are_found_under_any_of_their_keys_or_refused() {
+        let companies = list_in(
+            "GET /contacts/{id}/companies",
+            json!({"type": "list", "companies": [{"id": "k1"}]}),
+            &["data", "companies"],
+        )
+        .expect("companies key");
+        assert_eq!(companies.len(), 1);
+        let err = list_in(
+            "GET /contacts/{id}/companies",
+            json!({"type": "list", "items": []}),
+            &["data", "companies"],
+        )
+        .expect_err("neither key")
+        .to_string();
+        assert!(
+            err.contains("GET /contacts/{id}/companies") && err.contains("keys found: items, type"),
+            "{err}"
+        );
     }
 
     #[test]

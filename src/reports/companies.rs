@@ -187,13 +187,12 @@ async fn segment_rows(
     for (company, result) in results {
         match result {
             Ok(body) => {
-                let list = body
-                    .get("data")
-                    .or_else(|| body.get("segments"))
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
-                rows.extend(item_rows(company, list));
+                let list = crate::api::list_in(
+                    "GET /companies/{id}/segments",
+                    body,
+                    &["data", "segments"],
+                )?;
+                rows.extend(item_rows(company, &list));
             }
             Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
             // Deleted since the scroll listed it: skipped, and counted.

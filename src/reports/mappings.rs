@@ -27,6 +27,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::anomalies::AnomalyKind;
+use crate::api::list_in;
 use crate::api::query::leaf;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
@@ -176,10 +177,7 @@ async fn items(
         let Some(body) = get(format!("contacts/{id}/{what}"), pattern).await? else {
             return Ok(None);
         };
-        let list = ["data", "companies"]
-            .into_iter()
-            .find_map(|k| body.get(k).and_then(Value::as_array));
-        Ok::<_, Error>(Some(list.cloned().unwrap_or_default()))
+        Ok::<_, Error>(Some(list_in(pattern, body, &["data", "companies"])?))
     };
     // A conversation's full list, from `GET /conversations/{id}`.
     let conversation_list = |field: &'static str| async move {
@@ -187,11 +185,11 @@ async fn items(
         else {
             return Ok(None);
         };
-        let list = body
-            .pointer(&format!("/{field}/{field}"))
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+        // The conversation's own list object, e.g. `tags: {type, tags: [...]}`.
+        let list = match body.get(field) {
+            Some(object) => list_in("GET /conversations/{id}", object.clone(), &[field])?,
+            None => Vec::new(),
+        };
         Ok::<_, Error>(Some(list))
     };
     match mapping {
