@@ -156,6 +156,11 @@ async fn a_story_written_through_the_api_is_what_the_next_sync_exports() {
         Value::Null,
         "a new contact has no generated values"
     );
+    assert_eq!(
+        user["custom_attributes"]["beta_tester"],
+        Value::Null,
+        "an unset boolean attribute is null, not false"
+    );
     assert_eq!(user["tags"]["data"], json!([]));
     let updated = api
         .ok(

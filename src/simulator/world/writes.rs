@@ -445,11 +445,13 @@ impl Writes {
         };
         match found {
             Some(v) => Some(field_value(v)),
-            None if self.created_contacts.contains(&idx) => Some(if is_bool {
-                FieldValue::Bool(false)
-            } else {
-                FieldValue::Null
-            }),
+            None if self.created_contacts.contains(&idx) => {
+                Some(if is_bool && !name.starts_with("custom_attributes.") {
+                    FieldValue::Bool(false)
+                } else {
+                    FieldValue::Null
+                })
+            }
             None => None,
         }
     }
@@ -463,11 +465,16 @@ impl Writes {
         let Value::Object(m) = v else { return };
         if created {
             for (k, val) in m.iter_mut() {
-                if !matches!(
-                    k.as_str(),
-                    "type" | "id" | "workspace_id" | "created_at" | "updated_at" | "companies"
-                ) {
-                    blank(val);
+                match (k.as_str(), val) {
+                    (
+                        "type" | "id" | "workspace_id" | "created_at" | "updated_at" | "companies",
+                        _,
+                    ) => {}
+                    // Unset custom attributes are null, whatever their type.
+                    ("custom_attributes", Value::Object(ca)) => {
+                        ca.values_mut().for_each(|x| *x = Value::Null);
+                    }
+                    (_, val) => blank(val),
                 }
             }
         }
