@@ -60,6 +60,16 @@ ENDPOINTS = [
     ("get", "/companies/{}/segments"),
     ("get", "/events"),
     ("post", "/tickets/search"),
+    # Writes.
+    ("post", "/contacts"),
+    ("put", "/contacts/{}"),
+    ("delete", "/contacts/{}"),
+    ("post", "/contacts/{}/companies"),
+    ("post", "/companies"),
+    ("post", "/conversations/{}/reply"),
+    ("post", "/tickets"),
+    ("get", "/tickets/{}"),
+    ("post", "/messages"),
 ]
 
 KEEP = {

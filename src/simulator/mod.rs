@@ -70,6 +70,13 @@
 //!   conversations `{page, starting_after}` (left out on the last page),
 //!   tickets `{per_page, starting_after}` (null at the end), page-number
 //!   endpoints a full URL or null, events a full URL (left out at the end).
+//! * **Writes** (`routes/writes.rs`, `world/writes.rs`): `POST /contacts`,
+//!   `PUT`/`DELETE /contacts/{id}`, `POST /contacts/{id}/companies`,
+//!   `POST /companies`, `POST /conversations/{id}/reply`, `POST /tickets`,
+//!   `GET /tickets/{id}`, `POST /messages`, validated with Intercom's error
+//!   codes. A write happens at "now" (it sets `updated_at`), bumps the world
+//!   generation and shows everywhere a generated change would; written values
+//!   are an overlay the shape builders lay over the generated object.
 //! * **Versions.** `Intercom-Version` older than 2.12 gets the 2.11 shapes
 //!   where they differ (see `routes::Ver`); the default is 2.16.
 //! * **Rate limit** (`--rate-limit N`, `limits`): N calls per 10-second

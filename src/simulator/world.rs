@@ -14,6 +14,9 @@
 
 use std::collections::BTreeSet;
 
+mod writes;
+pub(crate) use writes::{CompanyFields, ContactFields, Writes};
+
 use super::SimConfig;
 use super::rng::Rng;
 use super::vocab::{ADMINS, FIRST_NAMES, LAST_NAMES, TAGS, TEAMS, WORKSPACES};
@@ -280,6 +283,8 @@ pub(crate) struct World {
     pub search_lag: i64,
     /// Average events per contact.
     pub events_per_user: u32,
+    /// Values written through the API (`world/writes.rs`).
+    pub writes: Writes,
 }
 
 impl World {
@@ -461,11 +466,14 @@ impl World {
         let Some(meta) = self.contacts.get(idx as usize) else {
             return Vec::new();
         };
+        if self.writes.contact_created(idx) {
+            return self.attached_companies(idx).collect();
+        }
         let avail = self
             .companies
             .partition_point(|c| c.created_at <= meta.created_at) as u64;
         if avail == 0 {
-            return Vec::new();
+            return self.attached_companies(idx).collect();
         }
         let mut r = Rng::new(self.seed, salt::CONTACT_COMPANIES, u64::from(idx), 0);
         let want = if idx % 50 == 11 {
@@ -483,6 +491,7 @@ impl World {
         }
         out.sort_unstable();
         out.retain(|&c| !self.companies[c as usize].deleted);
+        out.extend(self.attached_companies(idx));
         out
     }
 
@@ -557,6 +566,7 @@ impl World {
             start_time: start,
             search_lag: 0,
             events_per_user: 0,
+            writes: Writes::default(),
         }
     }
 

@@ -47,3 +47,6 @@ mod spec;
 
 // Several workspaces, Postgres state shared by workers, object-store output.
 mod fleet;
+
+// The simulator's write API: a story through the API, then synced.
+mod writes;

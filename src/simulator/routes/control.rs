@@ -9,8 +9,12 @@
 //!   `conversation_parts` (the parts that endpoint returns, each with its
 //!   `conversation_id`), `notes`, `events` (only the listable last 90 days),
 //!   `tickets`, `deleted_conversations`, `admins`, `teams`, `tags`,
-//!   `segments` (with `count`), `data_attributes` (contact and company) and
-//!   `ticket_types`. Merged, deleted and lagging records are handled as the
+//!   `segments` (with `count`), `data_attributes` (contact and company),
+//!   `ticket_types`, and `deletions`: every contact, company and
+//!   conversation that is gone, `{"object_type", "id", "deleted_at" (unix
+//!   seconds, null where `advance` removed a contact or company), "how"
+//!   ("deleted" or "merged"), "merged_into" (the surviving contact's id or
+//!   null)}`, contacts first, then companies, then conversations. Merged, deleted and lagging records are handled as the
 //!   API does: gone records are absent, lagging ones present. If the world is advanced while a
 //!   truth stream is in flight, the stream is aborted (the client sees a body
 //!   error) rather than mixing two states.
@@ -37,7 +41,7 @@ use super::super::error::ApiError;
 use super::super::shapes::contact::{self, ContactJson};
 use super::super::shapes::{company, conversation, dims, event, note, ticket};
 use super::super::vocab::TEAMS;
-use super::super::world::World;
+use super::super::world::{DELETED, LIVE, World};
 
 /// Records rendered per streamed chunk.
 const CHUNK: u32 = 256;
@@ -172,6 +176,7 @@ enum Truth {
     Segments,
     DataAttributes,
     TicketTypes,
+    Deletions,
 }
 
 impl Truth {
@@ -191,6 +196,7 @@ impl Truth {
             "segments" => Truth::Segments,
             "data_attributes" => Truth::DataAttributes,
             "ticket_types" => Truth::TicketTypes,
+            "deletions" => Truth::Deletions,
             _ => return None,
         })
     }
@@ -208,6 +214,9 @@ impl Truth {
             Truth::Segments => w.segments,
             Truth::DataAttributes => 2,
             Truth::TicketTypes => dims::TICKET_TYPES.len(),
+            Truth::Deletions => {
+                w.contacts.len() + w.companies.len() + w.deleted_conversations.len()
+            }
         }
     }
 
@@ -293,8 +302,54 @@ impl Truth {
                 }
             }
             Truth::TicketTypes => line(buf, &dims::ticket_type(w, i as usize, false)),
+            Truth::Deletions => {
+                if let Some(d) = deletion(w, i as usize) {
+                    line(buf, &d);
+                }
+            }
         }
     }
+}
+
+/// Unit `i` of `/__sim/truth/deletions`, if that record is gone.
+fn deletion(w: &World, i: usize) -> Option<Value> {
+    let (nc, nm) = (w.contacts.len(), w.companies.len());
+    if i < nc {
+        let gone = w.contacts[i].gone;
+        if gone == LIVE {
+            return None;
+        }
+        let deleted_at = w
+            .writes
+            .deleted_contacts
+            .get(&(i as u32))
+            .map(|d| d.deleted_at);
+        let merged_into = (gone != DELETED).then(|| w.contact_id(gone));
+        return Some(json!({
+            "object_type": "contact",
+            "id": w.contact_id(i as u32),
+            "deleted_at": deleted_at,
+            "how": if gone == DELETED { "deleted" } else { "merged" },
+            "merged_into": merged_into,
+        }));
+    }
+    if i < nc + nm {
+        let c = i - nc;
+        return w.companies[c].deleted.then(|| {
+            json!({
+                "object_type": "company", "id": w.company_id(c as u32),
+                "deleted_at": null, "how": "deleted", "merged_into": null,
+            })
+        });
+    }
+    let c = *w.deleted_conversations.get(i - nc - nm)?;
+    Some(json!({
+        "object_type": "conversation",
+        "id": w.conversation_id(c).to_string(),
+        "deleted_at": w.conversations[c as usize].deleted_at,
+        "how": "deleted",
+        "merged_into": null,
+    }))
 }
 
 /// Object-safe serialization into a buffer.
@@ -321,7 +376,7 @@ async fn truth_named(
             format!(
                 "no truth dataset {name:?}; use contacts, companies, conversations, \
                  conversation_parts, notes, events, tickets, deleted_conversations, \
-                 admins, teams, tags, segments, data_attributes or ticket_types"
+                 admins, teams, tags, segments, data_attributes, ticket_types or deletions"
             ),
         )
     })?;

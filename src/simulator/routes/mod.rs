@@ -15,6 +15,7 @@ mod conversations;
 mod dims;
 mod events;
 mod tickets;
+mod writes;
 
 pub(crate) use companies::ScrollState;
 
@@ -41,12 +42,23 @@ pub const MAX_PER_PAGE: usize = 150;
 pub(crate) fn build(sim: Arc<Simulator>) -> Router {
     let api = Router::new()
         .route("/me", get(me))
-        .route("/contacts", get(contacts::list))
+        .route(
+            "/contacts",
+            get(contacts::list).post(writes::create_contact),
+        )
         .route("/contacts/search", post(contacts::search))
-        .route("/contacts/{id}", get(contacts::show))
+        .route(
+            "/contacts/{id}",
+            get(contacts::show)
+                .put(writes::update_contact)
+                .delete(writes::delete_contact),
+        )
         .route("/contacts/{id}/notes", get(contacts::notes))
         .route("/contacts/{id}/tags", get(contacts::tags))
-        .route("/contacts/{id}/companies", get(contacts::companies))
+        .route(
+            "/contacts/{id}/companies",
+            get(contacts::companies).post(writes::attach_company),
+        )
         .route("/contacts/{id}/segments", get(contacts::segments))
         .route("/conversations", get(conversations::list))
         .route("/conversations/search", post(conversations::search))
@@ -56,13 +68,17 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
             get(dims::conversation_attributes),
         )
         .route("/conversations/{id}", get(conversations::show))
+        .route("/conversations/{id}/reply", post(writes::reply))
         .route("/admins", get(dims::admins))
         .route("/teams", get(dims::teams))
         .route("/tags", get(dims::tags))
         .route("/segments", get(dims::segments))
         .route("/data_attributes", get(dims::data_attributes))
         .route("/ticket_types", get(dims::ticket_types))
-        .route("/companies", get(companies::filter))
+        .route(
+            "/companies",
+            get(companies::filter).post(writes::upsert_company),
+        )
         .route("/companies/scroll", get(companies::scroll))
         .route("/companies/list", post(companies::list))
         .route("/companies/{id}", get(companies::show))
@@ -70,6 +86,9 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         .route("/companies/{id}/segments", get(companies::segments))
         .route("/events", get(events::list))
         .route("/tickets/search", post(tickets::search))
+        .route("/tickets", post(writes::create_ticket))
+        .route("/tickets/{id}", get(writes::show_ticket))
+        .route("/messages", post(writes::create_message))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&sim),

@@ -115,6 +115,7 @@ pub(crate) fn json(world: &World, idx: u32) -> Value {
     {
         m.remove("website");
     }
+    world.writes.patch_company(idx, &mut out);
     out
 }
 

@@ -362,6 +362,14 @@ impl Record for ContactRecord<'_> {
             }
             _ => {}
         }
+        if let Some(f) = FIELDS.iter().find(|f| f.key == k)
+            && let Some(v) =
+                self.world
+                    .writes
+                    .contact_field(self.idx, f.name, matches!(f.ty, FieldType::Bool))
+        {
+            return v;
+        }
         let d = self.data.get_or_init(|| data(self.world, self.idx));
         let loc = d.ident.location;
         match k {
@@ -410,6 +418,8 @@ pub(crate) struct ContactJson<'w> {
     d: ContactData,
     /// 2.11 shape: `owner_id` is an integer.
     v211: bool,
+    /// The generated contact only, without values written through the API.
+    raw: bool,
 }
 
 impl<'w> ContactJson<'w> {
@@ -419,6 +429,7 @@ impl<'w> ContactJson<'w> {
             world,
             d: data(world, idx),
             v211: false,
+            raw: false,
         }
     }
 
@@ -487,6 +498,23 @@ impl Serialize for AddressableList<'_> {
 
 impl Serialize for ContactJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let w = &self.world.writes;
+        if !self.raw
+            && !w.contacts.is_empty()
+            && let Some(idx) = self.world.parse_contact_id(&self.d.ident.id)
+            && w.contacts.contains_key(&idx)
+        {
+            // Written through the API: the generated contact with the writes laid over.
+            let raw = ContactJson {
+                world: self.world,
+                d: self.d.clone(),
+                v211: self.v211,
+                raw: true,
+            };
+            let mut v = serde_json::to_value(raw).map_err(serde::ser::Error::custom)?;
+            w.patch_contact(idx, &mut v, self.v211);
+            return v.serialize(s);
+        }
         let d = &self.d;
         let id = &d.ident.id;
         let (ios, android) = (d.ios, d.android);

@@ -744,6 +744,7 @@ pub(crate) fn json(world: &World, idx: u32, parts: Option<bool>) -> Value {
             },
         );
     }
+    world.writes.patch_conversation(idx, &mut v, plaintext);
     v
 }
 

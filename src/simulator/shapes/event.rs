@@ -28,6 +28,10 @@ pub(crate) type Ev = (i64, usize, u64);
 /// Events of contact `idx`, newest first.
 pub(crate) fn of_contact(world: &World, idx: u32) -> Vec<Ev> {
     let meta = world.contacts[idx as usize];
+    if world.writes.contact_created(idx) {
+        // Created through the API: no events until something records them.
+        return Vec::new();
+    }
     let avg = u64::from(world.events_per_user);
     let mut r = Rng::new(world.seed, salt::EVENTS, u64::from(idx), 0);
     let n = if avg == 0 { 0 } else { r.below(2 * avg + 1) };

@@ -15,6 +15,9 @@ use super::{dims, obj};
 const MAX_NOTES: u64 = 16;
 
 fn count(world: &World, idx: u32) -> u64 {
+    if world.writes.contact_created(idx) {
+        return 0;
+    }
     if idx % 50 == 3 {
         return 12;
     }

@@ -188,5 +188,6 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
             o.insert("previous_ticket_state_id".into(), Value::Null);
         }
     }
+    w.writes.patch_ticket(idx, &mut v);
     v
 }
