@@ -12,7 +12,7 @@
 //! `base + index`). Two ordered indexes keyed by `(updated_at, index)` let
 //! searches with an `updated_at` bound avoid scanning the whole world.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::SimConfig;
 use super::rng::Rng;
@@ -280,6 +280,10 @@ pub(crate) struct World {
     pub search_lag: i64,
     /// Average events per contact.
     pub events_per_user: u32,
+    /// Events recorded after the start: contact index → times. `advance`
+    /// gives every contact it updates one event at its new `updated_at`
+    /// (activity is what changed it); see `shapes::event`.
+    pub new_events: BTreeMap<u32, Vec<i64>>,
 }
 
 impl World {
@@ -557,6 +561,7 @@ impl World {
             start_time: start,
             search_lag: 0,
             events_per_user: 0,
+            new_events: BTreeMap::new(),
         }
     }
 
@@ -630,6 +635,9 @@ impl World {
             c.updated_at = t;
             c.version += 1;
             self.contacts_by_updated.insert((t, idx));
+            if self.events_per_user > 0 {
+                self.new_events.entry(idx).or_default().push(t);
+            }
         }
         summary.updated_contacts = k;
         let k = amount(&mut rng, n0, CONTACT_CREATES_PER_HOUR, secs);

@@ -21,6 +21,9 @@ mod schemas;
 
 mod simulator;
 
+// `events` by event_type (users, leads, all) against the ground truth.
+mod events;
+
 // The simulator's rate limit and faults; syncs that survive them.
 mod faults;
 
