@@ -21,6 +21,9 @@ mod schemas;
 
 mod simulator;
 
+// The simulator's response latency (`--latency`): per class, seeded.
+mod latency;
+
 // `events` by event_type (users, leads, all) against the ground truth.
 mod events;
 
