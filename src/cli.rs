@@ -190,9 +190,19 @@ pub struct DemoArgs {
     /// Where the demo writes its files and state (replaced on each demo run).
     #[arg(long, default_value = "demo-output", value_name = "DIR")]
     pub output: PathBuf,
+    /// Serve the simulator like a real workspace: Intercom's default rate
+    /// limit (1,666 calls per 10 s) and response times
+    /// `search=300ms±100ms,get=150ms±50ms,default=150ms`, unless
+    /// --rate-limit or --latency say otherwise. Slower.
+    #[arg(long)]
+    pub realistic: bool,
     #[command(flatten)]
     pub sim: SimConfig,
 }
+
+/// Intercom's default rate limit (10,000 calls a minute) per 10-second
+/// window, for `demo --realistic`.
+const REALISTIC_RATE_LIMIT: u32 = 1666;
 
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
@@ -1071,13 +1081,24 @@ const DEMO_STATE: &str = ".demo-state.db";
 
 async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
     prepare_demo_dir(&args.output)?;
-    let handle = simulator::spawn(args.sim.clone())
+    let mut sim = args.sim.clone();
+    if args.realistic {
+        sim.rate_limit.get_or_insert(REALISTIC_RATE_LIMIT);
+        sim.latency
+            .get_or_insert_with(simulator::LatencyModel::realistic);
+    }
+    let handle = simulator::spawn(sim.clone())
         .await
         .context("starting the simulator")?;
     let base_url = handle.base_url();
     println!(
-        "simulator on {base_url}: {} contacts, {} conversations (seed {})",
-        args.sim.contacts, args.sim.conversations, args.sim.seed
+        "simulator on {base_url}: {} contacts, {} conversations (seed {}; latency {}, rate limit {})",
+        sim.contacts,
+        sim.conversations,
+        sim.seed,
+        sim.latency.unwrap_or_default(),
+        sim.rate_limit
+            .map_or_else(|| "none".to_string(), |n| format!("{n} per 10 s")),
     );
     let settings = Settings::resolve(
         FileConfig::default(),

@@ -3,6 +3,9 @@
 //! the child's own resource usage with `wait4`, so CPU time and peak RSS are
 //! the exporter's alone, never the simulator's.
 
+// Each bench uses a part of this module.
+#![allow(dead_code)]
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -59,20 +62,40 @@ pub struct Measured {
 /// `BENCH_EXE` runs another build of the exporter (e.g. a copy of an older
 /// release binary, for before/after figures on the same machine and world).
 pub fn run_export(base_url: &str, dir: &Path, report: &str, format: &str) -> Measured {
+    let run = run_sync(base_url, dir, &["--reports", report, "--format", format]);
+    assert_eq!(
+        run.usage.status, 0,
+        "{report}: exporter failed:\n{}",
+        run.summary
+    );
+    Measured {
+        rows: rows_of(&run.summary, report),
+        wall_secs: run.wall_secs,
+        usage: run.usage,
+    }
+}
+
+/// One finished `intercom-export sync`.
+pub struct SyncRun {
+    /// What it printed on stdout (the summary table).
+    pub summary: String,
+    pub wall_secs: f64,
+    pub usage: ChildUsage,
+}
+
+/// `intercom-export sync ARGS` against `base_url`, output and state under
+/// `dir` (the exporter from `BENCH_EXE`, or this build's). The caller checks
+/// `usage.status`.
+pub fn run_sync(base_url: &str, dir: &Path, args: &[&str]) -> SyncRun {
     let exe = std::env::var("BENCH_EXE")
         .unwrap_or_else(|_| env!("CARGO_BIN_EXE_intercom-export").to_string());
     let t = Instant::now();
     // Reaped by `wait_child` (wait4), which also reads its rusage.
     #[allow(clippy::zombie_processes)]
     let child = Command::new(&exe)
-        .args([
-            "sync",
-            "--reports",
-            report,
-            "--format",
-            format,
-            "--base-url",
-        ])
+        .arg("sync")
+        .args(args)
+        .arg("--base-url")
         .arg(base_url)
         .arg("--output")
         .arg(dir.join("out"))
@@ -90,11 +113,9 @@ pub fn run_export(base_url: &str, dir: &Path, report: &str, format: &str) -> Mea
     let mut summary = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut summary).expect("summary");
     let usage = wait_child(pid);
-    let wall_secs = t.elapsed().as_secs_f64();
-    assert_eq!(usage.status, 0, "{report}: exporter failed:\n{summary}");
-    Measured {
-        rows: rows_of(&summary, report),
-        wall_secs,
+    SyncRun {
+        summary,
+        wall_secs: t.elapsed().as_secs_f64(),
         usage,
     }
 }

@@ -1,23 +1,31 @@
-//! `events`: the data events of every user changed since the cursor, one row
-//! per event (`GET /events?type=user&intercom_user_id=…`).
+//! `events`: the data events of every contact changed since the cursor, one
+//! row per event (`GET /events?type=user&intercom_user_id=…`).
 //!
-//! The users come from the same incremental contact search as the `users`
-//! report (role user, `updated_at`; this report keeps its own cursor of that
-//! search): every user on the first run, then those updated since. Intercom
-//! bumps a contact's `updated_at` when it is seen or changed, so "updated or
-//! seen since the cursor" is one search. Each user's events are fetched while
-//! the search streams, up to `concurrency` users at a time ([`fanout`]), and
-//! followed through `pages.next`, a full URL that must have the configured
-//! base URL's origin (the token is never sent anywhere else).
+//! Option `event_type` (Domo's "Event Type") chooses whose events: `user`
+//! (the default), `lead`, or `all` contacts. The contacts come from the same
+//! incremental contact search as the `users` / `leads` reports (`role`
+//! filter, none for `all`; `updated_at`; this report keeps its own cursor of
+//! that search, one per `event_type`): every contact on the first run, then
+//! those updated since. Intercom bumps a contact's `updated_at` when it is
+//! seen or changed, so "updated or seen since the cursor" is one search.
+//! `GET /events` takes `type=user` for every contact; leads are read by their
+//! Intercom id (`intercom_user_id`), which works for both roles. Each
+//! contact's events are fetched while the search streams, up to
+//! `concurrency` contacts at a time ([`fanout`]), and followed through
+//! `pages.next`, a full URL that must have the configured base URL's origin
+//! (the token is never sent anywhere else). Every row says the contact's
+//! role in `contact_role`.
 //!
 //! Intercom lists only events younger than 90 days; older ones are not
-//! returned and so not exported. Events have no unique id: a user changed
+//! returned and so not exported. Events have no unique id: a contact changed
 //! again in a later run has its (still listable) events exported again, so
-//! de-duplicate on `(intercom_user_id, event_name, created_at, metadata)`.
+//! de-duplicate on `event_key`, a hash of `(intercom_user_id, event_name,
+//! created_at, metadata)`.
 //!
-//! A user whose events still fail after retries is a [`FailedItem`] (its
-//! contact id) and the run goes on; the next run fetches it first. A 401,
-//! 403 or a foreign `pages.next` fails the whole report instead.
+//! A contact whose events still fail after retries is a [`FailedItem`] (its
+//! contact id) and the run goes on; the next run fetches it first, looking
+//! its role up with `GET /contacts/{id}` (gone: no events). A 401, 403 or a
+//! foreign `pages.next` fails the whole report instead.
 //!
 //! [`fanout`]: super::fanout
 //! [`FailedItem`]: super::FailedItem
@@ -32,8 +40,87 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
-use crate::reports::search::{self, SearchCursor};
+use crate::reports::options::OptionSpec;
+use crate::reports::search::{self, SearchCursor, SearchSpec};
 use crate::reports::{ExtractOptions, Extracted, contacts, fanout};
+
+/// Option `event_type`: whose events are read. It selects rows, so each
+/// value keeps its own cursor.
+pub const EVENT_TYPE: OptionSpec = OptionSpec {
+    key: "event_type",
+    choices: &["user", "lead", "all"],
+    default: "user",
+    doc: "Whose events: users, leads (by their Intercom id) or all contacts",
+    selects: true,
+};
+
+/// The options of the `events` report.
+pub static OPTIONS: &[OptionSpec] = &[EVENT_TYPE];
+
+/// Whose events the report reads (option `event_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventType {
+    /// Contacts with role `user` (the default).
+    #[default]
+    User,
+    /// Contacts with role `lead`.
+    Lead,
+    /// Every contact, users and leads.
+    All,
+}
+
+impl EventType {
+    /// Parse the option's value (`user`, `lead` or `all`); anything else is
+    /// a usage error naming the choices.
+    pub fn parse(value: &str) -> Result<Self> {
+        match value.trim() {
+            "user" => Ok(EventType::User),
+            "lead" => Ok(EventType::Lead),
+            "all" => Ok(EventType::All),
+            other => Err(Error::Config(format!(
+                "option events.event_type = {other:?} is not one of: {}",
+                EVENT_TYPE.choices.join(", ")
+            ))),
+        }
+    }
+
+    /// The contact search listing the contacts whose events are read:
+    /// `role = user` / `role = lead`, or every contact.
+    pub fn search_spec(self) -> SearchSpec {
+        match self {
+            EventType::User => contacts::search_spec("user", None),
+            EventType::Lead => contacts::search_spec("lead", None),
+            EventType::All => SearchSpec {
+                filter: None,
+                ..contacts::search_spec("user", None)
+            },
+        }
+    }
+
+    /// The role every listed contact has, when the search filters on one.
+    fn role(self) -> Option<&'static str> {
+        match self {
+            EventType::User => Some("user"),
+            EventType::Lead => Some("lead"),
+            EventType::All => None,
+        }
+    }
+}
+
+/// A contact whose events are read: its Intercom id, and its role when
+/// known (a contact retried from an earlier run's failures has its role
+/// looked up). Shown by its id, which names it in failed items.
+#[derive(Debug, Clone)]
+struct Contact {
+    id: String,
+    role: Option<String>,
+}
+
+impl std::fmt::Display for Contact {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.id)
+    }
+}
 
 /// Output columns.
 pub static COLUMNS: &[Column] = &[
@@ -75,41 +162,74 @@ pub static COLUMNS: &[Column] = &[
         "/event_key",
         "Stable key of the event (hash of user, name, time and metadata): de-duplicate on it",
     ),
+    Column::new(
+        "contact_role",
+        Str,
+        "/contact_role",
+        "Role of the contact the event was read for, user or lead (the contact search's role; \
+         GET /contacts/{id} for a contact retried from an earlier run)",
+    ),
 ];
 
-/// Run the report. See the module docs.
+/// Run the report for the contacts `event_type` selects. See the module docs.
 pub async fn extract(
     client: &IntercomClient,
     options: &ExtractOptions,
+    event_type: EventType,
     cursor: Option<SearchCursor>,
     retry: &[String],
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
-    let spec = contacts::search_spec("user", None);
+    let spec = event_type.search_spec();
     let retried: HashSet<&str> = retry.iter().map(String::as_str).collect();
-    let (user_tx, user_rx) = mpsc::channel::<Vec<Value>>(2);
+    let (contact_tx, contact_rx) = mpsc::channel::<Vec<Value>>(2);
     let per_page = options.per_page;
     let lookback = options.lookback_secs;
     let searching = async move {
-        let user_tx = user_tx;
-        search::extract_with_lookback(client, &spec, options, lookback, cursor, &user_tx, None)
+        let contact_tx = contact_tx;
+        search::extract_with_lookback(client, &spec, options, lookback, cursor, &contact_tx, None)
             .await
     };
-    let searched_ids = fanout::receiver_stream(user_rx)
+    let searched = fanout::receiver_stream(contact_rx)
         .flat_map(stream::iter)
-        .filter_map(|user| {
-            let id = user
+        .filter_map(|contact| {
+            let id = contact
                 .get("id")
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string();
-            std::future::ready((!retried.contains(id.as_str())).then_some(id))
+            let role = event_type
+                .role()
+                .or_else(|| contact.get("role").and_then(Value::as_str))
+                .map(str::to_string);
+            std::future::ready((!retried.contains(id.as_str())).then_some(Contact { id, role }))
         });
-    let users = stream::iter(retry.iter().cloned()).chain(searched_ids);
+    let retried_contacts = retry.iter().map(|id| Contact {
+        id: id.clone(),
+        role: None,
+    });
+    let contacts = stream::iter(retried_contacts).chain(searched);
+    let anomalies = &options.anomalies;
     let fetching = fanout::fanout(
-        users,
+        contacts,
         options.concurrency,
-        |id: String| async move { user_events(client, &id, per_page, &options.anomalies).await },
+        |contact: Contact| async move {
+            check_id(&contact.id)?;
+            let role = match contact.role {
+                Some(role) => role,
+                None => match contact_role(client, &contact.id, anomalies).await? {
+                    Some(role) => role,
+                    None => return Ok(Vec::new()),
+                },
+            };
+            let mut rows = user_events(client, &contact.id, per_page, anomalies).await?;
+            for row in &mut rows {
+                if let Value::Object(m) = row {
+                    m.insert("contact_role".into(), role.as_str().into());
+                }
+            }
+            Ok(rows)
+        },
         &tx,
     );
     let (searched, fetched) = tokio::join!(searching, fetching);
@@ -118,7 +238,48 @@ pub async fn extract(
     Ok(fetched.into_extracted(retry, cursor))
 }
 
-/// Every listable event of one user, following `pages.next`. A user that no
+/// A contact id from the search or the state goes into URLs: it must be
+/// plain alphanumerics, as Intercom's are.
+fn check_id(id: &str) -> Result<()> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(Error::Protocol {
+            endpoint: "POST /contacts/search".into(),
+            message: format!("a contact id that cannot go in a URL: {id:?}"),
+        });
+    }
+    Ok(())
+}
+
+/// The role (`user` or `lead`) of a contact retried from an earlier run
+/// (`GET /contacts/{id}`, field `role`), or `None` when it is gone (404, or
+/// 410 for a merged contact): a gone contact has no events to read, and is
+/// counted as a skipped child.
+async fn contact_role(
+    client: &IntercomClient,
+    id: &str,
+    anomalies: &Anomalies,
+) -> Result<Option<String>> {
+    let contact: Value = match client.get(&format!("contacts/{id}")).await {
+        Ok(v) => v,
+        Err(HttpError::Status {
+            status: 404 | 410, ..
+        }) => {
+            anomalies.record(AnomalyKind::SkippedChild, "GET /contacts/{id}", Some(id));
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match contact.get("role").and_then(Value::as_str) {
+        Some(role @ ("user" | "lead")) => Ok(Some(role.to_string())),
+        other => Err(Error::Protocol {
+            endpoint: "GET /contacts/{id}".into(),
+            message: format!("contact {id} has role {other:?}, expected user or lead"),
+        }),
+    }
+}
+
+/// Every listable event of one contact (user or lead: `type=user` with its
+/// Intercom id serves both), following `pages.next`. A contact that no
 /// longer exists (404) has none, and is counted as a skipped child.
 async fn user_events(
     client: &IntercomClient,
@@ -126,12 +287,7 @@ async fn user_events(
     per_page: u32,
     anomalies: &Anomalies,
 ) -> Result<Vec<Value>> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::Protocol {
-            endpoint: "POST /contacts/search".into(),
-            message: format!("a contact id that cannot go in a URL: {id:?}"),
-        });
-    }
+    check_id(id)?;
     let mut path = format!("events?type=user&intercom_user_id={id}&per_page={per_page}");
     let mut rows = Vec::new();
     let mut seen_next = HashSet::new();

@@ -268,9 +268,9 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
         ReportName::Events,
         ReportInfo {
             name: "events",
-            description: "Data events of users changed since the last run, last 90 days (GET /events per user)",
+            description: "Data events of users (or leads, or both) changed since the last run, last 90 days (GET /events per contact)",
             columns: events::COLUMNS,
-            options: &[],
+            options: events::OPTIONS,
             default_enabled: true,
         },
     ),
@@ -874,7 +874,8 @@ async fn extract_rows(
             return mappings::extract(client, mapping, options, cursor, tx).await;
         }
         ReportName::Events => {
-            return events::extract(client, options, cursor, retry, tx).await;
+            let event_type = events::EventType::parse(report_options.get(&events::EVENT_TYPE))?;
+            return events::extract(client, options, event_type, cursor, retry, tx).await;
         }
         ReportName::NotesByUser => {
             let spec = report.options().iter().find(|o| o.key == "contact_ids");

@@ -14,6 +14,7 @@
 //! * `query`: the search DSL; `search`: keyset pagination and the search engine.
 //! * `routes/`: HTTP handlers (API and `/__sim` control plane).
 //! * `stats`: request counters; `error`: `error.list` responses.
+//! * `latency`: simulated response times per endpoint class (`--latency`).
 //! * `rng`, `vocab`, `text`: hashing, word lists, HTML → text.
 //!
 //! # Semantics
@@ -44,7 +45,8 @@
 //!   (at least one of each for N ≥ 3600), all with timestamps in
 //!   `(old_now, new_now]`. Records are picked deterministically from the seed
 //!   and the two instants. An updated contact gets a new version (new
-//!   browser, last-seen times, custom attributes, tags) and `updated_at`; an
+//!   browser, last-seen times, custom attributes, tags), `updated_at` and
+//!   one new data event at that time (users and leads alike); an
 //!   updated conversation gets one new part (sometimes a close, snooze,
 //!   reopen or assignment, which changes its state).
 //!   `advance` also merges (into an older contact, which gets a new version)
@@ -81,6 +83,11 @@
 //!   where they differ (see `routes::Ver`); the default is 2.16.
 //! * **Rate limit** (`--rate-limit N`, `limits`): N calls per 10-second
 //!   wall-clock window per token, `X-RateLimit-*` headers, 429 beyond.
+//! * **Latency** (`--latency SPEC`, `latency`): off by default; otherwise
+//!   every API request waits a seeded delay of its class (`search`, `get`,
+//!   `post`) before it is answered, concurrently, e.g.
+//!   `search=300ms±100ms,get=120ms±40ms,default=150ms`. Served delays are in
+//!   `GET /__sim/stats` under `latency`.
 //! * **Faults** (`--faults`, `faults`): seeded 5xx, stalls, resets, broken
 //!   bodies, scripted 401s and 429 bursts; changeable via `/__sim/faults`.
 //! * **Scopes** (`--deny-scope FAMILY`, or `denied_scopes` in the fault
@@ -90,6 +97,7 @@
 mod clock;
 mod error;
 mod faults;
+mod latency;
 mod limits;
 mod query;
 mod rng;
@@ -114,6 +122,7 @@ use tokio::task::JoinHandle;
 pub use clock::Clock;
 pub use error::ApiError;
 pub use faults::{Burst, FaultProfile};
+pub use latency::{Class as LatencyClass, Delay, LatencyModel};
 pub use limits::WINDOW_SECS;
 pub use query::{MAX_GROUP_FILTERS, MAX_NESTING, QueryError};
 pub use routes::MAX_PER_PAGE;
@@ -157,6 +166,11 @@ pub struct SimConfig {
     /// Calls allowed per 10-second window per token (default: unlimited).
     #[arg(long, value_name = "N")]
     pub rate_limit: Option<u32>,
+    /// Response latency per endpoint class, e.g.
+    /// `search=300ms±100ms,get=120ms±40ms,default=150ms` (classes search,
+    /// get, post, default; `off` for none, the default). Seeded by `--seed`.
+    #[arg(long, value_name = "SPEC", value_parser = LatencyModel::parse)]
+    pub latency: Option<LatencyModel>,
     /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults.rs`).
     #[arg(long, value_name = "PROFILE")]
     pub faults: Option<String>,
@@ -203,6 +217,7 @@ impl Default for SimConfig {
             start_time: DEFAULT_START_TIME,
             history_days: 1095,
             rate_limit: None,
+            latency: None,
             faults: None,
             companies: 200,
             admins: 12,
@@ -238,6 +253,8 @@ pub struct Simulator {
     /// Custom data attributes declared while running
     /// (`POST /__sim/data_attributes`), listed after the world's own.
     pub(crate) declared_attributes: RwLock<Vec<Value>>,
+    /// Simulated response times (`--latency`); `None` when off.
+    pub(crate) latency: Option<latency::Latency>,
 }
 
 impl std::fmt::Debug for Simulator {
@@ -263,6 +280,7 @@ impl Simulator {
             faults: faults::Faults::from_config(&config),
             scroll: std::sync::Mutex::new(None),
             declared_attributes: RwLock::new(Vec::new()),
+            latency: latency::Latency::new(config.latency, config.seed),
             config,
         }
     }

@@ -6,6 +6,12 @@
 //! `METHOD (unmatched)`), and by 10-second wall-clock window (the rate
 //! limit's windows): `windows` lists `{"start", "requests"}` oldest first
 //! and `max_in_window` is the busiest window's count.
+//!
+//! With a latency model (`--latency`, see `latency.rs`), `latency` holds,
+//! per endpoint class (`search`, `get`, `post`), the delays served since the
+//! last reset: `{"requests", "total_ms", "min_ms", "max_ms", "first_ms"}`,
+//! `first_ms` being the first [`FIRST_DELAYS`] delays in the order they were
+//! drawn. Without a model `latency` is `{}`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -26,7 +32,22 @@ struct Counts {
     by_endpoint: BTreeMap<String, u64>,
     /// Window start (unix seconds) → requests answered in it.
     windows: BTreeMap<i64, u64>,
+    /// Latency class → delays served.
+    latency: BTreeMap<&'static str, Delays>,
 }
+
+/// Delays served to one latency class.
+#[derive(Debug, Default)]
+struct Delays {
+    requests: u64,
+    total_ms: u64,
+    min_ms: u64,
+    max_ms: u64,
+    first_ms: Vec<u64>,
+}
+
+/// Delays of each latency class listed one by one in the stats.
+pub const FIRST_DELAYS: usize = 32;
 
 /// Windows kept (oldest dropped first): about 11 hours.
 const MAX_WINDOWS: usize = 4096;
@@ -51,7 +72,25 @@ impl Stats {
         *c.by_endpoint.entry(endpoint).or_default() += 1;
     }
 
-    /// `{"total": n, "by_status": {"200": n}, "by_endpoint": {"GET /me": n}}`.
+    /// Counts one simulated delay of `ms` milliseconds for latency `class`.
+    pub fn record_delay(&self, class: &'static str, ms: u64) {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let d = c.latency.entry(class).or_default();
+        d.min_ms = if d.requests == 0 {
+            ms
+        } else {
+            d.min_ms.min(ms)
+        };
+        d.max_ms = d.max_ms.max(ms);
+        d.requests += 1;
+        d.total_ms += ms;
+        if d.first_ms.len() < FIRST_DELAYS {
+            d.first_ms.push(ms);
+        }
+    }
+
+    /// `{"total": n, "by_status": {"200": n}, "by_endpoint": {"GET /me": n},
+    /// "max_in_window": n, "windows": [...], "latency": {...}}`.
     pub fn snapshot(&self) -> Value {
         let c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let by_status: serde_json::Map<String, Value> = c
@@ -65,8 +104,19 @@ impl Stats {
             .map(|(start, n)| json!({"start": start, "requests": n}))
             .collect();
         let max_in_window = c.windows.values().copied().max().unwrap_or(0);
+        let latency: serde_json::Map<String, Value> = c
+            .latency
+            .iter()
+            .map(|(class, d)| {
+                (
+                    (*class).to_string(),
+                    json!({"requests": d.requests, "total_ms": d.total_ms, "min_ms": d.min_ms,
+                           "max_ms": d.max_ms, "first_ms": d.first_ms}),
+                )
+            })
+            .collect();
         json!({ "total": c.total, "by_status": by_status, "by_endpoint": c.by_endpoint,
-                "max_in_window": max_in_window, "windows": windows })
+                "max_in_window": max_in_window, "windows": windows, "latency": latency })
     }
 
     /// Zeroes every counter.
@@ -92,7 +142,18 @@ mod tests {
                    "by_endpoint": {"GET /me": 2, "POST /contacts/search": 1},
                    "max_in_window": 2,
                    "windows": [{"start": 1_000_000, "requests": 2},
-                               {"start": 1_000_010, "requests": 1}]})
+                               {"start": 1_000_010, "requests": 1}],
+                   "latency": {}})
+        );
+        s.record_delay("get", 120);
+        s.record_delay("get", 80);
+        s.record_delay("search", 300);
+        assert_eq!(
+            s.snapshot()["latency"],
+            json!({"get": {"requests": 2, "total_ms": 200, "min_ms": 80, "max_ms": 120,
+                           "first_ms": [120, 80]},
+                   "search": {"requests": 1, "total_ms": 300, "min_ms": 300, "max_ms": 300,
+                              "first_ms": [300]}})
         );
         s.reset();
         assert_eq!(s.snapshot()["total"], 0);

@@ -12,7 +12,7 @@
 //! `base + index`). Two ordered indexes keyed by `(updated_at, index)` let
 //! searches with an `updated_at` bound avoid scanning the whole world.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 mod writes;
 pub(crate) use writes::{CompanyFields, ContactFields, Writes};
@@ -285,6 +285,10 @@ pub(crate) struct World {
     pub events_per_user: u32,
     /// Values written through the API (`world/writes.rs`).
     pub writes: Writes,
+    /// Events recorded after the start: contact index → times. `advance`
+    /// gives every contact it updates one event at its new `updated_at`
+    /// (activity is what changed it); see `shapes::event`.
+    pub new_events: BTreeMap<u32, Vec<i64>>,
 }
 
 impl World {
@@ -567,6 +571,7 @@ impl World {
             search_lag: 0,
             events_per_user: 0,
             writes: Writes::default(),
+            new_events: BTreeMap::new(),
         }
     }
 
@@ -640,6 +645,9 @@ impl World {
             c.updated_at = t;
             c.version += 1;
             self.contacts_by_updated.insert((t, idx));
+            if self.events_per_user > 0 {
+                self.new_events.entry(idx).or_default().push(t);
+            }
         }
         summary.updated_contacts = k;
         let k = amount(&mut rng, n0, CONTACT_CREATES_PER_HOUR, secs);

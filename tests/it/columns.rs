@@ -641,7 +641,15 @@ async fn events_of_every_user_within_90_days_equal_the_ground_truth() {
         .filter(|e| users.contains(e["intercom_user_id"].as_str().unwrap_or_default()))
         .collect();
     assert!(truth.len() > 100, "the world has events");
-    let truth: Vec<Value> = truth.into_iter().map(with_event_key).collect();
+    // Users' events (the default event_type) say so in contact_role.
+    let truth: Vec<Value> = truth
+        .into_iter()
+        .map(with_event_key)
+        .map(|mut e| {
+            e["contact_role"] = "user".into();
+            e
+        })
+        .collect();
     let now = world.sim_get("clock").await["now"].as_i64().expect("now");
     assert!(
         truth

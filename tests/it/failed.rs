@@ -334,6 +334,78 @@ async fn failed_users_of_events_are_recorded_and_recovered_next_run() {
     assert_eq!(unique.len(), want);
 }
 
+/// With `event_type = "all"`, a failed lead and a failed user are retried
+/// by id alone: the retry looks each one's role up (`GET /contacts/{id}`),
+/// so their rows say the right `contact_role`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_contacts_of_all_events_are_retried_with_their_roles() {
+    let world = World::start(small_world()).await;
+    let truth = world.truth("events").await;
+    let roles: BTreeMap<String, String> = world
+        .truth("contacts")
+        .await
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().expect("text").to_string();
+            (s("id"), s("role"))
+        })
+        .collect();
+    let first_with_events = |role: &str| -> String {
+        truth
+            .iter()
+            .filter_map(|e| e["intercom_user_id"].as_str())
+            .find(|id| roles.get(*id).is_some_and(|r| r == role))
+            .expect("a contact of that role with events")
+            .to_string()
+    };
+    let (lead, user) = (first_with_events("lead"), first_with_events("user"));
+    let bad: HashSet<String> = [lead.clone(), user.clone()].into();
+    let failing = Arc::new(Mutex::new(bad.clone()));
+    let base = start_proxy(&world, Arc::clone(&failing)).await;
+    let args = events_args(
+        &world,
+        &base,
+        "page_size = 150\nmax_retries = 0\n[options.events]\nevent_type = \"all\"\n",
+    );
+    let token = [("INTERCOM_ACCESS_TOKEN", "t")];
+
+    let out = run_cli(&args, &token).await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let ids: HashSet<String> = failed_items(&world)
+        .await
+        .iter()
+        .map(|i| i["item_id"].as_str().expect("item_id").to_string())
+        .collect();
+    assert_eq!(ids, bad);
+    assert_eq!(world.requests_to("GET /contacts/{id}").await, 0);
+
+    failing.lock().expect("lock").clear();
+    let out = run_cli(&args, &token).await;
+    assert_ok(&out);
+    assert!(failed_items(&world).await.is_empty());
+    assert_eq!(
+        world.requests_to("GET /contacts/{id}").await,
+        2,
+        "one role lookup per retried contact"
+    );
+    let last = run_dirs(&world.output(), "events").pop().expect("a run");
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in json_rows(&read_parquet_dir(&last)) {
+        let s = |k: &str| r[k].as_str().expect("text").to_string();
+        got.entry(s("intercom_user_id"))
+            .or_default()
+            .insert(s("contact_role"));
+    }
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            (lead, BTreeSet::from(["lead".to_string()])),
+            (user, BTreeSet::from(["user".to_string()])),
+        ]),
+        "the retried contacts' events, each with its role"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_never_follow_pages_next_to_another_origin() {
     let world = World::start(small_world()).await;

@@ -21,6 +21,12 @@ mod schemas;
 
 mod simulator;
 
+// The simulator's response latency (`--latency`): per class, seeded.
+mod latency;
+
+// `events` by event_type (users, leads, all) against the ground truth.
+mod events;
+
 // The simulator's rate limit and faults; syncs that survive them.
 mod faults;
 

@@ -1,9 +1,11 @@
 //! HTTP routes: the Intercom API surface plus the `/__sim` control plane.
 //!
-//! API routes sit behind two layers: `count` (outermost, feeds
-//! [`Stats`](super::stats::Stats), so 401s are counted too) and `auth`
-//! (bearer token check), then `limits::layer` (rate limit and its headers)
-//! and `faults::layer` (fault injection). `/__sim/*` routes have none.
+//! API routes sit behind `latency::layer` (outermost: every request waits
+//! its simulated response time, 401s and 429s too, when `--latency` is
+//! set), `count` (feeds [`Stats`](super::stats::Stats), so 401s are counted
+//! too) and `auth` (bearer token check), then `limits::layer` (rate limit
+//! and its headers) and `faults::layer` (fault injection). `/__sim/*` routes
+//! have none.
 //!
 //! Request input is never trusted: malformed JSON, wrong types, bad cursors
 //! and out-of-range page sizes all become 400 `error.list` responses.
@@ -100,6 +102,10 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         ))
         .layer(middleware::from_fn_with_state(Arc::clone(&sim), auth))
         .layer(middleware::from_fn_with_state(Arc::clone(&sim), count))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&sim),
+            super::latency::layer,
+        ))
         .with_state(Arc::clone(&sim));
     control::router(Arc::clone(&sim))
         .merge(super::faults::control_router(sim))

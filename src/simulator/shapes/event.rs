@@ -1,9 +1,12 @@
 //! Data events (`GET /events`): per contact, fixed at generation.
 //!
-//! Contact `idx` has about `--events-per-user` events between its creation
-//! and the start time, newest first. Every 13th contact also has two events
-//! around the 90-day edge of the start time (one a minute inside, one a
-//! minute outside), so exporters meet the cut-off.
+//! Contact `idx` (user or lead alike) has about `--events-per-user` events
+//! between its creation and the start time, newest first. Every 13th
+//! contact also has two events around the 90-day edge of the start time (one
+//! a minute inside, one a minute outside), so exporters meet the cut-off.
+//! A contact that `advance` updates gets one more event at its new
+//! `updated_at` (`World::new_events`), so later syncs have new events of
+//! the changed contacts to find.
 
 use serde_json::Value;
 
@@ -21,6 +24,10 @@ const NAMES: &[(&str, &str)] = &[
     ("Checkout completed ✅", "Paid an invoice"),
     ("api.key.created", "Created an API key"),
 ];
+
+/// Metadata seeds of the events `advance` adds start here (generated ones
+/// use `0..2·avg` and `1000`, `1001`).
+const NEW_EVENT_SEEDS: u64 = 10_000;
 
 /// One event: `(created_at, name index, metadata seed)`.
 pub(crate) type Ev = (i64, usize, u64);
@@ -50,6 +57,13 @@ pub(crate) fn of_contact(world: &World, idx: u32) -> Vec<Ev> {
         let edge = world.start_time - LISTABLE_SECS;
         out.push((edge + 60, 0, 1000));
         out.push((edge - 60, 1, 1001));
+    }
+    let later = world.new_events.get(&idx).map_or(&[][..], Vec::as_slice);
+    for (j, &t) in later.iter().enumerate() {
+        let j = NEW_EVENT_SEEDS + j as u64;
+        let mut r = Rng::new(world.seed, salt::EVENTS, u64::from(idx), u64::MAX - j);
+        let name = r.below(NAMES.len() as u64);
+        out.push((t, name as usize, j));
     }
     out.sort_unstable_by(|a, b| b.cmp(a));
     out
