@@ -4,6 +4,7 @@
 //! and the reports pick what they need through declarative columns
 //! (`output::schema`). Only the envelopes are typed here.
 
+pub mod paginate;
 pub mod query;
 
 use serde::Deserialize;
