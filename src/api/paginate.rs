@@ -51,12 +51,12 @@
 //! needs every one of its N links: a Monte-Carlo model of this algorithm
 //! (broken passes read on, 3 failures in a row end a pass, a failed first
 //! request gives an empty pass) completes within 16 passes in all but
-//! about 1 in 10⁵ reads at p = 9 % (0.4 % need more than 7 passes), and
-//! essentially always at p = 2 %. So [`ScrollPolicy::default`]: at most 16
+//! fewer than 1 in 10⁵ reads at p = 9 % (0.4 % need more than 7 passes),
+//! and essentially always at p = 2 %. So [`ScrollPolicy::default`]: at most 16
 //! passes (15 restarts), and at most 6 passes in a row that got no page at
-//! all (a scroll failing on every request fails the report after about 8
-//! seconds of waiting, not 16 passes). Between passes it waits 250 ms, and
-//! after passes that got no page twice as long each time, up to 8 s.
+//! all. Before a new pass it waits 250 ms, doubled for every pass in a row
+//! that got no page (up to 8 s): a scroll failing on every request fails
+//! the report after 6 passes and about 8 seconds of waiting.
 //! Past the bound the report fails with nothing committed; it never
 //! "succeeds" with a partial set.
 //!
@@ -85,7 +85,8 @@ pub struct ScrollPolicy {
     /// A broken pass is read on to its end unless this many requests in a
     /// row fail; then it is left to expire on the server.
     pub max_failures_in_row: u32,
-    /// Wait before a new pass; doubled after every pass that got no page.
+    /// Wait before a new pass; doubled for every pass in a row that got no
+    /// page after the first.
     pub restart_wait: Duration,
     /// The longest wait before a new pass.
     pub max_restart_wait: Duration,
@@ -143,7 +144,8 @@ struct Links {
 impl Links {
     /// Add `a → b`; false if it contradicts a link already known.
     fn link(&mut self, a: &Node, b: &Node) -> bool {
-        let fits = self.next.get(a).is_none_or(|n| n == b) && self.prev.get(b).is_none_or(|p| p == a);
+        let fits =
+            self.next.get(a).is_none_or(|n| n == b) && self.prev.get(b).is_none_or(|p| p == a);
         if fits {
             self.next.insert(a.clone(), b.clone());
             self.prev.insert(b.clone(), a.clone());
@@ -250,7 +252,7 @@ impl<'a> Scroll<'a> {
                 let wait = self
                     .policy
                     .restart_wait
-                    .saturating_mul(1u32 << empty_in_row.min(16))
+                    .saturating_mul(1u32 << empty_in_row.saturating_sub(1).min(16))
                     .min(self.policy.max_restart_wait);
                 tracing::info!(
                     endpoint = %self.endpoint,
@@ -380,7 +382,7 @@ impl<'a> Scroll<'a> {
             let gone = matches!(failure, HttpError::Status { status: 404, .. });
             tracing::debug!(error = %failure, "a scroll request failed; the pass is broken");
             end.failure = Some(failure);
-            let drainable = matches!(param, Some(_)) && !gone;
+            let drainable = param.is_some() && !gone;
             if !drainable || failures_in_row >= self.policy.max_failures_in_row {
                 return Ok(end);
             }

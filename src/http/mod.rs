@@ -377,7 +377,10 @@ impl IntercomClient {
         drop(ticket);
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
-        let bytes = resp.bytes().await.map_err(|e| Failure::sent(transport(e)))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::sent(transport(e)))?;
         if status.is_success() {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Err(Failure::sent(HttpError::Body {

@@ -169,7 +169,11 @@ mod tests {
             message: "scroll already exists".into(),
             retry_after: None,
         };
-        assert_eq!(cursor(&held, true), Decision::Fail, "the scroll waits itself");
+        assert_eq!(
+            cursor(&held, true),
+            Decision::Fail,
+            "the scroll waits itself"
+        );
         // Idempotent reads keep the usual rules.
         assert_eq!(
             classify_for(Resend::Idempotent, &body, true),

@@ -563,7 +563,11 @@ fn latest_company_pairs(world: &World, report: &str, column: &str) -> BTreeSet<(
         }
     }
     let distinct: BTreeSet<_> = rows.iter().cloned().collect();
-    assert_eq!(distinct.len(), rows.len(), "{report}: a row was written twice");
+    assert_eq!(
+        distinct.len(),
+        rows.len(),
+        "{report}: a row was written twice"
+    );
     let mut latest: BTreeMap<String, String> = BTreeMap::new();
     for (company, at, _) in &rows {
         let e = latest.entry(company.clone()).or_insert_with(|| at.clone());
@@ -588,7 +592,8 @@ async fn sigkill_under_flaky_faults_then_rerun_loses_and_repeats_nothing() {
         contacts: 80,
         conversations: 40,
         parts: 2,
-        companies: 160,
+        // 12 pages a scroll: the faults meet every company report's scroll.
+        companies: 600,
         scroll_expiry_secs: 3,
         ..SimConfig::default()
     })
@@ -601,27 +606,40 @@ async fn sigkill_under_flaky_faults_then_rerun_loses_and_repeats_nothing() {
     .expect("config");
     let args = sync_args(&world, "sync");
     world.sim_post("faults", flaky(5)).await;
+    // Commits in between move later runs on to later reports, so kills
+    // land in every part of the sync, the company scrolls included.
     let rounds: [&[&str]; 2] = [
         &[
             "page:2",
             "written:1",
+            "committed:1",
             "page:6",
             "in_commit:2",
-            "committed:1",
-            "page:4",
-            "written:3",
-            "page:9",
             "committed:2",
-            "page:3",
-            "in_commit:1",
-            "page:5",
-            "written:2",
+            "page:4",
+            "committed:3",
+            "page:9",
+            "written:3",
             "committed:4",
-            "page:2",
+            "page:5",
+            "committed:5",
+            "page:3",
+            "page:8",
+            "in_commit:1",
+            "committed:6",
+            "page:5",
+            "page:12",
+            "written:2",
             "page:7",
         ],
         // After the world moved: incremental syncs.
-        &["page:1", "written:2", "in_commit:3", "committed:2", "page:3"],
+        &[
+            "page:1",
+            "written:2",
+            "in_commit:3",
+            "committed:2",
+            "page:3",
+        ],
     ];
     let mut kills = 0;
     for (i, points) in rounds.iter().enumerate() {
@@ -635,10 +653,9 @@ async fn sigkill_under_flaky_faults_then_rerun_loses_and_repeats_nothing() {
                 Ended::Killed => kills += 1,
                 // A run the faults made partial (an item that failed every
                 // retry) is fine: the next run takes it up.
-                Ended::Exited(code) => assert!(
-                    matches!(code, Some(0 | 4)),
-                    "{point}: exit {code:?}"
-                ),
+                Ended::Exited(code) => {
+                    assert!(matches!(code, Some(0 | 4)), "{point}: exit {code:?}")
+                }
             }
         }
     }
@@ -669,9 +686,17 @@ async fn sigkill_under_flaky_faults_then_rerun_loses_and_repeats_nothing() {
             })
             .collect();
         assert!(!want.is_empty(), "{report}: the world has some");
-        assert_eq!(latest_company_pairs(&world, report, column), want, "{report}");
+        assert_eq!(
+            latest_company_pairs(&world, report, column),
+            want,
+            "{report}"
+        );
     }
     let tickets = truth_map(&world.truth("tickets").await, None);
     assert_exactly_once(&world, "tickets", &tickets).await;
     assert_disk_matches_state(&world.output(), &world.state()).await;
+    // The kills and faults did meet the company scrolls (13 requests a
+    // clean scroll; the last run alone makes three).
+    let scrolls = world.requests_to("GET /companies/scroll").await;
+    assert!(scrolls >= 150, "{scrolls} scroll requests");
 }

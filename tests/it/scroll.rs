@@ -85,7 +85,11 @@ pub fn exported_pairs(world: &World, report: &str, column: &str) -> BTreeSet<(St
             )
         })
         .collect();
-    assert_eq!(pairs.len(), rows.len(), "{report}: a pair was written twice");
+    assert_eq!(
+        pairs.len(),
+        rows.len(),
+        "{report}: a pair was written twice"
+    );
     pairs
 }
 
@@ -180,9 +184,12 @@ async fn scroll_pages_lost_after_the_server_moved_on_lose_no_company() {
         (3, json!({"seed": 8, "truncated": 0.12})),
         (4, json!({"seed": 17, "stall": 0.12})),
     ];
-    let results =
-        futures::future::join_all(cases.iter().map(|(seed, f)| company_reports_under(*seed, f.clone())))
-            .await;
+    let results = futures::future::join_all(
+        cases
+            .iter()
+            .map(|(seed, f)| company_reports_under(*seed, f.clone())),
+    )
+    .await;
     for ((_, faults), restarts) in cases.iter().zip(results) {
         assert!(
             restarts >= 1,
