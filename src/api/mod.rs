@@ -24,6 +24,7 @@
 //! of a search while it is paged); the search counts it as a short read
 //! (`AnomalyKind::ShortRead`).
 
+pub mod paginate;
 pub mod query;
 
 use serde::Deserialize;

@@ -5,7 +5,10 @@
 //! (`backon`), guided by [`retry::classify`], and pacing by the workspace's
 //! rate-limit headers ([`pace::Pacer`], shared by clones of the client).
 //! Reports never build requests themselves: they call
-//! [`IntercomClient::get`] and [`IntercomClient::post`].
+//! [`IntercomClient::get`] and [`IntercomClient::post`], or, for a read whose
+//! cursor lives on the server (the company scroll),
+//! [`IntercomClient::server_cursor`], whose failures are not retried where a
+//! retry could lose a page.
 
 pub mod pace;
 pub mod retry;
@@ -20,7 +23,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::secret::AccessToken;
-use retry::Decision;
+use retry::{Decision, Resend};
 
 /// The default Intercom API version sent on every request.
 pub const DEFAULT_INTERCOM_VERSION: &str = "2.16";
@@ -156,6 +159,8 @@ pub struct IntercomClient {
     http: reqwest::Client,
     base: Url,
     retry: ExponentialBuilder,
+    /// The configured `max_retry_time`.
+    max_retry_time: Duration,
     stats: Arc<ClientStats>,
     /// Shared by clones: one pacer per workspace token.
     pacer: Arc<pace::Pacer>,
@@ -230,6 +235,7 @@ impl IntercomClient {
             http,
             base,
             retry,
+            max_retry_time: config.max_retry_time,
             stats: Arc::default(),
             pacer: Arc::new(pace::Pacer::new(config.max_requests_per_minute)),
         })
@@ -277,6 +283,12 @@ impl IntercomClient {
         self.request(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// Requests that move a cursor kept by the server (`GET /companies/scroll`):
+    /// not retried where a retry could skip a page (see [`ServerCursorReads`]).
+    pub fn server_cursor(&self) -> ServerCursorReads<'_> {
+        ServerCursorReads { client: self }
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -292,6 +304,18 @@ impl IntercomClient {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, HttpError> {
+        self.request_as(Resend::Idempotent, method, path, body)
+            .await
+    }
+
+    /// Send a request, resending it after failures as `resend` allows.
+    async fn request_as<T: DeserializeOwned>(
+        &self,
+        resend: Resend,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, HttpError> {
         let endpoint = format!("{method} /{}", path.trim_start_matches('/'));
         let url =
             self.base
@@ -301,28 +325,30 @@ impl IntercomClient {
                     message: format!("invalid URL: {e}"),
                 })?;
         let attempt = || self.attempt::<T>(method.clone(), url.clone(), &endpoint, body);
+        let decide = |f: &Failure| retry::classify_for(resend, &f.error, f.reached_server);
         attempt
             .retry(self.retry)
-            .when(classify_is_retry)
-            .adjust(|e, backoff| match (retry::classify(e), backoff) {
+            .when(|f| matches!(decide(f), Decision::Retry(_)))
+            .adjust(|f, backoff| match (decide(f), backoff) {
                 // Out of attempts or time: stop, whatever the server asked.
                 (_, None) => None,
                 (Decision::Retry(Some(server_wait)), Some(b)) => Some(server_wait.max(b)),
                 (_, b) => b,
             })
-            .notify(|e, wait| {
+            .notify(|f, wait| {
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                if retry::is_scroll_exists(e) {
+                if retry::is_scroll_exists(&f.error) {
                     tracing::warn!(
                         endpoint = %endpoint,
                         wait_ms = wait.as_millis() as u64,
                         "another app holds this workspace's scroll; waiting for it to expire"
                     );
                 } else {
-                    tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "retrying request");
+                    tracing::warn!(error = %f.error, wait_ms = wait.as_millis() as u64, "retrying request");
                 }
             })
             .await
+            .map_err(|f| f.error)
     }
 
     async fn attempt<T: DeserializeOwned>(
@@ -331,7 +357,7 @@ impl IntercomClient {
         url: Url,
         endpoint: &str,
         body: Option<&serde_json::Value>,
-    ) -> Result<T, HttpError> {
+    ) -> Result<T, Failure> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut req = self.http.request(method, url);
         if let Some(body) = body {
@@ -342,26 +368,35 @@ impl IntercomClient {
             message: describe_reqwest_error(&e),
         };
         let ticket = self.pacer.acquire().await;
-        let resp = req.send().await.map_err(transport)?;
+        let resp = req.send().await.map_err(|e| Failure {
+            // A connection that could not be opened carried no request.
+            reached_server: !e.is_connect(),
+            error: transport(e),
+        })?;
         ticket.observe(resp.headers());
         drop(ticket);
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
-        let bytes = resp.bytes().await.map_err(transport)?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| Failure::sent(transport(e)))?;
         if status.is_success() {
             if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Err(HttpError::Body {
+                return Err(Failure::sent(HttpError::Body {
                     endpoint: endpoint.to_string(),
                     message: format!("HTTP {} with an empty body", status.as_u16()),
-                });
+                }));
             }
-            return serde_json::from_slice(&bytes).map_err(|e| HttpError::Body {
-                endpoint: endpoint.to_string(),
-                message: e.to_string(),
+            return serde_json::from_slice(&bytes).map_err(|e| {
+                Failure::sent(HttpError::Body {
+                    endpoint: endpoint.to_string(),
+                    message: e.to_string(),
+                })
             });
         }
         let (code, message) = error_details(&bytes);
-        Err(match status.as_u16() {
+        Err(Failure::sent(match status.as_u16() {
             401 => HttpError::Unauthorized { code, message },
             403 => HttpError::Forbidden {
                 endpoint: endpoint.to_string(),
@@ -380,12 +415,51 @@ impl IntercomClient {
                     retry_after,
                 }
             }
-        })
+        }))
     }
 }
 
-fn classify_is_retry(e: &HttpError) -> bool {
-    matches!(retry::classify(e), Decision::Retry(_))
+/// One failed attempt, and whether the request got to the server.
+struct Failure {
+    error: HttpError,
+    /// False only when the connection could not be opened.
+    reached_server: bool,
+}
+
+impl Failure {
+    fn sent(error: HttpError) -> Self {
+        Failure {
+            error,
+            reached_server: true,
+        }
+    }
+}
+
+/// Requests that move a cursor kept by the server (Intercom's scroll), made
+/// through [`IntercomClient::server_cursor`]. Paced and counted like every
+/// request, but a failure is resent in place only when it proves the server
+/// did not act ([`Resend::ServerCursor`]): a 429, or a connection that could
+/// not be opened. Every other failure (any other status, a timeout, a reset,
+/// an empty or cut-off body) is returned at once, because a second try would
+/// get the next page and the lost one would be gone without a trace.
+#[derive(Clone, Copy)]
+pub struct ServerCursorReads<'a> {
+    client: &'a IntercomClient,
+}
+
+impl ServerCursorReads<'_> {
+    /// GET `path` once (resent only as [`Resend::ServerCursor`] allows) and decode JSON.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HttpError> {
+        self.client
+            .request_as(Resend::ServerCursor, reqwest::Method::GET, path, None)
+            .await
+    }
+
+    /// The longest the client waits out transient failures of one request
+    /// (`max_retry_secs`), for callers that wait for the server themselves.
+    pub fn max_wait(&self) -> Duration {
+        self.client.max_retry_time
+    }
 }
 
 /// Reqwest's Display hides the cause; walk the chain for a useful message.

@@ -4,11 +4,15 @@
 //! Companies have no server-side incremental filter: every run scrolls the
 //! whole set and keeps the companies updated since the cursor (the same
 //! cursor logic as search reports: highest `updated_at` plus the ids at that
-//! second). The scroll follows Intercom's rules: one scroll at a time (the
-//! pipeline runs reports one after another), the end is an empty `data` (the
-//! `scroll_param` may repeat on every page), and a scroll that fails half-way
-//! (500, or 404 once it expired) is started again from the beginning; rows
-//! already sent in this run are not sent twice.
+//! second). The scroll follows Intercom's rules (one scroll at a time: the
+//! pipeline runs reports one after another; the end is an empty `data`; the
+//! `scroll_param` may repeat on every page) through
+//! [`crate::api::paginate::Scroll`]: a scroll request that fails in any way
+//! is never retried in place, because the server may already have moved on
+//! and the retry would get the next page; the scroll starts again from the
+//! beginning instead, a bounded number of times (each restart counted as a
+//! `scroll_restarts` anomaly), and past that bound the report fails with
+//! nothing committed. Rows already sent in this run are not sent twice.
 //!
 //! `company_tags` and `company_segments` write, for every changed company,
 //! its complete list (tags inline on the company; segments from
@@ -18,14 +22,13 @@
 //! columns. A company whose segments answer 404 (deleted since the scroll)
 //! is skipped and counted as a skipped child.
 
-use std::collections::HashSet;
-
 use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::anomalies::AnomalyKind;
-use crate::error::{Error, Result};
+use crate::api::paginate::Scroll;
+use crate::error::Result;
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{CursorTracker, SearchCursor, identity};
@@ -39,10 +42,13 @@ pub enum CompanyReport {
     Segments,
 }
 
-/// Times a failed scroll is started again before the report fails.
-const SCROLL_RESTARTS: usize = 3;
-
 /// Run one of the company reports from `cursor`.
+///
+/// The scroll is read by [`Scroll`]: a failed scroll request is never
+/// retried in place (it could skip a page); the scroll starts again from
+/// the beginning, a bounded number of times, each company handed on once
+/// (so its tag and segment rows are computed once per run). When the
+/// passes run out the report fails and nothing is committed.
 pub async fn extract(
     client: &IntercomClient,
     which: CompanyReport,
@@ -52,44 +58,13 @@ pub async fn extract(
 ) -> Result<Extracted> {
     let mut tracker = CursorTracker::new(cursor);
     let mut out = Extracted::default();
-    let mut sent: HashSet<String> = HashSet::new();
-    let mut restarts = 0;
-    'scroll: loop {
-        let mut param: Option<String> = None;
-        loop {
-            let path = match &param {
-                None => "companies/scroll".to_string(),
-                Some(p) => format!("companies/scroll?scroll_param={}", urlencode(p)),
-            };
-            let page: Value = match client.get(&path).await {
-                Ok(v) => v,
-                Err(
-                    e @ HttpError::Status {
-                        status: 404 | 500, ..
-                    },
-                ) if param.is_some() && restarts < SCROLL_RESTARTS => {
-                    restarts += 1;
-                    tracing::warn!(error = %e, restarts, "company scroll broke off; starting it again from the beginning");
-                    continue 'scroll;
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let data = page
-                .get("data")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            if data.is_empty() {
-                break 'scroll;
-            }
+    let scroll = Scroll::new(client, "companies/scroll", options.anomalies.clone());
+    scroll
+        .read(async |companies: Vec<Value>| -> Result<()> {
             let mut changed = Vec::new();
-            for company in data {
-                let (id, updated_at) = identity("GET /companies/scroll", company)?;
-                if sent.contains(id) {
-                    continue;
-                }
+            for company in &companies {
+                let (id, updated_at) = identity(ENDPOINT, company)?;
                 if tracker.accept(id, updated_at) {
-                    sent.insert(id.to_string());
                     changed.push(company);
                 }
             }
@@ -102,22 +77,15 @@ pub async fn extract(
                     rows
                 }
             };
-            send(&tx, &mut out.rows, rows).await?;
-            param = page
-                .get("scroll_param")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if param.is_none() {
-                return Err(Error::Protocol {
-                    endpoint: "GET /companies/scroll".into(),
-                    message: "a page with data but no scroll_param".into(),
-                });
-            }
-        }
-    }
+            send(&tx, &mut out.rows, rows).await
+        })
+        .await?;
     out.cursor = tracker.finish().cursor.map(|c| json!(c).to_string());
     Ok(out)
 }
+
+/// The scroll endpoint, as messages name it.
+const ENDPOINT: &str = "GET /companies/scroll";
 
 async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, batch: Vec<Value>) -> Result<()> {
     if batch.is_empty() {
@@ -208,11 +176,6 @@ async fn segment_rows(
         }
     }
     Ok((rows, failed))
-}
-
-/// Percent-encode a query value.
-fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
 pub static COLUMNS: &[Column] = &[

@@ -12,14 +12,22 @@
 //! every request to an endpoint family in `denied_scopes` (`--deny-scope`)
 //! answers Intercom's 403 `forbidden` ("You do not have the required scope
 //! (read_tickets) to access this resource"), as for a token whose app lacks
-//! that permission. Families: see [`SCOPES`]. And `search_max_per_page`:
+//! that permission. Families: see [`SCOPES`]. `search_max_per_page`:
 //! every search page asking for more records than that answers 504 with an
-//! HTML body (a search that times out at large pages).
+//! HTML body (a search that times out at large pages). `only_paths` narrows
+//! the probabilities and scripts to some endpoints (e.g. the company scroll).
 //!
 //! Deterministic: request number `n` (counted from when the profile was
 //! installed) draws `hash(seed, n)`, so the same sequence of requests meets
 //! the same faults. With concurrent clients *which* request is the n-th
 //! depends on scheduling, but the fault rates and scripts do not.
+//!
+//! 5xx faults and stalls strike after the request was handled: the server
+//! did the work and the answer is what gets lost (a gateway error, a
+//! timeout), as resets and cut-off or empty bodies do too. For most
+//! endpoints that changes nothing; a scroll page (`GET /companies/scroll`)
+//! is consumed, so a client that asks again with the same `scroll_param`
+//! gets the next page. A 429, a 401 or a denied scope strike before.
 //!
 //! Named profiles: `none`; `flaky` (5 % 5xx, 1 % stalls, 1 % empty 200s,
 //! 1 % truncated JSON, 1 % resets); `bursts` (429 bursts of 3 in every 100).
@@ -80,6 +88,10 @@ pub struct FaultProfile {
     /// records (`pagination.per_page`) answer 504 with an HTML body, every
     /// time: a search that times out at large pages.
     pub search_max_per_page: Option<u64>,
+    /// When not empty, the probabilities and scripts apply only to requests
+    /// whose path starts with one of these (e.g. `["/companies/scroll"]`),
+    /// and only those are counted; other requests pass untouched.
+    pub only_paths: Vec<String>,
 }
 
 /// Endpoint families a scope can be denied for: (family, path prefixes,
@@ -156,6 +168,7 @@ impl Default for FaultProfile {
             failing_conversations: Vec::new(),
             denied_scopes: Vec::new(),
             search_max_per_page: None,
+            only_paths: Vec::new(),
         }
     }
 }
@@ -368,6 +381,9 @@ impl Faults {
     /// Fault for the next request, and whether `path` is a failing conversation.
     fn next(&self, path: &str) -> (Option<Fault>, bool) {
         let p = self.profile.read().unwrap_or_else(|e| e.into_inner());
+        if !p.only_paths.is_empty() && !p.only_paths.iter().any(|o| path.starts_with(o.as_str())) {
+            return (None, false);
+        }
         let n = self.counter.fetch_add(1, Ordering::SeqCst);
         let failing = !p.failing_conversations.is_empty()
             && path
@@ -428,16 +444,29 @@ pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next:
     let Some(fault) = fault else {
         return next.run(req).await;
     };
+    // 5xx and stalls strike after the server did the work (the answer is
+    // what gets lost), so a request that moves server state, such as a
+    // scroll page, has moved it: asking again gets the next page.
     match fault {
-        Fault::E500 => bare_500("Server Error"),
-        Fault::E502 => html(StatusCode::BAD_GATEWAY, "502 Bad Gateway"),
-        Fault::E504 => html(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out"),
-        Fault::E503 => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            "Sorry, the API service is temporarily unavailable",
-        )
-        .into_response(),
+        Fault::E500 | Fault::E502 | Fault::E503 | Fault::E504 => {
+            drop(next.run(req).await);
+            match fault {
+                Fault::E500 => bare_500("Server Error"),
+                Fault::E502 => html(StatusCode::BAD_GATEWAY, "502 Bad Gateway"),
+                Fault::E504 => html(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out"),
+                _ => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable",
+                    "Sorry, the API service is temporarily unavailable",
+                )
+                .into_response(),
+            }
+        }
+        Fault::Stall => {
+            let handled = next.run(req).await;
+            tokio::time::sleep(sim.faults.stall()).await;
+            handled
+        }
         Fault::Unauthorized => ApiError::unauthorized().into_response(),
         Fault::RateLimited => {
             let mut r = ApiError::new(
@@ -449,10 +478,6 @@ pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next:
             r.headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));
             r
-        }
-        Fault::Stall => {
-            tokio::time::sleep(sim.faults.stall()).await;
-            next.run(req).await
         }
         Fault::Reset => {
             let resp = next.run(req).await;

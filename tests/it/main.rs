@@ -30,6 +30,9 @@ mod events;
 // The simulator's rate limit and faults; syncs that survive them.
 mod faults;
 
+// The company scroll under faults: restarts, never a lost page.
+mod scroll;
+
 // Windowed search extraction and the lookback margin.
 mod windows;
 
