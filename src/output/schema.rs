@@ -158,7 +158,9 @@ pub fn arrow_schema(columns: &[Column], csv: bool) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The schema of a report as the JSON document kept under `schemas/`.
+/// The schema of a report as the JSON document kept under `schemas/`: its
+/// columns and, for a known report, the keys of its rows (`primary_key`,
+/// `entity_key`, `version_column`, `foreign_keys`, ...: `reports::keys`).
 pub fn schema_document(report: &str, columns: &[Column]) -> Value {
     let cols: Vec<Value> = all_columns(columns)
         .map(|c| {
@@ -172,7 +174,14 @@ pub fn schema_document(report: &str, columns: &[Column]) -> Value {
             })
         })
         .collect();
-    serde_json::json!({ "report": report, "columns": cols })
+    let mut doc = serde_json::json!({ "report": report, "columns": cols });
+    // The keys of the report's rows (`reports::keys`), when it is one.
+    if let (Ok(name), Value::Object(fields)) =
+        (report.parse::<crate::reports::ReportName>(), &mut doc)
+    {
+        fields.extend(crate::reports::keys::document_fields(name));
+    }
+    doc
 }
 
 /// Values of the meta columns, the same for every row of a run, and a

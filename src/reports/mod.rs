@@ -17,6 +17,7 @@ pub mod deleted_conversations;
 pub mod events;
 pub mod expand;
 pub mod fanout;
+pub mod keys;
 pub mod mappings;
 pub mod notes;
 pub mod options;

@@ -19,6 +19,10 @@ mod columns;
 // The output schemas under schemas/ and the example config match the code.
 mod schemas;
 
+// The keys in schemas/ hold in a full export: unique primary keys, resolving
+// foreign keys.
+mod keys;
+
 mod simulator;
 
 // The simulator's response latency (`--latency`): per class, seeded.

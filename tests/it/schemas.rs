@@ -1,13 +1,13 @@
 //! Generated artefacts that must match the code: `schemas/<report>.json`
-//! (regenerate with `cargo run -- schemas --write`) and `config/example.toml`
-//! (every config key, no more, no less).
+//! (regenerate with `cargo run -- schemas --write`), the README's table of
+//! keys and `config/example.toml` (every config key, no more, no less).
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use intercom_export::config::{FileConfig, WorkspaceConfig};
 use intercom_export::output::schema::schema_document;
-use intercom_export::reports::ReportName;
+use intercom_export::reports::{ReportName, keys};
 
 #[test]
 fn schema_files_match_the_code() {
@@ -36,6 +36,71 @@ fn schema_files_match_the_code() {
         present, expected,
         "schemas/ holds exactly one file per report"
     );
+}
+
+#[test]
+fn every_schema_states_the_keys_of_its_rows() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    for report in ReportName::all() {
+        let text = std::fs::read_to_string(dir.join(format!("{report}.json"))).expect("schema");
+        let doc: serde_json::Value = serde_json::from_str(&text).expect("json");
+        let names: BTreeSet<&str> = doc["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        for key in ["primary_key", "entity_key"] {
+            let cols = doc[key].as_array().expect(key);
+            assert!(!cols.is_empty(), "{report}: {key}");
+            for c in cols {
+                let c = c.as_str().expect("column name");
+                assert!(names.contains(c), "{report}: {key} names {c}, not a column");
+            }
+        }
+        let version = doc["version_column"].as_str().expect("version_column");
+        assert!(
+            names.contains(version),
+            "{report}: version_column {version}"
+        );
+        assert!(doc["foreign_keys"].is_array(), "{report}: foreign_keys");
+    }
+}
+
+/// The README's table of keys (between its markers) is the one the code
+/// declares, and its dedupe queries use those keys.
+#[test]
+fn readme_keys_match_the_code() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README.md");
+    let (begin, end) = ("<!-- keys:begin -->\n", "<!-- keys:end -->");
+    let start = readme.find(begin).expect("README has <!-- keys:begin -->") + begin.len();
+    let stop = readme[start..]
+        .find(end)
+        .expect("README has <!-- keys:end -->")
+        + start;
+    let table = keys::readme_table();
+    assert!(
+        readme[start..stop] == table,
+        "the README's table of keys is out of date; put this between its markers:\n{table}"
+    );
+    // The current-state query of conversations partitions by its keys.
+    let k = keys::keys(ReportName::Conversations);
+    let partition = format!(
+        "PARTITION BY {} ORDER BY {} DESC",
+        k.entity_key.join(", "),
+        k.version_column
+    );
+    assert!(readme.contains(&partition), "README: {partition}");
+    // The one-row-per-primary-key step of every report type.
+    for report in [
+        ReportName::Conversations,
+        ReportName::Events,
+        ReportName::ConversationTags,
+    ] {
+        let pk = format!("PARTITION BY {}", keys::keys(report).primary_key.join(", "));
+        assert!(readme.contains(&pk), "README dedupe of {report}: {pk}");
+    }
 }
 
 #[test]
