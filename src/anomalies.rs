@@ -43,17 +43,22 @@ pub enum AnomalyKind {
     /// A finished listing returned fewer distinct rows than the `total_count`
     /// it stated. Detail: the endpoint.
     ShortRead,
+    /// An item listed more than once in one parent's list (real Intercom
+    /// repeats tags in a company's `tags.tags`), written once: the first.
+    /// Detail: the list (e.g. `company.tags`).
+    DuplicateItem,
 }
 
 impl AnomalyKind {
     /// Every kind, in summary order.
-    pub const ALL: [AnomalyKind; 6] = [
+    pub const ALL: [AnomalyKind; 7] = [
         AnomalyKind::SkippedChild,
         AnomalyKind::InterpretedValue,
         AnomalyKind::UnexpectedShape,
         AnomalyKind::DegradedWindow,
         AnomalyKind::ScrollRestart,
         AnomalyKind::ShortRead,
+        AnomalyKind::DuplicateItem,
     ];
 
     /// The summary key (plural, snake_case), e.g. `skipped_children`.
@@ -65,6 +70,7 @@ impl AnomalyKind {
             AnomalyKind::DegradedWindow => "degraded_windows",
             AnomalyKind::ScrollRestart => "scroll_restarts",
             AnomalyKind::ShortRead => "short_reads",
+            AnomalyKind::DuplicateItem => "duplicate_items",
         }
     }
 
@@ -84,6 +90,9 @@ impl AnomalyKind {
             AnomalyKind::ScrollRestart => "scroll(s) were abandoned after a failure and restarted",
             AnomalyKind::ShortRead => {
                 "listing(s) ended with fewer distinct rows than their total_count"
+            }
+            AnomalyKind::DuplicateItem => {
+                "item(s) were listed twice in one parent's list and written once"
             }
         }
     }

@@ -26,11 +26,12 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::anomalies::AnomalyKind;
+use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::paginate::Scroll;
 use crate::error::Result;
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::mappings::distinct_items;
 use crate::reports::search::{CursorTracker, SearchCursor, identity};
 use crate::reports::{ExtractOptions, Extracted, FailedItem};
 
@@ -70,7 +71,10 @@ pub async fn extract(
             }
             let rows = match which {
                 CompanyReport::Companies => changed.into_iter().cloned().collect(),
-                CompanyReport::Tags => changed.iter().flat_map(|c| tag_rows(c)).collect(),
+                CompanyReport::Tags => changed
+                    .iter()
+                    .flat_map(|c| tag_rows(c, &options.anomalies))
+                    .collect(),
                 CompanyReport::Segments => {
                     let (rows, failed) = segment_rows(client, options, &changed).await?;
                     out.failed.extend(failed);
@@ -112,14 +116,18 @@ fn mapping_row(company: &Value, item: &Value) -> Value {
 
 /// One row per inline tag (`tags.tags`); a company version without tags
 /// gets one row with null tag columns, so that its latest version says so.
-fn tag_rows(company: &Value) -> Vec<Value> {
+/// A tag listed twice (real Intercom does) is written once, counted in
+/// `anomalies`.
+fn tag_rows(company: &Value, anomalies: &Anomalies) -> Vec<Value> {
+    let tags = company
+        .pointer("/tags/tags")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let id = company["id"].as_str().unwrap_or_default();
     item_rows(
         company,
-        company
-            .pointer("/tags/tags")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
+        &distinct_items(tags, "company.tags", id, anomalies),
     )
 }
 
@@ -160,6 +168,8 @@ async fn segment_rows(
                     body,
                     &["data", "segments"],
                 )?;
+                let id = company["id"].as_str().unwrap_or_default();
+                let list = distinct_items(list, "company.segments", id, &options.anomalies);
                 rows.extend(item_rows(company, &list));
             }
             Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
@@ -278,9 +288,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tag_listed_twice_is_written_once_and_counted() {
+        // As a real company scroll answered: tag 4399420 twice, and 4399421
+        // twice under two names.
+        let c = json!({"id": "c1", "updated_at": 5, "tags": {"type": "tag.list", "tags": [
+            {"type": "tag", "id": "4399420", "name": "Tag1"},
+            {"type": "tag", "id": "4399421", "name": "Tag2"},
+            {"type": "tag", "id": "4399420", "name": "Tag1"},
+            {"type": "tag", "id": "4399421", "name": "Tag3"}
+        ]}});
+        let anomalies = Anomalies::default();
+        let rows = tag_rows(&c, &anomalies);
+        let ids: Vec<&str> = rows.iter().filter_map(|r| r["id"].as_str()).collect();
+        assert_eq!(ids, ["4399420", "4399421"]);
+        assert_eq!(rows[1]["name"], "Tag2", "the first listing wins");
+        assert_eq!(anomalies.count(AnomalyKind::DuplicateItem), 2);
+        assert_eq!(anomalies.entries()[0].1, "company.tags");
+        assert_eq!(anomalies.entries()[0].2.samples, ["c1"]);
+    }
+
+    #[test]
     fn tag_rows_carry_the_company() {
         let c = json!({"id": "c1", "updated_at": 5, "tags": {"type": "tag.list", "tags": [{"id": "t1", "name": "VIP"}]}});
-        let rows = tag_rows(&c);
+        let rows = tag_rows(&c, &Anomalies::default());
         assert_eq!(
             rows,
             vec![json!({"company_id": "c1", "company_updated_at": 5, "id": "t1", "name": "VIP"})]
@@ -288,7 +318,8 @@ mod tests {
         // No tags: one row saying so (null tag columns).
         assert_eq!(
             tag_rows(
-                &json!({"id": "c2", "updated_at": 6, "tags": {"type": "tag.list", "tags": []}})
+                &json!({"id": "c2", "updated_at": 6, "tags": {"type": "tag.list", "tags": []}}),
+                &Anomalies::default()
             ),
             vec![json!({"company_id": "c2", "company_updated_at": 6})]
         );

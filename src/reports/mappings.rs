@@ -26,7 +26,7 @@ use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::anomalies::AnomalyKind;
+use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::list_in;
 use crate::api::query::leaf;
 use crate::error::{Error, Result};
@@ -50,6 +50,17 @@ impl Mapping {
         match self {
             Mapping::ConversationTags | Mapping::ConversationContacts => "conversation",
             _ => "contact",
+        }
+    }
+
+    /// The parent's list a mapping row comes from, for anomaly details.
+    fn list_name(self) -> &'static str {
+        match self {
+            Mapping::ConversationTags => "conversation.tags",
+            Mapping::ConversationContacts => "conversation.contacts",
+            Mapping::ContactTags => "contact.tags",
+            Mapping::ContactCompanies => "contact.companies",
+            Mapping::ContactSegments => "contact.segments",
         }
     }
 
@@ -96,7 +107,12 @@ pub async fn extract(
             .map(|parent| async move {
                 items(client, mapping, options, &parent).await.map(|items| {
                     items
-                        .map(|items| rows(mapping, &parent, items))
+                        .map(|items| {
+                            let parent_id = parent["id"].as_str().unwrap_or_default();
+                            let list = mapping.list_name();
+                            let items = distinct_items(items, list, parent_id, &options.anomalies);
+                            rows(mapping, &parent, items)
+                        })
                         .unwrap_or_default()
                 })
             })
@@ -234,6 +250,37 @@ fn rows(mapping: Mapping, parent: &Value, items: Vec<Value>) -> Vec<Value> {
         return vec![row(None)];
     }
     items.into_iter().map(|item| row(Some(item))).collect()
+}
+
+/// `items` without repeats: the first item of each `id` (a string or a
+/// number) is kept, items without an id are all kept. Real Intercom lists
+/// the same tag twice in one company's `tags.tags` (once under another
+/// name); a mapping row per repeat would break the table's primary key.
+/// Repeats are counted as [`AnomalyKind::DuplicateItem`] under `list`
+/// (e.g. `company.tags`), with the parent's id as the sample.
+pub(crate) fn distinct_items(
+    items: Vec<Value>,
+    list: &str,
+    parent_id: &str,
+    anomalies: &Anomalies,
+) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    let mut repeats = 0u64;
+    let kept: Vec<Value> = items
+        .into_iter()
+        .filter(|item| {
+            let id = match item.get("id") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return true,
+            };
+            let first = seen.insert(id);
+            repeats += u64::from(!first);
+            first
+        })
+        .collect();
+    anomalies.record_n(AnomalyKind::DuplicateItem, list, repeats, Some(parent_id));
+    kept
 }
 
 pub static CONVERSATION_TAG_COLUMNS: &[Column] = &[
