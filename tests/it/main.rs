@@ -44,3 +44,7 @@ mod spec;
 
 // Several workspaces, Postgres state shared by workers, object-store output.
 mod fleet;
+
+// Real Intercom wire shapes, timestamp forms and "none" sentinels; every
+// column has a value somewhere.
+mod shapes;

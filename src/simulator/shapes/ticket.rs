@@ -203,5 +203,5 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
 
 /// Whether ticket `idx` sends `ticket_state` as a string in 2.11.
 pub(crate) fn wire_state_as_string(idx: u32) -> bool {
-    idx % 2 == 0
+    idx.is_multiple_of(2)
 }
