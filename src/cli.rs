@@ -511,12 +511,29 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
     )?;
     let mut status = ExitStatus::Success;
     for &report in &settings.reports {
+        if let Some(needed) = report.min_version()
+            && !report.offered_by(&settings.intercom_version)
+        {
+            writeln!(
+                out,
+                "{:<24} skipped: needs Intercom-Version {needed} or later (intercom_version is {}); \
+                 sync skips it too",
+                report.as_str(),
+                settings.intercom_version
+            )?;
+            continue;
+        }
         let probes = probes_for(report, settings)?;
         let mut failure = None;
         let mut labels = Vec::new();
         for (label, request) in probes {
             match result_of(&client, request).await {
-                Ok(()) | Err(crate::http::HttpError::Status { status: 404, .. }) => {
+                Ok(()) => labels.push(label),
+                // The events probe asks for an unknown user on purpose: its
+                // 404 shows the endpoint answers (a missing scope is a 403).
+                Err(crate::http::HttpError::Status { status: 404, .. })
+                    if label == EVENTS_PROBE =>
+                {
                     labels.push(label)
                 }
                 Err(e) => {
@@ -528,6 +545,19 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
         let verdict = match failure {
             None if labels.is_empty() => "not checked (no cheap probe for this report)".to_string(),
             None => format!("ok ({})", labels.join(", ")),
+            // A collection that is not found cannot be read: wrong base URL
+            // or region, or an endpoint this workspace or version lacks.
+            Some(crate::http::HttpError::Status {
+                status: 404,
+                endpoint,
+                ..
+            }) => {
+                status = status.max_severity(ExitStatus::Auth);
+                format!(
+                    "NOT READABLE: {endpoint} answered 404 (not found); check base_url/region \
+                     and intercom_version, or leave the report out"
+                )
+            }
             Some(e @ crate::http::HttpError::Forbidden { .. }) => {
                 status = ExitStatus::Auth;
                 format!("FORBIDDEN: {e}")
@@ -546,6 +576,10 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
+/// The label of `check`'s second probe for `events`: a 404 there (unknown
+/// user) is an answer, not a missing endpoint.
+const EVENTS_PROBE: &str = "GET /events";
+
 /// A cheap request for `check`: (label, path, search body or `None` for a GET).
 type Probe = (String, (&'static str, Option<serde_json::Value>));
 
@@ -557,7 +591,7 @@ fn probes_for(report: ReportName, settings: &Settings) -> anyhow::Result<Vec<Pro
         // events scope too. An unknown user answers 404 (readable), a
         // missing scope 403.
         probes.push((
-            "GET /events".into(),
+            EVENTS_PROBE.into(),
             ("events?type=user&intercom_user_id=0&per_page=1", None),
         ));
     }
@@ -836,6 +870,7 @@ async fn run_locked(
         },
         skip_failed,
         shutdown,
+        intercom_version: settings.intercom_version.clone(),
         object_output,
     };
     let result = match &backfill {

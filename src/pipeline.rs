@@ -71,6 +71,9 @@ pub struct SyncPlan {
     pub skip_failed: bool,
     /// Set by SIGTERM/SIGINT: stop between reports.
     pub shutdown: Shutdown,
+    /// The `Intercom-Version` the client sends: a report it does not serve
+    /// ([`ReportName::offered_by`]) is skipped with one warning.
+    pub intercom_version: String,
     /// Object-storage output: parts are written to `output_dir` (a local
     /// staging directory) and uploaded here before the commit. `None`:
     /// `output_dir` is the output.
@@ -213,6 +216,20 @@ pub async fn sync(
         if plan.shutdown.requested() {
             stopped = true;
             break;
+        }
+        if let Some(needed) = report.min_version()
+            && !report.offered_by(&plan.intercom_version)
+        {
+            // Not a failure: the configured version has no such endpoint.
+            tracing::warn!(
+                %report,
+                needed,
+                configured = %plan.intercom_version,
+                "report {report} skipped: it needs Intercom-Version {needed} or later and \
+                 intercom_version is {}; set intercom_version = \"{needed}\" to export it",
+                plan.intercom_version
+            );
+            continue;
         }
         let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
             continue;

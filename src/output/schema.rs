@@ -1,10 +1,20 @@
 //! Declarative column definitions and their Arrow schema.
 //!
 //! A report describes its output as a list of [`Column`]s: a name, a type,
-//! and a JSON pointer into the API record. [`BatchEncoder`] then appends API
+//! and the source shapes it accepts: a JSON pointer into the API record,
+//! optionally further pointers tried in order ([`Column::or`]) and Intercom's
+//! "none" sentinel ([`Column::none_zero`]). [`BatchEncoder`] then appends API
 //! records straight into one typed Arrow builder per column, converting as it
-//! goes: unix seconds become microsecond timestamps, numeric ids become
-//! strings, nested lists become lists of ids. The pointers are split once,
+//! goes: timestamps in any accepted form ([`timestamp_micros`]) become
+//! microsecond timestamps, numeric ids become strings, nested lists become
+//! lists of ids.
+//!
+//! A present value that none of a column's shapes accepts is written as null
+//! and counted per column as [`AnomalyKind::UnexpectedShape`]; a value read
+//! from another accepted form (milliseconds or ISO-8601 for a timestamp, a
+//! `0`/`"0"` sentinel for an id) is counted as
+//! [`AnomalyKind::InterpretedValue`]. Both end up in the run summary, never
+//! one log line per value. The pointers are split once,
 //! not per row, and no intermediate row or JSON text is built (the earlier
 //! path serialised every record through `arrow_json`'s tape decoder, which
 //! cost about a third of the exporter's CPU; see `BENCHMARKS.md`).
@@ -24,21 +34,27 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-/// The type of an output column.
+use crate::anomalies::{AnomalyKind, MAX_SAMPLES};
+
+/// The type of an output column, and the JSON shapes it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColType {
-    /// UTF-8 text; numbers and booleans are written as their text (ids).
+    /// UTF-8 text. Accepts a string, a number or a boolean (ids may come as
+    /// numbers: written as their text). An object or array is an unexpected
+    /// shape, except in custom-attribute columns, which write it as JSON text.
     Str,
-    /// 64-bit integer.
+    /// 64-bit integer. Accepts an integer, a float (truncated) or a numeric string.
     Int,
-    /// 64-bit float.
+    /// 64-bit float. Accepts a number or a numeric string.
     Float,
-    /// Boolean.
+    /// Boolean. Accepts `true`/`false` or the strings `"true"`/`"false"`.
     Bool,
-    /// Unix seconds in the API, `Timestamp(Microsecond, "UTC")` in the file.
+    /// `Timestamp(Microsecond, "UTC")` in the file. Accepts unix seconds,
+    /// unix milliseconds (told apart by magnitude), numeric strings of
+    /// either, and ISO-8601 / RFC 3339 text (see [`timestamp_micros`]).
     Timestamp,
     /// A list of strings: the `item` field of each element of an array
-    /// (or the elements themselves when `item` is empty).
+    /// (or the elements themselves when `item` is empty). Accepts an array.
     StrList,
     /// Any JSON value, kept as its JSON text.
     Json,
@@ -50,18 +66,35 @@ pub enum ColType {
 
 /// One output column. Most are static; custom-attribute columns are built
 /// at run time from `/data_attributes`.
+///
+/// **Accepted source shapes.** The value is read from [`Column::path`], then
+/// from each of [`Column::alts`] in order, taking the first that is present,
+/// not null and of a shape [`ColType`] accepts. A pointer whose value is an
+/// object that another of the column's pointers reads into (e.g.
+/// `/ticket_state` for `/ticket_state/category`) is that other form, not a
+/// misfit. With [`Column::none_sentinel`], `0` and `"0"` mean "none" (null,
+/// counted as interpreted). A present value no pointer accepts is null and
+/// counted as an unexpected shape of the column.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub name: Cow<'static, str>,
     pub ty: ColType,
-    /// JSON pointer into the API record (`/source/author/id`).
+    /// JSON pointer into the API record (`/source/author/id`): the usual
+    /// (2.16) form, documented as `source` in `schemas/`.
     pub path: Cow<'static, str>,
+    /// Further JSON pointers tried in order when `path` gives no accepted
+    /// value: other versions' or older captures' forms (`alternatives` in
+    /// `schemas/`).
+    pub alts: &'static [&'static str],
+    /// `0` and `"0"` are Intercom's "none" (unassigned): written as null.
+    pub none_sentinel: bool,
     /// For [`ColType::StrList`]: the key to take from each array element.
     pub item: &'static str,
     /// What the column holds (goes into `schemas/` and the README).
     pub doc: &'static str,
     /// A present value that does not fit `ty` is counted (custom attributes,
-    /// whose declared type Intercom does not enforce).
+    /// whose declared type Intercom does not enforce) as a misfit rather than
+    /// an unexpected shape.
     pub count_misfits: bool,
 }
 
@@ -76,6 +109,8 @@ impl Column {
             name: Cow::Borrowed(name),
             ty,
             path: Cow::Borrowed(path),
+            alts: &[],
+            none_sentinel: false,
             item: "",
             doc,
             count_misfits: false,
@@ -88,6 +123,8 @@ impl Column {
             name: Cow::Owned(name),
             ty,
             path: Cow::Owned(path),
+            alts: &[],
+            none_sentinel: false,
             item: "",
             doc,
             count_misfits: true,
@@ -104,10 +141,30 @@ impl Column {
             name: Cow::Borrowed(name),
             ty: ColType::StrList,
             path: Cow::Borrowed(path),
+            alts: &[],
+            none_sentinel: false,
             item,
             doc,
             count_misfits: false,
         }
+    }
+
+    /// The same column, also reading `alts` (JSON pointers, in order) when
+    /// `path` gives no accepted value.
+    pub const fn or(mut self, alts: &'static [&'static str]) -> Self {
+        self.alts = alts;
+        self
+    }
+
+    /// The same column, with `0` and `"0"` read as "none" (null).
+    pub const fn none_zero(mut self) -> Self {
+        self.none_sentinel = true;
+        self
+    }
+
+    /// Every pointer this column reads, in order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> + Clone {
+        std::iter::once(self.path.as_ref()).chain(self.alts.iter().copied())
     }
 
     /// The Arrow type of this column in Parquet (`csv == false`) or CSV,
@@ -164,14 +221,32 @@ pub fn arrow_schema(columns: &[Column], csv: bool) -> SchemaRef {
 pub fn schema_document(report: &str, columns: &[Column]) -> Value {
     let cols: Vec<Value> = all_columns(columns)
         .map(|c| {
-            serde_json::json!({
+            let source = |path: &str| {
+                if c.item.is_empty() {
+                    path.to_string()
+                } else {
+                    format!("{path}[].{}", c.item)
+                }
+            };
+            let mut doc = serde_json::json!({
                 "name": c.name,
                 "type": c.data_type(false).to_string(),
                 "csv_type": c.data_type(true).to_string(),
                 "nullable": true,
-                "source": if c.item.is_empty() { c.path.to_string() } else { format!("{}[].{}", c.path, c.item) },
+                "source": source(&c.path),
                 "doc": c.doc,
-            })
+            });
+            // Only columns with other accepted shapes carry these keys.
+            if let Value::Object(m) = &mut doc {
+                if !c.alts.is_empty() {
+                    let alts: Vec<String> = c.alts.iter().map(|p| source(p)).collect();
+                    m.insert("alternatives".into(), alts.into());
+                }
+                if c.none_sentinel {
+                    m.insert("none_sentinel".into(), serde_json::json!([0, "0"]));
+                }
+            }
+            doc
         })
         .collect();
     let mut doc = serde_json::json!({ "report": report, "columns": cols });
@@ -212,11 +287,77 @@ pub struct BatchEncoder {
 
 struct EncodedColumn {
     ty: ColType,
-    /// The JSON pointer split into unescaped tokens (empty: meta column).
-    tokens: Vec<String>,
+    name: String,
+    /// Each accepted JSON pointer split into unescaped tokens (empty: meta
+    /// column), with whether another pointer reads into its value.
+    sources: Vec<(Vec<String>, bool)>,
+    none_sentinel: bool,
     item: &'static str,
     count_misfits: bool,
     builder: ColBuilder,
+    /// Anomalies of the records appended by the current `append` call.
+    tally: Tally,
+}
+
+/// Per-column anomaly counts of one `append` call, handed to the report's
+/// [`crate::anomalies::Anomalies`] at its end (one lock per column and
+/// call, not per value).
+#[derive(Default)]
+struct Tally {
+    interpreted: u64,
+    unexpected: u64,
+    interpreted_samples: Vec<String>,
+    unexpected_samples: Vec<String>,
+}
+
+impl Tally {
+    fn note(count: &mut u64, samples: &mut Vec<String>, record: &Value) {
+        *count += 1;
+        if samples.len() < MAX_SAMPLES
+            && let Some(id) = sample_id(record)
+            && !samples.contains(&id)
+        {
+            samples.push(id);
+        }
+    }
+
+    fn flush(&mut self, column: &str, anomalies: &crate::anomalies::Anomalies) {
+        for (kind, count, samples) in [
+            (
+                AnomalyKind::InterpretedValue,
+                &mut self.interpreted,
+                &mut self.interpreted_samples,
+            ),
+            (
+                AnomalyKind::UnexpectedShape,
+                &mut self.unexpected,
+                &mut self.unexpected_samples,
+            ),
+        ] {
+            if *count == 0 {
+                continue;
+            }
+            let mut rest = *count;
+            let mut it = samples.drain(..);
+            let first = it.next();
+            let extra: Vec<String> = it.collect();
+            rest -= extra.len() as u64;
+            anomalies.record_n(kind, column, rest, first.as_deref());
+            for s in &extra {
+                anomalies.record(kind, column, Some(s));
+            }
+            *count = 0;
+        }
+    }
+}
+
+/// The record's `id` as text, for anomaly samples.
+fn sample_id(record: &Value) -> Option<String> {
+    match record.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 enum ColBuilder {
@@ -300,16 +441,207 @@ fn lookup<'a>(mut v: &'a Value, tokens: &[String]) -> Option<&'a Value> {
     Some(v)
 }
 
+/// For each of `paths`: whether another of them reads into its value (then
+/// an object there is that other form, not a misfit).
+fn container_flags<'a>(paths: impl Iterator<Item = &'a str> + Clone) -> Vec<bool> {
+    paths
+        .clone()
+        .map(|p| {
+            let prefix = format!("{p}/");
+            paths.clone().any(|q| q.starts_with(&prefix))
+        })
+        .collect()
+}
+
+/// What reading a column from a record found.
+#[derive(Debug, Clone, Copy)]
+enum Read<'a> {
+    /// A value of an accepted shape.
+    Value(&'a Value),
+    /// Nothing (absent, null or a "none" sentinel).
+    Null,
+    /// Present, but of no accepted shape: a custom attribute's misfit.
+    Misfit,
+    /// Present, but of no accepted shape.
+    Unexpected,
+}
+
+/// Read a column: the first of its pointers (`get(i)`, `i < n`) whose value
+/// is present, not null and of an accepted shape. `sentinel` is set when a
+/// `0`/`"0"` "none" was met.
+#[allow(clippy::too_many_arguments)]
+fn read<'a>(
+    n: usize,
+    get: impl Fn(usize) -> Option<&'a Value>,
+    container: impl Fn(usize) -> bool,
+    ty: ColType,
+    none_sentinel: bool,
+    custom: bool,
+    sentinel: &mut bool,
+) -> Read<'a> {
+    let mut misfit = false;
+    for i in 0..n {
+        let v = match get(i) {
+            None | Some(Value::Null) => continue,
+            Some(v) => v,
+        };
+        if none_sentinel && is_none_sentinel(v) {
+            *sentinel = true;
+            continue;
+        }
+        if accepts(ty, v, custom) {
+            return Read::Value(v);
+        }
+        if !(v.is_object() && container(i)) {
+            misfit = true;
+        }
+    }
+    match (misfit, custom) {
+        (false, _) => Read::Null,
+        (true, true) => Read::Misfit,
+        (true, false) => Read::Unexpected,
+    }
+}
+
+/// Intercom's "none" for an id: `0` or `"0"`.
+fn is_none_sentinel(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.trim() == "0",
+        _ => false,
+    }
+}
+
+/// Whether a present value is of a shape `ty` accepts (`custom`: a
+/// custom-attribute column, whose misfits follow the declared type strictly).
+fn accepts(ty: ColType, v: &Value, custom: bool) -> bool {
+    match ty {
+        ColType::Json | ColType::RunId | ColType::ExtractedAt => true,
+        ColType::Str => custom || matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_)),
+        ColType::Int if custom => {
+            as_i64(v).is_some() && !matches!(v, Value::Number(n) if n.is_f64())
+        }
+        ColType::Int => as_i64(v).is_some(),
+        ColType::Timestamp if custom && matches!(v, Value::Number(n) if n.is_f64()) => false,
+        ColType::Timestamp => timestamp_micros(v).is_some(),
+        ColType::Float => {
+            matches!(v, Value::Number(_))
+                || v.as_str().is_some_and(|x| x.trim().parse::<f64>().is_ok())
+        }
+        ColType::Bool => {
+            matches!(v, Value::Bool(_)) || matches!(v.as_str(), Some("true" | "false"))
+        }
+        ColType::StrList => v.is_array(),
+    }
+}
+
+/// Unix times of this magnitude or more are not seconds (1e11 s is the year
+/// 5138) but milliseconds, up to [`MILLIS_LIMIT`].
+pub const SECONDS_LIMIT: i64 = 100_000_000_000;
+/// Unix milliseconds of this magnitude or more (the year 5138) are not read.
+pub const MILLIS_LIMIT: i64 = 100_000_000_000_000;
+
+/// The one reader of timestamps: a value as microseconds since the epoch
+/// (UTC), and whether it came in another form than integer unix seconds.
+///
+/// Accepts unix seconds (integer or float), unix milliseconds (told apart by
+/// magnitude: [`SECONDS_LIMIT`] and more), either as a numeric string, and
+/// ISO-8601 text (`2026-01-10T04:22:28.240+00:00`, `...Z`, without an offset
+/// read as UTC, or a plain `YYYY-MM-DD` date, midnight UTC). `None` for
+/// anything else (or out of range).
+pub fn timestamp_micros(v: &Value) -> Option<(i64, bool)> {
+    match v {
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => int_micros(i),
+            None => {
+                let f = n.as_f64()?;
+                if !f.is_finite() {
+                    return None;
+                }
+                let (micros, ms) = if f.abs() < SECONDS_LIMIT as f64 {
+                    (f * 1e6, false)
+                } else if f.abs() < MILLIS_LIMIT as f64 {
+                    (f * 1e3, true)
+                } else {
+                    return None;
+                };
+                Some((micros.round() as i64, ms))
+            }
+        },
+        Value::String(s) => {
+            let s = s.trim();
+            match s.parse::<i64>() {
+                Ok(i) => int_micros(i).map(|(t, _)| (t, true)),
+                Err(_) => iso_micros(s).map(|t| (t, true)),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// [`timestamp_micros`] in whole unix seconds (rounded down), for cursors.
+pub fn timestamp_secs(v: &Value) -> Option<i64> {
+    timestamp_micros(v).map(|(t, _)| t.div_euclid(1_000_000))
+}
+
+/// Integer unix seconds or milliseconds (by magnitude) as microseconds,
+/// and whether they were milliseconds.
+fn int_micros(i: i64) -> Option<(i64, bool)> {
+    if i.unsigned_abs() < SECONDS_LIMIT as u64 {
+        Some((i * 1_000_000, false))
+    } else if i.unsigned_abs() < MILLIS_LIMIT as u64 {
+        Some((i * 1_000, true))
+    } else {
+        None
+    }
+}
+
+/// ISO-8601 / RFC 3339 text as unix microseconds.
+fn iso_micros(s: &str) -> Option<i64> {
+    use time::format_description::well_known::{Iso8601, Rfc3339};
+    use time::{Date, OffsetDateTime, PrimitiveDateTime};
+    if !s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let t = OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| OffsetDateTime::parse(s, &Iso8601::DEFAULT))
+        .ok()
+        .or_else(|| {
+            PrimitiveDateTime::parse(s, &Iso8601::DEFAULT)
+                .ok()
+                .map(PrimitiveDateTime::assume_utc)
+        })
+        .or_else(|| {
+            Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .ok()
+                .map(|d| d.midnight().assume_utc())
+        })?;
+    i64::try_from(t.unix_timestamp_nanos() / 1000).ok()
+}
+
 impl BatchEncoder {
     /// An encoder for `columns` followed by [`META_COLUMNS`].
     pub fn new(columns: &[Column], csv: bool) -> Self {
         let cols = all_columns(columns)
-            .map(|c| EncodedColumn {
-                ty: c.ty,
-                tokens: pointer_tokens(&c.path),
-                item: c.item,
-                count_misfits: c.count_misfits,
-                builder: ColBuilder::new(c.ty, csv),
+            .map(|c| {
+                let sources = if c.path.is_empty() {
+                    Vec::new()
+                } else {
+                    c.paths()
+                        .map(pointer_tokens)
+                        .zip(container_flags(c.paths()))
+                        .collect()
+                };
+                EncodedColumn {
+                    ty: c.ty,
+                    name: c.name.to_string(),
+                    sources,
+                    none_sentinel: c.none_sentinel,
+                    item: c.item,
+                    count_misfits: c.count_misfits,
+                    builder: ColBuilder::new(c.ty, csv),
+                    tally: Tally::default(),
+                }
             })
             .collect();
         Self {
@@ -336,7 +668,9 @@ impl BatchEncoder {
         self.rows == 0
     }
 
-    /// Append API records as rows.
+    /// Append API records as rows. Values read from another accepted form
+    /// and values of no accepted shape are counted in `meta.anomalies`, per
+    /// column.
     pub fn append(&mut self, records: &[Value], meta: &RowMeta) {
         for record in records {
             for col in &mut self.cols {
@@ -344,6 +678,9 @@ impl BatchEncoder {
             }
         }
         self.rows += records.len();
+        for col in &mut self.cols {
+            col.tally.flush(&col.name, &meta.anomalies);
+        }
     }
 
     /// The rows appended so far as one batch (`None` when there are none).
@@ -374,17 +711,38 @@ fn append_cell(
         }
         _ => {}
     }
-    if col.tokens.is_empty() {
+    if col.sources.is_empty() {
         return col.builder.append_null();
     }
-    let v = match lookup(record, &col.tokens) {
-        None | Some(Value::Null) => return col.builder.append_null(),
-        Some(v) => v,
+    let mut sentinel = false;
+    let found = read(
+        col.sources.len(),
+        |i| lookup(record, &col.sources[i].0),
+        |i| col.sources[i].1,
+        col.ty,
+        col.none_sentinel,
+        col.count_misfits,
+        &mut sentinel,
+    );
+    let v = match found {
+        Read::Value(v) => v,
+        Read::Null => {
+            if sentinel {
+                let t = &mut col.tally;
+                Tally::note(&mut t.interpreted, &mut t.interpreted_samples, record);
+            }
+            return col.builder.append_null();
+        }
+        Read::Misfit => {
+            meta.misfits.set(meta.misfits.get() + 1);
+            return col.builder.append_null();
+        }
+        Read::Unexpected => {
+            let t = &mut col.tally;
+            Tally::note(&mut t.unexpected, &mut t.unexpected_samples, record);
+            return col.builder.append_null();
+        }
     };
-    if col.count_misfits && !fits(col.ty, v) {
-        meta.misfits.set(meta.misfits.get() + 1);
-        return col.builder.append_null();
-    }
     match (col.ty, &mut col.builder) {
         (ColType::Str, ColBuilder::Str(b)) => match v {
             Value::String(x) => b.append_value(x),
@@ -409,9 +767,16 @@ fn append_cell(
             Value::String(x) if x == "false" => Some(false),
             _ => None,
         }),
-        (ColType::Timestamp, ColBuilder::Timestamp(b)) => {
-            b.append_option(as_i64(v).and_then(|secs| secs.checked_mul(1_000_000)))
-        }
+        (ColType::Timestamp, ColBuilder::Timestamp(b)) => match timestamp_micros(v) {
+            Some((micros, interpreted)) => {
+                if interpreted {
+                    let t = &mut col.tally;
+                    Tally::note(&mut t.interpreted, &mut t.interpreted_samples, record);
+                }
+                b.append_value(micros)
+            }
+            None => b.append_null(),
+        },
         (ColType::StrList, ColBuilder::List(b)) => match v {
             Value::Array(items) => {
                 let values = b.values();
@@ -476,11 +841,7 @@ impl Serialize for RowView<'_> {
         for col in all_columns(self.columns) {
             let cell = Cell {
                 col,
-                value: if col.path.is_empty() {
-                    None
-                } else {
-                    self.record.pointer(&col.path)
-                },
+                record: self.record,
                 meta: self.meta,
                 csv: self.csv,
             };
@@ -492,7 +853,7 @@ impl Serialize for RowView<'_> {
 
 struct Cell<'a> {
     col: &'a Column,
-    value: Option<&'a Value>,
+    record: &'a Value,
     meta: &'a RowMeta,
     csv: bool,
 }
@@ -506,14 +867,29 @@ impl Serialize for Cell<'_> {
             }
             _ => {}
         }
-        let v = match self.value {
-            None | Some(Value::Null) => return s.serialize_none(),
-            Some(v) => v,
-        };
-        if self.col.count_misfits && !fits(self.col.ty, v) {
-            self.meta.misfits.set(self.meta.misfits.get() + 1);
+        if self.col.path.is_empty() {
             return s.serialize_none();
         }
+        let paths: Vec<&str> = self.col.paths().collect();
+        let container = container_flags(paths.iter().copied());
+        let mut sentinel = false;
+        let found = read(
+            paths.len(),
+            |i| self.record.pointer(paths[i]),
+            |i| container[i],
+            self.col.ty,
+            self.col.none_sentinel,
+            self.col.count_misfits,
+            &mut sentinel,
+        );
+        let v = match found {
+            Read::Value(v) => v,
+            Read::Misfit => {
+                self.meta.misfits.set(self.meta.misfits.get() + 1);
+                return s.serialize_none();
+            }
+            Read::Null | Read::Unexpected => return s.serialize_none(),
+        };
         match self.col.ty {
             ColType::Str => match v {
                 Value::String(x) => s.serialize_str(x),
@@ -543,8 +919,8 @@ impl Serialize for Cell<'_> {
                 Value::String(x) if x == "false" => s.serialize_bool(false),
                 _ => s.serialize_none(),
             },
-            ColType::Timestamp => match as_i64(v).and_then(|secs| secs.checked_mul(1_000_000)) {
-                Some(micros) => s.serialize_i64(micros),
+            ColType::Timestamp => match timestamp_micros(v) {
+                Some((micros, _)) => s.serialize_i64(micros),
                 None => s.serialize_none(),
             },
             ColType::RunId | ColType::ExtractedAt => s.serialize_none(),
@@ -591,24 +967,6 @@ impl Serialize for StrList<'_> {
             }
         }
         seq.end()
-    }
-}
-
-/// Whether a present value converts to `ty` (for misfit counting).
-fn fits(ty: ColType, v: &Value) -> bool {
-    match ty {
-        ColType::Str | ColType::Json | ColType::RunId | ColType::ExtractedAt => true,
-        ColType::Int | ColType::Timestamp => {
-            as_i64(v).is_some() && !matches!(v, Value::Number(n) if n.is_f64())
-        }
-        ColType::Float => {
-            matches!(v, Value::Number(_))
-                || v.as_str().is_some_and(|x| x.trim().parse::<f64>().is_ok())
-        }
-        ColType::Bool => {
-            matches!(v, Value::Bool(_)) || matches!(v.as_str(), Some("true" | "false"))
-        }
-        ColType::StrList => v.is_array(),
     }
 }
 
@@ -780,5 +1138,102 @@ mod tests {
             assert_eq!(meta.misfits.get(), reference_misfits);
             assert!(encoder.flush().expect("flush").is_none());
         }
+    }
+
+    #[test]
+    fn timestamps_in_every_accepted_form() {
+        let t = |v: Value| timestamp_micros(&v);
+        assert_eq!(
+            t(serde_json::json!(1_467_133_700)),
+            Some((1_467_133_700_000_000, false))
+        );
+        assert_eq!(
+            t(serde_json::json!(1_467_133_937_045_i64)),
+            Some((1_467_133_937_045_000, true)),
+            "milliseconds by magnitude"
+        );
+        assert_eq!(t(serde_json::json!(1.5)), Some((1_500_000, false)));
+        assert_eq!(
+            t(serde_json::json!("1467133700")),
+            Some((1_467_133_700_000_000, true))
+        );
+        assert_eq!(
+            t(serde_json::json!("2026-01-10T04:22:28.240+00:00")),
+            Some((1_768_018_948_240_000, true))
+        );
+        assert_eq!(
+            t(serde_json::json!("2026-01-10T07:56:29.000Z")),
+            Some((1_768_031_789_000_000, true))
+        );
+        assert_eq!(
+            t(serde_json::json!("2026-01-10T07:56:29")),
+            Some((1_768_031_789_000_000, true)),
+            "no offset: UTC"
+        );
+        assert_eq!(
+            t(serde_json::json!("2026-01-10")),
+            Some((1_768_003_200_000_000, true))
+        );
+        assert_eq!(
+            t(serde_json::json!(-86_400)),
+            Some((-86_400_000_000, false))
+        );
+        for bad in [
+            serde_json::json!("next spring"),
+            serde_json::json!(""),
+            serde_json::json!(true),
+            serde_json::json!({"at": 1}),
+            serde_json::json!([1]),
+            serde_json::json!(MILLIS_LIMIT),
+        ] {
+            assert_eq!(t(bad.clone()), None, "{bad}");
+        }
+        assert_eq!(
+            timestamp_secs(&serde_json::json!("2026-01-10T04:22:28.999Z")),
+            Some(1_768_018_948),
+            "seconds round down"
+        );
+    }
+
+    #[test]
+    fn alternatives_sentinels_and_shapes_are_documented() {
+        let col = Column::new("a", ColType::Str, "/x/id", "doc")
+            .or(&["/y"])
+            .none_zero();
+        let doc = schema_document("r", std::slice::from_ref(&col));
+        assert_eq!(doc["columns"][0]["source"], "/x/id");
+        assert_eq!(doc["columns"][0]["alternatives"], serde_json::json!(["/y"]));
+        assert_eq!(
+            doc["columns"][0]["none_sentinel"],
+            serde_json::json!([0, "0"])
+        );
+        let plain = schema_document("r", &[Column::new("b", ColType::Str, "/b", "")]);
+        assert!(plain["columns"][0].get("alternatives").is_none());
+        assert!(plain["columns"][0].get("none_sentinel").is_none());
+    }
+
+    #[test]
+    fn an_object_read_into_by_another_pointer_is_not_a_misfit() {
+        let cols = [Column::new("state", ColType::Str, "/s/category", "").or(&["/s"])];
+        let records = [
+            serde_json::json!({"id": "1", "s": "open"}),
+            serde_json::json!({"id": "2", "s": {"category": "closed"}}),
+            serde_json::json!({"id": "3", "s": {"category": null}}),
+            serde_json::json!({"id": "4", "s": [1]}),
+        ];
+        let meta = RowMeta::default();
+        let mut encoder = BatchEncoder::new(&cols, false);
+        encoder.append(&records, &meta);
+        let batch = encoder.flush().expect("flush").expect("batch");
+        let a = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("str");
+        assert_eq!(a.value(0), "open");
+        assert_eq!(a.value(1), "closed");
+        assert!(a.is_null(2) && a.is_null(3));
+        assert_eq!(meta.anomalies.count(AnomalyKind::UnexpectedShape), 1);
+        assert_eq!(meta.anomalies.entries()[0].2.samples, ["4"]);
     }
 }

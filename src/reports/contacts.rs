@@ -300,7 +300,14 @@ pub static COLUMNS: &[Column] = &[
         "/ios_last_seen_at",
         "Last seen on iOS",
     ),
-    Column::new("avatar_image_url", Str, "/avatar/image_url", "Avatar image"),
+    Column::new(
+        "avatar_image_url",
+        Str,
+        "/avatar/image_url",
+        "Avatar image URL: `avatar.image_url` (an avatar object), else `avatar` itself \
+         when it is a plain URL string (older contacts, connector test workspaces)",
+    )
+    .or(&["/avatar"]),
     Column::list(
         "tag_ids",
         "/tags/data",

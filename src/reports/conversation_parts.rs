@@ -383,7 +383,7 @@ fn part_rows(mut conversation: Value, cutoff: PartCutoff) -> Vec<Value> {
         .into_iter()
         .filter(|p| {
             p.get("updated_at")
-                .and_then(Value::as_i64)
+                .and_then(crate::output::schema::timestamp_secs)
                 .is_some_and(|t| cutoff.admits(t))
         })
         .filter_map(|p| match p {

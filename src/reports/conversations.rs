@@ -95,14 +95,19 @@ pub static COLUMNS: &[Column] = &[
         "admin_assignee_id",
         Str,
         "/admin_assignee_id",
-        "Assigned admin id (0 or null: unassigned)",
-    ),
+        "Assigned admin id; null when unassigned. Accepts an integer or string id \
+         (Intercom's 0 / \"0\" for none become null), else the legacy `assignee.id` \
+         object some older conversations carry instead",
+    )
+    .or(&["/assignee/id"])
+    .none_zero(),
     Column::new(
         "team_assignee_id",
         Str,
         "/team_assignee_id",
-        "Assigned team id (0 or null: unassigned)",
-    ),
+        "Assigned team id; null when unassigned (Intercom's 0 / \"0\" for none become null)",
+    )
+    .none_zero(),
     Column::new(
         "source_type",
         Str,
@@ -166,10 +171,12 @@ pub static COLUMNS: &[Column] = &[
     ),
     Column::list(
         "teammate_ids",
-        "/teammates/teammates",
+        "/teammates/admins",
         "id",
-        "Teammates who took part",
-    ),
+        "Teammates who took part: ids of `teammates.admins` (what Intercom sends), \
+         else of `teammates.teammates` (the OpenAPI description's shape)",
+    )
+    .or(&["/teammates/teammates"]),
     Column::list("tag_ids", "/tags/tags", "id", "Tags applied"),
     Column::list(
         "tag_names",

@@ -70,11 +70,16 @@ pub async fn extract(
         let mut oldest = i64::MAX;
         for item in items {
             let id = item.get("id").and_then(Value::as_str);
-            let deleted_at = item.get("deleted_at").and_then(Value::as_i64);
+            let deleted_at = item
+                .get("deleted_at")
+                .and_then(crate::output::schema::timestamp_secs);
             let (Some(id), Some(deleted_at)) = (id, deleted_at) else {
                 return Err(Error::Protocol {
                     endpoint: "GET /conversations/deleted".into(),
-                    message: "an item without a string id or an integer deleted_at".into(),
+                    message:
+                        "an item without a string id or a deleted_at timestamp (unix seconds, \
+                              milliseconds or ISO-8601)"
+                            .into(),
                 });
             };
             oldest = oldest.min(deleted_at);

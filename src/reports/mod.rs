@@ -519,6 +519,34 @@ impl ReportName {
     pub fn options(self) -> &'static [OptionSpec] {
         self.info().options
     }
+
+    /// The oldest `Intercom-Version` that serves this report's endpoint
+    /// (`None`: every supported version). `GET /conversations/deleted` exists
+    /// from 2.16; older versions answer 400 `intercom_version_invalid`.
+    pub fn min_version(self) -> Option<&'static str> {
+        match self {
+            ReportName::DeletedConversations => Some("2.16"),
+            _ => None,
+        }
+    }
+
+    /// Whether Intercom-Version `version` serves this report. A version that
+    /// is not `MAJOR.MINOR` (e.g. `Unstable`, `Preview`) counts as newest.
+    pub fn offered_by(self, version: &str) -> bool {
+        let Some(needed) = self.min_version() else {
+            return true;
+        };
+        match (version_number(version), version_number(needed)) {
+            (Some(have), Some(need)) => have >= need,
+            _ => true,
+        }
+    }
+}
+
+/// `MAJOR.MINOR` as numbers (`"2.11"` → `(2, 11)`).
+fn version_number(v: &str) -> Option<(u32, u32)> {
+    let (major, minor) = v.trim().split_once('.')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }
 
 impl fmt::Display for ReportName {
@@ -992,6 +1020,19 @@ mod tests {
             err.contains("\"userz\"") && err.contains("conversation_parts, users, leads"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn deleted_conversations_needs_2_16() {
+        let r = ReportName::DeletedConversations;
+        assert_eq!(r.min_version(), Some("2.16"));
+        assert!(!r.offered_by("2.11"));
+        assert!(!r.offered_by("2.9"));
+        assert!(!r.offered_by("1.4"));
+        assert!(r.offered_by("2.16"));
+        assert!(r.offered_by("2.17"));
+        assert!(r.offered_by("Unstable"));
+        assert!(ReportName::Conversations.offered_by("2.11"));
     }
 
     #[test]

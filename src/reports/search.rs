@@ -716,12 +716,18 @@ pub(crate) async fn extract_range(
 /// The id and `updated_at` every search result must have.
 pub(crate) fn identity<'a>(endpoint: &str, record: &'a Value) -> Result<(&'a str, i64)> {
     let id = record.get("id").and_then(Value::as_str);
-    let updated_at = record.get("updated_at").and_then(Value::as_i64);
+    // Any form a timestamp column accepts (seconds, milliseconds, ISO-8601),
+    // in whole seconds: the cursor's unit.
+    let updated_at = record
+        .get("updated_at")
+        .and_then(crate::output::schema::timestamp_secs);
     match (id, updated_at) {
         (Some(id), Some(t)) => Ok((id, t)),
         _ => Err(Error::Protocol {
             endpoint: endpoint.to_string(),
-            message: "a record without a string `id` or an integer `updated_at`".into(),
+            message: "a record without a string `id` or an `updated_at` timestamp (unix \
+                      seconds, milliseconds or ISO-8601)"
+                .into(),
         }),
     }
 }
@@ -1115,5 +1121,36 @@ mod tests {
         );
         assert_eq!(cursor.ids_at, vec!["b"]);
         assert!(cursor.recent.contains(&("c".into(), 990)));
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::identity;
+    use serde_json::json;
+
+    #[test]
+    fn updated_at_in_any_timestamp_form() {
+        for (updated_at, secs) in [
+            (json!(1_768_018_948), 1_768_018_948),
+            (json!(1_768_018_948_238_i64), 1_768_018_948),
+            (json!("2026-01-10T04:22:28.238+00:00"), 1_768_018_948),
+        ] {
+            let record = json!({"id": "c1", "updated_at": updated_at});
+            assert_eq!(
+                identity("POST /contacts/search", &record).expect("read"),
+                ("c1", secs)
+            );
+        }
+        let err = identity(
+            "POST /contacts/search",
+            &json!({"id": "c1", "updated_at": "soon"}),
+        )
+        .expect_err("not a timestamp")
+        .to_string();
+        assert!(
+            err.contains("POST /contacts/search") && err.contains("updated_at"),
+            "{err}"
+        );
     }
 }

@@ -166,8 +166,9 @@ pub static ADMIN_COLUMNS: &[Column] = &[
         "avatar",
         Str,
         "/avatar",
-        "Avatar URL (2.16) or avatar object as JSON (2.11)",
-    ),
+        "Avatar URL: `avatar` as a string (2.16), else `avatar.image_url` (the 2.11 object)",
+    )
+    .or(&["/avatar/image_url"]),
 ];
 
 pub static TEAM_COLUMNS: &[Column] = &[
@@ -265,7 +266,10 @@ pub static TICKET_TYPE_COLUMNS: &[Column] = &[
     Column::new(
         "attributes",
         Json,
-        "/ticket_type_attributes/ticket_type_attributes",
-        "The type's attributes as JSON",
-    ),
+        "/ticket_type_attributes/data",
+        "The type's attributes as a JSON array: `ticket_type_attributes.data` (what \
+         Intercom sends), else `ticket_type_attributes.ticket_type_attributes` (the 2.11 \
+         OpenAPI schema's key)",
+    )
+    .or(&["/ticket_type_attributes/ticket_type_attributes"]),
 ];

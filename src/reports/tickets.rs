@@ -14,6 +14,7 @@ pub fn search_spec() -> SearchSpec {
     }
 }
 
+/// Output columns (see [`Column`] for how alternatives and sentinels are read).
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Ticket id (the API's)"),
     Column::new(
@@ -46,38 +47,47 @@ pub static COLUMNS: &[Column] = &[
         "ticket_state_id",
         Str,
         "/ticket_state/id",
-        "State id (2.16)",
+        "State id (only when `ticket_state` is an object, as in 2.16)",
     ),
     Column::new(
         "ticket_state_category",
         Str,
         "/ticket_state/category",
-        "submitted, in_progress, waiting_on_customer, resolved (2.16)",
-    ),
+        "submitted, in_progress, waiting_on_customer, resolved: `ticket_state.category` \
+         (object, 2.16) or `ticket_state` itself (a string, as 2.11 sends it)",
+    )
+    .or(&["/ticket_state"]),
     Column::new(
         "ticket_state_internal_label",
         Str,
         "/ticket_state/internal_label",
-        "State label for teammates (2.16)",
-    ),
+        "State label for teammates: `ticket_state.internal_label` (2.16) or the \
+         top-level `ticket_state_internal_label` (2.11)",
+    )
+    .or(&["/ticket_state_internal_label"]),
     Column::new(
         "ticket_state_external_label",
         Str,
         "/ticket_state/external_label",
-        "State label for customers (2.16)",
-    ),
+        "State label for customers: `ticket_state.external_label` (2.16) or the \
+         top-level `ticket_state_external_label` (2.11)",
+    )
+    .or(&["/ticket_state_external_label"]),
     Column::new(
         "admin_assignee_id",
         Str,
         "/admin_assignee_id",
-        "Assigned admin (0: none)",
-    ),
+        "Assigned admin; null when unassigned. An integer (2.16) or string (2.11) id; \
+         Intercom's 0 / \"0\" for none become null",
+    )
+    .none_zero(),
     Column::new(
         "team_assignee_id",
         Str,
         "/team_assignee_id",
-        "Assigned team (0: none)",
-    ),
+        "Assigned team; null when unassigned (0 / \"0\" become null)",
+    )
+    .none_zero(),
     Column::new("open", Bool, "/open", "Open"),
     Column::new("is_shared", Bool, "/is_shared", "Visible to the customer"),
     Column::new("created_at", Timestamp, "/created_at", "Created"),

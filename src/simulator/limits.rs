@@ -7,8 +7,10 @@
 //! `X-RateLimit-Reset` (unix seconds, wall clock, of the window's end); a call
 //! beyond the limit gets 429 `rate_limit_exceeded` ("Exceeded rate limit of N
 //! in 10_seconds"). 401s carry no headers (the `auth` layer answers them
-//! before this one runs). Without `--rate-limit` nothing is limited and no
-//! headers are sent, as before.
+//! before this one runs). Without `--rate-limit` the headers are still sent,
+//! as Intercom's are, counting against [`DEFAULT_LIMIT`] (a private app's
+//! 1,666 calls per 10 seconds), but nothing is refused: `--rate-limit` only
+//! turns enforcement on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,10 @@ use super::error::ApiError;
 
 /// Length of a rate-limit window, in seconds.
 pub const WINDOW_SECS: i64 = 10;
+
+/// Calls per window the headers state without `--rate-limit`: Intercom's
+/// default for a private app (10,000 per minute, 1,666 per 10 seconds).
+pub const DEFAULT_LIMIT: u32 = 1666;
 
 /// Wall-clock unix milliseconds (the rate limit is about real time, unlike
 /// the simulated clock of the world).
@@ -81,11 +87,10 @@ impl RateLimits {
 }
 
 /// Middleware (inside `auth`): counts the call, answers 429 beyond the limit
-/// and puts the three headers on every response.
+/// (only with `--rate-limit`) and puts the three headers on every response.
 pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
-    let Some(limit) = sim.config.rate_limit else {
-        return next.run(req).await;
-    };
+    let enforced = sim.config.rate_limit;
+    let limit = enforced.unwrap_or(DEFAULT_LIMIT);
     let token = req
         .headers()
         .get(AUTHORIZATION)
@@ -93,7 +98,7 @@ pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next:
         .unwrap_or("")
         .to_string();
     let a = sim.limits.admit(&token, limit, wall_millis());
-    let mut resp = if a.allowed {
+    let mut resp = if a.allowed || enforced.is_none() {
         next.run(req).await
     } else {
         ApiError::new(

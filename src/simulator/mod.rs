@@ -81,8 +81,12 @@
 //!   are an overlay the shape builders lay over the generated object.
 //! * **Versions.** `Intercom-Version` older than 2.12 gets the 2.11 shapes
 //!   where they differ (see `routes::Ver`); the default is 2.16.
-//! * **Rate limit** (`--rate-limit N`, `limits`): N calls per 10-second
-//!   wall-clock window per token, `X-RateLimit-*` headers, 429 beyond.
+//! * **Rate limit** (`limits`): every response carries `X-RateLimit-*`
+//!   headers (1,666 calls per 10-second wall-clock window per token, as for
+//!   a private app); `--rate-limit N` makes the limit N and answers 429 beyond.
+//! * **Wire shapes** (`shapes::wire`): where Intercom's recorded answers
+//!   differ from its OpenAPI description, the simulator answers like
+//!   Intercom, for a share of records; `/__sim/truth` holds the canonical form.
 //! * **Latency** (`--latency SPEC`, `latency`): off by default; otherwise
 //!   every API request waits a seeded delay of its class (`search`, `get`,
 //!   `post`) before it is answered, concurrently, e.g.
@@ -127,6 +131,7 @@ pub use limits::WINDOW_SECS;
 pub use query::{MAX_GROUP_FILTERS, MAX_NESTING, QueryError};
 pub use routes::MAX_PER_PAGE;
 pub use shapes::conversation::MAX_PARTS_RETURNED;
+pub use shapes::wire::{WIRE_EXCEPTIONS, WireException};
 pub use stats::Stats;
 pub use world::{
     CONTACT_CREATES_PER_HOUR, CONTACT_UPDATES_PER_HOUR, CONVERSATION_CREATES_PER_HOUR,

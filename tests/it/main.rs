@@ -63,3 +63,7 @@ mod fleet;
 
 // The simulator's write API: a story through the API, then synced.
 mod writes;
+
+// Real Intercom wire shapes, timestamp forms and "none" sentinels; every
+// column has a value somewhere.
+mod shapes;

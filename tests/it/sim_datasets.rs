@@ -665,7 +665,7 @@ async fn version_2_11_shapes_differ_where_the_notes_say() {
         c216["conversations"].as_array().unwrap(),
     );
     assert_eq!(a.len(), b.len());
-    let mut saw_null = false;
+    let (mut saw_null, mut saw_legacy) = (false, false);
     for (x, y) in a.iter().zip(b) {
         assert_eq!(x["id"], y["id"]);
         let p = y["priority"].as_str().unwrap();
@@ -678,11 +678,16 @@ async fn version_2_11_shapes_differ_where_the_notes_say() {
         if y["admin_assignee_id"] == 0 {
             assert!(x["admin_assignee_id"].is_null());
             saw_null = true;
+        } else if x["admin_assignee_id"].is_null() {
+            // Some older conversations name their admin in a legacy
+            // `assignee` object instead (recorded by airbyte on 2.11).
+            assert_eq!(x["assignee"]["id"], y["admin_assignee_id"].to_string());
+            saw_legacy = true;
         } else {
             assert_eq!(x["admin_assignee_id"], y["admin_assignee_id"]);
         }
     }
-    assert!(saw_null);
+    assert!(saw_null && saw_legacy);
     let (_, _, k211) = api.get_v("/contacts?per_page=150", "2.11").await;
     let (_, k216) = api.get("/contacts?per_page=150").await;
     let mut owners = 0;
@@ -710,9 +715,17 @@ async fn version_2_11_shapes_differ_where_the_notes_say() {
         .await
         .unwrap();
     let t: Value = r.json().await.unwrap();
+    let mut strings = 0;
     for ticket in t["tickets"].as_array().unwrap() {
-        assert!(ticket["ticket_state"].is_string());
         assert!(ticket["admin_assignee_id"].is_string());
-        assert!(ticket["ticket_state_internal_label"].is_string());
+        // 2.11 sends the state as a string with top-level labels for some
+        // tickets and as the 2.16 object for others (both recorded).
+        if ticket["ticket_state"].is_string() {
+            strings += 1;
+            assert!(ticket["ticket_state_internal_label"].is_string());
+        } else {
+            assert!(ticket["ticket_state"]["category"].is_string());
+        }
     }
+    assert!(strings > 0);
 }

@@ -2,8 +2,11 @@
 //!
 //! * `POST /__sim/advance` `{"seconds": N}` → advance summary
 //! * `GET /__sim/clock` → `{"now": unix_seconds}`
-//! * `GET /__sim/truth/<dataset>` → NDJSON, one record per line exactly as
-//!   the API returns it (2.16 shapes), in creation order, streamed in chunks.
+//! * `GET /__sim/truth/<dataset>` → NDJSON, one record per line in its
+//!   canonical form: the 2.16 shapes (`0` for an unassigned admin or team,
+//!   Intercom's "none" sentinel), timestamps in unix seconds. The API sends the recorded wire variants of
+//!   a share of records instead (see `shapes`); an exporter must read them
+//!   back to these values. In creation order, streamed in chunks.
 //!   Datasets: `contacts` (live ones, as in search results), `companies`,
 //!   `conversations` (as `GET /conversations/{id}`, with parts),
 //!   `conversation_parts` (the parts that endpoint returns, each with its

@@ -21,12 +21,9 @@ use super::super::shapes::{ListEnvelope, conversation, obj, pages};
 use super::super::world::World;
 use super::{Ver, cursor, link_page, list_params, origin, page_params, search_body};
 
+/// A canonical conversation as this version's wire carries it.
 fn versioned(v: Value, ver: Ver) -> Value {
-    if ver.is_211() {
-        conversation::to_v211(v)
-    } else {
-        v
-    }
+    conversation::wire(v, ver.is_211())
 }
 
 /// Default page size of `GET /conversations` and `POST /conversations/search`.

@@ -420,6 +420,26 @@ pub(crate) struct ContactJson<'w> {
     v211: bool,
     /// The generated contact only, without values written through the API.
     raw: bool,
+    /// As the API sends it (any route): the recorded wire variants of a
+    /// share of contacts (see [`wire_avatar_as_url`], [`wire_signed_up_millis`]).
+    /// Off for `/__sim/truth`, which holds the canonical form.
+    wire: bool,
+    idx: u32,
+}
+
+/// Whether contact `idx` sends its `avatar` as a plain URL string instead of
+/// the `{type, image_url}` object (airbyte `contacts.yml` lead
+/// `5fd150d50697b6d0bbc4a2c2`, hull `fetch-all-users`): every 3rd contact
+/// with an avatar.
+pub(crate) fn wire_avatar_as_url(idx: u32) -> bool {
+    idx % 3 == 1
+}
+
+/// Whether contact `idx` sends `signed_up_at` in unix milliseconds, as
+/// contact search did for some contacts (issue #20: `1467133937045`):
+/// every 7th.
+pub(crate) fn wire_signed_up_millis(idx: u32) -> bool {
+    idx % 7 == 2
 }
 
 impl<'w> ContactJson<'w> {
@@ -430,12 +450,16 @@ impl<'w> ContactJson<'w> {
             d: data(world, idx),
             v211: false,
             raw: false,
+            wire: false,
+            idx,
         }
     }
 
-    /// The 2.11 shape when `v211` (see [`ContactJson`]).
+    /// As an API route answers: the 2.11 shape when `v211` (see
+    /// [`ContactJson`]), and the recorded wire variants.
     pub(crate) fn version(mut self, v211: bool) -> Self {
         self.v211 = v211;
+        self.wire = true;
         self
     }
 }
@@ -510,6 +534,10 @@ impl Serialize for ContactJson<'_> {
                 d: self.d.clone(),
                 v211: self.v211,
                 raw: true,
+                // Written contacts are served in the canonical form: the
+                // overlay patches the fields the API set.
+                wire: false,
+                idx: self.idx,
             };
             let mut v = serde_json::to_value(raw).map_err(serde::ser::Error::custom)?;
             w.patch_contact(idx, &mut v, self.v211);
@@ -529,12 +557,17 @@ impl Serialize for ContactJson<'_> {
         m.serialize_entry("phone", &d.ident.phone)?;
         m.serialize_entry("formatted_phone", &d.ident.formatted_phone)?;
         m.serialize_entry("name", &d.ident.name)?;
-        m.serialize_entry(
-            "avatar",
-            &d.ident.avatar.as_ref().map(|url| {
-                obj! { "type" => "avatar", "image_url" => url.as_str() }
-            }),
-        )?;
+        match &d.ident.avatar {
+            Some(url) if self.wire && wire_avatar_as_url(self.idx) => {
+                m.serialize_entry("avatar", url)?;
+            }
+            avatar => m.serialize_entry(
+                "avatar",
+                &avatar.as_ref().map(|url| {
+                    obj! { "type" => "avatar", "image_url" => url.as_str() }
+                }),
+            )?,
+        }
         if self.v211 {
             let owner: Option<i64> = d.owner_id.as_deref().and_then(|o| o.parse().ok());
             m.serialize_entry("owner_id", &owner)?;
@@ -555,7 +588,12 @@ impl Serialize for ContactJson<'_> {
         m.serialize_entry("unsubscribed_from_emails", &d.unsubscribed)?;
         m.serialize_entry("created_at", &d.ident.created_at)?;
         m.serialize_entry("updated_at", &d.updated_at)?;
-        m.serialize_entry("signed_up_at", &d.ident.signed_up_at)?;
+        match d.ident.signed_up_at {
+            Some(t) if self.wire && wire_signed_up_millis(self.idx) => {
+                m.serialize_entry("signed_up_at", &(t * 1000))?;
+            }
+            t => m.serialize_entry("signed_up_at", &t)?,
+        }
         m.serialize_entry("last_seen_at", &d.last_seen_at)?;
         m.serialize_entry("last_replied_at", &d.last_replied_at)?;
         m.serialize_entry("last_contacted_at", &d.last_contacted_at)?;

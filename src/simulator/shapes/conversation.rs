@@ -680,6 +680,7 @@ pub(crate) fn json(world: &World, idx: u32, parts: Option<bool>) -> Value {
         "state" => d.state.as_str(),
         "read" => d.read,
         "priority" => d.priority,
+        // 0 when unassigned, as 2.16 sends it (Intercom's "none" sentinel).
         "admin_assignee_id" => d.admin_assignee_id,
         "team_assignee_id" => d.team_assignee_id,
         "tags" => obj! { "type" => "tag.list", "tags" => tags },
@@ -696,7 +697,8 @@ pub(crate) fn json(world: &World, idx: u32, parts: Option<bool>) -> Value {
             "redacted" => false,
         },
         "contacts" => obj! { "type" => "contact.list", "contacts" => contacts },
-        "teammates" => obj! { "type" => "admin.list", "teammates" => teammates },
+        // `admins`, as every capture has it (the description says `teammates`).
+        "teammates" => obj! { "type" => "admin.list", "admins" => teammates },
         "custom_attributes" => custom,
         "first_contact_reply" => first_contact_reply,
         "sla_applied" => sla,
@@ -748,6 +750,40 @@ pub(crate) fn json(world: &World, idx: u32, parts: Option<bool>) -> Value {
     v
 }
 
+/// Conversation `v` (canonical, from [`json`]) as the API sends it: as is
+/// in 2.16; in 2.11 [`to_v211`], and some older assigned conversations
+/// carry a legacy `assignee` object and a null `admin_assignee_id` (airbyte
+/// `expected_records.jsonl`, conversations `60`, `61`): see
+/// [`wire_legacy_assignee`].
+pub(crate) fn wire(v: Value, v211: bool) -> Value {
+    if v211 {
+        let legacy = v
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|id| id.parse::<u64>().ok())
+            .is_some_and(wire_legacy_assignee);
+        let mut v = to_v211(v);
+        if legacy
+            && let Value::Object(m) = &mut v
+            && let Some(admin) = m.get("admin_assignee_id").and_then(Value::as_i64)
+        {
+            m.insert("admin_assignee_id".into(), Value::Null);
+            m.insert(
+                "assignee".into(),
+                obj! { "type" => "admin", "id" => admin.to_string() },
+            );
+        }
+        return v;
+    }
+    v
+}
+
+/// Whether conversation `id` is one of the older ones whose 2.11 answer
+/// names its admin in a legacy `assignee` object: every 4th.
+pub(crate) fn wire_legacy_assignee(id: u64) -> bool {
+    id % 4 == 1
+}
+
 /// Rewrites a 2.16 conversation (list item or full) into its 2.11 shape:
 /// `priority` is `priority`/`not_priority` and unassigned assignee ids are
 /// null instead of 0.
@@ -761,9 +797,18 @@ pub(crate) fn to_v211(mut v: Value) -> Value {
             "priority".into(),
             (if urgent { "priority" } else { "not_priority" }).into(),
         );
-        // 2.11's conversation_rating is not nullable: left out when unrated.
-        if m.get("conversation_rating").is_some_and(Value::is_null) {
-            m.remove("conversation_rating");
+        // 2.11's conversation_rating and first_contact_reply are not
+        // nullable: left out when absent.
+        for k in ["conversation_rating", "first_contact_reply"] {
+            if m.get(k).is_some_and(Value::is_null) {
+                m.remove(k);
+            }
+        }
+        // 2.11 names Fin's hand-over `routed_to_team` (2.16: `escalated`).
+        if let Some(Value::Object(ai)) = m.get_mut("ai_agent")
+            && ai.get("resolution_state").and_then(Value::as_str) == Some("escalated")
+        {
+            ai.insert("resolution_state".into(), "routed_to_team".into());
         }
         for k in ["admin_assignee_id", "team_assignee_id"] {
             if m.get(k).and_then(Value::as_i64) == Some(0) {

@@ -381,11 +381,16 @@ pub(crate) fn ticket_type(world: &World, t: usize, v211: bool) -> Value {
         "icon" => icon,
         "workspace_id" => world.id_code.clone(),
         "archived" => false,
+        // Sent by Intercom (estuary and airbyte captures), though only the
+        // description's example has it: Tracker and Back-office types are internal.
+        "is_internal" => category != "Customer",
         "created_at" => created,
         "updated_at" => created + 3600,
+        // `{type: list, data}` as every capture has it (estuary, airbyte);
+        // the 2.11 schema says `ticket_type_attributes.list` / `ticket_type_attributes`.
         "ticket_type_attributes" => obj! {
-            "type" => "ticket_type_attributes.list",
-            "ticket_type_attributes" => attrs,
+            "type" => "list",
+            "data" => attrs,
         },
     };
     if !v211 && let Value::Object(m) = &mut v {

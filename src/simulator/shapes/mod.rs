@@ -1,10 +1,22 @@
-//! JSON builders for every object the simulator serves (Intercom 2.16 shapes).
+//! JSON builders for every object the simulator serves (Intercom 2.16 shapes,
+//! 2.11 where they differ).
 //!
 //! Each record is derived on demand from the compact [`World`] metadata and
 //! the seed, so nothing here is cached. Shapes follow the 2.16 OpenAPI
 //! schemas (`contact`, `conversation`, `conversation_part`, `admin_with_app`,
 //! `cursor_pages`, `error`): types, nullability and enums match, optional
-//! objects whose schema is not nullable are left out rather than set to null.
+//! objects whose schema is not nullable are left out rather than set to null,
+//! except where the wire wins: Intercom's recorded answers differ from the
+//! description, and the simulator answers as Intercom does ([`wire`] lists
+//! every such place with the capture it comes from).
+//!
+//! **Canonical and wire forms.** Builders give the canonical form of a record
+//! (what `/__sim/truth` serves: 2.16 shapes, `0` for "unassigned" as 2.16
+//! sends it, timestamps in unix seconds); the API routes send the wire form,
+//! which for a realistic share of records is one of the recorded variants:
+//! contact avatars as plain URL strings and `signed_up_at` in milliseconds
+//! (`contact`), legacy `assignee` objects in 2.11 (`conversation::wire`),
+//! string ticket states and `"0"` ids in 2.11 (`ticket`). An exporter must turn each back into the canonical value.
 
 pub(crate) mod company;
 pub(crate) mod contact;
@@ -13,6 +25,7 @@ pub(crate) mod dims;
 pub(crate) mod event;
 pub(crate) mod note;
 pub(crate) mod ticket;
+pub mod wire;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::{Map, Value};
@@ -235,6 +248,7 @@ mod tests {
             assert_eq!(c["open"], state != "closed");
             assert_eq!(c["snoozed_until"].is_i64(), state == "snoozed");
             assert!(c["admin_assignee_id"].is_i64() && c["team_assignee_id"].is_i64());
+            assert!(c["teammates"]["admins"].is_array());
             let contact_id = c["contacts"]["contacts"][0]["id"].as_str().unwrap();
             assert!(w.parse_contact_id(contact_id).is_some());
             // List items carry no parts; plain text drops the markup.

@@ -141,7 +141,13 @@ impl Record for TicketRecord<'_> {
     }
 }
 
-/// Ticket `idx` (`ticket`); `v211` gives the 2.11 state and assignee shapes.
+/// Ticket `idx` (`ticket`). Without `v211`, the 2.16 form (also what
+/// `/__sim/truth` holds): the `ticket_state` object, assignee ids as integers
+/// (0: unassigned). With `v211`, the 2.11 wire: string assignee ids
+/// (`"0"` for none, as estuary's and airbyte's 2.11 captures have) and, for
+/// every other ticket ([`wire_state_as_string`]), `ticket_state` as a plain
+/// string with the labels at the top level (airbyte tickets `70`, `71`);
+/// the others keep the object (estuary's 2.11 ticket `2`).
 pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
     let m = w.tickets[idx as usize];
     let d = data(w, idx);
@@ -176,9 +182,13 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
     };
     if let Value::Object(o) = &mut v {
         if v211 {
-            o.insert("ticket_state".into(), cat.into());
-            o.insert("ticket_state_internal_label".into(), internal.into());
-            o.insert("ticket_state_external_label".into(), external.into());
+            if wire_state_as_string(idx) {
+                o.insert("ticket_state".into(), cat.into());
+                o.insert("ticket_state_internal_label".into(), internal.into());
+                o.insert("ticket_state_external_label".into(), external.into());
+            } else {
+                o.insert("ticket_state".into(), dims::ticket_state_obj(m.state));
+            }
             o.insert("admin_assignee_id".into(), d.admin.to_string().into());
             o.insert("team_assignee_id".into(), d.team.to_string().into());
         } else {
@@ -190,4 +200,9 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
     }
     w.writes.patch_ticket(idx, &mut v);
     v
+}
+
+/// Whether ticket `idx` sends `ticket_state` as a string in 2.11.
+pub(crate) fn wire_state_as_string(idx: u32) -> bool {
+    idx.is_multiple_of(2)
 }

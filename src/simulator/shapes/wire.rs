@@ -1,0 +1,191 @@
+//! Where the simulator's answers deliberately differ from Intercom's OpenAPI
+//! description: the one list of them.
+//!
+//! Two kinds of entries. Most are **places where the wire wins**: Intercom
+//! sends something other than its description says, as recorded in public
+//! captures (test cassettes, connector snapshots, webhook fixtures; each
+//! entry names the repository, commit and file). The rest are **errors in
+//! the description itself** (a schema that contradicts its own example,
+//! a required field never defined), with the section of the API notes that
+//! explains them.
+//!
+//! The spec test (`tests/it/spec.rs`) validates every endpoint's answer
+//! against the description and excuses exactly these, and fails when an
+//! entry is no longer needed, so the list cannot go stale.
+
+/// One known difference between the simulator's answers and the OpenAPI
+/// description.
+#[derive(Debug, Clone, Copy)]
+pub struct WireException {
+    /// `2.16`, `2.11` or `*` (both).
+    pub version: &'static str,
+    /// The endpoint (`GET /contacts/{}`), or empty for any.
+    pub endpoint: &'static str,
+    /// With an endpoint: the validation error's instance path starts with
+    /// this; without: contains it.
+    pub path: &'static str,
+    /// A fragment of the validation message (empty: any).
+    pub message: &'static str,
+    /// What differs and why.
+    pub reason: &'static str,
+    /// Where it was recorded (repository, commit, path) or documented.
+    pub source: &'static str,
+}
+
+const fn spec(
+    version: &'static str,
+    endpoint: &'static str,
+    path: &'static str,
+    message: &'static str,
+    reason: &'static str,
+    source: &'static str,
+) -> WireException {
+    WireException {
+        version,
+        endpoint,
+        path,
+        message,
+        reason,
+        source,
+    }
+}
+
+/// Every known difference (see the module doc).
+pub const WIRE_EXCEPTIONS: &[WireException] = &[
+    // --- The wire wins: recorded captures. ---
+    spec(
+        "*",
+        "",
+        "/avatar",
+        "",
+        "a contact's avatar can be a plain URL string instead of {type, image_url}",
+        "airbytehq/airbyte@39947f070035d219ee71ac33f9c9694c5efa4284 \
+         airbyte-integrations/connectors/source-intercom/contacts.yml (lead \
+         5fd150d50697b6d0bbc4a2c2, 2.2); hull/hull-connectors@165c8c052fc4f9e2941405dc3f1b3f96a63594d4 \
+         packages/connectors/hull-intercom/test/integration/scenarios/fetch/fetch-all-users.test.js",
+    ),
+    spec(
+        "2.11",
+        "",
+        "/teammates",
+        "\"teammates\" is a required property",
+        "a conversation's teammates list is {type: admin.list, admins: [...]}, not teammates",
+        "estuary/connectors@12cbc289aa6fe03c6efabf0d7aa593a218910677 \
+         source-intercom-native/tests/snapshots/snapshots__capture__capture.stdout.json (2.11); \
+         airbytehq/airbyte@39947f070035d219ee71ac33f9c9694c5efa4284 \
+         airbyte-integrations/connectors/source-intercom/conversations.yml (2.2)",
+    ),
+    spec(
+        "2.11",
+        "",
+        "/ticket_type",
+        "",
+        "a ticket type's attributes are {type: list, data: [...]}, not \
+         {type: ticket_type_attributes.list, ticket_type_attributes: [...]}",
+        "estuary/connectors@12cbc289aa6fe03c6efabf0d7aa593a218910677 \
+         source-intercom-native/tests/snapshots/snapshots__capture__capture.stdout.json (2.11); \
+         airbytehq/airbyte@09143b8c213f35c5886ee37d3cc64ab6d0cb20ac \
+         airbyte-integrations/connectors/source-intercom/integration_tests/tickets_expected_records.jsonl",
+    ),
+    spec(
+        "2.11",
+        "",
+        "/ticket_state",
+        "",
+        "2.11 sends ticket_state as the 2.16 object for some tickets (the schema: a string enum)",
+        "estuary/connectors@12cbc289aa6fe03c6efabf0d7aa593a218910677 \
+         source-intercom-native/tests/snapshots/snapshots__capture__capture.stdout.json (2.11 ticket 2)",
+    ),
+    // --- Errors of the description (API notes). ---
+    spec(
+        "*",
+        "GET /events",
+        "",
+        "",
+        "the 200 schema is data_event_summary, but a plain list is event.list",
+        "API notes §8",
+    ),
+    spec(
+        "*",
+        "GET /companies/scroll",
+        "/pages",
+        "",
+        "pages is null on scroll responses; the spec says cursor_pages",
+        "API notes §3.11; hull/hull-connectors@1b7db03b4d0f90c8e2747a34431485874d9bed71 \
+         fetch-all-companies.test.js",
+    ),
+    spec(
+        "*",
+        "POST /companies/list",
+        "/pages/next",
+        "",
+        "page-number endpoints give next as a URL string; the spec says an object",
+        "API notes §2",
+    ),
+    spec(
+        "*",
+        "GET /companies",
+        "/pages/next",
+        "",
+        "page-number endpoints give next as a URL string; the spec says an object",
+        "API notes §2",
+    ),
+    spec(
+        "*",
+        "GET /companies/{}/contacts",
+        "/pages/next",
+        "",
+        "page-number endpoints give next as a URL string; the spec says an object",
+        "API notes §2",
+    ),
+    spec(
+        "2.11",
+        "",
+        "/pages/next",
+        "anyOf",
+        "cursor next is {page, starting_after} in practice; 2.11 requires per_page",
+        "API notes §2, §8; estuary/connectors@8442f1d8ba3b3a71cd25539c8bf8b415292dad9d \
+         source-intercom-native/bruno/Contacts/search sort descending 2.16.yml",
+    ),
+    spec(
+        "2.11",
+        "GET /ticket_types",
+        "",
+        "",
+        "the 2.11 schema has ticket_types, its own example (and the API) data",
+        "API notes §3.20",
+    ),
+    spec(
+        "2.11",
+        "",
+        "",
+        "\"topics\" is a required property",
+        "2.11 conversation requires topics but never defines it",
+        "API notes §8",
+    ),
+    spec(
+        "2.11",
+        "",
+        "/data/",
+        "\"applied_",
+        "2.11 tag requires applied_at/applied_by, which only embedded tags carry",
+        "API notes §5.7",
+    ),
+    spec(
+        "2.11",
+        "",
+        "/data/",
+        "\"website\" is a required property",
+        "2.11 company requires website; companies without one leave it out (2.16: not nullable)",
+        "API notes §5.2",
+    ),
+    spec(
+        "*",
+        "",
+        "/custom_attributes/",
+        "",
+        "custom attribute values may be bool or float; some do not fit their declared type",
+        "API notes §8; estuary/connectors@c4d73280d246aa505c05b855cd0350b9dcdf9640 \
+         snapshots__capture_v2_16__capture.stdout.json (`Copilot used: false`)",
+    ),
+];
