@@ -70,11 +70,13 @@ pub fn names_or_emails(names: &[String], emails: &[String]) -> Value {
 pub async fn by_company(
     client: &crate::http::IntercomClient,
     company_ids: &[String],
-    per_page: u32,
+    options: &crate::reports::ExtractOptions,
     cursor: Option<crate::reports::search::SearchCursor>,
     tx: tokio::sync::mpsc::Sender<Vec<Value>>,
 ) -> Result<crate::reports::Extracted> {
     use crate::reports::search::{CursorTracker, identity};
+    const ENDPOINT: &str = "GET /companies/{id}/contacts";
+    let per_page = options.per_page;
     let mut tracker = CursorTracker::new(cursor);
     let mut seen = std::collections::HashSet::new();
     let mut rows = 0u64;
@@ -87,17 +89,24 @@ pub async fn by_company(
                 "company id {company:?} is not a valid Intercom id"
             )));
         }
+        // Every contact this company's listing gave (users and leads), to
+        // hold against the `total_count` it states.
+        let mut listed = std::collections::HashSet::new();
+        let mut total = None;
         for page in 1u32.. {
             let path = format!("companies/{company}/contacts?page={page}&per_page={per_page}");
             let body: Value = client.get(&path).await?;
-            let data = body
-                .get("data")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let total_pages = body
+                .pointer("/pages/total_pages")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            total = body.get("total_count").and_then(Value::as_u64).or(total);
+            // A page without its `data` list is an error, never an empty page.
+            let data = crate::api::list_in(ENDPOINT, body, &["data"])?;
             let mut fresh = Vec::new();
-            for contact in data {
-                let (id, updated_at) = identity("GET /companies/{id}/contacts", contact)?;
+            for contact in &data {
+                let (id, updated_at) = identity(ENDPOINT, contact)?;
+                listed.insert(id.to_string());
                 if contact.get("role").and_then(Value::as_str) == Some("user")
                     && !seen.contains(id)
                     && tracker.accept(id, updated_at)
@@ -110,13 +119,18 @@ pub async fn by_company(
                 rows += fresh.len() as u64;
                 crate::reports::send_rows(&tx, fresh).await?;
             }
-            let total_pages = body
-                .pointer("/pages/total_pages")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
             if data.is_empty() || u64::from(page) >= total_pages {
                 break;
             }
+        }
+        if let Some(total) = total
+            && (listed.len() as u64) < total
+        {
+            options.anomalies.record(
+                crate::anomalies::AnomalyKind::ShortRead,
+                ENDPOINT,
+                Some(company),
+            );
         }
     }
     Ok(crate::reports::Extracted {

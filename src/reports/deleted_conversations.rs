@@ -37,8 +37,15 @@ pub static COLUMNS: &[Column] = &[
     ),
 ];
 
+const ENDPOINT: &str = "GET /conversations/deleted";
+
+/// Read the deleted conversations (newest first, page numbers) down to the
+/// cursor. A page without its `conversations` list fails the report; a
+/// listing read to its end with fewer distinct conversations than its
+/// `total_count` is counted as a short read in `anomalies`.
 pub async fn extract(
     client: &IntercomClient,
+    anomalies: &crate::anomalies::Anomalies,
     cursor: Option<SearchCursor>,
     tx: mpsc::Sender<Vec<Value>>,
 ) -> Result<Extracted> {
@@ -46,6 +53,8 @@ pub async fn extract(
     let mut tracker = CursorTracker::new(cursor);
     let mut seen: HashSet<String> = HashSet::new();
     let mut rows = 0u64;
+    let mut total = None;
+    let mut complete = true;
     for page in 1u32.. {
         let path = format!("conversations/deleted?order=desc&per_page={PER_PAGE}&page={page}");
         let body: Value = match client.get(&path).await {
@@ -61,21 +70,24 @@ pub async fn extract(
             }
             Err(e) => return Err(e.into()),
         };
-        let items = body
-            .get("conversations")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let total_pages = body
+            .pointer("/pages/total_pages")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        total = body.get("total_count").and_then(Value::as_u64).or(total);
+        // A page without its `conversations` list is an error, never an
+        // empty page.
+        let items = crate::api::list_in(ENDPOINT, body, &["conversations"])?;
         let mut fresh = Vec::new();
         let mut oldest = i64::MAX;
-        for item in items {
+        for item in &items {
             let id = item.get("id").and_then(Value::as_str);
             let deleted_at = item
                 .get("deleted_at")
                 .and_then(crate::output::schema::timestamp_secs);
             let (Some(id), Some(deleted_at)) = (id, deleted_at) else {
                 return Err(Error::Protocol {
-                    endpoint: "GET /conversations/deleted".into(),
+                    endpoint: ENDPOINT.into(),
                     message:
                         "an item without a string id or a deleted_at timestamp (unix seconds, \
                               milliseconds or ISO-8601)"
@@ -92,13 +104,21 @@ pub async fn extract(
             rows += fresh.len() as u64;
             crate::reports::send_rows(&tx, fresh).await?;
         }
-        let total_pages = body
-            .pointer("/pages/total_pages")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        if items.is_empty() || oldest < from || u64::from(page) >= total_pages {
+        if oldest < from {
+            // Stopped at the cursor: the rest is older, not read.
+            complete = false;
             break;
         }
+        if items.is_empty() || u64::from(page) >= total_pages {
+            break;
+        }
+    }
+    // A listing read to its end that gave fewer conversations than it said.
+    if complete
+        && let Some(total) = total
+        && (seen.len() as u64) < total
+    {
+        anomalies.record(crate::anomalies::AnomalyKind::ShortRead, ENDPOINT, None);
     }
     Ok(Extracted {
         rows,

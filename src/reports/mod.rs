@@ -886,7 +886,7 @@ async fn extract_rows(
         ReportName::CompanyTags => return company(companies::CompanyReport::Tags).await,
         ReportName::CompanySegments => return company(companies::CompanyReport::Segments).await,
         ReportName::DeletedConversations => {
-            return deleted_conversations::extract(client, cursor, tx).await;
+            return deleted_conversations::extract(client, &options.anomalies, cursor, tx).await;
         }
         ReportName::ConversationTags
         | ReportName::ConversationContacts
@@ -914,7 +914,7 @@ async fn extract_rows(
         ReportName::UsersByCompany => {
             let spec = report.options().iter().find(|o| o.key == "company_ids");
             let ids = spec.map(|s| report_options.list(s)).unwrap_or_default();
-            return contacts::by_company(client, &ids, options.per_page, cursor, tx).await;
+            return contacts::by_company(client, &ids, options, cursor, tx).await;
         }
         _ => {}
     }

@@ -60,6 +60,11 @@ impl Fake {
 
     /// `sync --reports <reports>` with a small config (fast retries).
     async fn sync(&self, reports: &str) -> Output {
+        self.sync_with(reports, &[]).await
+    }
+
+    /// [`Fake::sync`] with `extra` arguments (e.g. `--option`).
+    async fn sync_with(&self, reports: &str, extra: &[&str]) -> Output {
         let config = self.dir.path().join("config.toml");
         std::fs::write(
             &config,
@@ -82,6 +87,7 @@ impl Fake {
             &self.summary().display().to_string(),
         ]
         .iter()
+        .chain(extra)
         .map(|s| s.to_string())
         .collect();
         run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "fake-token")]).await
@@ -279,6 +285,69 @@ async fn a_listing_that_ends_short_of_its_total_is_counted_as_a_short_read() {
         1,
         "said once: {}",
         stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_numbered_listing_short_of_its_total_is_counted_and_one_without_its_list_fails() {
+    // GET /companies/{id}/contacts says 4 contacts over two pages and gives 3.
+    let contact = |id: &str, role: &str| json!({"type": "contact", "id": id, "role": role, "created_at": 1_700_000_000, "updated_at": 1_700_000_100});
+    let page1 = json!({"type": "list", "total_count": 4,
+        "pages": {"type": "pages", "page": 1, "per_page": 2, "total_pages": 2},
+        "data": [contact("u1", "user"), contact("l1", "lead")]});
+    let page2 = json!({"type": "list", "total_count": 4,
+        "pages": {"type": "pages", "page": 2, "per_page": 2, "total_pages": 2},
+        "data": [contact("u2", "user")]});
+    let app = Router::new()
+        .route(
+            "/companies/k1/contacts",
+            axum::routing::get(move |uri: Uri| {
+                let (page1, page2) = (page1.clone(), page2.clone());
+                async move {
+                    if uri.query().unwrap_or_default().contains("page=2") {
+                        ok(page2)
+                    } else {
+                        ok(page1)
+                    }
+                }
+            }),
+        )
+        // The second case of the kind: deleted conversations under another key.
+        .route(
+            "/conversations/deleted",
+            axum::routing::get(|| async {
+                ok(json!({"type": "conversation.list", "total_count": 1,
+                          "pages": {"type": "pages", "page": 1, "total_pages": 1},
+                          "items": [{"id": "9", "object": "conversation", "deleted_at": 1_700_000_000}]}))
+            }),
+        );
+    let fake = Fake::start(app).await;
+    let out = fake
+        .sync_with(
+            "users_by_company",
+            &["--option", "users_by_company.company_ids=k1"],
+        )
+        .await;
+    assert_ok(&out);
+    let summary = fake.report_summary("users_by_company");
+    assert_eq!(summary["rows"], 2, "the two users: {summary}");
+    assert_eq!(summary["short_reads"], 1, "{summary}");
+    assert_eq!(
+        summary["anomalies"][0]["detail"],
+        "GET /companies/{id}/contacts"
+    );
+    assert_eq!(summary["anomalies"][0]["samples"][0], "k1");
+
+    let out = fake.sync("deleted_conversations").await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("GET /conversations/deleted") && err.contains("no `conversations` list"),
+        "{err}"
+    );
+    assert!(
+        all_rows(&fake.output(), "deleted_conversations").is_empty(),
+        "nothing committed"
     );
 }
 
