@@ -242,6 +242,35 @@ async fn a_single_page_short_of_its_total_count_fails_the_report() {
     assert!(run_dirs(&fake.output(), "tickets").is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_stated_rate_limit_the_share_of_allowed_calls_is_null() {
+    // Two tickets, and no `X-RateLimit-*` header on any response.
+    let app = Router::new().route(
+        "/tickets/search",
+        axum::routing::post(|| async {
+            ok(json!({"type": "ticket.list", "total_count": 2,
+                      "pages": {"type": "pages", "page": 1, "per_page": 150, "total_pages": 1},
+                      "tickets": [
+                {"type": "ticket", "id": "t1", "created_at": 1_700_000_000, "updated_at": 1_700_000_100},
+                {"type": "ticket", "id": "t2", "created_at": 1_700_000_000, "updated_at": 1_700_000_200}
+            ]}))
+        }),
+    );
+    let fake = Fake::start(app).await;
+    let out = fake.sync("tickets").await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(fake.summary()).expect("summary written");
+    let json: Value = serde_json::from_str(&text).expect("summary json");
+    assert!(json["requests"].as_u64().expect("requests") > 0, "{json}");
+    assert!(json["rate_limit_per_10s"].is_null(), "{json}");
+    assert!(json["allowed_calls_used"].is_null(), "{json}");
+    let report = fake.report_summary("tickets");
+    assert!(report["rate_limit_per_10s"].is_null(), "{report}");
+    assert!(report["allowed_calls_used"].is_null(), "{report}");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(said.contains("limit unknown"), "{said}");
+}
+
 // --- #21: completeness where the API gives a count --------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

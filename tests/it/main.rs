@@ -63,3 +63,6 @@ mod fleet;
 
 // The simulator's write API: a story through the API, then synced.
 mod writes;
+
+// The share of the allowed calls in the run summary.
+mod summary;
