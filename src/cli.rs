@@ -918,6 +918,8 @@ pub fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Val
                 "failed_items": r.failed.iter().map(|f| serde_json::json!({"id": f.id, "error": f.error})).collect::<Vec<_>>(),
                 "recovered_items": r.recovered,
                 "seconds": r.seconds,
+                "rate_limit_per_10s": r.http.rate_limit_per_10s,
+                "allowed_calls_used": r.allowed_calls_used(),
                 "error": r.error,
             });
             if let Some(map) = v.as_object_mut() {
@@ -935,6 +937,9 @@ pub fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Val
         "requests": summary.http.requests,
         "rate_limited": summary.http.rate_limited,
         "retries": summary.http.retries,
+        "seconds": summary.seconds,
+        "rate_limit_per_10s": summary.http.rate_limit_per_10s,
+        "allowed_calls_used": summary.allowed_calls_used(),
         "reports": reports,
     })
 }
@@ -1108,7 +1113,27 @@ pub fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Res
         out,
         "requests: {}, retries: {}, rate-limited: {}",
         summary.http.requests, summary.http.retries, summary.http.rate_limited
-    )
+    )?;
+    writeln!(out, "{}", allowed_calls_line(summary))
+}
+
+/// "used N % of the allowed calls over T s (limit L per 10 s)", or the same
+/// with "limit unknown" when no response stated `X-RateLimit-Limit`.
+fn allowed_calls_line(summary: &RunSummary) -> String {
+    match (
+        summary.allowed_calls_used(),
+        summary.http.rate_limit_per_10s,
+    ) {
+        (Some(share), Some(limit)) => format!(
+            "used {:.0} % of the allowed calls over {:.1} s (limit {limit} per 10 s)",
+            share * 100.0,
+            summary.seconds
+        ),
+        _ => format!(
+            "{} requests over {:.1} s (limit unknown: no response stated X-RateLimit-Limit)",
+            summary.http.requests, summary.seconds
+        ),
+    }
 }
 
 /// Marker that a directory was made by `demo` and may be replaced by it.
@@ -1289,6 +1314,7 @@ mod tests {
             },
             reports: vec![parts],
             http: Default::default(),
+            seconds: 2.0,
             recovered: Default::default(),
             stopped: false,
             skip_failed,
@@ -1314,6 +1340,24 @@ mod tests {
         let json = summary_json(&summary(false, parts.clone()), ExitStatus::Partial);
         assert_eq!(json["reports"][0]["skipped_children"], 1, "{json}");
         assert_eq!(json["reports"][0]["anomalies"][0]["samples"][0], "215470");
+        // No stated limit: the share is unknown, said so, null in JSON.
+        assert!(json["allowed_calls_used"].is_null(), "{json}");
+        assert!(json["rate_limit_per_10s"].is_null(), "{json}");
+        assert!(text.contains("limit unknown"), "{text}");
+        // 5 requests in 2 s under 100 per 10 s: 5 of the 20 allowed.
+        let mut limited = summary(false, parts.clone());
+        limited.http.requests = 5;
+        limited.http.rate_limit_per_10s = Some(100);
+        let json = summary_json(&limited, ExitStatus::Partial);
+        assert_eq!(json["rate_limit_per_10s"], 100, "{json}");
+        assert_eq!(json["allowed_calls_used"], 0.25, "{json}");
+        let mut out = Vec::new();
+        print_summary(&limited, &mut out).expect("print");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("used 25 % of the allowed calls over 2.0 s (limit 100 per 10 s)"),
+            "{text}"
+        );
         assert!(text.contains("--skip-failed"), "{text}");
         assert_eq!(
             status_of(&summary(false, parts.clone())),

@@ -145,6 +145,31 @@ impl ReportOutcome {
             anomalies: Anomalies::default(),
         }
     }
+
+    /// The share of the allowed calls this report used: see
+    /// [`allowed_calls_used`] (its requests over its own `seconds`).
+    pub fn allowed_calls_used(&self) -> Option<f64> {
+        allowed_calls_used(
+            self.http.requests,
+            self.http.rate_limit_per_10s,
+            self.seconds,
+        )
+    }
+}
+
+/// The share of the allowed calls a stretch of `seconds` used:
+/// `requests ÷ (limit_per_10s / 10 × seconds)`, where `limit_per_10s` is the
+/// latest `X-RateLimit-Limit` seen (Intercom's calls per 10-second window)
+/// and `requests` counts every HTTP attempt (retries and 429s included).
+/// 1.0 means the limit was used fully for the whole stretch; above 1.0 is
+/// possible (a window's burst, or a limit that dropped mid-run). `None` when
+/// the limit is unknown (no response carried the header) or `seconds` is 0.
+pub fn allowed_calls_used(requests: u64, limit_per_10s: Option<u32>, seconds: f64) -> Option<f64> {
+    let limit = limit_per_10s.filter(|l| *l > 0)?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return None;
+    }
+    Some(requests as f64 / (f64::from(limit) / 10.0 * seconds))
 }
 
 /// The outcome of a run.
@@ -154,7 +179,10 @@ pub struct RunSummary {
     pub mode: &'static str,
     pub status: RunStatus,
     pub reports: Vec<ReportOutcome>,
+    /// Requests, retries and 429s of the whole run, and the latest stated limit.
     pub http: StatsSnapshot,
+    /// Wall seconds of the run, from its start (before recovery) to its end.
+    pub seconds: f64,
     /// What start-of-run recovery cleaned up.
     pub recovered: Recovered,
     /// A stop was requested: reports not started are not in `reports`.
@@ -171,6 +199,16 @@ impl RunSummary {
         self.reports
             .iter()
             .flat_map(|r| r.failed.iter().map(move |f| (r.report, f)))
+    }
+
+    /// The share of the allowed calls the run used over its wall `seconds`
+    /// (see [`allowed_calls_used`]); `None` when the limit is unknown.
+    pub fn allowed_calls_used(&self) -> Option<f64> {
+        allowed_calls_used(
+            self.http.requests,
+            self.http.rate_limit_per_10s,
+            self.seconds,
+        )
     }
 }
 
@@ -205,6 +243,7 @@ pub async fn sync(
     state: &StateStore,
     plan: &SyncPlan,
 ) -> Result<RunSummary> {
+    let run_started = Instant::now();
     let mut recovered =
         recovery::recover_with(state, &plan.output_dir, plan.object(), false).await?;
     let run = state.begin_run(plan.mode).await?;
@@ -281,7 +320,18 @@ pub async fn sync(
         lease.release().await;
         outcomes.push(outcome);
     }
-    finish(client, state, plan, run, outcomes, recovered, stopped, None).await
+    finish(
+        client,
+        state,
+        plan,
+        run,
+        outcomes,
+        recovered,
+        stopped,
+        None,
+        run_started,
+    )
+    .await
 }
 
 /// Lease `report` (shared state; a no-op otherwise). `None`: another live
@@ -327,6 +377,7 @@ pub async fn backfill(
     plan: &SyncPlan,
     range: &BackfillPlan,
 ) -> Result<RunSummary> {
+    let run_started = Instant::now();
     if range.window_secs <= 0 {
         return Err(Error::Config("the backfill window must be positive".into()));
     }
@@ -441,6 +492,7 @@ pub async fn backfill(
         recovered,
         stopped,
         Some((job, complete)),
+        run_started,
     )
     .await
 }
@@ -476,6 +528,7 @@ async fn finish(
     recovered: Recovered,
     stopped: bool,
     backfill: Option<(BackfillJob, bool)>,
+    run_started: Instant,
 ) -> Result<RunSummary> {
     // Failed items are tolerated with --skip-failed, or per report with its
     // `skip_failed_conversations` option.
@@ -499,6 +552,7 @@ async fn finish(
         status,
         reports: outcomes,
         http: client.stats(),
+        seconds: run_started.elapsed().as_secs_f64(),
         recovered,
         stopped,
         skip_failed: plan.skip_failed,

@@ -14,7 +14,7 @@ pub mod pace;
 pub mod retry;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -132,14 +132,23 @@ pub struct ClientStats {
     pub requests: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// The latest `X-RateLimit-Limit` seen (calls per 10-second window);
+    /// 0 until a response states one.
+    pub rate_limit_per_10s: AtomicU32,
 }
 
 /// A point-in-time copy of [`ClientStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// HTTP attempts sent (each retry counts).
     pub requests: u64,
     pub retries: u64,
+    /// Responses with HTTP 429.
     pub rate_limited: u64,
+    /// The latest `X-RateLimit-Limit` a response stated: Intercom's allowed
+    /// calls per 10-second window for this token (1,666 for private apps).
+    /// `None` while no response has carried the header.
+    pub rate_limit_per_10s: Option<u32>,
 }
 
 impl StatsSnapshot {
@@ -149,6 +158,8 @@ impl StatsSnapshot {
             requests: self.requests.saturating_sub(earlier.requests),
             retries: self.retries.saturating_sub(earlier.retries),
             rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+            // The limit is a state, not a counter: the later one holds.
+            rate_limit_per_10s: self.rate_limit_per_10s.or(earlier.rate_limit_per_10s),
         }
     }
 }
@@ -295,6 +306,8 @@ impl IntercomClient {
             requests: self.stats.requests.load(Ordering::Relaxed),
             retries: self.stats.retries.load(Ordering::Relaxed),
             rate_limited: self.stats.rate_limited.load(Ordering::Relaxed),
+            rate_limit_per_10s: Some(self.stats.rate_limit_per_10s.load(Ordering::Relaxed))
+                .filter(|l| *l > 0),
         }
     }
 
@@ -375,6 +388,11 @@ impl IntercomClient {
         })?;
         ticket.observe(resp.headers());
         drop(ticket);
+        if let Some(limit) = stated_limit(resp.headers()) {
+            self.stats
+                .rate_limit_per_10s
+                .store(limit, Ordering::Relaxed);
+        }
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
         let bytes = resp
@@ -484,6 +502,18 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
 }
 
 /// How long the server asked us to wait: `Retry-After` (seconds) wins, else
+/// `X-RateLimit-Limit` (calls per 10-second window), when present and positive.
+fn stated_limit(headers: &HeaderMap) -> Option<u32> {
+    headers
+        .get("x-ratelimit-limit")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|l| *l > 0)
+}
+
 /// `X-RateLimit-Reset` (a unix timestamp) on a throttled response.
 fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     let header = |name: &str| {

@@ -198,7 +198,8 @@ pub fn keys(report: ReportName) -> ReportKeys {
         },
         NotesByUser => ReportKeys {
             primary_key: &["contact_id", "contact_updated_at", "id"],
-            nullable_key_columns: &[],
+            // Null on the one row of a contact version without notes.
+            nullable_key_columns: &["id"],
             entity_key: &["contact_id"],
             version_column: "contact_updated_at",
             current: Current::LatestParentVersion,

@@ -1,6 +1,8 @@
 //! `notes_by_user`: the notes of contacts, one row per (contact, note), with
 //! the contact's `updated_at` (as the mapping tables: the latest rows per
-//! contact are its current notes).
+//! contact are its current notes). A contact version without notes is one
+//! row with the contact's columns and null note columns, so a contact whose
+//! notes were all deleted has no current notes.
 //!
 //! Which contacts:
 //! - with option `contact_ids`: those contacts (`GET /contacts/{id}` each,
@@ -31,7 +33,12 @@ use crate::reports::{ExtractOptions, Extracted, conversation_parts, fanout};
 
 /// Output columns.
 pub static COLUMNS: &[Column] = &[
-    Column::new("id", Str, "/id", "Note id"),
+    Column::new(
+        "id",
+        Str,
+        "/id",
+        "Note id; null on the one row of a contact version without notes",
+    ),
     Column::new("contact_id", Str, "/contact_id", "The contact's id"),
     Column::new(
         "contact_updated_at",
@@ -248,6 +255,10 @@ async fn contact_notes(
                 message: "the answer has no data list".into(),
             })?;
         rows.extend(data.iter().map(|n| note_row(n, contact)));
+        if page == 1 && data.is_empty() {
+            // No notes: one row saying so (null note columns).
+            return Ok(vec![no_notes_row(contact)]);
+        }
         let total_pages = body
             .pointer("/pages/total_pages")
             .and_then(Value::as_u64)
@@ -260,6 +271,12 @@ async fn contact_notes(
         }
     }
     Ok(rows)
+}
+
+/// The row of a contact version without notes: only `contact_id` and
+/// `contact_updated_at`, every note column null.
+fn no_notes_row(contact: &Contact) -> Value {
+    json!({"contact_id": contact.id, "contact_updated_at": contact.updated_at})
 }
 
 /// One note as a row.

@@ -248,6 +248,35 @@ async fn a_single_page_short_of_its_total_count_fails_the_report() {
     assert!(run_dirs(&fake.output(), "tickets").is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_stated_rate_limit_the_share_of_allowed_calls_is_null() {
+    // Two tickets, and no `X-RateLimit-*` header on any response.
+    let app = Router::new().route(
+        "/tickets/search",
+        axum::routing::post(|| async {
+            ok(json!({"type": "ticket.list", "total_count": 2,
+                      "pages": {"type": "pages", "page": 1, "per_page": 150, "total_pages": 1},
+                      "tickets": [
+                {"type": "ticket", "id": "t1", "created_at": 1_700_000_000, "updated_at": 1_700_000_100},
+                {"type": "ticket", "id": "t2", "created_at": 1_700_000_000, "updated_at": 1_700_000_200}
+            ]}))
+        }),
+    );
+    let fake = Fake::start(app).await;
+    let out = fake.sync("tickets").await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(fake.summary()).expect("summary written");
+    let json: Value = serde_json::from_str(&text).expect("summary json");
+    assert!(json["requests"].as_u64().expect("requests") > 0, "{json}");
+    assert!(json["rate_limit_per_10s"].is_null(), "{json}");
+    assert!(json["allowed_calls_used"].is_null(), "{json}");
+    let report = fake.report_summary("tickets");
+    assert!(report["rate_limit_per_10s"].is_null(), "{report}");
+    assert!(report["allowed_calls_used"].is_null(), "{report}");
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(said.contains("limit unknown"), "{said}");
+}
+
 // --- #21: completeness where the API gives a count --------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,6 +503,85 @@ async fn a_set_that_became_empty_is_written_and_the_current_state_query_sees_it(
         Some(&BTreeSet::new()),
         "{contact_tags:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_whose_notes_were_all_deleted_has_no_current_notes() {
+    let contact = Arc::new(Mutex::new(json!({
+        "type": "contact", "id": "ct1", "role": "user", "updated_at": 1_700_000_100
+    })));
+    let note = |id: &str| {
+        json!({"type": "note", "id": id, "created_at": 1_700_000_050,
+               "contact": {"type": "contact", "id": "ct1"},
+               "author": {"type": "admin", "id": "991", "name": "Ann", "email": "ann@example.com"},
+               "body": format!("<p>note {id}</p>")})
+    };
+    let notes = Arc::new(Mutex::new(vec![note("n1"), note("n2")]));
+    let (ct, ns) = (Arc::clone(&contact), Arc::clone(&notes));
+    let app = Router::new()
+        .route(
+            "/contacts/search",
+            axum::routing::post(move || {
+                let c = ct.lock().expect("lock").clone();
+                async move { ok(json!({"type": "list", "total_count": 1, "data": [c]})) }
+            }),
+        )
+        .route(
+            "/contacts/ct1/notes",
+            axum::routing::get(move || {
+                let n = ns.lock().expect("lock").clone();
+                async move {
+                    ok(json!({"type": "list", "total_count": n.len(), "data": n,
+                              "pages": {"type": "pages", "next": null, "page": 1,
+                                        "per_page": 50, "total_pages": 1}}))
+                }
+            }),
+        );
+    let fake = Fake::start(app).await;
+    assert_ok(&fake.sync("notes_by_user").await);
+    let rows = all_rows(&fake.output(), "notes_by_user");
+    assert_eq!(
+        current_sets(&rows, "contact", "id")["ct1"],
+        BTreeSet::from(["n1".to_string(), "n2".to_string()])
+    );
+    // Both notes are deleted; the contact's updated_at moves.
+    notes.lock().expect("lock").clear();
+    contact.lock().expect("lock")["updated_at"] = json!(1_700_000_500);
+    assert_ok(&fake.sync("notes_by_user").await);
+
+    let rows = all_rows(&fake.output(), "notes_by_user");
+    assert_eq!(
+        current_sets(&rows, "contact", "id").get("ct1"),
+        Some(&BTreeSet::new()),
+        "ct1 has no notes now: {rows:?}"
+    );
+    // The new version is exactly one row: the contact's columns, null notes.
+    let latest = rows
+        .iter()
+        .filter_map(|r| r.get("contact_updated_at")?.as_str())
+        .max()
+        .expect("rows");
+    let new_version: Vec<_> = rows
+        .iter()
+        .filter(|r| r.get("contact_updated_at").and_then(Value::as_str) == Some(latest))
+        .collect();
+    assert_eq!(new_version.len(), 1, "{rows:?}");
+    assert_eq!(new_version[0]["contact_id"], "ct1");
+    for column in [
+        "id",
+        "body",
+        "body_text",
+        "author_id",
+        "author_name",
+        "author_email",
+        "created_at",
+    ] {
+        assert!(
+            new_version[0].get(column).is_none(),
+            "{column}: {:?}",
+            new_version[0]
+        );
+    }
 }
 
 // --- #13 item 7: an inline list shorter than its total_count ---------------

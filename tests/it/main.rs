@@ -67,3 +67,6 @@ mod writes;
 // Real Intercom wire shapes, timestamp forms and "none" sentinels; every
 // column has a value somewhere.
 mod shapes;
+
+// The share of the allowed calls in the run summary.
+mod summary;

@@ -1,0 +1,108 @@
+//! The run summary's share of the allowed calls (`allowed_calls_used`,
+//! `rate_limit_per_10s`) against the simulator's stated limit and its own
+//! request count.
+
+use std::time::Instant;
+
+use intercom_export::simulator::SimConfig;
+use serde_json::Value;
+
+use crate::harness::World;
+
+/// `requests ÷ (limit / 10 × seconds)`.
+fn share(requests: f64, limit: f64, seconds: f64) -> f64 {
+    requests / (limit / 10.0 * seconds)
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[tokio::test]
+async fn allowed_calls_used_follows_the_stated_limit_and_the_run_time() {
+    let world = World::start(SimConfig {
+        contacts: 30,
+        conversations: 10,
+        rate_limit: Some(500),
+        ..SimConfig::default()
+    })
+    .await;
+    let summary_path = world.dir.path().join("summary.json");
+    let outer = Instant::now();
+    let out = world
+        .sync(&[
+            "--reports",
+            "users,conversations",
+            "--summary-json",
+            &summary_path.display().to_string(),
+        ])
+        .await;
+    let outer_secs = outer.elapsed().as_secs_f64();
+    assert!(out.status.success(), "{out:?}");
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary_path).expect("summary"))
+            .expect("json");
+
+    // The limit is the one the simulator states, at the run and per report.
+    assert_eq!(json["rate_limit_per_10s"], 500, "{json}");
+    // The run's requests are the simulator's count of API calls.
+    let requests = json["requests"].as_u64().expect("requests");
+    assert_eq!(
+        Value::from(requests),
+        world.sim.sim.stats()["total"],
+        "{json}"
+    );
+    assert!(requests > 0);
+
+    // The run's share is its requests over its own wall seconds…
+    let seconds = json["seconds"].as_f64().expect("seconds");
+    let used = json["allowed_calls_used"]
+        .as_f64()
+        .expect("a share, not null");
+    assert!(
+        close(used, share(requests as f64, 500.0, seconds)),
+        "{json}"
+    );
+    // …and those seconds lie between the reports' seconds and the process's.
+    let reports = json["reports"].as_array().expect("reports");
+    let report_secs: f64 = reports
+        .iter()
+        .map(|r| r["seconds"].as_f64().expect("s"))
+        .sum();
+    assert!(
+        report_secs <= seconds && seconds <= outer_secs,
+        "{report_secs} {seconds} {outer_secs}"
+    );
+    assert!(used <= share(requests as f64, 500.0, report_secs), "{json}");
+    assert!(used >= share(requests as f64, 500.0, outer_secs), "{json}");
+
+    // Each report: its own requests over its own seconds.
+    assert_eq!(reports.len(), 2, "{json}");
+    for r in reports {
+        assert_eq!(r["rate_limit_per_10s"], 500, "{r}");
+        let own = share(
+            r["requests"].as_f64().expect("requests"),
+            500.0,
+            r["seconds"].as_f64().expect("seconds"),
+        );
+        assert!(
+            close(r["allowed_calls_used"].as_f64().expect("share"), own),
+            "{r}"
+        );
+    }
+
+    // The human summary says it, with the configured limit.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let line = format!(
+        "used {:.0} % of the allowed calls over {seconds:.1} s (limit 500 per 10 s)",
+        used * 100.0
+    );
+    assert!(
+        stdout.contains(&line) || stderr.contains(&line),
+        "{line}\n{stdout}\n{stderr}"
+    );
+}
+
+// The case where no response states a limit is in `bugreports.rs` (a fake
+// Intercom that sends no `X-RateLimit-*` headers).
