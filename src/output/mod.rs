@@ -87,7 +87,13 @@ pub struct WriterConfig {
 /// blocking thread (the pipeline does).
 pub struct ReportWriter {
     config: WriterConfig,
+    /// The meta values and the counters (misfits, anomalies): the first
+    /// format's encoder counts into it.
     meta: RowMeta,
+    /// The same meta values with counters nobody reads: the other formats'
+    /// encoders count into it, so a value is counted once, not once per
+    /// format.
+    uncounted: RowMeta,
     sinks: Vec<Sink>,
     part: u32,
     rows_in_part: u64,
@@ -136,9 +142,15 @@ impl ReportWriter {
             anomalies: config.anomalies.clone(),
             ..RowMeta::default()
         };
+        let uncounted = RowMeta {
+            run_id: meta.run_id.clone(),
+            extracted_at: meta.extracted_at,
+            ..RowMeta::default()
+        };
         Ok(Self {
             config,
             meta,
+            uncounted,
             sinks,
             part: 0,
             rows_in_part: 0,
@@ -172,8 +184,9 @@ impl ReportWriter {
     fn write_part(&mut self, records: &[Value]) -> Result<()> {
         let run_dir = self.run_dir();
         let report = self.config.report.clone();
-        for sink in &mut self.sinks {
-            sink.encoder.append(records, &self.meta);
+        for (i, sink) in self.sinks.iter_mut().enumerate() {
+            let meta = if i == 0 { &self.meta } else { &self.uncounted };
+            sink.encoder.append(records, meta);
             if sink.encoder.len() >= BATCH_ROWS {
                 flush_sink(sink, &run_dir, &self.config, self.part, &report)?;
             }
@@ -463,6 +476,34 @@ mod tests {
         w.write(&records[2..]).expect("write");
         w.finish().expect("finish");
         assert_eq!(w.files().iter().map(|f| f.rows).collect::<Vec<_>>(), [1]);
+    }
+
+    #[test]
+    fn values_are_counted_once_whatever_the_number_of_formats() {
+        static TS: &[Column] = &[
+            Column::new("id", ColType::Str, "/id", ""),
+            Column::new("at", ColType::Timestamp, "/at", ""),
+        ];
+        let dir = tempfile::tempdir().expect("tempdir");
+        let anomalies = crate::anomalies::Anomalies::default();
+        let config = WriterConfig {
+            output_dir: dir.path().to_path_buf(),
+            report: "things".into(),
+            run_key: "run-1".into(),
+            formats: vec![Format::Parquet, Format::Csv],
+            rows_per_file: 1000,
+            extracted_at: 0,
+            anomalies: anomalies.clone(),
+        };
+        let mut w = ReportWriter::new(config, TS.to_vec()).expect("writer");
+        // Milliseconds: read, and counted as an interpreted value.
+        w.write(&[serde_json::json!({"id": "x", "at": 1_467_133_937_045_i64})])
+            .expect("write");
+        w.finish().expect("finish");
+        assert_eq!(
+            anomalies.count(crate::anomalies::AnomalyKind::InterpretedValue),
+            1
+        );
     }
 
     #[test]
