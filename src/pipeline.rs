@@ -694,11 +694,14 @@ async fn export(
         }
     };
     if writer.misfits() > 0 {
-        tracing::warn!(
-            %report,
-            values = writer.misfits(),
-            "custom attribute values did not fit their declared type and were written as null; \
-             the raw values are in custom_attributes_json"
+        // Said with the report's other anomalies (one warning, the summary
+        // table and --summary-json); the raw values stay in
+        // custom_attributes_json.
+        anomalies.record_n(
+            crate::anomalies::AnomalyKind::UnexpectedShape,
+            "custom attributes (not of their declared type; raw values in custom_attributes_json)",
+            writer.misfits(),
+            None,
         );
     }
     let files = writer.files().to_vec();

@@ -139,8 +139,8 @@ async fn check(
     truth: Vec<Value>,
     custom_model: Option<&str>,
     key: fn(&Value) -> String,
-) {
-    check_run(world, report, 0, truth, custom_model, key, true).await;
+) -> usize {
+    check_run(world, report, 0, truth, custom_model, key, true).await
 }
 
 /// [`check`] for run `run` of several, and optionally without requiring
@@ -153,7 +153,7 @@ async fn check_run(
     custom_model: Option<&str>,
     key: fn(&Value) -> String,
     require_misfits: bool,
-) {
+) -> usize {
     let columns = documented_columns(report);
     let all_dirs = run_dirs(&world.output(), report);
     let dirs = &all_dirs[run..=run];
@@ -241,6 +241,7 @@ async fn check_run(
             "{report}: the world has values that do not fit their declared type"
         );
     }
+    misfits
 }
 
 fn by_id(r: &Value) -> String {
@@ -277,14 +278,19 @@ async fn every_column_of_every_row_equals_the_ground_truth() {
         ..skeleton_world()
     })
     .await;
+    let summary = world.dir.path().join("summary.json");
     assert_ok(
         &world
             .sync(&[
                 "--reports",
                 "admins,teams,tags,segments,data_attributes,ticket_types,users,leads,conversations",
+                "--summary-json",
+                &summary.display().to_string(),
             ])
             .await,
     );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
 
     for report in ["admins", "teams", "tags", "segments", "ticket_types"] {
         let truth = world.truth(report).await;
@@ -334,7 +340,28 @@ async fn every_column_of_every_row_equals_the_ground_truth() {
             .filter(|c| c["role"] == role)
             .cloned()
             .collect();
-        check(&world, report, truth, Some("contact"), by_id).await;
+        let misfits = check(&world, report, truth, Some("contact"), by_id).await;
+        // The summary says them, once, as unexpected shapes of the custom
+        // attributes.
+        let entry = summary["reports"]
+            .as_array()
+            .expect("reports")
+            .iter()
+            .find(|r| r["report"] == report)
+            .expect("report in summary");
+        let said: u64 = entry["anomalies"]
+            .as_array()
+            .expect("anomalies")
+            .iter()
+            .filter(|a| {
+                a["kind"] == "unexpected_shapes"
+                    && a["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.starts_with("custom attributes"))
+            })
+            .map(|a| a["count"].as_u64().expect("count"))
+            .sum();
+        assert_eq!(said, misfits as u64, "{report}: {entry}");
     }
     let conversations = world.truth("conversations").await;
     assert!(
