@@ -10,8 +10,12 @@
 //! [`IntercomClient::server_cursor`], whose failures are not retried where a
 //! retry could lose a page.
 
+mod error;
 pub mod pace;
 pub mod retry;
+
+pub use error::{HttpError, permission};
+use error::{describe_reqwest_error, error_details};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -27,86 +31,6 @@ use retry::{Decision, Resend};
 
 /// The default Intercom API version sent on every request.
 pub const DEFAULT_INTERCOM_VERSION: &str = "2.16";
-
-/// A failed exchange with Intercom. Messages name the endpoint (method and
-/// path), never the token.
-#[derive(Debug, thiserror::Error)]
-pub enum HttpError {
-    /// 401: the token is missing, wrong, expired or revoked.
-    #[error(
-        "Intercom rejected the access token (HTTP 401 {code}: {message}). Set a valid token in the \
-         INTERCOM_ACCESS_TOKEN environment variable, or point `token_file` in the config at a file \
-         that holds it"
-    )]
-    Unauthorized { code: String, message: String },
-
-    /// 403: the token is valid but may not read this endpoint (a missing
-    /// scope, or `api_plan_restricted`).
-    #[error(
-        "the access token lacks permission for {} (HTTP 403 {code} on {endpoint}: {message}): grant \
-         the `{}` scope to your app in the Intercom Developer Hub (Configure > Authentication), \
-         or leave the report out",
-        permission(.endpoint).0,
-        permission(.endpoint).1
-    )]
-    Forbidden {
-        endpoint: String,
-        code: String,
-        message: String,
-    },
-
-    /// Any other non-success status.
-    #[error("{endpoint} failed with HTTP {status} {code}: {message}")]
-    Status {
-        endpoint: String,
-        status: u16,
-        code: String,
-        message: String,
-        /// How long the server asked us to wait (`Retry-After`, or the rate-limit reset).
-        retry_after: Option<Duration>,
-    },
-
-    /// No usable HTTP response: connection refused or reset, timeout, TLS.
-    #[error("{endpoint} failed: {message}")]
-    Transport { endpoint: String, message: String },
-
-    /// A 2xx response whose body was empty or not the JSON we expected.
-    #[error("{endpoint} returned an unusable body: {message}")]
-    Body { endpoint: String, message: String },
-}
-
-impl HttpError {
-    /// True for authentication and permission failures.
-    pub fn is_auth(&self) -> bool {
-        matches!(
-            self,
-            HttpError::Unauthorized { .. } | HttpError::Forbidden { .. }
-        )
-    }
-}
-
-/// What an endpoint reads and the Developer Hub permission that allows it,
-/// from the endpoint's first path segment (`GET /tickets/search` → tickets).
-pub fn permission(endpoint: &str) -> (&'static str, &'static str) {
-    let path = endpoint.split_once(' ').map_or(endpoint, |(_, p)| p);
-    let first = path
-        .trim_start_matches('/')
-        .split(['/', '?'])
-        .next()
-        .unwrap_or_default();
-    match first {
-        "conversations" => ("conversations", "Read conversations"),
-        "contacts" => ("contacts", "Read and list users and companies"),
-        "companies" => ("companies", "Read and list users and companies"),
-        "events" => ("data events", "Read events"),
-        "tickets" | "ticket_types" => ("tickets", "Read tickets"),
-        "admins" | "teams" => ("admins and teams", "Read admins"),
-        "tags" => ("tags", "Read tags"),
-        "segments" => ("segments", "Read and list users and companies"),
-        "data_attributes" => ("data attributes", "Read data attributes"),
-        _ => ("this endpoint", "matching read"),
-    }
-}
 
 /// Everything needed to build a client.
 #[derive(Debug, Clone)]
@@ -480,27 +404,6 @@ impl ServerCursorReads<'_> {
     }
 }
 
-/// Reqwest's Display hides the cause; walk the chain for a useful message.
-fn describe_reqwest_error(e: &reqwest::Error) -> String {
-    use std::error::Error as _;
-    let mut msg = if e.is_timeout() {
-        "request timed out".to_string()
-    } else if e.is_connect() {
-        "could not connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    // The URL is never included: it is in the endpoint already and could
-    // carry query parameters we do not want in logs.
-    msg
-}
-
 /// How long the server asked us to wait: `Retry-After` (seconds) wins, else
 /// `X-RateLimit-Limit` (calls per 10-second window), when present and positive.
 fn stated_limit(headers: &HeaderMap) -> Option<u32> {
@@ -538,132 +441,6 @@ fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     )))
 }
 
-/// Pull `code` and `message` out of Intercom's error bodies (`error.list`,
-/// the bare `{type:"error", message}` form, or an HTML gateway page).
-fn error_details(body: &[u8]) -> (String, String) {
-    #[derive(serde::Deserialize)]
-    struct ErrorList {
-        #[serde(default)]
-        errors: Vec<ErrorItem>,
-        message: Option<String>,
-    }
-    #[derive(serde::Deserialize)]
-    struct ErrorItem {
-        code: Option<String>,
-        message: Option<String>,
-    }
-    match serde_json::from_slice::<ErrorList>(body) {
-        Ok(list) => match list.errors.into_iter().next() {
-            Some(item) => (
-                item.code.unwrap_or_else(|| "error".into()),
-                item.message.unwrap_or_default(),
-            ),
-            None => ("error".into(), list.message.unwrap_or_default()),
-        },
-        Err(_) => {
-            let text = String::from_utf8_lossy(body);
-            let snippet: String = text.chars().take(120).collect();
-            ("non_json_body".into(), snippet.trim().to_string())
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base_url_must_be_https_unless_loopback() {
-        let ok = |s: &str| validate_base_url(&Url::parse(s).expect("url")).is_ok();
-        assert!(ok("https://api.intercom.io"));
-        assert!(ok("http://127.0.0.1:8080"));
-        assert!(ok("http://localhost:1"));
-        assert!(ok("http://[::1]:9"));
-        assert!(!ok("http://api.intercom.io"));
-        assert!(!ok("http://10.0.0.1"));
-        assert!(!ok("ftp://127.0.0.1"));
-    }
-
-    #[test]
-    fn error_bodies_of_every_shape() {
-        let list = br#"{"type":"error.list","request_id":"x","errors":[{"code":"not_found","message":"Resource Not Found"}]}"#;
-        assert_eq!(
-            error_details(list),
-            ("not_found".into(), "Resource Not Found".into())
-        );
-        let bare = br#"{"type":"error","request_id":null,"message":"boom"}"#;
-        assert_eq!(error_details(bare), ("error".into(), "boom".into()));
-        let html = b"<html><body>502 Bad Gateway</body></html>";
-        assert_eq!(error_details(html).0, "non_json_body");
-    }
-
-    #[test]
-    fn forbidden_names_the_missing_permission() {
-        let e = HttpError::Forbidden {
-            endpoint: "POST /tickets/search".into(),
-            code: "forbidden".into(),
-            message: "You do not have the required scope (read_tickets)".into(),
-        }
-        .to_string();
-        assert!(
-            e.contains("lacks permission for tickets")
-                && e.contains("`Read tickets`")
-                && e.contains("read_tickets"),
-            "{e}"
-        );
-        assert_eq!(permission("GET /events?type=user").0, "data events");
-        assert_eq!(permission("GET /ticket_types").1, "Read tickets");
-    }
-
-    #[test]
-    fn next_urls_must_stay_on_the_base_origin() {
-        let client = |base: &str| {
-            IntercomClient::new(ClientConfig {
-                base_url: Url::parse(base).expect("url"),
-                intercom_version: DEFAULT_INTERCOM_VERSION.into(),
-                token: AccessToken::new("t").expect("token"),
-                request_timeout: Duration::from_secs(1),
-                max_retries: 0,
-                max_retry_time: Duration::from_secs(1),
-                max_requests_per_minute: None,
-            })
-            .expect("client")
-        };
-        let c = client("http://127.0.0.1:9000");
-        assert_eq!(
-            c.relative_next("http://127.0.0.1:9000/events?type=user&before=x")
-                .as_deref(),
-            Ok("events?type=user&before=x")
-        );
-        for bad in [
-            "http://127.0.0.1:9001/events",
-            "https://127.0.0.1:9000/events",
-            "http://evil.example:9000/events",
-            "/events",
-        ] {
-            assert!(c.relative_next(bad).is_err(), "{bad}");
-        }
-        let c = client("https://api.eu.intercom.io/v/");
-        assert_eq!(
-            c.relative_next("https://api.eu.intercom.io/v/events")
-                .as_deref(),
-            Ok("events")
-        );
-        assert!(
-            c.relative_next("https://api.eu.intercom.io/events")
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn retry_after_wins_over_reset() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("3"));
-        h.insert("x-ratelimit-reset", HeaderValue::from_static("1"));
-        assert_eq!(server_wait(&h), Some(Duration::from_secs(3)));
-        let mut h = HeaderMap::new();
-        h.insert("x-ratelimit-remaining", HeaderValue::from_static("5"));
-        h.insert("x-ratelimit-reset", HeaderValue::from_static("99999999999"));
-        assert_eq!(server_wait(&h), None, "room left: no server-imposed wait");
-    }
-}
+#[path = "tests.rs"]
+mod tests;

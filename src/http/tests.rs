@@ -1,0 +1,98 @@
+//! Unit tests of `mod.rs`.
+
+use super::*;
+
+#[test]
+fn base_url_must_be_https_unless_loopback() {
+    let ok = |s: &str| validate_base_url(&Url::parse(s).expect("url")).is_ok();
+    assert!(ok("https://api.intercom.io"));
+    assert!(ok("http://127.0.0.1:8080"));
+    assert!(ok("http://localhost:1"));
+    assert!(ok("http://[::1]:9"));
+    assert!(!ok("http://api.intercom.io"));
+    assert!(!ok("http://10.0.0.1"));
+    assert!(!ok("ftp://127.0.0.1"));
+}
+
+#[test]
+fn error_bodies_of_every_shape() {
+    let list = br#"{"type":"error.list","request_id":"x","errors":[{"code":"not_found","message":"Resource Not Found"}]}"#;
+    assert_eq!(
+        error_details(list),
+        ("not_found".into(), "Resource Not Found".into())
+    );
+    let bare = br#"{"type":"error","request_id":null,"message":"boom"}"#;
+    assert_eq!(error_details(bare), ("error".into(), "boom".into()));
+    let html = b"<html><body>502 Bad Gateway</body></html>";
+    assert_eq!(error_details(html).0, "non_json_body");
+}
+
+#[test]
+fn forbidden_names_the_missing_permission() {
+    let e = HttpError::Forbidden {
+        endpoint: "POST /tickets/search".into(),
+        code: "forbidden".into(),
+        message: "You do not have the required scope (read_tickets)".into(),
+    }
+    .to_string();
+    assert!(
+        e.contains("lacks permission for tickets")
+            && e.contains("`Read tickets`")
+            && e.contains("read_tickets"),
+        "{e}"
+    );
+    assert_eq!(permission("GET /events?type=user").0, "data events");
+    assert_eq!(permission("GET /ticket_types").1, "Read tickets");
+}
+
+#[test]
+fn next_urls_must_stay_on_the_base_origin() {
+    let client = |base: &str| {
+        IntercomClient::new(ClientConfig {
+            base_url: Url::parse(base).expect("url"),
+            intercom_version: DEFAULT_INTERCOM_VERSION.into(),
+            token: AccessToken::new("t").expect("token"),
+            request_timeout: Duration::from_secs(1),
+            max_retries: 0,
+            max_retry_time: Duration::from_secs(1),
+            max_requests_per_minute: None,
+        })
+        .expect("client")
+    };
+    let c = client("http://127.0.0.1:9000");
+    assert_eq!(
+        c.relative_next("http://127.0.0.1:9000/events?type=user&before=x")
+            .as_deref(),
+        Ok("events?type=user&before=x")
+    );
+    for bad in [
+        "http://127.0.0.1:9001/events",
+        "https://127.0.0.1:9000/events",
+        "http://evil.example:9000/events",
+        "/events",
+    ] {
+        assert!(c.relative_next(bad).is_err(), "{bad}");
+    }
+    let c = client("https://api.eu.intercom.io/v/");
+    assert_eq!(
+        c.relative_next("https://api.eu.intercom.io/v/events")
+            .as_deref(),
+        Ok("events")
+    );
+    assert!(
+        c.relative_next("https://api.eu.intercom.io/events")
+            .is_err()
+    );
+}
+
+#[test]
+fn retry_after_wins_over_reset() {
+    let mut h = HeaderMap::new();
+    h.insert("retry-after", HeaderValue::from_static("3"));
+    h.insert("x-ratelimit-reset", HeaderValue::from_static("1"));
+    assert_eq!(server_wait(&h), Some(Duration::from_secs(3)));
+    let mut h = HeaderMap::new();
+    h.insert("x-ratelimit-remaining", HeaderValue::from_static("5"));
+    h.insert("x-ratelimit-reset", HeaderValue::from_static("99999999999"));
+    assert_eq!(server_wait(&h), None, "room left: no server-imposed wait");
+}
