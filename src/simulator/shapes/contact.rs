@@ -17,9 +17,9 @@ use super::super::world::{World, salt};
 use super::dims;
 
 mod json;
-pub(crate) use json::ContactJson;
 #[cfg(test)]
 pub(crate) use json::json;
+pub(crate) use json::{ContactJson, INLINE_LIMIT};
 
 /// Field keys shared with the search engine.
 pub(crate) mod key {

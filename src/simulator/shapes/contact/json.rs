@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use super::super::super::world::World;
 use super::super::obj;
+use super::super::wire::{self, InlineCut, InlineList};
 use super::*;
 
 /// Contact `idx` as the list, search and get endpoints return it, ready to
@@ -20,7 +21,8 @@ pub(crate) struct ContactJson<'w> {
     /// The generated contact only, without values written through the API.
     raw: bool,
     /// As the API sends it (any route): the recorded wire variants of a
-    /// share of contacts (see [`wire_avatar_as_url`], [`wire_signed_up_millis`]).
+    /// share of contacts (see [`wire_avatar_as_url`], [`wire_signed_up_millis`],
+    /// and inline `tags`/`companies` cut short: [`wire::inline_cut`]).
     /// Off for `/__sim/truth`, which holds the canonical form.
     wire: bool,
     idx: u32,
@@ -91,12 +93,15 @@ impl Serialize for CustomAttributes<'_> {
 pub(crate) const INLINE_LIMIT: usize = 10;
 
 /// An addressable list of `(type, id, url prefix)` items; `total_count` is
-/// the full count, `has_more` says whether `url` holds more than is inlined.
+/// the full count, `has_more` says whether `url` holds more than is inlined
+/// (canonical), or as `cut` says (a recorded wire variant,
+/// [`wire::inline_cut`]).
 struct AddressableList<'a> {
     kind: &'static str,
     ids: &'a [String],
     item_url: &'static str,
     url: String,
+    cut: Option<InlineCut>,
 }
 
 impl Serialize for AddressableList<'_> {
@@ -104,7 +109,7 @@ impl Serialize for AddressableList<'_> {
         let items: Vec<Value> = self
             .ids
             .iter()
-            .take(INLINE_LIMIT)
+            .take(self.cut.map_or(INLINE_LIMIT, |c| c.sent))
             .map(|id| {
                 obj! { "type" => self.kind, "id" => id.as_str(), "url" => format!("{}/{id}", self.item_url) }
             })
@@ -114,7 +119,11 @@ impl Serialize for AddressableList<'_> {
         m.serialize_entry("data", &items)?;
         m.serialize_entry("url", &self.url)?;
         m.serialize_entry("total_count", &self.ids.len())?;
-        m.serialize_entry("has_more", &(self.ids.len() > INLINE_LIMIT))?;
+        let has_more = match self.cut {
+            Some(c) => c.has_more,
+            None => self.ids.len() > INLINE_LIMIT,
+        };
+        m.serialize_entry("has_more", &has_more)?;
         m.end()
     }
 }
@@ -226,6 +235,12 @@ impl Serialize for ContactJson<'_> {
         m.serialize_entry("ios_sdk_version", &ios.map(|_| "17.1.0"))?;
         m.serialize_entry("ios_last_seen_at", &ios.map(|a| a.2))?;
         m.serialize_entry("custom_attributes", &CustomAttributes(d))?;
+        let seed = self.world.seed;
+        let cut = |list: InlineList, total: usize| {
+            self.wire
+                .then(|| wire::inline_cut(seed, list, self.idx, total))
+                .flatten()
+        };
         m.serialize_entry(
             "tags",
             &AddressableList {
@@ -233,6 +248,7 @@ impl Serialize for ContactJson<'_> {
                 ids: &d.tag_ids,
                 item_url: "/tags",
                 url: format!("/contacts/{id}/tags"),
+                cut: cut(InlineList::Tags, d.tag_ids.len()),
             },
         )?;
         m.serialize_entry(
@@ -242,6 +258,7 @@ impl Serialize for ContactJson<'_> {
                 ids: &d.note_ids,
                 item_url: "/notes",
                 url: format!("/contacts/{id}/notes"),
+                cut: None,
             },
         )?;
         m.serialize_entry(
@@ -251,6 +268,7 @@ impl Serialize for ContactJson<'_> {
                 ids: &d.company_ids,
                 item_url: "/companies",
                 url: format!("/contacts/{id}/companies"),
+                cut: cut(InlineList::Companies, d.company_ids.len()),
             },
         )?;
         m.end()
