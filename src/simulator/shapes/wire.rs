@@ -201,7 +201,10 @@ pub const WIRE_EXCEPTIONS: &[WireException] = &[
 //
 // The API routes send these; `/__sim/truth` keeps the canonical form. Each
 // choice is a hash of the world's seed and the record, so the same world
-// always sends the same variant, whichever route or page asks.
+// always sends the same variant, whichever route or page asks. The older
+// variants are chosen next to their builders: `contact::json`'s
+// `wire_avatar_as_url` and `wire_signed_up_millis`, `conversation::shape`'s
+// `wire_legacy_assignee` (2.11), `ticket::wire_state_as_string` (2.11).
 
 /// Salts of the variant draws (independent of the world's own streams).
 const CUT_TAGS: u64 = 0x5749_5245_0001;
