@@ -96,6 +96,13 @@ pub struct Column {
     /// whose declared type Intercom does not enforce) as a misfit rather than
     /// an unexpected shape.
     pub count_misfits: bool,
+    /// For a [`ColType::Bool`] column read from an inline list's `has_more`
+    /// (`/tags/has_more`): the key of that list's items (`data`), and the
+    /// value is also true when the list's `total_count` is above the number
+    /// of items it carries. Intercom cuts inline lists short and still says
+    /// `has_more: false` (a contact with 11 of its 14 tags inline); such a
+    /// value is counted as interpreted. Empty: a plain column.
+    pub short_list_items: &'static str,
 }
 
 impl Column {
@@ -114,6 +121,7 @@ impl Column {
             item: "",
             doc,
             count_misfits: false,
+            short_list_items: "",
         }
     }
 
@@ -128,6 +136,7 @@ impl Column {
             item: "",
             doc,
             count_misfits: true,
+            short_list_items: "",
         }
     }
 
@@ -146,6 +155,7 @@ impl Column {
             item,
             doc,
             count_misfits: false,
+            short_list_items: "",
         }
     }
 
@@ -160,6 +170,24 @@ impl Column {
     pub const fn none_zero(mut self) -> Self {
         self.none_sentinel = true;
         self
+    }
+
+    /// The same `has_more` column, also true when the list object (the
+    /// parent of `path`) states a `total_count` above the number of items
+    /// under its `items` key (see [`Column::short_list_items`]).
+    pub const fn or_short(mut self, items: &'static str) -> Self {
+        self.short_list_items = items;
+        self
+    }
+
+    /// The list object (`/tags`) and its items key (`data`) of a column
+    /// built with [`Column::or_short`].
+    pub fn short_list(&self) -> Option<(&str, &'static str)> {
+        if self.short_list_items.is_empty() {
+            return None;
+        }
+        let (parent, _) = self.path.rsplit_once('/')?;
+        Some((parent, self.short_list_items))
     }
 
     /// Every pointer this column reads, in order.
@@ -294,6 +322,8 @@ struct EncodedColumn {
     none_sentinel: bool,
     item: &'static str,
     count_misfits: bool,
+    /// [`Column::short_list`]: the list object's tokens and its items key.
+    short_list: Option<(Vec<String>, &'static str)>,
     builder: ColBuilder,
     /// Anomalies of the records appended by the current `append` call.
     tally: Tally,
@@ -503,6 +533,27 @@ fn read<'a>(
     }
 }
 
+/// Whether a read `has_more` says true (`true` or `"true"`).
+fn says_true(found: Read<'_>) -> bool {
+    match found {
+        Read::Value(Value::Bool(b)) => *b,
+        Read::Value(Value::String(x)) => x == "true",
+        _ => false,
+    }
+}
+
+/// Whether an inline list object (`{data, total_count, has_more, ...}`)
+/// carries fewer items under `items` than its `total_count` states.
+fn cut_short(list: &Value, items: &str) -> bool {
+    let carried = list
+        .get(items)
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    list.get("total_count")
+        .and_then(as_i64)
+        .is_some_and(|total| total > carried as i64)
+}
+
 /// Intercom's "none" for an id: `0` or `"0"`.
 fn is_none_sentinel(v: &Value) -> bool {
     match v {
@@ -639,6 +690,9 @@ impl BatchEncoder {
                     none_sentinel: c.none_sentinel,
                     item: c.item,
                     count_misfits: c.count_misfits,
+                    short_list: c
+                        .short_list()
+                        .map(|(list, items)| (pointer_tokens(list), items)),
                     builder: ColBuilder::new(c.ty, csv),
                     tally: Tally::default(),
                 }
@@ -724,6 +778,14 @@ fn append_cell(
         col.count_misfits,
         &mut sentinel,
     );
+    if let (Some((list, items)), ColBuilder::Bool(b)) = (&col.short_list, &mut col.builder)
+        && !says_true(found)
+        && lookup(record, list).is_some_and(|l| cut_short(l, items))
+    {
+        let t = &mut col.tally;
+        Tally::note(&mut t.interpreted, &mut t.interpreted_samples, record);
+        return b.append_value(true);
+    }
     let v = match found {
         Read::Value(v) => v,
         Read::Null => {
@@ -882,6 +944,16 @@ impl Serialize for Cell<'_> {
             self.col.count_misfits,
             &mut sentinel,
         );
+        if let Some((list, items)) = self.col.short_list()
+            && self.col.ty == ColType::Bool
+            && !says_true(found)
+            && self
+                .record
+                .pointer(list)
+                .is_some_and(|l| cut_short(l, items))
+        {
+            return s.serialize_bool(true);
+        }
         let v = match found {
             Read::Value(v) => v,
             Read::Misfit => {
@@ -1235,5 +1307,62 @@ mod tests {
         assert!(a.is_null(2) && a.is_null(3));
         assert_eq!(meta.anomalies.count(AnomalyKind::UnexpectedShape), 1);
         assert_eq!(meta.anomalies.entries()[0].2.samples, ["4"]);
+    }
+
+    /// #13: an inline list cut short of its `total_count` with
+    /// `has_more: false` (11 of 14 tags) says there is more; so does
+    /// `has_more: true`; a complete list does not. Both writers agree.
+    #[test]
+    fn has_more_is_also_true_for_a_list_cut_short_of_its_total() {
+        let cols =
+            [Column::new("tags_has_more", ColType::Bool, "/tags/has_more", "").or_short("data")];
+        let tags = |n: usize| -> Vec<Value> {
+            (0..n)
+                .map(|i| serde_json::json!({"type": "tag", "id": i.to_string()}))
+                .collect()
+        };
+        let records = [
+            serde_json::json!({"id": "cut", "tags": {"data": tags(11), "total_count": 14, "has_more": false}}),
+            serde_json::json!({"id": "said", "tags": {"data": tags(1), "total_count": 12, "has_more": true}}),
+            serde_json::json!({"id": "whole", "tags": {"data": tags(3), "total_count": 3, "has_more": false}}),
+            serde_json::json!({"id": "no-total", "tags": {"data": tags(2), "has_more": false}}),
+            serde_json::json!({"id": "absent"}),
+            serde_json::json!({"id": "text", "tags": {"data": [], "total_count": "2", "has_more": null}}),
+        ];
+        let want = [
+            Some(true),
+            Some(true),
+            Some(false),
+            Some(false),
+            None,
+            Some(true),
+        ];
+        let meta = RowMeta::default();
+        let mut encoder = BatchEncoder::new(&cols, false);
+        encoder.append(&records, &meta);
+        let batch = encoder.flush().expect("flush").expect("batch");
+        let a = batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow_array::BooleanArray>()
+            .expect("bool");
+        let got: Vec<Option<bool>> = (0..a.len())
+            .map(|i| a.is_valid(i).then(|| a.value(i)))
+            .collect();
+        assert_eq!(got, want);
+        // Read from another form than the field itself: counted, with samples.
+        assert_eq!(meta.anomalies.count(AnomalyKind::InterpretedValue), 2);
+        assert_eq!(meta.anomalies.entries()[0].2.samples, ["cut", "text"]);
+        // The row-view writer (arrow_json reference) gives the same values.
+        for (record, want) in records.iter().zip(want) {
+            let view = RowView {
+                columns: &cols,
+                record,
+                meta: &meta,
+                csv: false,
+            };
+            let row = serde_json::to_value(&view).expect("row");
+            assert_eq!(row["tags_has_more"].as_bool(), want, "{record}");
+        }
     }
 }

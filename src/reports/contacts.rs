@@ -326,26 +326,33 @@ pub static COLUMNS: &[Column] = &[
         "tag_ids",
         "/tags/data",
         "id",
-        "Tags (first 10 inline; see tags_has_more)",
+        "Tags inlined in the contact (about 10, sometimes fewer than it has: see \
+         tags_has_more; all of them: contact_tags)",
     ),
     Column::new(
         "tags_has_more",
         Bool,
         "/tags/has_more",
-        "More than the inline tags exist",
-    ),
+        "More tags exist than tag_ids holds: `tags.has_more`, or `tags.total_count` above \
+         the inline items (Intercom cuts inline lists short with has_more false)",
+    )
+    .or_short("data"),
     Column::list(
         "company_ids",
         "/companies/data",
         "id",
-        "Companies (first 10 inline; see companies_has_more)",
+        "Companies inlined in the contact (about 10, sometimes fewer than it has: see \
+         companies_has_more; all of them: contact_companies)",
     ),
     Column::new(
         "companies_has_more",
         Bool,
         "/companies/has_more",
-        "More than the inline companies exist",
-    ),
+        "More companies exist than company_ids holds: `companies.has_more`, or \
+         `companies.total_count` above the inline items (Intercom cuts inline lists short \
+         with has_more false)",
+    )
+    .or_short("data"),
     Column::new(
         "social_profiles",
         Json,

@@ -34,8 +34,9 @@
 //! with a 5xx, a timeout or an unusable body is asked again with smaller
 //! pages (`per_page` halved, down to [`MIN_DEGRADED_PER_PAGE`]; the window
 //! is read again from its start, rows already sent are not sent twice), then
-//! by splitting its window in two (at most [`MAX_FAILURE_SPLITS`] times), and
-//! only then fails the report. Each window read that needed this is counted
+//! by splitting its window in two (at most [`MAX_FAILURE_SPLITS`] times; the
+//! halves skip the rows the failed read already sent), and only then fails
+//! the report. Each window read that needed this is counted
 //! as a degraded window (`AnomalyKind::DegradedWindow`); the smaller page
 //! size stays for the rest of the report.
 //!
@@ -326,17 +327,18 @@ pub(crate) async fn extract_with_lookback(
     }
     let total = probe.total_count.unwrap_or(0);
     let budget_rows = WINDOW_PAGE_BUDGET * u64::from(reader.per_page);
-    // Each window with how many times it was split because pages failed.
-    let mut queue: VecDeque<(Window, u8)> =
+    // Each window with how many times it was split because pages failed,
+    // and the records a failed read of it already sent (its halves skip them).
+    let mut queue: VecDeque<(Window, u8, Sent)> =
         plan_windows(lo, newest, total.div_ceil(budget_rows), g)
             .into_iter()
-            .map(|w| (w, 0))
+            .map(|w| (w, 0, Sent::new()))
             .collect();
     let mut last_checkpoint = Instant::now();
     let mut rows_at_checkpoint = 0;
-    while let Some((window, failure_splits)) = queue.pop_front() {
+    while let Some((window, failure_splits, sent)) = queue.pop_front() {
         match reader
-            .read_window(window, failure_splits, budget_rows, &mut tracker, tx)
+            .read_window(window, failure_splits, budget_rows, sent, &mut tracker, tx)
             .await?
         {
             WindowRead::Done => {
@@ -357,13 +359,13 @@ pub(crate) async fn extract_with_lookback(
                     last_checkpoint = Instant::now();
                 }
             }
-            WindowRead::TooBig(a, b) => {
-                queue.push_front((b, failure_splits));
-                queue.push_front((a, failure_splits));
+            WindowRead::TooBig(a, b, sent) => {
+                queue.push_front((b, failure_splits, sent.clone()));
+                queue.push_front((a, failure_splits, sent));
             }
-            WindowRead::Failing(a, b) => {
-                queue.push_front((b, failure_splits + 1));
-                queue.push_front((a, failure_splits + 1));
+            WindowRead::Failing(a, b, sent) => {
+                queue.push_front((b, failure_splits + 1, sent.clone()));
+                queue.push_front((a, failure_splits + 1, sent));
             }
         }
     }
@@ -388,12 +390,17 @@ fn query(spec: &SearchSpec, window: Window, g: Granularity) -> Value {
     and(filters)
 }
 
+/// `(id, updated_at)` of the records one window read sent.
+type Sent = HashSet<(String, i64)>;
+
 enum WindowRead {
     Done,
-    /// More rows than the page budget: read the halves instead.
-    TooBig(Window, Window),
-    /// Pages kept failing even at the smallest page size: read the halves.
-    Failing(Window, Window),
+    /// More rows than the page budget: read the halves instead (with what
+    /// an earlier failed read of the window sent).
+    TooBig(Window, Window, Sent),
+    /// Pages kept failing even at the smallest page size: read the halves,
+    /// skipping what this read already sent before it failed.
+    Failing(Window, Window, Sent),
 }
 
 /// Can smaller pages or a narrower window help? A 5xx (or 408), a timeout or
@@ -477,11 +484,13 @@ impl Reader<'_> {
     }
 
     /// Read every page of one window, or report that it must be split.
+    /// `sent`: records already sent by a failed read of an enclosing window.
     async fn read_window(
         &mut self,
         window: Window,
         failure_splits: u8,
         budget_rows: u64,
+        sent: Sent,
         tracker: &mut CursorTracker,
         tx: &impl Sink,
     ) -> Result<WindowRead> {
@@ -489,7 +498,7 @@ impl Reader<'_> {
         let q = query(spec, window, spec.granularity);
         let label = format!("updated_at ({}, {}]", window.lo, window.hi);
         let mut starting_after: Option<String> = None;
-        let mut seen = HashSet::new();
+        let mut seen = sent;
         // Distinct ids the server listed (inside the window or not).
         let mut listed: HashSet<String> = HashSet::new();
         let mut pages = 0u64;
@@ -516,7 +525,7 @@ impl Reader<'_> {
                     };
                     tracing::warn!(endpoint = %self.endpoint(), error = %e, window = %label, "pages keep failing at the smallest page size; splitting the window");
                     self.degraded(&label, &mut degraded);
-                    return Ok(WindowRead::Failing(a, b));
+                    return Ok(WindowRead::Failing(a, b, seen));
                 }
                 Err(e) => return Err(e),
             };
@@ -526,7 +535,7 @@ impl Reader<'_> {
                 && let Some((a, b)) = window.split(spec.granularity)
             {
                 tracing::debug!(endpoint = spec.path, lo = window.lo, hi = window.hi, total = ?page.total_count, "window over budget; splitting");
-                return Ok(WindowRead::TooBig(a, b));
+                return Ok(WindowRead::TooBig(a, b, seen));
             }
             page.check_complete(&self.endpoint(), first)?;
             pages += 1;

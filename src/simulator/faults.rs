@@ -14,7 +14,10 @@
 //! (read_tickets) to access this resource"), as for a token whose app lacks
 //! that permission. Families: see [`SCOPES`]. `search_max_per_page`:
 //! every search page asking for more records than that answers 504 with an
-//! HTML body (a search that times out at large pages). `only_paths` narrows
+//! HTML body (a search that times out at large pages).
+//! `search_max_window_secs`: every search page past the first whose
+//! `updated_at` range is wider than that answers 504 with an HTML body (deep
+//! pages of a wide search time out; narrower windows get through). `only_paths` narrows
 //! the probabilities and scripts to some endpoints (e.g. the company scroll).
 //!
 //! Deterministic: request number `n` (counted from when the profile was
@@ -88,6 +91,13 @@ pub struct FaultProfile {
     /// records (`pagination.per_page`) answer 504 with an HTML body, every
     /// time: a search that times out at large pages.
     pub search_max_per_page: Option<u64>,
+    /// Search pages past the first (`pagination.starting_after` set) whose
+    /// query bounds `updated_at` to a range wider than this many seconds
+    /// (from its `>`/`>=` to its `<`/`<=` filters; unbounded on either side
+    /// counts as wider) answer 504 with an HTML body, every time: deep pages
+    /// of a wide search time out, while the first page answers (so a client
+    /// can tell there is more) and a narrower window reads through.
+    pub search_max_window_secs: Option<u64>,
     /// When not empty, the probabilities and scripts apply only to requests
     /// whose path starts with one of these (e.g. `["/companies/scroll"]`),
     /// and only those are counted; other requests pass untouched.
@@ -168,6 +178,7 @@ impl Default for FaultProfile {
             failing_conversations: Vec::new(),
             denied_scopes: Vec::new(),
             search_max_per_page: None,
+            search_max_window_secs: None,
             only_paths: Vec::new(),
         }
     }
@@ -364,12 +375,14 @@ impl Faults {
         self.counter.store(0, Ordering::SeqCst);
     }
 
-    /// The installed `search_max_per_page`.
-    fn search_max_per_page(&self) -> Option<u64> {
-        self.profile
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .search_max_per_page
+    /// The installed search limits: `search_max_per_page` and
+    /// `search_max_window_secs`.
+    fn search_limits(&self) -> SearchLimits {
+        let p = self.profile.read().unwrap_or_else(|e| e.into_inner());
+        SearchLimits {
+            max_per_page: p.search_max_per_page,
+            max_window_secs: p.search_max_window_secs,
+        }
     }
 
     /// The scope a request to `path` lacks, if its family is denied.
@@ -397,13 +410,21 @@ impl Faults {
     }
 }
 
-// --- Search pages that time out above a page size (`search_max_per_page`).
+// --- Search pages that time out above a page size (`search_max_per_page`)
+// or, past the first page, above a window width (`search_max_window_secs`).
 
-/// `req` unchanged, or the 504 a search page above `max` records gets.
-async fn search_page_size_fault(max: Option<u64>, req: Request) -> Result<Request, Response> {
-    let Some(max) = max else {
+/// The installed search-page faults.
+#[derive(Debug, Clone, Copy)]
+struct SearchLimits {
+    max_per_page: Option<u64>,
+    max_window_secs: Option<u64>,
+}
+
+/// `req` unchanged, or the 504 a search page beyond `limits` gets.
+async fn search_page_fault(limits: SearchLimits, req: Request) -> Result<Request, Response> {
+    if limits.max_per_page.is_none() && limits.max_window_secs.is_none() {
         return Ok(req);
-    };
+    }
     if req.method() != axum::http::Method::POST || !req.uri().path().ends_with("/search") {
         return Ok(req);
     }
@@ -411,20 +432,65 @@ async fn search_page_size_fault(max: Option<u64>, req: Request) -> Result<Reques
     let bytes = axum::body::to_bytes(body, usize::MAX)
         .await
         .unwrap_or_default();
-    let per_page = serde_json::from_slice::<serde_json::Value>(&bytes)
-        .ok()
-        .and_then(|v| v.pointer("/pagination/per_page").and_then(|p| p.as_u64()))
+    let search = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+    let per_page = search
+        .pointer("/pagination/per_page")
+        .and_then(|p| p.as_u64())
         .unwrap_or(50);
-    if per_page > max {
+    let too_many = limits.max_per_page.is_some_and(|max| per_page > max);
+    let deep_page = search
+        .pointer("/pagination/starting_after")
+        .is_some_and(|c| !c.is_null());
+    let too_wide = deep_page
+        && limits.max_window_secs.is_some_and(|max| {
+            updated_at_width(search.get("query").unwrap_or(&serde_json::Value::Null))
+                .is_none_or(|width| width > max)
+        });
+    if too_many || too_wide {
         return Err(html(StatusCode::GATEWAY_TIMEOUT, "504 Gateway Time-out"));
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
+/// How many seconds of `updated_at` a search query admits, from its
+/// highest lower bound (`>`, `>=`) to its lowest upper bound (`<`, `<=`),
+/// over every leaf of its groups; `None` when one side is unbounded.
+/// Values may be integers or numeric strings, as the API accepts them.
+fn updated_at_width(query: &serde_json::Value) -> Option<u64> {
+    fn walk(q: &serde_json::Value, lo: &mut Option<i64>, hi: &mut Option<i64>) {
+        if let Some(members) = q.get("value").and_then(|v| v.as_array())
+            && q.get("field").is_none()
+        {
+            for m in members {
+                walk(m, lo, hi);
+            }
+            return;
+        }
+        if q.get("field").and_then(|f| f.as_str()) != Some("updated_at") {
+            return;
+        }
+        let value = match q.get("value") {
+            Some(serde_json::Value::Number(n)) => n.as_i64(),
+            Some(serde_json::Value::String(t)) => t.trim().parse().ok(),
+            _ => None,
+        };
+        let Some(t) = value else { return };
+        match q.get("operator").and_then(|o| o.as_str()) {
+            Some(">" | ">=") => *lo = Some(lo.map_or(t, |l| l.max(t))),
+            Some("<" | "<=") => *hi = Some(hi.map_or(t, |h| h.min(t))),
+            _ => {}
+        }
+    }
+    let (mut lo, mut hi) = (None, None);
+    walk(query, &mut lo, &mut hi);
+    let (lo, hi) = (lo?, hi?);
+    Some(u64::try_from(hi.saturating_sub(lo)).unwrap_or(0))
+}
+
 /// Middleware (innermost, inside the rate limit): applies the profile.
 pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
-    let max_per_page = sim.faults.search_max_per_page();
-    let req = match search_page_size_fault(max_per_page, req).await {
+    let limits = sim.faults.search_limits();
+    let req = match search_page_fault(limits, req).await {
         Ok(req) => req,
         Err(resp) => return resp,
     };
@@ -616,6 +682,29 @@ mod tests {
         assert_eq!(fates[11], Some(Fault::RateLimited));
         assert_eq!(fates[12], None);
         assert_eq!(fates[25], Some(Fault::Unauthorized));
+    }
+
+    #[test]
+    fn a_search_window_is_as_wide_as_its_updated_at_bounds() {
+        let q = json!({"operator": "AND", "value": [
+            {"field": "role", "operator": "=", "value": "user"},
+            {"field": "updated_at", "operator": ">", "value": 1000},
+            {"field": "updated_at", "operator": "<", "value": "4601"},
+        ]});
+        assert_eq!(updated_at_width(&q), Some(3601));
+        let open = json!({"field": "updated_at", "operator": ">", "value": 1000});
+        assert_eq!(updated_at_width(&open), None);
+        let nested = json!({"operator": "AND", "value": [
+            {"operator": "AND", "value": [
+                {"field": "updated_at", "operator": ">=", "value": 10},
+                {"field": "updated_at", "operator": ">", "value": 20},
+            ]},
+            {"field": "updated_at", "operator": "<=", "value": 50},
+        ]});
+        assert_eq!(updated_at_width(&nested), Some(30));
+        assert_eq!(updated_at_width(&serde_json::Value::Null), None);
+        let p = FaultProfile::parse_toml("search_max_window_secs = 86400").expect("valid");
+        assert_eq!(p.search_max_window_secs, Some(86_400));
     }
 
     #[test]

@@ -64,7 +64,9 @@
 //!   segments), admins, teams, tags, segments, data attributes,
 //!   conversation attributes (`GET /conversations/attributes`, 2.16), notes,
 //!   events, tickets and ticket types; see `routes/`. Contacts inline at most
-//!   10 tags, notes and companies (`has_more`); every 50th contact has more.
+//!   10 tags, notes and companies (`has_more`); every 50th contact has more;
+//!   on the wire some contacts' `tags`/`companies` are cut short of their
+//!   `total_count` (`shapes::wire::inline_cut`).
 //!   Every 97th conversation has more than 500 parts and every 53rd is an
 //!   unanswered outbound message. Some custom attribute values do not fit
 //!   their declared `data_type` (a `seats` of `"n/a"`).

@@ -1,5 +1,6 @@
 //! Unit tests of `world.rs`.
 
+use super::super::SimConfig;
 use super::*;
 
 fn cfg(contacts: usize, conversations: usize) -> SimConfig {

@@ -144,7 +144,8 @@ async fn check(
 }
 
 /// [`check`] for run `run` of several, and optionally without requiring
-/// misfitting custom values (small selections may have none).
+/// misfitting custom values or inline lists cut short (small selections may
+/// have none).
 async fn check_run(
     world: &World,
     report: &str,
@@ -196,18 +197,45 @@ async fn check_run(
         None => Vec::new(),
     };
     let mut misfits = 0;
+    // Contacts' inline lists: what the API sent (some are cut short of
+    // their total_count, a recorded wire variant the truth does not have).
+    let inline_lists = columns.iter().any(|c| c.name == "tags_has_more");
+    let mut cut_lists = 0;
     for record in &truth {
         let k = key(record);
         let row = exported
             .get(&k)
             .unwrap_or_else(|| panic!("{report}: row {k} missing"));
+        let wire = if inline_lists {
+            Some(api_get(world, &format!("/contacts/{k}")).await)
+        } else {
+            None
+        };
         for c in &columns {
             // The truth holds 2.16's `0` for "unassigned"; documented
             // sentinel columns write it as null.
             let value = record
                 .pointer(&c.path)
                 .filter(|v| !(c.none_sentinel && (**v == json!(0) || **v == json!("0"))));
-            let want = expected_cell(&c.ty, c.item.as_deref(), value);
+            let mut want = expected_cell(&c.ty, c.item.as_deref(), value);
+            if let Some(wire) = &wire
+                && let Some(list) = ["tags", "companies"]
+                    .into_iter()
+                    .find(|l| c.path == format!("/{l}/data") || c.path == format!("/{l}/has_more"))
+            {
+                let (sent, total) = inline_list(wire, record, list, &k);
+                if c.path.ends_with("/has_more") {
+                    // More exist than the row lists: has_more, or a
+                    // total_count above the items sent.
+                    want = Some(json!(total > sent.len()));
+                } else {
+                    // The items sent: the contact's first ones.
+                    if sent.len() < total.min(10) {
+                        cut_lists += 1;
+                    }
+                    want = Some(json!(sent));
+                }
+            }
             assert_eq!(
                 row.get(&c.name),
                 want.as_ref(),
@@ -234,6 +262,12 @@ async fn check_run(
         );
         assert!(row.contains_key("_extracted_at"));
     }
+    if inline_lists && require_misfits {
+        assert!(
+            cut_lists > 0,
+            "{report}: the API cut some inline lists short of their total_count"
+        );
+    }
     if custom_model.is_some() {
         assert!(!customs.is_empty(), "{report}: custom attributes declared");
         assert!(
@@ -242,6 +276,33 @@ async fn check_run(
         );
     }
     misfits
+}
+
+/// A contact's inline list `list` as the API sent it (`wire`): the ids of
+/// the items sent, which must be the first items of the truth's list, and
+/// the list's true size (the truth's `total_count`).
+fn inline_list(wire: &Value, truth: &Value, list: &str, id: &str) -> (Vec<String>, usize) {
+    let item_ids = |v: &Value| -> Vec<String> {
+        v[list]["data"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| i["id"].as_str().expect("item id").to_string())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (sent, canonical) = (item_ids(wire), item_ids(truth));
+    let common = sent.len().min(canonical.len());
+    assert_eq!(
+        sent[..common],
+        canonical[..common],
+        "{id} {list}: the items sent are the list's first"
+    );
+    let total = truth[list]["total_count"].as_u64().expect("total_count") as usize;
+    assert_eq!(wire[list]["total_count"], total, "{id} {list}");
+    (sent, total)
 }
 
 fn by_id(r: &Value) -> String {
@@ -362,6 +423,31 @@ async fn every_column_of_every_row_equals_the_ground_truth() {
             .map(|a| a["count"].as_u64().expect("count"))
             .sum();
         assert_eq!(said, misfits as u64, "{report}: {entry}");
+        // Lists cut short without has_more: their has_more column was read
+        // from the total_count, once each, in interpreted_values.
+        for list in ["tags", "companies"] {
+            let mut silent = 0u64;
+            for c in contacts.iter().filter(|c| c["role"] == role) {
+                let wire = api_get(&world, &format!("/contacts/{}", by_id(c))).await;
+                let sent = wire[list]["data"].as_array().map_or(0, Vec::len) as u64;
+                if wire[list]["has_more"] != true && wire[list]["total_count"].as_u64() > Some(sent)
+                {
+                    silent += 1;
+                }
+            }
+            let column = format!("{list}_has_more");
+            let counted: u64 = entry["anomalies"]
+                .as_array()
+                .expect("anomalies")
+                .iter()
+                .filter(|a| a["kind"] == "interpreted_values" && a["detail"] == column.as_str())
+                .map(|a| a["count"].as_u64().expect("count"))
+                .sum();
+            assert_eq!(counted, silent, "{report} {column}: {entry}");
+            if report == "users" && list == "tags" {
+                assert!(silent > 0, "some users' tags are cut without has_more");
+            }
+        }
     }
     let conversations = world.truth("conversations").await;
     assert!(
@@ -426,11 +512,14 @@ async fn companies_tickets_deletions_and_company_mappings_equal_the_ground_truth
         .await;
     let deleted = world.truth("deleted_conversations").await;
     assert!(!deleted.is_empty(), "the world deleted conversations");
+    let summary = world.dir.path().join("summary.json");
     assert_ok(
         &world
             .sync(&[
                 "--reports",
                 "companies,company_tags,company_segments,tickets,deleted_conversations",
+                "--summary-json",
+                &summary.display().to_string(),
             ])
             .await,
     );
@@ -444,6 +533,29 @@ async fn companies_tickets_deletions_and_company_mappings_equal_the_ground_truth
         by_id,
     )
     .await;
+    // The API sends some companies' remote_created_at in unix milliseconds
+    // (the truth: seconds); the rows above hold the right instant, and the
+    // summary counts each as an interpreted value of that column.
+    let mut millis = 0u64;
+    for c in &companies {
+        let wire = api_get(&world, &format!("/companies/{}", by_id(c))).await;
+        if wire["remote_created_at"].as_i64() >= Some(100_000_000_000) {
+            millis += 1;
+        }
+    }
+    assert!(millis > 0, "some companies send milliseconds");
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    let interpreted: u64 = summary["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .filter(|r| r["report"] == "companies")
+        .flat_map(|r| r["anomalies"].as_array().cloned().unwrap_or_default())
+        .filter(|a| a["kind"] == "interpreted_values" && a["detail"] == "remote_created_at")
+        .map(|a| a["count"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(interpreted, millis, "{summary}");
     check(&world, "tickets", world.truth("tickets").await, None, by_id).await;
     check(&world, "deleted_conversations", deleted, None, by_id).await;
 
@@ -595,6 +707,25 @@ async fn mapping_tables_follow_lists_past_the_ten_inline_items() {
     assert!(
         long_lists > 0,
         "the world has contacts with more than 10 tags or companies"
+    );
+    // Lists the API cut short of their total_count (without has_more, in
+    // the truth) are read from the sub-resource too.
+    let short: u64 = ["tags", "companies"]
+        .iter()
+        .map(|what| {
+            contacts
+                .iter()
+                .filter(|c| {
+                    c[what]["has_more"] != true && c[what]["total_count"].as_u64() > Some(1)
+                })
+                .count() as u64
+        })
+        .sum();
+    let fetched = world.requests_to("GET /contacts/{id}/tags").await
+        + world.requests_to("GET /contacts/{id}/companies").await;
+    assert!(
+        fetched > long_lists && fetched < long_lists + short,
+        "{fetched} sub-resource reads: the {long_lists} long lists and some cut ones"
     );
 
     let conversations = world.truth("conversations").await;

@@ -154,6 +154,52 @@ fn ticket_state_is_read_from_the_string_or_the_object() {
     assert!(anomalies.is_empty(), "{:?}", anomalies.entries());
 }
 
+/// #13.7: a contact's inline lists cut short. Intercom sent a contact's
+/// tags as 11 items with `total_count: 14` and `has_more: false`, and other
+/// contacts' tags and companies as 1 item with `has_more: true`. The list
+/// columns hold what was inlined; the `*_has_more` columns say there is
+/// more in both cases (the first read from `total_count`, counted as
+/// interpreted); a complete list says no more.
+#[test]
+fn contact_lists_cut_short_of_their_total_say_there_is_more() {
+    let items = |kind: &str, n: usize| -> Vec<Value> {
+        (1..=n)
+            .map(|i| json!({"type": kind, "id": format!("{i}"), "url": format!("/{kind}s/{i}")}))
+            .collect()
+    };
+    let inline = |kind: &str, n: usize, total: usize, more: bool| {
+        json!({"type": "list", "data": items(kind, n), "url": "/contacts/x/tags",
+               "total_count": total, "has_more": more})
+    };
+    let records = [
+        json!({"type": "contact", "id": "cut", "tags": inline("tag", 11, 14, false),
+               "companies": inline("company", 1, 1, false)}),
+        json!({"type": "contact", "id": "said", "tags": inline("tag", 1, 12, true),
+               "companies": inline("company", 1, 10, true)}),
+        json!({"type": "contact", "id": "whole", "tags": inline("tag", 2, 2, false),
+               "companies": inline("company", 0, 0, false)}),
+    ];
+    let (b, anomalies) = encode(ReportName::Users.columns(), &records);
+    let flag = |column: &str, row: usize| {
+        let a = b.column_by_name(column).expect(column).as_boolean();
+        (!a.is_null(row)).then(|| a.value(row))
+    };
+    let ids = |n: usize| Some((1..=n).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(list(&b, "tag_ids", 0), ids(11), "what was inlined");
+    assert_eq!(flag("tags_has_more", 0), Some(true), "11 of 14");
+    assert_eq!(flag("companies_has_more", 0), Some(false));
+    assert_eq!(list(&b, "tag_ids", 1), ids(1));
+    assert_eq!(flag("tags_has_more", 1), Some(true));
+    assert_eq!(flag("companies_has_more", 1), Some(true));
+    assert_eq!(flag("tags_has_more", 2), Some(false));
+    assert_eq!(flag("companies_has_more", 2), Some(false));
+    assert_eq!(
+        count(&anomalies, AnomalyKind::InterpretedValue, "tags_has_more"),
+        1
+    );
+    assert_eq!(anomalies.entries().len(), 1, "{:?}", anomalies.entries());
+}
+
 /// #13.4: a contact's `avatar` may be a plain URL string.
 #[test]
 fn contact_avatar_is_read_from_a_url_string_or_the_object() {

@@ -99,7 +99,7 @@ pub(super) async fn scroll(
     let mut items = Vec::with_capacity(SCROLL_PAGE);
     while state.pos < n && items.len() < SCROLL_PAGE {
         if !w.companies[state.pos].deleted {
-            items.push(company::json(&w, state.pos as u32));
+            items.push(company::wire_json(&w, state.pos as u32));
         }
         state.pos += 1;
     }
@@ -148,7 +148,10 @@ pub(super) async fn list(
         if p.ascending { "asc" } else { "desc" }
     );
     let (page, pages) = link_page(&order, &p, &base);
-    let data: Vec<Value> = page.iter().map(|&(_, i)| company::json(&w, i)).collect();
+    let data: Vec<Value> = page
+        .iter()
+        .map(|&(_, i)| company::wire_json(&w, i))
+        .collect();
     Ok(axum::Json(obj! {
         "type" => "list", "data" => data, "pages" => pages, "total_count" => total as u64,
     })
@@ -187,7 +190,7 @@ pub(super) async fn filter(
                 (0..w.segments).any(|j| company::in_segment(i, j) && dims::segment_id(&w, j) == *s)
             })
         })
-        .map(|i| company::json(&w, i))
+        .map(|i| company::wire_json(&w, i))
         .filter(|c| {
             name.as_ref().is_none_or(|n| c["name"] == n.as_str())
                 && company_id
@@ -218,7 +221,7 @@ pub(super) async fn show(
 ) -> Result<Response, ApiError> {
     let w = sim.read_world();
     let idx = w.parse_company_id(&id).ok_or_else(company_not_found)?;
-    Ok(axum::Json(company::json(&w, idx)).into_response())
+    Ok(axum::Json(company::wire_json(&w, idx)).into_response())
 }
 
 /// Live contacts of company `idx` in creation order.

@@ -191,7 +191,7 @@ pub(super) async fn companies(
     let all = w.contact_companies(idx);
     let base = format!("{}/contacts/{id}/companies", origin(&headers));
     let (page, pages) = link_page(&all, &p, &base);
-    let data: Vec<Value> = page.iter().map(|&c| company::json(&w, c)).collect();
+    let data: Vec<Value> = page.iter().map(|&c| company::wire_json(&w, c)).collect();
     Ok(axum::Json(obj! {
         "type" => "list", "companies" => data, "total_count" => all.len() as u64, "pages" => pages,
     })

@@ -10,6 +10,7 @@ use super::super::rng::Rng;
 use super::super::world::{World, salt};
 use super::dims;
 use super::obj;
+use super::wire;
 
 const PREFIXES: &[&str] = &[
     "Acme", "Blue", "North", "Quantum", "Silver", "Hyper", "Zebra", "Müller", "Nordic", "Café",
@@ -117,6 +118,22 @@ pub(crate) fn json(world: &World, idx: u32) -> Value {
     }
     world.writes.patch_company(idx, &mut out);
     out
+}
+
+/// Company `idx` as the API routes send it: [`json`] with the recorded wire
+/// variants: `remote_created_at` in unix milliseconds for some companies
+/// ([`wire::company_remote_created_millis`]). Companies written through the
+/// API are sent as written.
+pub(crate) fn wire_json(world: &World, idx: u32) -> Value {
+    let mut v = json(world, idx);
+    if wire::company_remote_created_millis(world.seed, idx)
+        && !world.writes.companies.contains_key(&idx)
+        && let Some(t) = v.get("remote_created_at").and_then(Value::as_i64)
+        && let Value::Object(m) = &mut v
+    {
+        m.insert("remote_created_at".into(), (t * 1000).into());
+    }
+    v
 }
 
 /// `last_request_at` of company `idx` without rendering it (the list order).

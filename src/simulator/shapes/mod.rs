@@ -14,8 +14,9 @@
 //! (what `/__sim/truth` serves: 2.16 shapes, `0` for "unassigned" as 2.16
 //! sends it, timestamps in unix seconds); the API routes send the wire form,
 //! which for a realistic share of records is one of the recorded variants:
-//! contact avatars as plain URL strings and `signed_up_at` in milliseconds
-//! (`contact`), legacy `assignee` objects in 2.11 (`conversation::wire`),
+//! contact avatars as plain URL strings, `signed_up_at` in milliseconds and
+//! inline `tags`/`companies` cut short of their `total_count` (`contact`),
+//! company `remote_created_at` in milliseconds (`company::wire_json`), legacy `assignee` objects in 2.11 (`conversation::wire`),
 //! string ticket states and `"0"` ids in 2.11 (`ticket`). An exporter must turn each back into the canonical value.
 
 pub(crate) mod company;

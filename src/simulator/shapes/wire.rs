@@ -12,6 +12,13 @@
 //! The spec test (`tests/it/spec.rs`) validates every endpoint's answer
 //! against the description and excuses exactly these, and fails when an
 //! entry is no longer needed, so the list cannot go stale.
+//!
+//! The end of the file is the table of **wire variants** that validate but
+//! differ from the canonical form: which records are sent cut or in
+//! another unit ([`inline_cut`], [`company_remote_created_millis`]).
+
+use super::super::rng::hash;
+use super::contact::INLINE_LIMIT;
 
 /// One known difference between the simulator's answers and the OpenAPI
 /// description.
@@ -189,3 +196,84 @@ pub const WIRE_EXCEPTIONS: &[WireException] = &[
          snapshots__capture_v2_16__capture.stdout.json (`Copilot used: false`)",
     ),
 ];
+
+// --- Wire variants: which records the API sends in a recorded variant. ---
+//
+// The API routes send these; `/__sim/truth` keeps the canonical form. Each
+// choice is a hash of the world's seed and the record, so the same world
+// always sends the same variant, whichever route or page asks. The older
+// variants are chosen next to their builders: `contact::json`'s
+// `wire_avatar_as_url` and `wire_signed_up_millis`, `conversation::shape`'s
+// `wire_legacy_assignee` (2.11), `ticket::wire_state_as_string` (2.11).
+
+/// Salts of the variant draws (independent of the world's own streams).
+const CUT_TAGS: u64 = 0x5749_5245_0001;
+const CUT_COMPANIES: u64 = 0x5749_5245_0002;
+const COMPANY_MILLIS: u64 = 0x5749_5245_0003;
+
+/// A contact's addressable list (`tags`, `companies`), which Intercom can
+/// send cut short of its `total_count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InlineList {
+    Tags,
+    Companies,
+}
+
+/// How one of a contact's inline lists is cut on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InlineCut {
+    /// Items sent (the first ones of the list), fewer than `total_count`.
+    pub sent: usize,
+    /// What `has_more` says.
+    pub has_more: bool,
+}
+
+/// The wire form of list `list` of contact `idx`, which has `total` items:
+/// `None` for the canonical form (the first 10, `has_more` when there are
+/// more). For about 1 in 4 contacts whose list has 2 items or more, one of
+/// the two recorded cuts:
+///
+/// - `has_more: false` with `total_count` above the items sent: estuary's
+///   2.16 and 2.11 contact carries 11 of its 14 tags (estuary/connectors@
+///   c4d73280d246aa505c05b855cd0350b9dcdf9640
+///   snapshots__capture_v2_16__capture.stdout.json); here the first
+///   `1..total-1` items, or 11 when the list is longer than that;
+/// - `has_more: true` with a single item: hull's contacts carry 1 of 12 tags
+///   and 1 of 10 companies (hull/hull-connectors@165c8c052fc4f9e2941405dc3f1b3f96a63594d4
+///   fetch-all-users.test.js).
+pub(crate) fn inline_cut(seed: u64, list: InlineList, idx: u32, total: usize) -> Option<InlineCut> {
+    if total < 2 {
+        return None;
+    }
+    let salt = match list {
+        InlineList::Tags => CUT_TAGS,
+        InlineList::Companies => CUT_COMPANIES,
+    };
+    let h = hash(&[seed, salt, u64::from(idx)]);
+    match h % 8 {
+        0 => Some(InlineCut {
+            sent: 1,
+            has_more: true,
+        }),
+        1 => {
+            let sent = if total > INLINE_LIMIT + 1 {
+                INLINE_LIMIT + 1
+            } else {
+                1 + (h >> 8) as usize % (total - 1)
+            };
+            Some(InlineCut {
+                sent,
+                has_more: false,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether company `idx` sends `remote_created_at` in unix milliseconds, as
+/// a public bug report of another Intercom connector showed (issue #20,
+/// fault 1; `remote_created_at` is set by the customer's own integration,
+/// so its unit is whatever that sent): about 1 in 6 companies.
+pub(crate) fn company_remote_created_millis(seed: u64, idx: u32) -> bool {
+    hash(&[seed, COMPANY_MILLIS, u64::from(idx)]).is_multiple_of(6)
+}
