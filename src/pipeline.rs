@@ -535,9 +535,8 @@ async fn finish(
     let tolerated = |report: ReportName| {
         plan.skip_failed
             || report
-                .options()
-                .iter()
-                .find(|o| o.key == "skip_failed_conversations")
+                .spec()
+                .skip_failed_option
                 .is_some_and(|o| plan.options_of(report).get(o) == "true")
     };
     let skip_failed = outcomes

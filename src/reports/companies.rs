@@ -33,7 +33,101 @@ use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::mappings::distinct_items;
 use crate::reports::search::{CursorTracker, SearchCursor, identity};
-use crate::reports::{ExtractOptions, Extracted, FailedItem};
+use crate::reports::spec::{EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
+use crate::reports::{ExtractOptions, Extracted, FailedItem, ReportName, expand, keys};
+
+/// What `check` sends for a company report: the scroll it reads (one page;
+/// the scroll then expires unused after a minute).
+const SCROLL_PROBE: &[Probe] = &[Probe::Get("companies/scroll")];
+
+/// `companies`: every company changed since the cursor, from the scroll.
+pub static COMPANIES: ReportSpec = ReportSpec {
+    name: "companies",
+    description: "Companies changed since the last run (GET /companies/scroll over all companies)",
+    model: Some("company"),
+    columns: COLUMNS,
+    expandable: expand::COMPANY,
+    options: &[EXPAND],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::VERSIONED,
+    probes: SCROLL_PROBE,
+    skip_failed_option: None,
+    plan: |_| Ok(Plan::Scroll(run_companies)),
+};
+
+/// `company_tags`: the inline tags of each changed company.
+pub static COMPANY_TAGS: ReportSpec = ReportSpec {
+    name: "company_tags",
+    description: "Tags of each changed company, one row per (company, tag)",
+    model: None,
+    columns: TAG_COLUMNS,
+    expandable: &[],
+    options: &[],
+    keys: keys::mapping(
+        &["company_id", "company_updated_at", "tag_id"],
+        &[keys::COMPANY_TO_COMPANY, keys::TAG],
+    ),
+    plan: |_| Ok(Plan::Scroll(run_tags)),
+    ..COMPANIES
+};
+
+/// `company_segments`: the scroll, then `GET /companies/{id}/segments` per
+/// changed company.
+pub static COMPANY_SEGMENTS: ReportSpec = ReportSpec {
+    name: "company_segments",
+    description: "Segments of each changed company (GET /companies/{id}/segments)",
+    columns: SEGMENT_COLUMNS,
+    keys: keys::mapping(
+        &["company_id", "company_updated_at", "segment_id"],
+        &[keys::COMPANY_TO_COMPANY, keys::SEGMENT],
+    ),
+    plan: |_| Ok(Plan::FanOut(run_segments)),
+    ..COMPANY_TAGS
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `companies` ([`COMPANIES`]).
+    pub const Companies: ReportName = ReportName::of(&COMPANIES);
+    /// `company_tags` ([`COMPANY_TAGS`]).
+    pub const CompanyTags: ReportName = ReportName::of(&COMPANY_TAGS);
+    /// `company_segments` ([`COMPANY_SEGMENTS`]).
+    pub const CompanySegments: ReportName = ReportName::of(&COMPANY_SEGMENTS);
+}
+
+/// [`extract`] of `companies`, as the plan's extractor.
+fn run_companies(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(
+        c.client,
+        CompanyReport::Companies,
+        c.options,
+        c.cursor,
+        c.tx,
+    ))
+}
+
+/// [`extract`] of `company_tags`, as the plan's extractor.
+fn run_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(
+        c.client,
+        CompanyReport::Tags,
+        c.options,
+        c.cursor,
+        c.tx,
+    ))
+}
+
+/// [`extract`] of `company_segments`, as the plan's extractor.
+fn run_segments(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(
+        c.client,
+        CompanyReport::Segments,
+        c.options,
+        c.cursor,
+        c.tx,
+    ))
+}
 
 /// Which report over companies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

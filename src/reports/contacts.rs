@@ -10,7 +10,156 @@ use serde_json::{Value, json};
 use crate::api::query::{and, leaf};
 use crate::error::{Error, Result};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::options::{OptionSpec, ReportOptions};
 use crate::reports::search::{Granularity, SearchSpec};
+use crate::reports::spec::{
+    EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list, required,
+};
+use crate::reports::{ReportName, expand, keys};
+
+/// What every contact report shares; each sets its name, options and plan.
+const CONTACT_REPORT: ReportSpec = ReportSpec {
+    name: "",
+    description: "",
+    model: Some("contact"),
+    columns: COLUMNS,
+    expandable: expand::CONTACT,
+    options: &[EXPAND],
+    default_enabled: false,
+    min_version: None,
+    keys: keys::VERSIONED,
+    probes: &[Probe::Search(|_| Ok(search_spec("user", None)))],
+    skip_failed_option: None,
+    plan: |_| Ok(Plan::Search(search_spec("user", None))),
+};
+
+/// `users`: contacts with role user.
+pub static USERS: ReportSpec = ReportSpec {
+    name: "users",
+    description: "Contacts with role user (POST /contacts/search; successor of Domo's Users (Scroll API))",
+    default_enabled: true,
+    ..CONTACT_REPORT
+};
+
+/// `leads`: contacts with role lead.
+pub static LEADS: ReportSpec = ReportSpec {
+    name: "leads",
+    description: "Contacts with role lead (POST /contacts/search; successor of Domo's Leads (Scroll API))",
+    default_enabled: true,
+    probes: &[Probe::Search(|_| Ok(search_spec("lead", None)))],
+    plan: |_| Ok(Plan::Search(search_spec("lead", None))),
+    ..CONTACT_REPORT
+};
+
+const IDS: OptionSpec = list("ids", "Contact ids (required)");
+const NAMES: OptionSpec = list("names", "Names (exact)");
+const EMAILS: OptionSpec = list("emails", "Email addresses (exact)");
+const TAG_IDS: OptionSpec = list("tag_ids", "Tag ids (required, at most 15)");
+const SEGMENT_IDS: OptionSpec = list("segment_ids", "Segment ids (required, at most 15)");
+const COMPANY_IDS: OptionSpec = list("company_ids", "Company ids, Intercom's (required)");
+
+/// `lead_by_id`: the leads with the given ids.
+pub static LEAD_BY_ID: ReportSpec = ReportSpec {
+    name: "lead_by_id",
+    description: "Leads with the given ids",
+    options: &[IDS, EXPAND],
+    probes: &[Probe::Search(lead_by_id)],
+    plan: |o| lead_by_id(o).map(Plan::Search),
+    ..CONTACT_REPORT
+};
+
+/// `users_by_username`: the users with the given names or emails.
+pub static USERS_BY_USERNAME: ReportSpec = ReportSpec {
+    name: "users_by_username",
+    description: "Users with the given names or emails",
+    options: &[NAMES, EMAILS, EXPAND],
+    probes: &[Probe::Search(by_username)],
+    plan: |o| by_username(o).map(Plan::Search),
+    ..CONTACT_REPORT
+};
+
+/// `users_by_tag`: the users with any of the given tags.
+pub static USERS_BY_TAG: ReportSpec = ReportSpec {
+    name: "users_by_tag",
+    description: "Users with any of the given tags",
+    options: &[TAG_IDS, EXPAND],
+    probes: &[Probe::Search(by_tag)],
+    plan: |o| by_tag(o).map(Plan::Search),
+    ..CONTACT_REPORT
+};
+
+/// `users_by_segment`: the users in any of the given segments.
+pub static USERS_BY_SEGMENT: ReportSpec = ReportSpec {
+    name: "users_by_segment",
+    description: "Users in any of the given segments",
+    options: &[SEGMENT_IDS, EXPAND],
+    probes: &[Probe::Search(by_segment)],
+    plan: |o| by_segment(o).map(Plan::Search),
+    ..CONTACT_REPORT
+};
+
+/// `users_by_company`: the users of the given companies, listed per company.
+pub static USERS_BY_COMPANY: ReportSpec = ReportSpec {
+    name: "users_by_company",
+    description: "Users of the given companies (GET /companies/{id}/contacts)",
+    options: &[COMPANY_IDS, EXPAND],
+    probes: &[Probe::Post("companies/list?per_page=1")],
+    plan: |o| {
+        required(USERS_BY_COMPANY.name, &COMPANY_IDS, o)?;
+        Ok(Plan::List(by_company_run))
+    },
+    ..CONTACT_REPORT
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `users` ([`USERS`]).
+    pub const Users: ReportName = ReportName::of(&USERS);
+    /// `leads` ([`LEADS`]).
+    pub const Leads: ReportName = ReportName::of(&LEADS);
+    /// `lead_by_id` ([`LEAD_BY_ID`]).
+    pub const LeadById: ReportName = ReportName::of(&LEAD_BY_ID);
+    /// `users_by_username` ([`USERS_BY_USERNAME`]).
+    pub const UsersByUsername: ReportName = ReportName::of(&USERS_BY_USERNAME);
+    /// `users_by_tag` ([`USERS_BY_TAG`]).
+    pub const UsersByTag: ReportName = ReportName::of(&USERS_BY_TAG);
+    /// `users_by_segment` ([`USERS_BY_SEGMENT`]).
+    pub const UsersBySegment: ReportName = ReportName::of(&USERS_BY_SEGMENT);
+    /// `users_by_company` ([`USERS_BY_COMPANY`]).
+    pub const UsersByCompany: ReportName = ReportName::of(&USERS_BY_COMPANY);
+}
+
+fn lead_by_id(o: &ReportOptions) -> Result<SearchSpec> {
+    let ids = required(LEAD_BY_ID.name, &IDS, o)?;
+    Ok(search_spec("lead", Some(any_of("id", &ids)?)))
+}
+
+fn by_username(o: &ReportOptions) -> Result<SearchSpec> {
+    let (names, emails) = (o.list(&NAMES), o.list(&EMAILS));
+    if names.is_empty() && emails.is_empty() {
+        let report = USERS_BY_USERNAME.name;
+        return Err(Error::Config(format!(
+            "report {report} needs option names or emails (--option {report}.emails=a@b.c)"
+        )));
+    }
+    Ok(search_spec("user", Some(names_or_emails(&names, &emails))))
+}
+
+fn by_tag(o: &ReportOptions) -> Result<SearchSpec> {
+    let ids = required(USERS_BY_TAG.name, &TAG_IDS, o)?;
+    Ok(search_spec("user", Some(any_of("tag_id", &ids)?)))
+}
+
+fn by_segment(o: &ReportOptions) -> Result<SearchSpec> {
+    let ids = required(USERS_BY_SEGMENT.name, &SEGMENT_IDS, o)?;
+    Ok(search_spec("user", Some(any_of("segment_id", &ids)?)))
+}
+
+/// [`by_company`] as the plan's extractor.
+fn by_company_run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    let ids = c.report_options.list(&COMPANY_IDS);
+    Box::pin(async move { by_company(c.client, &ids, c.options, c.cursor, c.tx).await })
+}
 
 /// Intercom allows this many filters in one AND/OR group.
 const MAX_GROUP: usize = 15;

@@ -29,8 +29,54 @@ use crate::anomalies::AnomalyKind;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, SearchCursor};
-use crate::reports::{ExtractOptions, Extracted, FailedItem, conversations};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, behaviour};
+use crate::reports::{ExtractOptions, Extracted, FailedItem, ReportName, conversations, keys};
+
+/// Option `skip_failed_conversations`: failed conversations do not make the
+/// run partial.
+const SKIP_FAILED: OptionSpec = behaviour(
+    "skip_failed_conversations",
+    &["false", "true"],
+    "false",
+    "A conversation that still fails after retries does not make the run partial (it is retried next run either way)",
+);
+
+/// `conversation_parts`: a fan-out over the conversation search, one
+/// `GET /conversations/{id}` per changed conversation.
+pub static CONVERSATION_PARTS: ReportSpec = ReportSpec {
+    name: "conversation_parts",
+    description: "Conversation Details: one row per part of every changed conversation (GET /conversations/{id})",
+    model: None,
+    columns: COLUMNS,
+    expandable: &[],
+    options: &[SKIP_FAILED],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::ReportKeys {
+        primary_key: &["conversation_id", "id", "updated_at"],
+        entity_key: &["conversation_id", "id"],
+        foreign_keys: &[keys::TO_CONVERSATION],
+        ..keys::VERSIONED
+    },
+    probes: &[Probe::Search(|_| {
+        Ok(conversations::search_spec("all", "updated_at"))
+    })],
+    skip_failed_option: Some(&SKIP_FAILED),
+    plan: |_| Ok(Plan::FanOut(run)),
+};
+
+/// [`extract`] as the plan's extractor.
+fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(c.client, c.options, c.cursor, c.retry, c.tx))
+}
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `conversation_parts` ([`CONVERSATION_PARTS`]).
+    pub const ConversationParts: ReportName = ReportName::of(&CONVERSATION_PARTS);
+}
 
 /// Output columns.
 pub static COLUMNS: &[Column] = &[

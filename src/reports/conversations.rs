@@ -9,7 +9,85 @@ use serde_json::Value;
 use crate::api::query::leaf;
 use crate::error::{Error, Result};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::options::{OptionSpec, ReportOptions};
 use crate::reports::search::{Granularity, SearchSpec};
+use crate::reports::spec::{EXPAND, Plan, Probe, ReportSpec, behaviour, choice, list, required};
+use crate::reports::{ReportName, expand, keys};
+
+/// Option `state` of `conversations`.
+const STATE: OptionSpec = choice(
+    "state",
+    &["all", "open", "closed", "snoozed"],
+    "all",
+    "Only conversations in this state",
+);
+/// Option `order` of `conversations`.
+const ORDER: OptionSpec = behaviour(
+    "order",
+    &["updated_at", "created_at"],
+    "updated_at",
+    "Sort order of the search",
+);
+/// Option `admin_type` of `conversations_by_admin`.
+const ADMIN_TYPE: OptionSpec = choice(
+    "admin_type",
+    &["all", "specific", "unassigned"],
+    "all",
+    "all: assigned to any admin; specific: to admin_ids; unassigned: to none",
+);
+/// Option `admin_ids` of `conversations_by_admin`.
+const ADMIN_IDS: OptionSpec = list("admin_ids", "Admin ids, with admin_type = specific");
+
+/// `conversations`: every conversation version, by conversation search.
+pub static CONVERSATIONS: ReportSpec = ReportSpec {
+    name: "conversations",
+    description: "All Conversations: one row per conversation version (POST /conversations/search)",
+    model: Some("conversation"),
+    columns: COLUMNS,
+    expandable: expand::CONVERSATION,
+    options: &[STATE, ORDER, EXPAND],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::CONVERSATIONS,
+    probes: &[Probe::Search(conversations_search)],
+    skip_failed_option: None,
+    plan: |o| conversations_search(o).map(Plan::Search),
+};
+
+/// `conversations_by_admin`: conversations by their assigned admin.
+pub static CONVERSATIONS_BY_ADMIN: ReportSpec = ReportSpec {
+    name: "conversations_by_admin",
+    description: "Conversations by assigned admin: all assigned, specific admins, or unassigned",
+    options: &[ADMIN_TYPE, ADMIN_IDS, EXPAND],
+    default_enabled: false,
+    probes: &[Probe::Search(by_admin_search)],
+    plan: |o| by_admin_search(o).map(Plan::Search),
+    ..CONVERSATIONS
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `conversations` ([`CONVERSATIONS`]).
+    pub const Conversations: ReportName = ReportName::of(&CONVERSATIONS);
+    /// `conversations_by_admin` ([`CONVERSATIONS_BY_ADMIN`]).
+    pub const ConversationsByAdmin: ReportName = ReportName::of(&CONVERSATIONS_BY_ADMIN);
+}
+
+/// The search of `conversations` with its options.
+fn conversations_search(o: &ReportOptions) -> Result<SearchSpec> {
+    Ok(search_spec(o.get(&STATE), o.get(&ORDER)))
+}
+
+/// The search of `conversations_by_admin` with its options.
+fn by_admin_search(o: &ReportOptions) -> Result<SearchSpec> {
+    let admin_type = o.get(&ADMIN_TYPE);
+    let ids = if admin_type == "specific" {
+        required(CONVERSATIONS_BY_ADMIN.name, &ADMIN_IDS, o)?
+    } else {
+        Vec::new()
+    };
+    by_admin_spec(admin_type, &ids)
+}
 
 /// The search this report runs: conversations in `state` (or all), sorted by
 /// `order`. Conversation search compares dates to the second.

@@ -40,9 +40,57 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, SearchCursor, SearchSpec};
-use crate::reports::{ExtractOptions, Extracted, contacts, fanout};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
+use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, fanout};
+
+/// `events`: a fan-out over the contact search, `GET /events` per contact.
+pub static EVENTS: ReportSpec = ReportSpec {
+    name: "events",
+    description: "Data events of users (or leads, or both) changed since the last run, last 90 days (GET /events per contact)",
+    model: None,
+    columns: COLUMNS,
+    expandable: &[],
+    options: OPTIONS,
+    default_enabled: true,
+    min_version: None,
+    keys: ReportKeys {
+        primary_key: &["event_key"],
+        nullable_key_columns: &[],
+        entity_key: &["event_key"],
+        version_column: "_extracted_at",
+        current: Current::Every,
+        repeats_versions: true,
+        foreign_keys: &[keys::EVENT_USER],
+    },
+    // The users come from the contact search; their events need the events
+    // scope too. An unknown user answers 404 (readable), a missing scope 403.
+    probes: &[
+        Probe::Search(|_| Ok(contacts::search_spec("user", None))),
+        Probe::GetUnknown("events?type=user&intercom_user_id=0&per_page=1"),
+    ],
+    skip_failed_option: None,
+    plan: |o| {
+        EventType::parse(o.get(&EVENT_TYPE))?;
+        Ok(Plan::FanOut(run))
+    },
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `events` ([`EVENTS`]).
+    pub const Events: ReportName = ReportName::of(&EVENTS);
+}
+
+/// [`extract`] as the plan's extractor.
+fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(async move {
+        let event_type = EventType::parse(c.report_options.get(&EVENT_TYPE))?;
+        extract(c.client, c.options, event_type, c.cursor, c.retry, c.tx).await
+    })
+}
 
 /// Option `event_type`: whose events are read. It selects rows, so each
 /// value keeps its own cursor.

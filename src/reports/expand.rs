@@ -422,7 +422,8 @@ static TICKET_STATE_COLUMNS: &[Column] = &[
     ),
 ];
 
-static CONTACT: &[Expandable] = &[
+/// What contact reports can expand.
+pub static CONTACT: &[Expandable] = &[
     obj("location", LOCATION_COLUMNS, json("location", "/location")),
     obj("avatar", AVATAR_COLUMNS, json("avatar", "/avatar")),
     obj(
@@ -432,7 +433,8 @@ static CONTACT: &[Expandable] = &[
     ),
 ];
 
-static CONVERSATION: &[Expandable] = &[
+/// What conversation reports can expand.
+pub static CONVERSATION: &[Expandable] = &[
     obj("source", SOURCE_COLUMNS, json("source", "/source")),
     obj(
         "statistics",
@@ -458,9 +460,11 @@ static CONVERSATION: &[Expandable] = &[
     obj("channel", CHANNEL_COLUMNS, json("channel", "/channel")),
 ];
 
-static COMPANY: &[Expandable] = &[obj("plan", PLAN_COLUMNS, json("plan", "/plan"))];
+/// What `companies` can expand.
+pub static COMPANY: &[Expandable] = &[obj("plan", PLAN_COLUMNS, json("plan", "/plan"))];
 
-static TICKET: &[Expandable] = &[
+/// What `tickets` can expand.
+pub static TICKET: &[Expandable] = &[
     obj(
         "ticket_type",
         TICKET_TYPE_COLUMNS,
@@ -473,21 +477,10 @@ static TICKET: &[Expandable] = &[
     ),
 ];
 
-/// The nested objects a report can expand (none for most).
+/// The nested objects a report can expand (none for most): its spec's
+/// [`expandable`](crate::reports::ReportSpec::expandable).
 pub fn objects(report: ReportName) -> &'static [Expandable] {
-    match report {
-        ReportName::Users
-        | ReportName::Leads
-        | ReportName::LeadById
-        | ReportName::UsersByUsername
-        | ReportName::UsersByTag
-        | ReportName::UsersBySegment
-        | ReportName::UsersByCompany => CONTACT,
-        ReportName::Conversations | ReportName::ConversationsByAdmin => CONVERSATION,
-        ReportName::Companies => COMPANY,
-        ReportName::Tickets => TICKET,
-        _ => &[],
-    }
+    report.spec().expandable
 }
 
 /// Check that every listed object is one the report knows.

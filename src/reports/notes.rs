@@ -28,8 +28,55 @@ use crate::api::query::leaf;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::keys::{self, Current, ReportKeys};
+use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, CursorTracker, Granularity, SearchCursor, SearchSpec};
-use crate::reports::{ExtractOptions, Extracted, conversation_parts, fanout};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list};
+use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, conversation_parts, fanout};
+
+/// Option `contact_ids`: whose notes (unset: every changed contact's).
+const CONTACT_IDS: OptionSpec = list(
+    "contact_ids",
+    "Contact ids; without it, every contact changed since the last run",
+);
+
+/// `notes_by_user`: a fan-out over the given or changed contacts,
+/// `GET /contacts/{id}/notes` each.
+pub static NOTES_BY_USER: ReportSpec = ReportSpec {
+    name: "notes_by_user",
+    description: "Notes of the given contacts, or of every changed contact (GET /contacts/{id}/notes)",
+    model: None,
+    columns: COLUMNS,
+    expandable: &[],
+    options: &[CONTACT_IDS],
+    default_enabled: false,
+    min_version: None,
+    keys: ReportKeys {
+        primary_key: &["contact_id", "contact_updated_at", "id"],
+        // Null on the one row of a contact version without notes.
+        nullable_key_columns: &["id"],
+        entity_key: &["contact_id"],
+        version_column: "contact_updated_at",
+        current: Current::LatestParentVersion,
+        repeats_versions: false,
+        foreign_keys: &[keys::CONTACT_TO_CONTACT, keys::NOTE_AUTHOR],
+    },
+    probes: &[Probe::Search(|_| Ok(contacts::search_spec("user", None)))],
+    skip_failed_option: None,
+    plan: |_| Ok(Plan::FanOut(run)),
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `notes_by_user` ([`NOTES_BY_USER`]).
+    pub const NotesByUser: ReportName = ReportName::of(&NOTES_BY_USER);
+}
+
+/// [`extract`] as the plan's extractor.
+fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    let ids = c.report_options.list(&CONTACT_IDS);
+    Box::pin(async move { extract(c.client, c.options, &ids, c.cursor, c.retry, c.tx).await })
+}
 
 /// Output columns.
 pub static COLUMNS: &[Column] = &[

@@ -3,6 +3,33 @@
 
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{Granularity, SearchSpec};
+use crate::reports::spec::{EXPAND, Plan, Probe, ReportSpec};
+use crate::reports::{ReportName, expand, keys};
+
+/// `tickets`: every ticket version, by ticket search.
+pub static TICKETS: ReportSpec = ReportSpec {
+    name: "tickets",
+    description: "Tickets, incremental on updated_at (POST /tickets/search)",
+    model: None,
+    columns: COLUMNS,
+    expandable: expand::TICKET,
+    options: &[EXPAND],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::ReportKeys {
+        foreign_keys: &[keys::TICKET_TYPE, keys::ADMIN_ASSIGNEE, keys::TEAM_ASSIGNEE],
+        ..keys::VERSIONED
+    },
+    probes: &[Probe::Search(|_| Ok(search_spec()))],
+    skip_failed_option: None,
+    plan: |_| Ok(Plan::Search(search_spec())),
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `tickets` ([`TICKETS`]).
+    pub const Tickets: ReportName = ReportName::of(&TICKETS);
+}
 
 /// The search this report runs.
 pub fn search_spec() -> SearchSpec {
