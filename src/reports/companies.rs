@@ -282,35 +282,16 @@ async fn segment_rows(
     Ok((rows, failed))
 }
 
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Company id (Intercom's)"),
     Column::new("company_id", Str, "/company_id", "Your id for the company"),
     Column::new("app_id", Str, "/app_id", "Workspace id"),
     Column::new("name", Str, "/name", "Name"),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "Created in Intercom",
-    ),
-    Column::new(
-        "updated_at",
-        Timestamp,
-        "/updated_at",
-        "Last change; with id, the key of a row version",
-    ),
-    Column::new(
-        "remote_created_at",
-        Timestamp,
-        "/remote_created_at",
-        "Created in your system",
-    ),
-    Column::new(
-        "last_request_at",
-        Timestamp,
-        "/last_request_at",
-        "Last request by one of its users",
-    ),
+    Column::new("created_at", Timestamp, "/created_at", "Created in Intercom"),
+    Column::new("updated_at", Timestamp, "/updated_at", "Last change; with id, the key of a row version"),
+    Column::new("remote_created_at", Timestamp, "/remote_created_at", "Created in your system"),
+    Column::new("last_request_at", Timestamp, "/last_request_at", "Last request by one of its users"),
     Column::new("plan_id", Str, "/plan/id", "Plan id"),
     Column::new("plan_name", Str, "/plan/name", "Plan name"),
     Column::new("size", Int, "/size", "Number of employees"),
@@ -321,60 +302,27 @@ pub static COLUMNS: &[Column] = &[
     Column::new("user_count", Int, "/user_count", "Users"),
     Column::list("tag_ids", "/tags/tags", "id", "Tags"),
     Column::list("segment_ids", "/segments/segments", "id", "Segments"),
-    Column::new(
-        "custom_attributes_json",
-        Json,
-        "/custom_attributes",
-        "Company custom attributes as JSON",
-    ),
+    Column::new("custom_attributes_json", Json, "/custom_attributes", "Company custom attributes as JSON"),
 ];
 
+#[rustfmt::skip]
 pub static TAG_COLUMNS: &[Column] = &[
     Column::new("company_id", Str, "/company_id", "Company id (Intercom's)"),
-    Column::new(
-        "company_updated_at",
-        Timestamp,
-        "/company_updated_at",
-        "The company's updated_at: the latest per company is current",
-    ),
-    Column::new(
-        "tag_id",
-        Str,
-        "/id",
-        "Tag id; null on the one row of a version with no tags",
-    ),
+    Column::new("company_updated_at", Timestamp, "/company_updated_at", "The company's updated_at: the latest per company is current"),
+    Column::new("tag_id", Str, "/id", "Tag id; null on the one row of a version with no tags"),
     Column::new("tag_name", Str, "/name", "Tag name"),
-    Column::new(
-        "applied_at",
-        Timestamp,
-        "/applied_at",
-        "When the tag was applied",
-    ),
+    Column::new("applied_at", Timestamp, "/applied_at", "When the tag was applied"),
 ];
 
+#[rustfmt::skip]
 pub static SEGMENT_COLUMNS: &[Column] = &[
     Column::new("company_id", Str, "/company_id", "Company id (Intercom's)"),
-    Column::new(
-        "company_updated_at",
-        Timestamp,
-        "/company_updated_at",
-        "The company's updated_at: the latest per company is current",
-    ),
-    Column::new(
-        "segment_id",
-        Str,
-        "/id",
-        "Segment id; null on the one row of a version with no segments",
-    ),
+    Column::new("company_updated_at", Timestamp, "/company_updated_at", "The company's updated_at: the latest per company is current"),
+    Column::new("segment_id", Str, "/id", "Segment id; null on the one row of a version with no segments"),
     Column::new("segment_name", Str, "/name", "Segment name"),
     Column::new("person_type", Str, "/person_type", "contact or user"),
     Column::new("created_at", Timestamp, "/created_at", "Segment created"),
-    Column::new(
-        "updated_at",
-        Timestamp,
-        "/updated_at",
-        "Segment last changed",
-    ),
+    Column::new("updated_at", Timestamp, "/updated_at", "Segment last changed"),
 ];
 
 #[cfg(test)]

@@ -79,109 +79,30 @@ impl ReportName {
 }
 
 /// Output columns.
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Part id"),
-    Column::new(
-        "conversation_id",
-        Str,
-        "/conversation_id",
-        "The conversation this part belongs to",
-    ),
-    Column::new(
-        "conversation_created_at",
-        Timestamp,
-        "/conversation_created_at",
-        "The conversation's created_at",
-    ),
-    Column::new(
-        "conversation_updated_at",
-        Timestamp,
-        "/conversation_updated_at",
-        "The conversation's updated_at when this row was read",
-    ),
-    Column::new(
-        "part_type",
-        Str,
-        "/part_type",
-        "comment, note, assignment, open, close, snoozed, ... (any value Intercom sends)",
-    ),
+    Column::new("conversation_id", Str, "/conversation_id", "The conversation this part belongs to"),
+    Column::new("conversation_created_at", Timestamp, "/conversation_created_at", "The conversation's created_at"),
+    Column::new("conversation_updated_at", Timestamp, "/conversation_updated_at", "The conversation's updated_at when this row was read"),
+    Column::new("part_type", Str, "/part_type", "comment, note, assignment, open, close, snoozed, ... (any value Intercom sends)"),
     Column::new("body", Str, "/body", "Body as HTML"),
-    Column::new(
-        "body_text",
-        Str,
-        "/body_text",
-        "Body as plain text (converted from the HTML)",
-    ),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "When the part was created",
-    ),
-    Column::new(
-        "updated_at",
-        Timestamp,
-        "/updated_at",
-        "Last change of the part; with id, the key of a row version",
-    ),
-    Column::new(
-        "notified_at",
-        Timestamp,
-        "/notified_at",
-        "When the recipient was notified",
-    ),
-    Column::new(
-        "author_type",
-        Str,
-        "/author/type",
-        "admin, user, lead, bot, team",
-    ),
+    Column::new("body_text", Str, "/body_text", "Body as plain text (converted from the HTML)"),
+    Column::new("created_at", Timestamp, "/created_at", "When the part was created"),
+    Column::new("updated_at", Timestamp, "/updated_at", "Last change of the part; with id, the key of a row version"),
+    Column::new("notified_at", Timestamp, "/notified_at", "When the recipient was notified"),
+    Column::new("author_type", Str, "/author/type", "admin, user, lead, bot, team"),
     Column::new("author_id", Str, "/author/id", "Author id"),
     Column::new("author_name", Str, "/author/name", "Author name"),
     Column::new("author_email", Str, "/author/email", "Author email"),
-    Column::new(
-        "assigned_to_type",
-        Str,
-        "/assigned_to/type",
-        "Assignee type on assignment parts",
-    ),
-    Column::new(
-        "assigned_to_id",
-        Str,
-        "/assigned_to/id",
-        "Assignee id on assignment parts",
-    ),
-    Column::new(
-        "attachment_count",
-        Int,
-        "/attachment_count",
-        "Number of attachments",
-    ),
+    Column::new("assigned_to_type", Str, "/assigned_to/type", "Assignee type on assignment parts"),
+    Column::new("assigned_to_id", Str, "/assigned_to/id", "Assignee id on assignment parts"),
+    Column::new("attachment_count", Int, "/attachment_count", "Number of attachments"),
     Column::new("external_id", Str, "/external_id", "External id, if set"),
-    Column::new(
-        "redacted",
-        Bool,
-        "/redacted",
-        "Whether the part was redacted",
-    ),
-    Column::new(
-        "state",
-        Str,
-        "/state",
-        "Conversation state after this part (2.16)",
-    ),
-    Column::new(
-        "parts_truncated",
-        Bool,
-        "/parts_truncated",
-        "Intercom returned fewer parts than the conversation has (its 500-part cap)",
-    ),
-    Column::new(
-        "parts_total",
-        Int,
-        "/parts_total",
-        "How many parts the conversation has in all",
-    ),
+    Column::new("redacted", Bool, "/redacted", "Whether the part was redacted"),
+    Column::new("state", Str, "/state", "Conversation state after this part (2.16)"),
+    Column::new("parts_truncated", Bool, "/parts_truncated", "Intercom returned fewer parts than the conversation has (its 500-part cap)"),
+    Column::new("parts_total", Int, "/parts_total", "How many parts the conversation has in all"),
 ];
 
 /// Cursor of this report: the conversation search cursor.

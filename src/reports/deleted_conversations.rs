@@ -59,20 +59,11 @@ fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
 /// Intercom's maximum page size for this endpoint.
 const PER_PAGE: u32 = 60;
 
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Conversation id"),
-    Column::new(
-        "deleted_at",
-        Timestamp,
-        "/deleted_at",
-        "When it was deleted",
-    ),
-    Column::new(
-        "metrics_retained",
-        Bool,
-        "/metrics_retained",
-        "Whether its metrics stay in reports",
-    ),
+    Column::new("deleted_at", Timestamp, "/deleted_at", "When it was deleted"),
+    Column::new("metrics_retained", Bool, "/metrics_retained", "Whether its metrics stay in reports"),
 ];
 
 const ENDPOINT: &str = "GET /conversations/deleted";

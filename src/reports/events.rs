@@ -171,52 +171,17 @@ impl std::fmt::Display for Contact {
 }
 
 /// Output columns.
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("event_name", Str, "/event_name", "Event name"),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "When the event happened",
-    ),
-    Column::new(
-        "intercom_user_id",
-        Str,
-        "/intercom_user_id",
-        "The contact's Intercom id",
-    ),
-    Column::new(
-        "user_id",
-        Str,
-        "/user_id",
-        "The contact's external id (user_id), if set",
-    ),
+    Column::new("created_at", Timestamp, "/created_at", "When the event happened"),
+    Column::new("intercom_user_id", Str, "/intercom_user_id", "The contact's Intercom id"),
+    Column::new("user_id", Str, "/user_id", "The contact's external id (user_id), if set"),
     Column::new("email", Str, "/email", "The contact's email"),
-    Column::new(
-        "id",
-        Str,
-        "/id",
-        "Event id, when Intercom sends one (events have no unique id)",
-    ),
-    Column::new(
-        "metadata",
-        Json,
-        "/metadata",
-        "The event's metadata object as JSON text",
-    ),
-    Column::new(
-        "event_key",
-        Str,
-        "/event_key",
-        "Stable key of the event (hash of user, name, time and metadata): de-duplicate on it",
-    ),
-    Column::new(
-        "contact_role",
-        Str,
-        "/contact_role",
-        "Role of the contact the event was read for, user or lead (the contact search's role; \
-         GET /contacts/{id} for a contact retried from an earlier run)",
-    ),
+    Column::new("id", Str, "/id", "Event id, when Intercom sends one (events have no unique id)"),
+    Column::new("metadata", Json, "/metadata", "The event's metadata object as JSON text"),
+    Column::new("event_key", Str, "/event_key", "Stable key of the event (hash of user, name, time and metadata): de-duplicate on it"),
+    Column::new("contact_role", Str, "/contact_role", "Role of the contact the event was read for, user or lead (the contact search's role; GET /contacts/{id} for a contact retried from an earlier run)"),
 ];
 
 /// Run the report for the contacts `event_type` selects. See the module docs.

@@ -79,41 +79,17 @@ fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
 }
 
 /// Output columns.
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
-    Column::new(
-        "id",
-        Str,
-        "/id",
-        "Note id; null on the one row of a contact version without notes",
-    ),
+    Column::new("id", Str, "/id", "Note id; null on the one row of a contact version without notes"),
     Column::new("contact_id", Str, "/contact_id", "The contact's id"),
-    Column::new(
-        "contact_updated_at",
-        Timestamp,
-        "/contact_updated_at",
-        "The contact's updated_at: the latest rows per contact are its current notes",
-    ),
+    Column::new("contact_updated_at", Timestamp, "/contact_updated_at", "The contact's updated_at: the latest rows per contact are its current notes"),
     Column::new("body", Str, "/body", "Body as HTML"),
-    Column::new(
-        "body_text",
-        Str,
-        "/body_text",
-        "Body as plain text (converted from the HTML)",
-    ),
-    Column::new(
-        "author_id",
-        Str,
-        "/author/id",
-        "The admin who wrote the note",
-    ),
+    Column::new("body_text", Str, "/body_text", "Body as plain text (converted from the HTML)"),
+    Column::new("author_id", Str, "/author/id", "The admin who wrote the note"),
     Column::new("author_name", Str, "/author/name", "The admin's name"),
     Column::new("author_email", Str, "/author/email", "The admin's email"),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "When the note was written",
-    ),
+    Column::new("created_at", Timestamp, "/created_at", "When the note was written"),
 ];
 
 /// A contact whose notes are fetched.

@@ -245,62 +245,35 @@ pub async fn extract(
     })
 }
 
+#[rustfmt::skip]
 pub static ADMIN_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Admin id"),
     Column::new("name", Str, "/name", "Name"),
     Column::new("email", Str, "/email", "Email"),
     Column::new("job_title", Str, "/job_title", "Job title"),
-    Column::new(
-        "away_mode_enabled",
-        Bool,
-        "/away_mode_enabled",
-        "In away mode",
-    ),
-    Column::new(
-        "away_mode_reassign",
-        Bool,
-        "/away_mode_reassign",
-        "Reassigns conversations while away",
-    ),
-    Column::new(
-        "has_inbox_seat",
-        Bool,
-        "/has_inbox_seat",
-        "Has a paid inbox seat",
-    ),
+    Column::new("away_mode_enabled", Bool, "/away_mode_enabled", "In away mode"),
+    Column::new("away_mode_reassign", Bool, "/away_mode_reassign", "Reassigns conversations while away"),
+    Column::new("has_inbox_seat", Bool, "/has_inbox_seat", "Has a paid inbox seat"),
     Column::list("team_ids", "/team_ids", "", "Teams the admin belongs to"),
-    Column::new(
-        "avatar",
-        Str,
-        "/avatar",
-        "Avatar URL: `avatar` as a string (2.16), else `avatar.image_url` (the 2.11 object)",
-    )
-    .or(&["/avatar/image_url"]),
+    Column::new("avatar", Str, "/avatar", "Avatar URL: `avatar` as a string (2.16), else `avatar.image_url` (the 2.11 object)").or(&["/avatar/image_url"]),
 ];
 
+#[rustfmt::skip]
 pub static TEAM_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Team id"),
     Column::new("name", Str, "/name", "Name"),
     Column::list("admin_ids", "/admin_ids", "", "Admins in the team"),
-    Column::new(
-        "assignment_limit",
-        Int,
-        "/assignment_limit",
-        "Assignment limit (2.16)",
-    ),
-    Column::new(
-        "distribution_method",
-        Str,
-        "/distribution_method",
-        "Distribution method (2.16)",
-    ),
+    Column::new("assignment_limit", Int, "/assignment_limit", "Assignment limit (2.16)"),
+    Column::new("distribution_method", Str, "/distribution_method", "Distribution method (2.16)"),
 ];
 
+#[rustfmt::skip]
 pub static TAG_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Tag id"),
     Column::new("name", Str, "/name", "Name"),
 ];
 
+#[rustfmt::skip]
 pub static SEGMENT_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Segment id"),
     Column::new("name", Str, "/name", "Name"),
@@ -310,73 +283,37 @@ pub static SEGMENT_COLUMNS: &[Column] = &[
     Column::new("count", Int, "/count", "Contacts in the segment"),
 ];
 
+#[rustfmt::skip]
 pub static DATA_ATTRIBUTE_COLUMNS: &[Column] = &[
     Column::new("model", Str, "/model", "contact, company or conversation"),
     Column::new("name", Str, "/name", "Name"),
-    Column::new(
-        "full_name",
-        Str,
-        "/full_name",
-        "Full (dotted) name; with model, the key",
-    ),
+    Column::new("full_name", Str, "/full_name", "Full (dotted) name; with model, the key"),
     Column::new("id", Str, "/id", "Id (custom attributes only)"),
     Column::new("label", Str, "/label", "Label shown in Intercom"),
     Column::new("description", Str, "/description", "Description"),
-    Column::new(
-        "data_type",
-        Str,
-        "/data_type",
-        "string, integer, float, boolean, date (conversations in 2.16: also list, decimal, datetime, ...)",
-    ),
-    Column::list(
-        "options",
-        "/options",
-        "",
-        "Allowed values, for list attributes",
-    ),
+    Column::new("data_type", Str, "/data_type", "string, integer, float, boolean, date (conversations in 2.16: also list, decimal, datetime, ...)"),
+    Column::list("options", "/options", "", "Allowed values, for list attributes"),
     Column::new("custom", Bool, "/custom", "Custom (true) or built-in"),
     Column::new("archived", Bool, "/archived", "Archived"),
-    Column::new(
-        "api_writable",
-        Bool,
-        "/api_writable",
-        "Writable through the API",
-    ),
-    Column::new(
-        "messenger_writable",
-        Bool,
-        "/messenger_writable",
-        "Writable by the Messenger",
-    ),
+    Column::new("api_writable", Bool, "/api_writable", "Writable through the API"),
+    Column::new("messenger_writable", Bool, "/messenger_writable", "Writable by the Messenger"),
     Column::new("ui_writable", Bool, "/ui_writable", "Writable in the UI"),
     Column::new("created_at", Timestamp, "/created_at", "Created"),
     Column::new("updated_at", Timestamp, "/updated_at", "Last changed"),
     Column::new("admin_id", Str, "/admin_id", "Admin who created it"),
 ];
 
+#[rustfmt::skip]
 pub static TICKET_TYPE_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Ticket type id"),
     Column::new("name", Str, "/name", "Name"),
     Column::new("description", Str, "/description", "Description"),
-    Column::new(
-        "category",
-        Str,
-        "/category",
-        "Customer, Back-office or Tracker",
-    ),
+    Column::new("category", Str, "/category", "Customer, Back-office or Tracker"),
     Column::new("icon", Str, "/icon", "Icon"),
     Column::new("workspace_id", Str, "/workspace_id", "Workspace"),
     Column::new("archived", Bool, "/archived", "Archived"),
     Column::new("is_internal", Bool, "/is_internal", "Internal"),
     Column::new("created_at", Timestamp, "/created_at", "Created"),
     Column::new("updated_at", Timestamp, "/updated_at", "Last changed"),
-    Column::new(
-        "attributes",
-        Json,
-        "/ticket_type_attributes/data",
-        "The type's attributes as a JSON array: `ticket_type_attributes.data` (what \
-         Intercom sends), else `ticket_type_attributes.ticket_type_attributes` (the 2.11 \
-         OpenAPI schema's key)",
-    )
-    .or(&["/ticket_type_attributes/ticket_type_attributes"]),
+    Column::new("attributes", Json, "/ticket_type_attributes/data", "The type's attributes as a JSON array: `ticket_type_attributes.data` (what Intercom sends), else `ticket_type_attributes.ticket_type_attributes` (the 2.11 OpenAPI schema's key)").or(&["/ticket_type_attributes/ticket_type_attributes"]),
 ];

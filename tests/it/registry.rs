@@ -22,7 +22,16 @@ fn sample_options(spec: &ReportSpec) -> Vec<(&'static str, &'static str)> {
     spec.options
         .iter()
         .filter(|o| o.choices.is_empty() && o.key != "expand")
-        .map(|o| (o.key, if o.key == "emails" { "a@example.com" } else { "1" }))
+        .map(|o| {
+            (
+                o.key,
+                if o.key == "emails" {
+                    "a@example.com"
+                } else {
+                    "1"
+                },
+            )
+        })
         .collect()
 }
 
@@ -50,7 +59,9 @@ fn every_report_declares_columns_plan_probes_and_description() {
         // Backfill by date range is exactly the search plans.
         assert_eq!(
             matches!(plan, Plan::Search(_)),
-            range_spec(report, &options_of(spec)).expect("plan").is_some(),
+            range_spec(report, &options_of(spec))
+                .expect("plan")
+                .is_some(),
             "{name}: {plan:?}"
         );
         if let Plan::Snapshot(requests) = plan {
@@ -141,9 +152,7 @@ fn declared_columns_are_the_columns_in_schemas() {
             .iter()
             .filter_map(|c| c["name"].as_str())
             .collect();
-        let declared: Vec<&str> = all_columns(spec.columns)
-            .map(|c| c.name.as_ref())
-            .collect();
+        let declared: Vec<&str> = all_columns(spec.columns).map(|c| c.name.as_ref()).collect();
         assert_eq!(on_disk, declared, "{}", spec.name);
     }
 }
@@ -225,7 +234,11 @@ async fn backfill_names_the_reports_it_leaves_out_in_one_line() {
         ]
         .map(String::from),
     );
-    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t"), ("RUST_LOG", "warn")]).await;
+    let out = run_cli(
+        &args,
+        &[("INTERCOM_ACCESS_TOKEN", "t"), ("RUST_LOG", "warn")],
+    )
+    .await;
     assert_ok(&out);
     let err = stderr(&out);
     let lines: Vec<&str> = err
