@@ -528,16 +528,17 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
         let mut failure = None;
         let mut labels = Vec::new();
         for (label, request, not_found_answers) in probes {
-            // A request another report's probe already passed is not sent
-            // again (the company scroll: a second one would wait for the
-            // first to expire).
-            if passed.contains(&label) {
+            // The same request another report's probe already passed is not
+            // sent again (the company scroll: a second one would wait for
+            // the first to expire).
+            let key = (request.0, request.1.as_ref().map(|b| b.to_string()));
+            if passed.contains(&key) {
                 labels.push(label);
                 continue;
             }
             match result_of(&client, request).await {
                 Ok(()) => {
-                    passed.insert(label.clone());
+                    passed.insert(key);
                     labels.push(label)
                 }
                 // A probe asking for an unknown record on purpose: its 404

@@ -13,7 +13,7 @@ use crate::output::schema::{ColType::*, Column};
 use crate::reports::options::{OptionSpec, ReportOptions};
 use crate::reports::search::{Granularity, SearchSpec};
 use crate::reports::spec::{
-    EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list, required,
+    EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list, required, undeclared_plan,
 };
 use crate::reports::{ReportName, expand, keys};
 
@@ -28,9 +28,9 @@ const CONTACT_REPORT: ReportSpec = ReportSpec {
     default_enabled: false,
     min_version: None,
     keys: keys::VERSIONED,
-    probes: &[Probe::Search(|_| Ok(search_spec("user", None)))],
+    probes: &[],
     skip_failed_option: None,
-    plan: |_| Ok(Plan::Search(search_spec("user", None))),
+    plan: undeclared_plan,
 };
 
 /// `users`: contacts with role user.
@@ -38,6 +38,8 @@ pub static USERS: ReportSpec = ReportSpec {
     name: "users",
     description: "Contacts with role user (POST /contacts/search; successor of Domo's Users (Scroll API))",
     default_enabled: true,
+    probes: &[Probe::Search(|_| Ok(search_spec("user", None)))],
+    plan: |_| Ok(Plan::Search(search_spec("user", None))),
     ..CONTACT_REPORT
 };
 

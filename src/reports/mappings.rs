@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{self, Granularity, SearchCursor, SearchSpec};
-use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, undeclared_plan};
 use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, conversations, keys};
 
 /// Which mapping table.
@@ -299,7 +299,7 @@ const CONVERSATION_MAPPING: ReportSpec = ReportSpec {
         Ok(conversations::search_spec("all", "updated_at"))
     })],
     skip_failed_option: None,
-    plan: |_| Ok(Plan::FanOut(run_conversation_tags)),
+    plan: undeclared_plan,
 };
 
 /// What the contact mapping tables share.

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{self, ReportKeys};
-use crate::reports::spec::{Plan, Probe, ReportSpec};
+use crate::reports::spec::{Plan, Probe, ReportSpec, undeclared_plan};
 use crate::reports::{Extracted, ReportName};
 
 /// What every snapshot report shares.
@@ -31,7 +31,7 @@ const SNAPSHOT_REPORT: ReportSpec = ReportSpec {
     keys: keys::SNAPSHOT,
     probes: &[],
     skip_failed_option: None,
-    plan: |_| Ok(Plan::Snapshot(&[])),
+    plan: undeclared_plan,
 };
 
 /// `admins`: the whole list on every run, written when it changed.
