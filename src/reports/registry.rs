@@ -85,6 +85,7 @@ impl ReportName {
         self.0
     }
 
+    /// Its snake_case name ([`ReportSpec::name`]).
     pub fn as_str(self) -> &'static str {
         self.0.name
     }

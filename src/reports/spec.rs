@@ -121,7 +121,9 @@ impl std::fmt::Debug for Plan {
 
 /// What a report's [`Extractor`] gets.
 pub struct ExtractCtx<'a> {
+    /// The Intercom client (auth, version, retries, pacing).
     pub client: &'a IntercomClient,
+    /// Page size, concurrency, lookback, progress and anomaly counters.
     pub options: &'a ExtractOptions,
     /// The report's `--option`s.
     pub report_options: &'a ReportOptions,
