@@ -510,6 +510,7 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
         settings.base_url, settings.intercom_version
     )?;
     let mut status = ExitStatus::Success;
+    let mut passed = std::collections::HashSet::new();
     for &report in &settings.reports {
         if let Some(needed) = report.min_version()
             && !report.offered_by(&settings.intercom_version)
@@ -526,14 +527,23 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
         let probes = probes_for(report, settings)?;
         let mut failure = None;
         let mut labels = Vec::new();
-        for (label, request) in probes {
+        for (label, request, not_found_answers) in probes {
+            // The same request another report's probe already passed is not
+            // sent again (the company scroll: a second one would wait for
+            // the first to expire).
+            let key = (request.0, request.1.as_ref().map(|b| b.to_string()));
+            if passed.contains(&key) {
+                labels.push(label);
+                continue;
+            }
             match result_of(&client, request).await {
-                Ok(()) => labels.push(label),
-                // The events probe asks for an unknown user on purpose: its
-                // 404 shows the endpoint answers (a missing scope is a 403).
-                Err(crate::http::HttpError::Status { status: 404, .. })
-                    if label == EVENTS_PROBE =>
-                {
+                Ok(()) => {
+                    passed.insert(key);
+                    labels.push(label)
+                }
+                // A probe asking for an unknown record on purpose: its 404
+                // shows the endpoint answers (a missing scope is a 403).
+                Err(crate::http::HttpError::Status { status: 404, .. }) if not_found_answers => {
                     labels.push(label)
                 }
                 Err(e) => {
@@ -576,89 +586,70 @@ async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus> {
     Ok(status)
 }
 
-/// The label of `check`'s second probe for `events`: a 404 there (unknown
-/// user) is an answer, not a missing endpoint.
-const EVENTS_PROBE: &str = "GET /events";
+/// A cheap request for `check`: (label, (path, search body or `None` for a
+/// GET), whether a 404 counts as an answer).
+type Probe = (String, (&'static str, Option<serde_json::Value>), bool);
 
-/// A cheap request for `check`: (label, path, search body or `None` for a GET).
-type Probe = (String, (&'static str, Option<serde_json::Value>));
-
-/// The small requests `check` sends for a report (none: not checked).
+/// The small requests `check` sends for a report: the probes its spec
+/// declares ([`crate::reports::ReportSpec::probes`]).
 fn probes_for(report: ReportName, settings: &Settings) -> anyhow::Result<Vec<Probe>> {
-    let mut probes: Vec<Probe> = probe_for(report, settings)?.into_iter().collect();
-    if report == ReportName::Events {
-        // The users come from the contact search; their events need the
-        // events scope too. An unknown user answers 404 (readable), a
-        // missing scope 403.
-        probes.push((
-            EVENTS_PROBE.into(),
-            ("events?type=user&intercom_user_id=0&per_page=1", None),
-        ));
-    }
-    Ok(probes)
-}
-
-/// The one small request that shows a report's main listing is readable.
-fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<Probe>> {
-    if let Some(requests) = crate::reports::snapshot_requests(report) {
-        return Ok(requests
-            .first()
-            .map(|r| (format!("GET /{}", r.path), (r.path, None))));
-    }
-    // Reports that read lists, not searches: one small page of the list.
-    let list: Option<(&'static str, Option<serde_json::Value>)> = match report {
-        ReportName::Companies
-        | ReportName::CompanyTags
-        | ReportName::CompanySegments
-        | ReportName::UsersByCompany => {
-            Some(("companies/list?per_page=1", Some(serde_json::json!({}))))
-        }
-        ReportName::DeletedConversations => Some(("conversations/deleted?per_page=1", None)),
-        _ => None,
-    };
-    if let Some((path, body)) = list {
-        let method = if body.is_some() { "POST" } else { "GET" };
-        return Ok(Some((format!("{method} /{path}"), (path, body))));
-    }
     let options = settings
         .report_options
         .get(&report)
         .cloned()
         .unwrap_or_default();
-    // Per-record reports find their records through a conversation or contact search.
-    let spec = crate::reports::range_spec(report, &options)?.or_else(|| match report {
-        ReportName::ConversationParts
-        | ReportName::ConversationTags
-        | ReportName::ConversationContacts => Some(crate::reports::conversations::search_spec(
-            "all",
-            "updated_at",
-        )),
-        ReportName::ContactTags
-        | ReportName::ContactCompanies
-        | ReportName::ContactSegments
-        | ReportName::Events
-        | ReportName::NotesByUser => Some(crate::reports::contacts::search_spec("user", None)),
-        _ => None,
-    });
-    Ok(spec.map(|spec| {
-        // An AND group's members go in flat (Intercom nests two levels at most).
-        let mut filters: Vec<serde_json::Value> = match spec.filter {
-            Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
-                match group.get("value") {
-                    Some(serde_json::Value::Array(members)) => members.clone(),
-                    _ => Vec::new(),
+    report
+        .spec()
+        .probes
+        .iter()
+        .map(|probe| probe_for(*probe, &options))
+        .collect()
+}
+
+/// The request of one declared probe.
+fn probe_for(
+    probe: crate::reports::Probe,
+    options: &crate::reports::ReportOptions,
+) -> anyhow::Result<Probe> {
+    use crate::reports::Probe as P;
+    Ok(match probe {
+        P::Get(path) => (format!("GET /{path}"), (path, None), false),
+        P::Post(path) => (
+            format!("POST /{path}"),
+            (path, Some(serde_json::json!({}))),
+            false,
+        ),
+        // The id is made up: the path without its query names the probe.
+        P::GetUnknown(path) => {
+            let label = path.split('?').next().unwrap_or(path);
+            (format!("GET /{label}"), (path, None), true)
+        }
+        P::Search(search) => {
+            let spec = search(options)?;
+            // An AND group's members go in flat (Intercom nests two levels at most).
+            let mut filters: Vec<serde_json::Value> = match spec.filter {
+                Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
+                    match group.get("value") {
+                        Some(serde_json::Value::Array(members)) => members.clone(),
+                        _ => Vec::new(),
+                    }
                 }
-            }
-            other => other.into_iter().collect(),
-        };
-        filters.push(crate::api::query::leaf(
-            "updated_at",
-            ">",
-            crate::state::unix_now(),
-        ));
-        let body = crate::api::query::search_body(crate::api::query::and(filters), 1, None, None);
-        (format!("POST /{}", spec.path), (spec.path, Some(body)))
-    }))
+                other => other.into_iter().collect(),
+            };
+            filters.push(crate::api::query::leaf(
+                "updated_at",
+                ">",
+                crate::state::unix_now(),
+            ));
+            let body =
+                crate::api::query::search_body(crate::api::query::and(filters), 1, None, None);
+            (
+                format!("POST /{}", spec.path),
+                (spec.path, Some(body)),
+                false,
+            )
+        }
+    })
 }
 
 /// Send a probe; only whether it succeeded matters.

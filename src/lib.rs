@@ -28,8 +28,9 @@
 //!   pacing by a `governor` limiter sized from `X-RateLimit-Limit` and
 //!   corrected by the `X-RateLimit-*` headers (`http::pace`).
 //! - [`api`]: response envelopes and the search query builders.
-//! - [`reports`]: one module per report: its columns and its extractor.
-//!   Extractors stream pages of raw API records and compute the next cursor;
+//! - [`reports`]: one module per report: its columns, its `ReportSpec`
+//!   and its extractor; `reports::ALL` is the registry. Extractors stream
+//!   pages of raw API records and compute the next cursor;
 //!   `reports::search` reads time windows, `reports::fanout` runs per-item
 //!   fetches with bounded concurrency.
 //! - [`output`]: declarative columns → typed Arrow builders (`BatchEncoder`)
@@ -44,6 +45,19 @@
 //! - [`testpoint`]: debug-build-only pause points the crash tests kill at.
 //! - [`simulator`]: a deterministic Intercom API (axum) with a movable clock,
 //!   used by the tests, the benchmarks and `intercom-export demo`.
+//!
+//! ## Adding a report
+//!
+//! A report is one declaration: in its file under `src/reports/`, its
+//! columns (one line each) and a `pub static` [`reports::ReportSpec`] (name,
+//! description, columns, options, keys, the [`reports::Probe`]s `check`
+//! sends, and a [`reports::Plan`]: `Search`, `List`, `Scroll`, `Snapshot`
+//! or `FanOut`, built from the report's options). Then one line in
+//! [`reports::ALL`], and `intercom-export schemas --write` for its
+//! `schemas/<name>.json`. The registry tests (`tests/it/registry.rs`) fail
+//! for a report that lacks columns, probes, a plan or a schema; nothing
+//! else names reports: extraction dispatches on the plan's kind, `check`
+//! sends the declared probes.
 //!
 //! Output layout: `OUTPUT/<report>/<run-key>/part-NNNNN.parquet` (and
 //! `.csv`), `OUTPUT/<workspace>/<report>/...` for `[[workspace]]` configs;

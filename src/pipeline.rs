@@ -401,9 +401,21 @@ pub async fn backfill(
     let mut complete = true;
     // Reports another worker had (shared state): done only if it finished them.
     let mut leased_elsewhere = Vec::new();
-    'reports: for &report in &plan.reports {
+    // One line naming every report a date range cannot select.
+    let mut left_out = Vec::new();
+    for &report in &plan.reports {
         if reports::range_spec(report, &plan.options_of(report))?.is_none() {
-            tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
+            left_out.push(report.as_str());
+        }
+    }
+    if !left_out.is_empty() {
+        tracing::warn!(
+            reports = %left_out.join(", "),
+            "these reports cannot be exported by date range; the backfill leaves them out"
+        );
+    }
+    'reports: for &report in &plan.reports {
+        if left_out.contains(&report.as_str()) {
             continue;
         }
         let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
@@ -535,9 +547,8 @@ async fn finish(
     let tolerated = |report: ReportName| {
         plan.skip_failed
             || report
-                .options()
-                .iter()
-                .find(|o| o.key == "skip_failed_conversations")
+                .spec()
+                .skip_failed_option
                 .is_some_and(|o| plan.options_of(report).get(o) == "true")
     };
     let skip_failed = outcomes

@@ -33,7 +33,104 @@ use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::mappings::distinct_items;
 use crate::reports::search::{CursorTracker, SearchCursor, identity};
-use crate::reports::{ExtractOptions, Extracted, FailedItem};
+use crate::reports::spec::{EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
+use crate::reports::{ExtractOptions, Extracted, FailedItem, ReportName, expand, keys};
+
+/// What `check` sends for a company report: `POST /companies/list`, which
+/// needs the same read scope as the scroll the report reads. Not the scroll
+/// itself: Intercom allows one open scroll per workspace and keeps an
+/// unfinished one for a minute, so a `sync` started right after `check`
+/// would wait for it (`scroll_exists`).
+const SCROLL_PROBE: &[Probe] = &[Probe::Post("companies/list")];
+
+/// `companies`: every company changed since the cursor, from the scroll.
+pub static COMPANIES: ReportSpec = ReportSpec {
+    name: "companies",
+    description: "Companies changed since the last run (GET /companies/scroll over all companies)",
+    model: Some("company"),
+    columns: COLUMNS,
+    expandable: expand::COMPANY,
+    options: &[EXPAND],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::VERSIONED,
+    probes: SCROLL_PROBE,
+    skip_failed_option: None,
+    plan: |_| Ok(Plan::Scroll(run_companies)),
+};
+
+/// `company_tags`: the inline tags of each changed company.
+pub static COMPANY_TAGS: ReportSpec = ReportSpec {
+    name: "company_tags",
+    description: "Tags of each changed company, one row per (company, tag)",
+    model: None,
+    columns: TAG_COLUMNS,
+    expandable: &[],
+    options: &[],
+    keys: keys::mapping(
+        &["company_id", "company_updated_at", "tag_id"],
+        &[keys::COMPANY_TO_COMPANY, keys::TAG],
+    ),
+    plan: |_| Ok(Plan::Scroll(run_tags)),
+    ..COMPANIES
+};
+
+/// `company_segments`: the scroll, then `GET /companies/{id}/segments` per
+/// changed company.
+pub static COMPANY_SEGMENTS: ReportSpec = ReportSpec {
+    name: "company_segments",
+    description: "Segments of each changed company (GET /companies/{id}/segments)",
+    columns: SEGMENT_COLUMNS,
+    keys: keys::mapping(
+        &["company_id", "company_updated_at", "segment_id"],
+        &[keys::COMPANY_TO_COMPANY, keys::SEGMENT],
+    ),
+    plan: |_| Ok(Plan::FanOut(run_segments)),
+    ..COMPANY_TAGS
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `companies` ([`COMPANIES`]).
+    pub const Companies: ReportName = ReportName::of(&COMPANIES);
+    /// `company_tags` ([`COMPANY_TAGS`]).
+    pub const CompanyTags: ReportName = ReportName::of(&COMPANY_TAGS);
+    /// `company_segments` ([`COMPANY_SEGMENTS`]).
+    pub const CompanySegments: ReportName = ReportName::of(&COMPANY_SEGMENTS);
+}
+
+/// [`extract`] of `companies`, as the plan's extractor.
+fn run_companies(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(
+        c.client,
+        CompanyReport::Companies,
+        c.options,
+        c.cursor,
+        c.tx,
+    ))
+}
+
+/// [`extract`] of `company_tags`, as the plan's extractor.
+fn run_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(
+        c.client,
+        CompanyReport::Tags,
+        c.options,
+        c.cursor,
+        c.tx,
+    ))
+}
+
+/// [`extract`] of `company_segments`, as the plan's extractor.
+fn run_segments(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(
+        c.client,
+        CompanyReport::Segments,
+        c.options,
+        c.cursor,
+        c.tx,
+    ))
+}
 
 /// Which report over companies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,35 +285,16 @@ async fn segment_rows(
     Ok((rows, failed))
 }
 
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Company id (Intercom's)"),
     Column::new("company_id", Str, "/company_id", "Your id for the company"),
     Column::new("app_id", Str, "/app_id", "Workspace id"),
     Column::new("name", Str, "/name", "Name"),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "Created in Intercom",
-    ),
-    Column::new(
-        "updated_at",
-        Timestamp,
-        "/updated_at",
-        "Last change; with id, the key of a row version",
-    ),
-    Column::new(
-        "remote_created_at",
-        Timestamp,
-        "/remote_created_at",
-        "Created in your system",
-    ),
-    Column::new(
-        "last_request_at",
-        Timestamp,
-        "/last_request_at",
-        "Last request by one of its users",
-    ),
+    Column::new("created_at", Timestamp, "/created_at", "Created in Intercom"),
+    Column::new("updated_at", Timestamp, "/updated_at", "Last change; with id, the key of a row version"),
+    Column::new("remote_created_at", Timestamp, "/remote_created_at", "Created in your system"),
+    Column::new("last_request_at", Timestamp, "/last_request_at", "Last request by one of its users"),
     Column::new("plan_id", Str, "/plan/id", "Plan id"),
     Column::new("plan_name", Str, "/plan/name", "Plan name"),
     Column::new("size", Int, "/size", "Number of employees"),
@@ -227,60 +305,27 @@ pub static COLUMNS: &[Column] = &[
     Column::new("user_count", Int, "/user_count", "Users"),
     Column::list("tag_ids", "/tags/tags", "id", "Tags"),
     Column::list("segment_ids", "/segments/segments", "id", "Segments"),
-    Column::new(
-        "custom_attributes_json",
-        Json,
-        "/custom_attributes",
-        "Company custom attributes as JSON",
-    ),
+    Column::new("custom_attributes_json", Json, "/custom_attributes", "Company custom attributes as JSON"),
 ];
 
+#[rustfmt::skip]
 pub static TAG_COLUMNS: &[Column] = &[
     Column::new("company_id", Str, "/company_id", "Company id (Intercom's)"),
-    Column::new(
-        "company_updated_at",
-        Timestamp,
-        "/company_updated_at",
-        "The company's updated_at: the latest per company is current",
-    ),
-    Column::new(
-        "tag_id",
-        Str,
-        "/id",
-        "Tag id; null on the one row of a version with no tags",
-    ),
+    Column::new("company_updated_at", Timestamp, "/company_updated_at", "The company's updated_at: the latest per company is current"),
+    Column::new("tag_id", Str, "/id", "Tag id; null on the one row of a version with no tags"),
     Column::new("tag_name", Str, "/name", "Tag name"),
-    Column::new(
-        "applied_at",
-        Timestamp,
-        "/applied_at",
-        "When the tag was applied",
-    ),
+    Column::new("applied_at", Timestamp, "/applied_at", "When the tag was applied"),
 ];
 
+#[rustfmt::skip]
 pub static SEGMENT_COLUMNS: &[Column] = &[
     Column::new("company_id", Str, "/company_id", "Company id (Intercom's)"),
-    Column::new(
-        "company_updated_at",
-        Timestamp,
-        "/company_updated_at",
-        "The company's updated_at: the latest per company is current",
-    ),
-    Column::new(
-        "segment_id",
-        Str,
-        "/id",
-        "Segment id; null on the one row of a version with no segments",
-    ),
+    Column::new("company_updated_at", Timestamp, "/company_updated_at", "The company's updated_at: the latest per company is current"),
+    Column::new("segment_id", Str, "/id", "Segment id; null on the one row of a version with no segments"),
     Column::new("segment_name", Str, "/name", "Segment name"),
     Column::new("person_type", Str, "/person_type", "contact or user"),
     Column::new("created_at", Timestamp, "/created_at", "Segment created"),
-    Column::new(
-        "updated_at",
-        Timestamp,
-        "/updated_at",
-        "Segment last changed",
-    ),
+    Column::new("updated_at", Timestamp, "/updated_at", "Segment last changed"),
 ];
 
 #[cfg(test)]

@@ -29,113 +29,80 @@ use crate::anomalies::AnomalyKind;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, SearchCursor};
-use crate::reports::{ExtractOptions, Extracted, FailedItem, conversations};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, behaviour};
+use crate::reports::{ExtractOptions, Extracted, FailedItem, ReportName, conversations, keys};
+
+/// Option `skip_failed_conversations`: failed conversations do not make the
+/// run partial.
+const SKIP_FAILED: OptionSpec = behaviour(
+    "skip_failed_conversations",
+    &["false", "true"],
+    "false",
+    "A conversation that still fails after retries does not make the run partial (it is retried next run either way)",
+);
+
+/// `conversation_parts`: a fan-out over the conversation search, one
+/// `GET /conversations/{id}` per changed conversation.
+pub static CONVERSATION_PARTS: ReportSpec = ReportSpec {
+    name: "conversation_parts",
+    description: "Conversation Details: one row per part of every changed conversation (GET /conversations/{id})",
+    model: None,
+    columns: COLUMNS,
+    expandable: &[],
+    options: &[SKIP_FAILED],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::ReportKeys {
+        primary_key: &["conversation_id", "id", "updated_at"],
+        entity_key: &["conversation_id", "id"],
+        foreign_keys: &[keys::TO_CONVERSATION],
+        ..keys::VERSIONED
+    },
+    probes: &[Probe::Search(|_| {
+        Ok(conversations::search_spec("all", "updated_at"))
+    })],
+    skip_failed_option: Some(&SKIP_FAILED),
+    plan: |_| Ok(Plan::FanOut(run)),
+};
+
+/// [`extract`] as the plan's extractor.
+fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(c.client, c.options, c.cursor, c.retry, c.tx))
+}
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `conversation_parts` ([`CONVERSATION_PARTS`]).
+    pub const ConversationParts: ReportName = ReportName::of(&CONVERSATION_PARTS);
+}
 
 /// Output columns.
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Part id"),
-    Column::new(
-        "conversation_id",
-        Str,
-        "/conversation_id",
-        "The conversation this part belongs to",
-    ),
-    Column::new(
-        "conversation_created_at",
-        Timestamp,
-        "/conversation_created_at",
-        "The conversation's created_at",
-    ),
-    Column::new(
-        "conversation_updated_at",
-        Timestamp,
-        "/conversation_updated_at",
-        "The conversation's updated_at when this row was read",
-    ),
-    Column::new(
-        "part_type",
-        Str,
-        "/part_type",
-        "comment, note, assignment, open, close, snoozed, ... (any value Intercom sends)",
-    ),
+    Column::new("conversation_id", Str, "/conversation_id", "The conversation this part belongs to"),
+    Column::new("conversation_created_at", Timestamp, "/conversation_created_at", "The conversation's created_at"),
+    Column::new("conversation_updated_at", Timestamp, "/conversation_updated_at", "The conversation's updated_at when this row was read"),
+    Column::new("part_type", Str, "/part_type", "comment, note, assignment, open, close, snoozed, ... (any value Intercom sends)"),
     Column::new("body", Str, "/body", "Body as HTML"),
-    Column::new(
-        "body_text",
-        Str,
-        "/body_text",
-        "Body as plain text (converted from the HTML)",
-    ),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "When the part was created",
-    ),
-    Column::new(
-        "updated_at",
-        Timestamp,
-        "/updated_at",
-        "Last change of the part; with id, the key of a row version",
-    ),
-    Column::new(
-        "notified_at",
-        Timestamp,
-        "/notified_at",
-        "When the recipient was notified",
-    ),
-    Column::new(
-        "author_type",
-        Str,
-        "/author/type",
-        "admin, user, lead, bot, team",
-    ),
+    Column::new("body_text", Str, "/body_text", "Body as plain text (converted from the HTML)"),
+    Column::new("created_at", Timestamp, "/created_at", "When the part was created"),
+    Column::new("updated_at", Timestamp, "/updated_at", "Last change of the part; with id, the key of a row version"),
+    Column::new("notified_at", Timestamp, "/notified_at", "When the recipient was notified"),
+    Column::new("author_type", Str, "/author/type", "admin, user, lead, bot, team"),
     Column::new("author_id", Str, "/author/id", "Author id"),
     Column::new("author_name", Str, "/author/name", "Author name"),
     Column::new("author_email", Str, "/author/email", "Author email"),
-    Column::new(
-        "assigned_to_type",
-        Str,
-        "/assigned_to/type",
-        "Assignee type on assignment parts",
-    ),
-    Column::new(
-        "assigned_to_id",
-        Str,
-        "/assigned_to/id",
-        "Assignee id on assignment parts",
-    ),
-    Column::new(
-        "attachment_count",
-        Int,
-        "/attachment_count",
-        "Number of attachments",
-    ),
+    Column::new("assigned_to_type", Str, "/assigned_to/type", "Assignee type on assignment parts"),
+    Column::new("assigned_to_id", Str, "/assigned_to/id", "Assignee id on assignment parts"),
+    Column::new("attachment_count", Int, "/attachment_count", "Number of attachments"),
     Column::new("external_id", Str, "/external_id", "External id, if set"),
-    Column::new(
-        "redacted",
-        Bool,
-        "/redacted",
-        "Whether the part was redacted",
-    ),
-    Column::new(
-        "state",
-        Str,
-        "/state",
-        "Conversation state after this part (2.16)",
-    ),
-    Column::new(
-        "parts_truncated",
-        Bool,
-        "/parts_truncated",
-        "Intercom returned fewer parts than the conversation has (its 500-part cap)",
-    ),
-    Column::new(
-        "parts_total",
-        Int,
-        "/parts_total",
-        "How many parts the conversation has in all",
-    ),
+    Column::new("redacted", Bool, "/redacted", "Whether the part was redacted"),
+    Column::new("state", Str, "/state", "Conversation state after this part (2.16)"),
+    Column::new("parts_truncated", Bool, "/parts_truncated", "Intercom returned fewer parts than the conversation has (its 500-part cap)"),
+    Column::new("parts_total", Int, "/parts_total", "How many parts the conversation has in all"),
 ];
 
 /// Cursor of this report: the conversation search cursor.

@@ -15,26 +15,55 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
-use crate::reports::Extracted;
+use crate::reports::keys::{Current, ReportKeys};
 use crate::reports::search::{CursorTracker, SearchCursor};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
+use crate::reports::{Extracted, ReportName};
+
+/// `deleted_conversations`: the deletions listing, page by page down to the
+/// cursor.
+pub static DELETED_CONVERSATIONS: ReportSpec = ReportSpec {
+    name: "deleted_conversations",
+    description: "Deleted conversation ids with deleted_at (GET /conversations/deleted, 2.16)",
+    model: None,
+    columns: COLUMNS,
+    expandable: &[],
+    options: &[],
+    default_enabled: true,
+    min_version: Some("2.16"),
+    keys: ReportKeys {
+        primary_key: &["id"],
+        nullable_key_columns: &[],
+        entity_key: &["id"],
+        version_column: "deleted_at",
+        current: Current::Every,
+        repeats_versions: false,
+        foreign_keys: &[],
+    },
+    probes: &[Probe::Get("conversations/deleted?per_page=1")],
+    skip_failed_option: None,
+    plan: |_| Ok(Plan::List(run)),
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `deleted_conversations` ([`DELETED_CONVERSATIONS`]).
+    pub const DeletedConversations: ReportName = ReportName::of(&DELETED_CONVERSATIONS);
+}
+
+/// [`extract`] as the plan's extractor.
+fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(extract(c.client, &c.options.anomalies, c.cursor, c.tx))
+}
 
 /// Intercom's maximum page size for this endpoint.
 const PER_PAGE: u32 = 60;
 
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Conversation id"),
-    Column::new(
-        "deleted_at",
-        Timestamp,
-        "/deleted_at",
-        "When it was deleted",
-    ),
-    Column::new(
-        "metrics_retained",
-        Bool,
-        "/metrics_retained",
-        "Whether its metrics stay in reports",
-    ),
+    Column::new("deleted_at", Timestamp, "/deleted_at", "When it was deleted"),
+    Column::new("metrics_retained", Bool, "/metrics_retained", "Whether its metrics stay in reports"),
 ];
 
 const ENDPOINT: &str = "GET /conversations/deleted";

@@ -40,9 +40,57 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, SearchCursor, SearchSpec};
-use crate::reports::{ExtractOptions, Extracted, contacts, fanout};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
+use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, fanout};
+
+/// `events`: a fan-out over the contact search, `GET /events` per contact.
+pub static EVENTS: ReportSpec = ReportSpec {
+    name: "events",
+    description: "Data events of users (or leads, or both) changed since the last run, last 90 days (GET /events per contact)",
+    model: None,
+    columns: COLUMNS,
+    expandable: &[],
+    options: OPTIONS,
+    default_enabled: true,
+    min_version: None,
+    keys: ReportKeys {
+        primary_key: &["event_key"],
+        nullable_key_columns: &[],
+        entity_key: &["event_key"],
+        version_column: "_extracted_at",
+        current: Current::Every,
+        repeats_versions: true,
+        foreign_keys: &[keys::EVENT_USER],
+    },
+    // The users come from the contact search; their events need the events
+    // scope too. An unknown user answers 404 (readable), a missing scope 403.
+    probes: &[
+        Probe::Search(|_| Ok(contacts::search_spec("user", None))),
+        Probe::GetUnknown("events?type=user&intercom_user_id=0&per_page=1"),
+    ],
+    skip_failed_option: None,
+    plan: |o| {
+        EventType::parse(o.get(&EVENT_TYPE))?;
+        Ok(Plan::FanOut(run))
+    },
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `events` ([`EVENTS`]).
+    pub const Events: ReportName = ReportName::of(&EVENTS);
+}
+
+/// [`extract`] as the plan's extractor.
+fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    Box::pin(async move {
+        let event_type = EventType::parse(c.report_options.get(&EVENT_TYPE))?;
+        extract(c.client, c.options, event_type, c.cursor, c.retry, c.tx).await
+    })
+}
 
 /// Option `event_type`: whose events are read. It selects rows, so each
 /// value keeps its own cursor.
@@ -123,52 +171,17 @@ impl std::fmt::Display for Contact {
 }
 
 /// Output columns.
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
     Column::new("event_name", Str, "/event_name", "Event name"),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "When the event happened",
-    ),
-    Column::new(
-        "intercom_user_id",
-        Str,
-        "/intercom_user_id",
-        "The contact's Intercom id",
-    ),
-    Column::new(
-        "user_id",
-        Str,
-        "/user_id",
-        "The contact's external id (user_id), if set",
-    ),
+    Column::new("created_at", Timestamp, "/created_at", "When the event happened"),
+    Column::new("intercom_user_id", Str, "/intercom_user_id", "The contact's Intercom id"),
+    Column::new("user_id", Str, "/user_id", "The contact's external id (user_id), if set"),
     Column::new("email", Str, "/email", "The contact's email"),
-    Column::new(
-        "id",
-        Str,
-        "/id",
-        "Event id, when Intercom sends one (events have no unique id)",
-    ),
-    Column::new(
-        "metadata",
-        Json,
-        "/metadata",
-        "The event's metadata object as JSON text",
-    ),
-    Column::new(
-        "event_key",
-        Str,
-        "/event_key",
-        "Stable key of the event (hash of user, name, time and metadata): de-duplicate on it",
-    ),
-    Column::new(
-        "contact_role",
-        Str,
-        "/contact_role",
-        "Role of the contact the event was read for, user or lead (the contact search's role; \
-         GET /contacts/{id} for a contact retried from an earlier run)",
-    ),
+    Column::new("id", Str, "/id", "Event id, when Intercom sends one (events have no unique id)"),
+    Column::new("metadata", Json, "/metadata", "The event's metadata object as JSON text"),
+    Column::new("event_key", Str, "/event_key", "Stable key of the event (hash of user, name, time and metadata): de-duplicate on it"),
+    Column::new("contact_role", Str, "/contact_role", "Role of the contact the event was read for, user or lead (the contact search's role; GET /contacts/{id} for a contact retried from an earlier run)"),
 ];
 
 /// Run the report for the contacts `event_type` selects. See the module docs.

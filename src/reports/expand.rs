@@ -48,381 +48,140 @@ const fn json(name: &'static str, path: &'static str) -> Column {
     )
 }
 
+#[rustfmt::skip]
 static LOCATION_COLUMNS: &[Column] = &[
     Column::new("location_type", Str, "/location/type", "location"),
     Column::new("location_country", Str, "/location/country", "Country"),
     Column::new("location_region", Str, "/location/region", "Region"),
     Column::new("location_city", Str, "/location/city", "City"),
-    Column::new(
-        "location_country_code",
-        Str,
-        "/location/country_code",
-        "ISO country code",
-    ),
-    Column::new(
-        "location_continent_code",
-        Str,
-        "/location/continent_code",
-        "Continent code",
-    ),
+    Column::new("location_country_code", Str, "/location/country_code", "ISO country code"),
+    Column::new("location_continent_code", Str, "/location/continent_code", "Continent code"),
 ];
 
+#[rustfmt::skip]
 static AVATAR_COLUMNS: &[Column] = &[
     Column::new("avatar_type", Str, "/avatar/type", "avatar"),
     Column::new("avatar_image_url", Str, "/avatar/image_url", "Avatar URL"),
 ];
 
+#[rustfmt::skip]
 static SOCIAL_PROFILES_COLUMNS: &[Column] = &[
-    Column::list(
-        "social_profiles_names",
-        "/social_profiles/data",
-        "name",
-        "Social networks (Twitter, ...)",
-    ),
-    Column::list(
-        "social_profiles_urls",
-        "/social_profiles/data",
-        "url",
-        "Profile URLs, in the same order",
-    ),
+    Column::list("social_profiles_names", "/social_profiles/data", "name", "Social networks (Twitter, ...)"),
+    Column::list("social_profiles_urls", "/social_profiles/data", "url", "Profile URLs, in the same order"),
 ];
 
+#[rustfmt::skip]
 static SOURCE_COLUMNS: &[Column] = &[
-    Column::new(
-        "source_type",
-        Str,
-        "/source/type",
-        "conversation, email, push, ...",
-    ),
+    Column::new("source_type", Str, "/source/type", "conversation, email, push, ..."),
     Column::new("source_id", Str, "/source/id", "Source message id"),
-    Column::new(
-        "source_delivered_as",
-        Str,
-        "/source/delivered_as",
-        "How it was delivered",
-    ),
+    Column::new("source_delivered_as", Str, "/source/delivered_as", "How it was delivered"),
     Column::new("source_subject", Str, "/source/subject", "Subject"),
     Column::new("source_body", Str, "/source/body", "First message (HTML)"),
     Column::new("source_url", Str, "/source/url", "Page it was sent from"),
     Column::new("source_redacted", Bool, "/source/redacted", "Redacted"),
-    Column::new(
-        "source_author_type",
-        Str,
-        "/source/author/type",
-        "Author type",
-    ),
+    Column::new("source_author_type", Str, "/source/author/type", "Author type"),
     Column::new("source_author_id", Str, "/source/author/id", "Author id"),
-    Column::new(
-        "source_author_name",
-        Str,
-        "/source/author/name",
-        "Author name",
-    ),
-    Column::new(
-        "source_author_email",
-        Str,
-        "/source/author/email",
-        "Author email",
-    ),
+    Column::new("source_author_name", Str, "/source/author/name", "Author name"),
+    Column::new("source_author_email", Str, "/source/author/email", "Author email"),
 ];
 
+#[rustfmt::skip]
 static STATISTICS_COLUMNS: &[Column] = &[
-    Column::new(
-        "statistics_type",
-        Str,
-        "/statistics/type",
-        "conversation_statistics",
-    ),
-    Column::new(
-        "statistics_time_to_assignment",
-        Int,
-        "/statistics/time_to_assignment",
-        "Seconds",
-    ),
-    Column::new(
-        "statistics_time_to_admin_reply",
-        Int,
-        "/statistics/time_to_admin_reply",
-        "Seconds",
-    ),
-    Column::new(
-        "statistics_time_to_first_close",
-        Int,
-        "/statistics/time_to_first_close",
-        "Seconds",
-    ),
-    Column::new(
-        "statistics_time_to_last_close",
-        Int,
-        "/statistics/time_to_last_close",
-        "Seconds",
-    ),
-    Column::new(
-        "statistics_median_time_to_reply",
-        Int,
-        "/statistics/median_time_to_reply",
-        "Seconds",
-    ),
-    Column::new(
-        "statistics_handling_time",
-        Int,
-        "/statistics/handling_time",
-        "Seconds",
-    ),
-    Column::new(
-        "statistics_first_contact_reply_at",
-        Timestamp,
-        "/statistics/first_contact_reply_at",
-        "",
-    ),
-    Column::new(
-        "statistics_first_assignment_at",
-        Timestamp,
-        "/statistics/first_assignment_at",
-        "",
-    ),
-    Column::new(
-        "statistics_first_admin_reply_at",
-        Timestamp,
-        "/statistics/first_admin_reply_at",
-        "",
-    ),
-    Column::new(
-        "statistics_first_close_at",
-        Timestamp,
-        "/statistics/first_close_at",
-        "",
-    ),
-    Column::new(
-        "statistics_last_assignment_at",
-        Timestamp,
-        "/statistics/last_assignment_at",
-        "",
-    ),
-    Column::new(
-        "statistics_last_assignment_admin_reply_at",
-        Timestamp,
-        "/statistics/last_assignment_admin_reply_at",
-        "",
-    ),
-    Column::new(
-        "statistics_last_contact_reply_at",
-        Timestamp,
-        "/statistics/last_contact_reply_at",
-        "",
-    ),
-    Column::new(
-        "statistics_last_admin_reply_at",
-        Timestamp,
-        "/statistics/last_admin_reply_at",
-        "",
-    ),
-    Column::new(
-        "statistics_last_close_at",
-        Timestamp,
-        "/statistics/last_close_at",
-        "",
-    ),
-    Column::new(
-        "statistics_last_closed_by_id",
-        Str,
-        "/statistics/last_closed_by_id",
-        "Admin id",
-    ),
-    Column::new(
-        "statistics_count_reopens",
-        Int,
-        "/statistics/count_reopens",
-        "",
-    ),
-    Column::new(
-        "statistics_count_assignments",
-        Int,
-        "/statistics/count_assignments",
-        "",
-    ),
-    Column::new(
-        "statistics_count_conversation_parts",
-        Int,
-        "/statistics/count_conversation_parts",
-        "",
-    ),
+    Column::new("statistics_type", Str, "/statistics/type", "conversation_statistics"),
+    Column::new("statistics_time_to_assignment", Int, "/statistics/time_to_assignment", "Seconds"),
+    Column::new("statistics_time_to_admin_reply", Int, "/statistics/time_to_admin_reply", "Seconds"),
+    Column::new("statistics_time_to_first_close", Int, "/statistics/time_to_first_close", "Seconds"),
+    Column::new("statistics_time_to_last_close", Int, "/statistics/time_to_last_close", "Seconds"),
+    Column::new("statistics_median_time_to_reply", Int, "/statistics/median_time_to_reply", "Seconds"),
+    Column::new("statistics_handling_time", Int, "/statistics/handling_time", "Seconds"),
+    Column::new("statistics_first_contact_reply_at", Timestamp, "/statistics/first_contact_reply_at", ""),
+    Column::new("statistics_first_assignment_at", Timestamp, "/statistics/first_assignment_at", ""),
+    Column::new("statistics_first_admin_reply_at", Timestamp, "/statistics/first_admin_reply_at", ""),
+    Column::new("statistics_first_close_at", Timestamp, "/statistics/first_close_at", ""),
+    Column::new("statistics_last_assignment_at", Timestamp, "/statistics/last_assignment_at", ""),
+    Column::new("statistics_last_assignment_admin_reply_at", Timestamp, "/statistics/last_assignment_admin_reply_at", ""),
+    Column::new("statistics_last_contact_reply_at", Timestamp, "/statistics/last_contact_reply_at", ""),
+    Column::new("statistics_last_admin_reply_at", Timestamp, "/statistics/last_admin_reply_at", ""),
+    Column::new("statistics_last_close_at", Timestamp, "/statistics/last_close_at", ""),
+    Column::new("statistics_last_closed_by_id", Str, "/statistics/last_closed_by_id", "Admin id"),
+    Column::new("statistics_count_reopens", Int, "/statistics/count_reopens", ""),
+    Column::new("statistics_count_assignments", Int, "/statistics/count_assignments", ""),
+    Column::new("statistics_count_conversation_parts", Int, "/statistics/count_conversation_parts", ""),
 ];
 
+#[rustfmt::skip]
 static SLA_APPLIED_COLUMNS: &[Column] = &[
-    Column::new(
-        "sla_applied_type",
-        Str,
-        "/sla_applied/type",
-        "conversation_sla_summary",
-    ),
-    Column::new(
-        "sla_applied_sla_name",
-        Str,
-        "/sla_applied/sla_name",
-        "SLA name",
-    ),
-    Column::new(
-        "sla_applied_sla_status",
-        Str,
-        "/sla_applied/sla_status",
-        "hit, missed, cancelled, active",
-    ),
+    Column::new("sla_applied_type", Str, "/sla_applied/type", "conversation_sla_summary"),
+    Column::new("sla_applied_sla_name", Str, "/sla_applied/sla_name", "SLA name"),
+    Column::new("sla_applied_sla_status", Str, "/sla_applied/sla_status", "hit, missed, cancelled, active"),
 ];
 
+#[rustfmt::skip]
 static CONVERSATION_RATING_COLUMNS: &[Column] = &[
-    Column::new(
-        "conversation_rating_rating",
-        Int,
-        "/conversation_rating/rating",
-        "1 to 5",
-    ),
-    Column::new(
-        "conversation_rating_remark",
-        Str,
-        "/conversation_rating/remark",
-        "Remark",
-    ),
-    Column::new(
-        "conversation_rating_created_at",
-        Timestamp,
-        "/conversation_rating/created_at",
-        "",
-    ),
-    Column::new(
-        "conversation_rating_updated_at",
-        Timestamp,
-        "/conversation_rating/updated_at",
-        "",
-    ),
-    Column::new(
-        "conversation_rating_contact_id",
-        Str,
-        "/conversation_rating/contact/id",
-        "Who rated",
-    ),
-    Column::new(
-        "conversation_rating_contact_external_id",
-        Str,
-        "/conversation_rating/contact/external_id",
-        "Their external id",
-    ),
-    Column::new(
-        "conversation_rating_teammate_id",
-        Str,
-        "/conversation_rating/teammate/id",
-        "Rated teammate",
-    ),
+    Column::new("conversation_rating_rating", Int, "/conversation_rating/rating", "1 to 5"),
+    Column::new("conversation_rating_remark", Str, "/conversation_rating/remark", "Remark"),
+    Column::new("conversation_rating_created_at", Timestamp, "/conversation_rating/created_at", ""),
+    Column::new("conversation_rating_updated_at", Timestamp, "/conversation_rating/updated_at", ""),
+    Column::new("conversation_rating_contact_id", Str, "/conversation_rating/contact/id", "Who rated"),
+    Column::new("conversation_rating_contact_external_id", Str, "/conversation_rating/contact/external_id", "Their external id"),
+    Column::new("conversation_rating_teammate_id", Str, "/conversation_rating/teammate/id", "Rated teammate"),
 ];
 
+#[rustfmt::skip]
 static FIRST_CONTACT_REPLY_COLUMNS: &[Column] = &[
-    Column::new(
-        "first_contact_reply_created_at",
-        Timestamp,
-        "/first_contact_reply/created_at",
-        "",
-    ),
-    Column::new(
-        "first_contact_reply_type",
-        Str,
-        "/first_contact_reply/type",
-        "",
-    ),
-    Column::new(
-        "first_contact_reply_url",
-        Str,
-        "/first_contact_reply/url",
-        "",
-    ),
+    Column::new("first_contact_reply_created_at", Timestamp, "/first_contact_reply/created_at", ""),
+    Column::new("first_contact_reply_type", Str, "/first_contact_reply/type", ""),
+    Column::new("first_contact_reply_url", Str, "/first_contact_reply/url", ""),
 ];
 
+#[rustfmt::skip]
 static AI_AGENT_COLUMNS: &[Column] = &[
-    Column::new(
-        "ai_agent_source_type",
-        Str,
-        "/ai_agent/source_type",
-        "essentials_plan_setup, profile, workflow, ...",
-    ),
+    Column::new("ai_agent_source_type", Str, "/ai_agent/source_type", "essentials_plan_setup, profile, workflow, ..."),
     Column::new("ai_agent_source_title", Str, "/ai_agent/source_title", ""),
-    Column::new(
-        "ai_agent_last_answer_type",
-        Str,
-        "/ai_agent/last_answer_type",
-        "",
-    ),
-    Column::new(
-        "ai_agent_resolution_state",
-        Str,
-        "/ai_agent/resolution_state",
-        "",
-    ),
+    Column::new("ai_agent_last_answer_type", Str, "/ai_agent/last_answer_type", ""),
+    Column::new("ai_agent_resolution_state", Str, "/ai_agent/resolution_state", ""),
     Column::new("ai_agent_rating", Int, "/ai_agent/rating", ""),
     Column::new("ai_agent_rating_remark", Str, "/ai_agent/rating_remark", ""),
     Column::new("ai_agent_created_at", Timestamp, "/ai_agent/created_at", ""),
     Column::new("ai_agent_updated_at", Timestamp, "/ai_agent/updated_at", ""),
 ];
 
+#[rustfmt::skip]
 static CHANNEL_COLUMNS: &[Column] = &[
     Column::new("channel_initial", Str, "/channel/initial", "First channel"),
-    Column::new(
-        "channel_current",
-        Str,
-        "/channel/current",
-        "Current channel",
-    ),
+    Column::new("channel_current", Str, "/channel/current", "Current channel"),
 ];
 
+#[rustfmt::skip]
 static PLAN_COLUMNS: &[Column] = &[
     Column::new("plan_type", Str, "/plan/type", "plan"),
     Column::new("plan_id", Str, "/plan/id", "Plan id"),
     Column::new("plan_name", Str, "/plan/name", "Plan name"),
 ];
 
+#[rustfmt::skip]
 static TICKET_TYPE_COLUMNS: &[Column] = &[
     Column::new("ticket_type_id", Str, "/ticket_type/id", ""),
     Column::new("ticket_type_name", Str, "/ticket_type/name", ""),
-    Column::new(
-        "ticket_type_description",
-        Str,
-        "/ticket_type/description",
-        "",
-    ),
+    Column::new("ticket_type_description", Str, "/ticket_type/description", ""),
     Column::new("ticket_type_category", Str, "/ticket_type/category", ""),
     Column::new("ticket_type_icon", Str, "/ticket_type/icon", ""),
     Column::new("ticket_type_archived", Bool, "/ticket_type/archived", ""),
-    Column::new(
-        "ticket_type_created_at",
-        Timestamp,
-        "/ticket_type/created_at",
-        "",
-    ),
-    Column::new(
-        "ticket_type_updated_at",
-        Timestamp,
-        "/ticket_type/updated_at",
-        "",
-    ),
+    Column::new("ticket_type_created_at", Timestamp, "/ticket_type/created_at", ""),
+    Column::new("ticket_type_updated_at", Timestamp, "/ticket_type/updated_at", ""),
 ];
 
+#[rustfmt::skip]
 static TICKET_STATE_COLUMNS: &[Column] = &[
     Column::new("ticket_state_type", Str, "/ticket_state/type", ""),
     Column::new("ticket_state_id", Str, "/ticket_state/id", ""),
     Column::new("ticket_state_category", Str, "/ticket_state/category", ""),
-    Column::new(
-        "ticket_state_internal_label",
-        Str,
-        "/ticket_state/internal_label",
-        "",
-    ),
-    Column::new(
-        "ticket_state_external_label",
-        Str,
-        "/ticket_state/external_label",
-        "",
-    ),
+    Column::new("ticket_state_internal_label", Str, "/ticket_state/internal_label", ""),
+    Column::new("ticket_state_external_label", Str, "/ticket_state/external_label", ""),
 ];
 
-static CONTACT: &[Expandable] = &[
+/// What contact reports can expand.
+pub static CONTACT: &[Expandable] = &[
     obj("location", LOCATION_COLUMNS, json("location", "/location")),
     obj("avatar", AVATAR_COLUMNS, json("avatar", "/avatar")),
     obj(
@@ -432,7 +191,8 @@ static CONTACT: &[Expandable] = &[
     ),
 ];
 
-static CONVERSATION: &[Expandable] = &[
+/// What conversation reports can expand.
+pub static CONVERSATION: &[Expandable] = &[
     obj("source", SOURCE_COLUMNS, json("source", "/source")),
     obj(
         "statistics",
@@ -458,9 +218,11 @@ static CONVERSATION: &[Expandable] = &[
     obj("channel", CHANNEL_COLUMNS, json("channel", "/channel")),
 ];
 
-static COMPANY: &[Expandable] = &[obj("plan", PLAN_COLUMNS, json("plan", "/plan"))];
+/// What `companies` can expand.
+pub static COMPANY: &[Expandable] = &[obj("plan", PLAN_COLUMNS, json("plan", "/plan"))];
 
-static TICKET: &[Expandable] = &[
+/// What `tickets` can expand.
+pub static TICKET: &[Expandable] = &[
     obj(
         "ticket_type",
         TICKET_TYPE_COLUMNS,
@@ -473,21 +235,10 @@ static TICKET: &[Expandable] = &[
     ),
 ];
 
-/// The nested objects a report can expand (none for most).
+/// The nested objects a report can expand (none for most): its spec's
+/// [`expandable`](crate::reports::ReportSpec::expandable).
 pub fn objects(report: ReportName) -> &'static [Expandable] {
-    match report {
-        ReportName::Users
-        | ReportName::Leads
-        | ReportName::LeadById
-        | ReportName::UsersByUsername
-        | ReportName::UsersByTag
-        | ReportName::UsersBySegment
-        | ReportName::UsersByCompany => CONTACT,
-        ReportName::Conversations | ReportName::ConversationsByAdmin => CONVERSATION,
-        ReportName::Companies => COMPANY,
-        ReportName::Tickets => TICKET,
-        _ => &[],
-    }
+    report.spec().expandable
 }
 
 /// Check that every listed object is one the report knows.

@@ -92,7 +92,9 @@ pub struct ReportKeys {
     pub foreign_keys: &'static [ForeignKey],
 }
 
-const fn fk(
+/// A foreign key: `columns` point at `referenced_columns` of a row in one
+/// of `references`.
+pub const fn fk(
     columns: &'static [&'static str],
     references: &'static [ReportName],
     referenced_columns: &'static [&'static str],
@@ -107,28 +109,43 @@ const fn fk(
 
 /// An assignee id: `0` is Intercom's "unassigned" (2.16 sends the integer,
 /// 2.11 the string; both are written as `"0"`).
-const fn assignee(column: &'static [&'static str], report: &'static [ReportName]) -> ForeignKey {
+pub const fn assignee(
+    column: &'static [&'static str],
+    report: &'static [ReportName],
+) -> ForeignKey {
     ForeignKey {
         none_values: &["0"],
         ..fk(column, report, &["id"])
     }
 }
 
-const CONTACTS: &[ReportName] = &[ReportName::Users, ReportName::Leads];
+/// Where a contact's row is: `users` or `leads`, by role.
+pub const CONTACTS: &[ReportName] = &[ReportName::Users, ReportName::Leads];
 
-const TO_CONVERSATION: ForeignKey = fk(&["conversation_id"], &[ReportName::Conversations], &["id"]);
-const CONTACT_TO_CONTACT: ForeignKey = fk(&["contact_id"], CONTACTS, &["id"]);
-const COMPANY_TO_COMPANY: ForeignKey = fk(&["company_id"], &[ReportName::Companies], &["id"]);
-const TAG: ForeignKey = fk(&["tag_id"], &[ReportName::Tags], &["id"]);
-const SEGMENT: ForeignKey = fk(&["segment_id"], &[ReportName::Segments], &["id"]);
-const ADMIN_ASSIGNEE: ForeignKey = assignee(&["admin_assignee_id"], &[ReportName::Admins]);
-const TEAM_ASSIGNEE: ForeignKey = assignee(&["team_assignee_id"], &[ReportName::Teams]);
-const TICKET_TYPE: ForeignKey = fk(&["ticket_type_id"], &[ReportName::TicketTypes], &["id"]);
-const EVENT_USER: ForeignKey = fk(&["intercom_user_id"], &[ReportName::Users], &["id"]);
-const NOTE_AUTHOR: ForeignKey = fk(&["author_id"], &[ReportName::Admins], &["id"]);
+/// `conversation_id` → `conversations.id`.
+pub const TO_CONVERSATION: ForeignKey =
+    fk(&["conversation_id"], &[ReportName::Conversations], &["id"]);
+/// `contact_id` → `users.id` or `leads.id`.
+pub const CONTACT_TO_CONTACT: ForeignKey = fk(&["contact_id"], CONTACTS, &["id"]);
+/// `company_id` → `companies.id`.
+pub const COMPANY_TO_COMPANY: ForeignKey = fk(&["company_id"], &[ReportName::Companies], &["id"]);
+/// `tag_id` → `tags.id`.
+pub const TAG: ForeignKey = fk(&["tag_id"], &[ReportName::Tags], &["id"]);
+/// `segment_id` → `segments.id`.
+pub const SEGMENT: ForeignKey = fk(&["segment_id"], &[ReportName::Segments], &["id"]);
+/// `admin_assignee_id` → `admins.id` (`0`: unassigned).
+pub const ADMIN_ASSIGNEE: ForeignKey = assignee(&["admin_assignee_id"], &[ReportName::Admins]);
+/// `team_assignee_id` → `teams.id` (`0`: unassigned).
+pub const TEAM_ASSIGNEE: ForeignKey = assignee(&["team_assignee_id"], &[ReportName::Teams]);
+/// `ticket_type_id` → `ticket_types.id`.
+pub const TICKET_TYPE: ForeignKey = fk(&["ticket_type_id"], &[ReportName::TicketTypes], &["id"]);
+/// `intercom_user_id` → `users.id`.
+pub const EVENT_USER: ForeignKey = fk(&["intercom_user_id"], &[ReportName::Users], &["id"]);
+/// `author_id` → `admins.id`.
+pub const NOTE_AUTHOR: ForeignKey = fk(&["author_id"], &[ReportName::Admins], &["id"]);
 
 /// A record read whole at every change: one row per `(id, updated_at)`.
-const VERSIONED: ReportKeys = ReportKeys {
+pub const VERSIONED: ReportKeys = ReportKeys {
     primary_key: &["id", "updated_at"],
     nullable_key_columns: &[],
     entity_key: &["id"],
@@ -138,13 +155,14 @@ const VERSIONED: ReportKeys = ReportKeys {
     foreign_keys: &[],
 };
 
-const CONVERSATIONS: ReportKeys = ReportKeys {
+/// A conversation version, assigned to an admin and a team.
+pub const CONVERSATIONS: ReportKeys = ReportKeys {
     foreign_keys: &[ADMIN_ASSIGNEE, TEAM_ASSIGNEE],
     ..VERSIONED
 };
 
 /// A snapshot report: the whole list at every change, one row per record.
-const SNAPSHOT: ReportKeys = ReportKeys {
+pub const SNAPSHOT: ReportKeys = ReportKeys {
     primary_key: &["_run_id", "id"],
     nullable_key_columns: &[],
     entity_key: &["id"],
@@ -155,7 +173,7 @@ const SNAPSHOT: ReportKeys = ReportKeys {
 };
 
 /// A mapping table of `parent` with item column `item`.
-const fn mapping(
+pub const fn mapping(
     parent: &'static [&'static str; 3],
     foreign_keys: &'static [ForeignKey],
 ) -> ReportKeys {
@@ -170,87 +188,11 @@ const fn mapping(
     }
 }
 
-/// The keys of a report's rows.
+/// The keys of a report's rows (declared in its [`ReportSpec`]).
+///
+/// [`ReportSpec`]: crate::reports::ReportSpec
 pub fn keys(report: ReportName) -> ReportKeys {
-    use ReportName::*;
-    match report {
-        Conversations | ConversationsByAdmin => CONVERSATIONS,
-        ConversationParts => ReportKeys {
-            primary_key: &["conversation_id", "id", "updated_at"],
-            entity_key: &["conversation_id", "id"],
-            foreign_keys: &[TO_CONVERSATION],
-            ..VERSIONED
-        },
-        Users | Leads | LeadById | UsersByUsername | UsersByTag | UsersBySegment
-        | UsersByCompany | Companies => VERSIONED,
-        Tickets => ReportKeys {
-            foreign_keys: &[TICKET_TYPE, ADMIN_ASSIGNEE, TEAM_ASSIGNEE],
-            ..VERSIONED
-        },
-        Events => ReportKeys {
-            primary_key: &["event_key"],
-            nullable_key_columns: &[],
-            entity_key: &["event_key"],
-            version_column: "_extracted_at",
-            current: Current::Every,
-            repeats_versions: true,
-            foreign_keys: &[EVENT_USER],
-        },
-        NotesByUser => ReportKeys {
-            primary_key: &["contact_id", "contact_updated_at", "id"],
-            // Null on the one row of a contact version without notes.
-            nullable_key_columns: &["id"],
-            entity_key: &["contact_id"],
-            version_column: "contact_updated_at",
-            current: Current::LatestParentVersion,
-            repeats_versions: false,
-            foreign_keys: &[CONTACT_TO_CONTACT, NOTE_AUTHOR],
-        },
-        DeletedConversations => ReportKeys {
-            primary_key: &["id"],
-            nullable_key_columns: &[],
-            entity_key: &["id"],
-            version_column: "deleted_at",
-            current: Current::Every,
-            repeats_versions: false,
-            foreign_keys: &[],
-        },
-        CompanyTags => mapping(
-            &["company_id", "company_updated_at", "tag_id"],
-            &[COMPANY_TO_COMPANY, TAG],
-        ),
-        CompanySegments => mapping(
-            &["company_id", "company_updated_at", "segment_id"],
-            &[COMPANY_TO_COMPANY, SEGMENT],
-        ),
-        ConversationTags => mapping(
-            &["conversation_id", "conversation_updated_at", "tag_id"],
-            &[TO_CONVERSATION, TAG],
-        ),
-        ConversationContacts => mapping(
-            &["conversation_id", "conversation_updated_at", "contact_id"],
-            &[TO_CONVERSATION, CONTACT_TO_CONTACT],
-        ),
-        ContactTags => mapping(
-            &["contact_id", "contact_updated_at", "tag_id"],
-            &[CONTACT_TO_CONTACT, TAG],
-        ),
-        ContactCompanies => mapping(
-            &["contact_id", "contact_updated_at", "company_id"],
-            &[CONTACT_TO_CONTACT, COMPANY_TO_COMPANY],
-        ),
-        ContactSegments => mapping(
-            &["contact_id", "contact_updated_at", "segment_id"],
-            &[CONTACT_TO_CONTACT, SEGMENT],
-        ),
-        Admins | Teams | Tags | Segments | TicketTypes => SNAPSHOT,
-        // Built-in attributes have no id; `full_name` is unique per model.
-        DataAttributes => ReportKeys {
-            primary_key: &["_run_id", "model", "full_name"],
-            entity_key: &["model", "full_name"],
-            ..SNAPSHOT
-        },
-    }
+    report.spec().keys
 }
 
 /// The keys as the fields of a schema document (`schemas/<report>.json`).

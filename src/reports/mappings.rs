@@ -33,7 +33,8 @@ use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{self, Granularity, SearchCursor, SearchSpec};
-use crate::reports::{ExtractOptions, Extracted};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, undeclared_plan};
+use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, conversations, keys};
 
 /// Which mapping table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,119 +284,172 @@ pub(crate) fn distinct_items(
     kept
 }
 
+/// What the conversation mapping tables share.
+const CONVERSATION_MAPPING: ReportSpec = ReportSpec {
+    name: "",
+    description: "",
+    model: None,
+    columns: &[],
+    expandable: &[],
+    options: &[],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::VERSIONED,
+    probes: &[Probe::Search(|_| {
+        Ok(conversations::search_spec("all", "updated_at"))
+    })],
+    skip_failed_option: None,
+    plan: undeclared_plan,
+};
+
+/// What the contact mapping tables share.
+const CONTACT_MAPPING: ReportSpec = ReportSpec {
+    probes: &[Probe::Search(|_| Ok(contacts::search_spec("user", None)))],
+    ..CONVERSATION_MAPPING
+};
+
+/// `conversation_tags`: the tags of each changed conversation.
+pub static CONVERSATION_TAGS: ReportSpec = ReportSpec {
+    name: "conversation_tags",
+    description: "Tags of each changed conversation, one row per (conversation, tag)",
+    columns: CONVERSATION_TAG_COLUMNS,
+    keys: keys::mapping(
+        &["conversation_id", "conversation_updated_at", "tag_id"],
+        &[keys::TO_CONVERSATION, keys::TAG],
+    ),
+    plan: |_| Ok(Plan::FanOut(run_conversation_tags)),
+    ..CONVERSATION_MAPPING
+};
+
+/// `conversation_contacts`: the contacts of each changed conversation.
+pub static CONVERSATION_CONTACTS: ReportSpec = ReportSpec {
+    name: "conversation_contacts",
+    description: "Contacts of each changed conversation, one row per (conversation, contact)",
+    columns: CONVERSATION_CONTACT_COLUMNS,
+    keys: keys::mapping(
+        &["conversation_id", "conversation_updated_at", "contact_id"],
+        &[keys::TO_CONVERSATION, keys::CONTACT_TO_CONTACT],
+    ),
+    plan: |_| Ok(Plan::FanOut(run_conversation_contacts)),
+    ..CONVERSATION_MAPPING
+};
+
+/// `contact_tags`: the tags of each changed contact.
+pub static CONTACT_TAGS: ReportSpec = ReportSpec {
+    name: "contact_tags",
+    description: "Tags of each changed contact, past the 10 inline (GET /contacts/{id}/tags)",
+    columns: CONTACT_TAG_COLUMNS,
+    keys: keys::mapping(
+        &["contact_id", "contact_updated_at", "tag_id"],
+        &[keys::CONTACT_TO_CONTACT, keys::TAG],
+    ),
+    plan: |_| Ok(Plan::FanOut(run_contact_tags)),
+    ..CONTACT_MAPPING
+};
+
+/// `contact_companies`: the companies of each changed contact.
+pub static CONTACT_COMPANIES: ReportSpec = ReportSpec {
+    name: "contact_companies",
+    description: "Companies of each changed contact, past the 10 inline (GET /contacts/{id}/companies)",
+    columns: CONTACT_COMPANY_COLUMNS,
+    keys: keys::mapping(
+        &["contact_id", "contact_updated_at", "company_id"],
+        &[keys::CONTACT_TO_CONTACT, keys::COMPANY_TO_COMPANY],
+    ),
+    plan: |_| Ok(Plan::FanOut(run_contact_companies)),
+    ..CONTACT_MAPPING
+};
+
+/// `contact_segments`: the segments of each changed contact.
+pub static CONTACT_SEGMENTS: ReportSpec = ReportSpec {
+    name: "contact_segments",
+    description: "Segments of each changed contact (GET /contacts/{id}/segments; one request per contact)",
+    columns: CONTACT_SEGMENT_COLUMNS,
+    keys: keys::mapping(
+        &["contact_id", "contact_updated_at", "segment_id"],
+        &[keys::CONTACT_TO_CONTACT, keys::SEGMENT],
+    ),
+    plan: |_| Ok(Plan::FanOut(run_contact_segments)),
+    ..CONTACT_MAPPING
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `conversation_tags` ([`CONVERSATION_TAGS`]).
+    pub const ConversationTags: ReportName = ReportName::of(&CONVERSATION_TAGS);
+    /// `conversation_contacts` ([`CONVERSATION_CONTACTS`]).
+    pub const ConversationContacts: ReportName = ReportName::of(&CONVERSATION_CONTACTS);
+    /// `contact_tags` ([`CONTACT_TAGS`]).
+    pub const ContactTags: ReportName = ReportName::of(&CONTACT_TAGS);
+    /// `contact_companies` ([`CONTACT_COMPANIES`]).
+    pub const ContactCompanies: ReportName = ReportName::of(&CONTACT_COMPANIES);
+    /// `contact_segments` ([`CONTACT_SEGMENTS`]).
+    pub const ContactSegments: ReportName = ReportName::of(&CONTACT_SEGMENTS);
+}
+
+/// [`extract`] of one mapping table, as a plan's extractor.
+fn run(c: ExtractCtx<'_>, mapping: Mapping) -> ExtractFuture<'_> {
+    Box::pin(extract(c.client, mapping, c.options, c.cursor, c.tx))
+}
+
+fn run_conversation_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    run(c, Mapping::ConversationTags)
+}
+
+fn run_conversation_contacts(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    run(c, Mapping::ConversationContacts)
+}
+
+fn run_contact_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    run(c, Mapping::ContactTags)
+}
+
+fn run_contact_companies(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    run(c, Mapping::ContactCompanies)
+}
+
+fn run_contact_segments(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    run(c, Mapping::ContactSegments)
+}
+
+#[rustfmt::skip]
 pub static CONVERSATION_TAG_COLUMNS: &[Column] = &[
-    Column::new(
-        "conversation_id",
-        Str,
-        "/conversation_id",
-        "Conversation id",
-    ),
-    Column::new(
-        "conversation_updated_at",
-        Timestamp,
-        "/conversation_updated_at",
-        "The conversation's updated_at: the latest per conversation is current",
-    ),
-    Column::new(
-        "tag_id",
-        Str,
-        "/id",
-        "Tag id; null on the one row of a version with no tags",
-    ),
+    Column::new("conversation_id", Str, "/conversation_id", "Conversation id"),
+    Column::new("conversation_updated_at", Timestamp, "/conversation_updated_at", "The conversation's updated_at: the latest per conversation is current"),
+    Column::new("tag_id", Str, "/id", "Tag id; null on the one row of a version with no tags"),
     Column::new("tag_name", Str, "/name", "Tag name"),
-    Column::new(
-        "applied_at",
-        Timestamp,
-        "/applied_at",
-        "When the tag was applied",
-    ),
+    Column::new("applied_at", Timestamp, "/applied_at", "When the tag was applied"),
     Column::new("applied_by_id", Str, "/applied_by/id", "Who applied it"),
 ];
 
+#[rustfmt::skip]
 pub static CONVERSATION_CONTACT_COLUMNS: &[Column] = &[
-    Column::new(
-        "conversation_id",
-        Str,
-        "/conversation_id",
-        "Conversation id",
-    ),
-    Column::new(
-        "conversation_updated_at",
-        Timestamp,
-        "/conversation_updated_at",
-        "The conversation's updated_at: the latest per conversation is current",
-    ),
-    Column::new(
-        "contact_id",
-        Str,
-        "/id",
-        "Contact id; null on the one row of a version with no contacts",
-    ),
-    Column::new(
-        "external_id",
-        Str,
-        "/external_id",
-        "The contact's external id",
-    ),
+    Column::new("conversation_id", Str, "/conversation_id", "Conversation id"),
+    Column::new("conversation_updated_at", Timestamp, "/conversation_updated_at", "The conversation's updated_at: the latest per conversation is current"),
+    Column::new("contact_id", Str, "/id", "Contact id; null on the one row of a version with no contacts"),
+    Column::new("external_id", Str, "/external_id", "The contact's external id"),
 ];
 
+#[rustfmt::skip]
 pub static CONTACT_TAG_COLUMNS: &[Column] = &[
     Column::new("contact_id", Str, "/contact_id", "Contact id"),
-    Column::new(
-        "contact_updated_at",
-        Timestamp,
-        "/contact_updated_at",
-        "The contact's updated_at: the latest per contact is current",
-    ),
-    Column::new(
-        "tag_id",
-        Str,
-        "/id",
-        "Tag id; null on the one row of a version with no tags",
-    ),
-    Column::new(
-        "tag_name",
-        Str,
-        "/name",
-        "Tag name (when Intercom returns it)",
-    ),
+    Column::new("contact_updated_at", Timestamp, "/contact_updated_at", "The contact's updated_at: the latest per contact is current"),
+    Column::new("tag_id", Str, "/id", "Tag id; null on the one row of a version with no tags"),
+    Column::new("tag_name", Str, "/name", "Tag name (when Intercom returns it)"),
 ];
 
+#[rustfmt::skip]
 pub static CONTACT_COMPANY_COLUMNS: &[Column] = &[
     Column::new("contact_id", Str, "/contact_id", "Contact id"),
-    Column::new(
-        "contact_updated_at",
-        Timestamp,
-        "/contact_updated_at",
-        "The contact's updated_at: the latest per contact is current",
-    ),
-    Column::new(
-        "company_id",
-        Str,
-        "/id",
-        "Company id (Intercom's); null on the one row of a version with no companies",
-    ),
-    Column::new(
-        "company_name",
-        Str,
-        "/name",
-        "Company name (when Intercom returns it)",
-    ),
+    Column::new("contact_updated_at", Timestamp, "/contact_updated_at", "The contact's updated_at: the latest per contact is current"),
+    Column::new("company_id", Str, "/id", "Company id (Intercom's); null on the one row of a version with no companies"),
+    Column::new("company_name", Str, "/name", "Company name (when Intercom returns it)"),
 ];
 
+#[rustfmt::skip]
 pub static CONTACT_SEGMENT_COLUMNS: &[Column] = &[
     Column::new("contact_id", Str, "/contact_id", "Contact id"),
-    Column::new(
-        "contact_updated_at",
-        Timestamp,
-        "/contact_updated_at",
-        "The contact's updated_at: the latest per contact is current",
-    ),
-    Column::new(
-        "segment_id",
-        Str,
-        "/id",
-        "Segment id; null on the one row of a version with no segments",
-    ),
+    Column::new("contact_updated_at", Timestamp, "/contact_updated_at", "The contact's updated_at: the latest per contact is current"),
+    Column::new("segment_id", Str, "/id", "Segment id; null on the one row of a version with no segments"),
     Column::new("segment_name", Str, "/name", "Segment name"),
 ];

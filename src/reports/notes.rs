@@ -28,45 +28,68 @@ use crate::api::query::leaf;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
+use crate::reports::keys::{self, Current, ReportKeys};
+use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, CursorTracker, Granularity, SearchCursor, SearchSpec};
-use crate::reports::{ExtractOptions, Extracted, conversation_parts, fanout};
+use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list};
+use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, conversation_parts, fanout};
+
+/// Option `contact_ids`: whose notes (unset: every changed contact's).
+const CONTACT_IDS: OptionSpec = list(
+    "contact_ids",
+    "Contact ids; without it, every contact changed since the last run",
+);
+
+/// `notes_by_user`: a fan-out over the given or changed contacts,
+/// `GET /contacts/{id}/notes` each.
+pub static NOTES_BY_USER: ReportSpec = ReportSpec {
+    name: "notes_by_user",
+    description: "Notes of the given contacts, or of every changed contact (GET /contacts/{id}/notes)",
+    model: None,
+    columns: COLUMNS,
+    expandable: &[],
+    options: &[CONTACT_IDS],
+    default_enabled: false,
+    min_version: None,
+    keys: ReportKeys {
+        primary_key: &["contact_id", "contact_updated_at", "id"],
+        // Null on the one row of a contact version without notes.
+        nullable_key_columns: &["id"],
+        entity_key: &["contact_id"],
+        version_column: "contact_updated_at",
+        current: Current::LatestParentVersion,
+        repeats_versions: false,
+        foreign_keys: &[keys::CONTACT_TO_CONTACT, keys::NOTE_AUTHOR],
+    },
+    probes: &[Probe::Search(|_| Ok(contacts::search_spec("user", None)))],
+    skip_failed_option: None,
+    plan: |_| Ok(Plan::FanOut(run)),
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `notes_by_user` ([`NOTES_BY_USER`]).
+    pub const NotesByUser: ReportName = ReportName::of(&NOTES_BY_USER);
+}
+
+/// [`extract`] as the plan's extractor.
+fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
+    let ids = c.report_options.list(&CONTACT_IDS);
+    Box::pin(async move { extract(c.client, c.options, &ids, c.cursor, c.retry, c.tx).await })
+}
 
 /// Output columns.
+#[rustfmt::skip]
 pub static COLUMNS: &[Column] = &[
-    Column::new(
-        "id",
-        Str,
-        "/id",
-        "Note id; null on the one row of a contact version without notes",
-    ),
+    Column::new("id", Str, "/id", "Note id; null on the one row of a contact version without notes"),
     Column::new("contact_id", Str, "/contact_id", "The contact's id"),
-    Column::new(
-        "contact_updated_at",
-        Timestamp,
-        "/contact_updated_at",
-        "The contact's updated_at: the latest rows per contact are its current notes",
-    ),
+    Column::new("contact_updated_at", Timestamp, "/contact_updated_at", "The contact's updated_at: the latest rows per contact are its current notes"),
     Column::new("body", Str, "/body", "Body as HTML"),
-    Column::new(
-        "body_text",
-        Str,
-        "/body_text",
-        "Body as plain text (converted from the HTML)",
-    ),
-    Column::new(
-        "author_id",
-        Str,
-        "/author/id",
-        "The admin who wrote the note",
-    ),
+    Column::new("body_text", Str, "/body_text", "Body as plain text (converted from the HTML)"),
+    Column::new("author_id", Str, "/author/id", "The admin who wrote the note"),
     Column::new("author_name", Str, "/author/name", "The admin's name"),
     Column::new("author_email", Str, "/author/email", "The admin's email"),
-    Column::new(
-        "created_at",
-        Timestamp,
-        "/created_at",
-        "When the note was written",
-    ),
+    Column::new("created_at", Timestamp, "/created_at", "When the note was written"),
 ];
 
 /// A contact whose notes are fetched.

@@ -14,7 +14,107 @@ use tokio::sync::mpsc;
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
-use crate::reports::Extracted;
+use crate::reports::keys::{self, ReportKeys};
+use crate::reports::spec::{Plan, Probe, ReportSpec, undeclared_plan};
+use crate::reports::{Extracted, ReportName};
+
+/// What every snapshot report shares.
+const SNAPSHOT_REPORT: ReportSpec = ReportSpec {
+    name: "",
+    description: "",
+    model: None,
+    columns: &[],
+    expandable: &[],
+    options: &[],
+    default_enabled: true,
+    min_version: None,
+    keys: keys::SNAPSHOT,
+    probes: &[],
+    skip_failed_option: None,
+    plan: undeclared_plan,
+};
+
+/// `admins`: the whole list on every run, written when it changed.
+pub static ADMINS: ReportSpec = ReportSpec {
+    name: "admins",
+    description: "Teammates (GET /admins); snapshot, written when it changed",
+    columns: ADMIN_COLUMNS,
+    probes: &[Probe::Get("admins")],
+    plan: |_| Ok(Plan::Snapshot(ADMIN_LISTS)),
+    ..SNAPSHOT_REPORT
+};
+
+/// `teams`: the whole list on every run, written when it changed.
+pub static TEAMS: ReportSpec = ReportSpec {
+    name: "teams",
+    description: "Teams (GET /teams); snapshot, written when it changed",
+    columns: TEAM_COLUMNS,
+    probes: &[Probe::Get("teams")],
+    plan: |_| Ok(Plan::Snapshot(TEAM_LISTS)),
+    ..SNAPSHOT_REPORT
+};
+
+/// `tags`: the whole list on every run, written when it changed.
+pub static TAGS: ReportSpec = ReportSpec {
+    name: "tags",
+    description: "Tags (GET /tags); snapshot, written when it changed",
+    columns: TAG_COLUMNS,
+    probes: &[Probe::Get("tags")],
+    plan: |_| Ok(Plan::Snapshot(TAG_LISTS)),
+    ..SNAPSHOT_REPORT
+};
+
+/// `segments`: the whole list on every run, written when it changed.
+pub static SEGMENTS: ReportSpec = ReportSpec {
+    name: "segments",
+    description: "Segments with their counts (GET /segments); snapshot, written when it changed",
+    columns: SEGMENT_COLUMNS,
+    probes: &[Probe::Get("segments?include_count=true")],
+    plan: |_| Ok(Plan::Snapshot(SEGMENT_LISTS)),
+    ..SNAPSHOT_REPORT
+};
+
+/// `data_attributes`: the whole list on every run, written when it changed.
+pub static DATA_ATTRIBUTES: ReportSpec = ReportSpec {
+    name: "data_attributes",
+    description: "Contact, company and conversation attributes (GET /data_attributes, /conversations/attributes); snapshot",
+    columns: DATA_ATTRIBUTE_COLUMNS,
+    // Built-in attributes have no id; `full_name` is unique per model.
+    keys: ReportKeys {
+        primary_key: &["_run_id", "model", "full_name"],
+        entity_key: &["model", "full_name"],
+        ..keys::SNAPSHOT
+    },
+    probes: &[Probe::Get("data_attributes?model=contact")],
+    plan: |_| Ok(Plan::Snapshot(DATA_ATTRIBUTE_LISTS)),
+    ..SNAPSHOT_REPORT
+};
+
+/// `ticket_types`: the whole list on every run, written when it changed.
+pub static TICKET_TYPES: ReportSpec = ReportSpec {
+    name: "ticket_types",
+    description: "Ticket types (GET /ticket_types); snapshot, written when it changed",
+    columns: TICKET_TYPE_COLUMNS,
+    probes: &[Probe::Get("ticket_types")],
+    plan: |_| Ok(Plan::Snapshot(TICKET_TYPE_LISTS)),
+    ..SNAPSHOT_REPORT
+};
+
+#[allow(non_upper_case_globals)]
+impl ReportName {
+    /// `admins` ([`ADMINS`]).
+    pub const Admins: ReportName = ReportName::of(&ADMINS);
+    /// `teams` ([`TEAMS`]).
+    pub const Teams: ReportName = ReportName::of(&TEAMS);
+    /// `tags` ([`TAGS`]).
+    pub const Tags: ReportName = ReportName::of(&TAGS);
+    /// `segments` ([`SEGMENTS`]).
+    pub const Segments: ReportName = ReportName::of(&SEGMENTS);
+    /// `data_attributes` ([`DATA_ATTRIBUTES`]).
+    pub const DataAttributes: ReportName = ReportName::of(&DATA_ATTRIBUTES);
+    /// `ticket_types` ([`TICKET_TYPES`]).
+    pub const TicketTypes: ReportName = ReportName::of(&TICKET_TYPES);
+}
 
 /// One request of a snapshot: the path and the key holding the records.
 #[derive(Debug, Clone, Copy)]
@@ -37,12 +137,19 @@ const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
     }
 }
 
-pub static ADMINS: &[ListRequest] = &[req("admins", &["admins"])];
-pub static TEAMS: &[ListRequest] = &[req("teams", &["teams"])];
-pub static TAGS: &[ListRequest] = &[req("tags", &["data", "tags"])];
-pub static SEGMENTS: &[ListRequest] = &[req("segments?include_count=true", &["segments", "data"])];
-pub static TICKET_TYPES: &[ListRequest] = &[req("ticket_types", &["data", "ticket_types"])];
-pub static DATA_ATTRIBUTES: &[ListRequest] = &[
+/// The requests of `admins`.
+pub static ADMIN_LISTS: &[ListRequest] = &[req("admins", &["admins"])];
+/// The requests of `teams`.
+pub static TEAM_LISTS: &[ListRequest] = &[req("teams", &["teams"])];
+/// The requests of `tags`.
+pub static TAG_LISTS: &[ListRequest] = &[req("tags", &["data", "tags"])];
+/// The requests of `segments`.
+pub static SEGMENT_LISTS: &[ListRequest] =
+    &[req("segments?include_count=true", &["segments", "data"])];
+/// The requests of `ticket_types`.
+pub static TICKET_TYPE_LISTS: &[ListRequest] = &[req("ticket_types", &["data", "ticket_types"])];
+/// The requests of `data_attributes`.
+pub static DATA_ATTRIBUTE_LISTS: &[ListRequest] = &[
     req("data_attributes?model=contact", &["data"]),
     req("data_attributes?model=company", &["data"]),
     // Intercom 2.16 moved conversation attributes away (422); 2.11 serves them.
@@ -138,62 +245,35 @@ pub async fn extract(
     })
 }
 
+#[rustfmt::skip]
 pub static ADMIN_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Admin id"),
     Column::new("name", Str, "/name", "Name"),
     Column::new("email", Str, "/email", "Email"),
     Column::new("job_title", Str, "/job_title", "Job title"),
-    Column::new(
-        "away_mode_enabled",
-        Bool,
-        "/away_mode_enabled",
-        "In away mode",
-    ),
-    Column::new(
-        "away_mode_reassign",
-        Bool,
-        "/away_mode_reassign",
-        "Reassigns conversations while away",
-    ),
-    Column::new(
-        "has_inbox_seat",
-        Bool,
-        "/has_inbox_seat",
-        "Has a paid inbox seat",
-    ),
+    Column::new("away_mode_enabled", Bool, "/away_mode_enabled", "In away mode"),
+    Column::new("away_mode_reassign", Bool, "/away_mode_reassign", "Reassigns conversations while away"),
+    Column::new("has_inbox_seat", Bool, "/has_inbox_seat", "Has a paid inbox seat"),
     Column::list("team_ids", "/team_ids", "", "Teams the admin belongs to"),
-    Column::new(
-        "avatar",
-        Str,
-        "/avatar",
-        "Avatar URL: `avatar` as a string (2.16), else `avatar.image_url` (the 2.11 object)",
-    )
-    .or(&["/avatar/image_url"]),
+    Column::new("avatar", Str, "/avatar", "Avatar URL: `avatar` as a string (2.16), else `avatar.image_url` (the 2.11 object)").or(&["/avatar/image_url"]),
 ];
 
+#[rustfmt::skip]
 pub static TEAM_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Team id"),
     Column::new("name", Str, "/name", "Name"),
     Column::list("admin_ids", "/admin_ids", "", "Admins in the team"),
-    Column::new(
-        "assignment_limit",
-        Int,
-        "/assignment_limit",
-        "Assignment limit (2.16)",
-    ),
-    Column::new(
-        "distribution_method",
-        Str,
-        "/distribution_method",
-        "Distribution method (2.16)",
-    ),
+    Column::new("assignment_limit", Int, "/assignment_limit", "Assignment limit (2.16)"),
+    Column::new("distribution_method", Str, "/distribution_method", "Distribution method (2.16)"),
 ];
 
+#[rustfmt::skip]
 pub static TAG_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Tag id"),
     Column::new("name", Str, "/name", "Name"),
 ];
 
+#[rustfmt::skip]
 pub static SEGMENT_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Segment id"),
     Column::new("name", Str, "/name", "Name"),
@@ -203,73 +283,37 @@ pub static SEGMENT_COLUMNS: &[Column] = &[
     Column::new("count", Int, "/count", "Contacts in the segment"),
 ];
 
+#[rustfmt::skip]
 pub static DATA_ATTRIBUTE_COLUMNS: &[Column] = &[
     Column::new("model", Str, "/model", "contact, company or conversation"),
     Column::new("name", Str, "/name", "Name"),
-    Column::new(
-        "full_name",
-        Str,
-        "/full_name",
-        "Full (dotted) name; with model, the key",
-    ),
+    Column::new("full_name", Str, "/full_name", "Full (dotted) name; with model, the key"),
     Column::new("id", Str, "/id", "Id (custom attributes only)"),
     Column::new("label", Str, "/label", "Label shown in Intercom"),
     Column::new("description", Str, "/description", "Description"),
-    Column::new(
-        "data_type",
-        Str,
-        "/data_type",
-        "string, integer, float, boolean, date (conversations in 2.16: also list, decimal, datetime, ...)",
-    ),
-    Column::list(
-        "options",
-        "/options",
-        "",
-        "Allowed values, for list attributes",
-    ),
+    Column::new("data_type", Str, "/data_type", "string, integer, float, boolean, date (conversations in 2.16: also list, decimal, datetime, ...)"),
+    Column::list("options", "/options", "", "Allowed values, for list attributes"),
     Column::new("custom", Bool, "/custom", "Custom (true) or built-in"),
     Column::new("archived", Bool, "/archived", "Archived"),
-    Column::new(
-        "api_writable",
-        Bool,
-        "/api_writable",
-        "Writable through the API",
-    ),
-    Column::new(
-        "messenger_writable",
-        Bool,
-        "/messenger_writable",
-        "Writable by the Messenger",
-    ),
+    Column::new("api_writable", Bool, "/api_writable", "Writable through the API"),
+    Column::new("messenger_writable", Bool, "/messenger_writable", "Writable by the Messenger"),
     Column::new("ui_writable", Bool, "/ui_writable", "Writable in the UI"),
     Column::new("created_at", Timestamp, "/created_at", "Created"),
     Column::new("updated_at", Timestamp, "/updated_at", "Last changed"),
     Column::new("admin_id", Str, "/admin_id", "Admin who created it"),
 ];
 
+#[rustfmt::skip]
 pub static TICKET_TYPE_COLUMNS: &[Column] = &[
     Column::new("id", Str, "/id", "Ticket type id"),
     Column::new("name", Str, "/name", "Name"),
     Column::new("description", Str, "/description", "Description"),
-    Column::new(
-        "category",
-        Str,
-        "/category",
-        "Customer, Back-office or Tracker",
-    ),
+    Column::new("category", Str, "/category", "Customer, Back-office or Tracker"),
     Column::new("icon", Str, "/icon", "Icon"),
     Column::new("workspace_id", Str, "/workspace_id", "Workspace"),
     Column::new("archived", Bool, "/archived", "Archived"),
     Column::new("is_internal", Bool, "/is_internal", "Internal"),
     Column::new("created_at", Timestamp, "/created_at", "Created"),
     Column::new("updated_at", Timestamp, "/updated_at", "Last changed"),
-    Column::new(
-        "attributes",
-        Json,
-        "/ticket_type_attributes/data",
-        "The type's attributes as a JSON array: `ticket_type_attributes.data` (what \
-         Intercom sends), else `ticket_type_attributes.ticket_type_attributes` (the 2.11 \
-         OpenAPI schema's key)",
-    )
-    .or(&["/ticket_type_attributes/ticket_type_attributes"]),
+    Column::new("attributes", Json, "/ticket_type_attributes/data", "The type's attributes as a JSON array: `ticket_type_attributes.data` (what Intercom sends), else `ticket_type_attributes.ticket_type_attributes` (the 2.11 OpenAPI schema's key)").or(&["/ticket_type_attributes/ticket_type_attributes"]),
 ];

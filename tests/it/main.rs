@@ -19,6 +19,10 @@ mod columns;
 // The output schemas under schemas/ and the example config match the code.
 mod schemas;
 
+// The report registry: every report declares columns, plan, probes; check
+// probes exactly the registered reports; backfill names what it leaves out.
+mod registry;
+
 // The keys in schemas/ hold in a full export: unique primary keys, resolving
 // foreign keys.
 mod keys;
