@@ -41,7 +41,7 @@ use crate::reports::{ExtractOptions, Extracted, FailedItem, ReportName, expand, 
 /// itself: Intercom allows one open scroll per workspace and keeps an
 /// unfinished one for a minute, so a `sync` started right after `check`
 /// would wait for it (`scroll_exists`).
-const SCROLL_PROBE: &[Probe] = &[Probe::Post("companies/list")];
+const SCROLL_PROBE: &[Probe] = &[Probe::Post("companies/list?per_page=1")];
 
 /// `companies`: every company changed since the cursor, from the scroll.
 pub static COMPANIES: ReportSpec = ReportSpec {

@@ -206,12 +206,12 @@ async fn check_probes_exactly_the_registered_reports_with_their_declared_request
         assert!(line.ends_with(&expected), "{line}\nexpected {expected}");
     }
     // The company reports probe `POST /companies/list` (same scope), once
-    // for all three, and never open the workspace's one scroll: a sync right
+    // for all three and users_by_company, and never open the workspace's one scroll: a sync right
     // after `check` would otherwise wait a minute for it to expire.
     for report in ["companies", "company_tags", "company_segments"] {
         let line = lines.iter().find(|l| l.starts_with(&format!("{report} ")));
         assert!(
-            line.is_some_and(|l| l.ends_with("ok (POST /companies/list)")),
+            line.is_some_and(|l| l.ends_with("ok (POST /companies/list?per_page=1)")),
             "{report}: {text}"
         );
     }
