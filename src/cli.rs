@@ -74,6 +74,9 @@ pub enum Command {
     Schemas(SchemasArgs),
     /// List the reports with what they export and their options.
     Reports,
+    /// A Singer tap (Meltano): `--discover` prints the catalog, `--catalog`
+    /// syncs its selected streams as SCHEMA/RECORD/STATE messages on stdout.
+    Tap(crate::tap::TapArgs),
 }
 
 #[derive(Debug, Args)]
@@ -266,6 +269,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Simulate(args) => simulate(args).await,
         Command::Schemas(args) => schemas(args),
         Command::Reports => list_reports(&mut std::io::stdout().lock()),
+        Command::Tap(args) => crate::tap::run(args).await,
     }
 }
 

@@ -65,6 +65,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod simulator;
 pub mod state;
+pub mod tap;
 pub mod telemetry;
 pub mod testpoint;
 
