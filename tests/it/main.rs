@@ -70,3 +70,7 @@ mod shapes;
 
 // The share of the allowed calls in the run summary.
 mod summary;
+
+// `intercom-export tap`: the Singer catalog, RECORDs against truth and
+// Parquet, the STATE round trip, bad input.
+mod tap;
