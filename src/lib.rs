@@ -58,6 +58,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod lock;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod reports;

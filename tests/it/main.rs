@@ -74,3 +74,6 @@ mod summary;
 // `intercom-export tap`: the Singer catalog, RECORDs against truth and
 // Parquet, the STATE round trip, bad input.
 mod tap;
+
+// `schedule --metrics-addr`: Prometheus metrics against the summary and truth.
+mod metrics;
