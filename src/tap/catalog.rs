@@ -7,7 +7,13 @@
 //! boolean, `date-time` strings for timestamps (RFC 3339 UTC) and arrays of
 //! strings for lists. `key_properties` is the report's `primary_key` and
 //! `replication_key` its `version_column` (both from
-//! [`crate::reports::keys`], as in `schemas/`).
+//! [`crate::reports::keys`], as in `schemas/`), except that a report whose
+//! primary key has nullable columns (the mapping tables and
+//! `notes_by_user`: one row with a null item for a version with an empty
+//! list) has no `key_properties`: Singer targets make key properties
+//! `NOT NULL` (and upsert on them), which would reject that row. Its
+//! primary key is in the stream's metadata as `intercom-export-primary-key`
+//! with `intercom-export-nullable-key-columns`.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -51,6 +57,17 @@ pub fn json_schema(columns: &[Column]) -> Value {
     json!({"type": "object", "additionalProperties": false, "properties": properties})
 }
 
+/// The Singer `key_properties` of a report: its primary key, or none when
+/// a primary-key column may be null (see the module docs).
+pub fn key_properties(report: ReportName) -> &'static [&'static str] {
+    let k = keys::keys(report);
+    if k.nullable_key_columns.is_empty() {
+        k.primary_key
+    } else {
+        &[]
+    }
+}
+
 /// The catalog entry of one report with these columns. `selected` follows
 /// whether `sync` exports the report by default (reports that need ids
 /// are not selected).
@@ -62,7 +79,9 @@ pub fn stream_entry(report: ReportName, columns: &[Column]) -> Value {
             "inclusion": "available",
             "selected": report.info().default_enabled,
             "selected-by-default": report.info().default_enabled,
-            "table-key-properties": k.primary_key,
+            "table-key-properties": key_properties(report),
+            "intercom-export-primary-key": k.primary_key,
+            "intercom-export-nullable-key-columns": k.nullable_key_columns,
             "forced-replication-method": "INCREMENTAL",
             "valid-replication-keys": [k.version_column],
         }
@@ -81,7 +100,7 @@ pub fn stream_entry(report: ReportName, columns: &[Column]) -> Value {
         "tap_stream_id": report.as_str(),
         "stream": report.as_str(),
         "schema": json_schema(columns),
-        "key_properties": k.primary_key,
+        "key_properties": key_properties(report),
         "replication_key": k.version_column,
         "replication_method": "INCREMENTAL",
         "metadata": field_metadata,

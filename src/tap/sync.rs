@@ -305,7 +305,12 @@ async fn sync_stream(
         .map(|c| (c.name.to_string(), column_schema(c)))
         .collect();
     let schema = json!({"type": "object", "additionalProperties": false, "properties": properties});
-    if let Err(e) = emitter.schema(report.as_str(), schema, k.primary_key, k.version_column) {
+    if let Err(e) = emitter.schema(
+        report.as_str(),
+        schema,
+        super::catalog::key_properties(report),
+        k.version_column,
+    ) {
         return (Some(emitter), Err(e));
     }
 
