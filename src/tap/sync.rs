@@ -39,6 +39,7 @@ const CHANNEL_PAGES: usize = 4;
 /// temporary state store for the custom-attribute column names (removed
 /// when the session ends).
 pub struct Session {
+    /// The API client of the run (token, base URL, version, pacing).
     pub client: IntercomClient,
     store: StateStore,
     dir: PathBuf,
