@@ -108,6 +108,8 @@ pub struct Emitter {
     pub state: SingerState,
     /// `time_extracted` of every RECORD: when the run started (RFC 3339).
     time_extracted: String,
+    /// A write to stdout failed (the target exited): nothing more can be sent.
+    broken: bool,
 }
 
 impl Emitter {
@@ -117,13 +119,27 @@ impl Emitter {
             out,
             state,
             time_extracted: rfc3339(started_at),
+            broken: false,
         }
     }
 
+    /// Whether a write failed: the reader of stdout is gone.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    fn broken(&mut self, e: std::io::Error) -> Error {
+        self.broken = true;
+        Error::Internal(format!(
+            "writing to stdout: {e} (the Singer target reading it stopped; see its output)"
+        ))
+    }
+
     fn line(&mut self, message: &Value) -> Result<()> {
-        serde_json::to_writer(&mut self.out, message)
-            .map_err(|e| Error::Internal(format!("writing to stdout: {e}")))?;
-        self.out.write_all(b"\n").map_err(stdout_error)
+        let written = serde_json::to_writer(&mut self.out, message).map_err(std::io::Error::from);
+        written
+            .and_then(|()| self.out.write_all(b"\n"))
+            .map_err(|e| self.broken(e))
     }
 
     /// A SCHEMA message.
@@ -160,9 +176,12 @@ impl Emitter {
         let head = format!("{{\"type\":\"RECORD\",\"stream\":\"{stream}\",\"record\":");
         let tail = format!(",\"time_extracted\":\"{}\"}}\n", self.time_extracted);
         for row in buf.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            self.out.write_all(head.as_bytes()).map_err(stdout_error)?;
-            self.out.write_all(row).map_err(stdout_error)?;
-            self.out.write_all(tail.as_bytes()).map_err(stdout_error)?;
+            let written = self
+                .out
+                .write_all(head.as_bytes())
+                .and_then(|()| self.out.write_all(row))
+                .and_then(|()| self.out.write_all(tail.as_bytes()));
+            written.map_err(|e| self.broken(e))?;
         }
         Ok(())
     }
@@ -173,12 +192,8 @@ impl Emitter {
         let value = serde_json::to_value(&self.state)
             .map_err(|e| Error::Internal(format!("encoding the state: {e}")))?;
         self.line(&json!({"type": "STATE", "value": value}))?;
-        self.out.flush().map_err(stdout_error)
+        self.out.flush().map_err(|e| self.broken(e))
     }
-}
-
-fn stdout_error(e: std::io::Error) -> Error {
-    Error::Internal(format!("writing to stdout: {e}"))
 }
 
 /// `2026-05-31T23:16:54Z` for unix seconds.
@@ -244,7 +259,8 @@ pub async fn sync(
                     status = ExitStatus::Partial;
                 }
             }
-            Err(e) if e.is_unauthorized() => {
+            // No other stream would succeed either.
+            Err(e) if e.is_unauthorized() || emitter.is_broken() => {
                 session.close().await;
                 return Err(e);
             }

@@ -559,3 +559,38 @@ async fn a_rejected_token_exits_3_and_never_shows_the_token() {
     assert!(!stdout(&out).contains("secret-bad-token"));
     messages(&out);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_stops_reading_ends_the_tap_at_once() {
+    use tokio::io::AsyncBufReadExt;
+    let world = World::start(small_world()).await;
+    let catalog = write_json(&world, "catalog.json", &discover(&world).await);
+    let config = config(&world);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(["tap", "--config"])
+        .arg(&config)
+        .arg("--catalog")
+        .arg(&catalog)
+        .env_remove("INTERCOM_ACCESS_TOKEN")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let first = lines
+        .next_line()
+        .await
+        .expect("read")
+        .expect("a first message");
+    assert!(first.contains("\"SCHEMA\""), "{first}");
+    drop(lines); // the target exits
+    let out = child.wait_with_output().await.expect("exits");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(
+        err.matches("the Singer target reading it stopped").count(),
+        1,
+        "one error, no attempt at the other streams:\n{err}"
+    );
+}
