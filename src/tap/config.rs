@@ -31,6 +31,11 @@ const EXPORTER_KEYS: &[&str] = &[
     "checkpoint_secs",
 ];
 
+/// Every key a tap config accepts.
+pub fn keys() -> impl Iterator<Item = &'static str> {
+    SINGER_KEYS.iter().chain(EXPORTER_KEYS).copied()
+}
+
 /// A tap config, resolved and validated.
 #[derive(Debug, Clone)]
 pub struct TapConfig {
@@ -156,7 +161,7 @@ impl TapConfig {
 
 /// "unknown tap config key `x`; did you mean `y`?" with the valid keys.
 fn unknown_key(key: &str) -> String {
-    let all: Vec<&str> = SINGER_KEYS.iter().chain(EXPORTER_KEYS).copied().collect();
+    let all: Vec<&str> = keys().collect();
     let nearest = all
         .iter()
         .map(|k| (strsim::levenshtein(key, k), *k))

@@ -594,3 +594,48 @@ async fn a_target_that_stops_reading_ends_the_tap_at_once() {
         "one error, no attempt at the other streams:\n{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tap_intercom_export_is_intercom_export_tap() {
+    let world = World::start(small_world()).await;
+    let config = config(&world);
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tap-intercom-export"))
+        .arg("--config")
+        .arg(&config)
+        .arg("--discover")
+        .env_remove("INTERCOM_ACCESS_TOKEN")
+        .output()
+        .await
+        .expect("runs");
+    assert_ok(&out);
+    let catalog: Value = serde_json::from_slice(&out.stdout).expect("catalog");
+    assert_eq!(catalog, discover(&world).await);
+    let version = tokio::process::Command::new(env!("CARGO_BIN_EXE_tap-intercom-export"))
+        .arg("--version")
+        .output()
+        .await
+        .expect("runs");
+    assert_eq!(
+        stdout(&version).trim(),
+        format!("intercom-export {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// The README's tap section names every config key the tap accepts.
+#[test]
+fn readme_documents_every_tap_config_key() {
+    let readme =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .expect("README");
+    let section = readme
+        .split("## Use with Meltano / Singer")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a \"Use with Meltano / Singer\" section");
+    for key in intercom_export::tap::config::keys() {
+        assert!(
+            section.contains(&format!("`{key}`")),
+            "README tap section: `{key}`"
+        );
+    }
+}
