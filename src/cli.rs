@@ -74,6 +74,9 @@ pub enum Command {
     Schemas(SchemasArgs),
     /// List the reports with what they export and their options.
     Reports,
+    /// A Singer tap (Meltano): `--discover` prints the catalog, `--catalog`
+    /// syncs its selected streams as SCHEMA/RECORD/STATE messages on stdout.
+    Tap(crate::tap::TapArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +148,11 @@ pub struct ScheduleArgs {
     /// exporters do not hit Intercom at the same second.
     #[arg(long, default_value = "0s", value_name = "DURATION")]
     pub jitter: String,
+    /// Serve Prometheus metrics on ADDR (`/metrics`, `/healthz`), e.g.
+    /// `127.0.0.1:9184`: rows, requests, 429s, retries, last success and
+    /// lag per report, run duration.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,6 +274,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Simulate(args) => simulate(args).await,
         Command::Schemas(args) => schemas(args),
         Command::Reports => list_reports(&mut std::io::stdout().lock()),
+        Command::Tap(args) => crate::tap::run(args).await,
     }
 }
 
@@ -412,6 +421,10 @@ async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
         settings.token()?;
     }
     let shutdown = Shutdown::on_signals().context("installing signal handlers")?;
+    let _metrics = match args.metrics_addr {
+        Some(addr) => Some(crate::metrics::serve(addr).await?),
+        None => None,
+    };
     let mut worst = ExitStatus::Success;
     loop {
         let started = tokio::time::Instant::now();

@@ -43,6 +43,9 @@
 //! - [`lock`]: one process per SQLite state (flock; exit code 5 when held).
 //! - [`shutdown`]: SIGTERM/SIGINT end a run between reports, cleanly.
 //! - [`testpoint`]: debug-build-only pause points the crash tests kill at.
+//! - [`tap`]: `intercom-export tap`, a Singer tap (catalog, SCHEMA/RECORD/
+//!   STATE messages) on the same extract → Arrow path as the files.
+//! - [`metrics`]: Prometheus `/metrics` and `/healthz` for `schedule`.
 //! - [`simulator`]: a deterministic Intercom API (axum) with a movable clock,
 //!   used by the tests, the benchmarks and `intercom-export demo`.
 //!
@@ -72,6 +75,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod lock;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod reports;
@@ -79,6 +83,7 @@ pub mod secret;
 pub mod shutdown;
 pub mod simulator;
 pub mod state;
+pub mod tap;
 pub mod telemetry;
 pub mod testpoint;
 

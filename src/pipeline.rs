@@ -557,7 +557,7 @@ async fn finish(
         .all(|o| tolerated(o.report));
     let status = run_status(&outcomes, stopped, skip_failed);
     state.finish_run(&run, status).await?;
-    Ok(RunSummary {
+    let summary = RunSummary {
         run_key: run.key,
         mode: plan.mode,
         status,
@@ -568,7 +568,10 @@ async fn finish(
         stopped,
         skip_failed: plan.skip_failed,
         backfill,
-    })
+    };
+    // Counted for `schedule --metrics-addr` (see `crate::metrics`).
+    crate::metrics::record_run(state.workspace(), &summary);
+    Ok(summary)
 }
 
 /// Partial when a report failed, when items failed (unless `skip_failed`),

@@ -74,3 +74,10 @@ mod shapes;
 
 // The share of the allowed calls in the run summary.
 mod summary;
+
+// `intercom-export tap`: the Singer catalog, RECORDs against truth and
+// Parquet, the STATE round trip, bad input.
+mod tap;
+
+// `schedule --metrics-addr`: Prometheus metrics against the summary and truth.
+mod metrics;
