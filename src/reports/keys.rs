@@ -215,6 +215,15 @@ pub fn keys(report: ReportName) -> ReportKeys {
             repeats_versions: false,
             foreign_keys: &[],
         },
+        Deletions => ReportKeys {
+            primary_key: &["object_type", "id", "detected_at"],
+            nullable_key_columns: &[],
+            entity_key: &["object_type", "id"],
+            version_column: "detected_at",
+            current: Current::Every,
+            repeats_versions: false,
+            foreign_keys: &[],
+        },
         CompanyTags => mapping(
             &["company_id", "company_updated_at", "tag_id"],
             &[COMPANY_TO_COMPANY, TAG],

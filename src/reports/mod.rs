@@ -14,6 +14,7 @@ pub mod conversation_parts;
 pub mod conversations;
 pub mod custom;
 pub mod deleted_conversations;
+pub mod deletions;
 pub mod events;
 pub mod expand;
 pub mod fanout;
@@ -67,6 +68,7 @@ pub enum ReportName {
     Segments,
     DataAttributes,
     TicketTypes,
+    Deletions,
 }
 
 /// What the registry knows about a report.
@@ -448,6 +450,16 @@ static REPORTS: &[(ReportName, ReportInfo)] = &[
             default_enabled: true,
         },
     ),
+    (
+        ReportName::Deletions,
+        ReportInfo {
+            name: "deletions",
+            description: "Tombstones: contacts, companies and conversations gone from Intercom (GET /conversations/deleted; a reconciliation pass over GET /companies/scroll and GET /contacts, confirmed by GET /contacts/{id})",
+            columns: deletions::COLUMNS,
+            options: deletions::OPTIONS,
+            default_enabled: false,
+        },
+    ),
 ];
 
 impl ReportName {
@@ -498,6 +510,7 @@ impl ReportName {
             Segments => 25,
             DataAttributes => 26,
             TicketTypes => 27,
+            Deletions => 28,
         }
     }
 
@@ -771,6 +784,10 @@ fn search_spec(report: ReportName, options: &ReportOptions) -> Result<Option<sea
         | ReportName::ContactSegments
         | ReportName::Events
         | ReportName::NotesByUser => return Ok(None),
+        ReportName::Deletions => {
+            deletions::reconcile_every(options)?;
+            return Ok(None);
+        }
         ReportName::UsersByCompany => {
             required("company_ids")?;
             return Ok(None);
@@ -916,6 +933,13 @@ async fn extract_rows(
             let ids = spec.map(|s| report_options.list(s)).unwrap_or_default();
             return contacts::by_company(client, &ids, options, cursor, tx).await;
         }
+        ReportName::Deletions => {
+            // It reads the known ids from the state: the pipeline runs it
+            // through `deletions::extract`.
+            return Err(Error::Internal(
+                "the deletions report is extracted with its state (deletions::extract)".into(),
+            ));
+        }
         _ => {}
     }
     conversation_parts::extract(client, options, cursor, retry, tx).await
@@ -988,7 +1012,7 @@ mod tests {
             assert_eq!(r.index(), i, "{r:?}");
         }
         assert_eq!(
-            ReportName::TicketTypes.index(),
+            ReportName::Deletions.index(),
             REPORTS.len() - 1,
             "every variant has an entry"
         );
