@@ -70,3 +70,6 @@ mod shapes;
 
 // The share of the allowed calls in the run summary.
 mod summary;
+
+// Tombstones (`deletions`) against the simulator's truth, across crashes.
+mod deletions;
