@@ -614,6 +614,8 @@ fn probe_for(report: ReportName, settings: &Settings) -> anyhow::Result<Option<P
             Some(("companies/list?per_page=1", Some(serde_json::json!({}))))
         }
         ReportName::DeletedConversations => Some(("conversations/deleted?per_page=1", None)),
+        // Its pass lists contacts and scrolls companies (one scope).
+        ReportName::Deletions => Some(("contacts?per_page=1", None)),
         _ => None,
     };
     if let Some((path, body)) = list {

@@ -349,3 +349,40 @@ async fn sigkill_during_a_reconciliation_pass_loses_and_repeats_no_tombstone() {
     assert_eq!(tombstones(&world.output()), want);
     crate::crash::assert_disk_matches_state(&world.output(), &world.state()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_company_scroll_writes_no_tombstone() {
+    // A broken scroll stays open on the server until it expires.
+    let world = World::start(SimConfig {
+        scroll_expiry_secs: 2,
+        ..world_config()
+    })
+    .await;
+    assert_ok(&world.sync(&EVERY_SYNC).await);
+    let known = live(&world).await;
+    let before = tombstones(&world.output());
+    world
+        .sim_post("advance", json!({"seconds": 27 * 3600}))
+        .await;
+    world
+        .sim_post(
+            "faults",
+            json!({"error_500": 1.0, "only_paths": ["/companies/scroll"]}),
+        )
+        .await;
+    let out = world.sync(&EVERY_SYNC).await;
+    assert_eq!(out.status.code(), Some(4), "partial: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("GET /companies/scroll"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(tombstones(&world.output()), before, "nothing written");
+    // Once the scroll completes, the same deletions are found, once.
+    world.sim_post("faults", json!({})).await;
+    assert_ok(&world.sync(&EVERY_SYNC).await);
+    let truth = world.truth("deletions").await;
+    let want = expected(&truth, &known, true);
+    assert!(want.keys().any(|(k, _)| k == "company"));
+    assert_eq!(tombstones(&world.output()), want);
+}
