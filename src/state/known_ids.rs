@@ -39,7 +39,7 @@ const HEX: u8 = 1;
 pub fn encode(ids: &[String]) -> Result<Vec<u8>> {
     let width = ids.first().map_or(0, String::len);
     let hex_packed = width > 0
-        && width % 2 == 0
+        && width.is_multiple_of(2)
         && width / 2 <= usize::from(u8::MAX)
         && ids.iter().all(|id| {
             id.len() == width && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
@@ -79,7 +79,7 @@ pub fn decode(blob: &[u8]) -> Result<Vec<String>> {
             }
             Ok(packed.chunks(width).map(hex::encode).collect())
         }
-        Some((&TEXT, rest)) if rest.is_empty() => Ok(Vec::new()),
+        Some((&TEXT, [])) => Ok(Vec::new()),
         Some((&TEXT, rest)) => std::str::from_utf8(rest)
             .map(|s| s.split('\n').map(str::to_string).collect())
             .map_err(|e| bad(e.to_string())),
