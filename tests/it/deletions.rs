@@ -386,3 +386,52 @@ async fn an_interrupted_company_scroll_writes_no_tombstone() {
     assert!(want.keys().any(|(k, _)| k == "company"));
     assert_eq!(tombstones(&world.output()), want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_ids_and_tombstones_in_a_postgres_state() {
+    let Some(admin) =
+        crate::fleet::postgres_admin_url("known_ids_and_tombstones_in_a_postgres_state")
+    else {
+        return;
+    };
+    let url = crate::fleet::fresh_database(&admin, "tombstones").await;
+    let world = World::start(world_config()).await;
+    let mut args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &url,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(EVERY_SYNC.iter().map(|s| s.to_string()));
+    let token = [("INTERCOM_ACCESS_TOKEN", "test-token")];
+    assert_ok(&run_cli(&args, &token).await);
+    let known = live(&world).await;
+    let store = intercom_export::state::StateStore::connect(
+        &intercom_export::state::StateLocation::parse(&url).expect("url"),
+    )
+    .await
+    .expect("postgres state");
+    let mut stored = BTreeSet::new();
+    for kind in ["contact", "company"] {
+        for id in store.known_ids(kind).await.expect("known ids") {
+            stored.insert((kind.to_string(), id));
+        }
+    }
+    assert_eq!(
+        stored, known,
+        "the known ids are every live contact and company"
+    );
+    world
+        .sim_post("advance", json!({"seconds": 27 * 3600}))
+        .await;
+    assert_ok(&run_cli(&args, &token).await);
+    let truth = world.truth("deletions").await;
+    assert_eq!(tombstones(&world.output()), expected(&truth, &known, true));
+    store.close().await;
+}
