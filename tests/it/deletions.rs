@@ -435,3 +435,156 @@ async fn known_ids_and_tombstones_in_a_postgres_state() {
     assert_eq!(tombstones(&world.output()), expected(&truth, &known, true));
     store.close().await;
 }
+
+/// A fake Intercom for the confirmation step: the contact list shows one
+/// contact; `GET /contacts/{id}` answers each other known id differently.
+async fn confirmation_fake() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::{Path as UrlPath, RawQuery};
+    use axum::http::{HeaderMap, StatusCode, header};
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+
+    fn error(status: StatusCode, code: &str) -> axum::response::Response {
+        let body = json!({"type": "error.list", "request_id": "r",
+                          "errors": [{"code": code, "message": code}]});
+        (status, axum::Json(body)).into_response()
+    }
+    let app = axum::Router::new()
+        .route(
+            "/contacts",
+            get(|| async {
+                axum::Json(json!({
+                    "type": "list",
+                    "data": [{"type": "contact", "id": "6650a0000000000000000001", "role": "user"}],
+                    "total_count": 1,
+                    "pages": {"type": "pages", "page": 1, "per_page": 150, "total_pages": 1}
+                }))
+            }),
+        )
+        .route(
+            "/contacts/{id}",
+            get(|UrlPath(id): UrlPath<String>| async move {
+                match id.as_str() {
+                    // Not listed (search lag, a list that has not caught up)
+                    // but alive.
+                    "6650a0000000000000000002" => axum::Json(json!({
+                        "type": "contact", "id": id, "role": "lead", "updated_at": 1_780_000_000
+                    }))
+                    .into_response(),
+                    "6650a0000000000000000003" => error(StatusCode::NOT_FOUND, "not_found"),
+                    "6650a0000000000000000004" => {
+                        let mut headers = HeaderMap::new();
+                        headers.insert(
+                            header::LINK,
+                            "</contacts/6650a0000000000000000009>; rel=\"canonical\""
+                                .parse()
+                                .expect("header"),
+                        );
+                        (headers, error(StatusCode::GONE, "contact_merged")).into_response()
+                    }
+                    _ => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+                }
+            }),
+        )
+        .route(
+            "/companies/scroll",
+            get(|RawQuery(q): RawQuery| async move {
+                let data = if q.unwrap_or_default().contains("scroll_param") {
+                    json!([])
+                } else {
+                    json!([{"type": "company", "id": "c-live", "updated_at": 1_780_000_000}])
+                };
+                axum::Json(json!({"type": "list", "data": data, "scroll_param": "s1"}))
+            }),
+        )
+        .route(
+            "/conversations/deleted",
+            get(|| async {
+                axum::Json(json!({"type": "conversations.list", "total_count": 0,
+                                  "pages": {"total_pages": 0, "next": null},
+                                  "conversations": []}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (base, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_candidate_is_confirmed_before_a_tombstone() {
+    let (base, server) = confirmation_fake().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state.db");
+    let known: Vec<String> = (1..=5)
+        .map(|i| format!("6650a000000000000000000{i}"))
+        .collect();
+    let store = intercom_export::state::StateStore::open(&state)
+        .await
+        .expect("state");
+    let mut update = intercom_export::state::known_ids::KnownIdsUpdate::new();
+    update.insert("contact", known.clone());
+    update.insert("company", vec!["c-live".into(), "c-gone".into()]);
+    store.set_known_ids(&update).await.expect("seed known ids");
+    store.close().await;
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "max_retries = 1\nmax_retry_secs = 2\n").expect("config");
+    let out_dir = dir.path().join("out");
+    let mut args: Vec<String> = [
+        "sync",
+        "--config",
+        &config.display().to_string(),
+        "--base-url",
+        &base,
+        "--output",
+        &out_dir.display().to_string(),
+        "--state",
+        &state.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(EVERY_SYNC.iter().map(|s| s.to_string()));
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    // The contact whose answer kept failing is a failed item: partial.
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let t = |kind: &str, id: &str, how: &str, into: Option<&str>| {
+        (
+            (kind.to_string(), id.to_string()),
+            (how.to_string(), into.map(str::to_string), None),
+        )
+    };
+    assert_eq!(
+        tombstones(&out_dir),
+        Tombstones::from([
+            t("company", "c-gone", "missing_from_full_scan", None),
+            t("contact", &known[2], "api_deleted", None),
+            t(
+                "contact",
+                &known[3],
+                "merged",
+                Some("6650a0000000000000000009")
+            ),
+        ]),
+        "alive (200) and unconfirmed (500) candidates get no tombstone"
+    );
+    let store = intercom_export::state::StateStore::open(&state)
+        .await
+        .expect("state");
+    assert_eq!(
+        store.known_ids("contact").await.expect("ids"),
+        [known[0].clone(), known[1].clone(), known[4].clone()],
+        "the listed, the alive and the unconfirmed stay known"
+    );
+    assert_eq!(store.known_ids("company").await.expect("ids"), ["c-live"]);
+    assert_eq!(
+        store.failed_ids("deletions").await.expect("failed"),
+        [known[4].clone()]
+    );
+    store.close().await;
+    server.abort();
+}
