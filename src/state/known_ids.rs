@@ -12,7 +12,7 @@
 //! * `0`: the ids joined by `\n` (any other id shape; ids never hold a
 //!   newline).
 //!
-//! 1 M contact ids take about 16 rows and a few MB (measured in
+//! 1 M contact ids take 16 rows and 6–11 MB (measured in
 //! BENCHMARKS.md, `cargo bench --bench deletions`). A set is replaced as a
 //! whole, inside the transaction that commits the `deletions` report's
 //! files and cursor ([`crate::state::Commit::known_ids`]), so a crash leaves
