@@ -672,7 +672,26 @@ async fn export(
         let finished = writer.finish();
         (writer, done, finished)
     });
+    let mut known_ids = None;
     let extracted: Result<Extracted> = match &source {
+        // Tombstones read the known ids from the state (and hand back the
+        // new ones for the commit below).
+        Source::Incremental { cursor, retry, .. } if report == ReportName::Deletions => {
+            let passes = reports::deletions::Passes {
+                client,
+                options: &extract_options,
+                report_options: &options,
+                state,
+                conversations: ReportName::DeletedConversations.offered_by(&plan.intercom_version),
+                now: crate::state::unix_now(),
+            };
+            forward_deletions(&passes, cursor.as_deref(), retry, tx)
+                .await
+                .map(|found| {
+                    known_ids = found.known_ids;
+                    found.extracted
+                })
+        }
         Source::Incremental { cursor, retry, .. } => {
             reports::extract(
                 report,
@@ -740,6 +759,7 @@ async fn export(
         failed: &extracted.failed,
         recovered: &extracted.recovered,
         window,
+        known_ids: known_ids.as_ref(),
     };
     if let Err(e) = state.commit(run, report.as_str(), &commit).await {
         // Files no state row names must not stay behind.
@@ -757,6 +777,28 @@ async fn export(
         failed: extracted.failed,
         recovered: extracted.recovered.len(),
     })
+}
+
+/// Run the `deletions` extractor, passing its pages on as [`Msg::Rows`].
+async fn forward_deletions(
+    passes: &reports::deletions::Passes<'_>,
+    cursor: Option<&str>,
+    retry: &[String],
+    out: mpsc::Sender<Msg>,
+) -> Result<reports::deletions::Found> {
+    let (tx, mut rx) = mpsc::channel::<Vec<serde_json::Value>>(1);
+    let forward = async move {
+        while let Some(rows) = rx.recv().await {
+            if out.send(Msg::Rows(rows)).await.is_err() {
+                return; // the writer stopped: dropping `rx` stops the extractor
+            }
+        }
+    };
+    let (extracted, ()) = tokio::join!(
+        reports::deletions::extract(passes, cursor, retry, tx),
+        forward
+    );
+    extracted
 }
 
 /// Shows the pages (requests) of one export on its progress bar while it

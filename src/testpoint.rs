@@ -11,7 +11,9 @@
 //! `in_commit` (inside the state transaction, before `COMMIT`),
 //! `committed` (a report's transaction is committed), `checkpoint` (a
 //! search window's checkpoint is committed, the report goes on), `window`
-//! (a backfill window is committed), `run_started`.
+//! (a backfill window is committed), `run_started`, `reconcile` (the
+//! `deletions` report finished its company pass, then its contact pass;
+//! nothing of it committed yet).
 
 /// Mark that the process reached `point`.
 #[inline]

@@ -40,6 +40,11 @@ pub enum HttpError {
         message: String,
         /// How long the server asked us to wait (`Retry-After`, or the rate-limit reset).
         retry_after: Option<Duration>,
+        /// The target of a `Link: <...>; rel="canonical"` header, as sent
+        /// (e.g. `/contacts/{id}`): Intercom 2.16 answers `GET /contacts/{id}`
+        /// of a merged contact with 410 `contact_merged` and this header
+        /// naming the contact it was merged into.
+        canonical: Option<String>,
     },
 
     /// No usable HTTP response: connection refused or reset, timeout, TLS.

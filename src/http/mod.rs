@@ -319,6 +319,7 @@ impl IntercomClient {
         }
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
+        let canonical = canonical_link(resp.headers());
         let bytes = resp
             .bytes()
             .await
@@ -355,6 +356,7 @@ impl IntercomClient {
                     code,
                     message,
                     retry_after,
+                    canonical,
                 }
             }
         }))
@@ -402,6 +404,25 @@ impl ServerCursorReads<'_> {
     pub fn max_wait(&self) -> Duration {
         self.client.max_retry_time
     }
+}
+
+/// The target of a `Link: <TARGET>; rel="canonical"` header (Intercom 2.16
+/// names the contact a merged contact went into this way), if any.
+fn canonical_link(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|link| {
+            let (target, params) = link.trim().split_once(';')?;
+            let canonical = params.split(';').any(|p| {
+                let p = p.trim().to_ascii_lowercase();
+                p == "rel=\"canonical\"" || p == "rel=canonical"
+            });
+            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
+            canonical.then(|| target.to_string())
+        })
 }
 
 /// How long the server asked us to wait: `Retry-After` (seconds) wins, else

@@ -102,6 +102,7 @@ mod tests {
             code: "c".into(),
             message: "m".into(),
             retry_after,
+            canonical: None,
         }
     }
 
@@ -136,6 +137,7 @@ mod tests {
             code: "scroll_exists".into(),
             message: "scroll already exists".into(),
             retry_after: None,
+            canonical: None,
         };
         assert_eq!(classify(&held), Decision::Retry(Some(SCROLL_EXPIRY)));
         assert!(is_scroll_exists(&held));
@@ -168,6 +170,7 @@ mod tests {
             code: "scroll_exists".into(),
             message: "scroll already exists".into(),
             retry_after: None,
+            canonical: None,
         };
         assert_eq!(
             cursor(&held, true),

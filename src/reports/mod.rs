@@ -18,6 +18,7 @@ pub mod conversation_parts;
 pub mod conversations;
 pub mod custom;
 pub mod deleted_conversations;
+pub mod deletions;
 pub mod events;
 pub mod expand;
 pub mod fanout;
@@ -236,6 +237,12 @@ pub async fn extract(
             .await;
         }
         Plan::List(run) | Plan::Scroll(run) | Plan::FanOut(run) => run,
+        Plan::Reconcile => {
+            return Err(Error::Internal(format!(
+                "report {report} reads the state store: the pipeline runs it with \
+                 reports::deletions::extract"
+            )));
+        }
     };
     let cursor = parse_cursor(report, cursor)?;
     forward_rows(&tx, |rows| {

@@ -13,8 +13,8 @@ use crate::output::schema::Column;
 use crate::reports::options::OptionSpec;
 use crate::reports::spec::ReportSpec;
 use crate::reports::{
-    companies, contacts, conversation_parts, conversations, deleted_conversations, events,
-    mappings, notes, snapshot, tickets,
+    companies, contacts, conversation_parts, conversations, deleted_conversations, deletions,
+    events, mappings, notes, snapshot, tickets,
 };
 
 /// Every report, in export order. Adding a report: its file with its
@@ -48,6 +48,7 @@ pub static ALL: &[&ReportSpec] = &[
     &snapshot::SEGMENTS,
     &snapshot::DATA_ATTRIBUTES,
     &snapshot::TICKET_TYPES,
+    &deletions::DELETIONS,
 ];
 
 /// A report: a handle on its [`ReportSpec`] in [`ALL`]. Compared and hashed

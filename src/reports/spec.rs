@@ -94,6 +94,10 @@ pub enum Plan {
     /// A parent listing with one fetch per parent, read by the report's
     /// extractor (failed parents become [`super::FailedItem`]s).
     FanOut(Extractor),
+    /// Reconciliation against the ids known from earlier runs (kept in the
+    /// state store): the pipeline runs [`super::deletions::extract`] with
+    /// the state, since no plain extractor sees the store.
+    Reconcile,
 }
 
 impl Plan {
@@ -105,6 +109,7 @@ impl Plan {
             Plan::Scroll(_) => "scroll",
             Plan::Snapshot(_) => "snapshot",
             Plan::FanOut(_) => "fan-out",
+            Plan::Reconcile => "reconcile",
         }
     }
 }

@@ -45,6 +45,7 @@ use crate::output::WrittenFile;
 use crate::reports::FailedItem;
 
 mod columns;
+pub mod known_ids;
 pub mod lease;
 pub mod recovery;
 mod show;
@@ -93,6 +94,9 @@ pub struct Commit<'a> {
     pub recovered: &'a [String],
     /// A backfill window finished by this commit: (backfill id, start, end).
     pub window: Option<(i64, i64, i64)>,
+    /// New known-id sets (the `deletions` report's passes), replacing the
+    /// stored ones of their object types (see [`known_ids`]).
+    pub known_ids: Option<&'a known_ids::KnownIdsUpdate>,
 }
 
 /// A backfill job (see `backfills` in the migrations).
@@ -524,6 +528,9 @@ impl StateStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
+        }
+        if let Some(update) = c.known_ids {
+            self.replace_known_ids(&mut tx, update).await?;
         }
         let data_files = crate::pipeline::data_file_count(c.files);
         // A backfill commits once per window: add up.

@@ -151,7 +151,7 @@ async fn two_workspaces_each_get_their_own_data_and_state() {
 
 /// The throwaway PostgreSQL `.ci/run` starts, or `None` (skip) when it is
 /// absent; with `CI=true` its absence fails the test.
-fn postgres_admin_url(test: &str) -> Option<String> {
+pub(crate) fn postgres_admin_url(test: &str) -> Option<String> {
     match std::env::var("INTERCOM_EXPORT_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("CI").as_deref() == Ok("true") => {
@@ -168,7 +168,7 @@ fn postgres_admin_url(test: &str) -> Option<String> {
 }
 
 /// A fresh, empty database on the test server; its URL.
-async fn fresh_database(admin: &str, name: &str) -> String {
+pub(crate) async fn fresh_database(admin: &str, name: &str) -> String {
     use sqlx::Executor;
     let pid = std::process::id();
     let db = format!("ie_{name}_{pid}");

@@ -81,3 +81,6 @@ mod tap;
 
 // `schedule --metrics-addr`: Prometheus metrics against the summary and truth.
 mod metrics;
+
+// Tombstones (`deletions`) against the simulator's truth, across crashes.
+mod deletions;
