@@ -67,6 +67,38 @@ pub enum Error {
     /// A background task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A per-item read (one child request per parent) in which no item
+    /// succeeded: the endpoint, not the items, is broken. `first` is the
+    /// first item's error.
+    #[error(
+        "{endpoint}: none of the {items} item(s) could be read ({failed} failed after retries, \
+         {gone} answered 404/410; e.g. {sample}: {first}); nothing of this report was committed \
+         past its last checkpoint, and the next run reads them again"
+    )]
+    NoItemSucceeded {
+        endpoint: String,
+        items: u64,
+        failed: u64,
+        gone: u64,
+        sample: String,
+        first: Box<Error>,
+    },
+}
+
+/// How far an error reaches: what a per-item read (a fan-out) does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One item's trouble (its 404/410, a 5xx or timeout after retries, an
+    /// unusable body): the item is skipped or recorded as failed, the
+    /// report goes on.
+    Item,
+    /// The report cannot go on (local output or state failure, a bug): it
+    /// fails, the other reports still run.
+    Report,
+    /// Every report would meet it (a rejected token, a missing permission,
+    /// a configuration error): the fan-out stops at once.
+    Run,
 }
 
 impl Error {
@@ -79,7 +111,47 @@ impl Error {
             Error::State { .. } | Error::Output { .. } => ErrorKind::User,
             Error::Encode { .. } | Error::Internal(_) => ErrorKind::Internal,
             Error::Locked { .. } => ErrorKind::Locked,
+            Error::NoItemSucceeded { first, .. } => first.kind(),
         }
+    }
+
+    /// The one rule for "is this failure about one item, one report, or the
+    /// whole run?" (see [`Scope`]). 404/410, 408, 429 and 5xx after the
+    /// client's retries, transport failures (timeouts, resets), unusable
+    /// bodies and unexpected shapes concern one item; 401/403 and
+    /// configuration errors the run; the rest (state, output, encoding,
+    /// internal errors, other 4xx) the report.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Error::Config(_) => Scope::Run,
+            Error::Http(h) if h.is_auth() => Scope::Run,
+            Error::Http(HttpError::Status { status, .. }) => match status {
+                404 | 410 | 408 | 429 => Scope::Item,
+                s if *s >= 500 => Scope::Item,
+                _ => Scope::Report,
+            },
+            Error::Http(HttpError::Transport { .. } | HttpError::Body { .. }) => Scope::Item,
+            Error::Http(_) => Scope::Run,
+            Error::Protocol { .. } => Scope::Item,
+            Error::NoItemSucceeded { .. }
+            | Error::State { .. }
+            | Error::Output { .. }
+            | Error::Encode { .. }
+            | Error::Internal(_) => Scope::Report,
+            Error::Locked { .. } => Scope::Run,
+        }
+    }
+
+    /// The item is gone: 404 or 410 (deleted or merged since it was listed).
+    /// A fan-out skips it and counts it as a skipped child.
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            Error::Http(HttpError::Status {
+                status: 404 | 410,
+                ..
+            })
+        )
     }
 
     /// True when Intercom rejected the token itself (not a per-endpoint 403).

@@ -56,6 +56,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod lock;
 pub mod output;

@@ -16,12 +16,11 @@ pub mod custom;
 pub mod deleted_conversations;
 pub mod events;
 pub mod expand;
-pub mod fanout;
 pub mod keys;
 pub mod mappings;
 pub mod notes;
 pub mod options;
-pub mod search;
+pub use crate::extract::search;
 pub mod snapshot;
 pub mod tickets;
 
@@ -609,77 +608,22 @@ pub async fn columns(
 pub enum Msg {
     /// Records to write.
     Rows(Vec<Value>),
-    /// Every record sent so far is covered by this cursor (opaque JSON, as
-    /// in [`Extracted::cursor`]): the writer makes its files durable and the
-    /// pipeline commits them with it before going on (a search window
-    /// completed; see [`search`]).
-    Checkpoint(String),
+    /// Every record sent so far is covered by this cursor, and the items
+    /// failed since the last checkpoint go with it: the writer makes its
+    /// files durable and the pipeline commits them with it before going on
+    /// (a search window completed; see [`search`] and
+    /// [`crate::extract::fanout`]).
+    Checkpoint(crate::extract::Checkpoint),
 }
 
-/// The pipeline's channel as a search sees it.
-struct Pipe<'a> {
-    tx: &'a mpsc::Sender<Msg>,
-    progress: &'a crate::telemetry::Progress,
-}
-
-impl search::Sink for Pipe<'_> {
-    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
-        self.tx
-            .send(Msg::Rows(rows))
-            .await
-            .map_err(|_| writer_stopped())
-    }
-
-    async fn checkpoint(&self, cursor: &search::SearchCursor) -> Result<()> {
-        self.tx
-            .send(Msg::Checkpoint(json!(cursor).to_string()))
-            .await
-            .map_err(|_| writer_stopped())
-    }
-
-    fn total(&self, rows: u64) {
-        self.progress.set_total(rows);
-    }
-}
-
-fn writer_stopped() -> Error {
-    Error::Internal("the file writer stopped early".into())
-}
-
-/// Hand a batch of rows to the report's writer. The only way this fails is
-/// the writer having stopped, whose own error is the one reported.
-pub(crate) async fn send_rows(tx: &mpsc::Sender<Vec<Value>>, rows: Vec<Value>) -> Result<()> {
-    tx.send(rows).await.map_err(|_| writer_stopped())
-}
-
-/// Run an extractor that sends plain pages of rows, passing them on to the
-/// pipeline's channel as [`Msg::Rows`].
-async fn forward_rows<F>(
-    out: &mpsc::Sender<Msg>,
-    extract: impl FnOnce(mpsc::Sender<Vec<Value>>) -> F,
-) -> Result<Extracted>
-where
-    F: Future<Output = Result<Extracted>>,
-{
-    let (tx, mut rx) = mpsc::channel::<Vec<Value>>(1);
-    let forward = async move {
-        while let Some(rows) = rx.recv().await {
-            if out.send(Msg::Rows(rows)).await.is_err() {
-                // The writer stopped: dropping `rx` stops the extractor too.
-                return;
-            }
-        }
-    };
-    let (extracted, ()) = tokio::join!(extract(tx), forward);
-    extracted
-}
+pub(crate) use crate::extract::{Pipe, send_rows};
 
 /// What an extractor needs besides the client.
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
     /// Page size for list and search requests (Intercom's maximum is 150).
     pub per_page: u32,
-    /// Per-item fetches in flight at once (see [`fanout`]).
+    /// Per-item fetches in flight at once (see [`crate::extract::fanout`]).
     pub concurrency: usize,
     /// Seconds before the cursor re-read on every sync (see [`search`]).
     pub lookback_secs: u64,
@@ -841,10 +785,7 @@ pub async fn extract(
     tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
     let Some(spec) = search_spec(report, report_options)? else {
-        return forward_rows(&tx, |rows| {
-            extract_rows(report, report_options, client, options, cursor, retry, rows)
-        })
-        .await;
+        return extract_rows(report, report_options, client, options, cursor, retry, tx).await;
     };
     let out = search::extract_with_lookback(
         client,
@@ -874,13 +815,14 @@ async fn extract_rows(
     options: &ExtractOptions,
     cursor: Option<&str>,
     retry: &[String],
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
     if let Some(requests) = snapshot_requests(report) {
         return snapshot::extract(client, requests, cursor, tx).await;
     }
     let cursor = parse_cursor(report, cursor)?;
-    let company = |which| companies::extract(client, which, options, cursor.clone(), tx.clone());
+    let company =
+        |which| companies::extract(client, which, options, cursor.clone(), retry, tx.clone());
     match report {
         ReportName::Companies => return company(companies::CompanyReport::Companies).await,
         ReportName::CompanyTags => return company(companies::CompanyReport::Tags).await,
@@ -900,7 +842,7 @@ async fn extract_rows(
                 ReportName::ContactCompanies => mappings::Mapping::ContactCompanies,
                 _ => mappings::Mapping::ContactSegments,
             };
-            return mappings::extract(client, mapping, options, cursor, tx).await;
+            return mappings::extract(client, mapping, options, cursor, retry, tx).await;
         }
         ReportName::Events => {
             let event_type = events::EventType::parse(report_options.get(&events::EVENT_TYPE))?;
@@ -936,16 +878,46 @@ fn parse_cursor(report: ReportName, cursor: Option<&str>) -> Result<Option<searc
 }
 
 /// The search behind a report, for reports that can be exported by
-/// `updated_at` range (`backfill`); `None` for the others.
+/// `updated_at` range (`backfill`): a search report's own, or the parent
+/// search of a fan-out (`conversation_parts`, the conversation and contact
+/// mapping tables, `events`, `notes_by_user` without `contact_ids`); `None`
+/// for the others (companies' scroll, snapshots, `deleted_conversations`,
+/// lists of given ids).
 pub fn range_spec(
     report: ReportName,
     report_options: &ReportOptions,
 ) -> Result<Option<search::SearchSpec>> {
-    search_spec(report, report_options)
+    if let Some(spec) = search_spec(report, report_options)? {
+        return Ok(Some(spec));
+    }
+    if let Some(mapping) = mappings::Mapping::of(report) {
+        return Ok(Some(mapping.spec()));
+    }
+    Ok(match report {
+        ReportName::ConversationParts => Some(conversations::search_spec("all", "updated_at")),
+        ReportName::Events => {
+            Some(events::EventType::parse(report_options.get(&events::EVENT_TYPE))?.search_spec())
+        }
+        ReportName::NotesByUser if notes_contact_ids(report_options).is_empty() => {
+            Some(notes::contact_search())
+        }
+        _ => None,
+    })
+}
+
+/// The `contact_ids` option of `notes_by_user`.
+fn notes_contact_ids(report_options: &ReportOptions) -> Vec<String> {
+    ReportName::NotesByUser
+        .options()
+        .iter()
+        .find(|o| o.key == "contact_ids")
+        .map(|s| report_options.list(s))
+        .unwrap_or_default()
 }
 
 /// Export one report's records with `from <= updated_at < until` (a backfill
-/// window). Cursors are neither read nor moved.
+/// window); for a fan-out, the children of the parents updated in it.
+/// Cursors are neither read nor moved.
 pub async fn extract_range(
     report: ReportName,
     report_options: &ReportOptions,
@@ -960,6 +932,23 @@ pub async fn extract_range(
             "report {report} cannot be backfilled by date range; leave it out of --reports"
         ))
     })?;
+    let range = crate::extract::fanout::Parents::Range { from, until };
+    if let Some(mapping) = mappings::Mapping::of(report) {
+        return mappings::extract_from(client, mapping, options, range, &[], tx).await;
+    }
+    match report {
+        ReportName::ConversationParts => {
+            return conversation_parts::extract_from(client, options, range, &[], tx).await;
+        }
+        ReportName::Events => {
+            let event_type = events::EventType::parse(report_options.get(&events::EVENT_TYPE))?;
+            return events::extract_from(client, options, event_type, range, &[], tx).await;
+        }
+        ReportName::NotesByUser => {
+            return notes::extract_from(client, options, range, &[], tx).await;
+        }
+        _ => {}
+    }
     let rows = search::extract_range(
         client,
         &spec,
