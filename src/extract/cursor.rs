@@ -89,6 +89,13 @@ impl CursorTracker {
         Self::with_lookback(old, 0)
     }
 
+    /// A tracker that also admits unseen rows up to `lookback_secs` (the
+    /// `lookback_secs` setting) below the old cursor: the lookback of lists,
+    /// scrolls and given ids, which read everything and filter here.
+    pub(crate) fn with_lookback_secs(old: Option<SearchCursor>, lookback_secs: u64) -> Self {
+        Self::with_lookback(old, i64::try_from(lookback_secs).unwrap_or(i64::MAX / 4))
+    }
+
     /// A tracker that also admits unseen rows up to `lookback` seconds
     /// below the old cursor.
     pub(crate) fn with_lookback(old: Option<SearchCursor>, lookback: i64) -> Self {

@@ -424,3 +424,7 @@ struct Book {
     first_failure: Option<(String, Error)>,
     first_gone: Option<(String, Error)>,
 }
+
+#[cfg(test)]
+#[path = "fanout_tests.rs"]
+mod tests;

@@ -66,7 +66,7 @@ pub async fn extract(
     if which == CompanyReport::Segments {
         return segments(client, options, cursor, retry, tx).await;
     }
-    let mut tracker = CursorTracker::new(cursor);
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut out = Extracted::default();
     let scroll = Scroll::new(client, "companies/scroll", options.anomalies.clone());
     scroll
@@ -115,7 +115,7 @@ async fn segments(
     let (feed, parents) = Feed::channel();
     let scrolling = async move {
         let feed = feed;
-        let mut tracker = CursorTracker::new(cursor);
+        let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
         Scroll::new(client, "companies/scroll", options.anomalies.clone())
             .read(async |companies: Vec<Value>| -> Result<()> {
                 let mut changed = Vec::new();

@@ -77,7 +77,7 @@ pub async fn by_company(
     use crate::extract::list::{List, Style};
     use crate::reports::search::{CursorTracker, identity};
     const ENDPOINT: &str = "GET /companies/{id}/contacts";
-    let mut tracker = CursorTracker::new(cursor);
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut seen = std::collections::HashSet::new();
     let mut rows = 0u64;
     for company in company_ids {

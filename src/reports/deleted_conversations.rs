@@ -4,7 +4,8 @@
 //!
 //! The endpoint pages by number, newest first (`order=desc`); the report
 //! reads until it reaches the cursor (highest `deleted_at` exported plus the
-//! ids at that second), so each deletion is exported once. Use it to delete
+//! ids at that second; `lookback_secs` below it, re-read without writing a
+//! deletion twice), so each deletion is exported once. Use it to delete
 //! or flag conversations in the warehouse.
 
 use std::collections::HashSet;
@@ -17,7 +18,7 @@ use crate::extract::list::{List, Style};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{CursorTracker, SearchCursor};
-use crate::reports::{Extracted, Msg};
+use crate::reports::{ExtractOptions, Extracted, Msg};
 
 /// Intercom's maximum page size for this endpoint.
 const PER_PAGE: u32 = 60;
@@ -46,12 +47,18 @@ const ENDPOINT: &str = "GET /conversations/deleted";
 /// `total_count` is counted as a short read in `anomalies`.
 pub async fn extract(
     client: &IntercomClient,
-    anomalies: &crate::anomalies::Anomalies,
+    options: &ExtractOptions,
     cursor: Option<SearchCursor>,
     tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
-    let from = cursor.as_ref().map_or(i64::MIN, |c| c.updated_at);
-    let mut tracker = CursorTracker::new(cursor);
+    let anomalies = &options.anomalies;
+    // Read down to the cursor, and `lookback_secs` below it: a deletion
+    // listed late is exported, none twice.
+    let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
+    let from = cursor
+        .as_ref()
+        .map_or(i64::MIN, |c| c.updated_at.saturating_sub(lookback));
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut seen: HashSet<String> = HashSet::new();
     let mut rows = 0u64;
     let read = List {

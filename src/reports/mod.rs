@@ -828,7 +828,7 @@ async fn extract_rows(
         ReportName::CompanyTags => return company(companies::CompanyReport::Tags).await,
         ReportName::CompanySegments => return company(companies::CompanyReport::Segments).await,
         ReportName::DeletedConversations => {
-            return deleted_conversations::extract(client, &options.anomalies, cursor, tx).await;
+            return deleted_conversations::extract(client, options, cursor, tx).await;
         }
         ReportName::ConversationTags
         | ReportName::ConversationContacts

@@ -179,7 +179,7 @@ async fn given_contacts(
     tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
     let per_page = options.per_page;
-    let mut tracker = CursorTracker::new(cursor);
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut rows = 0u64;
     let mut seen = HashSet::new();
     for id in contact_ids {
