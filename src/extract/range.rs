@@ -50,6 +50,7 @@ pub(crate) async fn extract_range(
         spec,
         per_page: options.per_page.max(1),
         anomalies: &options.anomalies,
+        min_day: crate::extract::window::MIN_DAY_WINDOW,
     };
     let label = format!("updated_at [{from}, {until})");
     let mut degraded = false;

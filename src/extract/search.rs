@@ -62,6 +62,7 @@ use crate::reports::ExtractOptions;
 pub(crate) use crate::extract::cursor::{CursorTracker, identity};
 pub use crate::extract::cursor::{SearchCursor, SearchOutcome};
 pub(crate) use crate::extract::range::extract_range;
+use crate::extract::window::{DAY, plan_windows_to};
 pub use crate::extract::window::{MIN_DAY_WINDOW, Window, plan_windows};
 
 /// How the endpoint compares dates.
@@ -171,6 +172,7 @@ pub(crate) async fn extract_with_lookback(
         spec,
         per_page: options.per_page.max(1),
         anomalies: &options.anomalies,
+        min_day: MIN_DAY_WINDOW,
     };
     let probe = reader.probe(query(spec, everything, g)).await?;
     // Day-granular probes reach two days below the cursor: their count says
@@ -195,12 +197,23 @@ pub(crate) async fn extract_with_lookback(
     }
     let total = probe.total_count.unwrap_or(0);
     let budget_rows = WINDOW_PAGE_BUDGET * u64::from(reader.per_page);
+    // A fan-out's parents: about `min_windows` windows of at most 1/n of
+    // the total each (a checkpoint each; a crash redoes at most one), down
+    // to one day for day-granular searches.
+    let min_windows = tx.min_windows();
+    let budget_rows = if min_windows > 1 {
+        reader.min_day = DAY;
+        budget_rows.min(total.div_ceil(min_windows).max(u64::from(reader.per_page)))
+    } else {
+        budget_rows
+    };
     // Each window with how many times it was split because pages failed.
-    let mut queue: VecDeque<(Window, u8)> = plan_windows(
+    let mut queue: VecDeque<(Window, u8)> = plan_windows_to(
         lo,
         newest,
-        total.div_ceil(budget_rows).max(tx.min_windows()),
+        total.div_ceil(budget_rows).max(min_windows),
         g,
+        reader.min_day,
     )
     .into_iter()
     .map(|w| (w, 0))
@@ -286,6 +299,8 @@ pub(crate) struct Reader<'a> {
     /// Lowered (for the rest of the report) when pages keep failing.
     pub(crate) per_page: u32,
     pub(crate) anomalies: &'a Anomalies,
+    /// The narrowest day-granular window (see [`Window::split_to`]).
+    pub(crate) min_day: i64,
 }
 
 impl Reader<'_> {
@@ -384,7 +399,7 @@ impl Reader<'_> {
                     continue;
                 }
                 Err(e) if degradable(&e) && failure_splits < MAX_FAILURE_SPLITS => {
-                    let Some((a, b)) = window.split(spec.granularity) else {
+                    let Some((a, b)) = window.split_to(spec.granularity, self.min_day) else {
                         return Err(e);
                     };
                     tracing::warn!(endpoint = %self.endpoint(), error = %e, window = %label, "pages keep failing at the smallest page size; splitting the window");
@@ -396,7 +411,7 @@ impl Reader<'_> {
             let first = starting_after.is_none();
             if first
                 && page.total_count.is_some_and(|t| t > budget_rows)
-                && let Some((a, b)) = window.split(spec.granularity)
+                && let Some((a, b)) = window.split_to(spec.granularity, self.min_day)
             {
                 tracing::debug!(endpoint = spec.path, lo = window.lo, hi = window.hi, total = ?page.total_count, "window over budget; splitting");
                 return Ok(WindowRead::TooBig(a, b));

@@ -32,11 +32,18 @@ impl Window {
     /// Two halves, or `None` when the window cannot shrink (one second; for
     /// day-granular search, halves narrower than [`MIN_DAY_WINDOW`]).
     pub fn split(self, g: Granularity) -> Option<(Window, Window)> {
+        self.split_to(g, MIN_DAY_WINDOW)
+    }
+
+    /// [`Window::split`] with day-granular halves no narrower than `min_day`
+    /// seconds (a fan-out's parents go down to one day: see
+    /// [`super::fanout::FANOUT_MIN_WINDOWS`]).
+    pub fn split_to(self, g: Granularity, min_day: i64) -> Option<(Window, Window)> {
         let mid = match g {
             Granularity::Second => self.lo + (self.hi - self.lo) / 2,
             Granularity::Day => {
                 let m = (self.lo + (self.hi - self.lo) / 2).div_euclid(DAY) * DAY;
-                if m - self.lo < MIN_DAY_WINDOW || self.hi - m < MIN_DAY_WINDOW {
+                if m - self.lo < min_day || self.hi - m < min_day {
                     return None;
                 }
                 m
@@ -75,9 +82,14 @@ impl Window {
 /// points for day-granular search, and no narrower than
 /// [`MIN_DAY_WINDOW`]), oldest first.
 pub fn plan_windows(lo: i64, hi: i64, n: u64, g: Granularity) -> Vec<Window> {
+    plan_windows_to(lo, hi, n, g, MIN_DAY_WINDOW)
+}
+
+/// [`plan_windows`] with day-granular windows no narrower than `min_day`.
+pub fn plan_windows_to(lo: i64, hi: i64, n: u64, g: Granularity, min_day: i64) -> Vec<Window> {
     let mut n = n.max(1) as i64;
     if g == Granularity::Day {
-        n = n.min(((hi - lo) / MIN_DAY_WINDOW).max(1));
+        n = n.min(((hi - lo) / min_day.max(DAY)).max(1));
     }
     let step = ((hi - lo) / n).max(1);
     let mut cuts = vec![lo];
