@@ -173,3 +173,56 @@ impl Error {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Error {
+        Error::Http(HttpError::Status {
+            endpoint: "GET /conversations/1".into(),
+            status: code,
+            code: String::new(),
+            message: String::new(),
+            retry_after: None,
+        })
+    }
+
+    #[test]
+    fn one_rule_says_how_far_an_error_reaches() {
+        for code in [404, 410, 408, 429, 500, 502, 503, 504] {
+            assert_eq!(status(code).scope(), Scope::Item, "{code}");
+        }
+        assert!(status(404).is_gone() && status(410).is_gone() && !status(500).is_gone());
+        let transport = Error::Http(HttpError::Transport {
+            endpoint: "x".into(),
+            message: "timed out".into(),
+        });
+        assert_eq!(transport.scope(), Scope::Item);
+        let body = Error::Protocol {
+            endpoint: "x".into(),
+            message: "no list".into(),
+        };
+        assert_eq!(body.scope(), Scope::Item);
+        for run in [
+            Error::Http(HttpError::Unauthorized {
+                code: "unauthorized".into(),
+                message: String::new(),
+            }),
+            Error::Http(HttpError::Forbidden {
+                endpoint: "GET /events".into(),
+                code: "forbidden".into(),
+                message: String::new(),
+            }),
+            Error::Config("bad".into()),
+        ] {
+            assert_eq!(run.scope(), Scope::Run, "{run}");
+        }
+        assert_eq!(status(400).scope(), Scope::Report);
+        assert_eq!(Error::Internal("x".into()).scope(), Scope::Report);
+        assert_eq!(
+            Error::output("/tmp/x", std::io::Error::other("disk full")).scope(),
+            Scope::Report
+        );
+    }
+}

@@ -264,7 +264,7 @@ impl FanOutOutcome {
 }
 
 /// A fan-out over one child endpoint.
-pub(crate) struct FanOut<'a> {
+pub struct FanOut<'a> {
     /// The child endpoint pattern, e.g. `GET /conversations/{id}` (anomaly
     /// details, error messages).
     pub endpoint: &'static str,
@@ -278,7 +278,7 @@ impl FanOut<'_> {
     /// Run `fetch` for every item of `feed` and then of `retry` (earlier
     /// failures; a fresh item with a retried id is dropped). See the module
     /// docs for failures, checkpoints and retries.
-    pub(crate) async fn run<P, F, Fut>(
+    pub async fn run<P, F, Fut>(
         &self,
         feed: impl Stream<Item = Result<Step<P>>>,
         retry: Vec<Job<P>>,

@@ -47,9 +47,11 @@ pub struct Checkpoint {
 
 /// The pipeline's channel as an extractor sees it: rows, checkpoints, and
 /// the expected total for the progress bar.
-pub(crate) struct Pipe<'a> {
-    pub(crate) tx: &'a mpsc::Sender<Msg>,
-    pub(crate) progress: &'a crate::telemetry::Progress,
+pub struct Pipe<'a> {
+    /// The report's channel to its writer.
+    pub tx: &'a mpsc::Sender<Msg>,
+    /// The report's progress bar (hidden by default).
+    pub progress: &'a crate::telemetry::Progress,
 }
 
 impl Pipe<'_> {

@@ -616,7 +616,8 @@ pub enum Msg {
     Checkpoint(crate::extract::Checkpoint),
 }
 
-pub(crate) use crate::extract::{Pipe, send_rows};
+pub use crate::extract::Pipe;
+pub(crate) use crate::extract::send_rows;
 
 /// What an extractor needs besides the client.
 #[derive(Debug, Clone)]

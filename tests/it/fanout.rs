@@ -287,7 +287,7 @@ async fn the_lookback_margin_exports_what_an_earlier_read_missed_in_every_kind_o
     let ids = |rows: &[(String, i64)]| rows.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>();
     assert_eq!(
         ids(&users_runs[1]),
-        [user.clone()],
+        std::slice::from_ref(&user),
         "users: only the missed one"
     );
     let all: Vec<(String, i64)> = users_runs.concat();
@@ -350,7 +350,7 @@ async fn the_lookback_margin_exports_what_an_earlier_read_missed_in_every_kind_o
     assert_eq!(list_runs.len(), 2, "users_by_company: the second run wrote");
     assert_eq!(
         ids(&list_runs[1]),
-        [user.clone()],
+        std::slice::from_ref(&user),
         "users_by_company: only the missed one"
     );
     let all: BTreeSet<String> = ids(&list_runs.concat()).into_iter().collect();
