@@ -402,9 +402,23 @@ pub async fn backfill(
     let mut complete = true;
     // Reports another worker had (shared state): done only if it finished them.
     let mut leased_elsewhere = Vec::new();
-    'reports: for &report in &plan.reports {
+    // Reports whose records cannot be read by date range, said in one line.
+    let mut left_out = Vec::new();
+    for &report in &plan.reports {
         if reports::range_spec(report, &plan.options_of(report))?.is_none() {
-            tracing::warn!(%report, "this report cannot be exported by date range; the backfill leaves it out");
+            left_out.push(report);
+        }
+    }
+    if !left_out.is_empty() {
+        let names: Vec<&str> = left_out.iter().map(|r| r.as_str()).collect();
+        tracing::warn!(
+            reports = %names.join(", "),
+            "the backfill leaves out {}: their records cannot be read by date range",
+            names.join(", ")
+        );
+    }
+    'reports: for &report in &plan.reports {
+        if left_out.contains(&report) {
             continue;
         }
         let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {

@@ -1,6 +1,6 @@
 //! The saved position of an incremental read ([`SearchCursor`]) and the
 //! tracker that filters records against it and computes the next one
-//! ([`CursorTracker`]); used by searches, scrolls, page-numbered lists and
+//! (`CursorTracker`); used by searches, scrolls, page-numbered lists and
 //! fan-out parents alike.
 //!
 //! The cursor is the highest `updated_at` exported so far plus the ids

@@ -75,7 +75,7 @@ impl ItemKey {
         }
     }
 
-    /// Read a key written by [`ItemKey::to_string`]: `ID` or `ID@N`. `None`
+    /// Read a key written by its `Display` form: `ID` or `ID@N`. `None`
     /// for text after `@` that is not a number.
     pub fn parse(key: &str) -> Option<Self> {
         match key.split_once('@') {
