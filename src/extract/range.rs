@@ -3,12 +3,10 @@
 
 use std::collections::HashSet;
 
-use serde_json::Value;
-
-use crate::api::query::{and, leaf, search_body};
+use crate::api::query::{leaf, search_body};
 use crate::error::Result;
 use crate::extract::cursor::identity;
-use crate::extract::search::{Granularity, Reader, SearchSpec, Sink, short_read};
+use crate::extract::search::{Granularity, Reader, SearchSpec, Sink, short_read, with_filter};
 use crate::http::IntercomClient;
 use crate::reports::ExtractOptions;
 
@@ -29,22 +27,13 @@ pub(crate) async fn extract_range(
         Granularity::Second => (from - 1, until),
         Granularity::Day => (from - 86_400, until + 86_400),
     };
-    let mut filters = Vec::new();
-    // Splice an AND group's members in: Intercom allows two levels of nesting.
-    match &spec.filter {
-        Some(Value::Object(group))
-            if group.get("operator").and_then(Value::as_str) == Some("AND") =>
-        {
-            if let Some(Value::Array(members)) = group.get("value") {
-                filters.extend(members.iter().cloned());
-            }
-        }
-        Some(f) => filters.push(f.clone()),
-        None => {}
-    }
-    filters.push(leaf("updated_at", ">", low.max(0)));
-    filters.push(leaf("updated_at", "<", high));
-    let query = and(filters);
+    let query = with_filter(
+        spec.filter.as_ref(),
+        vec![
+            leaf("updated_at", ">", low.max(0)),
+            leaf("updated_at", "<", high),
+        ],
+    );
     let mut reader = Reader {
         client,
         spec,

@@ -53,7 +53,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
-use crate::api::query::{and, search_body};
+use crate::api::query::search_body;
 use crate::api::{Page, list_key};
 use crate::error::{Error, Result};
 use crate::http::{HttpError, IntercomClient};
@@ -62,6 +62,7 @@ use crate::reports::ExtractOptions;
 pub(crate) use crate::extract::cursor::{CursorTracker, identity};
 pub use crate::extract::cursor::{SearchCursor, SearchOutcome};
 pub(crate) use crate::extract::range::extract_range;
+pub(crate) use crate::extract::window::with_filter;
 use crate::extract::window::{DAY, plan_windows_to};
 pub use crate::extract::window::{MIN_DAY_WINDOW, Window, plan_windows};
 
@@ -257,21 +258,7 @@ pub(crate) async fn extract_with_lookback(
 }
 
 fn query(spec: &SearchSpec, window: Window, g: Granularity) -> Value {
-    let mut filters = Vec::new();
-    // Splice an AND group's members in: Intercom allows two levels of nesting.
-    match &spec.filter {
-        Some(Value::Object(group))
-            if group.get("operator").and_then(Value::as_str) == Some("AND") =>
-        {
-            if let Some(Value::Array(members)) = group.get("value") {
-                filters.extend(members.iter().cloned());
-            }
-        }
-        Some(f) => filters.push(f.clone()),
-        None => {}
-    }
-    filters.extend(window.filters(g));
-    and(filters)
+    with_filter(spec.filter.as_ref(), window.filters(g))
 }
 
 enum WindowRead {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::api::query::leaf;
+use crate::api::query::{and, leaf};
 use crate::extract::search::Granularity;
 
 pub(crate) const DAY: i64 = 86_400;
@@ -107,4 +107,24 @@ pub fn plan_windows_to(lo: i64, hi: i64, n: u64, g: Granularity, min_day: i64) -
         .map(|w| Window { lo: w[0], hi: w[1] })
         .filter(|w| w.hi > w.lo)
         .collect()
+}
+
+/// `filter` ANDed with `bounds`; an AND group's members are spliced in
+/// (Intercom allows two levels of nesting).
+pub(crate) fn with_filter(filter: Option<&Value>, bounds: Vec<Value>) -> Value {
+    let mut filters = match filter {
+        Some(Value::Object(group))
+            if group.get("operator").and_then(Value::as_str) == Some("AND") =>
+        {
+            group
+                .get("value")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        }
+        Some(f) => vec![f.clone()],
+        None => Vec::new(),
+    };
+    filters.extend(bounds);
+    and(filters)
 }
