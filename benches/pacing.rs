@@ -2,7 +2,7 @@
 //!
 //! Against the simulator with `--rate-limit 100` (per 10-second window), a
 //! per-conversation-GET workload: conversation search pages stream ids
-//! through a bounded channel into `reports::fanout::fanout`, which runs up to
+//! through a bounded channel into the fan-out (`extract::fanout::FanOut`), which runs up to
 //! `concurrency` `GET /conversations/{id}` at once. Prints the utilisation of
 //! the allowed calls per window in steady state (windows other than the
 //! first and last), the share of 429s, requests per record and wall time.
@@ -13,10 +13,13 @@
 
 use std::time::{Duration, Instant};
 
+use intercom_export::anomalies::Anomalies;
 use intercom_export::api::query::{leaf, search_body};
 use intercom_export::api::{Page, list_key};
+use intercom_export::extract::Pipe;
+use intercom_export::extract::fanout::{FanOut, ItemKey, Job, Step};
 use intercom_export::http::{ClientConfig, IntercomClient};
-use intercom_export::reports::fanout::{fanout, receiver_stream};
+use intercom_export::reports::Msg;
 use intercom_export::secret::AccessToken;
 use intercom_export::simulator::{self, SimConfig};
 use serde_json::Value;
@@ -85,28 +88,47 @@ async fn main() {
             }
         })
     };
-    let (tx, mut rx) = mpsc::channel::<Vec<Value>>(16);
+    let (tx, mut rx) = mpsc::channel::<Msg>(16);
     let sink = tokio::spawn(async move {
         let mut n = 0u64;
-        while let Some(rows) = rx.recv().await {
-            n += rows.len() as u64;
+        while let Some(msg) = rx.recv().await {
+            if let Msg::Rows(rows) = msg {
+                n += rows.len() as u64;
+            }
         }
         n
     });
-    let out = fanout(
-        receiver_stream(id_rx),
+    let ids = futures::stream::unfold(id_rx, |mut rx| async move {
+        rx.recv().await.map(|id: String| {
+            let step = Step::Item(Job {
+                key: ItemKey::id(id.clone()),
+                parent: id,
+            });
+            (Ok(step), rx)
+        })
+    });
+    let progress = intercom_export::telemetry::Progress::default();
+    let anomalies = Anomalies::default();
+    let pipe = Pipe {
+        tx: &tx,
+        progress: &progress,
+    };
+    let fan = FanOut {
+        endpoint: "GET /conversations/{id}",
         concurrency,
-        |id: String| {
+        anomalies: &anomalies,
+        out: &pipe,
+    };
+    let out = fan
+        .run(ids, Vec::new(), |id: String| {
             let client = client.clone();
             async move {
                 let v: Value = client.get(&format!("conversations/{id}")).await?;
                 Ok(vec![v])
             }
-        },
-        &tx,
-    )
-    .await
-    .expect("fanout");
+        })
+        .await
+        .expect("fanout");
     drop(tx);
     lister.await.expect("lister");
     let records = sink.await.expect("sink");

@@ -43,6 +43,11 @@ pub enum AnomalyKind {
     /// A finished listing returned fewer distinct rows than the `total_count`
     /// it stated. Detail: the endpoint.
     ShortRead,
+    /// A child request of a fan-out (one per parent, e.g.
+    /// `GET /conversations/{id}`) that still failed after retries with a
+    /// 5xx, a timeout or an unusable body: recorded as a failed item and
+    /// fetched first by the next run. Detail: the endpoint pattern.
+    FailedChild,
     /// An item listed more than once in one parent's list (real Intercom
     /// repeats tags in a company's `tags.tags`), written once: the first.
     /// Detail: the list (e.g. `company.tags`).
@@ -51,8 +56,9 @@ pub enum AnomalyKind {
 
 impl AnomalyKind {
     /// Every kind, in summary order.
-    pub const ALL: [AnomalyKind; 7] = [
+    pub const ALL: [AnomalyKind; 8] = [
         AnomalyKind::SkippedChild,
+        AnomalyKind::FailedChild,
         AnomalyKind::InterpretedValue,
         AnomalyKind::UnexpectedShape,
         AnomalyKind::DegradedWindow,
@@ -65,6 +71,7 @@ impl AnomalyKind {
     pub fn as_str(self) -> &'static str {
         match self {
             AnomalyKind::SkippedChild => "skipped_children",
+            AnomalyKind::FailedChild => "failed_children",
             AnomalyKind::InterpretedValue => "interpreted_values",
             AnomalyKind::UnexpectedShape => "unexpected_shapes",
             AnomalyKind::DegradedWindow => "degraded_windows",
@@ -78,6 +85,9 @@ impl AnomalyKind {
     pub fn describe(self) -> &'static str {
         match self {
             AnomalyKind::SkippedChild => "child resource(s) were gone (404) and skipped",
+            AnomalyKind::FailedChild => {
+                "child request(s) still failed after retries; recorded as failed items, retried first by the next run"
+            }
             AnomalyKind::InterpretedValue => {
                 "value(s) came in another accepted form (milliseconds, ISO-8601, a 'none' sentinel) and were converted"
             }

@@ -67,6 +67,38 @@ pub enum Error {
     /// A background task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A per-item read (one child request per parent) in which no item
+    /// succeeded: the endpoint, not the items, is broken. `first` is the
+    /// first item's error.
+    #[error(
+        "{endpoint}: none of the {items} item(s) could be read ({failed} failed after retries, \
+         {gone} answered 404/410; e.g. {sample}: {first}); nothing of this report was committed \
+         past its last checkpoint, and the next run reads them again"
+    )]
+    NoItemSucceeded {
+        endpoint: String,
+        items: u64,
+        failed: u64,
+        gone: u64,
+        sample: String,
+        first: Box<Error>,
+    },
+}
+
+/// How far an error reaches: what a per-item read (a fan-out) does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One item's trouble (its 404/410, a 5xx or timeout after retries, an
+    /// unusable body): the item is skipped or recorded as failed, the
+    /// report goes on.
+    Item,
+    /// The report cannot go on (local output or state failure, a bug): it
+    /// fails, the other reports still run.
+    Report,
+    /// Every report would meet it (a rejected token, a missing permission,
+    /// a configuration error): the fan-out stops at once.
+    Run,
 }
 
 impl Error {
@@ -79,7 +111,47 @@ impl Error {
             Error::State { .. } | Error::Output { .. } => ErrorKind::User,
             Error::Encode { .. } | Error::Internal(_) => ErrorKind::Internal,
             Error::Locked { .. } => ErrorKind::Locked,
+            Error::NoItemSucceeded { first, .. } => first.kind(),
         }
+    }
+
+    /// The one rule for "is this failure about one item, one report, or the
+    /// whole run?" (see [`Scope`]). 404/410, 408, 429 and 5xx after the
+    /// client's retries, transport failures (timeouts, resets), unusable
+    /// bodies and unexpected shapes concern one item; 401/403 and
+    /// configuration errors the run; the rest (state, output, encoding,
+    /// internal errors, other 4xx) the report.
+    pub fn scope(&self) -> Scope {
+        match self {
+            Error::Config(_) => Scope::Run,
+            Error::Http(h) if h.is_auth() => Scope::Run,
+            Error::Http(HttpError::Status { status, .. }) => match status {
+                404 | 410 | 408 | 429 => Scope::Item,
+                s if *s >= 500 => Scope::Item,
+                _ => Scope::Report,
+            },
+            Error::Http(HttpError::Transport { .. } | HttpError::Body { .. }) => Scope::Item,
+            Error::Http(_) => Scope::Run,
+            Error::Protocol { .. } => Scope::Item,
+            Error::NoItemSucceeded { .. }
+            | Error::State { .. }
+            | Error::Output { .. }
+            | Error::Encode { .. }
+            | Error::Internal(_) => Scope::Report,
+            Error::Locked { .. } => Scope::Run,
+        }
+    }
+
+    /// The item is gone: 404 or 410 (deleted or merged since it was listed).
+    /// A fan-out skips it and counts it as a skipped child.
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            Error::Http(HttpError::Status {
+                status: 404 | 410,
+                ..
+            })
+        )
     }
 
     /// True when Intercom rejected the token itself (not a per-endpoint 403).
@@ -99,5 +171,59 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Error {
+        Error::Http(HttpError::Status {
+            endpoint: "GET /conversations/1".into(),
+            status: code,
+            code: String::new(),
+            message: String::new(),
+            retry_after: None,
+            canonical: None,
+        })
+    }
+
+    #[test]
+    fn one_rule_says_how_far_an_error_reaches() {
+        for code in [404, 410, 408, 429, 500, 502, 503, 504] {
+            assert_eq!(status(code).scope(), Scope::Item, "{code}");
+        }
+        assert!(status(404).is_gone() && status(410).is_gone() && !status(500).is_gone());
+        let transport = Error::Http(HttpError::Transport {
+            endpoint: "x".into(),
+            message: "timed out".into(),
+        });
+        assert_eq!(transport.scope(), Scope::Item);
+        let body = Error::Protocol {
+            endpoint: "x".into(),
+            message: "no list".into(),
+        };
+        assert_eq!(body.scope(), Scope::Item);
+        for run in [
+            Error::Http(HttpError::Unauthorized {
+                code: "unauthorized".into(),
+                message: String::new(),
+            }),
+            Error::Http(HttpError::Forbidden {
+                endpoint: "GET /events".into(),
+                code: "forbidden".into(),
+                message: String::new(),
+            }),
+            Error::Config("bad".into()),
+        ] {
+            assert_eq!(run.scope(), Scope::Run, "{run}");
+        }
+        assert_eq!(status(400).scope(), Scope::Report);
+        assert_eq!(Error::Internal("x".into()).scope(), Scope::Report);
+        assert_eq!(
+            Error::output("/tmp/x", std::io::Error::other("disk full")).scope(),
+            Scope::Report
+        );
     }
 }

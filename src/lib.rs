@@ -10,8 +10,8 @@
 //!                                   │ for each report
 //!                                   ▼
 //!   http::IntercomClient ◀── reports::extract ──mpsc──▶ output::ReportWriter
-//!   (auth, version, retries)    (search windows,          (Arrow batches →
-//!                                cursor logic)             Parquet / CSV parts)
+//!   (auth, version, retries)    (on extract::search,      (Arrow batches →
+//!                                fanout, list)             Parquet / CSV parts)
 //!                                   │                             │
 //!                                   └──── state::StateStore ◀─────┘
 //!                                 (SQLite or shared Postgres: runs, cursors,
@@ -29,10 +29,14 @@
 //!   corrected by the `X-RateLimit-*` headers (`http::pace`).
 //! - [`api`]: response envelopes and the search query builders.
 //! - [`reports`]: one module per report: its columns, its `ReportSpec`
-//!   and its extractor; `reports::ALL` is the registry. Extractors stream
-//!   pages of raw API records and compute the next cursor;
-//!   `reports::search` reads time windows, `reports::fanout` runs per-item
-//!   fetches with bounded concurrency.
+//!   (what it reads: a plan) and its extractor; `reports::ALL` is the
+//!   registry. Extractors stream pages of raw API records and compute the
+//!   next cursor, on the engine in [`extract`].
+//! - [`extract`]: how records are read, for every report: `extract::search`
+//!   reads time windows (lookback, checkpoints), `extract::fanout` runs
+//!   per-item requests under one failure rule (`Error::scope`) with
+//!   checkpoints at the parent search's windows, `extract::list` pages
+//!   page-numbered and `pages.next` listings.
 //! - [`output`]: declarative columns → typed Arrow builders (`BatchEncoder`)
 //!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
 //! - [`state`]: the state (sqlx `Any`, embedded migrations): a SQLite file,
@@ -73,6 +77,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod http;
 pub mod lock;
 pub mod metrics;

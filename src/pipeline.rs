@@ -310,9 +310,10 @@ pub async fn sync(
                 outcome.recovered = done.recovered;
             }
             Err(e) => {
-                // Rows its checkpoints committed before it failed.
+                // Rows (and failed items) its checkpoints committed before it failed.
                 outcome.rows = checkpointed.rows;
                 outcome.files = checkpointed.files;
+                outcome.failed = checkpointed.failed.clone();
                 outcome.error = Some(fail_report(state, &run, report, e).await?);
             }
         }
@@ -653,10 +654,12 @@ async fn export(
                     writing_bar.inc(rows.len() as u64);
                     testpoint::hit("page");
                 }),
-                Msg::Checkpoint(cursor) => match &checkpoint {
-                    Some(c) => c.commit(&mut writer, &cursor, rows_since).map(|files| {
+                Msg::Checkpoint(point) => match &checkpoint {
+                    Some(c) => c.commit(&mut writer, &point, rows_since).map(|files| {
                         done.rows += rows_since;
                         done.files += files;
+                        done.failed.extend(point.failed);
+                        done.recovered.extend(point.recovered);
                         rows_since = 0;
                         testpoint::hit("checkpoint");
                     }),
@@ -713,7 +716,7 @@ async fn export(
         .await
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
     // Kept by the caller even if this export fails now: committed is committed.
-    *committed = checkpointed;
+    *committed = checkpointed.clone();
     bar.finish_and_clear();
     // A writer failure is the root cause of an extractor's "writer stopped".
     let extracted = match (extracted, written) {
@@ -751,13 +754,26 @@ async fn export(
         Source::Window { job, start, end } => (Some((job.id, *start, *end)), ""),
         Source::Incremental { param_key, .. } => (None, param_key.as_str()),
     };
+    // Failed and recovered items a checkpoint committed are not counted twice.
+    let failed: Vec<FailedItem> = extracted
+        .failed
+        .iter()
+        .filter(|f| !checkpointed.failed.contains(f))
+        .cloned()
+        .collect();
+    let recovered: Vec<String> = extracted
+        .recovered
+        .iter()
+        .filter(|r| !checkpointed.recovered.contains(r))
+        .cloned()
+        .collect();
     let commit = Commit {
         param_key,
         files: &files,
         rows: extracted.rows.saturating_sub(checkpointed.rows),
         cursor: extracted.cursor.as_deref(),
-        failed: &extracted.failed,
-        recovered: &extracted.recovered,
+        failed: &failed,
+        recovered: &recovered,
         window,
         known_ids: known_ids.as_ref(),
     };
@@ -831,11 +847,15 @@ impl Drop for PageCounter {
 }
 
 /// What the checkpoints of one export committed.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct Checkpointed {
     rows: u64,
     /// Data files (as [`data_file_count`]).
     files: usize,
+    /// Failed items committed with a checkpoint.
+    failed: Vec<FailedItem>,
+    /// Earlier failed items cleared with a checkpoint.
+    recovered: Vec<String>,
 }
 
 /// Commits a checkpoint from the writer's thread: the files written so far
@@ -852,9 +872,15 @@ struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Make the writer's files durable and commit them with `cursor`;
-    /// returns how many data files were committed.
-    fn commit(&self, writer: &mut ReportWriter, cursor: &str, rows: u64) -> Result<usize> {
+    /// Make the writer's files durable and commit them with the
+    /// checkpoint's cursor and items; returns how many data files were
+    /// committed.
+    fn commit(
+        &self,
+        writer: &mut ReportWriter,
+        point: &crate::extract::Checkpoint,
+        rows: u64,
+    ) -> Result<usize> {
         let files = writer.take_files()?;
         if let Some(object) = &self.object
             && let Err(e) = self.runtime.block_on(object.publish(&files))
@@ -868,7 +894,9 @@ impl Checkpointer {
             param_key: &self.param_key,
             files: &files,
             rows,
-            cursor: Some(cursor),
+            cursor: Some(&point.cursor),
+            failed: &point.failed,
+            recovered: &point.recovered,
             ..Commit::default()
         };
         if let Err(e) =

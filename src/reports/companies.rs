@@ -19,22 +19,26 @@
 //! `GET /companies/{id}/segments`) with the company's `updated_at`: the
 //! latest `company_updated_at` per company is its current mapping. A company
 //! version with no tags (segments) gets one row with null tag (segment)
-//! columns. A company whose segments answer 404 (deleted since the scroll)
-//! is skipped and counted as a skipped child.
+//! columns. The segments are a fan-out over the scroll's changed companies
+//! ([`crate::extract::fanout`]): a company whose segments answer 404
+//! (deleted since the scroll) is skipped and counted as a skipped child; one
+//! whose segments still fail after retries is a failed item
+//! (`COMPANY@UPDATED_AT`), fetched again by the next run after its scroll.
 
-use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
-use crate::anomalies::{Anomalies, AnomalyKind};
+use crate::anomalies::Anomalies;
 use crate::api::paginate::Scroll;
-use crate::error::Result;
-use crate::http::{HttpError, IntercomClient};
+use crate::error::{Error, Result};
+use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parent};
+use crate::extract::{Pipe, url_safe_id};
+use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::mappings::distinct_items;
 use crate::reports::search::{CursorTracker, SearchCursor, identity};
 use crate::reports::spec::{EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, FailedItem, ReportName, expand, keys};
+use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, expand, keys};
 
 /// What `check` sends for a company report: `POST /companies/list`, which
 /// needs the same read scope as the scroll the report reads. Not the scroll
@@ -85,7 +89,12 @@ pub static COMPANY_SEGMENTS: ReportSpec = ReportSpec {
         &["company_id", "company_updated_at", "segment_id"],
         &[keys::COMPANY_TO_COMPANY, keys::SEGMENT],
     ),
-    plan: |_| Ok(Plan::FanOut(run_segments)),
+    plan: |_| {
+        Ok(Plan::FanOut {
+            run: run_segments,
+            parents: None,
+        })
+    },
     ..COMPANY_TAGS
 };
 
@@ -106,6 +115,7 @@ fn run_companies(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
         CompanyReport::Companies,
         c.options,
         c.cursor,
+        c.retry,
         c.tx,
     ))
 }
@@ -117,6 +127,7 @@ fn run_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
         CompanyReport::Tags,
         c.options,
         c.cursor,
+        c.retry,
         c.tx,
     ))
 }
@@ -128,6 +139,7 @@ fn run_segments(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
         CompanyReport::Segments,
         c.options,
         c.cursor,
+        c.retry,
         c.tx,
     ))
 }
@@ -140,7 +152,8 @@ pub enum CompanyReport {
     Segments,
 }
 
-/// Run one of the company reports from `cursor`.
+/// Run one of the company reports from `cursor` (`retry`: companies whose
+/// segments failed in earlier runs, `COMPANY@UPDATED_AT`).
 ///
 /// The scroll is read by [`Scroll`]: a failed scroll request is never
 /// retried in place (it could skip a page); the scroll starts again from
@@ -152,33 +165,33 @@ pub async fn extract(
     which: CompanyReport,
     options: &ExtractOptions,
     cursor: Option<SearchCursor>,
-    tx: mpsc::Sender<Vec<Value>>,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
-    let mut tracker = CursorTracker::new(cursor);
+    if which == CompanyReport::Segments {
+        return segments(client, options, cursor, retry, tx).await;
+    }
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut out = Extracted::default();
     let scroll = Scroll::new(client, "companies/scroll", options.anomalies.clone());
     scroll
         .read(async |companies: Vec<Value>| -> Result<()> {
             let mut changed = Vec::new();
-            for company in &companies {
-                let (id, updated_at) = identity(ENDPOINT, company)?;
+            for company in companies {
+                let (id, updated_at) = identity(ENDPOINT, &company)?;
                 if tracker.accept(id, updated_at) {
                     changed.push(company);
                 }
             }
-            let rows = match which {
-                CompanyReport::Companies => changed.into_iter().cloned().collect(),
+            let rows: Vec<Value> = match which {
                 CompanyReport::Tags => changed
                     .iter()
                     .flat_map(|c| tag_rows(c, &options.anomalies))
                     .collect(),
-                CompanyReport::Segments => {
-                    let (rows, failed) = segment_rows(client, options, &changed).await?;
-                    out.failed.extend(failed);
-                    rows
-                }
+                _ => changed,
             };
-            send(&tx, &mut out.rows, rows).await
+            out.rows += rows.len() as u64;
+            crate::reports::send_rows(&tx, rows).await
         })
         .await?;
     out.cursor = tracker.finish().cursor.map(|c| json!(c).to_string());
@@ -188,12 +201,75 @@ pub async fn extract(
 /// The scroll endpoint, as messages name it.
 const ENDPOINT: &str = "GET /companies/scroll";
 
-async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, batch: Vec<Value>) -> Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    *rows += batch.len() as u64;
-    crate::reports::send_rows(tx, batch).await
+/// The segments endpoint, as messages name it.
+const SEGMENTS: &str = "GET /companies/{id}/segments";
+
+/// `company_segments`: the scroll's changed companies feed a fan-out of
+/// `GET /companies/{id}/segments`.
+async fn segments(
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    cursor: Option<SearchCursor>,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
+) -> Result<Extracted> {
+    let pipe = Pipe {
+        tx: &tx,
+        progress: &options.progress,
+    };
+    let (feed, parents) = Feed::channel();
+    let scrolling = async move {
+        let feed = feed;
+        let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
+        Scroll::new(client, "companies/scroll", options.anomalies.clone())
+            .read(async |companies: Vec<Value>| -> Result<()> {
+                let mut changed = Vec::new();
+                for company in companies {
+                    let (id, updated_at) = identity(ENDPOINT, &company)?;
+                    if tracker.accept(id, updated_at) {
+                        changed.push(company);
+                    }
+                }
+                feed.send(Parent::Records(changed)).await
+            })
+            .await?;
+        Ok::<_, Error>(tracker.finish().cursor)
+    };
+    let jobs = fanout::steps(parents, |company| {
+        let (id, updated_at) = identity(ENDPOINT, &company)?;
+        Ok(Some(Job {
+            key: ItemKey::at(id, updated_at),
+            parent: company,
+        }))
+    });
+    let retry = retry
+        .iter()
+        .filter_map(|k| ItemKey::parse(k))
+        .filter_map(|key| {
+            let company = json!({"id": key.id, "updated_at": key.at?});
+            Some(Job {
+                key,
+                parent: company,
+            })
+        })
+        .collect();
+    let fan = FanOut {
+        endpoint: SEGMENTS,
+        concurrency: options.concurrency,
+        anomalies: &options.anomalies,
+        out: &pipe,
+    };
+    let fetching = fan.run(jobs, retry, |company: Value| async move {
+        let id = url_safe_id(company["id"].as_str().unwrap_or_default(), ENDPOINT)?;
+        let body: Value = client.get(&format!("companies/{id}/segments")).await?;
+        let list = crate::api::list_in(SEGMENTS, body, &["data", "segments"])?;
+        let list = distinct_items(list, "company.segments", id, &options.anomalies);
+        Ok(item_rows(&company, &list))
+    });
+    let (scrolled, fetched) = tokio::join!(scrolling, fetching);
+    let fetched = fetched?;
+    let cursor = scrolled?.map(|c| json!(c).to_string());
+    Ok(fetched.into_extracted(cursor))
 }
 
 /// The mapping row shared by tags and segments: the company's id and
@@ -235,54 +311,6 @@ fn item_rows(company: &Value, items: &[Value]) -> Vec<Value> {
         return vec![mapping_row(company, &Value::Null)];
     }
     items.iter().map(|i| mapping_row(company, i)).collect()
-}
-
-/// `GET /companies/{id}/segments` for each company, a few at a time.
-async fn segment_rows(
-    client: &IntercomClient,
-    options: &ExtractOptions,
-    companies: &[&Value],
-) -> Result<(Vec<Value>, Vec<FailedItem>)> {
-    let results: Vec<_> = stream::iter(companies.iter().map(|c| async move {
-        let id = c["id"].as_str().unwrap_or_default();
-        (
-            c,
-            client
-                .get::<Value>(&format!("companies/{id}/segments"))
-                .await,
-        )
-    }))
-    .buffered(options.concurrency.max(1))
-    .collect()
-    .await;
-    let mut rows = Vec::new();
-    let mut failed = Vec::new();
-    for (company, result) in results {
-        match result {
-            Ok(body) => {
-                let list = crate::api::list_in(
-                    "GET /companies/{id}/segments",
-                    body,
-                    &["data", "segments"],
-                )?;
-                let id = company["id"].as_str().unwrap_or_default();
-                let list = distinct_items(list, "company.segments", id, &options.anomalies);
-                rows.extend(item_rows(company, &list));
-            }
-            Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
-            // Deleted since the scroll listed it: skipped, and counted.
-            Err(HttpError::Status { status: 404, .. }) => options.anomalies.record(
-                AnomalyKind::SkippedChild,
-                "GET /companies/{id}/segments",
-                company["id"].as_str(),
-            ),
-            Err(e) => failed.push(FailedItem {
-                id: company["id"].as_str().unwrap_or_default().to_string(),
-                error: e.to_string(),
-            }),
-        }
-    }
-    Ok((rows, failed))
 }
 
 #[rustfmt::skip]
@@ -331,6 +359,7 @@ pub static SEGMENT_COLUMNS: &[Column] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anomalies::AnomalyKind;
 
     #[test]
     fn a_tag_listed_twice_is_written_once_and_counted() {

@@ -223,58 +223,49 @@ pub async fn by_company(
     company_ids: &[String],
     options: &crate::reports::ExtractOptions,
     cursor: Option<crate::reports::search::SearchCursor>,
-    tx: tokio::sync::mpsc::Sender<Vec<Value>>,
+    tx: tokio::sync::mpsc::Sender<crate::reports::Msg>,
 ) -> Result<crate::reports::Extracted> {
+    use crate::extract::list::{List, Style};
     use crate::reports::search::{CursorTracker, identity};
     const ENDPOINT: &str = "GET /companies/{id}/contacts";
-    let per_page = options.per_page;
-    let mut tracker = CursorTracker::new(cursor);
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut seen = std::collections::HashSet::new();
     let mut rows = 0u64;
     for company in company_ids {
-        if !company
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(Error::Config(format!(
-                "company id {company:?} is not a valid Intercom id"
-            )));
-        }
+        crate::extract::url_safe_id(company, ENDPOINT).map_err(|_| {
+            Error::Config(format!("company id {company:?} is not a valid Intercom id"))
+        })?;
         // Every contact this company's listing gave (users and leads), to
         // hold against the `total_count` it states.
         let mut listed = std::collections::HashSet::new();
-        let mut total = None;
-        for page in 1u32.. {
-            let path = format!("companies/{company}/contacts?page={page}&per_page={per_page}");
-            let body: Value = client.get(&path).await?;
-            let total_pages = body
-                .pointer("/pages/total_pages")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            total = body.get("total_count").and_then(Value::as_u64).or(total);
-            // A page without its `data` list is an error, never an empty page.
-            let data = crate::api::list_in(ENDPOINT, body, &["data"])?;
+        let read = List {
+            client,
+            path: format!("companies/{company}/contacts"),
+            endpoint: ENDPOINT,
+            keys: &["data"],
+            style: Style::PageNumber,
+            per_page: options.per_page,
+            anomalies: &options.anomalies,
+        }
+        .read(async |data: Vec<Value>| {
             let mut fresh = Vec::new();
-            for contact in &data {
-                let (id, updated_at) = identity(ENDPOINT, contact)?;
+            for contact in data {
+                let (id, updated_at) = identity(ENDPOINT, &contact)?;
                 listed.insert(id.to_string());
                 if contact.get("role").and_then(Value::as_str) == Some("user")
                     && !seen.contains(id)
                     && tracker.accept(id, updated_at)
                 {
                     seen.insert(id.to_string());
-                    fresh.push(contact.clone());
+                    fresh.push(contact);
                 }
             }
-            if !fresh.is_empty() {
-                rows += fresh.len() as u64;
-                crate::reports::send_rows(&tx, fresh).await?;
-            }
-            if data.is_empty() || u64::from(page) >= total_pages {
-                break;
-            }
-        }
-        if let Some(total) = total
+            rows += fresh.len() as u64;
+            crate::reports::send_rows(&tx, fresh).await?;
+            Ok(true)
+        })
+        .await?;
+        if let Some(total) = read.total_count
             && (listed.len() as u64) < total
         {
             options.anomalies.record(

@@ -14,25 +14,33 @@
 //! holds more, every row of that conversation has `parts_truncated = true`
 //! and `parts_total` = the true count, so nothing is cut off silently.
 //!
-//! A conversation whose GET still fails after retries is returned as a
-//! [`FailedItem`] (id `CONVERSATION@SINCE`, where SINCE is the part cutoff of
-//! that run) and the run goes on; the next run retries it first, exporting
-//! its parts updated after SINCE.
+//! The conversations are the parents of a fan-out
+//! ([`crate::extract::fanout`]): the search checkpoints after completed
+//! windows (the fan-out lets the conversations in flight finish first), and
+//! re-reads `lookback_secs` below the cursor; a conversation found there
+//! that was not exported at that version has its parts after the lookback
+//! margin (or after its version last exported) written, none twice.
+//!
+//! A conversation whose GET still fails after retries is a [`FailedItem`]
+//! (key `CONVERSATION@SINCE`, where SINCE is the part cutoff of that run) and
+//! the run goes on; the next run fetches it again after its search,
+//! exporting its parts updated after SINCE. A conversation gone since the
+//! search listed it (404) is skipped and counted.
+//!
+//! [`FailedItem`]: crate::reports::FailedItem
 
-use std::collections::HashSet;
-
-use futures::{StreamExt, stream};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::anomalies::AnomalyKind;
-use crate::error::{Error, Result};
-use crate::http::{HttpError, IntercomClient};
+use crate::error::Result;
+use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::{Pipe, url_safe_id};
+use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::options::OptionSpec;
-use crate::reports::search::{self, SearchCursor};
+use crate::reports::search::{SearchCursor, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, behaviour};
-use crate::reports::{ExtractOptions, Extracted, FailedItem, ReportName, conversations, keys};
+use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, conversations, keys};
 
 /// Option `skip_failed_conversations`: failed conversations do not make the
 /// run partial.
@@ -64,12 +72,18 @@ pub static CONVERSATION_PARTS: ReportSpec = ReportSpec {
         Ok(conversations::search_spec("all", "updated_at"))
     })],
     skip_failed_option: Some(&SKIP_FAILED),
-    plan: |_| Ok(Plan::FanOut(run)),
+    plan: |_| {
+        Ok(Plan::FanOut {
+            run,
+            parents: Some(conversations::search_spec("all", "updated_at")),
+        })
+    },
 };
 
 /// [`extract`] as the plan's extractor.
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    Box::pin(extract(c.client, c.options, c.cursor, c.retry, c.tx))
+    let parents = c.parents();
+    Box::pin(extract_from(c.client, c.options, parents, c.retry, c.tx))
 }
 
 #[allow(non_upper_case_globals)]
@@ -125,6 +139,51 @@ impl PartCutoff {
     fn admits(self, updated_at: i64) -> bool {
         updated_at > self.since || (self.include_since && updated_at == self.since)
     }
+
+    /// The cutoff of conversation `id`, now at `updated_at`, against the
+    /// old cursor: parts after the version of it last exported. That is the
+    /// cursor's second when it was exported there (`ids_at`), its newest
+    /// version within the lookback margin (`recent`), the bottom of the
+    /// margin when the lookback found it below the cursor without one, and
+    /// otherwise the cursor (its second included).
+    fn of(old: Option<&Cursor>, id: &str, updated_at: i64, lookback: i64) -> PartCutoff {
+        let Some(c) = old else {
+            return PartCutoff::ALL;
+        };
+        let strict = |since| PartCutoff {
+            since,
+            include_since: false,
+        };
+        if c.ids_at.iter().any(|x| x == id) {
+            return strict(c.updated_at);
+        }
+        if let Some(t) = c
+            .recent
+            .iter()
+            .filter(|(x, _)| x == id)
+            .map(|(_, t)| *t)
+            .max()
+        {
+            return strict(t);
+        }
+        if updated_at <= c.updated_at {
+            return strict(c.updated_at.saturating_sub(lookback));
+        }
+        PartCutoff {
+            since: c.updated_at,
+            include_since: true,
+        }
+    }
+
+    /// The SINCE of a failed item's key: parts after it are still to export.
+    fn failed_since(self) -> i64 {
+        // First run: since is i64::MIN (all parts); must not overflow.
+        if self.include_since {
+            self.since.saturating_sub(1)
+        } else {
+            self.since
+        }
+    }
 }
 
 /// Run the report. See the module docs.
@@ -133,164 +192,76 @@ pub async fn extract(
     options: &ExtractOptions,
     cursor: Option<Cursor>,
     retry: &[String],
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
-    let mut out = Extracted::default();
-
-    // 1. Conversations that failed in earlier runs.
-    let retried: Vec<(String, i64)> = retry.iter().filter_map(|item| parse_item(item)).collect();
-    let retried_ids: HashSet<String> = retried.iter().map(|(id, _)| id.clone()).collect();
-    let results = stream::iter(retried.iter().map(|(id, since)| {
-        let cutoff = PartCutoff {
-            since: *since,
-            include_since: false,
-        };
-        async move { (id, *since, fetch_parts(client, id, cutoff).await) }
-    }))
-    .buffer_unordered(options.concurrency.max(1))
-    .collect::<Vec<_>>()
-    .await;
-    for (id, since, result) in results {
-        match result {
-            Ok(Some(rows)) => {
-                out.recovered.push(item_key(id, since));
-                send(&tx, &mut out.rows, rows).await?;
-            }
-            // Deleted since: nothing left to export.
-            Ok(None) => {
-                skipped(options, id);
-                out.recovered.push(item_key(id, since));
-            }
-            Err(e) if is_per_item(&e) => out.failed.push(FailedItem {
-                id: item_key(id, since),
-                error: e.to_string(),
-            }),
-            Err(e) => return Err(e),
-        }
-    }
-
-    // 2. Conversations changed since the cursor, fetched while the search streams.
-    let spec = conversations::search_spec("all", "updated_at");
-    let (conv_tx, conv_rx) = mpsc::channel::<Vec<Value>>(2);
-    let old = cursor.clone();
-    // Owns the sender, so the fan-out sees the end of the stream when the search ends.
-    let searching = async move {
-        let conv_tx = conv_tx;
-        search::extract(client, &spec, options, cursor, &conv_tx).await
-    };
-    let conversations = stream::unfold(conv_rx, |mut rx| async move {
-        rx.recv().await.map(|page| (stream::iter(page), rx))
-    })
-    .flatten()
-    .filter(|conv| {
-        let id = conv.get("id").and_then(Value::as_str).unwrap_or_default();
-        std::future::ready(!retried_ids.contains(id))
-    });
-    let fetching = async {
-        let fetches = conversations
-            .map(|conv| {
-                let old = old.as_ref();
-                async move {
-                    let id = conv
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    let cutoff = match old {
-                        None => PartCutoff::ALL,
-                        Some(c) => PartCutoff {
-                            since: c.updated_at,
-                            include_since: !c.ids_at.contains(&id),
-                        },
-                    };
-                    let result = fetch_parts(client, &id, cutoff).await;
-                    (id, cutoff, result)
-                }
-            })
-            .buffer_unordered(options.concurrency.max(1));
-        let mut fetches = std::pin::pin!(fetches);
-        let mut rows = 0u64;
-        let mut failed = Vec::new();
-        while let Some((id, cutoff, result)) = fetches.next().await {
-            match result {
-                Ok(Some(parts)) => send(&tx, &mut rows, parts).await?,
-                Ok(None) => skipped(options, &id),
-                Err(e) if is_per_item(&e) => {
-                    tracing::warn!(conversation = %id, error = %e, "conversation failed; it will be retried next run");
-                    failed.push(FailedItem {
-                        id: item_key(
-                            &id,
-                            // First run: since is i64::MIN (all parts); must not overflow.
-                            if cutoff.include_since {
-                                cutoff.since.saturating_sub(1)
-                            } else {
-                                cutoff.since
-                            },
-                        ),
-                        error: e.to_string(),
-                    });
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok::<_, Error>((rows, failed))
-    };
-    let (searched, fetched) = tokio::join!(searching, fetching);
-    let (rows, failed) = fetched?;
-    let searched = searched?;
-    out.rows += rows;
-    out.failed.extend(failed);
-    out.cursor = searched.cursor.map(|c| serde_json::json!(c).to_string());
-    Ok(out)
+    extract_from(client, options, Parents::Since(cursor), retry, tx).await
 }
 
-/// A conversation the search listed is gone (404): skipped, and counted
-/// (one warning per report, with sample ids).
-fn skipped(options: &ExtractOptions, id: &str) {
-    options.anomalies.record(
-        AnomalyKind::SkippedChild,
-        "GET /conversations/{id}",
-        Some(id),
-    );
-}
-
-/// Failures that concern one conversation, not the whole run.
-fn is_per_item(e: &Error) -> bool {
-    matches!(
-        e,
-        Error::Http(
-            HttpError::Status { .. } | HttpError::Transport { .. } | HttpError::Body { .. }
-        ) | Error::Protocol { .. }
-    )
-}
-
-async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, parts: Vec<Value>) -> Result<()> {
-    if parts.is_empty() {
-        return Ok(());
-    }
-    *rows += parts.len() as u64;
-    crate::reports::send_rows(tx, parts).await
-}
-
-/// `GET /conversations/{id}` and turn its parts into rows. `None` if the
-/// conversation no longer exists.
-async fn fetch_parts(
+/// Run the report over `parents`: changed since a cursor, or a backfill
+/// window (every part of the conversations updated in it).
+pub async fn extract_from(
     client: &IntercomClient,
-    id: &str,
-    cutoff: PartCutoff,
-) -> Result<Option<Vec<Value>>> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::Protocol {
-            endpoint: "POST /conversations/search".into(),
-            message: format!("a conversation id that cannot go in a URL: {id:?}"),
-        });
-    }
-    let conversation: PartsOnly = match client.get(&format!("conversations/{id}")).await {
-        Ok(v) => v,
-        Err(HttpError::Status { status: 404, .. }) => return Ok(None),
-        Err(e) => return Err(e.into()),
+    options: &ExtractOptions,
+    parents: Parents,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
+) -> Result<Extracted> {
+    let pipe = Pipe {
+        tx: &tx,
+        progress: &options.progress,
     };
-    Ok(Some(part_rows(conversation.into_value(), cutoff)))
+    let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
+    let old = parents.cursor().cloned();
+    let (feed, read) = Feed::channel();
+    let spec = conversations::search_spec("all", "updated_at");
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
+    let jobs = fanout::steps(read, |conversation| {
+        let (id, updated_at) = identity(SEARCH, &conversation)?;
+        let cutoff = PartCutoff::of(old.as_ref(), id, updated_at, lookback);
+        Ok(Some(Job {
+            key: ItemKey::at(id, cutoff.failed_since()),
+            parent: (id.to_string(), cutoff),
+        }))
+    });
+    let retry = retry
+        .iter()
+        .filter_map(|k| ItemKey::parse(k))
+        .map(|key| Job {
+            parent: (
+                key.id.clone(),
+                PartCutoff {
+                    since: key.at.unwrap_or(i64::MIN),
+                    include_since: false,
+                },
+            ),
+            key,
+        })
+        .collect();
+    let fan = FanOut {
+        endpoint: "GET /conversations/{id}",
+        concurrency: options.concurrency,
+        anomalies: &options.anomalies,
+        out: &pipe,
+    };
+    let fetching = fan.run(
+        jobs,
+        retry,
+        |(id, cutoff): (String, PartCutoff)| async move { fetch_parts(client, &id, cutoff).await },
+    );
+    let (searched, fetched) = tokio::join!(searching, fetching);
+    let fetched = fetched?;
+    Ok(fetched.into_extracted(searched?))
+}
+
+/// The conversation search, as messages name it.
+const SEARCH: &str = "POST /conversations/search";
+
+/// `GET /conversations/{id}` and turn its parts into rows. A conversation
+/// gone since (404) is the fan-out's to skip.
+async fn fetch_parts(client: &IntercomClient, id: &str, cutoff: PartCutoff) -> Result<Vec<Value>> {
+    let id = url_safe_id(id, SEARCH)?;
+    let conversation: PartsOnly = client.get(&format!("conversations/{id}")).await?;
+    Ok(part_rows(conversation.into_value(), cutoff))
 }
 
 /// The fields of `GET /conversations/{id}` this report reads. Decoding only
@@ -390,16 +361,6 @@ pub(crate) fn plain_text(html: &str) -> String {
     text.trim_end().to_string()
 }
 
-/// A failed item: `CONVERSATION@SINCE`.
-fn item_key(id: &str, since: i64) -> String {
-    format!("{id}@{since}")
-}
-
-fn parse_item(item: &str) -> Option<(String, i64)> {
-    let (id, since) = item.split_once('@')?;
-    Some((id.to_string(), since.parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -452,8 +413,30 @@ mod tests {
     }
 
     #[test]
-    fn failed_item_keys_round_trip() {
-        assert_eq!(parse_item(&item_key("123", -5)), Some(("123".into(), -5)));
-        assert_eq!(parse_item("garbage"), None);
+    fn the_cutoff_starts_after_the_version_last_exported() {
+        let old = SearchCursor {
+            updated_at: 1000,
+            ids_at: vec!["a".into()],
+            recent: vec![("b".into(), 950), ("b".into(), 900)],
+        };
+        let cut = |id, t, lookback| {
+            let c = PartCutoff::of(Some(&old), id, t, lookback);
+            (c.since, c.include_since)
+        };
+        assert_eq!(cut("a", 1200, 100), (1000, false), "exported at the cursor");
+        assert_eq!(
+            cut("b", 990, 100),
+            (950, false),
+            "newest version in the margin"
+        );
+        assert_eq!(cut("c", 980, 100), (900, false), "found by the lookback");
+        assert_eq!(
+            cut("c", 1200, 100),
+            (1000, true),
+            "changed after the cursor"
+        );
+        assert_eq!(cut("c", 1200, 0), (1000, true), "no lookback: as before");
+        let first = PartCutoff::of(None, "a", 5, 100);
+        assert!(first.admits(i64::MIN + 1) && first.failed_since() == i64::MIN);
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! The endpoint pages by number, newest first (`order=desc`); the report
 //! reads until it reaches the cursor (highest `deleted_at` exported plus the
-//! ids at that second), so each deletion is exported once. Use it to delete
+//! ids at that second; `lookback_secs` below it, re-read without writing a
+//! deletion twice), so each deletion is exported once. Use it to delete
 //! or flag conversations in the warehouse.
 
 use std::collections::HashSet;
@@ -13,12 +14,13 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::extract::list::{List, Style};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{Current, ReportKeys};
 use crate::reports::search::{CursorTracker, SearchCursor};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{Extracted, ReportName};
+use crate::reports::{ExtractOptions, Extracted, Msg, ReportName};
 
 /// `deleted_conversations`: the deletions listing, page by page down to the
 /// cursor.
@@ -53,7 +55,7 @@ impl ReportName {
 
 /// [`extract`] as the plan's extractor.
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    Box::pin(extract(c.client, &c.options.anomalies, c.cursor, c.tx))
+    Box::pin(extract(c.client, c.options, c.cursor, c.tx))
 }
 
 /// Intercom's maximum page size for this endpoint.
@@ -74,42 +76,33 @@ const ENDPOINT: &str = "GET /conversations/deleted";
 /// `total_count` is counted as a short read in `anomalies`.
 pub async fn extract(
     client: &IntercomClient,
-    anomalies: &crate::anomalies::Anomalies,
+    options: &ExtractOptions,
     cursor: Option<SearchCursor>,
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
-    let from = cursor.as_ref().map_or(i64::MIN, |c| c.updated_at);
-    let mut tracker = CursorTracker::new(cursor);
+    let anomalies = &options.anomalies;
+    // Read down to the cursor, and `lookback_secs` below it: a deletion
+    // listed late is exported, none twice.
+    let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
+    let from = cursor
+        .as_ref()
+        .map_or(i64::MIN, |c| c.updated_at.saturating_sub(lookback));
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut seen: HashSet<String> = HashSet::new();
     let mut rows = 0u64;
-    let mut total = None;
-    let mut complete = true;
-    for page in 1u32.. {
-        let path = format!("conversations/deleted?order=desc&per_page={PER_PAGE}&page={page}");
-        let body: Value = match client.get(&path).await {
-            Ok(v) => v,
-            Err(HttpError::Status {
-                status: 400, code, ..
-            }) if code == "intercom_version_invalid" => {
-                return Err(Error::Config(
-                    "deleted_conversations needs Intercom-Version 2.16 or later; set \
-                     intercom_version = \"2.16\" or leave the report out"
-                        .into(),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let total_pages = body
-            .pointer("/pages/total_pages")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        total = body.get("total_count").and_then(Value::as_u64).or(total);
-        // A page without its `conversations` list is an error, never an
-        // empty page.
-        let items = crate::api::list_in(ENDPOINT, body, &["conversations"])?;
+    let read = List {
+        client,
+        path: "conversations/deleted?order=desc".into(),
+        endpoint: ENDPOINT,
+        keys: &["conversations"],
+        style: Style::PageNumber,
+        per_page: PER_PAGE,
+        anomalies,
+    }
+    .read(async |items: Vec<Value>| {
         let mut fresh = Vec::new();
         let mut oldest = i64::MAX;
-        for item in &items {
+        for item in items {
             let id = item.get("id").and_then(Value::as_str);
             let deleted_at = item
                 .get("deleted_at")
@@ -117,34 +110,36 @@ pub async fn extract(
             let (Some(id), Some(deleted_at)) = (id, deleted_at) else {
                 return Err(Error::Protocol {
                     endpoint: ENDPOINT.into(),
-                    message:
-                        "an item without a string id or a deleted_at timestamp (unix seconds, \
-                              milliseconds or ISO-8601)"
-                            .into(),
+                    message: "an item without a string id or a deleted_at timestamp (unix \
+                              seconds, milliseconds or ISO-8601)"
+                        .into(),
                 });
             };
             oldest = oldest.min(deleted_at);
             // Pages shift when conversations are deleted while we read.
             if seen.insert(id.to_string()) && tracker.accept(id, deleted_at) {
-                fresh.push(item.clone());
+                fresh.push(item);
             }
         }
-        if !fresh.is_empty() {
-            rows += fresh.len() as u64;
-            crate::reports::send_rows(&tx, fresh).await?;
-        }
-        if oldest < from {
-            // Stopped at the cursor: the rest is older, not read.
-            complete = false;
-            break;
-        }
-        if items.is_empty() || u64::from(page) >= total_pages {
-            break;
-        }
-    }
+        rows += fresh.len() as u64;
+        crate::reports::send_rows(&tx, fresh).await?;
+        // Stop at the cursor: the rest is older, not read.
+        Ok(oldest >= from)
+    })
+    .await
+    .map_err(|e| match e {
+        Error::Http(HttpError::Status {
+            status: 400, code, ..
+        }) if code == "intercom_version_invalid" => Error::Config(
+            "deleted_conversations needs Intercom-Version 2.16 or later; set \
+             intercom_version = \"2.16\" or leave the report out"
+                .into(),
+        ),
+        e => e,
+    })?;
     // A listing read to its end that gave fewer conversations than it said.
-    if complete
-        && let Some(total) = total
+    if read.complete
+        && let Some(total) = read.total_count
         && (seen.len() as u64) < total
     {
         anomalies.record(crate::anomalies::AnomalyKind::ShortRead, ENDPOINT, None);

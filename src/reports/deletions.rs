@@ -225,7 +225,9 @@ fn tombstone(
 async fn send(tx: &mpsc::Sender<Vec<Value>>, rows: &mut u64, batch: Vec<Value>) -> Result<()> {
     for part in batch.chunks(1000) {
         *rows += part.len() as u64;
-        crate::reports::send_rows(tx, part.to_vec()).await?;
+        tx.send(part.to_vec())
+            .await
+            .map_err(|_| Error::Internal("the file writer stopped early".into()))?;
     }
     Ok(())
 }
@@ -288,16 +290,20 @@ async fn conversations(
     tx: &mpsc::Sender<Vec<Value>>,
     out: &mut Extracted,
 ) -> Result<Option<SearchCursor>> {
-    let (items_tx, mut items_rx) = mpsc::channel::<Vec<Value>>(1);
+    let (items_tx, mut items_rx) = mpsc::channel::<crate::reports::Msg>(1);
     let read = crate::reports::deleted_conversations::extract(
         p.client,
-        &p.options.anomalies,
+        p.options,
         cursor.clone(),
         items_tx,
     );
     let mut rows = 0u64;
     let forward = async {
-        while let Some(items) = items_rx.recv().await {
+        while let Some(msg) = items_rx.recv().await {
+            // The listing sends no checkpoints; only its rows matter here.
+            let crate::reports::Msg::Rows(items) = msg else {
+                continue;
+            };
             let batch = items
                 .iter()
                 .filter_map(|item| {

@@ -23,28 +23,29 @@
 //! created_at, metadata)`.
 //!
 //! A contact whose events still fail after retries is a [`FailedItem`] (its
-//! contact id) and the run goes on; the next run fetches it first, looking
-//! its role up with `GET /contacts/{id}` (gone: no events). A 401, 403 or a
-//! foreign `pages.next` fails the whole report instead.
+//! contact id) and the run goes on; the next run fetches it again after its
+//! search, looking its role up with `GET /contacts/{id}` (gone: no events).
+//! A 401, 403 or a foreign `pages.next` fails the whole report instead, and
+//! so does a run in which no contact's events could be read.
 //!
-//! [`fanout`]: super::fanout
+//! [`fanout`]: crate::extract::fanout
 //! [`FailedItem`]: super::FailedItem
 
-use std::collections::HashSet;
-
-use futures::{StreamExt, stream};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
+use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::list::{List, Style};
+use crate::extract::{Pipe, url_safe_id};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
-use crate::reports::search::{self, SearchCursor, SearchSpec};
+use crate::reports::search::{SearchCursor, SearchSpec, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, fanout};
+use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, contacts};
 
 /// `events`: a fan-out over the contact search, `GET /events` per contact.
 pub static EVENTS: ReportSpec = ReportSpec {
@@ -73,8 +74,11 @@ pub static EVENTS: ReportSpec = ReportSpec {
     ],
     skip_failed_option: None,
     plan: |o| {
-        EventType::parse(o.get(&EVENT_TYPE))?;
-        Ok(Plan::FanOut(run))
+        let event_type = EventType::parse(o.get(&EVENT_TYPE))?;
+        Ok(Plan::FanOut {
+            run,
+            parents: Some(event_type.search_spec()),
+        })
     },
 };
 
@@ -88,7 +92,8 @@ impl ReportName {
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
     Box::pin(async move {
         let event_type = EventType::parse(c.report_options.get(&EVENT_TYPE))?;
-        extract(c.client, c.options, event_type, c.cursor, c.retry, c.tx).await
+        let parents = c.parents();
+        extract_from(c.client, c.options, event_type, parents, c.retry, c.tx).await
     })
 }
 
@@ -157,17 +162,11 @@ impl EventType {
 
 /// A contact whose events are read: its Intercom id, and its role when
 /// known (a contact retried from an earlier run's failures has its role
-/// looked up). Shown by its id, which names it in failed items.
+/// looked up). Failed items name it by its id.
 #[derive(Debug, Clone)]
 struct Contact {
     id: String,
     role: Option<String>,
-}
-
-impl std::fmt::Display for Contact {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.id)
-    }
 }
 
 /// Output columns.
@@ -191,76 +190,100 @@ pub async fn extract(
     event_type: EventType,
     cursor: Option<SearchCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
-    let spec = event_type.search_spec();
-    let retried: HashSet<&str> = retry.iter().map(String::as_str).collect();
-    let (contact_tx, contact_rx) = mpsc::channel::<Vec<Value>>(2);
-    let per_page = options.per_page;
-    let lookback = options.lookback_secs;
-    let searching = async move {
-        let contact_tx = contact_tx;
-        search::extract_with_lookback(client, &spec, options, lookback, cursor, &contact_tx, None)
-            .await
-    };
-    let searched = fanout::receiver_stream(contact_rx)
-        .flat_map(stream::iter)
-        .filter_map(|contact| {
-            let id = contact
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let role = event_type
-                .role()
-                .or_else(|| contact.get("role").and_then(Value::as_str))
-                .map(str::to_string);
-            std::future::ready((!retried.contains(id.as_str())).then_some(Contact { id, role }))
-        });
-    let retried_contacts = retry.iter().map(|id| Contact {
-        id: id.clone(),
-        role: None,
-    });
-    let contacts = stream::iter(retried_contacts).chain(searched);
-    let anomalies = &options.anomalies;
-    let fetching = fanout::fanout(
-        contacts,
-        options.concurrency,
-        |contact: Contact| async move {
-            check_id(&contact.id)?;
-            let role = match contact.role {
-                Some(role) => role,
-                None => match contact_role(client, &contact.id, anomalies).await? {
-                    Some(role) => role,
-                    None => return Ok(Vec::new()),
-                },
-            };
-            let mut rows = user_events(client, &contact.id, per_page, anomalies).await?;
-            for row in &mut rows {
-                if let Value::Object(m) = row {
-                    m.insert("contact_role".into(), role.as_str().into());
-                }
-            }
-            Ok(rows)
-        },
-        &tx,
-    );
-    let (searched, fetched) = tokio::join!(searching, fetching);
-    let fetched = fetched?;
-    let cursor = searched?.cursor.map(|c| json!(c).to_string());
-    Ok(fetched.into_extracted(retry, cursor))
+    extract_from(
+        client,
+        options,
+        event_type,
+        Parents::Since(cursor),
+        retry,
+        tx,
+    )
+    .await
 }
 
-/// A contact id from the search or the state goes into URLs: it must be
-/// plain alphanumerics, as Intercom's are.
-fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::Protocol {
-            endpoint: "POST /contacts/search".into(),
-            message: format!("a contact id that cannot go in a URL: {id:?}"),
-        });
+/// Run the report over `parents`: contacts changed since a cursor, or
+/// updated in a backfill window.
+pub async fn extract_from(
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    event_type: EventType,
+    parents: Parents,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
+) -> Result<Extracted> {
+    let pipe = Pipe {
+        tx: &tx,
+        progress: &options.progress,
+    };
+    let (feed, read) = Feed::channel();
+    let spec = event_type.search_spec();
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
+    let jobs = fanout::steps(read, |contact| {
+        let (id, _) = identity(SEARCH, &contact)?;
+        let role = event_type
+            .role()
+            .or_else(|| contact.get("role").and_then(Value::as_str))
+            .map(str::to_string);
+        Ok(Some(Job {
+            key: ItemKey::id(id),
+            parent: Contact {
+                id: id.to_string(),
+                role,
+            },
+        }))
+    });
+    let retry = retry
+        .iter()
+        .filter_map(|k| ItemKey::parse(k))
+        .map(|key| Job {
+            parent: Contact {
+                id: key.id.clone(),
+                role: None,
+            },
+            key,
+        })
+        .collect();
+    let fan = FanOut {
+        endpoint: "GET /events",
+        concurrency: options.concurrency,
+        anomalies: &options.anomalies,
+        out: &pipe,
+    };
+    let fetching = fan.run(jobs, retry, |contact: Contact| async move {
+        contact_events(client, contact, options).await
+    });
+    let (searched, fetched) = tokio::join!(searching, fetching);
+    let fetched = fetched?;
+    Ok(fetched.into_extracted(searched?))
+}
+
+/// The contact search, as messages name it.
+const SEARCH: &str = "POST /contacts/search";
+
+/// The events of one contact, each row with the contact's role (looked up
+/// for a contact retried from an earlier run).
+async fn contact_events(
+    client: &IntercomClient,
+    contact: Contact,
+    options: &ExtractOptions,
+) -> Result<Vec<Value>> {
+    let id = url_safe_id(&contact.id, SEARCH)?;
+    let role = match contact.role {
+        Some(role) => role,
+        None => match contact_role(client, id, &options.anomalies).await? {
+            Some(role) => role,
+            None => return Ok(Vec::new()),
+        },
+    };
+    let mut rows = user_events(client, id, options.per_page, &options.anomalies).await?;
+    for row in &mut rows {
+        if let Value::Object(m) = row {
+            m.insert("contact_role".into(), role.as_str().into());
+        }
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// The role (`user` or `lead`) of a contact retried from an earlier run
@@ -293,54 +316,29 @@ async fn contact_role(
 
 /// Every listable event of one contact (user or lead: `type=user` with its
 /// Intercom id serves both), following `pages.next`. A contact that no
-/// longer exists (404) has none, and is counted as a skipped child.
+/// longer exists (404) is the fan-out's to skip and count.
 async fn user_events(
     client: &IntercomClient,
     id: &str,
     per_page: u32,
     anomalies: &Anomalies,
 ) -> Result<Vec<Value>> {
-    check_id(id)?;
-    let mut path = format!("events?type=user&intercom_user_id={id}&per_page={per_page}");
     let mut rows = Vec::new();
-    let mut seen_next = HashSet::new();
-    loop {
-        let body: Value = match client.get(&path).await {
-            Ok(v) => v,
-            Err(HttpError::Status { status: 404, .. }) => {
-                anomalies.record(AnomalyKind::SkippedChild, "GET /events", Some(id));
-                return Ok(rows);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let events = body
-            .get("events")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::Protocol {
-                endpoint: "GET /events".into(),
-                message: "the answer has no events list".into(),
-            })?;
-        rows.extend(events.iter().map(|e| event_row(e, id)));
-        let next = body
-            .pointer("/pages/next")
-            .and_then(Value::as_str)
-            .filter(|n| !n.is_empty());
-        let Some(next) = next else {
-            return Ok(rows);
-        };
-        if events.is_empty() || !seen_next.insert(next.to_string()) {
-            return Err(Error::Protocol {
-                endpoint: "GET /events".into(),
-                message: format!("pages.next does not advance for contact {id}"),
-            });
-        }
-        path = client.relative_next(next).map_err(|e| {
-            Error::Config(format!(
-                "GET /events: {e}. Check base_url: it must be your workspace's region \
-                 (https://api.intercom.io, https://api.eu.intercom.io or https://api.au.intercom.io)"
-            ))
-        })?;
+    List {
+        client,
+        path: format!("events?type=user&intercom_user_id={id}"),
+        endpoint: "GET /events",
+        keys: &["events"],
+        style: Style::NextUrl,
+        per_page,
+        anomalies,
     }
+    .read(async |events: Vec<Value>| {
+        rows.extend(events.iter().map(|e| event_row(e, id)));
+        Ok(true)
+    })
+    .await?;
+    Ok(rows)
 }
 
 /// One event as a row; the contact id is filled in if Intercom left it out,
@@ -391,6 +389,7 @@ fn event_key(event: &serde_json::Map<String, Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn rows_name_their_user() {

@@ -16,25 +16,30 @@
 //! - `contact_segments`: from `GET /contacts/{id}/segments` (contacts carry
 //!   no inline segment list).
 //!
-//! A parent whose sub-resource answers 404 (deleted or merged since the
-//! search listed it) is skipped and counted as a skipped child. Per-parent
-//! requests run a few at a time while the search streams. If one still
-//! fails after retries, the report fails and its cursor stays, so the next
-//! run reads those records again: nothing is lost.
+//! The parents are a fan-out's ([`crate::extract::fanout`]): per-parent
+//! requests run a few at a time while the search streams, the search
+//! checkpoints after completed windows and re-reads `lookback_secs` below
+//! its cursor (a parent version already exported is not written twice). A
+//! parent whose sub-resource answers 404 (deleted or merged since the search
+//! listed it) is skipped and counted as a skipped child. One that still
+//! fails after retries is a failed item (`PARENT@UPDATED_AT`): the run goes
+//! on, and the next run fetches that parent's list again after its search,
+//! written with that `updated_at`.
 
-use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::list_in;
 use crate::api::query::leaf;
-use crate::error::{Error, Result};
-use crate::http::{HttpError, IntercomClient};
+use crate::error::Result;
+use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::{Pipe, url_safe_id};
+use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
-use crate::reports::search::{self, Granularity, SearchCursor, SearchSpec};
+use crate::reports::search::{Granularity, SearchCursor, SearchSpec, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, undeclared_plan};
-use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, conversations, keys};
+use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, contacts, conversations, keys};
 
 /// Which mapping table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +52,23 @@ pub enum Mapping {
 }
 
 impl Mapping {
+    /// The mapping table a report is, if it is one of these five.
+    pub fn of(report: crate::reports::ReportName) -> Option<Mapping> {
+        use crate::reports::ReportName;
+        [
+            (ReportName::ConversationTags, Mapping::ConversationTags),
+            (
+                ReportName::ConversationContacts,
+                Mapping::ConversationContacts,
+            ),
+            (ReportName::ContactTags, Mapping::ContactTags),
+            (ReportName::ContactCompanies, Mapping::ContactCompanies),
+            (ReportName::ContactSegments, Mapping::ContactSegments),
+        ]
+        .into_iter()
+        .find_map(|(name, mapping)| (name == report).then_some(mapping))
+    }
+
     fn parent(self) -> &'static str {
         match self {
             Mapping::ConversationTags | Mapping::ConversationContacts => "conversation",
@@ -65,7 +87,18 @@ impl Mapping {
         }
     }
 
-    fn spec(self) -> SearchSpec {
+    /// The endpoint read per parent when its inline list is not complete.
+    fn child_endpoint(self) -> &'static str {
+        match self {
+            Mapping::ConversationTags | Mapping::ConversationContacts => "GET /conversations/{id}",
+            Mapping::ContactTags => "GET /contacts/{id}/tags",
+            Mapping::ContactCompanies => "GET /contacts/{id}/companies",
+            Mapping::ContactSegments => "GET /contacts/{id}/segments",
+        }
+    }
+
+    /// The search listing the parents (also the backfill's).
+    pub fn spec(self) -> SearchSpec {
         match self.parent() {
             "conversation" => SearchSpec {
                 path: "conversations/search",
@@ -85,58 +118,71 @@ impl Mapping {
     }
 }
 
-/// Run a mapping report from `cursor`.
+/// Run a mapping report from `cursor`; `retry` holds parents that failed
+/// in earlier runs (`PARENT@UPDATED_AT`).
 pub async fn extract(
     client: &IntercomClient,
     mapping: Mapping,
     options: &ExtractOptions,
     cursor: Option<SearchCursor>,
-    tx: mpsc::Sender<Vec<Value>>,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
+    extract_from(client, mapping, options, Parents::Since(cursor), retry, tx).await
+}
+
+/// Run a mapping report over `parents`: changed since a cursor, or updated
+/// in a backfill window.
+pub async fn extract_from(
+    client: &IntercomClient,
+    mapping: Mapping,
+    options: &ExtractOptions,
+    parents: Parents,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
+) -> Result<Extracted> {
+    let pipe = Pipe {
+        tx: &tx,
+        progress: &options.progress,
+    };
+    let (feed, read) = Feed::channel();
     let spec = mapping.spec();
-    let (parent_tx, parent_rx) = mpsc::channel::<Vec<Value>>(2);
-    let searching = async move {
-        let parent_tx = parent_tx;
-        search::extract(client, &spec, options, cursor, &parent_tx).await
-    };
-    let expanding = async {
-        let parents = stream::unfold(parent_rx, |mut rx| async move {
-            rx.recv().await.map(|page| (stream::iter(page), rx))
-        })
-        .flatten();
-        let expanded = parents
-            .map(|parent| async move {
-                items(client, mapping, options, &parent).await.map(|items| {
-                    items
-                        .map(|items| {
-                            let parent_id = parent["id"].as_str().unwrap_or_default();
-                            let list = mapping.list_name();
-                            let items = distinct_items(items, list, parent_id, &options.anomalies);
-                            rows(mapping, &parent, items)
-                        })
-                        .unwrap_or_default()
-                })
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
+    let search_endpoint = format!("POST /{}", mapping.spec().path);
+    let jobs = fanout::steps(read, |parent| {
+        let (id, updated_at) = identity(&search_endpoint, &parent)?;
+        Ok(Some(Job {
+            key: ItemKey::at(id, updated_at),
+            parent: (parent, false),
+        }))
+    });
+    // A retried parent is read from its endpoint (no inline list to trust).
+    let retry = retry
+        .iter()
+        .filter_map(|k| ItemKey::parse(k))
+        .filter_map(|key| {
+            let parent = json!({"id": key.id, "updated_at": key.at?});
+            Some(Job {
+                key,
+                parent: (parent, true),
             })
-            .buffered(options.concurrency.max(1));
-        let mut expanded = std::pin::pin!(expanded);
-        let mut count = 0u64;
-        while let Some(result) = expanded.next().await {
-            let batch = result?;
-            if !batch.is_empty() {
-                count += batch.len() as u64;
-                crate::reports::send_rows(&tx, batch).await?;
-            }
-        }
-        Ok::<_, Error>(count)
+        })
+        .collect();
+    let fan = FanOut {
+        endpoint: mapping.child_endpoint(),
+        concurrency: options.concurrency,
+        anomalies: &options.anomalies,
+        out: &pipe,
     };
-    let (searched, expanded) = tokio::join!(searching, expanding);
-    let count = expanded?;
-    let searched = searched?;
-    Ok(Extracted {
-        rows: count,
-        cursor: searched.cursor.map(|c| json!(c).to_string()),
-        ..Extracted::default()
-    })
+    let fetching = fan.run(jobs, retry, |(parent, fetch): (Value, bool)| async move {
+        let items = items(client, mapping, &parent, fetch).await?;
+        let parent_id = parent["id"].as_str().unwrap_or_default();
+        let items = distinct_items(items, mapping.list_name(), parent_id, &options.anomalies);
+        Ok(rows(mapping, &parent, items))
+    });
+    let (searched, fetched) = tokio::join!(searching, fetching);
+    let fetched = fetched?;
+    Ok(fetched.into_extracted(searched?))
 }
 
 /// The list of a parent's `field` (`tags`, `companies`, `contacts`) as
@@ -160,73 +206,60 @@ fn inline(parent: &Value, field: &str, items_key: &str) -> Option<Vec<Value>> {
     (!has_more && !short).then_some(items)
 }
 
-/// The related items of one parent record; `None` when the parent is gone
-/// (a 404 on its sub-resource: skipped and counted).
+/// The related items of one parent record: its inline list when complete
+/// (unless `fetch`), else its endpoint's. A 404 (the parent went away since
+/// it was listed) is the fan-out's to skip and count.
 async fn items(
     client: &IntercomClient,
     mapping: Mapping,
-    options: &ExtractOptions,
     parent: &Value,
-) -> Result<Option<Vec<Value>>> {
+    fetch: bool,
+) -> Result<Vec<Value>> {
     let id = parent.get("id").and_then(Value::as_str).unwrap_or_default();
-    if !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::Protocol {
-            endpoint: format!("POST /{}", mapping.spec().path),
-            message: format!("an id that cannot go in a URL: {id:?}"),
-        });
-    }
-    // `GET <path>`; a 404 means the parent went away since it was listed.
-    let get = |path: String, pattern: &'static str| async move {
-        match client.get::<Value>(&path).await {
-            Ok(body) => Ok(Some(body)),
-            Err(HttpError::Status { status: 404, .. }) => {
-                options
-                    .anomalies
-                    .record(AnomalyKind::SkippedChild, pattern, Some(id));
-                Ok(None)
-            }
-            Err(e) => Err(Error::from(e)),
+    let inline = |field: &str, items_key: &str| {
+        if fetch {
+            None
+        } else {
+            inline(parent, field, items_key)
         }
     };
+    let search_endpoint = format!("POST /{}", mapping.spec().path);
+    let search = search_endpoint.as_str();
     // A contact's sub-resource list: attached companies come under
     // `companies`, the other lists under `data`.
-    let contact_list = |what: &'static str, pattern: &'static str| async move {
-        let Some(body) = get(format!("contacts/{id}/{what}"), pattern).await? else {
-            return Ok(None);
-        };
-        Ok::<_, Error>(Some(list_in(pattern, body, &["data", "companies"])?))
+    let contact_list = |what: &'static str| async move {
+        let id = url_safe_id(id, search)?;
+        let body: Value = client.get(&format!("contacts/{id}/{what}")).await?;
+        list_in(mapping.child_endpoint(), body, &["data", "companies"])
     };
     // A conversation's full list, from `GET /conversations/{id}`.
     let conversation_list = |field: &'static str| async move {
-        let Some(body) = get(format!("conversations/{id}"), "GET /conversations/{id}").await?
-        else {
-            return Ok(None);
-        };
+        let id = url_safe_id(id, search)?;
+        let body: Value = client.get(&format!("conversations/{id}")).await?;
         // The conversation's own list object, e.g. `tags: {type, tags: [...]}`.
-        let list = match body.get(field) {
-            Some(object) => list_in("GET /conversations/{id}", object.clone(), &[field])?,
-            None => Vec::new(),
-        };
-        Ok::<_, Error>(Some(list))
+        match body.get(field) {
+            Some(object) => list_in("GET /conversations/{id}", object.clone(), &[field]),
+            None => Ok(Vec::new()),
+        }
     };
     match mapping {
-        Mapping::ConversationTags => match inline(parent, "tags", "tags") {
-            Some(items) => Ok(Some(items)),
+        Mapping::ConversationTags => match inline("tags", "tags") {
+            Some(items) => Ok(items),
             None => conversation_list("tags").await,
         },
-        Mapping::ConversationContacts => match inline(parent, "contacts", "contacts") {
-            Some(items) => Ok(Some(items)),
+        Mapping::ConversationContacts => match inline("contacts", "contacts") {
+            Some(items) => Ok(items),
             None => conversation_list("contacts").await,
         },
-        Mapping::ContactTags => match inline(parent, "tags", "data") {
-            Some(items) => Ok(Some(items)),
-            None => contact_list("tags", "GET /contacts/{id}/tags").await,
+        Mapping::ContactTags => match inline("tags", "data") {
+            Some(items) => Ok(items),
+            None => contact_list("tags").await,
         },
-        Mapping::ContactCompanies => match inline(parent, "companies", "data") {
-            Some(items) => Ok(Some(items)),
-            None => contact_list("companies", "GET /contacts/{id}/companies").await,
+        Mapping::ContactCompanies => match inline("companies", "data") {
+            Some(items) => Ok(items),
+            None => contact_list("companies").await,
         },
-        Mapping::ContactSegments => contact_list("segments", "GET /contacts/{id}/segments").await,
+        Mapping::ContactSegments => contact_list("segments").await,
     }
 }
 
@@ -317,7 +350,7 @@ pub static CONVERSATION_TAGS: ReportSpec = ReportSpec {
         &["conversation_id", "conversation_updated_at", "tag_id"],
         &[keys::TO_CONVERSATION, keys::TAG],
     ),
-    plan: |_| Ok(Plan::FanOut(run_conversation_tags)),
+    plan: |_| Ok(Mapping::ConversationTags.plan(run_conversation_tags)),
     ..CONVERSATION_MAPPING
 };
 
@@ -330,7 +363,7 @@ pub static CONVERSATION_CONTACTS: ReportSpec = ReportSpec {
         &["conversation_id", "conversation_updated_at", "contact_id"],
         &[keys::TO_CONVERSATION, keys::CONTACT_TO_CONTACT],
     ),
-    plan: |_| Ok(Plan::FanOut(run_conversation_contacts)),
+    plan: |_| Ok(Mapping::ConversationContacts.plan(run_conversation_contacts)),
     ..CONVERSATION_MAPPING
 };
 
@@ -343,7 +376,7 @@ pub static CONTACT_TAGS: ReportSpec = ReportSpec {
         &["contact_id", "contact_updated_at", "tag_id"],
         &[keys::CONTACT_TO_CONTACT, keys::TAG],
     ),
-    plan: |_| Ok(Plan::FanOut(run_contact_tags)),
+    plan: |_| Ok(Mapping::ContactTags.plan(run_contact_tags)),
     ..CONTACT_MAPPING
 };
 
@@ -356,7 +389,7 @@ pub static CONTACT_COMPANIES: ReportSpec = ReportSpec {
         &["contact_id", "contact_updated_at", "company_id"],
         &[keys::CONTACT_TO_CONTACT, keys::COMPANY_TO_COMPANY],
     ),
-    plan: |_| Ok(Plan::FanOut(run_contact_companies)),
+    plan: |_| Ok(Mapping::ContactCompanies.plan(run_contact_companies)),
     ..CONTACT_MAPPING
 };
 
@@ -369,7 +402,7 @@ pub static CONTACT_SEGMENTS: ReportSpec = ReportSpec {
         &["contact_id", "contact_updated_at", "segment_id"],
         &[keys::CONTACT_TO_CONTACT, keys::SEGMENT],
     ),
-    plan: |_| Ok(Plan::FanOut(run_contact_segments)),
+    plan: |_| Ok(Mapping::ContactSegments.plan(run_contact_segments)),
     ..CONTACT_MAPPING
 };
 
@@ -387,9 +420,22 @@ impl ReportName {
     pub const ContactSegments: ReportName = ReportName::of(&CONTACT_SEGMENTS);
 }
 
-/// [`extract`] of one mapping table, as a plan's extractor.
+/// [`extract_from`] of one mapping table, as a plan's extractor.
 fn run(c: ExtractCtx<'_>, mapping: Mapping) -> ExtractFuture<'_> {
-    Box::pin(extract(c.client, mapping, c.options, c.cursor, c.tx))
+    let parents = c.parents();
+    Box::pin(extract_from(
+        c.client, mapping, c.options, parents, c.retry, c.tx,
+    ))
+}
+
+impl Mapping {
+    /// The fan-out plan of this mapping table over its parent search.
+    fn plan(self, run: crate::reports::spec::Extractor) -> Plan {
+        Plan::FanOut {
+            run,
+            parents: Some(self.spec()),
+        }
+    }
 }
 
 fn run_conversation_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {

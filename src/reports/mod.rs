@@ -21,13 +21,12 @@ pub mod deleted_conversations;
 pub mod deletions;
 pub mod events;
 pub mod expand;
-pub mod fanout;
 pub mod keys;
 pub mod mappings;
 pub mod notes;
 pub mod options;
 pub mod registry;
-pub mod search;
+pub use crate::extract::search;
 pub mod snapshot;
 pub mod spec;
 pub mod tickets;
@@ -68,77 +67,23 @@ pub async fn columns(
 pub enum Msg {
     /// Records to write.
     Rows(Vec<Value>),
-    /// Every record sent so far is covered by this cursor (opaque JSON, as
-    /// in [`Extracted::cursor`]): the writer makes its files durable and the
-    /// pipeline commits them with it before going on (a search window
-    /// completed; see [`search`]).
-    Checkpoint(String),
+    /// Every record sent so far is covered by this cursor, and the items
+    /// failed since the last checkpoint go with it: the writer makes its
+    /// files durable and the pipeline commits them with it before going on
+    /// (a search window completed; see [`search`] and
+    /// [`crate::extract::fanout`]).
+    Checkpoint(crate::extract::Checkpoint),
 }
 
-/// The pipeline's channel as a search sees it.
-struct Pipe<'a> {
-    tx: &'a mpsc::Sender<Msg>,
-    progress: &'a crate::telemetry::Progress,
-}
-
-impl search::Sink for Pipe<'_> {
-    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
-        self.tx
-            .send(Msg::Rows(rows))
-            .await
-            .map_err(|_| writer_stopped())
-    }
-
-    async fn checkpoint(&self, cursor: &search::SearchCursor) -> Result<()> {
-        self.tx
-            .send(Msg::Checkpoint(json!(cursor).to_string()))
-            .await
-            .map_err(|_| writer_stopped())
-    }
-
-    fn total(&self, rows: u64) {
-        self.progress.set_total(rows);
-    }
-}
-
-fn writer_stopped() -> Error {
-    Error::Internal("the file writer stopped early".into())
-}
-
-/// Hand a batch of rows to the report's writer. The only way this fails is
-/// the writer having stopped, whose own error is the one reported.
-pub(crate) async fn send_rows(tx: &mpsc::Sender<Vec<Value>>, rows: Vec<Value>) -> Result<()> {
-    tx.send(rows).await.map_err(|_| writer_stopped())
-}
-
-/// Run an extractor that sends plain pages of rows, passing them on to the
-/// pipeline's channel as [`Msg::Rows`].
-async fn forward_rows<F>(
-    out: &mpsc::Sender<Msg>,
-    extract: impl FnOnce(mpsc::Sender<Vec<Value>>) -> F,
-) -> Result<Extracted>
-where
-    F: Future<Output = Result<Extracted>>,
-{
-    let (tx, mut rx) = mpsc::channel::<Vec<Value>>(1);
-    let forward = async move {
-        while let Some(rows) = rx.recv().await {
-            if out.send(Msg::Rows(rows)).await.is_err() {
-                // The writer stopped: dropping `rx` stops the extractor too.
-                return;
-            }
-        }
-    };
-    let (extracted, ()) = tokio::join!(extract(tx), forward);
-    extracted
-}
+pub use crate::extract::Pipe;
+pub(crate) use crate::extract::send_rows;
 
 /// What an extractor needs besides the client.
 #[derive(Debug, Clone)]
 pub struct ExtractOptions {
     /// Page size for list and search requests (Intercom's maximum is 150).
     pub per_page: u32,
-    /// Per-item fetches in flight at once (see [`fanout`]).
+    /// Per-item fetches in flight at once (see [`crate::extract::fanout`]).
     pub concurrency: usize,
     /// Seconds before the cursor re-read on every sync (see [`search`]).
     pub lookback_secs: u64,
@@ -231,12 +176,9 @@ pub async fn extract(
             });
         }
         Plan::Snapshot(requests) => {
-            return forward_rows(&tx, |rows| {
-                snapshot::extract(client, requests, cursor, rows)
-            })
-            .await;
+            return snapshot::extract(client, requests, cursor, tx).await;
         }
-        Plan::List(run) | Plan::Scroll(run) | Plan::FanOut(run) => run,
+        Plan::List(run) | Plan::Scroll(run) | Plan::FanOut { run, .. } => run,
         Plan::Reconcile => {
             return Err(Error::Internal(format!(
                 "report {report} reads the state store: the pipeline runs it with \
@@ -245,15 +187,14 @@ pub async fn extract(
         }
     };
     let cursor = parse_cursor(report, cursor)?;
-    forward_rows(&tx, |rows| {
-        run(ExtractCtx {
-            client,
-            options,
-            report_options,
-            cursor,
-            retry,
-            tx: rows,
-        })
+    run(ExtractCtx {
+        client,
+        options,
+        report_options,
+        cursor,
+        range: None,
+        retry,
+        tx,
     })
     .await
 }
@@ -273,20 +214,25 @@ fn parse_cursor(report: ReportName, cursor: Option<&str>) -> Result<Option<searc
 }
 
 /// The search behind a report, for reports that can be exported by
-/// `updated_at` range (`backfill`: plan kind [`Plan::Search`]); `None` for
-/// the others.
+/// `updated_at` range (`backfill`): a search report's own, or the parent
+/// search a fan-out declares (`conversation_parts`, the conversation and
+/// contact mapping tables, `events`, `notes_by_user` without `contact_ids`);
+/// `None` for the others (companies' scroll, snapshots,
+/// `deleted_conversations`, lists of given ids).
 pub fn range_spec(
     report: ReportName,
     report_options: &ReportOptions,
 ) -> Result<Option<search::SearchSpec>> {
     Ok(match plan(report, report_options)? {
         Plan::Search(spec) => Some(spec),
+        Plan::FanOut { parents, .. } => parents,
         _ => None,
     })
 }
 
 /// Export one report's records with `from <= updated_at < until` (a backfill
-/// window). Cursors are neither read nor moved.
+/// window); for a fan-out, the children of the parents updated in it.
+/// Cursors are neither read nor moved.
 pub async fn extract_range(
     report: ReportName,
     report_options: &ReportOptions,
@@ -296,11 +242,30 @@ pub async fn extract_range(
     until: i64,
     tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
-    let spec = range_spec(report, report_options)?.ok_or_else(|| {
+    let unrangeable = || {
         Error::Config(format!(
             "report {report} cannot be backfilled by date range; leave it out of --reports"
         ))
-    })?;
+    };
+    let spec = match plan(report, report_options)? {
+        Plan::Search(spec) => spec,
+        Plan::FanOut {
+            run,
+            parents: Some(_),
+        } => {
+            return run(ExtractCtx {
+                client,
+                options,
+                report_options,
+                cursor: None,
+                range: Some((from, until)),
+                retry: &[],
+                tx,
+            })
+            .await;
+        }
+        _ => return Err(unrangeable()),
+    };
     let rows = search::extract_range(
         client,
         &spec,

@@ -10,29 +10,32 @@
 //!   run); a contact that no longer exists is skipped with a warning;
 //! - without: every contact (user or lead) changed since the cursor, from the
 //!   contact search, fetched a few at a time while the search streams
-//!   ([`fanout`](super::fanout)).
+//!   ([`crate::extract::fanout`]: checkpoints after completed search
+//!   windows, `lookback_secs` re-read below the cursor).
 //!
-//! Notes come from `GET /contacts/{id}/notes`, page by page (contacts inline
-//! at most 10). A contact whose notes still fail after retries is a failed
-//! item (`CONTACT@UPDATED_AT`) fetched first by the next run.
+//! Notes come from `GET /contacts/{id}/notes`, page by page
+//! ([`crate::extract::list`]; contacts inline at most 10). A contact whose
+//! notes still fail after retries is a failed item (`CONTACT@UPDATED_AT`)
+//! fetched again by the next run, after its search.
 
 use std::collections::HashSet;
-use std::fmt;
 
-use futures::{StreamExt, stream};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::query::leaf;
 use crate::error::{Error, Result};
+use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::list::{List, Style};
+use crate::extract::{Pipe, url_safe_id};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, CursorTracker, Granularity, SearchCursor, SearchSpec};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list};
-use crate::reports::{ExtractOptions, Extracted, ReportName, contacts, conversation_parts, fanout};
+use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, contacts, conversation_parts};
 
 /// Option `contact_ids`: whose notes (unset: every changed contact's).
 const CONTACT_IDS: OptionSpec = list(
@@ -63,7 +66,11 @@ pub static NOTES_BY_USER: ReportSpec = ReportSpec {
     },
     probes: &[Probe::Search(|_| Ok(contacts::search_spec("user", None)))],
     skip_failed_option: None,
-    plan: |_| Ok(Plan::FanOut(run)),
+    plan: |o| {
+        // Given contact ids are not a date range: no backfill then.
+        let parents = o.list(&CONTACT_IDS).is_empty().then(contact_search);
+        Ok(Plan::FanOut { run, parents })
+    },
 };
 
 #[allow(non_upper_case_globals)]
@@ -75,6 +82,10 @@ impl ReportName {
 /// [`extract`] as the plan's extractor.
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
     let ids = c.report_options.list(&CONTACT_IDS);
+    if c.range.is_some() {
+        let parents = c.parents();
+        return Box::pin(extract_from(c.client, c.options, parents, c.retry, c.tx));
+    }
     Box::pin(async move { extract(c.client, c.options, &ids, c.cursor, c.retry, c.tx).await })
 }
 
@@ -92,32 +103,21 @@ pub static COLUMNS: &[Column] = &[
     Column::new("created_at", Timestamp, "/created_at", "When the note was written"),
 ];
 
-/// A contact whose notes are fetched.
+/// A contact whose notes are fetched (failed items: `CONTACT@UPDATED_AT`).
 #[derive(Debug, Clone)]
 struct Contact {
     id: String,
     updated_at: i64,
 }
 
-/// Failed items are named `CONTACT@UPDATED_AT`.
-impl fmt::Display for Contact {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.id, self.updated_at)
-    }
-}
-
 impl Contact {
-    fn parse(item: &str) -> Option<Contact> {
-        let (id, t) = item.split_once('@')?;
-        Some(Contact {
-            id: id.to_string(),
-            updated_at: t.parse().ok()?,
-        })
+    fn key(&self) -> ItemKey {
+        ItemKey::at(self.id.clone(), self.updated_at)
     }
 }
 
-/// Contacts of either role, by `updated_at`.
-fn contact_search() -> SearchSpec {
+/// Contacts of either role, by `updated_at` (also the backfill's search).
+pub fn contact_search() -> SearchSpec {
     SearchSpec {
         path: "contacts/search",
         filter: Some(
@@ -135,46 +135,71 @@ pub async fn extract(
     contact_ids: &[String],
     cursor: Option<SearchCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
     if !contact_ids.is_empty() {
         return given_contacts(client, options, contact_ids, cursor, tx).await;
     }
-    let retried: Vec<Contact> = retry.iter().filter_map(|r| Contact::parse(r)).collect();
-    let retried_ids: HashSet<String> = retried.iter().map(|c| c.id.clone()).collect();
-    let (contact_tx, contact_rx) = mpsc::channel::<Vec<Value>>(2);
-    let per_page = options.per_page;
-    let lookback = options.lookback_secs;
-    let searching = async move {
-        let contact_tx = contact_tx;
-        let spec = contact_search();
-        search::extract_with_lookback(client, &spec, options, lookback, cursor, &contact_tx, None)
-            .await
+    extract_from(client, options, Parents::Since(cursor), retry, tx).await
+}
+
+/// The notes of every contact of `parents`: changed since a cursor, or
+/// updated in a backfill window.
+pub async fn extract_from(
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    parents: Parents,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
+) -> Result<Extracted> {
+    let pipe = Pipe {
+        tx: &tx,
+        progress: &options.progress,
     };
-    let searched = fanout::receiver_stream(contact_rx)
-        .flat_map(stream::iter)
-        .filter_map(|c| {
-            let contact = search::identity("POST /contacts/search", &c)
-                .ok()
-                .filter(|(id, _)| !retried_ids.contains(*id))
-                .map(|(id, updated_at)| Contact {
-                    id: id.to_string(),
-                    updated_at,
-                });
-            std::future::ready(contact)
-        });
-    let contacts = stream::iter(retried.clone()).chain(searched);
-    let fetching = fanout::fanout(
-        contacts,
-        options.concurrency,
-        |c: Contact| async move { contact_notes(client, &c, per_page, &options.anomalies).await },
-        &tx,
-    );
+    let (feed, read) = Feed::channel();
+    let spec = contact_search();
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
+    let jobs = fanout::steps(read, |c| {
+        let (id, updated_at) = search::identity("POST /contacts/search", &c)?;
+        let contact = Contact {
+            id: id.to_string(),
+            updated_at,
+        };
+        Ok(Some(Job {
+            key: contact.key(),
+            parent: contact,
+        }))
+    });
+    let retry = retry
+        .iter()
+        .filter_map(|k| ItemKey::parse(k))
+        .filter_map(|key| {
+            let contact = Contact {
+                id: key.id.clone(),
+                updated_at: key.at?,
+            };
+            Some(Job {
+                key,
+                parent: contact,
+            })
+        })
+        .collect();
+    let fan = FanOut {
+        endpoint: NOTES,
+        concurrency: options.concurrency,
+        anomalies: &options.anomalies,
+        out: &pipe,
+    };
+    let fetching = fan.run(jobs, retry, |c: Contact| async move {
+        contact_notes(client, &c, options.per_page, &options.anomalies).await
+    });
     let (searched, fetched) = tokio::join!(searching, fetching);
     let fetched = fetched?;
-    let cursor = searched?.cursor.map(|c| json!(c).to_string());
-    Ok(fetched.into_extracted(retry, cursor))
+    Ok(fetched.into_extracted(searched?))
 }
+
+/// The notes endpoint, as messages name it.
+const NOTES: &str = "GET /contacts/{id}/notes";
 
 /// The `contact_ids` option: each contact, when changed since the cursor.
 async fn given_contacts(
@@ -182,14 +207,14 @@ async fn given_contacts(
     options: &ExtractOptions,
     contact_ids: &[String],
     cursor: Option<SearchCursor>,
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
     let per_page = options.per_page;
-    let mut tracker = CursorTracker::new(cursor);
+    let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut rows = 0u64;
     let mut seen = HashSet::new();
     for id in contact_ids {
-        check_id(id).map_err(|_| {
+        url_safe_id(id, "notes_by_user.contact_ids").map_err(|_| {
             Error::Config(format!(
                 "notes_by_user.contact_ids: {id:?} is not an Intercom contact id"
             ))
@@ -218,11 +243,17 @@ async fn given_contacts(
             id: id.clone(),
             updated_at,
         };
-        let notes = contact_notes(client, &contact, per_page, &options.anomalies).await?;
-        if !notes.is_empty() {
-            rows += notes.len() as u64;
-            crate::reports::send_rows(&tx, notes).await?;
-        }
+        let notes = match contact_notes(client, &contact, per_page, &options.anomalies).await {
+            Err(e) if e.is_gone() => {
+                options
+                    .anomalies
+                    .record(AnomalyKind::SkippedChild, NOTES, Some(id));
+                continue;
+            }
+            other => other?,
+        };
+        rows += notes.len() as u64;
+        crate::reports::send_rows(&tx, notes).await?;
     }
     Ok(Extracted {
         rows,
@@ -231,67 +262,34 @@ async fn given_contacts(
     })
 }
 
-fn check_id(id: &str) -> Result<()> {
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(Error::Protocol {
-            endpoint: "POST /contacts/search".into(),
-            message: format!("a contact id that cannot go in a URL: {id:?}"),
-        });
-    }
-    Ok(())
-}
-
-/// Every note of one contact, as rows. A contact gone since (404, 410) has
-/// none, and is counted as a skipped child.
+/// Every note of one contact, as rows (one row with null note columns when
+/// it has none). A contact gone since (404, 410) is an error the caller
+/// skips and counts.
 async fn contact_notes(
     client: &IntercomClient,
     contact: &Contact,
     per_page: u32,
     anomalies: &Anomalies,
 ) -> Result<Vec<Value>> {
-    check_id(&contact.id)?;
+    let id = url_safe_id(&contact.id, "POST /contacts/search")?;
     let mut rows = Vec::new();
-    for page in 1u32.. {
-        let path = format!(
-            "contacts/{}/notes?page={page}&per_page={per_page}",
-            contact.id
-        );
-        let body: Value = match client.get(&path).await {
-            Ok(v) => v,
-            Err(HttpError::Status {
-                status: 404 | 410, ..
-            }) => {
-                anomalies.record(
-                    AnomalyKind::SkippedChild,
-                    "GET /contacts/{id}/notes",
-                    Some(&contact.id),
-                );
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let data = body
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::Protocol {
-                endpoint: "GET /contacts/{id}/notes".into(),
-                message: "the answer has no data list".into(),
-            })?;
-        rows.extend(data.iter().map(|n| note_row(n, contact)));
-        if page == 1 && data.is_empty() {
-            // No notes: one row saying so (null note columns).
-            return Ok(vec![no_notes_row(contact)]);
-        }
-        let total_pages = body
-            .pointer("/pages/total_pages")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        let has_next = body
-            .pointer("/pages/next")
-            .is_some_and(|n| !n.is_null() && n.as_str() != Some(""));
-        if data.is_empty() || (u64::from(page) >= total_pages && !has_next) {
-            break;
-        }
+    List {
+        client,
+        path: format!("contacts/{id}/notes"),
+        endpoint: NOTES,
+        keys: &["data"],
+        style: Style::PageNumber,
+        per_page,
+        anomalies,
+    }
+    .read(async |notes: Vec<Value>| {
+        rows.extend(notes.iter().map(|n| note_row(n, contact)));
+        Ok(true)
+    })
+    .await?;
+    if rows.is_empty() {
+        // No notes: one row saying so (null note columns).
+        rows.push(no_notes_row(contact));
     }
     Ok(rows)
 }
@@ -335,8 +333,8 @@ mod tests {
         assert_eq!(row["contact_id"], "c1");
         assert_eq!(row["contact_updated_at"], 7);
         assert_eq!(row["body_text"], "a & b");
-        let item = c.to_string();
-        let back = Contact::parse(&item).expect("parses");
-        assert_eq!((back.id.as_str(), back.updated_at), ("c1", 7));
+        let item = c.key().to_string();
+        assert_eq!(item, "c1@7");
+        assert_eq!(ItemKey::parse(&item), Some(c.key()));
     }
 }

@@ -197,7 +197,7 @@ pub async fn extract(
     client: &IntercomClient,
     requests: &[ListRequest],
     cursor: Option<&str>,
-    tx: mpsc::Sender<Vec<Value>>,
+    tx: mpsc::Sender<crate::reports::Msg>,
 ) -> Result<Extracted> {
     let mut records = Vec::new();
     for r in requests {

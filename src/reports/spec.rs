@@ -8,7 +8,6 @@
 //! fields.
 
 use futures::future::LocalBoxFuture;
-use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -91,9 +90,17 @@ pub enum Plan {
     /// Small lists read whole on every run and written when their hash
     /// changed (see [`super::snapshot`]).
     Snapshot(&'static [ListRequest]),
-    /// A parent listing with one fetch per parent, read by the report's
-    /// extractor (failed parents become [`super::FailedItem`]s).
-    FanOut(Extractor),
+    /// A parent listing with one fetch per parent, run by the report's
+    /// extractor on [`crate::extract::fanout`] (checkpoints after completed
+    /// parent windows; failed parents become [`super::FailedItem`]s).
+    FanOut {
+        /// The extractor; given [`ExtractCtx::range`] it reads the children
+        /// of the parents updated in that backfill window.
+        run: Extractor,
+        /// The parent search when the parents can be read by `updated_at`
+        /// range (`backfill`); `None` for a scroll or a list of given ids.
+        parents: Option<SearchSpec>,
+    },
     /// Reconciliation against the ids known from earlier runs (kept in the
     /// state store): the pipeline runs [`super::deletions::extract`] with
     /// the state, since no plain extractor sees the store.
@@ -108,7 +115,7 @@ impl Plan {
             Plan::List(_) => "list",
             Plan::Scroll(_) => "scroll",
             Plan::Snapshot(_) => "snapshot",
-            Plan::FanOut(_) => "fan-out",
+            Plan::FanOut { .. } => "fan-out",
             Plan::Reconcile => "reconcile",
         }
     }
@@ -132,12 +139,27 @@ pub struct ExtractCtx<'a> {
     pub options: &'a ExtractOptions,
     /// The report's `--option`s.
     pub report_options: &'a ReportOptions,
-    /// The saved cursor (`None`: first run).
+    /// The saved cursor (`None`: first run, or a backfill window).
     pub cursor: Option<SearchCursor>,
-    /// Ids of items that failed in earlier runs, fetched first.
+    /// A backfill window `(from, until)` in unix seconds UTC
+    /// (`from <= updated_at < until` of the parents): set only for a
+    /// [`Plan::FanOut`] that declares `parents`; the cursor is then unused.
+    pub range: Option<(i64, i64)>,
+    /// Ids of items that failed in earlier runs, retried after the parents.
     pub retry: &'a [String],
-    /// Where pages of rows go (the report's writer).
-    pub tx: mpsc::Sender<Vec<Value>>,
+    /// Where pages of rows and checkpoints go (the report's writer).
+    pub tx: mpsc::Sender<super::Msg>,
+}
+
+impl ExtractCtx<'_> {
+    /// The parents a fan-out reads: changed since the cursor, or updated in
+    /// the backfill window ([`ExtractCtx::range`]).
+    pub fn parents(&self) -> crate::extract::fanout::Parents {
+        match self.range {
+            Some((from, until)) => crate::extract::fanout::Parents::Range { from, until },
+            None => crate::extract::fanout::Parents::Since(self.cursor.clone()),
+        }
+    }
 }
 
 /// One request `check` sends for a report. Only whether it succeeds

@@ -368,12 +368,29 @@ async fn sync_stream(
                             emit(&mut encoder, &mut emitter)?;
                         }
                     }
-                    Msg::Checkpoint(cursor) => {
+                    Msg::Checkpoint(point) => {
                         emit(&mut encoder, &mut emitter)?;
+                        // The items failed since the last checkpoint are
+                        // retried by the next run; recovered ones are done.
+                        let current = emitter
+                            .state
+                            .bookmarks
+                            .get(stream)
+                            .map_or_else(|| bookmark.retry.clone(), |b| b.retry.clone());
+                        let mut retry: Vec<String> = current
+                            .into_iter()
+                            .filter(|id| !point.recovered.contains(id))
+                            .collect();
+                        for item in point.failed {
+                            if !retry.contains(&item.id) {
+                                retry.push(item.id);
+                            }
+                        }
                         emitter.state.bookmarks.insert(
                             stream.to_string(),
                             Bookmark {
-                                cursor: Some(cursor),
+                                cursor: Some(point.cursor),
+                                retry,
                                 ..bookmark.clone()
                             },
                         );

@@ -705,3 +705,143 @@ async fn sigkill_under_flaky_faults_then_rerun_loses_and_repeats_nothing() {
     let scrolls = world.requests_to("GET /companies/scroll").await;
     assert!(scrolls >= 150, "{scrolls} scroll requests");
 }
+
+/// The key columns of every committed row of `report` under `output`, as
+/// sorted text (nulls as `-`): a multiset to compare two exports with.
+fn key_rows(output: &Path, report: &str, keys: &[&str]) -> Vec<String> {
+    let mut rows: Vec<String> = run_dirs(output, report)
+        .iter()
+        .flat_map(|d| json_rows(&read_parquet_dir(d)))
+        .map(|r| {
+            keys.iter()
+                .map(|k| r.get(*k).map_or("-".to_string(), |v| v.to_string()))
+                .collect::<Vec<_>>()
+                .join("|")
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanouts_killed_at_65_percent_of_a_first_sync_redo_at_most_a_tenth_of_it() {
+    // Child requests outnumber the searches as in a real workspace (one
+    // search page per 20 parents here, per 150 there).
+    let world = World::start(SimConfig {
+        seed: 14,
+        contacts: 600,
+        conversations: 600,
+        parts: 1,
+        ..SimConfig::default()
+    })
+    .await;
+    let config = world.dir.path().join("fanout.toml");
+    std::fs::write(
+        &config,
+        "page_size = 20\nrows_per_file = 50\ncheckpoint_secs = 0\n",
+    )
+    .expect("config");
+    let args = |report: &str, output: &Path, state: &Path| -> Vec<String> {
+        [
+            "sync",
+            "--config",
+            &config.display().to_string(),
+            "--reports",
+            report,
+            "--base-url",
+            &world.sim.base_url(),
+            "--output",
+            &output.display().to_string(),
+            "--state",
+            &state.display().to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let total = async || {
+        world.sim_get("stats").await["total"]
+            .as_u64()
+            .expect("total")
+    };
+    let scratch = tempfile::tempdir().expect("tempdir");
+    for (report, keys) in [
+        ("conversation_parts", &["id", "updated_at"][..]),
+        (
+            "contact_segments",
+            &["contact_id", "contact_updated_at", "segment_id"][..],
+        ),
+        ("events", &["event_key"][..]),
+        (
+            "conversation_contacts",
+            &["conversation_id", "conversation_updated_at", "contact_id"][..],
+        ),
+    ] {
+        // A full first sync on its own state: its requests and its rows.
+        let (ref_out, ref_state) = (
+            scratch.path().join(report),
+            scratch.path().join(format!("{report}.db")),
+        );
+        world.sim_post("reset-stats", json!({})).await;
+        assert_ok(
+            &run_cli(
+                &args(report, &ref_out, &ref_state),
+                &[("INTERCOM_ACCESS_TOKEN", "t")],
+            )
+            .await,
+        );
+        let full = total().await;
+        assert!(full >= 50, "{report}: {full} requests in a full sync");
+
+        // The same first sync, SIGKILLed at 65 % of those requests.
+        world.sim_post("reset-stats", json!({})).await;
+        let mut child = spawn_paused(&args(report, &world.output(), &world.state()), "never:1");
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                panic!("{report}: the sync ended ({status}) before 65 % of its requests");
+            }
+            if total().await * 100 >= full * 65 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        child.start_kill().expect("SIGKILL");
+        child.wait().await.expect("reaped");
+        let before = total().await;
+
+        // The rerun goes on from the last checkpoint.
+        world.sim_post("reset-stats", json!({})).await;
+        let out = run_cli(
+            &args(report, &world.output(), &world.state()),
+            &[("INTERCOM_ACCESS_TOKEN", "t")],
+        )
+        .await;
+        assert_ok(&out);
+        let after = total().await;
+        let redone = (before + after).saturating_sub(full);
+        eprintln!(
+            "{report}: killed after {before} of {full} requests; rerun {after}; redone {redone}"
+        );
+        assert!(
+            redone * 10 <= full,
+            "{report}: killed after {before} of {full} requests, the rerun made {after}: \
+             {redone} redone"
+        );
+        // Exactly once: the same rows as the uninterrupted sync, no key twice.
+        let got = key_rows(&world.output(), report, keys);
+        let mut unique = got.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), got.len(), "{report}: a row twice");
+        assert_eq!(
+            got,
+            key_rows(&ref_out, report, keys),
+            "{report}: the rows of a full sync"
+        );
+    }
+    assert_exactly_once(
+        &world,
+        "conversation_parts",
+        &truth_of(&world, "conversation_parts").await,
+    )
+    .await;
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+}

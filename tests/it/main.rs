@@ -56,6 +56,10 @@ mod modes;
 // Items that fail are recorded, reported and recovered.
 mod failed;
 
+// The extraction engine: lookback in every kind of report, backfill of
+// fan-outs, smaller pages for failing lists, fan-outs where nothing succeeds.
+mod fanout;
+
 // Situations from other connectors' bug reports, as fake answers and faults.
 mod bugreports;
 

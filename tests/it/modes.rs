@@ -56,8 +56,9 @@ async fn an_interrupted_backfill_resumes_without_re_exporting_finished_windows()
         ]
         .map(String::from),
     );
-    // Killed after 13 committed windows (conversations done, users halfway),
-    // then in the middle of a window's Parquet part.
+    // Killed after 13 committed windows (conversations done,
+    // conversation_parts under way), then in the middle of a window's
+    // Parquet part.
     assert_eq!(run_and_kill_at(&args, "window:13").await, Ended::Killed);
     assert_eq!(run_and_kill_at(&args, "page:2").await, Ended::Killed);
     let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
@@ -76,8 +77,26 @@ async fn an_interrupted_backfill_resumes_without_re_exporting_finished_windows()
     }
     assert!(skipped >= 13, "finished windows were skipped: {text}");
 
-    // conversation_parts has no date-range search: the backfill leaves it out.
-    assert!(run_dirs(&world.output(), "conversation_parts").is_empty());
+    // conversation_parts: every part of the conversations updated in the
+    // range (their parent search's), none twice.
+    let conversations = world.truth("conversations").await;
+    let parts: Vec<Value> = conversations
+        .iter()
+        .filter(|c| c["updated_at"].as_i64().is_some_and(|t| t >= since))
+        .flat_map(|c| {
+            c["conversation_parts"]["conversation_parts"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(!parts.is_empty());
+    let mut rows = Vec::new();
+    for dir in run_dirs(&world.output(), "conversation_parts") {
+        rows.extend(ids_and_updated(&read_parquet_dir(&dir)));
+    }
+    assert_eq!(rows.len(), parts.len(), "conversation_parts: no part twice");
+    assert_eq!(unique_map(&rows), truth_map(&parts, None));
     for (report, role, dataset) in REPORTS {
         if report == "conversation_parts" {
             continue;

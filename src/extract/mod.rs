@@ -1,0 +1,130 @@
+//! The extraction engine: how records are read from Intercom, page after
+//! page and item after item, independent of which report reads them.
+//!
+//! - [`search`]: incremental reads through a search endpoint, window by
+//!   window, with lookback and checkpoints ([`window`] cuts the range,
+//!   [`cursor`] filters records against the saved position, [`range`] reads
+//!   a backfill window).
+//! - [`list`]: the paginator for page-numbered and `pages.next` listings,
+//!   with the URL-safe id check and smaller pages on repeated 5xx/timeouts.
+//!   (The server-side scroll is [`crate::api::paginate::Scroll`].)
+//! - [`fanout`]: the one per-item fan-out: parents from a parent read (a
+//!   search, a scroll, a list of ids), ≤ `concurrency` child requests at a
+//!   time, one failure rule ([`crate::error::Error::scope`]), one failed-item
+//!   key codec ([`fanout::ItemKey`]), and checkpoints that carry the
+//!   parent cursor and the items failed so far.
+//!
+//! Everything an extractor produces goes to the pipeline's channel as
+//! [`crate::reports::Msg`]: rows, or a [`Checkpoint`].
+
+pub mod cursor;
+pub mod fanout;
+pub mod list;
+pub mod range;
+pub mod search;
+pub mod window;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::reports::{FailedItem, Msg};
+
+/// A commit point an extractor hands the pipeline: every row sent before it
+/// is covered by `cursor`, and `failed` / `recovered` are the items that
+/// failed (or, retried from earlier runs, succeeded) since the previous
+/// checkpoint. The pipeline makes the files written so far durable and
+/// commits them with all three in one state transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The report's cursor (opaque JSON, as in `Extracted::cursor`).
+    pub cursor: String,
+    /// Items that failed after retries since the last checkpoint.
+    pub failed: Vec<FailedItem>,
+    /// Earlier failed items fetched since the last checkpoint.
+    pub recovered: Vec<String>,
+}
+
+/// The pipeline's channel as an extractor sees it: rows, checkpoints, and
+/// the expected total for the progress bar.
+pub struct Pipe<'a> {
+    /// The report's channel to its writer.
+    pub tx: &'a mpsc::Sender<Msg>,
+    /// The report's progress bar (hidden by default).
+    pub progress: &'a crate::telemetry::Progress,
+}
+
+impl Pipe<'_> {
+    /// Hand over a checkpoint (see [`Checkpoint`]).
+    pub(crate) async fn commit_point(&self, checkpoint: Checkpoint) -> Result<()> {
+        self.tx
+            .send(Msg::Checkpoint(checkpoint))
+            .await
+            .map_err(|_| writer_stopped())
+    }
+}
+
+impl search::Sink for Pipe<'_> {
+    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
+        send_rows(self.tx, rows).await
+    }
+
+    async fn checkpoint(&self, cursor: &search::SearchCursor) -> Result<()> {
+        self.commit_point(Checkpoint {
+            cursor: serde_json::json!(cursor).to_string(),
+            ..Checkpoint::default()
+        })
+        .await
+    }
+
+    fn total(&self, rows: u64) {
+        self.progress.set_total(rows);
+    }
+}
+
+/// The error an extractor meets when the writer stopped: the writer's own
+/// error is the one reported.
+pub(crate) fn writer_stopped() -> Error {
+    Error::Internal("the file writer stopped early".into())
+}
+
+/// Hand a batch of rows to the report's writer (nothing for an empty batch).
+pub(crate) async fn send_rows(tx: &mpsc::Sender<Msg>, rows: Vec<Value>) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    tx.send(Msg::Rows(rows)).await.map_err(|_| writer_stopped())
+}
+
+/// An id read from an API answer, the state or a user's option goes into a
+/// URL path: it must be plain ASCII letters, digits, `-` or `_` (Intercom's
+/// ids are), never empty. `endpoint` names where it came from.
+pub(crate) fn url_safe_id<'a>(id: &'a str, endpoint: &str) -> Result<&'a str> {
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(Error::Protocol {
+            endpoint: endpoint.to_string(),
+            message: format!("an id that cannot go in a URL: {id:?}"),
+        });
+    }
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_ids_go_into_urls() {
+        for ok in ["123", "abc_DEF-9"] {
+            assert_eq!(url_safe_id(ok, "x").expect("ok"), ok);
+        }
+        for bad in ["", "a/b", "../x", "a?b=1", "é", "a b"] {
+            let e = url_safe_id(bad, "POST /contacts/search").expect_err(bad);
+            assert!(e.to_string().contains("POST /contacts/search"), "{e}");
+        }
+    }
+}
