@@ -246,6 +246,9 @@ pub(super) fn generated_history(
     } else {
         plan.push((TicketPartKind::Assignment, a, a, SUBMITTED));
         plan.push((TicketPartKind::State, a, SUBMITTED, IN_PROGRESS));
+        if r.chance(0.3) {
+            plan.push((TicketPartKind::Note, a, 0, IN_PROGRESS));
+        }
         if r.chance(0.7) {
             plan.push((TicketPartKind::Comment, a, 0, IN_PROGRESS));
         }
