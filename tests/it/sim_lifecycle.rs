@@ -818,3 +818,26 @@ async fn stats_count_the_new_endpoints() {
     assert_eq!(by["GET /help_center/collections"], 1);
     assert_eq!(by["GET /articles"], 2);
 }
+
+#[tokio::test]
+async fn an_unknown_truth_dataset_names_the_new_ones() {
+    let sim = start(small()).await;
+    let resp = reqwest::get(format!("{}/__sim/truth/ticket_history", sim.base_url()))
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 404);
+    let body: Value = resp.json().await.expect("json");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    for name in [
+        "ticket_parts",
+        "ticket_contacts",
+        "lifecycle_events",
+        "activity_logs",
+        "help_centers",
+        "collections",
+        "articles",
+        "part_attachments",
+    ] {
+        assert!(message.contains(name), "{message}");
+    }
+}
