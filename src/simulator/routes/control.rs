@@ -17,34 +17,11 @@
 //!   conversation that is gone, `{"object_type", "id", "deleted_at" (unix
 //!   seconds, null where `advance` removed a contact or company), "how"
 //!   ("deleted" or "merged"), "merged_into" (the surviving contact's id or
-//!   null)}`, contacts first, then companies, then conversations.
-//!   Tickets, the help center and the activity log (issue #17; one line per
-//!   record, ids as strings, times in unix seconds):
-//!   - `ticket_parts`: the parts `GET /tickets/{id}` returns (its last 500,
-//!     opening part first), each with `ticket_id` and `ticket_updated_at`
-//!     (the ticket's `updated_at`), tickets in creation order. A part has
-//!     `body` only for `comment`/`note`, `previous_ticket_state` and
-//!     `ticket_state` (category names) only for
-//!     `ticket_state_updated_by_admin`, `assigned_to` only for `assignment`.
-//!   - `ticket_contacts`: `{"ticket_id", "contact_id", "external_id",
-//!     "ticket_updated_at"}`, one per contact in a ticket's
-//!     `contacts.contacts`.
-//!   - `lifecycle_events`: `{"event_key", "event", "occurred_at",
-//!     "object_type" ("conversation"|"ticket"), "conversation_id",
-//!     "ticket_id", "part_id", "contact_ids", "admin_id", "rating",
-//!     "remark"}` by the rules in `shapes/lifecycle.rs` (every
-//!     conversation's events in time order, then every ticket's).
-//!   - `part_attachments`: `{"part_id", "parent_type"
-//!     ("conversation"|"ticket"), "parent_id", "part_created_at", "type",
-//!     "name", "url", "content_type", "filesize", "width", "height"}` (width
-//!     and height null where the API has none), one per attachment of a part
-//!     the API returns; conversations first.
-//!   - `activity_logs`: every `activity_log` up to now, oldest first.
-//!   - `help_centers`, `collections`, `articles`: as `GET
-//!     /help_center/help_centers`, `/help_center/collections` and
-//!     `/articles` list them, in id order.
-//!
-//!   Merged, deleted and lagging records are handled as the
+//!   null)}`, contacts first, then companies, then conversations. The
+//!   datasets of tickets' histories, the help center and the activity log
+//!   (`ticket_parts`, `ticket_contacts`, `lifecycle_events`,
+//!   `part_attachments`, `activity_logs`, `help_centers`, `collections`,
+//!   `articles`) are described in `routes/truth_more.rs`. Merged, deleted and lagging records are handled as the
 //!   API does: gone records are absent, lagging ones present. If the world is advanced while a
 //!   truth stream is in flight, the stream is aborted (the client sees a body
 //!   error) rather than mixing two states.
@@ -69,11 +46,10 @@ use serde_json::{Value, json};
 use super::super::Simulator;
 use super::super::error::ApiError;
 use super::super::shapes::contact::{self, ContactJson};
-use super::super::shapes::{
-    activity, company, conversation, dims, event, help_center, lifecycle, note, ticket,
-};
+use super::super::shapes::{company, conversation, dims, event, note, ticket};
 use super::super::vocab::TEAMS;
 use super::super::world::{DELETED, LIVE, World};
+use super::truth_more;
 
 /// Records rendered per streamed chunk.
 const CHUNK: u32 = 256;
@@ -209,14 +185,8 @@ enum Truth {
     DataAttributes,
     TicketTypes,
     Deletions,
-    TicketParts,
-    TicketContacts,
-    LifecycleEvents,
-    ActivityLogs,
-    HelpCenters,
-    Collections,
-    Articles,
-    PartAttachments,
+    /// Tickets' histories, the help center and the activity log.
+    More(truth_more::More),
 }
 
 impl Truth {
@@ -237,28 +207,13 @@ impl Truth {
             "data_attributes" => Truth::DataAttributes,
             "ticket_types" => Truth::TicketTypes,
             "deletions" => Truth::Deletions,
-            "ticket_parts" => Truth::TicketParts,
-            "ticket_contacts" => Truth::TicketContacts,
-            "lifecycle_events" => Truth::LifecycleEvents,
-            "activity_logs" => Truth::ActivityLogs,
-            "help_centers" => Truth::HelpCenters,
-            "collections" => Truth::Collections,
-            "articles" => Truth::Articles,
-            "part_attachments" => Truth::PartAttachments,
-            _ => return None,
+            other => Truth::More(truth_more::More::from_name(other)?),
         })
     }
 
     fn units(self, w: &World) -> usize {
         match self {
-            Truth::TicketParts | Truth::TicketContacts => w.tickets.len(),
-            Truth::LifecycleEvents | Truth::PartAttachments => {
-                w.conversations.len() + w.tickets.len()
-            }
-            Truth::ActivityLogs => activity::hours(w, w.now),
-            Truth::HelpCenters => help_center::HELP_CENTERS,
-            Truth::Collections => help_center::COLLECTIONS,
-            Truth::Articles => help_center::ARTICLES,
+            Truth::More(m) => m.units(w),
             Truth::Contacts | Truth::Notes | Truth::Events => w.contacts.len(),
             Truth::Companies => w.companies.len(),
             Truth::Conversations | Truth::ConversationParts => w.conversations.len(),
@@ -363,63 +318,9 @@ impl Truth {
                     line(buf, &d);
                 }
             }
-            Truth::TicketParts => {
-                let mut t = ticket::json(w, i, false);
-                let (id, updated) = (t["id"].clone(), t["updated_at"].clone());
-                if let Value::Array(parts) = t["ticket_parts"]["ticket_parts"].take() {
-                    for mut p in parts {
-                        if let Value::Object(m) = &mut p {
-                            m.insert("ticket_id".into(), id.clone());
-                            m.insert("ticket_updated_at".into(), updated.clone());
-                        }
-                        line(buf, &p);
-                    }
-                }
-            }
-            Truth::TicketContacts => {
-                for c in lifecycle::ticket_contacts(&ticket::json(w, i, false)) {
-                    line(buf, &c);
-                }
-            }
-            Truth::LifecycleEvents | Truth::PartAttachments => {
-                let nc = w.conversations.len() as u32;
-                let events = self == Truth::LifecycleEvents;
-                let rows = if i < nc {
-                    if w.conversations[i as usize].deleted_at != 0 {
-                        return;
-                    }
-                    let c = conversation::json(w, i, Some(false));
-                    if events {
-                        lifecycle::conversation_events(&c)
-                    } else {
-                        lifecycle::attachments(&c, "conversation")
-                    }
-                } else {
-                    let t = ticket::json(w, i - nc, false);
-                    if events {
-                        lifecycle::ticket_events(&t)
-                    } else {
-                        lifecycle::attachments(&t, "ticket")
-                    }
-                };
-                for r in rows {
-                    line(buf, &r);
-                }
-            }
-            Truth::ActivityLogs => {
-                for l in activity::of_hour(w, i as usize, w.now) {
-                    line(buf, &l);
-                }
-            }
-            Truth::HelpCenters => line(buf, &help_center::help_center(w, i as usize)),
-            Truth::Collections => {
-                if let Some(c) = help_center::collection(w, i as usize, w.now) {
-                    line(buf, &c);
-                }
-            }
-            Truth::Articles => {
-                if let Some(a) = help_center::article(w, i as usize, w.now) {
-                    line(buf, &a);
+            Truth::More(m) => {
+                for v in m.render(w, i) {
+                    line(buf, &v);
                 }
             }
         }
@@ -513,12 +414,12 @@ fn chunk(
             "the world changed while the truth was streaming; request it again",
         )));
     }
-    let now = sim.now();
     let n = ds.units(&w) as u32;
     if from >= n {
         return None;
     }
     let end = n.min(from.saturating_add(CHUNK));
+    let now = sim.now();
     let mut buf = Vec::with_capacity((end - from) as usize * 2048);
     for i in from..end {
         ds.render(&w, i, now, &mut buf);

@@ -18,6 +18,7 @@ mod dims;
 mod events;
 mod help_center;
 mod tickets;
+mod truth_more;
 mod writes;
 
 pub(crate) use companies::ScrollState;
