@@ -60,6 +60,10 @@ ENDPOINTS = [
     ("get", "/companies/{}/segments"),
     ("get", "/events"),
     ("post", "/tickets/search"),
+    ("get", "/admins/activity_logs"),
+    ("get", "/help_center/help_centers"),
+    ("get", "/help_center/collections"),
+    ("get", "/articles"),
     # Writes.
     ("post", "/contacts"),
     ("put", "/contacts/{}"),

@@ -121,6 +121,7 @@ pub const SCOPES: &[(&str, &[&str], &str)] = &[
         &["/data_attributes"],
         "read_data_attributes",
     ),
+    ("articles", &["/help_center", "/articles"], "read_articles"),
 ];
 
 /// The scope a request to `path` needs, if its family is in `denied`.

@@ -52,7 +52,14 @@
 //!   `advance` also merges (into an older contact, which gets a new version)
 //!   and deletes about 0.05 % of contacts per hour, creates (0.2 %), updates
 //!   (0.5 %) and deletes (0.02 %) companies, and deletes 0.05 % of
-//!   conversations; each kind at least once for N ≥ 3600. Merged and deleted
+//!   conversations; each kind at least once for N ≥ 3600. Tickets move
+//!   through their states (`submitted → in_progress → waiting_on_customer →
+//!   resolved`, with assignments, replies, notes, customer replies and
+//!   reopenings): about 2 % per hour get new parts and a new `updated_at`,
+//!   and 0.5 % are created (at least one of each for N ≥ 3600; see
+//!   `world/tickets.rs`). Articles and collections are edited on their own
+//!   schedule and admin activity logs accrue hour by hour, as functions of
+//!   the clock (`shapes/help_center.rs`, `shapes/activity.rs`). Merged and deleted
 //!   records vanish from lists and searches; deleted conversations are
 //!   listed by `GET /conversations/deleted`; `GET /contacts/{id}` of a merged
 //!   contact is 410 `contact_merged` with a `Link` header (2.16) or 404
@@ -63,7 +70,13 @@
 //! * **Other datasets.** Companies (scroll, list, filter, get, contacts,
 //!   segments), admins, teams, tags, segments, data attributes,
 //!   conversation attributes (`GET /conversations/attributes`, 2.16), notes,
-//!   events, tickets and ticket types; see `routes/`. Contacts inline at most
+//!   events, tickets (`POST /tickets/search`, `GET /tickets/{id}`, both
+//!   with `ticket_parts` and `contacts`, some tickets with several), ticket
+//!   types, conversation ratings (on about a third of closed conversations,
+//!   given at the close), attachments on some conversation and ticket parts,
+//!   `GET /admins/activity_logs`, and the help center
+//!   (`GET /help_center/help_centers`, `/help_center/collections`,
+//!   `/articles`); see `routes/`. Contacts inline at most
 //!   10 tags, notes and companies (`has_more`); every 50th contact has more;
 //!   on the wire some contacts' `tags`/`companies` are cut short of their
 //!   `total_count` (`shapes::wire::inline_cut`).
@@ -137,7 +150,7 @@ pub use shapes::wire::{WIRE_EXCEPTIONS, WireException};
 pub use stats::Stats;
 pub use world::{
     CONTACT_CREATES_PER_HOUR, CONTACT_UPDATES_PER_HOUR, CONVERSATION_CREATES_PER_HOUR,
-    CONVERSATION_UPDATES_PER_HOUR,
+    CONVERSATION_UPDATES_PER_HOUR, TICKET_CREATES_PER_HOUR, TICKET_UPDATES_PER_HOUR,
 };
 
 use search::SearchCache;
@@ -208,7 +221,8 @@ pub struct SimConfig {
     /// Answer every request of this endpoint family with 403 `forbidden`, as
     /// for a token without that scope (repeatable): conversations, contacts,
     /// companies, events, tickets, admins, teams, tags, segments,
-    /// data_attributes. Also settable as `denied_scopes` via `/__sim/faults`.
+    /// data_attributes, articles (the help center). Also settable as
+    /// `denied_scopes` via `/__sim/faults`.
     #[arg(long = "deny-scope", value_name = "FAMILY")]
     pub deny_scopes: Vec<String>,
 }
@@ -294,7 +308,7 @@ impl Simulator {
 
     /// Moves the clock forward `seconds` (ignored if not positive) and mutates
     /// the world accordingly. Returns
-    /// `{now, created:{contacts, conversations, companies}, updated:{…},
+    /// `{now, created:{contacts, conversations, companies, tickets}, updated:{…},
     /// merged:{contacts}, deleted:{contacts, conversations, companies}}`.
     pub fn advance(&self, seconds: i64) -> Value {
         let mut w = self.world.write().unwrap_or_else(|e| e.into_inner());
@@ -308,11 +322,13 @@ impl Simulator {
                 "contacts": s.created_contacts,
                 "conversations": s.created_conversations,
                 "companies": s.created_companies,
+                "tickets": s.created_tickets,
             },
             "updated": {
                 "contacts": s.updated_contacts,
                 "conversations": s.updated_conversations,
                 "companies": s.updated_companies,
+                "tickets": s.updated_tickets,
             },
             "merged": { "contacts": s.merged_contacts },
             "deleted": {

@@ -17,7 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 mod advance;
 mod generate;
 mod overlay;
+mod tickets;
 mod writes;
+pub use tickets::{TICKET_CREATES_PER_HOUR, TICKET_UPDATES_PER_HOUR};
+pub(crate) use tickets::{TicketPart, TicketPartKind};
 pub(crate) use writes::{CompanyFields, ContactFields, Writes};
 
 use super::rng::Rng;
@@ -42,6 +45,10 @@ pub(crate) mod salt {
     pub const EVENTS: u64 = 20;
     pub const ADMINS: u64 = 22;
     pub const MOVES: u64 = 23;
+    pub const TICKET_MOVES: u64 = 24;
+    pub const TICKET_PARTS: u64 = 25;
+    pub const HELP_CENTER: u64 = 26;
+    pub const ACTIVITY: u64 = 27;
 }
 
 /// Share of contacts merged into another per simulated hour by `advance`.
@@ -232,6 +239,8 @@ pub(crate) struct AdvanceSummary {
     pub updated_companies: usize,
     pub deleted_companies: usize,
     pub deleted_conversations: usize,
+    pub created_tickets: usize,
+    pub updated_tickets: usize,
 }
 
 /// The whole simulated workspace.
@@ -272,6 +281,9 @@ pub(crate) struct World {
     /// Tickets in creation order (`--tickets`).
     pub tickets: Vec<TicketMeta>,
     pub tickets_by_updated: BTreeSet<(i64, u32)>,
+    /// The stored parts of each ticket, by ticket index (`world/tickets.rs`;
+    /// shorter than `tickets` when the last ones have none).
+    pub ticket_parts: Vec<Vec<TicketPart>>,
     /// Deleted conversation indexes in deletion order.
     pub deleted_conversations: Vec<u32>,
     /// Merged or deleted contacts.

@@ -29,6 +29,10 @@ mod keys;
 
 mod simulator;
 
+// Tickets with their histories, ratings, attachments, activity logs and the
+// help center in the simulator (issue #17), against its truth.
+mod sim_lifecycle;
+
 // The simulator's response latency (`--latency`): per class, seeded.
 mod latency;
 

@@ -45,6 +45,7 @@ fn requests(
     contact: &str,
     company: &str,
     conversation: &str,
+    ticket: &str,
 ) -> Vec<(String, &'static str, String, Value)> {
     // Pages large enough to hold the wire variants a share of records has.
     let search = json!({"query": {"field": "created_at", "operator": ">", "value": 0},
@@ -193,6 +194,36 @@ fn requests(
             Value::Null,
         ),
         (
+            "GET /tickets/{}",
+            "GET",
+            format!("/tickets/{ticket}"),
+            Value::Null,
+        ),
+        (
+            "GET /admins/activity_logs",
+            "GET",
+            "/admins/activity_logs?created_at_after=0&per_page=40".into(),
+            Value::Null,
+        ),
+        (
+            "GET /help_center/help_centers",
+            "GET",
+            "/help_center/help_centers".into(),
+            Value::Null,
+        ),
+        (
+            "GET /help_center/collections",
+            "GET",
+            "/help_center/collections?per_page=10".into(),
+            Value::Null,
+        ),
+        (
+            "GET /articles",
+            "GET",
+            "/articles?per_page=40".into(),
+            Value::Null,
+        ),
+        (
             "error",
             "GET",
             "/contacts/000000000000000000000000".into(),
@@ -245,11 +276,18 @@ async fn check_version(
         .find(|c| c["user_count"].as_i64().unwrap_or(0) > 0)
         .expect("a company with contacts");
     let conversation = truth("conversations").await.remove(0);
+    // The ticket with the most parts (assignments, state changes, replies).
+    let ticket = truth("tickets")
+        .await
+        .into_iter()
+        .max_by_key(|t| t["ticket_parts"]["total_count"].as_u64().unwrap_or(0))
+        .expect("a ticket");
     let mut failures = Vec::new();
     for (endpoint, method, path, body) in requests(
         contact["id"].as_str().unwrap(),
         company["id"].as_str().unwrap(),
         conversation["id"].as_str().unwrap(),
+        ticket["id"].as_str().unwrap(),
     ) {
         let Some(schema) = doc["endpoints"].get(&endpoint).map(|e| e["schema"].clone()) else {
             assert!(

@@ -17,7 +17,11 @@
 //!   conversation that is gone, `{"object_type", "id", "deleted_at" (unix
 //!   seconds, null where `advance` removed a contact or company), "how"
 //!   ("deleted" or "merged"), "merged_into" (the surviving contact's id or
-//!   null)}`, contacts first, then companies, then conversations. Merged, deleted and lagging records are handled as the
+//!   null)}`, contacts first, then companies, then conversations. The
+//!   datasets of tickets' histories, the help center and the activity log
+//!   (`ticket_parts`, `ticket_contacts`, `lifecycle_events`,
+//!   `part_attachments`, `activity_logs`, `help_centers`, `collections`,
+//!   `articles`) are described in `routes/truth_more.rs`. Merged, deleted and lagging records are handled as the
 //!   API does: gone records are absent, lagging ones present. If the world is advanced while a
 //!   truth stream is in flight, the stream is aborted (the client sees a body
 //!   error) rather than mixing two states.
@@ -45,6 +49,7 @@ use super::super::shapes::contact::{self, ContactJson};
 use super::super::shapes::{company, conversation, dims, event, note, ticket};
 use super::super::vocab::TEAMS;
 use super::super::world::{DELETED, LIVE, World};
+use super::truth_more;
 
 /// Records rendered per streamed chunk.
 const CHUNK: u32 = 256;
@@ -180,6 +185,8 @@ enum Truth {
     DataAttributes,
     TicketTypes,
     Deletions,
+    /// Tickets' histories, the help center and the activity log.
+    More(truth_more::More),
 }
 
 impl Truth {
@@ -200,12 +207,13 @@ impl Truth {
             "data_attributes" => Truth::DataAttributes,
             "ticket_types" => Truth::TicketTypes,
             "deletions" => Truth::Deletions,
-            _ => return None,
+            other => Truth::More(truth_more::More::from_name(other)?),
         })
     }
 
     fn units(self, w: &World) -> usize {
         match self {
+            Truth::More(m) => m.units(w),
             Truth::Contacts | Truth::Notes | Truth::Events => w.contacts.len(),
             Truth::Companies => w.companies.len(),
             Truth::Conversations | Truth::ConversationParts => w.conversations.len(),
@@ -310,6 +318,11 @@ impl Truth {
                     line(buf, &d);
                 }
             }
+            Truth::More(m) => {
+                for v in m.render(w, i) {
+                    line(buf, &v);
+                }
+            }
         }
     }
 }
@@ -379,7 +392,9 @@ async fn truth_named(
             format!(
                 "no truth dataset {name:?}; use contacts, companies, conversations, \
                  conversation_parts, notes, events, tickets, deleted_conversations, \
-                 admins, teams, tags, segments, data_attributes, ticket_types or deletions"
+                 admins, teams, tags, segments, data_attributes, ticket_types, deletions, \
+                 ticket_parts, ticket_contacts, lifecycle_events, activity_logs, \
+                 help_centers, collections, articles or part_attachments"
             ),
         )
     })?;

@@ -16,7 +16,9 @@ mod control;
 mod conversations;
 mod dims;
 mod events;
+mod help_center;
 mod tickets;
+mod truth_more;
 mod writes;
 
 pub(crate) use companies::ScrollState;
@@ -72,6 +74,10 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/reply", post(writes::reply))
         .route("/admins", get(dims::admins))
+        .route("/admins/activity_logs", get(help_center::activity_logs))
+        .route("/help_center/help_centers", get(help_center::help_centers))
+        .route("/help_center/collections", get(help_center::collections))
+        .route("/articles", get(help_center::articles))
         .route("/teams", get(dims::teams))
         .route("/tags", get(dims::tags))
         .route("/segments", get(dims::segments))

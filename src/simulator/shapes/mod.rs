@@ -19,11 +19,14 @@
 //! company `remote_created_at` in milliseconds (`company::wire_json`), legacy `assignee` objects in 2.11 (`conversation::wire`),
 //! string ticket states and `"0"` ids in 2.11 (`ticket`). An exporter must turn each back into the canonical value.
 
+pub(crate) mod activity;
 pub(crate) mod company;
 pub(crate) mod contact;
 pub(crate) mod conversation;
 pub(crate) mod dims;
 pub(crate) mod event;
+pub(crate) mod help_center;
+pub(crate) mod lifecycle;
 pub(crate) mod note;
 pub(crate) mod ticket;
 pub mod wire;

@@ -1,4 +1,10 @@
-//! Tickets: searchable fields and the JSON shape (`ticket`, 2.16 and 2.11).
+//! Tickets: searchable fields and the JSON shape (`ticket`, 2.16 and 2.11),
+//! with their parts (`ticket_part`, see `world/tickets.rs` for the history).
+//!
+//! `ticket_parts` is sent by `GET /tickets/{id}` and in ticket search
+//! results alike, as the recorded search answers have it (airbyte's
+//! tickets `70`, `71`, estuary's ticket `2`): the 500 most recent parts,
+//! `total_count` all of them.
 
 use std::cell::OnceCell;
 
@@ -6,10 +12,13 @@ use serde_json::Value;
 
 use super::super::query::{DateMode, Dialect, FieldDef, FieldType, FieldValue, Record};
 use super::super::rng::Rng;
-use super::super::vocab::{SUBJECTS, TEAMS, USER_MESSAGES, admin_id};
-use super::super::world::{NO_CONTACT, World, salt};
+use super::super::vocab::{ADMIN_MESSAGES, NOTES, SUBJECTS, TEAMS, USER_MESSAGES, admin_id};
+use super::super::world::{AUTHOR_CONTACT, NO_CONTACT, TicketPart, TicketPartKind, World, salt};
 use super::dims::{self, TICKET_TYPES};
-use super::obj;
+use super::{admin_identity, bot_email, bot_id, contact, obj};
+
+/// Only this many of the most recent parts are sent (as for conversations).
+pub(crate) const MAX_TICKET_PARTS: usize = 500;
 
 /// Field keys (created/updated share the contact/conversation keys).
 pub(crate) mod key {
@@ -78,11 +87,10 @@ fn data(w: &World, idx: u32) -> TicketData {
         id: w.ticket_id(idx).to_string(),
         title: r.pick(SUBJECTS),
         description: r.pick(USER_MESSAGES),
-        contact_ids: if m.contact == NO_CONTACT {
-            Vec::new()
-        } else {
-            vec![w.contact_id(m.contact)]
-        },
+        contact_ids: contacts_of(w, idx)
+            .into_iter()
+            .map(|c| w.contact_id(c))
+            .collect(),
         category_search: ["request", "task", "tracker"][t],
         type_id: dims::ticket_type_id(t),
         admin: if m.admin == 0 {
@@ -97,6 +105,28 @@ fn data(w: &World, idx: u32) -> TicketData {
         },
         state: dims::ticket_state(m.state).1,
     }
+}
+
+/// The contacts of ticket `idx` (indexes): its opener and, for about one
+/// ticket in five, one or two more contacts created before it (Intercom
+/// lets a teammate add participants).
+pub(crate) fn contacts_of(w: &World, idx: u32) -> Vec<u32> {
+    let m = w.tickets[idx as usize];
+    if m.contact == NO_CONTACT {
+        return Vec::new();
+    }
+    let mut out = vec![m.contact];
+    let mut r = Rng::new(w.seed, salt::TICKETS, u64::from(idx), 4);
+    if r.chance(0.2) {
+        let seen = w.contacts.partition_point(|c| c.created_at <= m.created_at) as u64;
+        for _ in 0..1 + r.below(2) {
+            let c = r.below(seen) as u32;
+            if seen > 0 && !out.contains(&c) {
+                out.push(c);
+            }
+        }
+    }
+    out
 }
 
 /// Lazily derived ticket for query evaluation.
@@ -176,9 +206,7 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
         "linked_objects" => obj! {
             "type" => "list", "total_count" => 0, "has_more" => false, "data" => Vec::<Value>::new(),
         },
-        "ticket_parts" => obj! {
-            "type" => "ticket_part.list", "ticket_parts" => Vec::<Value>::new(), "total_count" => 0,
-        },
+        "ticket_parts" => parts_json(w, idx),
     };
     if let Value::Object(o) = &mut v {
         if v211 {
@@ -195,7 +223,7 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
             o.insert("ticket_state".into(), dims::ticket_state_obj(m.state));
             o.insert("admin_assignee_id".into(), d.admin.into());
             o.insert("team_assignee_id".into(), d.team.into());
-            o.insert("previous_ticket_state_id".into(), Value::Null);
+            o.insert("previous_ticket_state_id".into(), previous_state_id(w, idx));
         }
     }
     w.writes.patch_ticket(idx, &mut v);
@@ -205,4 +233,137 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
 /// Whether ticket `idx` sends `ticket_state` as a string in 2.11.
 pub(crate) fn wire_state_as_string(idx: u32) -> bool {
     idx.is_multiple_of(2)
+}
+
+/// `previous_ticket_state_id` (2.16): the id of the state the latest
+/// state change left (null before any change past the opening part).
+fn previous_state_id(w: &World, idx: u32) -> Value {
+    w.ticket_history(idx)
+        .iter()
+        .rev()
+        .find(|p| p.kind == TicketPartKind::State)
+        .map_or(Value::Null, |p| dims::ticket_state(p.extra).0.into())
+}
+
+/// Id of part `no` of ticket `idx` (0 is the opening part): numeric
+/// strings above every conversation part id.
+pub(crate) fn part_id(idx: u32, no: usize) -> String {
+    (30_000_000_000_000 + (u64::from(idx) << 20 | no as u64)).to_string()
+}
+
+/// Part `no` of ticket `idx`: `None` is the opening part.
+fn part_json(w: &World, idx: u32, no: usize, p: Option<&TicketPart>) -> Value {
+    let m = w.tickets[idx as usize];
+    let opening = TicketPart {
+        at: m.created_at,
+        kind: TicketPartKind::State,
+        author: 0,
+        extra: 0,
+        state: 0,
+    };
+    let bot = p.is_none();
+    let p = p.unwrap_or(&opening);
+    let mut r = Rng::new(w.seed, salt::TICKET_PARTS, u64::from(idx), no as u64);
+    let author = if bot {
+        obj! { "id" => bot_id(), "type" => "bot", "name" => "Fin", "email" => bot_email(w) }
+    } else if p.author == AUTHOR_CONTACT && m.contact != NO_CONTACT {
+        let c = contact::identity(w, m.contact);
+        obj! { "id" => c.id, "type" => "user", "name" => c.name, "email" => c.email }
+    } else {
+        let a = usize::from(p.author.max(1)) - 1;
+        let (id, name, email) = admin_identity(w, a);
+        obj! { "id" => id, "type" => "admin", "name" => name, "email" => email }
+    };
+    let mut o = serde_json::Map::new();
+    o.insert("type".into(), "ticket_part".into());
+    o.insert("id".into(), part_id(idx, no).into());
+    o.insert("part_type".into(), p.kind.as_str().into());
+    let from_contact = !bot && p.author == AUTHOR_CONTACT;
+    match p.kind {
+        TicketPartKind::Comment => {
+            let body = if from_contact {
+                r.pick(USER_MESSAGES)
+            } else {
+                r.pick(ADMIN_MESSAGES)
+            };
+            o.insert("body".into(), body.into());
+        }
+        TicketPartKind::Note => {
+            o.insert("body".into(), r.pick(NOTES).into());
+        }
+        TicketPartKind::State => {
+            o.insert(
+                "previous_ticket_state".into(),
+                dims::ticket_state(p.extra).1.into(),
+            );
+            o.insert("ticket_state".into(), dims::ticket_state(p.state).1.into());
+        }
+        TicketPartKind::Assignment => {}
+    }
+    o.insert("created_at".into(), p.at.into());
+    o.insert("updated_at".into(), p.at.into());
+    if p.kind == TicketPartKind::Assignment && p.extra > 0 {
+        o.insert(
+            "assigned_to".into(),
+            obj! { "type" => "admin", "id" => admin_id(usize::from(p.extra) - 1).to_string() },
+        );
+    }
+    o.insert("author".into(), author);
+    let share = match (p.kind, from_contact) {
+        (TicketPartKind::Comment, true) => 0.15,
+        (TicketPartKind::Comment, false) => 0.05,
+        _ => 0.0,
+    };
+    let attachments = if share > 0.0 && r.chance(share) {
+        vec![attachment(&mut r, from_contact)]
+    } else {
+        Vec::new()
+    };
+    o.insert("attachments".into(), attachments.into());
+    o.insert("redacted".into(), false.into());
+    Value::Object(o)
+}
+
+/// An uploaded file on a part (`part_attachment`): a screenshot (PNG, with
+/// its pixel size) from a contact, or a PDF (no size: null) from either.
+pub(crate) fn attachment(r: &mut Rng, from_contact: bool) -> Value {
+    let n = r.below(1_000_000_000);
+    if from_contact && r.chance(0.7) {
+        obj! {
+            "type" => "upload",
+            "name" => "screenshot.png",
+            "url" => format!("https://downloads.intercomcdn.com/i/o/{n}/screenshot.png"),
+            "content_type" => "image/png",
+            "filesize" => 20_000 + r.below(400_000),
+            "width" => 1280 + 160 * r.below(5),
+            "height" => 800,
+        }
+    } else {
+        let name = r.pick(&["invoice.pdf", "error-log.pdf", "contract draft (v2).pdf"]);
+        obj! {
+            "type" => "upload",
+            "name" => name,
+            "url" => format!("https://downloads.intercomcdn.com/i/o/{n}/{}", name.replace(' ', "%20")),
+            "content_type" => "application/pdf",
+            "filesize" => 40_000 + r.below(2_000_000),
+            "width" => Value::Null,
+            "height" => Value::Null,
+        }
+    }
+}
+
+/// The `ticket_part.list` of ticket `idx`: the opening part, then the
+/// stored history; only the last [`MAX_TICKET_PARTS`].
+fn parts_json(w: &World, idx: u32) -> Value {
+    let history = w.ticket_history(idx);
+    let total = history.len() + 1;
+    let start = total.saturating_sub(MAX_TICKET_PARTS);
+    let items: Vec<Value> = (start..total)
+        .map(|no| part_json(w, idx, no, no.checked_sub(1).map(|i| &history[i])))
+        .collect();
+    obj! {
+        "type" => "ticket_part.list",
+        "ticket_parts" => items,
+        "total_count" => total as u64,
+    }
 }

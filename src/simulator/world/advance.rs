@@ -156,6 +156,31 @@ impl World {
                 summary.deleted_conversations += 1;
             }
         }
+
+        // Tickets: moves through their states, then new ones (see `tickets`).
+        let mut tr = Rng::new(self.seed, salt::TICKET_MOVES, old as u64, new as u64);
+        let t0 = self.tickets.len();
+        if t0 > 0 {
+            let k = amount(&mut tr, t0, TICKET_UPDATES_PER_HOUR, secs).min(t0);
+            for idx in sample(&mut tr, t0, k) {
+                let t = time_in(&mut tr);
+                if self.move_ticket(&mut tr, idx, t) {
+                    summary.updated_tickets += 1;
+                }
+            }
+            let k = amount(&mut tr, t0, TICKET_CREATES_PER_HOUR, secs);
+            let n = self.contacts.len() as u64;
+            for t in sorted_times(&mut tr, k, old, new) {
+                let c = tr.below(n) as u32;
+                let contact = if n > 0 && self.contact_live(c) {
+                    c
+                } else {
+                    NO_CONTACT
+                };
+                self.push_ticket(&mut tr, t, contact);
+            }
+            summary.created_tickets = k;
+        }
         self.now = new;
         self.generation += 1;
         summary

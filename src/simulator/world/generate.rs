@@ -1,5 +1,6 @@
 //! Generating the initial world from the seed: admins, tags, contacts,
-//! conversations with their parts, companies and tickets.
+//! conversations with their parts, companies and tickets with their
+//! histories.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -176,6 +177,15 @@ impl World {
             .enumerate()
             .map(|(i, t)| (t.updated_at, i as u32))
             .collect();
+        w.ticket_parts = w
+            .tickets
+            .iter()
+            .enumerate()
+            .map(|(j, m)| {
+                let mut r = Rng::new(seed, salt::TICKETS, j as u64, 3);
+                super::tickets::generated_history(&mut r, m, &w.admins)
+            })
+            .collect();
         w
     }
 
@@ -205,6 +215,7 @@ impl World {
             company_users: Vec::new(),
             tickets: Vec::new(),
             tickets_by_updated: BTreeSet::new(),
+            ticket_parts: Vec::new(),
             deleted_conversations: Vec::new(),
             gone_contacts: 0,
             now: start,
