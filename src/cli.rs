@@ -1240,7 +1240,7 @@ async fn simulate(args: SimulateArgs) -> anyhow::Result<ExitStatus> {
 
 fn schemas(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
     for report in ReportName::all() {
-        let doc = crate::output::schema::schema_document(report.as_str(), report.columns());
+        let doc = crate::reports::keys::schema_document(report);
         let text = format!("{}\n", serde_json::to_string_pretty(&doc)?);
         if args.write {
             std::fs::create_dir_all(&args.dir)?;

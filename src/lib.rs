@@ -67,5 +67,9 @@ pub mod simulator;
 pub mod state;
 pub mod telemetry;
 pub mod testpoint;
+pub mod time;
 
 pub use error::{Error, ErrorKind, Result};
+
+#[cfg(test)]
+mod arch_tests;

@@ -99,7 +99,7 @@ impl StateLock {
             "pid {} on host {} since {} ({mode})",
             std::process::id(),
             hostname(),
-            crate::state::format_utc(crate::state::unix_now())
+            crate::time::format_utc(crate::time::unix_now())
         );
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))

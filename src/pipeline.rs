@@ -45,7 +45,7 @@ use tokio::sync::mpsc;
 use crate::anomalies::Anomalies;
 use crate::error::{Error, Result};
 use crate::http::{IntercomClient, StatsSnapshot};
-use crate::output::{Format, ReportWriter, WriterConfig};
+use crate::output::{Format, ReportWriter, WriterConfig, data_file_count};
 use crate::reports::{self, ExtractOptions, Extracted, FailedItem, Msg, ReportName, ReportOptions};
 use crate::shutdown::Shutdown;
 use crate::state::lease::{Acquired, Lease};
@@ -831,12 +831,6 @@ impl Checkpointer {
         tracing::debug!(report = %self.report, rows, files = files.len(), "checkpoint committed");
         Ok(data_file_count(&files))
     }
-}
-
-/// One per part: when both formats are written, count the Parquet copy.
-pub(crate) fn data_file_count(files: &[crate::output::WrittenFile]) -> usize {
-    let parquet = files.iter().filter(|f| f.format == Format::Parquet).count();
-    if parquet > 0 { parquet } else { files.len() }
 }
 
 #[cfg(test)]

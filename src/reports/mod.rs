@@ -696,14 +696,10 @@ pub struct ExtractOptions {
     pub anomalies: crate::anomalies::Anomalies,
 }
 
-/// An item (e.g. one conversation's parts) that still failed after retries.
-/// The run goes on without it; the state records it and the next run
-/// retries it first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedItem {
-    pub id: String,
-    pub error: String,
-}
+/// An item (e.g. one conversation's parts) that still failed after retries
+/// (defined with the state that records it, so the state imports nothing
+/// from the reports).
+pub use crate::state::FailedItem;
 
 /// What an extraction produced.
 #[derive(Debug, Default)]
