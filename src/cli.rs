@@ -902,7 +902,7 @@ fn status_of(summary: &RunSummary) -> ExitStatus {
 }
 
 /// The run summary as JSON, for orchestrators.
-pub fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Value {
+pub(crate) fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Value {
     let reports: Vec<serde_json::Value> = summary
         .reports
         .iter()
@@ -1010,7 +1010,7 @@ fn write_summaries_json(
 }
 
 /// The end-of-run table.
-pub fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Result<()> {
+pub(crate) fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Result<()> {
     let status = summary.status.as_str();
     writeln!(out, "{} run {}: {status}", summary.mode, summary.run_key)?;
     if !summary.recovered.interrupted.is_empty() {

@@ -59,7 +59,7 @@ pub mod error;
 pub mod http;
 pub mod lock;
 pub mod output;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod reports;
 pub mod secret;
 pub mod shutdown;

@@ -27,6 +27,6 @@ mod tests {
     #[test]
     fn formats_compact_utc() {
         assert_eq!(format_utc(0), "19700101T000000Z");
-        assert_eq!(format_utc(1_795_830_600), "20261130T005000Z");
+        assert_eq!(format_utc(1_795_830_600), "20261128T015000Z");
     }
 }
