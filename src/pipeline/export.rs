@@ -133,9 +133,14 @@ pub(crate) async fn export(
         object: plan.object_output.clone(),
     };
     // Checkpoints commit an incremental cursor; a backfill window commits once.
+    // (The sender must not outlive the writer: the committer's loop ends
+    // when it is dropped.)
     let (checkpoints, param_key) = match source {
         Source::Incremental { param_key, .. } => (Some(checkpoint_tx), param_key.as_str()),
-        Source::Window(_) => (None, ""),
+        Source::Window(_) => {
+            drop(checkpoint_tx);
+            (None, "")
+        }
     };
     let writing = {
         let bar = bar.clone();
