@@ -253,6 +253,7 @@ pub(super) async fn run_workspace(
             checkpoint_every: settings.checkpoint_every,
             progress: Default::default(),
             anomalies: Default::default(),
+            companies: Default::default(),
         },
         skip_failed,
         shutdown,

@@ -27,7 +27,6 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
-use crate::api::paginate::Scroll;
 use crate::error::Result;
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
@@ -45,7 +44,9 @@ pub enum CompanyReport {
 
 /// Run one of the company reports from `cursor`.
 ///
-/// The scroll is read by [`Scroll`]: a failed scroll request is never
+/// The companies come from the run's one scroll
+/// ([`crate::reports::company_scroll`]); the scroll is read by
+/// [`crate::api::paginate::Scroll`]: a failed scroll request is never
 /// retried in place (it could skip a page); the scroll starts again from
 /// the beginning, a bounded number of times, each company handed on once
 /// (so its tag and segment rows are computed once per run). When the
@@ -59,9 +60,11 @@ pub async fn extract(
 ) -> Result<Extracted> {
     let mut tracker = CursorTracker::new(cursor);
     let mut out = Extracted::default();
-    let scroll = Scroll::new(client, "companies/scroll", options.anomalies.clone());
-    scroll
-        .read(async |companies: Vec<Value>| -> Result<()> {
+    // One scroll per run feeds the three company reports.
+    crate::reports::company_scroll::read_companies(
+        client,
+        options,
+        async |companies: Vec<Value>| -> Result<()> {
             let mut changed = Vec::new();
             for company in &companies {
                 let (id, updated_at) = identity(ENDPOINT, company)?;
@@ -82,8 +85,9 @@ pub async fn extract(
                 }
             };
             send(&tx, &mut out.rows, rows).await
-        })
-        .await?;
+        },
+    )
+    .await?;
     out.cursor = tracker.finish().cursor.map(|c| json!(c).to_string());
     Ok(out)
 }

@@ -9,6 +9,7 @@
 //! under `schemas/` (`intercom-export schemas --write`).
 
 pub mod companies;
+pub mod company_scroll;
 pub mod contacts;
 pub mod conversation_parts;
 pub mod conversations;
@@ -694,6 +695,9 @@ pub struct ExtractOptions {
     /// The report's anomaly counters (skipped children, scroll restarts,
     /// degraded windows, …): the pipeline makes one per export.
     pub anomalies: crate::anomalies::Anomalies,
+    /// The run's one companies scroll, shared by the company reports (see
+    /// [`company_scroll`]): one per run, cloned into every export.
+    pub companies: company_scroll::CompanySpool,
 }
 
 /// An item (e.g. one conversation's parts) that still failed after retries

@@ -858,6 +858,7 @@ mod tests {
             checkpoint_every: Duration::ZERO,
             progress: crate::telemetry::Progress::default(),
             anomalies: Anomalies::default(),
+            companies: Default::default(),
         }
     }
 
