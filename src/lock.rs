@@ -46,7 +46,6 @@ impl LockScope {
 #[derive(Debug)]
 pub struct StateLock {
     file: File,
-    path: PathBuf,
 }
 
 /// The lock file for a state file and scope.
@@ -106,7 +105,7 @@ impl StateLock {
             .and_then(|()| file.write_all(me.as_bytes()))
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::state(&path, format!("cannot write the lock file: {e}")))?;
-        Ok(Self { file, path })
+        Ok(Self { file })
     }
 
     /// Take the lock, waiting for the holder (for the short [`LockScope::Open`]).
@@ -124,12 +123,7 @@ impl StateLock {
             let err = std::io::Error::last_os_error();
             return Err(Error::state(&path, format!("cannot lock: {err}")));
         }
-        Ok(Self { file, path })
-    }
-
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { file })
     }
 }
 

@@ -2,12 +2,12 @@
 //! `demo`, `simulate`, `schemas`, `reports`. This file holds the clap types
 //! and the dispatch only:
 //!
-//! - [`run`]: the composition root (Settings → state store, destination,
+//! - `run`: the composition root (Settings → state store, destination,
 //!   client, pipeline) behind `sync`, `backfill` and `schedule`;
-//! - [`check`]: `check` and its probes;
-//! - [`summary`]: the summary table, `--summary-json`, the exit status;
-//! - [`state`]: `state show|reset`;
-//! - [`demo`]: `demo`, `simulate`, `schemas`, `reports`.
+//! - `check`: `check` and its probes;
+//! - `summary`: the summary table, `--summary-json`, the exit status;
+//! - `state`: `state show|reset`;
+//! - `demo`: `demo`, `simulate`, `schemas`, `reports`.
 //!
 //! This is the only module that uses `anyhow`; it turns library errors into
 //! messages and exit codes (see [`ExitStatus`]).

@@ -11,7 +11,7 @@
 //!
 //! # Commit protocol (exactly-once across crashes)
 //!
-//! 1. The process takes the state lock ([`crate::lock`]); nobody else writes
+//! 1. The process takes the state lock (`crate::lock`); nobody else writes
 //!    this state's runs of the same kind.
 //! 2. [`recovery::recover`] marks runs left `running` by a dead process as
 //!    `interrupted` and removes every file under their run directories that
