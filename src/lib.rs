@@ -38,7 +38,9 @@
 //! ## Glossary
 //!
 //! - **report**: one output table (`companies`, `conversation_parts`, …):
-//!   its columns and how its rows are read ([`reports`]).
+//!   its columns and how its rows are read ([`reports`]). The three company
+//!   reports of a run share one companies scroll
+//!   ([`reports::company_scroll`]).
 //! - **run**: one `sync` or `backfill` of some reports (`runs` in the state);
 //!   its key (`20261122T015000Z-000042`) names the directory of its files.
 //! - **cursor**: where a report's next incremental export starts (opaque
@@ -50,6 +52,8 @@
 //!   report, or a backfill window (`[start, end)`, committed once).
 //! - **part**: one output file, `part-NNNNN.parquet` (and `.csv`), at most
 //!   `rows_per_file` rows; written to a temporary name, fsynced, renamed.
+//!
+//! ## Modules
 //!
 //! - [`anomalies`]: per-report counts of what was neither a success nor a
 //!   failed item (skipped children, converted values, scroll restarts, …),
