@@ -314,7 +314,7 @@ pub mod defaults {
     pub const CONCURRENCY: usize = 8;
     pub const LOOKBACK_SECS: u64 = 0;
     pub const CHECKPOINT_SECS: u64 = 60;
-    pub const LEASE_TTL_SECS: u64 = 60;
+    pub const LEASE_TTL_SECS: u64 = crate::state::DEFAULT_LEASE_TTL_SECS;
 }
 
 impl Settings {

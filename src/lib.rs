@@ -5,20 +5,56 @@
 //!
 //! ## Architecture
 //!
+//! One straight line, and imports go down it only (a test,
+//! `arch_tests`, fails on an import cycle among these modules):
+//!
 //! ```text
-//!   cli ──▶ config::Settings ──▶ pipeline::sync
-//!                                   │ for each report
-//!                                   ▼
-//!   http::IntercomClient ◀── reports::extract ──mpsc──▶ output::ReportWriter
-//!   (auth, version, retries)    (on extract::search,      (Arrow batches →
-//!                                fanout, list)             Parquet / CSV parts)
-//!                                   │                             │
-//!                                   └──── state::StateStore ◀─────┘
-//!                                 (SQLite or shared Postgres: runs, cursors,
-//!                                  files — one transaction per finished
-//!                                  report and per search-window checkpoint;
-//!                                  Postgres: per-report leases)
+//!   main ──▶ cli ──▶ config (file → env → flags → Settings)
+//!             │
+//!             └──▶ cli::run::run_workspace (the composition root: Settings →
+//!                  state lock, destination, StateStore, IntercomClient, SyncPlan)
+//!                    │
+//!                    ▼
+//!                  pipeline::sync / backfill: per report lease → export → outcome
+//!                    │
+//!                    ▼ pipeline::export (one export, a straight line)
+//!   http::IntercomClient ◀── reports::extract ──mpsc<Msg>──▶ output::ReportWriter
+//!   (auth, version, retries,    (on extract::search,          (blocking thread:
+//!    pacing)                     fanout, list; a ReportSpec's  Parquet / CSV parts)
+//!                                plan says which)
+//!                                                                 │ durable files
+//!                                                                 ▼
+//!                              pipeline::commit::Committer (async): publish to
+//!                              the object store, then one StateStore::commit
+//!                              (files + cursor, or a backfill window) per
+//!                              checkpoint and at the end
 //! ```
+//!
+//! Import direction: `cli → config, pipeline`; `pipeline → reports, output,
+//! state, http`; `reports → api, http, output::schema, state` (types and the
+//! custom-column cache); `output → error`; `state → output` (the
+//! `WrittenFile` it records), `lock`, `time`, and nothing above it;
+//! `simulator` → nothing of the exporter.
+//!
+//! ## Glossary
+//!
+//! - **report**: one output table (`companies`, `conversation_parts`, …):
+//!   its columns and how its rows are read ([`reports`]). The three company
+//!   reports of a run share one companies scroll
+//!   ([`extract::company_scroll`]).
+//! - **run**: one `sync` or `backfill` of some reports (`runs` in the state);
+//!   its key (`20261122T015000Z-000042`) names the directory of its files.
+//! - **cursor**: where a report's next incremental export starts (opaque
+//!   JSON kept per report and option set; moves only with committed files).
+//! - **checkpoint**: a commit in the middle of a report's export (after a
+//!   completed search window): the files so far with the cursor covering
+//!   them, so an interrupted sync resumes there.
+//! - **window**: a time range read as one unit: a search window of a
+//!   report, or a backfill window (`[start, end)`, committed once).
+//! - **part**: one output file, `part-NNNNN.parquet` (and `.csv`), at most
+//!   `rows_per_file` rows; written to a temporary name, fsynced, renamed.
+//!
+//! ## Modules
 //!
 //! - [`anomalies`]: per-report counts of what was neither a success nor a
 //!   failed item (skipped children, converted values, scroll restarts, …),
@@ -42,9 +78,15 @@
 //! - [`state`]: the state (sqlx `Any`, embedded migrations): a SQLite file,
 //!   or a Postgres database shared by several workers, which lease reports
 //!   (`state::lease`) and take over a dead worker's.
-//! - [`pipeline`]: wires one run together (sync or backfill); a cursor only
-//!   moves after its files are durable.
-//! - [`lock`]: one process per SQLite state (flock; exit code 5 when held).
+//! - `pipeline`: runs one run (sync or backfill): `export` (extractor →
+//!   channel → writer), `commit` (the one async committer), `outcome` (the
+//!   run summary); a cursor only moves after its files are durable.
+//! - `cli`: clap types and dispatch (`cli/mod.rs`), the composition root
+//!   (`cli/run.rs`), `check`, the summaries and exit status, `state`,
+//!   `demo`/`simulate`/`schemas`/`reports`.
+//! - [`config`]: the TOML file, the environment and flags → `Settings`.
+//! - `lock`: one process per SQLite state (flock; exit code 5 when held).
+//! - `time`: unix seconds now and the compact UTC form of run keys.
 //! - [`shutdown`]: SIGTERM/SIGINT end a run between reports, cleanly.
 //! - [`testpoint`]: debug-build-only pause points the crash tests kill at.
 //! - [`tap`]: `intercom-export tap`, a Singer tap (catalog, SCHEMA/RECORD/
@@ -77,12 +119,13 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod exit;
 pub mod extract;
 pub mod http;
-pub mod lock;
+pub(crate) mod lock;
 pub mod metrics;
 pub mod output;
-pub mod pipeline;
+pub(crate) mod pipeline;
 pub mod reports;
 pub mod secret;
 pub mod shutdown;
@@ -91,5 +134,9 @@ pub mod state;
 pub mod tap;
 pub mod telemetry;
 pub mod testpoint;
+pub(crate) mod time;
 
 pub use error::{Error, ErrorKind, Result};
+
+#[cfg(test)]
+mod arch_tests;

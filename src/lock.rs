@@ -46,7 +46,6 @@ impl LockScope {
 #[derive(Debug)]
 pub struct StateLock {
     file: File,
-    path: PathBuf,
 }
 
 /// The lock file for a state file and scope.
@@ -99,14 +98,14 @@ impl StateLock {
             "pid {} on host {} since {} ({mode})",
             std::process::id(),
             hostname(),
-            crate::state::format_utc(crate::state::unix_now())
+            crate::time::format_utc(crate::time::unix_now())
         );
         file.set_len(0)
             .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
             .and_then(|()| file.write_all(me.as_bytes()))
             .and_then(|()| file.sync_all())
             .map_err(|e| Error::state(&path, format!("cannot write the lock file: {e}")))?;
-        Ok(Self { file, path })
+        Ok(Self { file })
     }
 
     /// Take the lock, waiting for the holder (for the short [`LockScope::Open`]).
@@ -124,12 +123,7 @@ impl StateLock {
             let err = std::io::Error::last_os_error();
             return Err(Error::state(&path, format!("cannot lock: {err}")));
         }
-        Ok(Self { file, path })
-    }
-
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Self { file })
     }
 }
 

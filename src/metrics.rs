@@ -75,13 +75,13 @@ pub fn global() -> &'static Metrics {
 }
 
 /// Record a finished run of `workspace` into [`global`].
-pub fn record_run(workspace: &str, summary: &RunSummary) {
+pub(crate) fn record_run(workspace: &str, summary: &RunSummary) {
     global().record(workspace, summary, unix_now());
 }
 
 impl Metrics {
     /// Add a finished run (at unix time `now`).
-    pub fn record(&self, workspace: &str, summary: &RunSummary, now: i64) {
+    pub(crate) fn record(&self, workspace: &str, summary: &RunSummary, now: i64) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for r in &summary.reports {
             let s = inner

@@ -44,9 +44,10 @@ use tokio::sync::mpsc;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result, Scope};
+use crate::extract::Extracted;
 use crate::extract::search::{SearchCursor, Sink};
 use crate::extract::{Checkpoint, Pipe};
-use crate::reports::{Extracted, FailedItem};
+use crate::state::FailedItem;
 
 /// A failed item's key in the state: the item's id, and for reports that
 /// need it a number after `@` (`conversation_parts`: the part cutoff of the
@@ -191,7 +192,7 @@ impl Parents {
 pub(crate) async fn read_parents(
     client: &crate::http::IntercomClient,
     spec: &crate::extract::search::SearchSpec,
-    options: &crate::reports::ExtractOptions,
+    options: &crate::extract::ExtractOptions,
     parents: Parents,
     feed: Feed,
 ) -> Result<Option<String>> {

@@ -17,6 +17,7 @@
 //! Everything an extractor produces goes to the pipeline's channel as
 //! [`crate::reports::Msg`]: rows, or a [`Checkpoint`].
 
+pub mod company_scroll;
 pub mod cursor;
 pub mod fanout;
 pub mod list;
@@ -28,7 +29,56 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
-use crate::reports::{FailedItem, Msg};
+use crate::state::FailedItem;
+
+/// What an extractor hands the report's writer, in order.
+#[derive(Debug)]
+pub enum Msg {
+    /// Records to write.
+    Rows(Vec<Value>),
+    /// Every record sent so far is covered by this cursor, and the items
+    /// failed since the last checkpoint go with it: the writer makes its
+    /// files durable and the pipeline commits them with it before going on
+    /// (a search window completed; see [`search`] and [`fanout`]).
+    Checkpoint(Checkpoint),
+}
+
+/// What an extractor needs besides the client.
+#[derive(Debug, Clone)]
+pub struct ExtractOptions {
+    /// Page size for list and search requests (Intercom's maximum is 150).
+    pub per_page: u32,
+    /// Per-item fetches in flight at once (see [`fanout`]).
+    pub concurrency: usize,
+    /// Seconds before the cursor re-read on every sync (see [`search`]).
+    pub lookback_secs: u64,
+    /// A search-based report commits its files and cursor after a completed
+    /// window once this much time has passed since its last commit (see
+    /// [`search`]): a long sync that is interrupted resumes from there. Zero
+    /// checkpoints after every window (tests).
+    pub checkpoint_every: std::time::Duration,
+    /// The report's progress bar, told the expected total when the API
+    /// gives one (the pipeline sets it per export; hidden by default).
+    pub progress: crate::telemetry::Progress,
+    /// The report's anomaly counters (skipped children, scroll restarts,
+    /// degraded windows, …): the pipeline makes one per export.
+    pub anomalies: crate::anomalies::Anomalies,
+    /// The run's one companies scroll, shared by the company reports (see
+    /// [`company_scroll`]): one per run, cloned into every export.
+    pub companies: company_scroll::CompanySpool,
+}
+
+/// What an extraction produced.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub rows: u64,
+    /// The cursor to save (opaque JSON), or `None` to keep the old one.
+    pub cursor: Option<String>,
+    /// Items that could not be fetched this run.
+    pub failed: Vec<FailedItem>,
+    /// Items from `retry` that were fetched this time.
+    pub recovered: Vec<String>,
+}
 
 /// A commit point an extractor hands the pipeline: every row sent before it
 /// is covered by `cursor`, and `failed` / `recovered` are the items that

@@ -5,10 +5,10 @@ use std::collections::HashSet;
 
 use crate::api::query::{leaf, search_body};
 use crate::error::Result;
+use crate::extract::ExtractOptions;
 use crate::extract::cursor::identity;
 use crate::extract::search::{Granularity, Reader, SearchSpec, Sink, short_read, with_filter};
 use crate::http::IntercomClient;
-use crate::reports::ExtractOptions;
 
 /// Export every record with `from <= updated_at < until` (a backfill
 /// window), without reading or moving any cursor. Day-granular endpoints are

@@ -57,8 +57,8 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::query::search_body;
 use crate::api::{Page, list_key};
 use crate::error::{Error, Result};
+use crate::extract::ExtractOptions;
 use crate::http::{HttpError, IntercomClient};
-use crate::reports::ExtractOptions;
 
 pub(crate) use crate::extract::cursor::{CursorTracker, identity};
 pub use crate::extract::cursor::{SearchCursor, SearchOutcome};

@@ -25,6 +25,7 @@ pub(crate) fn opts(per_page: u32) -> ExtractOptions {
         checkpoint_every: Duration::ZERO,
         progress: crate::telemetry::Progress::default(),
         anomalies: Anomalies::default(),
+        companies: Default::default(),
     }
 }
 

@@ -69,6 +69,14 @@ pub struct WrittenFile {
     pub sha256: String,
 }
 
+/// How many data files `files` are: one per part, so when both formats are
+/// written the Parquet copies count and their CSV twins do not (the
+/// `files` column of `report_runs` and the summaries).
+pub fn data_file_count(files: &[WrittenFile]) -> usize {
+    let parquet = files.iter().filter(|f| f.format == Format::Parquet).count();
+    if parquet > 0 { parquet } else { files.len() }
+}
+
 /// Where and how a report's files are written.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {

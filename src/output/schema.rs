@@ -243,10 +243,10 @@ pub fn arrow_schema(columns: &[Column], csv: bool) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The schema of a report as the JSON document kept under `schemas/`: its
-/// columns and, for a known report, the keys of its rows (`primary_key`,
-/// `entity_key`, `version_column`, `foreign_keys`, ...: `reports::keys`).
-pub fn schema_document(report: &str, columns: &[Column]) -> Value {
+/// The columns part of the JSON document kept under `schemas/`
+/// (`{"report", "columns"}`); `reports::keys::schema_document` adds the keys
+/// of a known report's rows, so the writer knows nothing of reports.
+pub fn columns_document(report: &str, columns: &[Column]) -> Value {
     let cols: Vec<Value> = all_columns(columns)
         .map(|c| {
             let source = |path: &str| {
@@ -277,14 +277,7 @@ pub fn schema_document(report: &str, columns: &[Column]) -> Value {
             doc
         })
         .collect();
-    let mut doc = serde_json::json!({ "report": report, "columns": cols });
-    // The keys of the report's rows (`reports::keys`), when it is one.
-    if let (Ok(name), Value::Object(fields)) =
-        (report.parse::<crate::reports::ReportName>(), &mut doc)
-    {
-        fields.extend(crate::reports::keys::document_fields(name));
-    }
-    doc
+    serde_json::json!({ "report": report, "columns": cols })
 }
 
 /// Values of the meta columns, the same for every row of a run, and a
@@ -1272,14 +1265,14 @@ mod tests {
         let col = Column::new("a", ColType::Str, "/x/id", "doc")
             .or(&["/y"])
             .none_zero();
-        let doc = schema_document("r", std::slice::from_ref(&col));
+        let doc = columns_document("r", std::slice::from_ref(&col));
         assert_eq!(doc["columns"][0]["source"], "/x/id");
         assert_eq!(doc["columns"][0]["alternatives"], serde_json::json!(["/y"]));
         assert_eq!(
             doc["columns"][0]["none_sentinel"],
             serde_json::json!([0, "0"])
         );
-        let plain = schema_document("r", &[Column::new("b", ColType::Str, "/b", "")]);
+        let plain = columns_document("r", &[Column::new("b", ColType::Str, "/b", "")]);
         assert!(plain["columns"][0].get("alternatives").is_none());
         assert!(plain["columns"][0].get("none_sentinel").is_none());
     }

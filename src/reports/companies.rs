@@ -29,7 +29,6 @@ use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::anomalies::Anomalies;
-use crate::api::paginate::Scroll;
 use crate::error::{Error, Result};
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parent};
 use crate::extract::{Pipe, url_safe_id};
@@ -155,7 +154,9 @@ pub enum CompanyReport {
 /// Run one of the company reports from `cursor` (`retry`: companies whose
 /// segments failed in earlier runs, `COMPANY@UPDATED_AT`).
 ///
-/// The scroll is read by [`Scroll`]: a failed scroll request is never
+/// The companies come from the run's one scroll
+/// ([`crate::extract::company_scroll`]); the scroll is read by
+/// [`crate::api::paginate::Scroll`]: a failed scroll request is never
 /// retried in place (it could skip a page); the scroll starts again from
 /// the beginning, a bounded number of times, each company handed on once
 /// (so its tag and segment rows are computed once per run). When the
@@ -173,9 +174,11 @@ pub async fn extract(
     }
     let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
     let mut out = Extracted::default();
-    let scroll = Scroll::new(client, "companies/scroll", options.anomalies.clone());
-    scroll
-        .read(async |companies: Vec<Value>| -> Result<()> {
+    // One scroll per run feeds the three company reports.
+    crate::extract::company_scroll::read_companies(
+        client,
+        options,
+        async |companies: Vec<Value>| -> Result<()> {
             let mut changed = Vec::new();
             for company in companies {
                 let (id, updated_at) = identity(ENDPOINT, &company)?;
@@ -192,8 +195,9 @@ pub async fn extract(
             };
             out.rows += rows.len() as u64;
             crate::reports::send_rows(&tx, rows).await
-        })
-        .await?;
+        },
+    )
+    .await?;
     out.cursor = tracker.finish().cursor.map(|c| json!(c).to_string());
     Ok(out)
 }
@@ -221,8 +225,11 @@ async fn segments(
     let scrolling = async move {
         let feed = feed;
         let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
-        Scroll::new(client, "companies/scroll", options.anomalies.clone())
-            .read(async |companies: Vec<Value>| -> Result<()> {
+        // The run's one scroll (see `company_scroll`).
+        crate::extract::company_scroll::read_companies(
+            client,
+            options,
+            async |companies: Vec<Value>| -> Result<()> {
                 let mut changed = Vec::new();
                 for company in companies {
                     let (id, updated_at) = identity(ENDPOINT, &company)?;
@@ -231,8 +238,9 @@ async fn segments(
                     }
                 }
                 feed.send(Parent::Records(changed)).await
-            })
-            .await?;
+            },
+        )
+        .await?;
         Ok::<_, Error>(tracker.finish().cursor)
     };
     let jobs = fanout::steps(parents, |company| {

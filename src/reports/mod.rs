@@ -31,7 +31,7 @@ pub mod snapshot;
 pub mod spec;
 pub mod tickets;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
@@ -62,64 +62,13 @@ pub async fn columns(
     Ok(columns)
 }
 
-/// What an extractor hands the report's writer, in order.
-#[derive(Debug)]
-pub enum Msg {
-    /// Records to write.
-    Rows(Vec<Value>),
-    /// Every record sent so far is covered by this cursor, and the items
-    /// failed since the last checkpoint go with it: the writer makes its
-    /// files durable and the pipeline commits them with it before going on
-    /// (a search window completed; see [`search`] and
-    /// [`crate::extract::fanout`]).
-    Checkpoint(crate::extract::Checkpoint),
-}
-
-pub use crate::extract::Pipe;
 pub(crate) use crate::extract::send_rows;
+pub use crate::extract::{ExtractOptions, Extracted, Msg, Pipe, company_scroll};
 
-/// What an extractor needs besides the client.
-#[derive(Debug, Clone)]
-pub struct ExtractOptions {
-    /// Page size for list and search requests (Intercom's maximum is 150).
-    pub per_page: u32,
-    /// Per-item fetches in flight at once (see [`crate::extract::fanout`]).
-    pub concurrency: usize,
-    /// Seconds before the cursor re-read on every sync (see [`search`]).
-    pub lookback_secs: u64,
-    /// A search-based report commits its files and cursor after a completed
-    /// window once this much time has passed since its last commit (see
-    /// [`search`]): a long sync that is interrupted resumes from there. Zero
-    /// checkpoints after every window (tests).
-    pub checkpoint_every: std::time::Duration,
-    /// The report's progress bar, told the expected total when the API
-    /// gives one (the pipeline sets it per export; hidden by default).
-    pub progress: crate::telemetry::Progress,
-    /// The report's anomaly counters (skipped children, scroll restarts,
-    /// degraded windows, …): the pipeline makes one per export.
-    pub anomalies: crate::anomalies::Anomalies,
-}
-
-/// An item (e.g. one conversation's parts) that still failed after retries.
-/// The run goes on without it; the state records it and the next run
-/// retries it first.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FailedItem {
-    pub id: String,
-    pub error: String,
-}
-
-/// What an extraction produced.
-#[derive(Debug, Default)]
-pub struct Extracted {
-    pub rows: u64,
-    /// The cursor to save (opaque JSON), or `None` to keep the old one.
-    pub cursor: Option<String>,
-    /// Items that could not be fetched this run.
-    pub failed: Vec<FailedItem>,
-    /// Items from `retry` that were fetched this time.
-    pub recovered: Vec<String>,
-}
+/// An item (e.g. one conversation's parts) that still failed after retries
+/// (defined with the state that records it, so the state imports nothing
+/// from the reports).
+pub use crate::state::FailedItem;
 
 /// The objects listed in a report's `expand` option (empty when unset or
 /// when the report has nothing to expand).

@@ -17,7 +17,7 @@
 //! holder cleans, never a worker that merely starts.
 //!
 //! The SQLite state has no leases: one process at a time holds the state's
-//! flock ([`crate::lock`]) and [`Lease::local`] is a no-op.
+//! flock (`crate::lock`) and [`Lease::local`] is a no-op.
 
 use std::time::Duration;
 

@@ -11,7 +11,7 @@
 //!
 //! # Commit protocol (exactly-once across crashes)
 //!
-//! 1. The process takes the state lock ([`crate::lock`]); nobody else writes
+//! 1. The process takes the state lock (`crate::lock`); nobody else writes
 //!    this state's runs of the same kind.
 //! 2. [`recovery::recover`] marks runs left `running` by a dead process as
 //!    `interrupted` and removes every file under their run directories that
@@ -42,15 +42,17 @@ use sqlx::{Executor, Row};
 
 use crate::error::{Error, Result};
 use crate::output::WrittenFile;
-use crate::reports::FailedItem;
+pub use crate::time::{format_utc, unix_now};
 
 mod columns;
 pub mod known_ids;
 pub mod lease;
+mod location;
 pub mod recovery;
 mod show;
 
 pub use columns::CustomColumnRow;
+pub use location::{StateLocation, redact_url};
 pub use show::{CursorRow, FailedRow, FileCount, RunRow, StateReport, WindowCount};
 
 /// Handle on the state database.
@@ -99,6 +101,20 @@ pub struct Commit<'a> {
     pub known_ids: Option<&'a known_ids::KnownIdsUpdate>,
 }
 
+/// An item (e.g. one conversation's parts) that still failed after retries.
+/// The run goes on without it; the state records it (`failed_items`) and
+/// the next run retries it first. Also known as `reports::FailedItem`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedItem {
+    /// The item's key as its report encodes it (e.g. a conversation id).
+    pub id: String,
+    /// The last error, for `state show` and the summaries.
+    pub error: String,
+}
+
+/// The lease time-to-live when the config sets none (`lease_ttl_secs`).
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 60;
+
 /// A backfill job (see `backfills` in the migrations).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackfillJob {
@@ -126,80 +142,6 @@ impl RunStatus {
     }
 }
 
-/// Where a state lives, from the `state` setting or `--state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StateLocation {
-    /// `sqlite://PATH`, `sqlite:PATH` or a plain path: one process at a time
-    /// (flock).
-    Sqlite(PathBuf),
-    /// `postgres://…` or `postgresql://…`: shared by several workers.
-    Postgres(String),
-}
-
-impl StateLocation {
-    /// Parse a `state` value: `sqlite://PATH`, `postgres://…`, or a path.
-    pub fn parse(text: &str) -> Result<Self> {
-        let t = text.trim();
-        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
-            url::Url::parse(t).map_err(|e| {
-                Error::Config(format!(
-                    "state {}: not a valid postgres:// URL: {e}",
-                    redact_url(t)
-                ))
-            })?;
-            return Ok(Self::Postgres(t.to_string()));
-        }
-        if let Some(path) = t
-            .strip_prefix("sqlite://")
-            .or_else(|| t.strip_prefix("sqlite:"))
-        {
-            if path.is_empty() {
-                return Err(Error::Config(
-                    "state sqlite:// needs a path, e.g. sqlite://intercom-export-state.db".into(),
-                ));
-            }
-            return Ok(Self::Sqlite(PathBuf::from(path)));
-        }
-        if let Some((scheme, _)) = t.split_once("://") {
-            return Err(Error::Config(format!(
-                "state {scheme}:// is not supported; use sqlite://PATH, a plain path, or \
-                 postgres://user:password@host:port/database"
-            )));
-        }
-        if t.is_empty() {
-            return Err(Error::Config("state is empty; give a path or a URL".into()));
-        }
-        Ok(Self::Sqlite(PathBuf::from(t)))
-    }
-
-    /// Several workers may share it (leases instead of the flock).
-    pub fn is_shared(&self) -> bool {
-        matches!(self, Self::Postgres(_))
-    }
-
-    /// The SQLite path, or the URL with its password hidden, for messages
-    /// (and for `Settings::state_path`).
-    pub fn path_for_messages(&self) -> PathBuf {
-        match self {
-            Self::Sqlite(path) => path.clone(),
-            Self::Postgres(url) => PathBuf::from(redact_url(url)),
-        }
-    }
-}
-
-/// A URL with its password replaced by `***`: safe for logs and errors.
-pub fn redact_url(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable URL>".to_string(),
-    }
-}
-
 /// This process's lease-holder name.
 fn worker_name() -> String {
     let nanos = SystemTime::now()
@@ -211,14 +153,6 @@ fn worker_name() -> String {
         crate::lock::hostname(),
         std::process::id()
     )
-}
-
-/// Now, in unix seconds.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl StateStore {
@@ -317,7 +251,7 @@ impl StateStore {
             path,
             shared,
             worker: Arc::new(worker_name()),
-            lease_ttl: Duration::from_secs(crate::config::defaults::LEASE_TTL_SECS),
+            lease_ttl: Duration::from_secs(DEFAULT_LEASE_TTL_SECS),
             workspace: String::new(),
         }
     }
@@ -532,7 +466,7 @@ impl StateStore {
         if let Some(update) = c.known_ids {
             self.replace_known_ids(&mut tx, update).await?;
         }
-        let data_files = crate::pipeline::data_file_count(c.files);
+        let data_files = crate::output::data_file_count(c.files);
         // A backfill commits once per window: add up.
         sqlx::query(
             "INSERT INTO report_runs (run_id, report, status, rows, files, failed_items) \
@@ -764,14 +698,6 @@ fn corrupt(path: &Path, e: impl std::fmt::Display) -> Error {
              starts from scratch (a full export)"
         ),
     )
-}
-
-/// `20261122T015000Z` for a unix time.
-pub fn format_utc(secs: i64) -> String {
-    let dt =
-        time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
-    dt.format(fmt).unwrap_or_else(|_| secs.to_string())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! Runs the caller's kind of run (syncs, or backfills) that are still marked
 //! `running` belong to a dead process: the caller holds that kind's lock
-//! ([`crate::lock`]), so no live process can own them. Under their run
+//! (`crate::lock`), so no live process can own them. Under their run
 //! directories (`OUTPUT/<report>/<run-key>[-<window>]/`) every `part-*` file
 //! the `files` table does not name is removed (temporary `.tmp` parts and
 //! parts renamed but never committed), then empty directories; only then is

@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::cli::ExitStatus;
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 
 /// The flags of `intercom-export tap`.
 #[derive(Debug, Args)]

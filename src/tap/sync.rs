@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
-use crate::cli::ExitStatus;
 use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
 use crate::http::IntercomClient;
 use crate::output::schema::{BatchEncoder, Column, RowMeta, all_columns};
 use crate::reports::{self, ExtractOptions, Msg, ReportName, keys};
@@ -409,6 +409,8 @@ async fn sync_stream(
         checkpoint_every: config.settings.checkpoint_every,
         progress: Default::default(),
         anomalies: anomalies.clone(),
+        // Each stream reads the companies itself (no run-wide spool here).
+        companies: Default::default(),
     };
     let extracted = reports::extract(
         report,

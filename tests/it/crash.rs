@@ -701,9 +701,10 @@ async fn sigkill_under_flaky_faults_then_rerun_loses_and_repeats_nothing() {
     assert_exactly_once(&world, "tickets", &tickets).await;
     assert_disk_matches_state(&world.output(), &world.state()).await;
     // The kills and faults did meet the company scrolls (13 requests a
-    // clean scroll; the last run alone makes three).
+    // clean scroll; one scroll a run feeds the three company reports, so
+    // the last run alone makes one).
     let scrolls = world.requests_to("GET /companies/scroll").await;
-    assert!(scrolls >= 150, "{scrolls} scroll requests");
+    assert!(scrolls >= 80, "{scrolls} scroll requests");
 }
 
 /// The key columns of every committed row of `report` under `output`, as

@@ -45,6 +45,9 @@ mod faults;
 // The company scroll under faults: restarts, never a lost page.
 mod scroll;
 
+// One companies scroll per run for the three company reports.
+mod shared_scroll;
+
 // Windowed search extraction and the lookback margin.
 mod windows;
 

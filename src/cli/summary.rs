@@ -1,0 +1,358 @@
+//! What a run says when it ends: the human summary table, `--summary-json`
+//! and the exit status derived from the run's status.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::error::Error;
+use crate::pipeline::RunSummary;
+use crate::state::RunStatus;
+
+use super::ExitStatus;
+
+pub(super) fn status_of(summary: &RunSummary) -> ExitStatus {
+    match summary.status {
+        RunStatus::Succeeded => ExitStatus::Success,
+        RunStatus::Partial | RunStatus::Failed => ExitStatus::Partial,
+    }
+}
+
+/// The run summary as JSON, for orchestrators.
+pub(crate) fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_json::Value {
+    let reports: Vec<serde_json::Value> = summary
+        .reports
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::json!({
+                "report": r.report.as_str(),
+                "status": if r.error.is_some() { "failed" } else { "succeeded" },
+                "rows": r.rows,
+                "files": r.files,
+                "requests": r.http.requests,
+                "rate_limited": r.http.rate_limited,
+                "retries": r.http.retries,
+                "failed_items": r.failed.iter().map(|f| serde_json::json!({"id": f.id, "error": f.error})).collect::<Vec<_>>(),
+                "recovered_items": r.recovered,
+                "seconds": r.seconds,
+                "rate_limit_per_10s": r.http.rate_limit_per_10s,
+                "allowed_calls_used": r.allowed_calls_used(),
+                "error": r.error,
+            });
+            if let Some(map) = v.as_object_mut() {
+                map.extend(r.anomalies.json_fields());
+            }
+            v
+        })
+        .collect();
+    serde_json::json!({
+        "run": summary.run_key,
+        "mode": summary.mode,
+        "status": summary.status.as_str(),
+        "exit_code": status as u8,
+        "stopped": summary.stopped,
+        "requests": summary.http.requests,
+        "rate_limited": summary.http.rate_limited,
+        "retries": summary.http.retries,
+        "seconds": summary.seconds,
+        "rate_limit_per_10s": summary.http.rate_limit_per_10s,
+        "allowed_calls_used": summary.allowed_calls_used(),
+        "reports": reports,
+    })
+}
+
+/// Write [`summary_json`] to `path` (tmp + rename), if asked to.
+pub(super) fn write_summary_json(
+    path: Option<&Path>,
+    summary: &RunSummary,
+    status: ExitStatus,
+) -> anyhow::Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(&summary_json(summary, status))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot write --summary-json {}: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(())
+}
+
+/// The JSON summary of one or several workspaces' runs: one workspace (the
+/// usual case) writes [`summary_json`] as before; several write
+/// `{"exit_code", "workspaces": [{"workspace": NAME, ...summary}]}`.
+pub(super) fn write_summaries_json(
+    path: Option<&Path>,
+    done: &[(String, RunSummary)],
+    status: ExitStatus,
+) -> anyhow::Result<()> {
+    match done {
+        [] => Ok(()),
+        [(name, summary)] if name.is_empty() => write_summary_json(path, summary, status),
+        _ => {
+            let Some(path) = path else {
+                return Ok(());
+            };
+            let workspaces: Vec<serde_json::Value> = done
+                .iter()
+                .map(|(name, summary)| {
+                    let mut v = summary_json(summary, status_of(summary));
+                    if let Some(map) = v.as_object_mut() {
+                        map.insert("workspace".into(), name.clone().into());
+                    }
+                    v
+                })
+                .collect();
+            let doc = serde_json::json!({
+                "exit_code": status as i32,
+                "workspaces": workspaces,
+            });
+            let tmp = path.with_extension("json.tmp");
+            std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| {
+                    Error::Config(format!(
+                        "cannot write --summary-json {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            Ok(())
+        }
+    }
+}
+
+/// The end-of-run table.
+pub(crate) fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::io::Result<()> {
+    let status = summary.status.as_str();
+    writeln!(out, "{} run {}: {status}", summary.mode, summary.run_key)?;
+    if !summary.recovered.interrupted.is_empty() {
+        writeln!(
+            out,
+            "recovered from interrupted run(s) {}: removed {} uncommitted file(s); their reports were exported again",
+            summary.recovered.interrupted.join(", "),
+            summary.recovered.removed.len()
+        )?;
+    }
+    if let Some((job, complete)) = &summary.backfill {
+        writeln!(
+            out,
+            "backfill #{} of [{}, {}): {}",
+            job.id,
+            crate::state::format_utc(job.since),
+            crate::state::format_utc(job.until),
+            if *complete {
+                "complete"
+            } else {
+                "not complete: run the same command again to resume"
+            }
+        )?;
+    }
+    let backfill = summary.backfill.is_some();
+    write!(
+        out,
+        "{:<24} {:>10} {:>6} {:>9} {:>6} {:>7} {:>6} {:>8}",
+        "report", "rows", "files", "requests", "429s", "retries", "failed", "seconds"
+    )?;
+    if backfill {
+        write!(out, " {:>8} {:>8}", "windows", "skipped")?;
+    }
+    writeln!(out)?;
+    for r in &summary.reports {
+        write!(
+            out,
+            "{:<24} {:>10} {:>6} {:>9} {:>6} {:>7} {:>6} {:>8.1}",
+            r.report.as_str(),
+            r.rows,
+            r.files,
+            r.http.requests,
+            r.http.rate_limited,
+            r.http.retries,
+            r.failed.len(),
+            r.seconds,
+        )?;
+        if backfill {
+            write!(out, " {:>8} {:>8}", r.windows_done, r.windows_skipped)?;
+        }
+        if !r.failed.is_empty() {
+            write!(out, "  {} item(s) failed", r.failed.len())?;
+        }
+        if r.recovered > 0 {
+            write!(out, "  {} earlier failed item(s) recovered", r.recovered)?;
+        }
+        for (kind, detail, c) in r.anomalies.entries() {
+            write!(
+                out,
+                "  {} {} ({detail})",
+                c.count,
+                kind.as_str().replace('_', " ")
+            )?;
+        }
+        if let Some(e) = &r.error {
+            write!(out, "  FAILED: {e}")?;
+        }
+        writeln!(out)?;
+    }
+    let failed: Vec<_> = summary.failed_items().collect();
+    if !failed.is_empty() {
+        writeln!(
+            out,
+            "failed items ({}, recorded; the next run retries them first{}):",
+            failed.len(),
+            if summary.skip_failed {
+                "; skipped with --skip-failed"
+            } else {
+                "; pass --skip-failed to exit 0 anyway"
+            }
+        )?;
+        for (report, item) in failed.iter().take(50) {
+            writeln!(out, "  {report} {}: {}", item.id, item.error)?;
+        }
+        if failed.len() > 50 {
+            writeln!(
+                out,
+                "  ... and {} more (see `state show`)",
+                failed.len() - 50
+            )?;
+        }
+    }
+    if summary.stopped {
+        writeln!(
+            out,
+            "stopped by a signal: finished reports are committed; the rest runs next time"
+        )?;
+    }
+    writeln!(
+        out,
+        "requests: {}, retries: {}, rate-limited: {}",
+        summary.http.requests, summary.http.retries, summary.http.rate_limited
+    )?;
+    writeln!(out, "{}", allowed_calls_line(summary))
+}
+
+/// "used N % of the allowed calls over T s (limit L per 10 s)", or the same
+/// with "limit unknown" when no response stated `X-RateLimit-Limit`.
+pub(super) fn allowed_calls_line(summary: &RunSummary) -> String {
+    match (
+        summary.allowed_calls_used(),
+        summary.http.rate_limit_per_10s,
+    ) {
+        (Some(share), Some(limit)) => format!(
+            "used {:.0} % of the allowed calls over {:.1} s (limit {limit} per 10 s)",
+            share * 100.0,
+            summary.seconds
+        ),
+        _ => format!(
+            "{} requests over {:.1} s (limit unknown: no response stated X-RateLimit-Limit)",
+            summary.http.requests, summary.seconds
+        ),
+    }
+}
+
+impl ExitStatus {
+    pub(super) fn max_severity(self, other: ExitStatus) -> ExitStatus {
+        if self == ExitStatus::Success {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reports::ReportName;
+    use crate::state::RunStatus;
+
+    #[test]
+    fn summary_names_failed_items_and_the_way_out() {
+        use crate::pipeline::ReportOutcome;
+        use crate::reports::FailedItem;
+        let mut parts = ReportOutcome {
+            report: ReportName::Conversations,
+            rows: 10,
+            files: 1,
+            seconds: 0.5,
+            error: None,
+            failed: vec![FailedItem {
+                id: "215469".into(),
+                error: "GET /conversations/{id} failed with HTTP 500".into(),
+            }],
+            recovered: 2,
+            windows_done: 0,
+            windows_skipped: 0,
+            http: crate::http::StatsSnapshot::default(),
+            anomalies: Default::default(),
+        };
+        parts.anomalies.record(
+            crate::anomalies::AnomalyKind::SkippedChild,
+            "GET /conversations/{id}",
+            Some("215470"),
+        );
+        let summary = |skip_failed, parts: ReportOutcome| RunSummary {
+            run_key: "20260101T000000Z-000003".into(),
+            mode: "sync",
+            status: if skip_failed {
+                RunStatus::Succeeded
+            } else {
+                RunStatus::Partial
+            },
+            reports: vec![parts],
+            http: Default::default(),
+            seconds: 2.0,
+            recovered: Default::default(),
+            stopped: false,
+            skip_failed,
+            backfill: None,
+        };
+        let mut out = Vec::new();
+        print_summary(&summary(false, parts.clone()), &mut out).expect("print");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("run 20260101T000000Z-000003: partial"),
+            "{text}"
+        );
+        assert!(text.contains("1 item(s) failed"), "{text}");
+        assert!(
+            text.contains("2 earlier failed item(s) recovered"),
+            "{text}"
+        );
+        assert!(text.contains("conversations 215469: GET"), "{text}");
+        assert!(
+            text.contains("1 skipped children (GET /conversations/{id})"),
+            "{text}"
+        );
+        let json = summary_json(&summary(false, parts.clone()), ExitStatus::Partial);
+        assert_eq!(json["reports"][0]["skipped_children"], 1, "{json}");
+        assert_eq!(json["reports"][0]["anomalies"][0]["samples"][0], "215470");
+        // No stated limit: the share is unknown, said so, null in JSON.
+        assert!(json["allowed_calls_used"].is_null(), "{json}");
+        assert!(json["rate_limit_per_10s"].is_null(), "{json}");
+        assert!(text.contains("limit unknown"), "{text}");
+        // 5 requests in 2 s under 100 per 10 s: 5 of the 20 allowed.
+        let mut limited = summary(false, parts.clone());
+        limited.http.requests = 5;
+        limited.http.rate_limit_per_10s = Some(100);
+        let json = summary_json(&limited, ExitStatus::Partial);
+        assert_eq!(json["rate_limit_per_10s"], 100, "{json}");
+        assert_eq!(json["allowed_calls_used"], 0.25, "{json}");
+        let mut out = Vec::new();
+        print_summary(&limited, &mut out).expect("print");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.contains("used 25 % of the allowed calls over 2.0 s (limit 100 per 10 s)"),
+            "{text}"
+        );
+        assert!(text.contains("--skip-failed"), "{text}");
+        assert_eq!(
+            status_of(&summary(false, parts.clone())),
+            ExitStatus::Partial
+        );
+        parts.recovered = 0;
+        assert_eq!(status_of(&summary(true, parts)), ExitStatus::Success);
+    }
+}

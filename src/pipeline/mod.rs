@@ -1,0 +1,446 @@
+//! Running a sync or a backfill ([`sync`] and [`backfill`]): for each report, lease it, [`export::export`] it, and keep
+//! its [`outcome::ReportOutcome`]. One export is a straight line:
+//!
+//! ```text
+//!  IntercomClient ──pages──▶ extractor ──mpsc<Msg>(4)──▶ ReportWriter (blocking thread)
+//!                                                          │ parquet/csv parts, tmp → fsync → rename
+//!                                                          ▼ durable files (checkpoints and the end)
+//!                                     commit::Committer (async): publish, StateStore::commit
+//! ```
+//!
+//! - [`export`]: extractor task → channel → writer thread, the backfill
+//!   window as a typed [`export::BackfillWindow`].
+//! - [`commit`]: the one [`commit::Committer`] for checkpoints and final
+//!   commits.
+//! - [`outcome`]: [`ReportOutcome`], [`RunSummary`], the run's status.
+//!
+//! Search-based reports also commit along the way: after a completed search
+//! window (at most once per [`ExtractOptions::checkpoint_every`]) the
+//! extractor sends `Msg::Checkpoint` with the cursor covering every row
+//! sent so far; the writer closes its part files (durable, renamed) and
+//! hands them to the committer, which commits them with that cursor in one
+//! state transaction while the writer goes on. An
+//! interrupted sync resumes from the last checkpoint; the report's last
+//! commit carries the rest, its failed and recovered items.
+//!
+//! The caller holds the state lock ([`crate::lock`]). A run starts with
+//! [`recovery::recover`], which removes what an interrupted run of the same
+//! kind left uncommitted (see the commit protocol in [`crate::state`]).
+//!
+//! A failing report does not stop the others (the run ends `partial`), except
+//! an authentication failure, which ends the run: no other report would
+//! succeed either. Items an extractor could not fetch (e.g. one
+//! conversation's parts) are recorded with the report's commit and retried
+//! first by the next run; they make the run `partial` unless `skip_failed`.
+//! A stop request ([`Shutdown`]) ends the run between reports (or backfill
+//! windows): what finished is committed, nothing is half-written.
+//!
+//! With a shared (Postgres) state each report is leased first
+//! ([`crate::state::lease`]): a report another live worker holds is skipped,
+//! and a report taken over from a dead worker first loses that worker's
+//! uncommitted files ([`recovery::take_over`]).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::http::IntercomClient;
+use crate::output::Format;
+use crate::reports::{self, ExtractOptions, ReportName, ReportOptions};
+use crate::shutdown::Shutdown;
+use crate::state::lease::{Acquired, Lease};
+use crate::state::recovery::{self, Recovered};
+use crate::state::{BackfillJob, Run, RunStatus, StateStore};
+use crate::testpoint;
+use crate::time::format_utc;
+
+mod commit;
+mod export;
+mod outcome;
+
+use commit::Checkpointed;
+use export::{BackfillWindow, Source, export};
+use outcome::run_status;
+pub(crate) use outcome::{ReportOutcome, RunSummary};
+
+/// What to sync and where to.
+#[derive(Debug, Clone)]
+pub(crate) struct SyncPlan {
+    pub mode: &'static str,
+    pub reports: Vec<ReportName>,
+    pub report_options: BTreeMap<ReportName, ReportOptions>,
+    pub output_dir: PathBuf,
+    pub formats: Vec<Format>,
+    pub rows_per_file: u64,
+    pub extract: ExtractOptions,
+    /// Items that fail do not make the run partial (they are still recorded
+    /// and retried next run).
+    pub skip_failed: bool,
+    /// Set by SIGTERM/SIGINT: stop between reports.
+    pub shutdown: Shutdown,
+    /// The `Intercom-Version` the client sends: a report it does not serve
+    /// ([`ReportName::offered_by`]) is skipped with one warning.
+    pub intercom_version: String,
+    /// Object-storage output: parts are written to `output_dir` (a local
+    /// staging directory) and uploaded here before the commit. `None`:
+    /// `output_dir` is the output.
+    pub object_output: Option<std::sync::Arc<crate::output::object::ObjectOutput>>,
+}
+
+impl SyncPlan {
+    /// The object store the output goes to, if any.
+    pub fn object(&self) -> Option<&crate::output::object::ObjectOutput> {
+        self.object_output.as_deref()
+    }
+
+    /// A report's options (its defaults when none were given).
+    pub fn options_of(&self, report: ReportName) -> ReportOptions {
+        self.report_options
+            .get(&report)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// A backfill's range and window size.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BackfillPlan {
+    /// Unix seconds, inclusive.
+    pub since: i64,
+    /// Unix seconds, exclusive; `None`: now (fixed when the job is created).
+    pub until: Option<i64>,
+    pub window_secs: i64,
+}
+
+/// Run every report of `plan` once, incrementally. The caller holds the sync lock.
+pub(crate) async fn sync(
+    client: &IntercomClient,
+    state: &StateStore,
+    plan: &SyncPlan,
+) -> Result<RunSummary> {
+    let run_started = Instant::now();
+    let mut recovered =
+        recovery::recover_with(state, &plan.output_dir, plan.object(), false).await?;
+    let run = state.begin_run(plan.mode).await?;
+    testpoint::hit("run_started");
+    tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");
+    let mut outcomes = Vec::new();
+    let mut stopped = false;
+    for &report in &plan.reports {
+        if plan.shutdown.requested() {
+            stopped = true;
+            break;
+        }
+        if let Some(needed) = report.min_version()
+            && !report.offered_by(&plan.intercom_version)
+        {
+            // Not a failure: the configured version has no such endpoint.
+            tracing::warn!(
+                %report,
+                needed,
+                configured = %plan.intercom_version,
+                "report {report} skipped: it needs Intercom-Version {needed} or later and \
+                 intercom_version is {}; set intercom_version = \"{needed}\" to export it",
+                plan.intercom_version
+            );
+            continue;
+        }
+        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
+            continue;
+        };
+        let started = Instant::now();
+        let http_before = client.stats();
+        let mut outcome = ReportOutcome::new(report);
+        let mut checkpointed = Checkpointed::default();
+        let result = async {
+            // One cursor per option set: other filters must not reuse this one.
+            let param_key = plan.options_of(report).param_key(report.options());
+            let source = Source::Incremental {
+                cursor: state.cursor(report.as_str(), &param_key).await?,
+                retry: state.failed_ids(report.as_str()).await?,
+                param_key,
+            };
+            export(
+                client,
+                state,
+                plan,
+                &run,
+                report,
+                &source,
+                &mut checkpointed,
+                &outcome.anomalies,
+            )
+            .await
+        }
+        .await;
+        outcome.seconds = started.elapsed().as_secs_f64();
+        outcome.http = client.stats().since(http_before);
+        match result {
+            Ok(done) => {
+                tracing::info!(%report, rows = done.rows, files = done.files, failed = done.failed.len(), "report done");
+                outcome.rows = done.rows;
+                outcome.files = done.files;
+                outcome.failed = done.failed;
+                outcome.recovered = done.recovered;
+            }
+            Err(e) => {
+                // Rows (and failed items) its checkpoints committed before it failed.
+                outcome.rows = checkpointed.rows;
+                outcome.files = checkpointed.files;
+                outcome.failed = checkpointed.failed.clone();
+                outcome.error = Some(fail_report(state, &run, report, e).await?);
+            }
+        }
+        outcome.anomalies.warn(report.as_str());
+        lease.release().await;
+        outcomes.push(outcome);
+    }
+    finish(
+        client,
+        state,
+        plan,
+        run,
+        outcomes,
+        recovered,
+        stopped,
+        None,
+        run_started,
+    )
+    .await
+}
+
+/// Lease `report` (shared state; a no-op otherwise). `None`: another live
+/// worker exports it now, skip it. A lease taken over from a dead worker
+/// first removes that worker's uncommitted files of the report.
+async fn take_lease(
+    state: &StateStore,
+    plan: &SyncPlan,
+    run: &Run,
+    report: ReportName,
+    recovered: &mut Recovered,
+) -> Result<Option<Lease>> {
+    match state.lease(run, report.as_str()).await? {
+        Acquired::Busy { holder } => {
+            tracing::info!(%report, %holder, "another worker is exporting this report; skipped");
+            Ok(None)
+        }
+        Acquired::Held(lease) => {
+            if let Some(dead) = &lease.taken_over {
+                let done = recovery::take_over(
+                    state,
+                    &plan.output_dir,
+                    plan.object(),
+                    report.as_str(),
+                    dead.run_id,
+                    &dead.run_key,
+                )
+                .await?;
+                recovered.interrupted.extend(done.interrupted);
+                recovered.removed.extend(done.removed);
+            }
+            Ok(Some(lease))
+        }
+    }
+}
+
+/// Export `[since, until)` window by window into the usual layout, resuming
+/// an interrupted job with the same arguments. Cursors are never touched.
+/// The caller holds the backfill lock.
+pub(crate) async fn backfill(
+    client: &IntercomClient,
+    state: &StateStore,
+    plan: &SyncPlan,
+    range: &BackfillPlan,
+) -> Result<RunSummary> {
+    let run_started = Instant::now();
+    if range.window_secs <= 0 {
+        return Err(Error::Config("the backfill window must be positive".into()));
+    }
+    let mut recovered =
+        recovery::recover_with(state, &plan.output_dir, plan.object(), true).await?;
+    let (job, resumed) = state
+        .backfill_job(range.since, range.until, range.window_secs)
+        .await?;
+    if job.until <= job.since {
+        return Err(Error::Config(format!(
+            "--until ({}) must be after --since ({})",
+            format_utc(job.until),
+            format_utc(job.since)
+        )));
+    }
+    let run = state.begin_run("backfill").await?;
+    testpoint::hit("run_started");
+    tracing::info!(run = %run.key, job = job.id, resumed, since = %format_utc(job.since), until = %format_utc(job.until), "backfill started");
+    let mut outcomes = Vec::new();
+    let mut stopped = false;
+    let mut complete = true;
+    // Reports another worker had (shared state): done only if it finished them.
+    let mut leased_elsewhere = Vec::new();
+    // One line naming every report a date range cannot select.
+    let mut left_out = Vec::new();
+    for &report in &plan.reports {
+        if reports::range_spec(report, &plan.options_of(report))?.is_none() {
+            left_out.push(report.as_str());
+        }
+    }
+    if !left_out.is_empty() {
+        tracing::warn!(
+            reports = %left_out.join(", "),
+            "these reports cannot be exported by date range; the backfill leaves them out"
+        );
+    }
+    'reports: for &report in &plan.reports {
+        if left_out.contains(&report.as_str()) {
+            continue;
+        }
+        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
+            leased_elsewhere.push(report);
+            continue;
+        };
+        let started = Instant::now();
+        let http_before = client.stats();
+        let mut outcome = ReportOutcome::new(report);
+        let done: HashSet<i64> = state
+            .done_windows(&job, report.as_str())
+            .await?
+            .into_iter()
+            .collect();
+        let mut start = job.since;
+        while start < job.until {
+            let end = (start + job.window_secs).min(job.until);
+            if done.contains(&start) {
+                outcome.windows_skipped += 1;
+                start = end;
+                continue;
+            }
+            if plan.shutdown.requested() {
+                stopped = true;
+                complete = false;
+                outcome.seconds = started.elapsed().as_secs_f64();
+                outcome.http = client.stats().since(http_before);
+                outcomes.push(outcome);
+                lease.release().await;
+                break 'reports;
+            }
+            let source = Source::Window(BackfillWindow {
+                job_id: job.id,
+                start,
+                end,
+            });
+            let mut checkpointed = Checkpointed::default();
+            match export(
+                client,
+                state,
+                plan,
+                &run,
+                report,
+                &source,
+                &mut checkpointed,
+                &outcome.anomalies,
+            )
+            .await
+            {
+                Ok(x) => {
+                    outcome.rows += x.rows;
+                    outcome.files += x.files;
+                    outcome.windows_done += 1;
+                    testpoint::hit("window");
+                }
+                Err(e) => {
+                    // Later windows of this report wait for the next run.
+                    outcome.error = Some(fail_report(state, &run, report, e).await?);
+                    complete = false;
+                    break;
+                }
+            }
+            start = end;
+        }
+        outcome.seconds = started.elapsed().as_secs_f64();
+        outcome.http = client.stats().since(http_before);
+        outcome.anomalies.warn(report.as_str());
+        lease.release().await;
+        outcomes.push(outcome);
+    }
+    let windows = (job.until - job.since + job.window_secs - 1) / job.window_secs;
+    for report in leased_elsewhere {
+        complete &= state.done_windows(&job, report.as_str()).await?.len() as i64 >= windows;
+    }
+    if complete {
+        state.finish_backfill(&job).await?;
+    }
+    finish(
+        client,
+        state,
+        plan,
+        run,
+        outcomes,
+        recovered,
+        stopped,
+        Some((job, complete)),
+        run_started,
+    )
+    .await
+}
+
+/// Record a report's failure. An authentication failure ends the run (no
+/// other report would succeed either) and comes back as `Err`; any other
+/// comes back as its message.
+async fn fail_report(
+    state: &StateStore,
+    run: &Run,
+    report: ReportName,
+    e: Error,
+) -> Result<String> {
+    let message = e.to_string();
+    let _ = state
+        .record_report_failure(run, report.as_str(), &message)
+        .await;
+    if e.is_unauthorized() {
+        let _ = state.finish_run(run, RunStatus::Failed).await;
+        return Err(e);
+    }
+    tracing::error!(%report, error = %message, "report failed; its cursor stays at its last commit");
+    Ok(message)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    client: &IntercomClient,
+    state: &StateStore,
+    plan: &SyncPlan,
+    run: Run,
+    outcomes: Vec<ReportOutcome>,
+    recovered: Recovered,
+    stopped: bool,
+    backfill: Option<(BackfillJob, bool)>,
+    run_started: Instant,
+) -> Result<RunSummary> {
+    // Failed items are tolerated with --skip-failed, or per report with its
+    // tolerance option (`skip_failed_conversations`).
+    let tolerated = |report: ReportName| {
+        plan.skip_failed
+            || report
+                .spec()
+                .skip_failed_option
+                .is_some_and(|o| plan.options_of(report).get(o) == "true")
+    };
+    let skip_failed = outcomes
+        .iter()
+        .filter(|o| !o.failed.is_empty())
+        .all(|o| tolerated(o.report));
+    let status = run_status(&outcomes, stopped, skip_failed);
+    state.finish_run(&run, status).await?;
+    Ok(RunSummary {
+        run_key: run.key,
+        mode: plan.mode,
+        status,
+        reports: outcomes,
+        http: client.stats(),
+        seconds: run_started.elapsed().as_secs_f64(),
+        recovered,
+        stopped,
+        skip_failed: plan.skip_failed,
+        backfill,
+    })
+}

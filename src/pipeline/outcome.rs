@@ -1,0 +1,168 @@
+//! What a run reports: one [`ReportOutcome`] per report, the
+//! [`RunSummary`] of the run, and the rule that makes a run `partial`
+//! ([`run_status`]). The CLI turns them into the summary table,
+//! `--summary-json` and the exit status (`cli::summary`).
+
+use crate::anomalies::Anomalies;
+use crate::http::StatsSnapshot;
+use crate::reports::{FailedItem, ReportName};
+use crate::state::recovery::Recovered;
+use crate::state::{BackfillJob, RunStatus};
+
+/// The outcome of one report in a run.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportOutcome {
+    pub(crate) report: ReportName,
+    pub(crate) rows: u64,
+    /// Data files written (one per part; CSV copies of Parquet parts count once).
+    pub(crate) files: usize,
+    pub(crate) seconds: f64,
+    pub(crate) error: Option<String>,
+    /// Items that could not be fetched (recorded; retried next run).
+    pub(crate) failed: Vec<FailedItem>,
+    /// Items that failed before and were fetched this time.
+    pub(crate) recovered: usize,
+    /// Backfill: windows exported by this run, and windows skipped because
+    /// an earlier run had committed them.
+    pub(crate) windows_done: usize,
+    pub(crate) windows_skipped: usize,
+    /// Requests, retries and 429s made for this report.
+    pub(crate) http: StatsSnapshot,
+    /// What the report met that was neither a success nor a failed item
+    /// (see [`crate::anomalies`]), over all its exports in this run.
+    pub(crate) anomalies: Anomalies,
+}
+
+impl ReportOutcome {
+    pub(crate) fn new(report: ReportName) -> Self {
+        Self {
+            report,
+            rows: 0,
+            files: 0,
+            seconds: 0.0,
+            error: None,
+            failed: Vec::new(),
+            recovered: 0,
+            windows_done: 0,
+            windows_skipped: 0,
+            http: StatsSnapshot::default(),
+            anomalies: Anomalies::default(),
+        }
+    }
+
+    /// The share of the allowed calls this report used: see
+    /// [`allowed_calls_used`] (its requests over its own `seconds`).
+    pub(crate) fn allowed_calls_used(&self) -> Option<f64> {
+        allowed_calls_used(
+            self.http.requests,
+            self.http.rate_limit_per_10s,
+            self.seconds,
+        )
+    }
+}
+
+/// The share of the allowed calls a stretch of `seconds` used:
+/// `requests ÷ (limit_per_10s / 10 × seconds)`, where `limit_per_10s` is the
+/// latest `X-RateLimit-Limit` seen (Intercom's calls per 10-second window)
+/// and `requests` counts every HTTP attempt (retries and 429s included).
+/// 1.0 means the limit was used fully for the whole stretch; above 1.0 is
+/// possible (a window's burst, or a limit that dropped mid-run). `None` when
+/// the limit is unknown (no response carried the header) or `seconds` is 0.
+pub(crate) fn allowed_calls_used(
+    requests: u64,
+    limit_per_10s: Option<u32>,
+    seconds: f64,
+) -> Option<f64> {
+    let limit = limit_per_10s.filter(|l| *l > 0)?;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return None;
+    }
+    Some(requests as f64 / (f64::from(limit) / 10.0 * seconds))
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone)]
+pub(crate) struct RunSummary {
+    pub(crate) run_key: String,
+    pub(crate) mode: &'static str,
+    pub(crate) status: RunStatus,
+    pub(crate) reports: Vec<ReportOutcome>,
+    /// Requests, retries and 429s of the whole run, and the latest stated limit.
+    pub(crate) http: StatsSnapshot,
+    /// Wall seconds of the run, from its start (before recovery) to its end.
+    pub(crate) seconds: f64,
+    /// What start-of-run recovery cleaned up.
+    pub(crate) recovered: Recovered,
+    /// A stop was requested: reports not started are not in `reports`.
+    pub(crate) stopped: bool,
+    /// Failed items were tolerated (`--skip-failed`).
+    pub(crate) skip_failed: bool,
+    /// Backfill: the job's range and whether every window is now done.
+    pub(crate) backfill: Option<(BackfillJob, bool)>,
+}
+
+impl RunSummary {
+    /// All failed items of the run.
+    pub(crate) fn failed_items(&self) -> impl Iterator<Item = (ReportName, &FailedItem)> {
+        self.reports
+            .iter()
+            .flat_map(|r| r.failed.iter().map(move |f| (r.report, f)))
+    }
+
+    /// The share of the allowed calls the run used over its wall `seconds`
+    /// (see [`allowed_calls_used`]); `None` when the limit is unknown.
+    pub(crate) fn allowed_calls_used(&self) -> Option<f64> {
+        allowed_calls_used(
+            self.http.requests,
+            self.http.rate_limit_per_10s,
+            self.seconds,
+        )
+    }
+}
+
+/// Partial when a report failed, when items failed (unless `skip_failed`),
+/// or when a stop request cut the run short; else succeeded.
+pub(crate) fn run_status(
+    outcomes: &[ReportOutcome],
+    stopped: bool,
+    skip_failed: bool,
+) -> RunStatus {
+    let failed_items = outcomes.iter().any(|o| !o.failed.is_empty());
+    if stopped || outcomes.iter().any(|o| o.error.is_some()) || (failed_items && !skip_failed) {
+        RunStatus::Partial
+    } else {
+        RunStatus::Succeeded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_items_make_a_run_partial_unless_skipped() {
+        let clean = ReportOutcome::new(ReportName::Users);
+        let mut with_failed = ReportOutcome::new(ReportName::Conversations);
+        with_failed.failed.push(FailedItem {
+            id: "c1".into(),
+            error: "HTTP 500".into(),
+        });
+        let mut broken = ReportOutcome::new(ReportName::Leads);
+        broken.error = Some("boom".into());
+        assert_eq!(
+            run_status(std::slice::from_ref(&clean), false, false),
+            RunStatus::Succeeded
+        );
+        assert_eq!(
+            run_status(std::slice::from_ref(&clean), true, false),
+            RunStatus::Partial
+        );
+        let failed = [clean.clone(), with_failed];
+        assert_eq!(run_status(&failed, false, false), RunStatus::Partial);
+        assert_eq!(run_status(&failed, false, true), RunStatus::Succeeded);
+        assert_eq!(
+            run_status(&[clean, broken], false, true),
+            RunStatus::Partial
+        );
+    }
+}
