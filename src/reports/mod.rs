@@ -12,6 +12,7 @@
 //! `schemas/` (`intercom-export schemas --write`); the registry tests say
 //! what is missing.
 
+pub mod activity_logs;
 pub mod companies;
 pub mod contacts;
 pub mod conversation_parts;

@@ -1,0 +1,277 @@
+//! `activity_logs`, `articles`, `collections` and `help_centers` (issue
+//! #17) against the simulator's truth (`/__sim/truth/<name>`), column by
+//! column: a first sync exports the whole truth, and after the clock moves
+//! the next sync exports exactly what changed (for the snapshot, the whole
+//! list only when it changed); a lookback re-read writes nothing twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int64Type, TimestampMicrosecondType};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::DataType;
+use intercom_export::simulator::SimConfig;
+use serde_json::{Value, json};
+
+use crate::harness::{World, assert_ok, read_parquet_dir, run_dirs};
+
+const DAY: i64 = 86_400;
+
+/// A small world with a month of history (about 250 activity logs).
+fn small_world() -> SimConfig {
+    SimConfig {
+        seed: 23,
+        contacts: 40,
+        conversations: 20,
+        companies: 5,
+        tickets: 5,
+        parts: 2,
+        history_days: 30,
+        ..SimConfig::default()
+    }
+}
+
+/// Run `sync` with a config file holding `config` and the extra flags.
+async fn sync(world: &World, config: &str, extra: &[&str]) {
+    let path = world.dir.path().join("helpcenter.toml");
+    std::fs::write(&path, config).expect("config");
+    let path = path.display().to_string();
+    let mut args = vec!["--config", path.as_str()];
+    args.extend_from_slice(extra);
+    assert_ok(&world.sync(&args).await);
+}
+
+/// One row as column name → JSON value (timestamps in unix seconds, JSON
+/// columns parsed, lists as arrays, nulls as null); `_run_id` and
+/// `_extracted_at` left out.
+type Row = BTreeMap<String, Value>;
+
+fn rows(batches: &[RecordBatch], json_columns: &[&str]) -> Vec<Row> {
+    let mut out = Vec::new();
+    for b in batches {
+        for i in 0..b.num_rows() {
+            let mut row = Row::new();
+            for (field, col) in b.schema().fields().iter().zip(b.columns()) {
+                let name = field.name();
+                if name.starts_with('_') {
+                    continue;
+                }
+                let v = if col.is_null(i) {
+                    Value::Null
+                } else {
+                    match field.data_type() {
+                        DataType::Utf8 => {
+                            let s = col.as_string::<i32>().value(i);
+                            if json_columns.contains(&name.as_str()) {
+                                serde_json::from_str(s).expect("a JSON column holds JSON")
+                            } else {
+                                Value::from(s)
+                            }
+                        }
+                        DataType::Timestamp(..) => Value::from(
+                            col.as_primitive::<TimestampMicrosecondType>().value(i) / 1_000_000,
+                        ),
+                        DataType::Int64 => Value::from(col.as_primitive::<Int64Type>().value(i)),
+                        DataType::Boolean => Value::from(col.as_boolean().value(i)),
+                        DataType::List(_) => {
+                            let list = col.as_list::<i32>().value(i);
+                            let items = list.as_string::<i32>();
+                            Value::from(
+                                (0..items.len())
+                                    .map(|k| items.value(k).to_string())
+                                    .collect::<Vec<_>>(),
+                            )
+                        }
+                        other => panic!("{name}: unexpected type {other}"),
+                    }
+                };
+                row.insert(name.clone(), v);
+            }
+            out.push(row);
+        }
+    }
+    out
+}
+
+/// The rows of each run directory of `report`, oldest run first.
+fn runs(world: &World, report: &str, json_columns: &[&str]) -> Vec<Vec<Row>> {
+    run_dirs(&world.output(), report)
+        .iter()
+        .map(|d| rows(&read_parquet_dir(d), json_columns))
+        .collect()
+}
+
+/// A truth value as the file holds it: ids (numbers or strings) as text.
+fn text(v: &Value) -> Value {
+    match v {
+        Value::Number(n) => Value::from(n.to_string()),
+        other => other.clone(),
+    }
+}
+
+/// Rows keyed by `id`, asserting no id repeats.
+fn by_id(rows: Vec<Row>) -> BTreeMap<String, Row> {
+    let n = rows.len();
+    let map: BTreeMap<String, Row> = rows
+        .into_iter()
+        .map(|r| (r["id"].as_str().expect("id").to_string(), r))
+        .collect();
+    assert_eq!(map.len(), n, "an id written twice in one run");
+    map
+}
+
+/// Assert `got` equals `want` row by row, column by column, naming the
+/// first difference.
+fn assert_rows(report: &str, got: Vec<Row>, want: Vec<Row>) {
+    let got = by_id(got);
+    let want = by_id(want);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "{report}: the ids exported"
+    );
+    for (id, w) in &want {
+        let g = &got[id];
+        assert_eq!(
+            g.keys().collect::<Vec<_>>(),
+            w.keys().collect::<Vec<_>>(),
+            "{report}: the columns"
+        );
+        for (col, value) in w {
+            assert_eq!(&g[col], value, "{report} {id}: column {col}");
+        }
+    }
+}
+
+fn activity_row(t: &Value) -> Row {
+    let by = &t["performed_by"];
+    [
+        ("id", text(&t["id"])),
+        ("performed_by_type", text(&by["type"])),
+        ("performed_by_id", text(&by["id"])),
+        ("performed_by_email", text(&by["email"])),
+        ("performed_by_ip", text(&by["ip"])),
+        ("activity_type", text(&t["activity_type"])),
+        ("activity_description", text(&t["activity_description"])),
+        ("metadata", t["metadata"].clone()),
+        ("created_at", t["created_at"].clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn ids(records: &[Value]) -> BTreeSet<String> {
+    records
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_logs_export_the_truth_then_only_new_logs_and_a_lookback_writes_nothing_twice() {
+    let world = World::start(small_world()).await;
+    // The default start, 90 days before the newest log, is before this
+    // month-old workspace: the first sync reads the whole log.
+    let flags = ["--reports", "activity_logs"];
+    // Pages of 7, a checkpoint after every 30-day window, a two-day
+    // lookback (the cursor keeps what it wrote in the margin).
+    let config = format!(
+        "page_size = 7\ncheckpoint_secs = 0\nlookback_secs = {}\n",
+        2 * DAY
+    );
+    let first = world.truth("activity_logs").await;
+    assert!(first.len() > 100, "a month of logs: {}", first.len());
+    sync(&world, &config, &flags).await;
+    let got = runs(&world, "activity_logs", &["metadata"]);
+    assert_eq!(got.len(), 1, "one run written");
+    assert_rows(
+        "activity_logs",
+        got[0].clone(),
+        first.iter().map(activity_row).collect(),
+    );
+
+    // A day later: the re-read margin holds logs already written; only
+    // the new ones are.
+    world.sim_post("advance", json!({"seconds": DAY})).await;
+    let later = world.truth("activity_logs").await;
+    let old = ids(&first);
+    let new: Vec<Value> = later
+        .iter()
+        .filter(|l| !old.contains(l["id"].as_str().expect("id")))
+        .cloned()
+        .collect();
+    assert!(!new.is_empty(), "a day adds logs");
+    let margin = first
+        .iter()
+        .filter(|l| l["created_at"].as_i64().expect("t") > world.sim.sim.now() - 3 * DAY)
+        .count();
+    assert!(margin > 0, "the lookback re-reads logs already written");
+    sync(&world, &config, &flags).await;
+    let got = runs(&world, "activity_logs", &["metadata"]);
+    assert_eq!(got.len(), 2, "the second run wrote");
+    assert_rows(
+        "activity_logs",
+        got[1].clone(),
+        new.iter().map(activity_row).collect(),
+    );
+
+    // Nothing new: the next sync writes no row.
+    sync(&world, &config, &flags).await;
+    let got = runs(&world, "activity_logs", &["metadata"]);
+    let written: usize = got.iter().map(Vec::len).sum();
+    assert_eq!(written, later.len(), "every log written once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_logs_first_sync_starts_at_since() {
+    let world = World::start(small_world()).await;
+    let truth = world.truth("activity_logs").await;
+    let time = |l: &Value| l["created_at"].as_i64().expect("created_at");
+    let newest = truth.iter().map(time).max().expect("logs");
+    // `7d`: seven days before the newest log (the simulator's clock is not
+    // the machine's).
+    let config = "page_size = 50\n";
+    sync(
+        &world,
+        config,
+        &[
+            "--reports",
+            "activity_logs",
+            "--option",
+            "activity_logs.since=7d",
+        ],
+    )
+    .await;
+    let want: Vec<Row> = truth
+        .iter()
+        .filter(|l| time(l) >= newest - 7 * DAY)
+        .map(activity_row)
+        .collect();
+    assert!(
+        want.len() > 10 && want.len() < truth.len(),
+        "{}",
+        want.len()
+    );
+    let got = runs(&world, "activity_logs", &["metadata"]);
+    assert_eq!(got.len(), 1);
+    assert_rows("activity_logs", got[0].clone(), want);
+
+    // A bad value: a clear error naming the option, nothing written.
+    let other = World::start(small_world()).await;
+    let out = other
+        .sync(&[
+            "--reports",
+            "activity_logs",
+            "--option",
+            "activity_logs.since=last week",
+        ])
+        .await;
+    assert!(!out.status.success());
+    let err = crate::harness::stderr(&out);
+    assert!(
+        err.contains("activity_logs.since") && err.contains("YYYY-MM-DD"),
+        "{err}"
+    );
+    assert!(run_dirs(&other.output(), "activity_logs").is_empty());
+}
