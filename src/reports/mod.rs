@@ -22,6 +22,7 @@ pub mod deleted_conversations;
 pub mod deletions;
 pub mod events;
 pub mod expand;
+pub mod help_center;
 pub mod keys;
 pub mod mappings;
 pub mod notes;

@@ -275,3 +275,219 @@ async fn activity_logs_first_sync_starts_at_since() {
     );
     assert!(run_dirs(&other.output(), "activity_logs").is_empty());
 }
+
+fn row(pairs: Vec<(&str, Value)>) -> Row {
+    pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+}
+
+/// An article of the truth (2.16) as its row.
+fn article_row(t: &Value) -> Row {
+    let parents: Vec<Value> = t["parent_ids"]
+        .as_array()
+        .map(|p| p.iter().map(text).collect())
+        .unwrap_or_default();
+    row(vec![
+        ("id", text(&t["id"])),
+        ("workspace_id", text(&t["workspace_id"])),
+        ("title", text(&t["title"])),
+        ("description", text(&t["description"])),
+        ("body", text(&t["body"])),
+        ("author_id", text(&t["author_id"])),
+        ("state", text(&t["state"])),
+        ("created_at", t["created_at"].clone()),
+        ("updated_at", t["updated_at"].clone()),
+        ("url", text(&t["url"])),
+        ("parent_id", parents.first().cloned().unwrap_or(Value::Null)),
+        ("parent_type", Value::Null),
+        ("parent_ids", Value::from(parents)),
+        ("default_locale", Value::Null),
+        ("statistics", Value::Null),
+        ("translated_content", Value::Null),
+    ])
+}
+
+/// A collection of the truth (2.16) as its row.
+fn collection_row(t: &Value) -> Row {
+    row(vec![
+        ("id", text(&t["id"])),
+        ("workspace_id", text(&t["workspace_id"])),
+        ("name", text(&t["name"])),
+        ("description", text(&t["description"])),
+        ("url", text(&t["url"])),
+        ("icon", text(&t["icon"])),
+        ("order", t["order"].clone()),
+        ("default_locale", Value::Null),
+        ("parent_id", text(&t["parent_id"])),
+        ("help_center_id", text(&t["help_center_id"])),
+        ("created_at", t["created_at"].clone()),
+        ("updated_at", t["updated_at"].clone()),
+    ])
+}
+
+/// A help center of the truth as its row.
+fn help_center_row(t: &Value) -> Row {
+    row(vec![
+        ("id", text(&t["id"])),
+        ("workspace_id", text(&t["workspace_id"])),
+        ("identifier", text(&t["identifier"])),
+        ("website_turned_on", t["website_turned_on"].clone()),
+        ("display_name", text(&t["display_name"])),
+        ("created_at", t["created_at"].clone()),
+        ("updated_at", t["updated_at"].clone()),
+    ])
+}
+
+/// `(id, updated_at)` of each record: a version.
+fn versions(records: &[Value]) -> BTreeSet<(String, i64)> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r["id"].as_str().expect("id").to_string(),
+                r["updated_at"].as_i64().expect("updated_at"),
+            )
+        })
+        .collect()
+}
+
+/// The records of `later` whose version is not in `before`.
+fn changed(before: &[Value], later: &[Value]) -> Vec<Value> {
+    let old = versions(before);
+    later
+        .iter()
+        .filter(|r| {
+            !old.contains(&(
+                r["id"].as_str().expect("id").to_string(),
+                r["updated_at"].as_i64().expect("updated_at"),
+            ))
+        })
+        .cloned()
+        .collect()
+}
+
+const HELP_JSON: &[&str] = &["statistics", "translated_content"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_center_reports_export_the_truth_then_only_changed_versions() {
+    let world = World::start(small_world()).await;
+    // Pages of 5 (articles and collections span several), a one-day
+    // lookback re-read on each later sync.
+    let config = format!("page_size = 5\nlookback_secs = {DAY}\n");
+    let flags = ["--reports", "articles,collections,help_centers"];
+    let articles = world.truth("articles").await;
+    let collections = world.truth("collections").await;
+    let centers = world.truth("help_centers").await;
+    assert!(articles.len() > 20 && collections.len() > 5 && centers.len() == 2);
+    sync(&world, &config, &flags).await;
+    let got = runs(&world, "articles", HELP_JSON);
+    assert_eq!(got.len(), 1);
+    assert_rows(
+        "articles",
+        got[0].clone(),
+        articles.iter().map(article_row).collect(),
+    );
+    let got = runs(&world, "collections", &[]);
+    assert_eq!(got.len(), 1);
+    assert_rows(
+        "collections",
+        got[0].clone(),
+        collections.iter().map(collection_row).collect(),
+    );
+    let got = runs(&world, "help_centers", &[]);
+    assert_eq!(got.len(), 1);
+    assert_rows(
+        "help_centers",
+        got[0].clone(),
+        centers.iter().map(help_center_row).collect(),
+    );
+
+    // A month later: articles and collections were edited, a few articles
+    // published; the help centers did not change.
+    world
+        .sim_post("advance", json!({"seconds": 30 * DAY}))
+        .await;
+    let articles_later = world.truth("articles").await;
+    let collections_later = world.truth("collections").await;
+    assert_eq!(world.truth("help_centers").await, centers);
+    let new_articles = changed(&articles, &articles_later);
+    let new_collections = changed(&collections, &collections_later);
+    assert!(
+        !new_articles.is_empty() && new_articles.len() < articles_later.len(),
+        "some articles changed: {}",
+        new_articles.len()
+    );
+    assert!(
+        new_articles.len() > ids(&new_articles).intersection(&ids(&articles)).count(),
+        "new articles too"
+    );
+    assert!(!new_collections.is_empty(), "some collections changed");
+    sync(&world, &config, &flags).await;
+    let got = runs(&world, "articles", HELP_JSON);
+    assert_eq!(got.len(), 2);
+    assert_rows(
+        "articles",
+        got[1].clone(),
+        new_articles.iter().map(article_row).collect(),
+    );
+    let got = runs(&world, "collections", &[]);
+    assert_eq!(got.len(), 2);
+    assert_rows(
+        "collections",
+        got[1].clone(),
+        new_collections.iter().map(collection_row).collect(),
+    );
+    assert_eq!(
+        runs(&world, "help_centers", &[]).len(),
+        1,
+        "an unchanged snapshot is not written again"
+    );
+
+    // Nothing changed since: nothing is written, and the article list is
+    // read only down to the cursor's lookback, not to its end.
+    let asked = world.requests_to("GET /articles").await;
+    sync(&world, &config, &flags).await;
+    let pages = articles_later.len().div_ceil(5) as u64;
+    let asked = world.requests_to("GET /articles").await - asked;
+    assert!(asked >= 1 && asked < pages, "{asked} of {pages} pages");
+    for (report, n) in [
+        ("articles", articles.len() + new_articles.len()),
+        ("collections", collections.len() + new_collections.len()),
+        ("help_centers", centers.len()),
+    ] {
+        let written: usize = runs(&world, report, HELP_JSON).iter().map(Vec::len).sum();
+        assert_eq!(written, n, "{report}: every version written once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn articles_in_2_11_carry_parent_type_locale_and_statistics() {
+    let world = World::start(small_world()).await;
+    let truth = world.truth("articles").await;
+    sync(
+        &world,
+        "intercom_version = \"2.11\"\n",
+        &["--reports", "articles"],
+    )
+    .await;
+    let mut got = runs(&world, "articles", HELP_JSON).remove(0);
+    // 2.11 adds parent_id/parent_type (the first parent), default_locale,
+    // translated_content (null here) and statistics.
+    for r in &mut got {
+        let stats = r.remove("statistics").expect("statistics column");
+        assert_eq!(stats["type"], "article_statistics", "{stats}");
+        assert!(stats["views"].is_u64(), "{stats}");
+    }
+    let want = truth
+        .iter()
+        .map(|t| {
+            let mut r = article_row(t);
+            r.remove("statistics");
+            if !r["parent_id"].is_null() {
+                r.insert("parent_type".into(), "collection".into());
+            }
+            r.insert("default_locale".into(), "en".into());
+            r
+        })
+        .collect();
+    assert_rows("articles", got, want);
+}
