@@ -491,3 +491,39 @@ async fn articles_in_2_11_carry_parent_type_locale_and_statistics() {
         .collect();
     assert_rows("articles", got, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denied_articles_scope_fails_the_help_center_reports_only() {
+    let world = World::start(SimConfig {
+        deny_scopes: vec!["articles".into()],
+        ..small_world()
+    })
+    .await;
+    let out = world
+        .sync(&[
+            "--reports",
+            "activity_logs,articles,collections,help_centers",
+        ])
+        .await;
+    let text = format!(
+        "{}{}",
+        crate::harness::stdout(&out),
+        crate::harness::stderr(&out)
+    );
+    assert_eq!(out.status.code(), Some(4), "partial: {text}");
+    assert!(
+        text.contains("lacks permission for the help center") && text.contains("`Read articles`"),
+        "{text}"
+    );
+    for report in ["articles", "collections", "help_centers"] {
+        assert!(run_dirs(&world.output(), report).is_empty(), "{report}");
+    }
+    let logs = world.truth("activity_logs").await;
+    let got = runs(&world, "activity_logs", &["metadata"]);
+    assert_eq!(got.len(), 1);
+    assert_rows(
+        "activity_logs",
+        got[0].clone(),
+        logs.iter().map(activity_row).collect(),
+    );
+}
