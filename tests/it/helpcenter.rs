@@ -460,15 +460,31 @@ async fn help_center_reports_export_the_truth_then_only_changed_versions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn articles_in_2_11_carry_parent_type_locale_and_statistics() {
+async fn articles_and_collections_in_2_11_carry_parent_type_locale_and_statistics() {
     let world = World::start(small_world()).await;
     let truth = world.truth("articles").await;
     sync(
         &world,
         "intercom_version = \"2.11\"\n",
-        &["--reports", "articles"],
+        &["--reports", "articles,collections"],
     )
     .await;
+    // Collections: 2.11 adds default_locale.
+    let want = world
+        .truth("collections")
+        .await
+        .iter()
+        .map(|t| {
+            let mut r = collection_row(t);
+            r.insert("default_locale".into(), "en".into());
+            r
+        })
+        .collect();
+    assert_rows(
+        "collections",
+        runs(&world, "collections", &[]).remove(0),
+        want,
+    );
     let mut got = runs(&world, "articles", HELP_JSON).remove(0);
     // 2.11 adds parent_id/parent_type (the first parent), default_locale,
     // translated_content (null here) and statistics.
