@@ -543,3 +543,67 @@ async fn a_denied_articles_scope_fails_the_help_center_reports_only() {
         logs.iter().map(activity_row).collect(),
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_activity_log_read_resumes_after_its_last_committed_window() {
+    let world = World::start(SimConfig {
+        history_days: 100,
+        ..small_world()
+    })
+    .await;
+    let truth = world.truth("activity_logs").await;
+    let time = |l: &Value| l["created_at"].as_i64().expect("created_at");
+    let newest = truth.iter().map(time).max().expect("logs");
+    let want: Vec<Value> = truth
+        .iter()
+        .filter(|l| time(l) >= newest - 90 * DAY)
+        .cloned()
+        .collect();
+    // Pages of 50: a 30-day window is about five pages. The token stops
+    // working at the log's ninth request (the newest-log probe, then the
+    // first window, then part of the second).
+    let config = "page_size = 50\ncheckpoint_secs = 0\n";
+    let flags = ["--reports", "activity_logs"];
+    world
+        .sim_post(
+            "faults",
+            json!({"unauthorized_after": 8, "only_paths": ["/admins/activity_logs"]}),
+        )
+        .await;
+    let path = world.dir.path().join("helpcenter.toml");
+    std::fs::write(&path, config).expect("config");
+    let path = path.display().to_string();
+    let mut args = vec!["--config", path.as_str()];
+    args.extend_from_slice(&flags);
+    let out = world.sync(&args).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        crate::harness::stderr(&out)
+    );
+    let committed: Vec<Row> = runs(&world, "activity_logs", &["metadata"]).concat();
+    assert!(
+        !committed.is_empty() && committed.len() < want.len(),
+        "the first window is kept: {} of {}",
+        committed.len(),
+        want.len()
+    );
+    // Kept: the oldest logs, window by window.
+    let oldest: Vec<Row> = {
+        let mut w = want.clone();
+        w.sort_by_key(|l| time(l));
+        w.iter().take(committed.len()).map(activity_row).collect()
+    };
+    assert_rows("activity_logs", committed, oldest);
+
+    // The token works again: the next sync exports the rest, nothing twice.
+    world.sim_post("faults", json!({})).await;
+    sync(&world, config, &flags).await;
+    let all: Vec<Row> = runs(&world, "activity_logs", &["metadata"]).concat();
+    assert_rows(
+        "activity_logs",
+        all,
+        want.iter().map(activity_row).collect(),
+    );
+}
