@@ -85,6 +85,8 @@ pub fn permission(endpoint: &str) -> (&'static str, &'static str) {
         "tags" => ("tags", "Read tags"),
         "segments" => ("segments", "Read and list users and companies"),
         "data_attributes" => ("data attributes", "Read data attributes"),
+        // OAuth scope `read_articles_scope` (OpenAPI 2.16).
+        "help_center" | "articles" => ("the help center", "Read articles"),
         _ => ("this endpoint", "matching read"),
     }
 }

@@ -12,6 +12,7 @@
 //! `schemas/` (`intercom-export schemas --write`); the registry tests say
 //! what is missing.
 
+pub mod activity_logs;
 pub mod companies;
 pub mod contacts;
 pub mod conversation_parts;
@@ -21,6 +22,7 @@ pub mod deleted_conversations;
 pub mod deletions;
 pub mod events;
 pub mod expand;
+pub mod help_center;
 pub mod keys;
 pub mod mappings;
 pub mod notes;

@@ -13,8 +13,8 @@ use crate::output::schema::Column;
 use crate::reports::options::OptionSpec;
 use crate::reports::spec::ReportSpec;
 use crate::reports::{
-    companies, contacts, conversation_parts, conversations, deleted_conversations, deletions,
-    events, mappings, notes, snapshot, tickets,
+    activity_logs, companies, contacts, conversation_parts, conversations, deleted_conversations,
+    deletions, events, help_center, mappings, notes, snapshot, tickets,
 };
 
 /// Every report, in export order. Adding a report: its file with its
@@ -49,6 +49,10 @@ pub static ALL: &[&ReportSpec] = &[
     &snapshot::DATA_ATTRIBUTES,
     &snapshot::TICKET_TYPES,
     &deletions::DELETIONS,
+    &activity_logs::ACTIVITY_LOGS,
+    &help_center::ARTICLES,
+    &help_center::COLLECTIONS,
+    &help_center::HELP_CENTERS,
 ];
 
 /// A report: a handle on its [`ReportSpec`] in [`ALL`]. Compared and hashed

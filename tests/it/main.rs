@@ -95,3 +95,6 @@ mod metrics;
 
 // Tombstones (`deletions`) against the simulator's truth, across crashes.
 mod deletions;
+
+// activity_logs, articles, collections, help_centers against the truth.
+mod helpcenter;

@@ -602,6 +602,31 @@ const OPTIONAL: &[(&str, &str, &str)] = &[
         "distribution_method",
         "an optional 2.16 team setting the simulator's teams leave unset",
     ),
+    (
+        "articles",
+        "parent_type",
+        "sent in 2.11 only (2.16 lists parent_ids); helpcenter.rs checks it in 2.11",
+    ),
+    (
+        "articles",
+        "default_locale",
+        "sent in 2.11 only by the simulator; helpcenter.rs checks it in 2.11",
+    ),
+    (
+        "articles",
+        "statistics",
+        "sent in 2.11 only by the simulator; helpcenter.rs checks it in 2.11",
+    ),
+    (
+        "articles",
+        "translated_content",
+        "null or left out in both versions of the simulator's articles",
+    ),
+    (
+        "collections",
+        "default_locale",
+        "sent in 2.11 only by the simulator (the 2.16 default leaves it out)",
+    ),
 ];
 
 /// On a simulator world with every recorded shape, each column of each
