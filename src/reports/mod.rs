@@ -25,10 +25,12 @@ pub mod keys;
 pub mod mappings;
 pub mod notes;
 pub mod options;
+pub mod part_cursor;
 pub mod registry;
 pub use crate::extract::search;
 pub mod snapshot;
 pub mod spec;
+pub mod ticket_parts;
 pub mod tickets;
 
 use serde_json::{Value, json};
@@ -186,12 +188,14 @@ pub async fn extract(
             )));
         }
     };
+    let saved_cursor = cursor;
     let cursor = parse_cursor(report, cursor)?;
     run(ExtractCtx {
         client,
         options,
         report_options,
         cursor,
+        saved_cursor,
         range: None,
         retry,
         tx,
@@ -258,6 +262,7 @@ pub async fn extract_range(
                 options,
                 report_options,
                 cursor: None,
+                saved_cursor: None,
                 range: Some((from, until)),
                 retry: &[],
                 tx,

@@ -14,7 +14,7 @@ use crate::reports::options::OptionSpec;
 use crate::reports::spec::ReportSpec;
 use crate::reports::{
     companies, contacts, conversation_parts, conversations, deleted_conversations, deletions,
-    events, mappings, notes, snapshot, tickets,
+    events, mappings, notes, snapshot, ticket_parts, tickets,
 };
 
 /// Every report, in export order. Adding a report: its file with its
@@ -49,6 +49,7 @@ pub static ALL: &[&ReportSpec] = &[
     &snapshot::DATA_ATTRIBUTES,
     &snapshot::TICKET_TYPES,
     &deletions::DELETIONS,
+    &ticket_parts::TICKET_PARTS,
 ];
 
 /// A report: a handle on its [`ReportSpec`] in [`ALL`]. Compared and hashed

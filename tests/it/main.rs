@@ -92,3 +92,7 @@ mod metrics;
 
 // Tombstones (`deletions`) against the simulator's truth, across crashes.
 mod deletions;
+
+// The ticket history, ticket contacts, part attachments and lifecycle
+// events reports (issue #17) against the simulator's truth, across syncs.
+mod lifecycle;
