@@ -22,6 +22,7 @@ pub mod deletions;
 pub mod events;
 pub mod expand;
 pub mod keys;
+pub mod lifecycle;
 pub mod mappings;
 pub mod notes;
 pub mod options;

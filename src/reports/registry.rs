@@ -14,7 +14,7 @@ use crate::reports::options::OptionSpec;
 use crate::reports::spec::ReportSpec;
 use crate::reports::{
     companies, contacts, conversation_parts, conversations, deleted_conversations, deletions,
-    events, mappings, notes, snapshot, ticket_parts, tickets,
+    events, lifecycle, mappings, notes, snapshot, ticket_parts, tickets,
 };
 
 /// Every report, in export order. Adding a report: its file with its
@@ -50,6 +50,7 @@ pub static ALL: &[&ReportSpec] = &[
     &snapshot::TICKET_TYPES,
     &deletions::DELETIONS,
     &ticket_parts::TICKET_PARTS,
+    &lifecycle::LIFECYCLE_EVENTS,
 ];
 
 /// A report: a handle on its [`ReportSpec`] in [`ALL`]. Compared and hashed

@@ -235,3 +235,103 @@ async fn ticket_parts_killed_at_many_points_are_exported_exactly_once() {
     );
     assert_disk_matches_state(&world.output(), &world.state()).await;
 }
+
+fn by_event_key(r: &Value) -> String {
+    s(&r["event_key"])
+}
+
+/// Events per kind.
+fn kinds(events: &[Value]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for e in events {
+        *m.entry(s(&e["event"])).or_default() += 1;
+    }
+    m
+}
+
+/// Every `event_key` exported by run `run`.
+fn exported_keys(world: &World, report: &str, run: usize) -> Vec<String> {
+    let dirs = run_dirs(&world.output(), report);
+    json_rows(&read_parquet_dir(&dirs[run]))
+        .into_iter()
+        .map(|r| s(&r["event_key"]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_events_equal_the_truth_then_only_new_events() {
+    let world = World::start(world_config()).await;
+    assert_ok(&world.sync(&["--reports", "lifecycle_events"]).await);
+    let first = world.truth("lifecycle_events").await;
+    let per_kind = kinds(&first);
+    for kind in [
+        "conversation_created",
+        "conversation_rated",
+        "conversation_replied",
+        "conversation_closed",
+        "ticket_created",
+        "ticket_submitted",
+        "ticket_replied",
+        "ticket_pending",
+        "ticket_resolved",
+    ] {
+        assert!(
+            per_kind.get(kind).is_some_and(|n| *n > 0),
+            "the world has {kind}: {per_kind:?}"
+        );
+    }
+    check_run(
+        &world,
+        "lifecycle_events",
+        0,
+        first.clone(),
+        None,
+        by_event_key,
+        false,
+    )
+    .await;
+    let got = exported_keys(&world, "lifecycle_events", 0);
+    let got_kinds = kinds(
+        &got.iter()
+            .map(|k| json!({"event": k.split(':').next().unwrap_or("")}))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(got_kinds, per_kind, "each kind: the truth's count");
+
+    let advanced = world.sim_post("advance", json!({"seconds": DAY})).await;
+    assert!(
+        advanced["updated"]["tickets"].as_u64().unwrap_or(0) > 0,
+        "tickets moved: {advanced}"
+    );
+    assert_ok(&world.sync(&["--reports", "lifecycle_events"]).await);
+    let before: BTreeSet<String> = first.iter().map(by_event_key).collect();
+    let new: Vec<Value> = world
+        .truth("lifecycle_events")
+        .await
+        .into_iter()
+        .filter(|e| !before.contains(&by_event_key(e)))
+        .collect();
+    let new_kinds = kinds(&new);
+    for kind in ["ticket_replied", "ticket_resolved", "conversation_created"] {
+        assert!(
+            new_kinds.contains_key(kind),
+            "the clock made {kind}: {new_kinds:?}"
+        );
+    }
+    check_run(
+        &world,
+        "lifecycle_events",
+        1,
+        new,
+        None,
+        by_event_key,
+        false,
+    )
+    .await;
+    let second = exported_keys(&world, "lifecycle_events", 1);
+    let mut all: Vec<&String> = got.iter().chain(&second).collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an event_key written by both syncs");
+}
