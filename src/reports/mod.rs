@@ -31,6 +31,7 @@ pub mod registry;
 pub use crate::extract::search;
 pub mod snapshot;
 pub mod spec;
+pub mod ticket_contacts;
 pub mod ticket_parts;
 pub mod tickets;
 

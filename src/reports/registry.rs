@@ -14,7 +14,7 @@ use crate::reports::options::OptionSpec;
 use crate::reports::spec::ReportSpec;
 use crate::reports::{
     companies, contacts, conversation_parts, conversations, deleted_conversations, deletions,
-    events, lifecycle, mappings, notes, snapshot, ticket_parts, tickets,
+    events, lifecycle, mappings, notes, snapshot, ticket_contacts, ticket_parts, tickets,
 };
 
 /// Every report, in export order. Adding a report: its file with its
@@ -51,6 +51,7 @@ pub static ALL: &[&ReportSpec] = &[
     &deletions::DELETIONS,
     &ticket_parts::TICKET_PARTS,
     &lifecycle::LIFECYCLE_EVENTS,
+    &ticket_contacts::TICKET_CONTACTS,
 ];
 
 /// A report: a handle on its [`ReportSpec`] in [`ALL`]. Compared and hashed

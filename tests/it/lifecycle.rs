@@ -128,17 +128,21 @@ async fn ticket_parts_equal_the_truth_then_only_the_changes() {
     .await;
 }
 
+/// An exported timestamp (RFC 3339) in unix seconds.
+fn unix(v: &Value) -> i64 {
+    let t = v.as_str().expect("a timestamp");
+    time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+        .expect("rfc3339")
+        .unix_timestamp()
+}
+
 /// Every committed `ticket_parts` row as `(ticket_id, id, updated_at)`.
 fn committed_part_versions(world: &World) -> Vec<(String, String, i64)> {
     let mut out = Vec::new();
     for dir in run_dirs(&world.output(), "ticket_parts") {
         for r in json_rows(&read_parquet_dir(&dir)) {
             let r = Value::Object(r);
-            let t = r["updated_at"].as_str().expect("updated_at");
-            let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
-                .expect("rfc3339")
-                .unix_timestamp();
-            out.push((s(&r["ticket_id"]), s(&r["id"]), t));
+            out.push((s(&r["ticket_id"]), s(&r["id"]), unix(&r["updated_at"])));
         }
     }
     out
@@ -334,4 +338,94 @@ async fn lifecycle_events_equal_the_truth_then_only_new_events() {
     all.sort();
     all.dedup();
     assert_eq!(all.len(), n, "an event_key written by both syncs");
+}
+
+/// A `ticket_contacts` row by (ticket, version, contact).
+fn ticket_contact_key(r: &Value) -> String {
+    // Exported rows: RFC 3339 and `contact_id`; truth: unix seconds and `id`.
+    let t = &r["ticket_updated_at"];
+    let t = t.as_i64().unwrap_or_else(|| unix(t));
+    let contact = [&r["contact_id"], &r["id"]]
+        .into_iter()
+        .find(|v| !v.is_null())
+        .map_or_else(String::new, s);
+    format!("{}/{t}/{contact}", s(&r["ticket_id"]))
+}
+
+/// The expected `ticket_contacts` rows of the tickets in the truth whose
+/// version is not in `exported` (`(id, updated_at)`): the truth's
+/// `ticket_contacts` lines (contact id as `id`, the column's source), and
+/// one row without contact for a version without contacts.
+async fn ticket_contacts_truth(
+    world: &World,
+    exported: &BTreeSet<(String, i64)>,
+) -> (Vec<Value>, BTreeSet<(String, i64)>) {
+    let tickets = world.truth("tickets").await;
+    let versions: BTreeSet<(String, i64)> = tickets
+        .iter()
+        .map(|t| (s(&t["id"]), t["updated_at"].as_i64().expect("updated_at")))
+        .collect();
+    let mut with_contacts = BTreeSet::new();
+    let mut rows: Vec<Value> = Vec::new();
+    for c in world.truth("ticket_contacts").await {
+        let v = (
+            s(&c["ticket_id"]),
+            c["ticket_updated_at"].as_i64().expect("t"),
+        );
+        with_contacts.insert(v.0.clone());
+        if !exported.contains(&v) {
+            rows.push(
+                json!({"ticket_id": c["ticket_id"], "ticket_updated_at": c["ticket_updated_at"],
+                             "id": c["contact_id"], "external_id": c["external_id"]}),
+            );
+        }
+    }
+    for (id, t) in &versions {
+        if !with_contacts.contains(id) && !exported.contains(&(id.clone(), *t)) {
+            rows.push(json!({"ticket_id": id, "ticket_updated_at": t}));
+        }
+    }
+    (rows, versions)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_contacts_equal_the_truth_then_only_changed_tickets() {
+    let world = World::start(world_config()).await;
+    assert_ok(&world.sync(&["--reports", "ticket_contacts"]).await);
+    let (first, versions) = ticket_contacts_truth(&world, &BTreeSet::new()).await;
+    let per_ticket = first
+        .iter()
+        .fold(BTreeMap::<String, usize>::new(), |mut m, r| {
+            *m.entry(s(&r["ticket_id"])).or_default() += 1;
+            m
+        });
+    assert!(
+        per_ticket.values().any(|n| *n > 1),
+        "tickets with several contacts"
+    );
+    check_run(
+        &world,
+        "ticket_contacts",
+        0,
+        first,
+        None,
+        ticket_contact_key,
+        false,
+    )
+    .await;
+
+    world.sim_post("advance", json!({"seconds": DAY})).await;
+    assert_ok(&world.sync(&["--reports", "ticket_contacts"]).await);
+    let (changed, _) = ticket_contacts_truth(&world, &versions).await;
+    assert!(!changed.is_empty(), "the clock changed tickets");
+    check_run(
+        &world,
+        "ticket_contacts",
+        1,
+        changed,
+        None,
+        ticket_contact_key,
+        false,
+    )
+    .await;
 }
