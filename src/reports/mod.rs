@@ -26,6 +26,7 @@ pub mod lifecycle;
 pub mod mappings;
 pub mod notes;
 pub mod options;
+pub mod part_attachments;
 pub mod part_cursor;
 pub mod registry;
 pub use crate::extract::search;

@@ -14,7 +14,8 @@ use crate::reports::options::OptionSpec;
 use crate::reports::spec::ReportSpec;
 use crate::reports::{
     companies, contacts, conversation_parts, conversations, deleted_conversations, deletions,
-    events, lifecycle, mappings, notes, snapshot, ticket_contacts, ticket_parts, tickets,
+    events, lifecycle, mappings, notes, part_attachments, snapshot, ticket_contacts, ticket_parts,
+    tickets,
 };
 
 /// Every report, in export order. Adding a report: its file with its
@@ -52,6 +53,7 @@ pub static ALL: &[&ReportSpec] = &[
     &ticket_parts::TICKET_PARTS,
     &lifecycle::LIFECYCLE_EVENTS,
     &ticket_contacts::TICKET_CONTACTS,
+    &part_attachments::PART_ATTACHMENTS,
 ];
 
 /// A report: a handle on its [`ReportSpec`] in [`ALL`]. Compared and hashed

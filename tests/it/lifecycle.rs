@@ -429,3 +429,65 @@ async fn ticket_contacts_equal_the_truth_then_only_changed_tickets() {
     )
     .await;
 }
+
+fn attachment_key(r: &Value) -> String {
+    format!(
+        "{}/{}/{}",
+        s(&r["parent_type"]),
+        s(&r["part_id"]),
+        s(&r["url"])
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn part_attachments_equal_the_truth_then_only_new_attachments() {
+    let world = World::start(SimConfig {
+        conversations: 300,
+        tickets: 120,
+        ..world_config()
+    })
+    .await;
+    assert_ok(&world.sync(&["--reports", "part_attachments"]).await);
+    let first = world.truth("part_attachments").await;
+    for parent in ["conversation", "ticket"] {
+        assert!(
+            first.iter().any(|a| a["parent_type"] == parent),
+            "the world has {parent} attachments"
+        );
+    }
+    assert!(
+        first.iter().any(|a| a["width"].is_null()) && first.iter().any(|a| a["width"].is_i64()),
+        "attachments with and without dimensions"
+    );
+    check_run(
+        &world,
+        "part_attachments",
+        0,
+        first.clone(),
+        None,
+        attachment_key,
+        false,
+    )
+    .await;
+
+    world.sim_post("advance", json!({"seconds": 2 * DAY})).await;
+    assert_ok(&world.sync(&["--reports", "part_attachments"]).await);
+    let before: BTreeSet<String> = first.iter().map(attachment_key).collect();
+    let new: Vec<Value> = world
+        .truth("part_attachments")
+        .await
+        .into_iter()
+        .filter(|a| !before.contains(&attachment_key(a)))
+        .collect();
+    assert!(!new.is_empty(), "the clock added attachments");
+    check_run(
+        &world,
+        "part_attachments",
+        1,
+        new,
+        None,
+        attachment_key,
+        false,
+    )
+    .await;
+}
