@@ -148,14 +148,14 @@ fn committed_part_versions(world: &World) -> Vec<(String, String, i64)> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ticket_parts_killed_at_many_points_are_exported_exactly_once() {
-    use crate::crash::{Ended, assert_disk_matches_state, run_and_kill_at};
-    let world = World::start(SimConfig {
-        tickets: 150,
-        ..world_config()
-    })
-    .await;
+/// `sync --reports REPORT` on `world` (small pages and parts, a checkpoint
+/// after every window) killed at many points over three rounds, the clock
+/// moving six hours between rounds, then run to its end. Each round but the
+/// last ends with a run that finishes: the clock moves between complete
+/// syncs (a parent exported by an interrupted run and changed before the
+/// resumed run may get parts again, see `reports::part_cursor`).
+async fn kill_at_many_points(world: &World, report: &str) {
+    use crate::crash::{Ended, run_and_kill_at};
     let config = world.dir.path().join("crash.toml");
     std::fs::write(
         &config,
@@ -167,7 +167,7 @@ async fn ticket_parts_killed_at_many_points_are_exported_exactly_once() {
         "--config",
         &config.display().to_string(),
         "--reports",
-        "ticket_parts",
+        report,
         "--base-url",
         &world.sim.base_url(),
         "--output",
@@ -177,10 +177,6 @@ async fn ticket_parts_killed_at_many_points_are_exported_exactly_once() {
     ]
     .map(String::from)
     .to_vec();
-    // Each round but the last ends with a run that finishes: the clock moves
-    // between complete syncs (a ticket exported by an interrupted run and
-    // changed before the resumed run may get parts again, see
-    // `reports::part_cursor`).
     let rounds: [&[&str]; 3] = [
         &[
             "page:2",
@@ -216,8 +212,19 @@ async fn ticket_parts_killed_at_many_points_are_exported_exactly_once() {
             }
         }
     }
-    assert!(kills >= 8, "only {kills} runs were killed");
+    assert!(kills >= 8, "{report}: only {kills} runs were killed");
     assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_parts_killed_at_many_points_are_exported_exactly_once() {
+    use crate::crash::assert_disk_matches_state;
+    let world = World::start(SimConfig {
+        tickets: 150,
+        ..world_config()
+    })
+    .await;
+    kill_at_many_points(&world, "ticket_parts").await;
     let got = committed_part_versions(&world);
     let unique: BTreeSet<_> = got.iter().cloned().collect();
     assert_eq!(
@@ -490,4 +497,48 @@ async fn part_attachments_equal_the_truth_then_only_new_attachments() {
         false,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_events_killed_at_many_points_are_exported_exactly_once() {
+    let world = World::start(SimConfig {
+        conversations: 150,
+        tickets: 100,
+        ..world_config()
+    })
+    .await;
+    kill_at_many_points(&world, "lifecycle_events").await;
+    let mut got = Vec::new();
+    for dir in run_dirs(&world.output(), "lifecycle_events") {
+        got.extend(
+            json_rows(&read_parquet_dir(&dir))
+                .into_iter()
+                .map(|r| (s(&r["event_key"]), r.get("conversation_id").map(s))),
+        );
+    }
+    let unique: BTreeMap<String, Option<String>> = got.iter().cloned().collect();
+    assert_eq!(unique.len(), got.len(), "an event_key exported twice");
+    let truth: BTreeSet<String> = world
+        .truth("lifecycle_events")
+        .await
+        .iter()
+        .map(by_event_key)
+        .collect();
+    let missing: Vec<_> = truth.iter().filter(|k| !unique.contains_key(*k)).collect();
+    assert!(missing.is_empty(), "events never exported: {missing:?}");
+    // Conversations deleted by the clock leave the truth, not the export.
+    let live: BTreeSet<String> = world
+        .truth("conversations")
+        .await
+        .iter()
+        .map(|c| s(&c["id"]))
+        .collect();
+    let extra: Vec<_> = unique
+        .iter()
+        .filter(|(k, conversation)| {
+            !truth.contains(*k) && conversation.as_ref().is_none_or(|c| live.contains(c))
+        })
+        .collect();
+    assert!(extra.is_empty(), "events not in the truth: {extra:?}");
+    crate::crash::assert_disk_matches_state(&world.output(), &world.state()).await;
 }
