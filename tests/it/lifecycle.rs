@@ -542,3 +542,78 @@ async fn lifecycle_events_killed_at_many_points_are_exported_exactly_once() {
     assert!(extra.is_empty(), "events not in the truth: {extra:?}");
     crate::crash::assert_disk_matches_state(&world.output(), &world.state()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_events_of_failed_conversations_come_with_the_next_run_once() {
+    use std::sync::{Arc, Mutex};
+    let world = World::start(world_config()).await;
+    let bad: Vec<String> = world
+        .truth("conversations")
+        .await
+        .iter()
+        .take(3)
+        .map(|c| s(&c["id"]))
+        .collect();
+    let failing = Arc::new(Mutex::new(bad.iter().cloned().collect()));
+    let base = crate::failed::start_proxy(&world, Arc::clone(&failing)).await;
+    let config = world.dir.path().join("no-retries.toml");
+    std::fs::write(&config, "page_size = 20\nmax_retries = 0\n").expect("config");
+    let args: Vec<String> = [
+        "sync",
+        "--config",
+        &config.display().to_string(),
+        "--base-url",
+        &base,
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+        "--reports",
+        "lifecycle_events",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let items: Vec<String> = crate::failed::failed_items(&world)
+        .await
+        .iter()
+        .map(|i| s(&i["item_id"]))
+        .collect();
+    for id in &bad {
+        assert!(
+            items
+                .iter()
+                .any(|i| i.starts_with(&format!("conversation:{id}@"))),
+            "{id} recorded as a failed item: {items:?}"
+        );
+    }
+    let truth = world.truth("lifecycle_events").await;
+    let first: BTreeSet<String> = exported_keys(&world, "lifecycle_events", 0)
+        .into_iter()
+        .collect();
+    for e in &truth {
+        let of_bad = bad.iter().any(|b| e["conversation_id"] == b.as_str());
+        assert_eq!(!of_bad, first.contains(&by_event_key(e)), "{e}");
+    }
+
+    failing.lock().expect("lock").clear();
+    assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+    assert!(
+        crate::failed::failed_items(&world).await.is_empty(),
+        "recovered"
+    );
+    let second = exported_keys(&world, "lifecycle_events", 1);
+    let mut all: Vec<String> = first.iter().cloned().chain(second).collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "an event_key written twice");
+    let want: Vec<String> = truth
+        .iter()
+        .map(by_event_key)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(all, want, "every event once");
+}
