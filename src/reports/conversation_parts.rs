@@ -125,18 +125,18 @@ type Cursor = SearchCursor;
 /// Which parts of a conversation are new: those after `since`, or at
 /// `since` when the conversation was not exported at that second.
 #[derive(Debug, Clone, Copy)]
-struct PartCutoff {
-    since: i64,
-    include_since: bool,
+pub(crate) struct PartCutoff {
+    pub(crate) since: i64,
+    pub(crate) include_since: bool,
 }
 
 impl PartCutoff {
-    const ALL: PartCutoff = PartCutoff {
+    pub(crate) const ALL: PartCutoff = PartCutoff {
         since: i64::MIN,
         include_since: true,
     };
 
-    fn admits(self, updated_at: i64) -> bool {
+    pub(crate) fn admits(self, updated_at: i64) -> bool {
         updated_at > self.since || (self.include_since && updated_at == self.since)
     }
 
@@ -146,7 +146,7 @@ impl PartCutoff {
     /// version within the lookback margin (`recent`), the bottom of the
     /// margin when the lookback found it below the cursor without one, and
     /// otherwise the cursor (its second included).
-    fn of(old: Option<&Cursor>, id: &str, updated_at: i64, lookback: i64) -> PartCutoff {
+    pub(crate) fn of(old: Option<&Cursor>, id: &str, updated_at: i64, lookback: i64) -> PartCutoff {
         let Some(c) = old else {
             return PartCutoff::ALL;
         };
@@ -176,7 +176,7 @@ impl PartCutoff {
     }
 
     /// The SINCE of a failed item's key: parts after it are still to export.
-    fn failed_since(self) -> i64 {
+    pub(crate) fn failed_since(self) -> i64 {
         // First run: since is i64::MIN (all parts); must not overflow.
         if self.include_since {
             self.since.saturating_sub(1)

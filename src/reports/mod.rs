@@ -24,13 +24,18 @@ pub mod events;
 pub mod expand;
 pub mod help_center;
 pub mod keys;
+pub mod lifecycle;
 pub mod mappings;
 pub mod notes;
 pub mod options;
+pub mod part_attachments;
+pub mod part_cursor;
 pub mod registry;
 pub use crate::extract::search;
 pub mod snapshot;
 pub mod spec;
+pub mod ticket_contacts;
+pub mod ticket_parts;
 pub mod tickets;
 
 use serde_json::json;
@@ -137,12 +142,14 @@ pub async fn extract(
             )));
         }
     };
+    let saved_cursor = cursor;
     let cursor = parse_cursor(report, cursor)?;
     run(ExtractCtx {
         client,
         options,
         report_options,
         cursor,
+        saved_cursor,
         range: None,
         retry,
         tx,
@@ -209,6 +216,7 @@ pub async fn extract_range(
                 options,
                 report_options,
                 cursor: None,
+                saved_cursor: None,
                 range: Some((from, until)),
                 retry: &[],
                 tx,

@@ -14,7 +14,8 @@ use crate::reports::options::OptionSpec;
 use crate::reports::spec::ReportSpec;
 use crate::reports::{
     activity_logs, companies, contacts, conversation_parts, conversations, deleted_conversations,
-    deletions, events, help_center, mappings, notes, snapshot, tickets,
+    deletions, events, help_center, lifecycle, mappings, notes, part_attachments, snapshot,
+    ticket_contacts, ticket_parts, tickets,
 };
 
 /// Every report, in export order. Adding a report: its file with its
@@ -49,6 +50,10 @@ pub static ALL: &[&ReportSpec] = &[
     &snapshot::DATA_ATTRIBUTES,
     &snapshot::TICKET_TYPES,
     &deletions::DELETIONS,
+    &ticket_parts::TICKET_PARTS,
+    &lifecycle::LIFECYCLE_EVENTS,
+    &ticket_contacts::TICKET_CONTACTS,
+    &part_attachments::PART_ATTACHMENTS,
     &activity_logs::ACTIVITY_LOGS,
     &help_center::ARTICLES,
     &help_center::COLLECTIONS,

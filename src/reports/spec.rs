@@ -141,6 +141,10 @@ pub struct ExtractCtx<'a> {
     pub report_options: &'a ReportOptions,
     /// The saved cursor (`None`: first run, or a backfill window).
     pub cursor: Option<SearchCursor>,
+    /// The saved cursor as the state holds it (opaque JSON), for extractors
+    /// whose cursor carries more than a [`SearchCursor`] (its fields, and
+    /// their own next to them: see `reports::part_cursor`).
+    pub saved_cursor: Option<&'a str>,
     /// A backfill window `(from, until)` in unix seconds UTC
     /// (`from <= updated_at < until` of the parents): set only for a
     /// [`Plan::FanOut`] that declares `parents`; the cursor is then unused.

@@ -146,7 +146,7 @@ async fn check(
 /// [`check`] for run `run` of several, and optionally without requiring
 /// misfitting custom values or inline lists cut short (small selections may
 /// have none).
-async fn check_run(
+pub(crate) async fn check_run(
     world: &World,
     report: &str,
     run: usize,
@@ -854,7 +854,7 @@ async fn events_of_every_user_within_90_days_equal_the_ground_truth() {
 /// HTML → text by the documented rule (paragraphs and breaks become lines,
 /// links `label (url)`, entities decoded), written here independently of the
 /// exporter's converter, for the markup the simulator emits.
-fn html_text(html: &str) -> String {
+pub(crate) fn html_text(html: &str) -> String {
     let mut out = String::new();
     let mut rest = html;
     let mut href: Option<String> = None;

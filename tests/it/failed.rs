@@ -75,7 +75,7 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
 }
 
 /// Start the proxy; returns its base URL.
-async fn start_proxy(world: &World, failing: Arc<Mutex<HashSet<String>>>) -> String {
+pub(crate) async fn start_proxy(world: &World, failing: Arc<Mutex<HashSet<String>>>) -> String {
     let proxy = Proxy {
         upstream: world.sim.base_url().trim_end_matches('/').to_string(),
         failing,
@@ -114,7 +114,7 @@ fn args(world: &World, base_url: &str, extra: &[&str]) -> Vec<String> {
     a
 }
 
-async fn failed_items(world: &World) -> Vec<Value> {
+pub(crate) async fn failed_items(world: &World) -> Vec<Value> {
     let out = run_cli(
         &[
             "state".into(),

@@ -98,3 +98,7 @@ mod deletions;
 
 // activity_logs, articles, collections, help_centers against the truth.
 mod helpcenter;
+
+// The ticket history, ticket contacts, part attachments and lifecycle
+// events reports (issue #17) against the simulator's truth, across syncs.
+mod lifecycle;

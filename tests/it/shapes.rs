@@ -567,6 +567,11 @@ async fn check_says_a_404_collection_is_not_readable() {
 /// column listed here must have none (the list cannot go stale).
 const OPTIONAL: &[(&str, &str, &str)] = &[
     (
+        "ticket_contacts",
+        "external_id",
+        "the simulator's ticket contacts carry external_id null (zulip's recorded ticket has one: a simulator gap)",
+    ),
+    (
         "events",
         "id",
         "GET /events items carry no id in the simulator (python-intercom's recorded event has none either)",

@@ -53,7 +53,9 @@ INCREMENTAL = {
 # Reports whose first-run row count equals a truth dataset's line count.
 FIRST_RUN_COUNTS = dict(INCREMENTAL, admins=("admins", None), teams=("teams", None),
                         tags=("tags", None), ticket_types=("ticket_types", None),
-                        segments=("segments", None))
+                        segments=("segments", None), ticket_parts=("ticket_parts", None),
+                        lifecycle_events=("lifecycle_events", None),
+                        part_attachments=("part_attachments", None))
 # schemas/*.json type -> (DuckDB type, pyarrow type)
 TYPES = {
     "Utf8": ("VARCHAR", pa.string()),
