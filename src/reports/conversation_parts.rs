@@ -38,6 +38,7 @@ use crate::extract::{Pipe, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::options::OptionSpec;
+use crate::reports::part_cursor::{PartsCursor, map_checkpoints};
 use crate::reports::search::{SearchCursor, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, behaviour};
 use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, conversations, keys};
@@ -82,8 +83,17 @@ pub static CONVERSATION_PARTS: ReportSpec = ReportSpec {
 
 /// [`extract`] as the plan's extractor.
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    let parents = c.parents();
-    Box::pin(extract_from(c.client, c.options, parents, c.retry, c.tx))
+    Box::pin(async move {
+        // The saved cursor as stored: a checkpoint's says where its run
+        // started (see `part_cursor`), which the parts of conversations
+        // beyond the checkpoint are cut from.
+        let saved = PartsCursor::read(CONVERSATION_PARTS.name, c.saved_cursor)?;
+        let parents = match c.range {
+            Some((from, until)) => Parents::Range { from, until },
+            None => Parents::Since(saved.as_ref().map(|s| s.search.clone())),
+        };
+        resumable(c.client, c.options, parents, saved, c.retry, c.tx).await
+    })
 }
 
 #[allow(non_upper_case_globals)]
@@ -194,15 +204,40 @@ pub async fn extract(
     retry: &[String],
     tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
-    extract_from(client, options, Parents::Since(cursor), retry, tx).await
+    let saved = cursor.map(|search| PartsCursor {
+        search,
+        resume: None,
+    });
+    let parents = Parents::Since(saved.as_ref().map(|s| s.search.clone()));
+    resumable(client, options, parents, saved, retry, tx).await
 }
 
-/// Run the report over `parents`: changed since a cursor, or a backfill
-/// window (every part of the conversations updated in it).
+/// Run the report over `parents` (changed since the saved cursor, or a
+/// backfill window: every part of the conversations updated in it).
 pub async fn extract_from(
     client: &IntercomClient,
     options: &ExtractOptions,
     parents: Parents,
+    retry: &[String],
+    tx: mpsc::Sender<Msg>,
+) -> Result<Extracted> {
+    let saved = parents.cursor().map(|search| PartsCursor {
+        search: search.clone(),
+        resume: None,
+    });
+    resumable(client, options, parents, saved, retry, tx).await
+}
+
+/// Run the report over `parents`, with `saved` the cursor as stored (its
+/// `resume` part: where an interrupted run started). Each checkpoint's
+/// cursor records this run's start, so a rerun cuts the parts of the
+/// conversations beyond the checkpoint from there, not from the checkpoint
+/// (their older parts were never written).
+async fn resumable(
+    client: &IntercomClient,
+    options: &ExtractOptions,
+    parents: Parents,
+    saved: Option<PartsCursor>,
     retry: &[String],
     tx: mpsc::Sender<Msg>,
 ) -> Result<Extracted> {
@@ -211,17 +246,20 @@ pub async fn extract_from(
         progress: &options.progress,
     };
     let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
-    let old = parents.cursor().cloned();
+    let start = PartsCursor::run_start(saved.as_ref());
     let (feed, read) = Feed::channel();
     let spec = conversations::search_spec("all", "updated_at");
     let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let jobs = fanout::steps(read, |conversation| {
         let (id, updated_at) = identity(SEARCH, &conversation)?;
-        let cutoff = PartCutoff::of(old.as_ref(), id, updated_at, lookback);
+        let cutoff = PartsCursor::cutoff(saved.as_ref(), id, updated_at, lookback);
         Ok(Some(Job {
             key: ItemKey::at(id, cutoff.failed_since()),
             parent: (id.to_string(), cutoff),
         }))
+    });
+    let jobs = map_checkpoints(jobs, |search| {
+        Ok(PartsCursor::checkpoint(search, &start)?.to_json())
     });
     let retry = retry
         .iter()
@@ -250,7 +288,8 @@ pub async fn extract_from(
     );
     let (searched, fetched) = tokio::join!(searching, fetching);
     let fetched = fetched?;
-    Ok(fetched.into_extracted(searched?))
+    let cursor = PartsCursor::finished(searched?.as_deref(), saved.as_ref())?;
+    Ok(fetched.into_extracted(cursor.map(|c| c.to_json())))
 }
 
 /// The conversation search, as messages name it.
