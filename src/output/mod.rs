@@ -7,8 +7,11 @@
 //! `rows_per_file` rows and keeps Parquet row groups under a byte budget, so
 //! memory does not grow with the report's size.
 
+mod encode;
 pub mod object;
+mod row_view;
 pub mod schema;
+mod values;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
