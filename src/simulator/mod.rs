@@ -191,7 +191,7 @@ pub struct SimConfig {
     /// get, post, default; `off` for none, the default). Seeded by `--seed`.
     #[arg(long, value_name = "SPEC", value_parser = LatencyModel::parse)]
     pub latency: Option<LatencyModel>,
-    /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults.rs`).
+    /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults/profile.rs`).
     #[arg(long, value_name = "PROFILE")]
     pub faults: Option<String>,
     /// Number of companies at start.
