@@ -65,7 +65,7 @@
 //! It is waited out (polling every 1 s, then up to every 10 s, for at most
 //! the client's `max_retry_secs`) and said once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -74,6 +74,10 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::http::retry::is_scroll_exists;
 use crate::http::{HttpError, IntercomClient, ServerCursorReads};
+
+mod links;
+
+use links::{Links, Node, PassLinks};
 
 /// The bounds of a [`Scroll`] read (see the module doc for the choice).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,86 +126,6 @@ pub struct Scroll<'a> {
     endpoint: String,
     policy: ScrollPolicy,
     anomalies: Anomalies,
-}
-
-/// A point in the listing's order.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Node {
-    Start,
-    Record(String),
-    End,
-}
-
-/// What the passes proved: which record follows which, with no gap.
-#[derive(Debug, Default, Clone)]
-struct Links {
-    next: HashMap<Node, Node>,
-    prev: HashMap<Node, Node>,
-    /// Every record id the kept passes saw.
-    seen: HashSet<String>,
-}
-
-impl Links {
-    /// Add `a → b`; false if it contradicts a link already known.
-    fn link(&mut self, a: &Node, b: &Node) -> bool {
-        let fits =
-            self.next.get(a).is_none_or(|n| n == b) && self.prev.get(b).is_none_or(|p| p == a);
-        if fits {
-            self.next.insert(a.clone(), b.clone());
-            self.prev.insert(b.clone(), a.clone());
-        }
-        fits
-    }
-
-    /// Add a pass's evidence. On a contradiction the older evidence is
-    /// dropped and only this pass is kept (or nothing, if it contradicts
-    /// itself).
-    fn merge(&mut self, pass: &PassLinks) {
-        let mut merged = self.clone();
-        if pass.apply(&mut merged) {
-            *self = merged;
-        } else {
-            let mut alone = Links::default();
-            *self = if pass.apply(&mut alone) {
-                alone
-            } else {
-                Links::default()
-            };
-        }
-    }
-
-    /// Do the links chain the start to the end through every record seen?
-    fn complete(&self) -> bool {
-        let mut node = &Node::Start;
-        let mut records = 0usize;
-        // A chain from the start is simple (each node has one predecessor),
-        // so it has at most `seen + 1` links; the bound only guards a bug.
-        for _ in 0..=self.seen.len() + 1 {
-            match self.next.get(node) {
-                Some(Node::End) => return records == self.seen.len(),
-                Some(n @ Node::Record(_)) => {
-                    records += 1;
-                    node = n;
-                }
-                Some(Node::Start) | None => return false,
-            }
-        }
-        false
-    }
-}
-
-/// The evidence of one pass.
-#[derive(Debug, Default)]
-struct PassLinks {
-    links: Vec<(Node, Node)>,
-    ids: Vec<String>,
-}
-
-impl PassLinks {
-    fn apply(&self, links: &mut Links) -> bool {
-        links.seen.extend(self.ids.iter().cloned());
-        self.links.iter().all(|(a, b)| links.link(a, b))
-    }
 }
 
 /// How a pass ended.
@@ -466,100 +390,4 @@ impl HeldWait {
 /// Percent-encode a query value.
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(id: &str) -> Node {
-        Node::Record(id.into())
-    }
-
-    /// A pass's evidence from its reads: `|` marks a failure.
-    fn pass(script: &str) -> PassLinks {
-        let mut p = PassLinks::default();
-        let mut prev = Some(Node::Start);
-        for tok in script.split_whitespace() {
-            match tok {
-                "|" => prev = None,
-                "END" => {
-                    if let Some(a) = prev.take() {
-                        p.links.push((a, Node::End));
-                    }
-                }
-                id => {
-                    if let Some(a) = prev.take() {
-                        p.links.push((a, r(id)));
-                    }
-                    prev = Some(r(id));
-                    p.ids.push(id.into());
-                }
-            }
-        }
-        p
-    }
-
-    #[test]
-    fn a_clean_pass_is_complete_by_itself() {
-        let mut links = Links::default();
-        links.merge(&pass("a b c d END"));
-        assert!(links.complete());
-        let mut empty = Links::default();
-        empty.merge(&pass("END"));
-        assert!(empty.complete(), "no records at all");
-    }
-
-    #[test]
-    fn a_broken_pass_is_not_complete_even_if_it_reached_the_end() {
-        // The page with c was lost between b and d.
-        let mut links = Links::default();
-        links.merge(&pass("a b | d e END"));
-        assert!(!links.complete());
-        // A failure right before the end page: the last page may not be last.
-        let mut links = Links::default();
-        links.merge(&pass("a b c | "));
-        assert!(!links.complete());
-        // The first request failed: nothing links to the start.
-        let mut links = Links::default();
-        links.merge(&pass("| a b END"));
-        assert!(!links.complete());
-    }
-
-    #[test]
-    fn broken_passes_complete_each_other_when_their_gaps_differ() {
-        let mut links = Links::default();
-        links.merge(&pass("a b | e f END")); // c d lost
-        assert!(!links.complete());
-        links.merge(&pass("a b c d | f END")); // e lost, but b→c→d proven
-        assert!(!links.complete(), "d → e is not proven yet");
-        links.merge(&pass("a | d e f END"));
-        assert!(links.complete());
-    }
-
-    #[test]
-    fn a_record_seen_off_the_chain_keeps_the_read_incomplete() {
-        // x was seen in a pass, but the chain start → end skips it.
-        let mut links = Links::default();
-        links.merge(&pass("a | x |"));
-        links.merge(&pass("a b END"));
-        assert!(!links.complete(), "x is on no proven chain");
-        // A pass without failures stands alone (x was deleted meanwhile).
-        let clean = pass("a b END");
-        let mut alone = Links::default();
-        assert!(clean.apply(&mut alone) && alone.complete());
-    }
-
-    #[test]
-    fn contradicting_passes_keep_only_the_newest() {
-        let mut links = Links::default();
-        links.merge(&pass("a b | c d END"));
-        // The order changed (or b was deleted): a → c contradicts a → b.
-        links.merge(&pass("a c | d END"));
-        assert_eq!(links.next.get(&r("a")), Some(&r("c")));
-        assert!(!links.seen.contains("b"), "the older pass is dropped");
-        assert!(!links.complete());
-        links.merge(&pass("a c d END"));
-        assert!(links.complete());
-    }
 }

@@ -87,7 +87,7 @@
 //!   conversations `{page, starting_after}` (left out on the last page),
 //!   tickets `{per_page, starting_after}` (null at the end), page-number
 //!   endpoints a full URL or null, events a full URL (left out at the end).
-//! * **Writes** (`routes/writes.rs`, `world/writes.rs`): `POST /contacts`,
+//! * **Writes** (`routes/writes/`, `world/writes.rs`): `POST /contacts`,
 //!   `PUT`/`DELETE /contacts/{id}`, `POST /contacts/{id}/companies`,
 //!   `POST /companies`, `POST /conversations/{id}/reply`, `POST /tickets`,
 //!   `GET /tickets/{id}`, `POST /messages`, validated with Intercom's error
@@ -191,7 +191,7 @@ pub struct SimConfig {
     /// get, post, default; `off` for none, the default). Seeded by `--seed`.
     #[arg(long, value_name = "SPEC", value_parser = LatencyModel::parse)]
     pub latency: Option<LatencyModel>,
-    /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults.rs`).
+    /// Fault profile: `none`, `flaky`, `bursts`, or a TOML file (see `faults/profile.rs`).
     #[arg(long, value_name = "PROFILE")]
     pub faults: Option<String>,
     /// Number of companies at start.

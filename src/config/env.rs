@@ -1,0 +1,48 @@
+//! Config keys given as `INTERCOM_<KEY>` environment variables
+//! ([`ENV_PREFIX`]), read into a TOML table laid over the file.
+
+use super::TOKEN_ENV;
+use super::file::{FileConfig, LIST_KEYS};
+use crate::error::Result;
+
+/// Prefix of the environment variables that override config keys
+/// (`INTERCOM_OUTPUT_DIR` for `output_dir`, ...).
+pub const ENV_PREFIX: &str = "INTERCOM_";
+
+/// Config keys given as `INTERCOM_<KEY>` environment variables.
+pub(super) fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Result<toml::Table> {
+    let keys = FileConfig::keys();
+    let mut table = toml::Table::new();
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        if name == TOKEN_ENV {
+            continue;
+        }
+        let key = match rest.to_ascii_lowercase().as_str() {
+            "version" => "intercom_version".to_string(),
+            other => other.to_string(),
+        };
+        if key == "options" || key == "workspace" || !keys.contains(&key) {
+            tracing::debug!(variable = %name, "not a config key; ignored");
+            continue;
+        }
+        let parsed = if LIST_KEYS.contains(&key.as_str()) {
+            toml::Value::Array(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| toml::Value::String(v.to_string()))
+                    .collect(),
+            )
+        } else if let Ok(n) = value.trim().parse::<i64>() {
+            toml::Value::Integer(n)
+        } else {
+            toml::Value::String(value)
+        };
+        table.insert(key, parsed);
+    }
+    Ok(table)
+}

@@ -1,0 +1,70 @@
+//! Configuration: a TOML file, the environment, and flags, resolved into
+//! [`Settings`].
+//!
+//! [`FileConfig`] mirrors `config/example.toml` key for key (a test keeps the
+//! two in sync); unknown keys are errors. Flags given on the command line
+//! win over the file. The access token is never a flag or a config value:
+//! it comes from `INTERCOM_ACCESS_TOKEN` or from the file named by
+//! `token_file`.
+//!
+//! One config can name several Intercom workspaces (`[[workspace]]` blocks,
+//! [`WorkspaceConfig`]): each gets its own token, base URL, reports, output
+//! and options, layered over the top-level keys; [`Settings::resolve_all`]
+//! gives one [`Settings`] per workspace. Without blocks there is one
+//! workspace named `''`, exactly as before.
+//!
+//! By noun: `file.rs` (the file and its workspace blocks), `env.rs` (the
+//! `INTERCOM_*` variables), `settings.rs` (flags and resolution into
+//! [`Settings`]); this file holds the token variable, regions and defaults.
+
+use serde::{Deserialize, Serialize};
+
+mod env;
+mod file;
+mod settings;
+
+pub use crate::state::StateLocation;
+pub use env::ENV_PREFIX;
+pub use file::{FileConfig, WorkspaceConfig};
+pub use settings::{Overrides, Settings};
+
+/// The environment variable that holds the access token.
+pub const TOKEN_ENV: &str = "INTERCOM_ACCESS_TOKEN";
+
+/// Intercom's data-hosting regions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    Us,
+    Eu,
+    Au,
+}
+
+impl Region {
+    pub fn base_url(self) -> &'static str {
+        match self {
+            Region::Us => "https://api.intercom.io",
+            Region::Eu => "https://api.eu.intercom.io",
+            Region::Au => "https://api.au.intercom.io",
+        }
+    }
+}
+
+/// Defaults, shared with `config/example.toml`.
+pub mod defaults {
+    pub const OUTPUT_DIR: &str = "intercom-export-output";
+    pub const STATE_PATH: &str = "intercom-export-state.db";
+    pub const PAGE_SIZE: u32 = 150;
+    pub const ROWS_PER_FILE: u64 = 1_000_000;
+    pub const REQUEST_TIMEOUT_SECS: u64 = 60;
+    pub const MAX_RETRIES: usize = 8;
+    pub const MAX_RETRY_SECS: u64 = 600;
+    pub const CONCURRENCY: usize = 8;
+    pub const LOOKBACK_SECS: u64 = 0;
+    pub const CHECKPOINT_SECS: u64 = 60;
+    pub const LEASE_TTL_SECS: u64 = crate::state::DEFAULT_LEASE_TTL_SECS;
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

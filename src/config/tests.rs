@@ -1,0 +1,142 @@
+//! Tests of the config: unknown keys, environment and flag layering,
+//! workspace blocks, rejected values.
+
+use super::*;
+use std::path::PathBuf;
+
+use crate::output::Format;
+use crate::reports::ReportName;
+
+#[test]
+fn unknown_keys_are_named_with_the_nearest_valid_one() {
+    let err = FileConfig::parse("output_dri = \"x\"\n")
+        .expect_err("unknown key")
+        .to_string();
+    assert!(
+        err.contains("`output_dri`") && err.contains("did you mean `output_dir`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "output_dir = \"file\"\npage_size = 100\n").expect("write");
+    let env = [
+        ("INTERCOM_OUTPUT_DIR", "env"),
+        ("INTERCOM_REPORTS", "users, leads"),
+        ("INTERCOM_PAGE_SIZE", "50"),
+        ("INTERCOM_VERSION", "2.11"),
+        ("INTERCOM_ACCESS_TOKEN", "secret"),
+        ("INTERCOM_SOMETHING_ELSE", "x"),
+        ("HOME", "/root"),
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()));
+    let c = FileConfig::load(Some(&path), env).expect("load");
+    assert_eq!(c.output_dir, Some(PathBuf::from("env")));
+    assert_eq!(
+        c.reports,
+        Some(vec!["users".to_string(), "leads".to_string()])
+    );
+    assert_eq!(c.page_size, Some(50));
+    assert_eq!(c.intercom_version.as_deref(), Some("2.11"));
+}
+
+#[test]
+fn flags_override_the_file_and_defaults_apply() {
+    let file =
+        FileConfig::parse("region = \"eu\"\noutput_dir = \"from-file\"\nreports = [\"users\"]\n")
+            .expect("parse");
+    let s = Settings::resolve(
+        file,
+        Overrides {
+            output_dir: Some("from-flag".into()),
+            ..Overrides::default()
+        },
+    )
+    .expect("resolve");
+    assert_eq!(s.base_url.as_str(), "https://api.eu.intercom.io/");
+    assert_eq!(s.output_dir, PathBuf::from("from-flag"));
+    assert_eq!(s.reports, vec![ReportName::Users]);
+    assert_eq!(s.formats, vec![Format::Parquet]);
+    assert_eq!(s.page_size, 150);
+    assert_eq!(s.intercom_version, "2.16");
+}
+
+#[test]
+fn workspace_blocks_layer_over_the_top_level() {
+    let file = FileConfig::parse(
+        "output_dir = \"out\"\nreports = [\"users\"]\npage_size = 100\n\
+         [options.conversations]\nstate = \"open\"\n\
+         [[workspace]]\nname = \"a\"\ntoken_env = \"TOKEN_A\"\nregion = \"eu\"\n\
+         [[workspace]]\nname = \"b\"\ntoken_file = \"/t\"\noutput = \"/data/b\"\n\
+         reports = [\"leads\"]\n",
+    )
+    .expect("parse");
+    let all = Settings::resolve_all(file.clone(), Overrides::default(), &[]).expect("resolve");
+    assert_eq!(all.len(), 2);
+    let (a, b) = (&all[0], &all[1]);
+    assert_eq!((a.workspace.as_str(), b.workspace.as_str()), ("a", "b"));
+    assert_eq!(a.output_dir, PathBuf::from("out/a"));
+    assert_eq!(b.output_dir, PathBuf::from("/data/b"));
+    assert_eq!(a.base_url.as_str(), "https://api.eu.intercom.io/");
+    assert_eq!(b.base_url.as_str(), "https://api.intercom.io/");
+    assert_eq!(a.reports, vec![ReportName::Users]);
+    assert_eq!(b.reports, vec![ReportName::Leads]);
+    assert_eq!((a.page_size, b.page_size), (100, 100));
+    assert!(a.report_options.contains_key(&ReportName::Conversations));
+    let err = a.token().expect_err("TOKEN_A is unset").to_string();
+    assert!(err.contains("TOKEN_A") && err.contains("`a`"), "{err}");
+    // --workspace picks; unknown names are listed.
+    let only_b =
+        Settings::resolve_all(file.clone(), Overrides::default(), &["b".into()]).expect("resolve");
+    assert_eq!(only_b.len(), 1);
+    let err = Settings::resolve_all(file, Overrides::default(), &["c".into()])
+        .expect_err("no such workspace")
+        .to_string();
+    assert!(err.contains("a, b"), "{err}");
+    // Without blocks: one unnamed workspace, as before.
+    let plain =
+        Settings::resolve_all(FileConfig::default(), Overrides::default(), &[]).expect("resolve");
+    assert_eq!(plain.len(), 1);
+    assert_eq!(plain[0].workspace, "");
+    assert_eq!(plain[0].output_dir, PathBuf::from(defaults::OUTPUT_DIR));
+}
+
+#[test]
+fn bad_workspace_blocks_are_named() {
+    let e = |toml: &str| match FileConfig::parse(toml) {
+        Err(e) => e.to_string(),
+        Ok(f) => Settings::resolve_all(f, Overrides::default(), &[])
+            .expect_err("invalid")
+            .to_string(),
+    };
+    let err = e("[[workspace]]\nname = \"a\"\ntoken_evn = \"X\"\n");
+    assert!(err.contains("did you mean `token_env`"), "{err}");
+    assert!(e("[[workspace]]\nname = \"a\"\n").contains("has no token"));
+    assert!(e("[[workspace]]\nname = \"a/b\"\ntoken_env = \"X\"\n").contains("not allowed"));
+    let twice = "[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\n";
+    assert!(e(&format!("{twice}{twice}")).contains("unique"));
+    assert!(
+        e("[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\npage_size = 5\n")
+            .contains("unknown config key `page_size`")
+    );
+}
+
+#[test]
+fn bad_values_are_rejected_with_the_reason() {
+    let e = |toml: &str| {
+        Settings::resolve(
+            FileConfig::parse(toml).expect("parse"),
+            Overrides::default(),
+        )
+        .expect_err("invalid")
+        .to_string()
+    };
+    assert!(e("page_size = 500").contains("1 to 150"));
+    assert!(e("concurrency = 0").contains("1 to 64"));
+    assert!(e("max_requests_per_minute = 0").contains("at least 1"));
+    assert!(e("base_url = \"http://example.com\"").contains("plain http"));
+    assert!(e("reports = [\"nope\"]").contains("valid reports are"));
+}

@@ -1,0 +1,216 @@
+//! [`ReportWriter`]: streams one report's rows through one encoder per
+//! format into part files, rolls parts every `rows_per_file` rows, hands
+//! over durable files at checkpoints and at the end.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use arrow_schema::SchemaRef;
+use serde_json::Value;
+
+use super::part::{OpenFile, open_part};
+use super::schema::{BatchEncoder, Column, RowMeta};
+use super::{Format, WriterConfig, WrittenFile, encode_error};
+use crate::error::{Error, Result};
+
+/// Rows gathered in the Arrow builders before they go to the file writer as
+/// one batch: fewer, larger batches (a conversation's parts arrive ~20 at a
+/// time) cost less per row in the Parquet and CSV writers.
+const BATCH_ROWS: usize = 4096;
+
+/// Streams rows of one report into part files. Not async: run it on a
+/// blocking thread (the pipeline does).
+pub struct ReportWriter {
+    config: WriterConfig,
+    /// The meta values and the counters (misfits, anomalies): the first
+    /// format's encoder counts into it.
+    meta: RowMeta,
+    /// The same meta values with counters nobody reads: the other formats'
+    /// encoders count into it, so a value is counted once, not once per
+    /// format.
+    uncounted: RowMeta,
+    sinks: Vec<Sink>,
+    part: u32,
+    rows_in_part: u64,
+    written: Vec<WrittenFile>,
+}
+
+/// One format's encoder and the part file being written.
+pub(super) struct Sink {
+    pub(super) format: Format,
+    pub(super) schema: SchemaRef,
+    encoder: BatchEncoder,
+    open: Option<OpenFile>,
+}
+
+impl ReportWriter {
+    pub fn new(config: WriterConfig, columns: Vec<Column>) -> Result<Self> {
+        let sinks = config
+            .formats
+            .iter()
+            .map(|&format| {
+                let encoder = BatchEncoder::new(&columns, format == Format::Csv);
+                Ok(Sink {
+                    format,
+                    schema: encoder.schema().clone(),
+                    encoder,
+                    open: None,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let meta = RowMeta {
+            run_id: config.run_key.clone(),
+            extracted_at: config.extracted_at,
+            anomalies: config.anomalies.clone(),
+            ..RowMeta::default()
+        };
+        let uncounted = RowMeta {
+            run_id: meta.run_id.clone(),
+            extracted_at: meta.extracted_at,
+            ..RowMeta::default()
+        };
+        Ok(Self {
+            config,
+            meta,
+            uncounted,
+            sinks,
+            part: 0,
+            rows_in_part: 0,
+            written: Vec::new(),
+        })
+    }
+
+    /// The directory this writer puts its parts in.
+    pub fn run_dir(&self) -> PathBuf {
+        self.config
+            .output_dir
+            .join(&self.config.report)
+            .join(&self.config.run_key)
+    }
+
+    /// Append API records. Rolls to a new part file when the current one is full.
+    pub fn write(&mut self, records: &[Value]) -> Result<()> {
+        let mut rest = records;
+        while !rest.is_empty() {
+            let room = (self.config.rows_per_file - self.rows_in_part).max(1) as usize;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.write_part(now)?;
+            rest = later;
+            if self.rows_in_part >= self.config.rows_per_file {
+                self.close_part()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_part(&mut self, records: &[Value]) -> Result<()> {
+        let run_dir = self.run_dir();
+        let report = self.config.report.clone();
+        for (i, sink) in self.sinks.iter_mut().enumerate() {
+            let meta = if i == 0 { &self.meta } else { &self.uncounted };
+            sink.encoder.append(records, meta);
+            if sink.encoder.len() >= BATCH_ROWS {
+                flush_sink(sink, &run_dir, &self.config, self.part, &report)?;
+            }
+        }
+        self.rows_in_part += records.len() as u64;
+        Ok(())
+    }
+
+    fn close_part(&mut self) -> Result<()> {
+        let run_dir = self.run_dir();
+        for sink in &mut self.sinks {
+            flush_sink(sink, &run_dir, &self.config, self.part, &self.config.report)?;
+            if let Some(open) = sink.open.take() {
+                let file = open.finish(sink.format, &self.config.report)?;
+                self.written.push(file);
+            }
+        }
+        self.part += 1;
+        self.rows_in_part = 0;
+        Ok(())
+    }
+
+    /// Close the last part; every file written is then durable (see [`Self::files`]).
+    pub fn finish(&mut self) -> Result<()> {
+        self.close_part()?;
+        if !self.written.is_empty() {
+            sync_dir(&self.run_dir())?;
+        }
+        Ok(())
+    }
+
+    /// Close the current part and hand over the files finished since the
+    /// last call, durable (fsynced, renamed, directory synced): a checkpoint.
+    /// The writer forgets them, so [`Self::abort`] no longer removes them
+    /// (the caller commits them); later rows go to new parts.
+    pub fn take_files(&mut self) -> Result<Vec<WrittenFile>> {
+        // Rows may still wait in the encoders, with no part file open yet.
+        if self.rows_in_part > 0 || self.sinks.iter().any(|s| s.open.is_some()) {
+            self.close_part()?;
+        }
+        if !self.written.is_empty() {
+            sync_dir(&self.run_dir())?;
+        }
+        Ok(std::mem::take(&mut self.written))
+    }
+
+    /// Values written as null because they did not fit their column's type.
+    pub fn misfits(&self) -> u64 {
+        self.meta.misfits.get()
+    }
+
+    /// The files finished so far.
+    pub fn files(&self) -> &[WrittenFile] {
+        &self.written
+    }
+
+    /// Remove everything this writer created (temporary and finished parts).
+    pub fn abort(self) {
+        let run_dir = self.run_dir();
+        for sink in self.sinks {
+            if let Some(open) = sink.open {
+                let _ = fs::remove_file(&open.tmp_path);
+            }
+        }
+        for file in &self.written {
+            let _ = fs::remove_file(self.config.output_dir.join(&file.relative_path));
+        }
+        // Only removes the directory if it is now empty.
+        let _ = fs::remove_dir(&run_dir);
+    }
+}
+
+/// Hand the rows gathered in `sink`'s encoder to its part file (opened on
+/// the first rows).
+fn flush_sink(
+    sink: &mut Sink,
+    run_dir: &Path,
+    config: &WriterConfig,
+    part: u32,
+    report: &str,
+) -> Result<()> {
+    let Some(batch) = sink.encoder.flush().map_err(|e| encode_error(report, e))? else {
+        return Ok(());
+    };
+    if sink.open.is_none() {
+        sink.open = Some(open_part(run_dir, config, sink, part)?);
+    }
+    if let Some(open) = sink.open.as_mut() {
+        open.write(&batch, report)?;
+    }
+    Ok(())
+}
+
+/// Make a rename durable: fsync the directory that holds the entry.
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::output(dir, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
