@@ -29,8 +29,11 @@ pub(super) fn list_reports(out: &mut impl Write) -> anyhow::Result<ExitStatus> {
         };
         writeln!(out, "{:<24} {}{default}", info.name, info.description)?;
         for o in info.options {
-            let choices = if o.choices.is_empty() {
+            let choices = if o.choices.is_empty() && o.default.is_empty() {
                 "list".to_string()
+            } else if o.choices.is_empty() {
+                // A free-form value (seconds, a date): its doc says the form.
+                format!("VALUE (default {})", o.default)
             } else {
                 format!("{} (default {})", o.choices.join("|"), o.default)
             };

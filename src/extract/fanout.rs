@@ -126,9 +126,11 @@ pub(crate) enum Parent {
 }
 
 /// Parent windows a search plans at least, when it feeds a fan-out: a
-/// crash then loses at most about 1/20 of a first sync's child requests
-/// (one window, plus what `checkpoint_every` lets accumulate).
-pub const FANOUT_MIN_WINDOWS: u64 = 20;
+/// crash then loses about 1/40 of a first sync's child requests per window
+/// not yet committed (one, plus what `checkpoint_every` and a committer
+/// that lags under load let accumulate: the crash test measured up to
+/// 2.7 windows of 20 on a loaded machine, hence 40).
+pub const FANOUT_MIN_WINDOWS: u64 = 40;
 
 impl Feed {
     /// A feed and the stream of what it is given.
