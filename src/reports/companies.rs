@@ -59,7 +59,7 @@ pub static COMPANIES: ReportSpec = ReportSpec {
     keys: keys::VERSIONED,
     probes: SCROLL_PROBE,
     skip_failed_option: None,
-    plan: |_| Ok(Plan::Scroll(run_companies)),
+    plan: |_| Ok(Plan::Scroll(|c| run(c, CompanyReport::Companies))),
 };
 
 /// `company_tags`: the inline tags of each changed company.
@@ -74,7 +74,7 @@ pub static COMPANY_TAGS: ReportSpec = ReportSpec {
         &["company_id", "company_updated_at", "tag_id"],
         &[keys::COMPANY_TO_COMPANY, keys::TAG],
     ),
-    plan: |_| Ok(Plan::Scroll(run_tags)),
+    plan: |_| Ok(Plan::Scroll(|c| run(c, CompanyReport::Tags))),
     ..COMPANIES
 };
 
@@ -90,7 +90,7 @@ pub static COMPANY_SEGMENTS: ReportSpec = ReportSpec {
     ),
     plan: |_| {
         Ok(Plan::FanOut {
-            run: run_segments,
+            run: |c| run(c, CompanyReport::Segments),
             parents: None,
         })
     },
@@ -107,40 +107,9 @@ impl ReportName {
     pub const CompanySegments: ReportName = ReportName::of(&COMPANY_SEGMENTS);
 }
 
-/// [`extract`] of `companies`, as the plan's extractor.
-fn run_companies(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    Box::pin(extract(
-        c.client,
-        CompanyReport::Companies,
-        c.options,
-        c.cursor,
-        c.retry,
-        c.tx,
-    ))
-}
-
-/// [`extract`] of `company_tags`, as the plan's extractor.
-fn run_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    Box::pin(extract(
-        c.client,
-        CompanyReport::Tags,
-        c.options,
-        c.cursor,
-        c.retry,
-        c.tx,
-    ))
-}
-
-/// [`extract`] of `company_segments`, as the plan's extractor.
-fn run_segments(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    Box::pin(extract(
-        c.client,
-        CompanyReport::Segments,
-        c.options,
-        c.cursor,
-        c.retry,
-        c.tx,
-    ))
+/// [`extract`] of one company report, as its plan's extractor.
+fn run(c: ExtractCtx<'_>, which: CompanyReport) -> ExtractFuture<'_> {
+    Box::pin(extract(c.client, which, c.options, c.cursor, c.retry, c.tx))
 }
 
 /// Which report over companies.

@@ -355,6 +355,25 @@ fn part_rows(mut conversation: Value, cutoff: PartCutoff) -> Vec<Value> {
         })
         .unwrap_or(parts.len() as u64)
         .max(parts.len() as u64);
+    let parent = [
+        ("conversation_id", &conversation["id"]),
+        ("conversation_created_at", &conversation["created_at"]),
+        ("conversation_updated_at", &conversation["updated_at"]),
+    ];
+    rows_of_parts(parts, total, cutoff, &parent)
+}
+
+/// The rows of the `parts` (of a conversation or a ticket) that `cutoff`
+/// admits by their `updated_at`: each part with the `parent` columns and the
+/// derived ones, `body_text` ([`plain_text`] of `body`), `attachment_count`,
+/// `parts_truncated` (`total` above the parts sent: Intercom's 500-part
+/// cap) and `parts_total`.
+pub(crate) fn rows_of_parts(
+    parts: Vec<Value>,
+    total: u64,
+    cutoff: PartCutoff,
+    parent: &[(&str, &Value)],
+) -> Vec<Value> {
     let truncated = total > parts.len() as u64;
     parts
         .into_iter()
@@ -373,19 +392,10 @@ fn part_rows(mut conversation: Value, cutoff: PartCutoff) -> Vec<Value> {
                 .get("attachments")
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
-            row.insert("conversation_id".into(), conversation["id"].clone());
-            row.insert(
-                "conversation_created_at".into(),
-                conversation["created_at"].clone(),
-            );
-            row.insert(
-                "conversation_updated_at".into(),
-                conversation["updated_at"].clone(),
-            );
-            row.insert(
-                "body_text".into(),
-                text.map(Value::from).unwrap_or(Value::Null),
-            );
+            for (column, value) in parent {
+                row.insert((*column).into(), (*value).clone());
+            }
+            row.insert("body_text".into(), text.map_or(Value::Null, Value::from));
             row.insert("attachment_count".into(), Value::from(attachments));
             row.insert("parts_truncated".into(), Value::from(truncated));
             row.insert("parts_total".into(), Value::from(total));

@@ -1,5 +1,7 @@
 //! Unit tests of `reports::lifecycle` (events derived from fixtures).
 use super::*;
+use crate::reports::both_parents::PairCursor;
+use crate::reports::part_cursor::PartsCursor;
 
 fn conversation() -> Value {
     json!({"id": "7", "created_at": 100, "updated_at": 400,

@@ -350,7 +350,7 @@ pub static CONVERSATION_TAGS: ReportSpec = ReportSpec {
         &["conversation_id", "conversation_updated_at", "tag_id"],
         &[keys::TO_CONVERSATION, keys::TAG],
     ),
-    plan: |_| Ok(Mapping::ConversationTags.plan(run_conversation_tags)),
+    plan: |_| Ok(Mapping::ConversationTags.plan(|c| run(c, Mapping::ConversationTags))),
     ..CONVERSATION_MAPPING
 };
 
@@ -363,7 +363,7 @@ pub static CONVERSATION_CONTACTS: ReportSpec = ReportSpec {
         &["conversation_id", "conversation_updated_at", "contact_id"],
         &[keys::TO_CONVERSATION, keys::CONTACT_TO_CONTACT],
     ),
-    plan: |_| Ok(Mapping::ConversationContacts.plan(run_conversation_contacts)),
+    plan: |_| Ok(Mapping::ConversationContacts.plan(|c| run(c, Mapping::ConversationContacts))),
     ..CONVERSATION_MAPPING
 };
 
@@ -376,7 +376,7 @@ pub static CONTACT_TAGS: ReportSpec = ReportSpec {
         &["contact_id", "contact_updated_at", "tag_id"],
         &[keys::CONTACT_TO_CONTACT, keys::TAG],
     ),
-    plan: |_| Ok(Mapping::ContactTags.plan(run_contact_tags)),
+    plan: |_| Ok(Mapping::ContactTags.plan(|c| run(c, Mapping::ContactTags))),
     ..CONTACT_MAPPING
 };
 
@@ -389,7 +389,7 @@ pub static CONTACT_COMPANIES: ReportSpec = ReportSpec {
         &["contact_id", "contact_updated_at", "company_id"],
         &[keys::CONTACT_TO_CONTACT, keys::COMPANY_TO_COMPANY],
     ),
-    plan: |_| Ok(Mapping::ContactCompanies.plan(run_contact_companies)),
+    plan: |_| Ok(Mapping::ContactCompanies.plan(|c| run(c, Mapping::ContactCompanies))),
     ..CONTACT_MAPPING
 };
 
@@ -402,7 +402,7 @@ pub static CONTACT_SEGMENTS: ReportSpec = ReportSpec {
         &["contact_id", "contact_updated_at", "segment_id"],
         &[keys::CONTACT_TO_CONTACT, keys::SEGMENT],
     ),
-    plan: |_| Ok(Mapping::ContactSegments.plan(run_contact_segments)),
+    plan: |_| Ok(Mapping::ContactSegments.plan(|c| run(c, Mapping::ContactSegments))),
     ..CONTACT_MAPPING
 };
 
@@ -436,26 +436,6 @@ impl Mapping {
             parents: Some(self.spec()),
         }
     }
-}
-
-fn run_conversation_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    run(c, Mapping::ConversationTags)
-}
-
-fn run_conversation_contacts(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    run(c, Mapping::ConversationContacts)
-}
-
-fn run_contact_tags(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    run(c, Mapping::ContactTags)
-}
-
-fn run_contact_companies(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    run(c, Mapping::ContactCompanies)
-}
-
-fn run_contact_segments(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
-    run(c, Mapping::ContactSegments)
 }
 
 #[rustfmt::skip]

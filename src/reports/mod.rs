@@ -13,6 +13,7 @@
 //! what is missing.
 
 pub mod activity_logs;
+pub mod both_parents;
 pub mod companies;
 pub mod contacts;
 pub mod conversation_parts;

@@ -14,8 +14,9 @@
 use serde_json::{Value, json};
 
 use crate::output::schema::{ColType::*, Column, timestamp_secs};
+use crate::reports::both_parents::{self, Kind, extract_both, id_text};
 use crate::reports::conversation_parts::PartCutoff;
-use crate::reports::lifecycle::{self, Kind, extract_both, id_text};
+use crate::reports::lifecycle;
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, ReportSpec};
 use crate::reports::{ReportName, keys};
 
@@ -77,7 +78,7 @@ fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
 fn rows(kind: Kind, parent: &Value, cutoff: PartCutoff) -> Vec<Value> {
     let parent_id = id_text(&parent["id"]);
     let mut out = Vec::new();
-    for p in lifecycle::parts(kind, parent) {
+    for p in both_parents::parts(kind, parent) {
         let created = timestamp_secs(&p["created_at"]);
         if !created.is_some_and(|t| cutoff.admits(t)) {
             continue;

@@ -33,7 +33,7 @@ use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
 use crate::extract::{Pipe, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
-use crate::reports::conversation_parts::{PartCutoff, plain_text};
+use crate::reports::conversation_parts::{PartCutoff, rows_of_parts};
 use crate::reports::part_cursor::{PartsCursor, map_checkpoints};
 use crate::reports::search::identity;
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
@@ -227,33 +227,11 @@ fn part_rows(mut ticket: Value, cutoff: PartCutoff) -> Vec<Value> {
     };
     let sent = parts.len() as u64;
     let total = list["total_count"].as_u64().unwrap_or(sent).max(sent);
-    let truncated = total > sent;
-    parts
-        .into_iter()
-        .filter(|p| {
-            p.get("updated_at")
-                .and_then(crate::output::schema::timestamp_secs)
-                .is_some_and(|t| cutoff.admits(t))
-        })
-        .filter_map(|p| match p {
-            Value::Object(row) => Some(row),
-            _ => None,
-        })
-        .map(|mut row| {
-            let text = row.get("body").and_then(Value::as_str).map(plain_text);
-            let attachments = row
-                .get("attachments")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            row.insert("ticket_id".into(), ticket["id"].clone());
-            row.insert("ticket_updated_at".into(), ticket["updated_at"].clone());
-            row.insert("body_text".into(), text.map_or(Value::Null, Value::from));
-            row.insert("attachment_count".into(), Value::from(attachments));
-            row.insert("parts_truncated".into(), Value::from(truncated));
-            row.insert("parts_total".into(), Value::from(total));
-            Value::Object(row)
-        })
-        .collect()
+    let parent = [
+        ("ticket_id", &ticket["id"]),
+        ("ticket_updated_at", &ticket["updated_at"]),
+    ];
+    rows_of_parts(parts, total, cutoff, &parent)
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use serde_json::Value;
 use super::super::Simulator;
 use super::super::error::ApiError;
 use super::super::shapes::{activity, help_center as hc, obj};
-use super::{Ver, link_page, origin, page_params};
+use super::{PageParams, Ver, link_page, origin, page_params};
 
 /// Default page size of `GET /help_center/collections` and the activity log.
 const PER_PAGE: usize = 20;
@@ -50,21 +50,9 @@ pub(super) async fn collections(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = page_params(raw.as_deref(), PER_PAGE, super::MAX_PER_PAGE)?;
-    let v211 = Ver::of(&headers).is_211();
     let w = sim.read_world();
     let all = hc::listed(&w, hc::COLLECTIONS, w.now, hc::collection);
-    let base = format!("{}/help_center/collections", origin(&headers));
-    let (mut page, pages) = link_page(&all, &p, &base);
-    if v211 {
-        page = page.into_iter().map(hc::to_v211).collect();
-    }
-    Ok(axum::Json(obj! {
-        "type" => "list",
-        "data" => page,
-        "total_count" => all.len() as u64,
-        "pages" => pages,
-    })
-    .into_response())
+    Ok(listing(&headers, &all, &p, "help_center/collections"))
 }
 
 pub(super) async fn articles(
@@ -73,21 +61,26 @@ pub(super) async fn articles(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let p = page_params(raw.as_deref(), ARTICLES_PER_PAGE, super::MAX_PER_PAGE)?;
-    let v211 = Ver::of(&headers).is_211();
     let w = sim.read_world();
     let all = hc::listed(&w, hc::ARTICLES, w.now, hc::article);
-    let base = format!("{}/articles", origin(&headers));
-    let (mut page, pages) = link_page(&all, &p, &base);
-    if v211 {
+    Ok(listing(&headers, &all, &p, "articles"))
+}
+
+/// One page of a help-center list (`pages.next` a full URL to `path`), in
+/// the 2.11 shape when the request asks for that version.
+fn listing(headers: &HeaderMap, all: &[Value], p: &PageParams, path: &str) -> Response {
+    let base = format!("{}/{path}", origin(headers));
+    let (mut page, pages) = link_page(all, p, &base);
+    if Ver::of(headers).is_211() {
         page = page.into_iter().map(hc::to_v211).collect();
     }
-    Ok(axum::Json(obj! {
+    axum::Json(obj! {
         "type" => "list",
         "data" => page,
         "total_count" => all.len() as u64,
         "pages" => pages,
     })
-    .into_response())
+    .into_response()
 }
 
 /// A unix-time query parameter, if given.
