@@ -149,13 +149,18 @@ pub(crate) async fn export(
             write_all(writer, rx, checkpoints, &bar, report, &output_dir)
         })
     };
+    // A reconciliation reads the state store, which plain extractors do not see.
+    let reconcile = matches!(
+        reports::plan(report, &options),
+        Ok(reports::Plan::Reconcile)
+    );
     let mut known_ids = None;
     let known_ids_out = &mut known_ids;
     let extracting = async move {
         match source {
             // Tombstones read the known ids from the state (and hand back
             // the new ones for the final commit).
-            Source::Incremental { cursor, retry, .. } if report == ReportName::Deletions => {
+            Source::Incremental { cursor, retry, .. } if reconcile => {
                 let passes = reports::deletions::Passes {
                     client,
                     options: &extract_options,
