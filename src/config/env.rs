@@ -9,6 +9,16 @@ use crate::error::Result;
 /// (`INTERCOM_OUTPUT_DIR` for `output_dir`, ...).
 pub const ENV_PREFIX: &str = "INTERCOM_";
 
+/// The config key `key` (lower case, without the prefix) is one or two
+/// edits away from, if any: `outpt_dir` → `output_dir`.
+pub(super) fn near_key<'k>(key: &str, keys: &'k [String]) -> Option<&'k String> {
+    keys.iter()
+        .map(|k| (strsim::levenshtein(key, k), k))
+        .min()
+        .filter(|(d, _)| (1..=2).contains(d))
+        .map(|(_, k)| k)
+}
+
 /// Config keys given as `INTERCOM_<KEY>` environment variables.
 pub(super) fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Result<toml::Table> {
     let keys = FileConfig::keys();
@@ -25,7 +35,17 @@ pub(super) fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Resu
             other => other.to_string(),
         };
         if key == "options" || key == "workspace" || !keys.contains(&key) {
-            tracing::debug!(variable = %name, "not a config key; ignored");
+            // A near miss of a config key is most likely a typo the user
+            // expects to take effect: say so (other INTERCOM_* variables,
+            // e.g. of other tools, are left alone).
+            match near_key(&key, &keys) {
+                Some(k) => tracing::warn!(
+                    variable = %name,
+                    "{name} is not a config key and is ignored; did you mean {ENV_PREFIX}{}?",
+                    k.to_ascii_uppercase()
+                ),
+                None => tracing::debug!(variable = %name, "not a config key; ignored"),
+            }
             continue;
         }
         let parsed = if LIST_KEYS.contains(&key.as_str()) {

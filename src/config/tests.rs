@@ -140,3 +140,30 @@ fn bad_values_are_rejected_with_the_reason() {
     assert!(e("base_url = \"http://example.com\"").contains("plain http"));
     assert!(e("reports = [\"nope\"]").contains("valid reports are"));
 }
+
+#[test]
+fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
+    let e = Settings::resolve(
+        FileConfig::parse("reports = [\"user\"]").expect("parse"),
+        Overrides::default(),
+    )
+    .expect_err("invalid")
+    .to_string();
+    assert!(e.contains("did you mean \"users\"?"), "{e}");
+    // Far from every name: no guess.
+    let e = Settings::resolve(
+        FileConfig::parse("reports = [\"xyzzy\"]").expect("parse"),
+        Overrides::default(),
+    )
+    .expect_err("invalid")
+    .to_string();
+    assert!(!e.contains("did you mean"), "{e}");
+
+    let keys = FileConfig::keys();
+    assert_eq!(
+        env::near_key("outpt_dir", &keys).map(String::as_str),
+        Some("output_dir")
+    );
+    assert_eq!(env::near_key("output_dir", &keys), None, "an exact key is no typo");
+    assert_eq!(env::near_key("export_test_pause", &keys), None);
+}

@@ -192,8 +192,16 @@ impl FromStr for ReportName {
             .find(|r| r.as_str() == wanted)
             .ok_or_else(|| {
                 let names: Vec<_> = ReportName::all().map(|r| r.as_str()).collect();
+                // The nearest name, when it is a likely typo (≤ 3 edits).
+                let hint = names
+                    .iter()
+                    .map(|n| (strsim::levenshtein(wanted, n), *n))
+                    .min()
+                    .filter(|(d, _)| *d <= 3)
+                    .map(|(_, n)| format!(" (did you mean {n:?}?)"))
+                    .unwrap_or_default();
                 Error::Config(format!(
-                    "unknown report {wanted:?}; valid reports are: {}",
+                    "unknown report {wanted:?}{hint}; valid reports are: {}",
                     names.join(", ")
                 ))
             })
