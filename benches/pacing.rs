@@ -54,6 +54,7 @@ async fn main() {
         max_retries: 8,
         max_retry_time: Duration::from_secs(600),
         max_requests_per_minute: None,
+        max_in_flight: concurrency,
     })
     .expect("client");
 

@@ -62,7 +62,9 @@
 //! - [`http`]: the one HTTP client. Base URL by region, bearer token,
 //!   `Intercom-Version`, JSON decoding, retries with backoff (`backon`),
 //!   pacing by a `governor` limiter sized from `X-RateLimit-Limit` and
-//!   corrected by the `X-RateLimit-*` headers (`http::pace`).
+//!   corrected by the `X-RateLimit-*` headers (`http::pace`), and as many
+//!   calls in flight as the allowed rate × the measured latency needs, up
+//!   to `concurrency` (`http::inflight`).
 //! - [`api`]: response envelopes and the search query builders.
 //! - [`reports`]: one module per report: its columns, its `ReportSpec`
 //!   (what it reads: a plan) and its extractor; `reports::ALL` is the

@@ -298,6 +298,7 @@ mod tests {
                 retries: 2,
                 rate_limited: 1,
                 rate_limit_per_10s: None,
+                ..StatsSnapshot::default()
             },
             anomalies: Default::default(),
         }

@@ -56,6 +56,8 @@ pub(crate) fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_js
         "seconds": summary.seconds,
         "rate_limit_per_10s": summary.http.rate_limit_per_10s,
         "allowed_calls_used": summary.allowed_calls_used(),
+        "in_flight_target": summary.http.in_flight_target,
+        "peak_in_flight": summary.http.peak_in_flight,
         "reports": reports,
     })
 }

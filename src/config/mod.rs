@@ -59,7 +59,11 @@ pub mod defaults {
     pub const REQUEST_TIMEOUT_SECS: u64 = 60;
     pub const MAX_RETRIES: usize = 8;
     pub const MAX_RETRY_SECS: u64 = 600;
-    pub const CONCURRENCY: usize = 8;
+    /// The most calls in flight (an upper bound: the client finds the
+    /// number the rate limit needs at the measured latency below it).
+    pub const CONCURRENCY: usize = crate::http::inflight::DEFAULT_BOUND;
+    /// The largest `concurrency` accepted.
+    pub const MAX_CONCURRENCY: usize = 256;
     pub const LOOKBACK_SECS: u64 = 0;
     pub const CHECKPOINT_SECS: u64 = 60;
     pub const LEASE_TTL_SECS: u64 = crate::state::DEFAULT_LEASE_TTL_SECS;

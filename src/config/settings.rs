@@ -52,7 +52,9 @@ pub struct Settings {
     pub max_retry_time: Duration,
     /// Ceiling on calls per minute (`None`: follow Intercom's headers only).
     pub max_requests_per_minute: Option<u32>,
-    /// Per-item requests in flight at once (conversation parts, notes...).
+    /// The most calls in flight at once, and per-item fetches (conversation
+    /// parts, notes...) started at once: an upper bound; the client keeps
+    /// as many calls out as the rate limit needs at the measured latency.
     pub concurrency: usize,
     /// Seconds before the cursor that every sync re-reads (search index lag).
     pub lookback_secs: u64,
@@ -145,9 +147,12 @@ impl Settings {
             ));
         }
         let concurrency = file.concurrency.unwrap_or(defaults::CONCURRENCY);
-        if !(1..=64).contains(&concurrency) {
+        if !(1..=defaults::MAX_CONCURRENCY).contains(&concurrency) {
             return Err(Error::Config(format!(
-                "concurrency = {concurrency} is out of range; use 1 to 64"
+                "concurrency = {concurrency} is out of range; use 1 to {} (the most calls in \
+                 flight; the client finds the right number below it itself, default {})",
+                defaults::MAX_CONCURRENCY,
+                defaults::CONCURRENCY
             )));
         }
         let state_text = match (flags.state_path, file.state, file.state_path) {
@@ -334,6 +339,7 @@ impl Settings {
             max_retries: self.max_retries,
             max_retry_time: self.max_retry_time,
             max_requests_per_minute: self.max_requests_per_minute,
+            max_in_flight: self.concurrency,
         }
     }
 }

@@ -135,7 +135,8 @@ fn bad_values_are_rejected_with_the_reason() {
         .to_string()
     };
     assert!(e("page_size = 500").contains("1 to 150"));
-    assert!(e("concurrency = 0").contains("1 to 64"));
+    assert!(e("concurrency = 0").contains("1 to 256"));
+    assert!(e("concurrency = 257").contains("1 to 256"));
     assert!(e("max_requests_per_minute = 0").contains("at least 1"));
     assert!(e("base_url = \"http://example.com\"").contains("plain http"));
     assert!(e("reports = [\"nope\"]").contains("valid reports are"));

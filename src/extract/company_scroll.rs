@@ -253,6 +253,7 @@ mod tests {
             max_retries: 2,
             max_retry_time: std::time::Duration::from_secs(10),
             max_requests_per_minute: None,
+            max_in_flight: 2,
         })
         .expect("client");
         let options = ExtractOptions {

@@ -3,8 +3,15 @@
 //! Reports such as `conversation_parts` read a parent listing (conversation
 //! search) and fetch something per parent (`GET /conversations/{id}`).
 //! [`FanOut::run`] takes the parents as a stream of [`Step`]s (items, and
-//! the parent read's checkpoints), keeps up to `concurrency` child requests
-//! in flight, sends each item's rows to the writer, and:
+//! the parent read's checkpoints), keeps up to `concurrency` items in
+//! flight, sends each item's rows to the writer, and:
+//!
+//! - **leaves the pace to the client**: `concurrency` is the setting's upper
+//!   bound, and the client's in-flight gate ([`crate::http::inflight`])
+//!   decides how many of these items' calls are out at once (the allowed
+//!   rate × the measured latency). An item waiting for a slot holds only
+//!   its parent; an answered one its rows until they are sent to the
+//!   writer, so memory stays within `concurrency` × one item's rows.
 //!
 //! - **classifies failures by one rule**, [`Error::scope`]: a child that is
 //!   gone (404/410) is skipped and counted as a skipped child; any other
@@ -271,7 +278,8 @@ pub struct FanOut<'a> {
     /// The child endpoint pattern, e.g. `GET /conversations/{id}` (anomaly
     /// details, error messages).
     pub endpoint: &'static str,
-    /// Child requests in flight at most.
+    /// Items in flight at most (the `concurrency` setting, an upper bound:
+    /// the client's in-flight gate decides how many calls actually go).
     pub concurrency: usize,
     pub anomalies: &'a Anomalies,
     pub out: &'a Pipe<'a>,

@@ -48,7 +48,9 @@ pub enum Msg {
 pub struct ExtractOptions {
     /// Page size for list and search requests (Intercom's maximum is 150).
     pub per_page: u32,
-    /// Per-item fetches in flight at once (see [`fanout`]).
+    /// Per-item fetches in flight at most (see [`fanout`]): the
+    /// `concurrency` setting, an upper bound; the client's in-flight gate
+    /// ([`crate::http::inflight`]) decides how many calls go at once.
     pub concurrency: usize,
     /// Seconds before the cursor re-read on every sync (see [`search`]).
     pub lookback_secs: u64,

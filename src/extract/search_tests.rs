@@ -73,6 +73,7 @@ async fn completed_windows_checkpoint_a_cursor_covering_exactly_the_rows_before(
         max_retries: 2,
         max_retry_time: Duration::from_secs(10),
         max_requests_per_minute: None,
+        max_in_flight: 2,
     })
     .expect("client");
     let spec = crate::reports::conversations::search_spec("all", "updated_at");

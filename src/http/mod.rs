@@ -2,8 +2,11 @@
 //!
 //! It owns the base URL (region), the `Authorization` and `Intercom-Version`
 //! headers, JSON decoding, and retries with exponential backoff and jitter
-//! (`backon`), guided by [`retry::classify`], and pacing by the workspace's
-//! rate-limit headers ([`pace::Pacer`], shared by clones of the client).
+//! (`backon`), guided by [`retry::classify`], pacing by the workspace's
+//! rate-limit headers ([`pace::Pacer`], shared by clones of the client), and
+//! as many calls in flight as the allowed rate at the measured latency needs
+//! ([`inflight::Gate`], also shared: a call waits for a slot, then for the
+//! pacer, then goes).
 //! Reports never build requests themselves: they call
 //! [`IntercomClient::get`] and [`IntercomClient::post`], or, for a read whose
 //! cursor lives on the server (the company scroll),
@@ -11,15 +14,18 @@
 //! retry could lose a page.
 
 mod error;
+mod headers;
+pub mod inflight;
 pub mod pace;
 pub mod retry;
 
 pub use error::{HttpError, permission};
 use error::{describe_reqwest_error, error_details};
+use headers::{canonical_link, server_wait, stated_limit};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
@@ -48,6 +54,10 @@ pub struct ClientConfig {
     pub max_retry_time: Duration,
     /// A ceiling below Intercom's own limit, for apps sharing the quota.
     pub max_requests_per_minute: Option<u32>,
+    /// The most calls in flight at once (the `concurrency` setting; at
+    /// least 1): an upper bound, below which the client finds the number
+    /// the rate limit needs at the measured latency ([`inflight`]).
+    pub max_in_flight: usize,
 }
 
 /// Counters for the run summary.
@@ -73,6 +83,11 @@ pub struct StatsSnapshot {
     /// calls per 10-second window for this token (1,666 for private apps).
     /// `None` while no response has carried the header.
     pub rate_limit_per_10s: Option<u32>,
+    /// The calls the client allows in flight now ([`inflight::Gate`]:
+    /// the allowed rate × the measured latency, within `[1, max_in_flight]`).
+    pub in_flight_target: usize,
+    /// The most calls the client had in flight at once since it was built.
+    pub peak_in_flight: usize,
 }
 
 impl StatsSnapshot {
@@ -84,6 +99,9 @@ impl StatsSnapshot {
             rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
             // The limit is a state, not a counter: the later one holds.
             rate_limit_per_10s: self.rate_limit_per_10s.or(earlier.rate_limit_per_10s),
+            // States too: the client's target now and its peak so far.
+            in_flight_target: self.in_flight_target,
+            peak_in_flight: self.peak_in_flight,
         }
     }
 }
@@ -99,6 +117,8 @@ pub struct IntercomClient {
     stats: Arc<ClientStats>,
     /// Shared by clones: one pacer per workspace token.
     pacer: Arc<pace::Pacer>,
+    /// Shared by clones: how many calls may be out at once.
+    gate: Arc<inflight::Gate>,
 }
 
 /// Check that `url` is https, or http on a loopback address (the simulator).
@@ -173,6 +193,10 @@ impl IntercomClient {
             max_retry_time: config.max_retry_time,
             stats: Arc::default(),
             pacer: Arc::new(pace::Pacer::new(config.max_requests_per_minute)),
+            gate: Arc::new(inflight::Gate::new(
+                config.max_in_flight,
+                config.max_requests_per_minute,
+            )),
         })
     }
 
@@ -224,6 +248,13 @@ impl IntercomClient {
         ServerCursorReads { client: self }
     }
 
+    /// The calls this client (and its clones) allows in flight now: the
+    /// allowed rate × the measured latency, within `[1, max_in_flight]`
+    /// (see [`inflight`]).
+    pub fn in_flight_target(&self) -> usize {
+        self.gate.target()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -232,6 +263,8 @@ impl IntercomClient {
             rate_limited: self.stats.rate_limited.load(Ordering::Relaxed),
             rate_limit_per_10s: Some(self.stats.rate_limit_per_10s.load(Ordering::Relaxed))
                 .filter(|l| *l > 0),
+            in_flight_target: self.gate.target(),
+            peak_in_flight: self.gate.peak(),
         }
     }
 
@@ -304,7 +337,11 @@ impl IntercomClient {
             endpoint: endpoint.to_string(),
             message: describe_reqwest_error(&e),
         };
+        // A slot first, then the pacer: a call waiting for the rate holds
+        // its slot, so the calls in flight never exceed the gate's target.
+        let slot = self.gate.enter().await;
         let ticket = self.pacer.acquire().await;
+        let sent = Instant::now();
         let resp = req.send().await.map_err(|e| Failure {
             // A connection that could not be opened carried no request.
             reached_server: !e.is_connect(),
@@ -312,7 +349,8 @@ impl IntercomClient {
         })?;
         ticket.observe(resp.headers());
         drop(ticket);
-        if let Some(limit) = stated_limit(resp.headers()) {
+        let limit = stated_limit(resp.headers());
+        if let Some(limit) = limit {
             self.stats
                 .rate_limit_per_10s
                 .store(limit, Ordering::Relaxed);
@@ -324,6 +362,13 @@ impl IntercomClient {
             .bytes()
             .await
             .map_err(|e| Failure::sent(transport(e)))?;
+        // The slot's time after the pacer: Little's law's latency.
+        if status.as_u16() == 429 {
+            slot.throttled(limit);
+        } else {
+            slot.answered(sent.elapsed(), limit);
+        }
+        drop(slot);
         if status.is_success() {
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Err(Failure::sent(HttpError::Body {
@@ -404,62 +449,6 @@ impl ServerCursorReads<'_> {
     pub fn max_wait(&self) -> Duration {
         self.client.max_retry_time
     }
-}
-
-/// The target of a `Link: <TARGET>; rel="canonical"` header (Intercom 2.16
-/// names the contact a merged contact went into this way), if any.
-fn canonical_link(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|link| {
-            let (target, params) = link.trim().split_once(';')?;
-            let canonical = params.split(';').any(|p| {
-                let p = p.trim().to_ascii_lowercase();
-                p == "rel=\"canonical\"" || p == "rel=canonical"
-            });
-            let target = target.trim().strip_prefix('<')?.strip_suffix('>')?;
-            canonical.then(|| target.to_string())
-        })
-}
-
-/// How long the server asked us to wait: `Retry-After` (seconds) wins, else
-/// `X-RateLimit-Limit` (calls per 10-second window), when present and positive.
-fn stated_limit(headers: &HeaderMap) -> Option<u32> {
-    headers
-        .get("x-ratelimit-limit")?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u32>()
-        .ok()
-        .filter(|l| *l > 0)
-}
-
-/// `X-RateLimit-Reset` (a unix timestamp) on a throttled response.
-fn server_wait(headers: &HeaderMap) -> Option<Duration> {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-    };
-    // Both bounded by one rate-limit window plus a margin (`pace::MAX_HEADER_WAIT`):
-    // a value further out is clock skew or a bad header; backoff takes over.
-    if let Some(secs) = header("retry-after") {
-        return Some(pace::bound_header_wait(Duration::from_secs(secs)));
-    }
-    let reset = header("x-ratelimit-reset")?;
-    let remaining = header("x-ratelimit-remaining");
-    if remaining.is_some_and(|r| r > 0) {
-        return None;
-    }
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(pace::bound_header_wait(Duration::from_secs(
-        reset.saturating_sub(now).max(1),
-    )))
 }
 
 #[cfg(test)]

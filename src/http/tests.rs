@@ -56,6 +56,7 @@ fn next_urls_must_stay_on_the_base_origin() {
             max_retries: 0,
             max_retry_time: Duration::from_secs(1),
             max_requests_per_minute: None,
+            max_in_flight: 8,
         })
         .expect("client")
     };

@@ -12,6 +12,11 @@
 //! last reset: `{"requests", "total_ms", "min_ms", "max_ms", "first_ms"}`,
 //! `first_ms` being the first [`FIRST_DELAYS`] delays in the order they were
 //! drawn. Without a model `latency` is `{}`.
+//!
+//! `in_flight` is the number of API requests being served now (from their
+//! arrival, simulated latency included, until their response leaves the
+//! handler) and `max_in_flight` the most at once since the last reset: how
+//! many calls a client kept out.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -34,6 +39,10 @@ struct Counts {
     windows: BTreeMap<i64, u64>,
     /// Latency class → delays served.
     latency: BTreeMap<&'static str, Delays>,
+    /// API requests being served now.
+    in_flight: u64,
+    /// The most API requests served at once.
+    max_in_flight: u64,
 }
 
 /// Delays served to one latency class.
@@ -89,6 +98,14 @@ impl Stats {
         }
     }
 
+    /// One API request arrived; it is served until the guard is dropped.
+    pub fn enter(&self) -> Serving<'_> {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        c.in_flight += 1;
+        c.max_in_flight = c.max_in_flight.max(c.in_flight);
+        Serving { stats: self }
+    }
+
     /// `{"total": n, "by_status": {"200": n}, "by_endpoint": {"GET /me": n},
     /// "max_in_window": n, "windows": [...], "latency": {...}}`.
     pub fn snapshot(&self) -> Value {
@@ -116,12 +133,33 @@ impl Stats {
             })
             .collect();
         json!({ "total": c.total, "by_status": by_status, "by_endpoint": c.by_endpoint,
-                "max_in_window": max_in_window, "windows": windows, "latency": latency })
+                "max_in_window": max_in_window, "windows": windows, "latency": latency,
+                "in_flight": c.in_flight, "max_in_flight": c.max_in_flight })
     }
 
-    /// Zeroes every counter.
+    /// Zeroes every counter (the requests being served stay counted, and
+    /// are the new maximum).
     pub fn reset(&self) {
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = Counts::default();
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let in_flight = c.in_flight;
+        *c = Counts {
+            in_flight,
+            max_in_flight: in_flight,
+            ..Counts::default()
+        };
+    }
+}
+
+/// An API request being served (see [`Stats::enter`]).
+#[derive(Debug)]
+pub struct Serving<'a> {
+    stats: &'a Stats,
+}
+
+impl Drop for Serving<'_> {
+    fn drop(&mut self) {
+        let mut c = self.stats.inner.lock().unwrap_or_else(|e| e.into_inner());
+        c.in_flight = c.in_flight.saturating_sub(1);
     }
 }
 
@@ -143,7 +181,7 @@ mod tests {
                    "max_in_window": 2,
                    "windows": [{"start": 1_000_000, "requests": 2},
                                {"start": 1_000_010, "requests": 1}],
-                   "latency": {}})
+                   "latency": {}, "in_flight": 0, "max_in_flight": 0})
         );
         s.record_delay("get", 120);
         s.record_delay("get", 80);
@@ -157,5 +195,33 @@ mod tests {
         );
         s.reset();
         assert_eq!(s.snapshot()["total"], 0);
+    }
+
+    #[test]
+    fn requests_served_at_once_and_their_peak() {
+        let s = Stats::default();
+        let a = s.enter();
+        let b = s.enter();
+        drop(a);
+        let c = s.enter();
+        let snap = s.snapshot();
+        assert_eq!(
+            (snap["in_flight"].clone(), snap["max_in_flight"].clone()),
+            (json!(2), json!(2))
+        );
+        let d = s.enter();
+        assert_eq!(s.snapshot()["max_in_flight"], 3);
+        drop((b, c, d));
+        assert_eq!(s.snapshot()["in_flight"], 0);
+        assert_eq!(s.snapshot()["max_in_flight"], 3, "the peak stays");
+        let e = s.enter();
+        s.reset();
+        assert_eq!(
+            s.snapshot()["max_in_flight"],
+            1,
+            "a reset keeps what is being served"
+        );
+        drop(e);
+        assert_eq!(s.snapshot()["in_flight"], 0);
     }
 }

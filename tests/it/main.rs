@@ -102,3 +102,7 @@ mod helpcenter;
 // The ticket history, ticket contacts, part attachments and lifecycle
 // events reports (issue #17) against the simulator's truth, across syncs.
 mod lifecycle;
+
+// Calls in flight found by measurement (rate limit × latency), bounded by
+// `concurrency`, against a simulator with latency.
+mod inflight;

@@ -107,6 +107,7 @@ pub(super) async fn contacts(
     let candidates: Vec<&String> = known.iter().filter(|id| !listed.contains(*id)).collect();
     let fates: Vec<(&String, Result<Fate>)> = stream::iter(candidates.iter().copied())
         .map(|id| async move { (id, confirm(p.client, id).await) })
+        // Up to the bound; the client's in-flight gate decides how many go at once.
         .buffer_unordered(p.options.concurrency.max(1))
         .collect()
         .await;

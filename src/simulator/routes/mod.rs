@@ -1,6 +1,7 @@
 //! HTTP routes: the Intercom API surface plus the `/__sim` control plane.
 //!
-//! API routes sit behind `latency::layer` (outermost: every request waits
+//! API routes sit behind `serving` (outermost: counts the requests being
+//! served at once), `latency::layer` (every request waits
 //! its simulated response time, 401s and 429s too, when `--latency` is
 //! set), `count` (feeds [`Stats`](super::stats::Stats), so 401s are counted
 //! too) and `auth` (bearer token check), then `limits::layer` (rate limit
@@ -112,6 +113,7 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
             Arc::clone(&sim),
             super::latency::layer,
         ))
+        .layer(middleware::from_fn_with_state(Arc::clone(&sim), serving))
         .with_state(Arc::clone(&sim));
     control::router(Arc::clone(&sim))
         .merge(super::faults::control_router(sim))
@@ -142,6 +144,13 @@ async fn auth(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Re
         Some(t) if !sim.rejects(t) => next.run(req).await,
         _ => ApiError::unauthorized().into_response(),
     }
+}
+
+/// Counts the request as being served while it is (`in_flight` and
+/// `max_in_flight` in `/__sim/stats`), its simulated latency included.
+async fn serving(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
+    let _serving = sim.stats.enter();
+    next.run(req).await
 }
 
 /// Counts the request by status and route template.
