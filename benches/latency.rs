@@ -7,7 +7,11 @@
 //! summary table, then: wall seconds, requests (the simulator's count),
 //! 429s, the floor (requests ÷ the allowed rate: the least time those
 //! requests can take), wall ÷ floor, and the share of the allowed calls
-//! the run used (floor ÷ wall).
+//! the run used (floor ÷ wall). Then the exporter's own figures: its CPU
+//! seconds and peak RSS (`wait4` on the child, so never the simulator's),
+//! the share of allowed calls its `--summary-json` states
+//! (`allowed_calls_used`, over its own run time), and one line per report
+//! from that file: requests, seconds, requests per second.
 //!
 //! `cargo bench --bench latency`. Environment:
 //! - `LATENCY`: the simulator's `--latency` SPEC (default `default=150ms`);
@@ -24,6 +28,47 @@ mod common;
 use intercom_export::simulator::{self, LatencyModel, SimConfig, WINDOW_SECS};
 
 use common::{env_usize, run_sync};
+
+/// Prints the exporter's `--summary-json` (`path`): its own share of the
+/// allowed calls (`allowed_calls_used`, requests over the calls its stated
+/// `X-RateLimit-Limit` allowed in its run time), then per report its
+/// `requests`, `seconds` and requests per second, most requests first.
+fn print_reports(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("--summary-json {}: {e}", path.display()));
+    let json: serde_json::Value = serde_json::from_str(&text).expect("summary JSON");
+    if let Some(used) = json["allowed_calls_used"].as_f64() {
+        println!("exporter's allowed_calls_used {:>7.1} %", 100.0 * used);
+    }
+    let mut reports: Vec<(String, u64, f64)> = json["reports"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    (
+                        r["report"].as_str().unwrap_or("?").to_string(),
+                        r["requests"].as_u64().unwrap_or(0),
+                        r["seconds"].as_f64().unwrap_or(0.0),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    reports.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    println!();
+    println!(
+        "{:<26} {:>9} {:>9} {:>10}",
+        "report", "requests", "seconds", "requests/s"
+    );
+    for (name, requests, secs) in reports {
+        let rate = if secs > 0.0 {
+            requests as f64 / secs
+        } else {
+            0.0
+        };
+        println!("{name:<26} {requests:>9} {secs:>9.1} {rate:>10.1}");
+    }
+}
 
 fn main() {
     let spec = std::env::var("LATENCY").unwrap_or_else(|_| "default=150ms".into());
@@ -53,7 +98,14 @@ fn main() {
          rate limit {rate_limit} per {WINDOW_SECS} s",
         config.contacts, config.conversations, config.parts, config.companies
     );
-    let mut args = vec!["--format", "parquet"];
+    let summary_path = dir.path().join("summary.json");
+    let summary_arg = summary_path.display().to_string();
+    let mut args = vec![
+        "--format",
+        "parquet",
+        "--summary-json",
+        summary_arg.as_str(),
+    ];
     if let Some(r) = &reports {
         args.extend(["--reports", r.as_str()]);
     }
@@ -80,5 +132,10 @@ fn main() {
         100.0 * floor / run.wall_secs
     );
     println!("exporter CPU s              {:>10.1}", run.usage.cpu_secs);
+    println!(
+        "exporter peak RSS MiB       {:>10.0}",
+        run.usage.max_rss_mib
+    );
+    print_reports(&summary_path);
     rt.block_on(sim.shutdown());
 }
