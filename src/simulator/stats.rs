@@ -12,11 +12,23 @@
 //! last reset: `{"requests", "total_ms", "min_ms", "max_ms", "first_ms"}`,
 //! `first_ms` being the first [`FIRST_DELAYS`] delays in the order they were
 //! drawn. Without a model `latency` is `{}`.
+//!
+//! `max_in_flight_by_class` holds, per endpoint class (`search`, `get`,
+//! `post`; see `latency.rs`), the most requests of that class being served
+//! at once since the last reset (from arrival, simulated delay included, to
+//! the response): `{"search": 6}` says a client had six searches in flight
+//! together. Classes not seen since the reset are absent.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use serde_json::{Value, json};
+
+use super::Simulator;
+use super::latency::Class;
 
 /// Thread-safe request counters.
 #[derive(Debug, Default)]
@@ -34,6 +46,10 @@ struct Counts {
     windows: BTreeMap<i64, u64>,
     /// Latency class → delays served.
     latency: BTreeMap<&'static str, Delays>,
+    /// Endpoint class → the most requests served at once since the reset.
+    max_in_flight: BTreeMap<&'static str, u64>,
+    /// Endpoint class → requests being served now (kept across resets).
+    in_flight: BTreeMap<&'static str, u64>,
 }
 
 /// Delays served to one latency class.
@@ -89,6 +105,26 @@ impl Stats {
         }
     }
 
+    /// A request of `class` arrives (see [`in_flight_layer`]).
+    fn enter(&self, class: &'static str) {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let now = {
+            let n = c.in_flight.entry(class).or_default();
+            *n += 1;
+            *n
+        };
+        let max = c.max_in_flight.entry(class).or_default();
+        *max = (*max).max(now);
+    }
+
+    /// A request of `class` is answered (or its client went away).
+    fn leave(&self, class: &'static str) {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = c.in_flight.get_mut(class) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     /// `{"total": n, "by_status": {"200": n}, "by_endpoint": {"GET /me": n},
     /// "max_in_window": n, "windows": [...], "latency": {...}}`.
     pub fn snapshot(&self) -> Value {
@@ -116,12 +152,43 @@ impl Stats {
             })
             .collect();
         json!({ "total": c.total, "by_status": by_status, "by_endpoint": c.by_endpoint,
-                "max_in_window": max_in_window, "windows": windows, "latency": latency })
+                "max_in_window": max_in_window, "windows": windows, "latency": latency,
+                "max_in_flight_by_class": c.max_in_flight })
     }
 
-    /// Zeroes every counter.
+    /// Zeroes every counter (requests being served stay counted as such).
     pub fn reset(&self) {
-        *self.inner.lock().unwrap_or_else(|e| e.into_inner()) = Counts::default();
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let in_flight = std::mem::take(&mut c.in_flight);
+        *c = Counts {
+            in_flight,
+            ..Counts::default()
+        };
+    }
+}
+
+/// Counts a request as in flight from its arrival to its response (the
+/// outermost layer, so a simulated delay counts), per endpoint class.
+pub(crate) async fn in_flight_layer(
+    State(sim): State<Arc<Simulator>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let class = Class::of(req.method(), req.uri().path()).as_str();
+    sim.stats.enter(class);
+    let _leave = Leave { sim: &sim, class };
+    next.run(req).await
+}
+
+/// Leaves the in-flight count when the request ends, answered or dropped.
+struct Leave<'a> {
+    sim: &'a Simulator,
+    class: &'static str,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.sim.stats.leave(self.class);
     }
 }
 
@@ -143,7 +210,7 @@ mod tests {
                    "max_in_window": 2,
                    "windows": [{"start": 1_000_000, "requests": 2},
                                {"start": 1_000_010, "requests": 1}],
-                   "latency": {}})
+                   "latency": {}, "max_in_flight_by_class": {}})
         );
         s.record_delay("get", 120);
         s.record_delay("get", 80);
@@ -157,5 +224,25 @@ mod tests {
         );
         s.reset();
         assert_eq!(s.snapshot()["total"], 0);
+    }
+
+    #[test]
+    fn the_most_requests_in_flight_per_class() {
+        let s = Stats::default();
+        s.enter("search");
+        s.enter("search");
+        s.enter("get");
+        s.leave("search");
+        s.enter("search");
+        s.leave("get");
+        assert_eq!(
+            s.snapshot()["max_in_flight_by_class"],
+            json!({"search": 2, "get": 1})
+        );
+        // A reset keeps the two searches still in flight: a third makes 3.
+        s.reset();
+        assert_eq!(s.snapshot()["max_in_flight_by_class"], json!({}));
+        s.enter("search");
+        assert_eq!(s.snapshot()["max_in_flight_by_class"], json!({"search": 3}));
     }
 }

@@ -358,7 +358,7 @@ async fn sigterm_mid_report_commits_that_report_and_stops() {
 }
 
 /// Rows of the committed Parquet files of a report (not the uncommitted tail).
-async fn committed_rows(world: &World, report: &str) -> Vec<(String, i64)> {
+pub async fn committed_rows(world: &World, report: &str) -> Vec<(String, i64)> {
     let store = StateStore::open(&world.state()).await.expect("state");
     let files = store.committed_files(report).await.expect("files");
     store.close().await;

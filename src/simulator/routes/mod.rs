@@ -1,6 +1,7 @@
 //! HTTP routes: the Intercom API surface plus the `/__sim` control plane.
 //!
-//! API routes sit behind `latency::layer` (outermost: every request waits
+//! API routes sit behind `stats::in_flight_layer` (outermost: requests in
+//! flight per endpoint class), `latency::layer` (every request waits
 //! its simulated response time, 401s and 429s too, when `--latency` is
 //! set), `count` (feeds [`Stats`](super::stats::Stats), so 401s are counted
 //! too) and `auth` (bearer token check), then `limits::layer` (rate limit
@@ -111,6 +112,10 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         .layer(middleware::from_fn_with_state(
             Arc::clone(&sim),
             super::latency::layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&sim),
+            super::stats::in_flight_layer,
         ))
         .with_state(Arc::clone(&sim));
     control::router(Arc::clone(&sim))
