@@ -265,7 +265,11 @@ pub(crate) async fn read_search(
     // Enough windows to keep `parallel` readers busy twice over, when there
     // are pages enough for two a window.
     let pages = total.div_ceil(per_page_rows);
-    let busy = (parallel as u64 * 2).min(pages / 2);
+    let busy = if parallel > 1 {
+        (parallel as u64 * 2).min(pages / 2)
+    } else {
+        1
+    };
     let windows = plan_windows_to(
         lo,
         newest.min(everything.hi),
@@ -273,9 +277,18 @@ pub(crate) async fn read_search(
         g,
         reader.min_day,
     );
+    // A fan-out's parents read ahead at most one window's pages: what is
+    // read ahead is read again after a crash, and the children, not the
+    // parents, are most of a fan-out's requests.
+    let ahead_pages = if min_windows > 1 {
+        let window_pages = usize::try_from(window_rows.div_ceil(per_page_rows)).unwrap_or(1);
+        ahead_budget(parallel).min(window_pages)
+    } else {
+        ahead_budget(parallel)
+    };
     let schedule = Schedule {
         parallel,
-        ahead_pages: ahead_budget(parallel),
+        ahead_pages,
         split_rows,
         per_page,
         checkpoint_every,
