@@ -29,6 +29,9 @@
 //! hold their pages under a bounded budget until their turn. Contacts are
 //! cut no finer than [`MIN_DAY_WINDOW`] (14 days): contacts that all changed
 //! within a few weeks are read by few windows, so with little parallelism.
+//! A fan-out's parents (`Sink::min_windows` > 1) are read one window at a
+//! time: their children are most of the requests, and read-ahead is redone
+//! after a crash.
 //!
 //! So when a window completes, the cursor of the rows accepted so far
 //! covers every record up to its upper bound. A long
@@ -239,7 +242,15 @@ pub(crate) async fn read_search(
         return deliver(spec.path, kept, tracker, tx).await;
     }
     let total = probe.total_count.unwrap_or(0);
-    let parallel = options.concurrency.max(1);
+    // A fan-out's parents (`min_windows` > 1) are read one window at a
+    // time: their children are most of its requests, and what parents
+    // read ahead is read again after a crash.
+    let min_windows = tx.min_windows();
+    let parallel = if min_windows > 1 {
+        1
+    } else {
+        options.concurrency.max(1)
+    };
     let per_page_rows = u64::from(per_page);
     // Read one at a time, windows of up to the page budget; several at
     // once, smaller windows (each reader's pages fit the ahead budget) split
@@ -254,7 +265,6 @@ pub(crate) async fn read_search(
     // A fan-out's parents: about `min_windows` windows of at most 1/n of
     // the total each (a checkpoint each; a crash redoes at most one), down
     // to one day for day-granular searches.
-    let min_windows = tx.min_windows();
     let (window_rows, split_rows) = if min_windows > 1 {
         reader.min_day = DAY;
         let cap = total.div_ceil(min_windows).max(per_page_rows);
@@ -277,18 +287,9 @@ pub(crate) async fn read_search(
         g,
         reader.min_day,
     );
-    // A fan-out's parents read ahead at most one window's pages: what is
-    // read ahead is read again after a crash, and the children, not the
-    // parents, are most of a fan-out's requests.
-    let ahead_pages = if min_windows > 1 {
-        let window_pages = usize::try_from(window_rows.div_ceil(per_page_rows)).unwrap_or(1);
-        ahead_budget(parallel).min(window_pages)
-    } else {
-        ahead_budget(parallel)
-    };
     let schedule = Schedule {
         parallel,
-        ahead_pages,
+        ahead_pages: ahead_budget(parallel),
         split_rows,
         per_page,
         checkpoint_every,
