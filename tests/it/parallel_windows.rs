@@ -1,6 +1,6 @@
 //! Search windows read several at once (issue #15), at simulated latency:
 //! the simulator sees several searches in flight together, a first sync
-//! equals the ground truth exactly once, and a sync killed while windows
+//! and a backfill window equal the ground truth exactly once, and a sync killed while windows
 //! are read ahead (after checkpoints, in the middle of pages) resumes from
 //! its committed prefix without reading it again and without losing or
 //! repeating a row.
@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use intercom_export::simulator::{LatencyModel, SimConfig};
+use intercom_export::simulator::{DEFAULT_START_TIME, LatencyModel, SimConfig};
 use intercom_export::state::StateStore;
 use serde_json::json;
 
@@ -203,4 +203,48 @@ async fn killed_while_windows_are_read_ahead_resumes_from_the_committed_prefix()
         last.values().all(|t| *t >= at) && last.keys().all(|id| !committed.contains_key(id)),
         "the rerun wrote only rows after the committed prefix"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backfill_window_is_read_in_windows_at_once_exactly() {
+    let world = World::start(world_config(23, 10, 400, "default=20ms")).await;
+    let config = world.dir.path().join("backfill.toml");
+    std::fs::write(&config, "page_size = 10\nconcurrency = 8\n").expect("config");
+    // One backfill window over most of the history, not on a record's second.
+    let since = DEFAULT_START_TIME - 700 * 86_400 + 17;
+    let mut run = args(&world, &config, "conversations", "");
+    run[0] = "backfill".into();
+    run.extend(
+        [
+            "--since",
+            &since.to_string(),
+            "--until",
+            &(DEFAULT_START_TIME + 1).to_string(),
+            "--window",
+            "800d",
+        ]
+        .map(String::from),
+    );
+    world.sim_post("reset-stats", json!({})).await;
+    let out = run_cli(&run, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_ok(&out);
+    let at_once = searches_at_once(&world).await;
+    assert!((2..=8).contains(&at_once), "{at_once} searches at once");
+    let truth: BTreeMap<String, i64> = truth_of(&world, "conversations")
+        .await
+        .into_iter()
+        .filter(|(_, t)| *t >= since)
+        .collect();
+    assert!(
+        truth.len() > 100 && truth.len() < 400,
+        "{} in range",
+        truth.len()
+    );
+    let dirs = run_dirs(&world.output(), "conversations");
+    let rows: Vec<(String, i64)> = dirs
+        .iter()
+        .flat_map(|d| ids_and_updated(&read_parquet_dir(d)))
+        .collect();
+    assert_eq!(rows.len(), truth.len(), "no row twice");
+    assert_eq!(unique_map(&rows), truth, "exactly the records in the range");
 }
