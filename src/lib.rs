@@ -71,7 +71,8 @@
 //!   registry. Extractors stream pages of raw API records and compute the
 //!   next cursor, on the engine in [`extract`].
 //! - [`extract`]: how records are read, for every report: `extract::search`
-//!   reads time windows (lookback, checkpoints), `extract::fanout` runs
+//!   reads time windows, several at once in window order
+//!   (`extract::windows_parallel`; lookback, checkpoints), `extract::fanout` runs
 //!   per-item requests under one failure rule (`Error::scope`) with
 //!   checkpoints at the parent search's windows, `extract::list` pages
 //!   page-numbered and `pages.next` listings.

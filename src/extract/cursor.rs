@@ -139,6 +139,11 @@ impl CursorTracker {
         true
     }
 
+    /// The highest `updated_at` accepted so far (`None` before any row).
+    pub(crate) fn newest(&self) -> Option<i64> {
+        (self.rows > 0).then_some(self.max)
+    }
+
     pub(crate) fn finish(self) -> SearchOutcome {
         if self.rows == 0 {
             return SearchOutcome::default();

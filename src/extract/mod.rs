@@ -4,7 +4,8 @@
 //! - [`search`]: incremental reads through a search endpoint, window by
 //!   window, with lookback and checkpoints ([`window`] cuts the range,
 //!   [`cursor`] filters records against the saved position, [`range`] reads
-//!   a backfill window).
+//!   a backfill window; [`windows_parallel`] reads several windows at once
+//!   and delivers them in order).
 //! - [`list`]: the paginator for page-numbered and `pages.next` listings,
 //!   with the URL-safe id check and smaller pages on repeated 5xx/timeouts.
 //!   (The server-side scroll is [`crate::api::paginate::Scroll`].)
@@ -24,6 +25,7 @@ pub mod list;
 pub mod range;
 pub mod search;
 pub mod window;
+pub mod windows_parallel;
 
 use serde_json::Value;
 use tokio::sync::mpsc;

@@ -18,15 +18,28 @@
 //!   the contact search request), filter to the exact cursor on our side, and
 //!   stop paging at the first record older than the cursor.
 //!
-//! # Checkpoints
+//! # Windows read at once, and checkpoints
 //!
-//! Windows are read oldest first, so when one completes, the cursor of the
-//! rows accepted so far covers every record up to its upper bound. A long
+//! A first sync, or a catch-up over many pages, reads several windows at
+//! once: up to `concurrency` of them (an upper bound; the HTTP client keeps
+//! what is really in flight), planned at about [`PARALLEL_WINDOW_PAGES`]
+//! pages each and at least two per reader when there are pages enough (see
+//! [`crate::extract::windows_parallel`]). Their records still reach the
+//! sink oldest window first: the head window streams, windows ahead of it
+//! hold their pages under a bounded budget until their turn. Contacts are
+//! cut no finer than [`MIN_DAY_WINDOW`] (14 days): contacts that all changed
+//! within a few weeks are read by few windows, so with little parallelism.
+//! A fan-out's parents (`Sink::min_windows` > 1) are read one window at a
+//! time: their children are most of the requests, and read-ahead is redone
+//! after a crash.
+//!
+//! So when a window completes, the cursor of the rows accepted so far
+//! covers every record up to its upper bound. A long
 //! sync hands that cursor to its sink (`Sink`) after a completed window (at most
 //! once per `checkpoint_every`): the pipeline then makes the files written so
 //! far durable and commits them with that cursor. An interrupted sync
 //! restarts from the last committed window; the windows before it are not
-//! read again.
+//! read again, the ones after it (read ahead or not) are.
 //!
 //! # Pages that keep failing, and pages short of their total
 //!
@@ -48,8 +61,7 @@
 //! (`AnomalyKind::ShortRead`): a search can legitimately change while it is
 //! paged, but a shortfall that is not explained by that is worth a look.
 
-use std::collections::{HashSet, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -66,6 +78,9 @@ pub(crate) use crate::extract::range::extract_range;
 pub(crate) use crate::extract::window::with_filter;
 use crate::extract::window::{DAY, plan_windows_to};
 pub use crate::extract::window::{MIN_DAY_WINDOW, Window, plan_windows};
+use crate::extract::windows_parallel::{
+    PARALLEL_WINDOW_PAGES, Schedule, Sent, ahead_budget, deliver, keep_new, read_windows,
+};
 
 /// How the endpoint compares dates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,13 +148,15 @@ pub(crate) trait Sink {
 /// everything new (its last page, or it reaches below the cursor), that one
 /// request is the whole sync. Otherwise its newest `updated_at` becomes `hi`
 /// (the server's clock, not ours) and `(lo, hi]` is read window by window,
-/// oldest first; a window whose `total_count` exceeds
-/// [`WINDOW_PAGE_BUDGET`] pages is split first.
+/// several at once, delivered oldest first
+/// ([`read_windows`](crate::extract::windows_parallel::read_windows)); a
+/// window whose `total_count` exceeds its page budget is split first.
 ///
 /// It re-reads `lookback_secs` below the cursor (see the module
 /// docs), and hands `tx` a checkpoint after a completed window when
 /// `checkpoint_every` has passed since the last one (`None`: never). Page
-/// size and anomaly counters come from `options`.
+/// size, how many windows read at once (`concurrency`) and anomaly counters
+/// come from `options`.
 pub(crate) async fn extract_with_lookback(
     client: &IntercomClient,
     spec: &SearchSpec,
@@ -158,25 +175,53 @@ pub(crate) async fn extract_with_lookback(
     } else {
         0
     };
-    let g = spec.granularity;
     let mut tracker = if lookback > 0 {
         CursorTracker::with_lookback(cursor, lookback)
     } else {
         CursorTracker::new(cursor)
     };
-
     let everything = Window {
         lo,
         hi: i64::MAX / 4,
     };
+    read_search(
+        client,
+        spec,
+        options,
+        everything,
+        &mut tracker,
+        tx,
+        checkpoint_every,
+    )
+    .await?;
+    Ok(tracker.finish())
+}
+
+/// Read every record of `spec` in `everything` new to `tracker` into `tx`:
+/// the probe, then, when it does not hold them all, windows planned from its
+/// `total_count` and read several at once. Shared by incremental syncs and
+/// backfill ranges ([`extract_range`]).
+pub(crate) async fn read_search(
+    client: &IntercomClient,
+    spec: &SearchSpec,
+    options: &ExtractOptions,
+    everything: Window,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+    checkpoint_every: Option<Duration>,
+) -> Result<()> {
+    let g = spec.granularity;
+    let lo = everything.lo;
     let mut reader = Reader {
         client,
         spec,
-        per_page: options.per_page.max(1),
         anomalies: &options.anomalies,
         min_day: MIN_DAY_WINDOW,
     };
-    let probe = reader.probe(query(spec, everything, g)).await?;
+    let mut per_page = options.per_page.max(1);
+    let probe = reader
+        .probe(query(spec, everything, g), &mut per_page)
+        .await?;
     // Day-granular probes reach two days below the cursor: their count says
     // little about an incremental sync's rows.
     if let Some(total) = probe.total_count
@@ -193,87 +238,69 @@ pub(crate) async fn extract_with_lookback(
     }
     if probe.next_cursor().is_none() || oldest <= lo {
         // Everything new is on this page.
-        let mut seen = HashSet::new();
-        send_fresh(spec, everything, probe.data, &mut tracker, &mut seen, tx).await?;
-        return Ok(tracker.finish());
+        let kept = keep_new(spec.path, everything, probe.data, &mut Sent::new())?;
+        return deliver(spec.path, kept, tracker, tx).await;
     }
     let total = probe.total_count.unwrap_or(0);
-    let budget_rows = WINDOW_PAGE_BUDGET * u64::from(reader.per_page);
+    // A fan-out's parents (`min_windows` > 1) are read one window at a
+    // time: their children are most of its requests, and what parents
+    // read ahead is read again after a crash.
+    let min_windows = tx.min_windows();
+    let parallel = if min_windows > 1 {
+        1
+    } else {
+        options.concurrency.max(1)
+    };
+    let per_page_rows = u64::from(per_page);
+    // Read one at a time, windows of up to the page budget; several at
+    // once, smaller windows (each reader's pages fit the ahead budget) split
+    // at twice their planned size.
+    let (window_rows, split_rows) = if parallel > 1 {
+        let rows = PARALLEL_WINDOW_PAGES * per_page_rows;
+        (rows, (2 * rows).min(WINDOW_PAGE_BUDGET * per_page_rows))
+    } else {
+        let rows = WINDOW_PAGE_BUDGET * per_page_rows;
+        (rows, rows)
+    };
     // A fan-out's parents: about `min_windows` windows of at most 1/n of
     // the total each (a checkpoint each; a crash redoes at most one), down
     // to one day for day-granular searches.
-    let min_windows = tx.min_windows();
-    let budget_rows = if min_windows > 1 {
+    let (window_rows, split_rows) = if min_windows > 1 {
         reader.min_day = DAY;
-        budget_rows.min(total.div_ceil(min_windows).max(u64::from(reader.per_page)))
+        let cap = total.div_ceil(min_windows).max(per_page_rows);
+        (window_rows.min(cap), split_rows.min(cap))
     } else {
-        budget_rows
+        (window_rows, split_rows)
     };
-    // Each window with how many times it was split because pages failed,
-    // and the records a failed read of it already sent (its halves skip them).
-    let mut queue: VecDeque<(Window, u8, Sent)> = plan_windows_to(
+    // Enough windows to keep `parallel` readers busy twice over, when there
+    // are pages enough for two a window.
+    let pages = total.div_ceil(per_page_rows);
+    let busy = if parallel > 1 {
+        (parallel as u64 * 2).min(pages / 2)
+    } else {
+        1
+    };
+    let windows = plan_windows_to(
         lo,
-        newest,
-        total.div_ceil(budget_rows).max(min_windows),
+        newest.min(everything.hi),
+        total.div_ceil(window_rows).max(min_windows).max(busy),
         g,
         reader.min_day,
-    )
-    .into_iter()
-    .map(|w| (w, 0, Sent::new()))
-    .collect();
-    let mut last_checkpoint = Instant::now();
-    let mut rows_at_checkpoint = 0;
-    while let Some((window, failure_splits, sent)) = queue.pop_front() {
-        match reader
-            .read_window(window, failure_splits, budget_rows, sent, &mut tracker, tx)
-            .await?
-        {
-            WindowRead::Done => {
-                tracing::debug!(
-                    endpoint = spec.path,
-                    lo = window.lo,
-                    hi = window.hi,
-                    "window done"
-                );
-                let due = checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
-                if due
-                    && !queue.is_empty()
-                    && tracker.rows > rows_at_checkpoint
-                    && let Some(cursor) = tracker.clone().finish().cursor
-                {
-                    tx.checkpoint(&cursor).await?;
-                    rows_at_checkpoint = tracker.rows;
-                    last_checkpoint = Instant::now();
-                }
-            }
-            WindowRead::TooBig(a, b, sent) => {
-                queue.push_front((b, failure_splits, sent.clone()));
-                queue.push_front((a, failure_splits, sent));
-            }
-            WindowRead::Failing(a, b, sent) => {
-                queue.push_front((b, failure_splits + 1, sent.clone()));
-                queue.push_front((a, failure_splits + 1, sent));
-            }
-        }
-    }
-    Ok(tracker.finish())
+    );
+    let schedule = Schedule {
+        parallel,
+        ahead_pages: ahead_budget(parallel),
+        split_rows,
+        per_page,
+        checkpoint_every,
+    };
+    let stats = read_windows(&reader, &reader, windows, &schedule, tracker, tx).await?;
+    tracing::debug!(endpoint = spec.path, ?stats, "windows read");
+    Ok(())
 }
 
 fn query(spec: &SearchSpec, window: Window, g: Granularity) -> Value {
     with_filter(spec.filter.as_ref(), window.filters(g))
-}
-
-/// `(id, updated_at)` of the records one window read sent.
-type Sent = HashSet<(String, i64)>;
-
-enum WindowRead {
-    Done,
-    /// More rows than the page budget: read the halves instead (with what
-    /// an earlier failed read of the window sent).
-    TooBig(Window, Window, Sent),
-    /// Pages kept failing even at the smallest page size: read the halves,
-    /// skipping what this read already sent before it failed.
-    Failing(Window, Window, Sent),
 }
 
 /// Can smaller pages or a narrower window help? A 5xx (or 408), a timeout or
@@ -286,12 +313,10 @@ pub(crate) fn degradable(e: &Error) -> bool {
     }
 }
 
-/// Pages of one search, with the page size it currently asks for.
+/// Pages of one search (the page size is the caller's: see [`Reader::shrink`]).
 pub(crate) struct Reader<'a> {
     pub(crate) client: &'a IntercomClient,
     pub(crate) spec: &'a SearchSpec,
-    /// Lowered (for the rest of the report) when pages keep failing.
-    pub(crate) per_page: u32,
     pub(crate) anomalies: &'a Anomalies,
     /// The narrowest day-granular window (see [`Window::split_to`]).
     pub(crate) min_day: i64,
@@ -308,27 +333,33 @@ impl Reader<'_> {
         Page::decode(&self.endpoint(), list_key(self.spec.path), raw)
     }
 
-    /// After a page failed for good: halve the page size if it can still
+    /// After a page failed for good: halve `per_page` if it can still
     /// shrink (counting the read as degraded once), and say whether it did.
-    pub(crate) fn shrink(&mut self, e: &Error, what: &str, degraded: &mut bool) -> bool {
-        if !degradable(e) || self.per_page <= MIN_DEGRADED_PER_PAGE {
+    pub(crate) fn shrink(
+        &self,
+        per_page: &mut u32,
+        e: &Error,
+        what: &str,
+        degraded: &mut bool,
+    ) -> bool {
+        if !degradable(e) || *per_page <= MIN_DEGRADED_PER_PAGE {
             return false;
         }
-        let smaller = (self.per_page / 2).max(MIN_DEGRADED_PER_PAGE);
+        let smaller = (*per_page / 2).max(MIN_DEGRADED_PER_PAGE);
         tracing::warn!(
             endpoint = %self.endpoint(),
             error = %e,
-            per_page = self.per_page,
+            per_page = *per_page,
             smaller,
             "{what} keeps failing; asking for smaller pages"
         );
-        self.per_page = smaller;
+        *per_page = smaller;
         self.degraded(what, degraded);
         true
     }
 
     /// Count a degraded read once.
-    fn degraded(&self, what: &str, degraded: &mut bool) {
+    pub(crate) fn degraded(&self, what: &str, degraded: &mut bool) {
         if !*degraded {
             *degraded = true;
             self.anomalies
@@ -338,12 +369,12 @@ impl Reader<'_> {
 
     /// The first request (newest first), with smaller pages if it keeps
     /// failing. A single-page answer short of its `total_count` is an error.
-    async fn probe(&mut self, q: Value) -> Result<Page> {
+    async fn probe(&self, q: Value, per_page: &mut u32) -> Result<Page> {
         let mut degraded = false;
         loop {
             let body = search_body(
                 q.clone(),
-                self.per_page,
+                *per_page,
                 None,
                 Some(("updated_at", "descending")),
             );
@@ -352,92 +383,8 @@ impl Reader<'_> {
                     page.check_complete(&self.endpoint(), true)?;
                     return Ok(page);
                 }
-                Err(e) if self.shrink(&e, "the first page", &mut degraded) => continue,
+                Err(e) if self.shrink(per_page, &e, "the first page", &mut degraded) => continue,
                 Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Read every page of one window, or report that it must be split.
-    /// `sent`: records already sent by a failed read of an enclosing window.
-    async fn read_window(
-        &mut self,
-        window: Window,
-        failure_splits: u8,
-        budget_rows: u64,
-        sent: Sent,
-        tracker: &mut CursorTracker,
-        tx: &impl Sink,
-    ) -> Result<WindowRead> {
-        let spec = self.spec;
-        let q = query(spec, window, spec.granularity);
-        let label = format!("updated_at ({}, {}]", window.lo, window.hi);
-        let mut starting_after: Option<String> = None;
-        let mut seen = sent;
-        // Distinct ids the server listed (inside the window or not).
-        let mut listed: HashSet<String> = HashSet::new();
-        let mut pages = 0u64;
-        let mut degraded = false;
-        loop {
-            let body = search_body(
-                q.clone(),
-                self.per_page,
-                starting_after.as_deref(),
-                spec.sort,
-            );
-            let page = match self.page(&body).await {
-                Ok(page) => page,
-                Err(e) if self.shrink(&e, &label, &mut degraded) => {
-                    // Start the window again at the smaller size: a cursor
-                    // is not meant to survive a change of page size.
-                    starting_after = None;
-                    pages = 0;
-                    continue;
-                }
-                Err(e) if degradable(&e) && failure_splits < MAX_FAILURE_SPLITS => {
-                    let Some((a, b)) = window.split_to(spec.granularity, self.min_day) else {
-                        return Err(e);
-                    };
-                    tracing::warn!(endpoint = %self.endpoint(), error = %e, window = %label, "pages keep failing at the smallest page size; splitting the window");
-                    self.degraded(&label, &mut degraded);
-                    return Ok(WindowRead::Failing(a, b, seen));
-                }
-                Err(e) => return Err(e),
-            };
-            let first = starting_after.is_none();
-            if first
-                && page.total_count.is_some_and(|t| t > budget_rows)
-                && let Some((a, b)) = window.split_to(spec.granularity, self.min_day)
-            {
-                tracing::debug!(endpoint = spec.path, lo = window.lo, hi = window.hi, total = ?page.total_count, "window over budget; splitting");
-                return Ok(WindowRead::TooBig(a, b, seen));
-            }
-            page.check_complete(&self.endpoint(), first)?;
-            pages += 1;
-            for record in &page.data {
-                if let Some(id) = record.get("id").and_then(Value::as_str)
-                    && !listed.contains(id)
-                {
-                    listed.insert(id.to_string());
-                }
-            }
-            let next = page.next_cursor();
-            let total = page.total_count;
-            send_fresh(spec, window, page.data, tracker, &mut seen, tx).await?;
-            match next {
-                Some(c) => starting_after = Some(c),
-                None => {
-                    if pages > 1 {
-                        short_read(
-                            self.anomalies,
-                            &self.endpoint(),
-                            &label,
-                            listed.len(),
-                            total,
-                        );
-                    }
-                    return Ok(WindowRead::Done);
-                }
             }
         }
     }
@@ -464,32 +411,6 @@ pub(crate) fn short_read(
         );
         anomalies.record(AnomalyKind::ShortRead, endpoint, Some(label));
     }
-}
-
-/// Keep the records inside `window`, new to the cursor and not yet seen in
-/// this window (`(id, updated_at)`), and send them.
-async fn send_fresh(
-    spec: &SearchSpec,
-    window: Window,
-    records: Vec<Value>,
-    tracker: &mut CursorTracker,
-    seen: &mut HashSet<(String, i64)>,
-    tx: &impl Sink,
-) -> Result<()> {
-    let mut fresh = Vec::with_capacity(records.len());
-    for record in records {
-        let (id, t) = identity(spec.path, &record)?;
-        if !window.contains(t) || !seen.insert((id.to_string(), t)) {
-            continue;
-        }
-        if tracker.accept(id, t) {
-            fresh.push(record);
-        }
-    }
-    if !fresh.is_empty() {
-        tx.rows(fresh).await?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,15 +13,25 @@
 //! `first_ms` being the first [`FIRST_DELAYS`] delays in the order they were
 //! drawn. Without a model `latency` is `{}`.
 //!
-//! `in_flight` is the number of API requests being served now (from their
-//! arrival, simulated latency included, until their response leaves the
-//! handler) and `max_in_flight` the most at once since the last reset: how
-//! many calls a client kept out.
+//! `max_in_flight_by_class` holds, per endpoint class (`search`, `get`,
+//! `post`; see `latency.rs`), the most requests of that class being served
+//! at once since the last reset (from arrival, simulated delay included, to
+//! the response): `{"search": 6}` says a client had six searches in flight
+//! together. Classes not seen since the reset are absent. `in_flight` is
+//! the number of API requests (all classes) being served now and
+//! `max_in_flight` the most at once since the last reset: how many calls a
+//! client kept out.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
 use serde_json::{Value, json};
+
+use super::Simulator;
+use super::latency::Class;
 
 /// Thread-safe request counters.
 #[derive(Debug, Default)]
@@ -39,10 +49,14 @@ struct Counts {
     windows: BTreeMap<i64, u64>,
     /// Latency class → delays served.
     latency: BTreeMap<&'static str, Delays>,
-    /// API requests being served now.
-    in_flight: u64,
-    /// The most API requests served at once.
-    max_in_flight: u64,
+    /// Endpoint class → the most requests served at once since the reset.
+    max_in_flight: BTreeMap<&'static str, u64>,
+    /// Endpoint class → requests being served now (kept across resets).
+    in_flight: BTreeMap<&'static str, u64>,
+    /// API requests of every class being served now (kept across resets).
+    total_in_flight: u64,
+    /// The most API requests of every class served at once.
+    max_total_in_flight: u64,
 }
 
 /// Delays served to one latency class.
@@ -98,12 +112,27 @@ impl Stats {
         }
     }
 
-    /// One API request arrived; it is served until the guard is dropped.
-    pub fn enter(&self) -> Serving<'_> {
+    /// A request of `class` arrives (see [`in_flight_layer`]).
+    fn enter(&self, class: &'static str) {
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        c.in_flight += 1;
-        c.max_in_flight = c.max_in_flight.max(c.in_flight);
-        Serving { stats: self }
+        let now = {
+            let n = c.in_flight.entry(class).or_default();
+            *n += 1;
+            *n
+        };
+        let max = c.max_in_flight.entry(class).or_default();
+        *max = (*max).max(now);
+        c.total_in_flight += 1;
+        c.max_total_in_flight = c.max_total_in_flight.max(c.total_in_flight);
+    }
+
+    /// A request of `class` is answered (or its client went away).
+    fn leave(&self, class: &'static str) {
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = c.in_flight.get_mut(class) {
+            *n = n.saturating_sub(1);
+        }
+        c.total_in_flight = c.total_in_flight.saturating_sub(1);
     }
 
     /// `{"total": n, "by_status": {"200": n}, "by_endpoint": {"GET /me": n},
@@ -134,32 +163,46 @@ impl Stats {
             .collect();
         json!({ "total": c.total, "by_status": by_status, "by_endpoint": c.by_endpoint,
                 "max_in_window": max_in_window, "windows": windows, "latency": latency,
-                "in_flight": c.in_flight, "max_in_flight": c.max_in_flight })
+                "max_in_flight_by_class": c.max_in_flight,
+                "in_flight": c.total_in_flight, "max_in_flight": c.max_total_in_flight })
     }
 
-    /// Zeroes every counter (the requests being served stay counted, and
-    /// are the new maximum).
+    /// Zeroes every counter (requests being served stay counted as such).
     pub fn reset(&self) {
         let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let in_flight = c.in_flight;
+        let in_flight = std::mem::take(&mut c.in_flight);
+        let total_in_flight = c.total_in_flight;
         *c = Counts {
             in_flight,
-            max_in_flight: in_flight,
+            total_in_flight,
+            max_total_in_flight: total_in_flight,
             ..Counts::default()
         };
     }
 }
 
-/// An API request being served (see [`Stats::enter`]).
-#[derive(Debug)]
-pub struct Serving<'a> {
-    stats: &'a Stats,
+/// Counts a request as in flight from its arrival to its response (the
+/// outermost layer, so a simulated delay counts), per endpoint class.
+pub(crate) async fn in_flight_layer(
+    State(sim): State<Arc<Simulator>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let class = Class::of(req.method(), req.uri().path()).as_str();
+    sim.stats.enter(class);
+    let _leave = Leave { sim: &sim, class };
+    next.run(req).await
 }
 
-impl Drop for Serving<'_> {
+/// Leaves the in-flight count when the request ends, answered or dropped.
+struct Leave<'a> {
+    sim: &'a Simulator,
+    class: &'static str,
+}
+
+impl Drop for Leave<'_> {
     fn drop(&mut self) {
-        let mut c = self.stats.inner.lock().unwrap_or_else(|e| e.into_inner());
-        c.in_flight = c.in_flight.saturating_sub(1);
+        self.sim.stats.leave(self.class);
     }
 }
 
@@ -181,7 +224,8 @@ mod tests {
                    "max_in_window": 2,
                    "windows": [{"start": 1_000_000, "requests": 2},
                                {"start": 1_000_010, "requests": 1}],
-                   "latency": {}, "in_flight": 0, "max_in_flight": 0})
+                   "latency": {}, "max_in_flight_by_class": {},
+                   "in_flight": 0, "max_in_flight": 0})
         );
         s.record_delay("get", 120);
         s.record_delay("get", 80);
@@ -198,30 +242,52 @@ mod tests {
     }
 
     #[test]
+    fn the_most_requests_in_flight_per_class() {
+        let s = Stats::default();
+        s.enter("search");
+        s.enter("search");
+        s.enter("get");
+        s.leave("search");
+        s.enter("search");
+        s.leave("get");
+        assert_eq!(
+            s.snapshot()["max_in_flight_by_class"],
+            json!({"search": 2, "get": 1})
+        );
+        // A reset keeps the two searches still in flight: a third makes 3.
+        s.reset();
+        assert_eq!(s.snapshot()["max_in_flight_by_class"], json!({}));
+        s.enter("search");
+        assert_eq!(s.snapshot()["max_in_flight_by_class"], json!({"search": 3}));
+    }
+
+    #[test]
     fn requests_served_at_once_and_their_peak() {
         let s = Stats::default();
-        let a = s.enter();
-        let b = s.enter();
-        drop(a);
-        let c = s.enter();
+        s.enter("get");
+        s.enter("search");
+        s.leave("get");
+        s.enter("get");
         let snap = s.snapshot();
         assert_eq!(
             (snap["in_flight"].clone(), snap["max_in_flight"].clone()),
             (json!(2), json!(2))
         );
-        let d = s.enter();
+        s.enter("post");
         assert_eq!(s.snapshot()["max_in_flight"], 3);
-        drop((b, c, d));
+        s.leave("search");
+        s.leave("get");
+        s.leave("post");
         assert_eq!(s.snapshot()["in_flight"], 0);
         assert_eq!(s.snapshot()["max_in_flight"], 3, "the peak stays");
-        let e = s.enter();
+        s.enter("get");
         s.reset();
         assert_eq!(
             s.snapshot()["max_in_flight"],
             1,
             "a reset keeps what is being served"
         );
-        drop(e);
+        s.leave("get");
         assert_eq!(s.snapshot()["in_flight"], 0);
     }
 }

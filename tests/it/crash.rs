@@ -358,7 +358,7 @@ async fn sigterm_mid_report_commits_that_report_and_stops() {
 }
 
 /// Rows of the committed Parquet files of a report (not the uncommitted tail).
-async fn committed_rows(world: &World, report: &str) -> Vec<(String, i64)> {
+pub async fn committed_rows(world: &World, report: &str) -> Vec<(String, i64)> {
     let store = StateStore::open(&world.state()).await.expect("state");
     let files = store.committed_files(report).await.expect("files");
     store.close().await;
@@ -409,11 +409,14 @@ async fn a_sync_killed_after_a_window_checkpoint_resumes_from_that_window() {
     })
     .await;
     // 4 rows a page: windows of at most 80 rows, so 200 conversations take
-    // three windows or more; a checkpoint after every window.
+    // three windows or more; a checkpoint after every window. One window at
+    // a time (`concurrency = 1`), so the rerun's requests are counted
+    // exactly; windows read at once are killed and resumed in
+    // `parallel_windows`.
     let config = world.dir.path().join("windows.toml");
     std::fs::write(
         &config,
-        "page_size = 4\nrows_per_file = 25\ncheckpoint_secs = 0\n",
+        "page_size = 4\nrows_per_file = 25\ncheckpoint_secs = 0\nconcurrency = 1\n",
     )
     .expect("config");
     let args = conversations_sync_args(&world, &config, &[]);

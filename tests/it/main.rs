@@ -36,6 +36,10 @@ mod sim_lifecycle;
 // The simulator's response latency (`--latency`): per class, seeded.
 mod latency;
 
+// Search windows read several at once: in flight together, exactly once,
+// killed while reading ahead and resumed from the committed prefix.
+mod parallel_windows;
+
 // `events` by event_type (users, leads, all) against the ground truth.
 mod events;
 

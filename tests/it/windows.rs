@@ -102,10 +102,12 @@ async fn windows_too_wide_to_page_are_split_until_they_read_through() {
         ..skeleton_world()
     })
     .await;
+    // One window at a time: the windows planned are the sequential read's
+    // (about 20 pages), wide enough to fail.
     let config = world.dir.path().join("config.toml");
     std::fs::write(
         &config,
-        "page_size = 20\nmax_retries = 1\nmax_retry_secs = 2\n",
+        "page_size = 20\nmax_retries = 1\nmax_retry_secs = 2\nconcurrency = 1\n",
     )
     .expect("config");
     let config = config.display().to_string();

@@ -1,7 +1,7 @@
 //! HTTP routes: the Intercom API surface plus the `/__sim` control plane.
 //!
-//! API routes sit behind `serving` (outermost: counts the requests being
-//! served at once), `latency::layer` (every request waits
+//! API routes sit behind `stats::in_flight_layer` (outermost: requests in
+//! flight per endpoint class), `latency::layer` (every request waits
 //! its simulated response time, 401s and 429s too, when `--latency` is
 //! set), `count` (feeds [`Stats`](super::stats::Stats), so 401s are counted
 //! too) and `auth` (bearer token check), then `limits::layer` (rate limit
@@ -113,7 +113,10 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
             Arc::clone(&sim),
             super::latency::layer,
         ))
-        .layer(middleware::from_fn_with_state(Arc::clone(&sim), serving))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&sim),
+            super::stats::in_flight_layer,
+        ))
         .with_state(Arc::clone(&sim));
     control::router(Arc::clone(&sim))
         .merge(super::faults::control_router(sim))
@@ -144,13 +147,6 @@ async fn auth(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Re
         Some(t) if !sim.rejects(t) => next.run(req).await,
         _ => ApiError::unauthorized().into_response(),
     }
-}
-
-/// Counts the request as being served while it is (`in_flight` and
-/// `max_in_flight` in `/__sim/stats`), its simulated latency included.
-async fn serving(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
-    let _serving = sim.stats.enter();
-    next.run(req).await
 }
 
 /// Counts the request by status and route template.

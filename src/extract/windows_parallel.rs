@@ -1,0 +1,436 @@
+//! Several search windows read at once, delivered in window order.
+//!
+//! A search window is cursor-paginated, so its pages come one after
+//! another; at 150–300 ms a search call one window reads 3–6 pages a
+//! second. [`read_windows`] keeps up to `parallel` windows reading at once
+//! (the report's `concurrency`: an upper bound, the HTTP client decides what
+//! is really in flight) while the sink still sees the windows oldest first:
+//!
+//! - the **head** (the oldest window not yet delivered) streams its pages
+//!   straight to the sink and never waits;
+//! - windows **ahead** of it keep the pages they read (records inside the
+//!   window, not yet seen by it) until they become the head. All ahead
+//!   windows together hold at most `ahead_pages` pages, counting the
+//!   requests they have in flight; when that budget is full they wait, so
+//!   memory stays flat whatever the size of the workspace;
+//! - a completed head hands the sink a checkpoint (when one is due) whose
+//!   cursor covers exactly the completed prefix of windows: a crash redoes
+//!   at most the windows after it, and a rerun does not read the prefix
+//!   again. A checkpoint is skipped while the rows sent reach past the
+//!   completed window (records a failed read of a wider window already sent).
+//!
+//! Each window keeps the sequential read's rules: a first page whose
+//! `total_count` exceeds `split_rows` splits the window in two; a page that
+//! keeps failing is asked again with smaller pages (the window restarts;
+//! the smaller size is used by every window started after), then by
+//! splitting the window (the halves skip what the failed read kept); short
+//! reads are counted. Halves take the window's place in the order.
+//!
+//! Windows are keyed by their lower bound: they tile the range, and a
+//! split's halves keep the order (`a.lo` = the window's, `b.lo` = the cut).
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde_json::Value;
+
+use crate::api::Page;
+use crate::api::query::search_body;
+use crate::error::{Error, Result};
+use crate::extract::cursor::{CursorTracker, identity};
+use crate::extract::search::{MAX_FAILURE_SPLITS, Reader, Sink, degradable, short_read};
+use crate::extract::window::{Window, with_filter};
+
+/// Pages a window is planned to take when windows are read in parallel:
+/// small windows keep many readers busy within the ahead budget, and each
+/// costs about one partly filled page more than one big window would.
+pub const PARALLEL_WINDOW_PAGES: u64 = 4;
+
+/// The most pages windows ahead of the head hold at once (with their
+/// requests in flight): at 150 records a page, 14,400 records.
+pub const MAX_AHEAD_PAGES: usize = 96;
+
+/// The ahead budget for `parallel` windows read at once: a planned window
+/// ([`PARALLEL_WINDOW_PAGES`]) for each reader besides the head, at most
+/// [`MAX_AHEAD_PAGES`]; zero when windows are read one at a time.
+pub fn ahead_budget(parallel: usize) -> usize {
+    (parallel.saturating_sub(1) * PARALLEL_WINDOW_PAGES as usize).min(MAX_AHEAD_PAGES)
+}
+
+/// Where a window's pages come from: the search endpoint (see the impl for
+/// [`Reader`]), or a fake in tests.
+pub(crate) trait PageSource {
+    /// One page of `window` with `per_page` records, after `starting_after`
+    /// (`None`: the first page).
+    async fn window_page(
+        &self,
+        window: Window,
+        per_page: u32,
+        starting_after: Option<&str>,
+    ) -> Result<Page>;
+}
+
+impl PageSource for Reader<'_> {
+    async fn window_page(
+        &self,
+        window: Window,
+        per_page: u32,
+        starting_after: Option<&str>,
+    ) -> Result<Page> {
+        let spec = self.spec;
+        let q = with_filter(spec.filter.as_ref(), window.filters(spec.granularity));
+        self.page(&search_body(q, per_page, starting_after, spec.sort))
+            .await
+    }
+}
+
+/// How [`read_windows`] reads.
+#[derive(Debug, Clone)]
+pub(crate) struct Schedule {
+    /// Windows reading at once, the head included (at least 1).
+    pub parallel: usize,
+    /// Pages windows ahead of the head may hold (see [`ahead_budget`]).
+    pub ahead_pages: usize,
+    /// A window whose first page states a larger `total_count` is split.
+    pub split_rows: u64,
+    /// Page size of the windows started first (lowered when pages fail).
+    pub per_page: u32,
+    /// Checkpoint after a completed window once this long passed since the
+    /// last one (`None`: never).
+    pub checkpoint_every: Option<Duration>,
+}
+
+/// What a read of windows saw, for tests and logs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct ReadStats {
+    /// The most pages windows ahead of the head held at once.
+    pub peak_ahead_pages: usize,
+    /// The most page requests in flight at once.
+    pub peak_in_flight: usize,
+}
+
+/// `(id, updated_at)` of the records one window's reads kept.
+pub(crate) type Sent = HashSet<(String, i64)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Not started.
+    Pending,
+    /// Started; its next page is to be asked.
+    Ready,
+    /// A page request is in flight.
+    InFlight,
+    /// Every page read.
+    Done,
+}
+
+/// One window of the plan and its read so far.
+struct Slot {
+    window: Window,
+    /// Times it (or the window it is half of) was split because pages failed.
+    failure_splits: u8,
+    seen: Sent,
+    /// Records read and kept, not yet delivered (a window ahead of the head).
+    pages: Vec<Vec<Value>>,
+    state: State,
+    per_page: u32,
+    starting_after: Option<String>,
+    pages_read: u64,
+    /// Distinct ids the server listed (inside the window or not).
+    listed: HashSet<String>,
+    /// Counted as a degraded window already.
+    degraded: bool,
+}
+
+impl Slot {
+    fn new(window: Window, failure_splits: u8, seen: Sent, pages: Vec<Vec<Value>>) -> Slot {
+        Slot {
+            window,
+            failure_splits,
+            seen,
+            pages,
+            state: State::Pending,
+            per_page: 0,
+            starting_after: None,
+            pages_read: 0,
+            listed: HashSet::new(),
+            degraded: false,
+        }
+    }
+
+    fn label(&self) -> String {
+        format!("updated_at ({}, {}]", self.window.lo, self.window.hi)
+    }
+}
+
+/// A window to be replaced by its halves.
+struct Split {
+    a: Window,
+    b: Window,
+    failure_splits: u8,
+}
+
+/// Read `windows` (contiguous, oldest first), up to `schedule.parallel` at
+/// once, and hand the sink their new records in window order (see the
+/// module docs); `tracker` filters them against the old cursor and follows
+/// the new one.
+pub(crate) async fn read_windows(
+    reader: &Reader<'_>,
+    source: &impl PageSource,
+    windows: Vec<Window>,
+    schedule: &Schedule,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+) -> Result<ReadStats> {
+    let path = reader.spec.path;
+    let parallel = schedule.parallel.max(1);
+    let mut slots: BTreeMap<i64, Slot> = windows
+        .into_iter()
+        .map(|w| (w.lo, Slot::new(w, 0, Sent::new(), Vec::new())))
+        .collect();
+    let mut per_page = schedule.per_page.max(1);
+    let mut in_flight = FuturesUnordered::new();
+    let mut stats = ReadStats::default();
+    let mut last_checkpoint = Instant::now();
+    let mut rows_at_checkpoint = tracker.rows;
+    loop {
+        // The head's pages go out; a completed head makes way for the next.
+        while let Some(mut head) = slots.first_entry() {
+            for records in std::mem::take(&mut head.get_mut().pages) {
+                deliver(path, records, tracker, tx).await?;
+            }
+            if head.get().state != State::Done {
+                break;
+            }
+            let window = head.remove().window;
+            tracing::debug!(
+                endpoint = path,
+                lo = window.lo,
+                hi = window.hi,
+                "window done"
+            );
+            let due = schedule
+                .checkpoint_every
+                .is_some_and(|every| last_checkpoint.elapsed() >= every);
+            if due
+                && !slots.is_empty()
+                && tracker.rows > rows_at_checkpoint
+                && tracker.newest().is_some_and(|t| t <= window.hi)
+                && let Some(cursor) = tracker.clone().finish().cursor
+            {
+                tx.checkpoint(&cursor).await?;
+                rows_at_checkpoint = tracker.rows;
+                last_checkpoint = Instant::now();
+            }
+        }
+        if slots.is_empty() {
+            return Ok(stats);
+        }
+        // Ask for next pages: the head always, the others within the
+        // budget of pages ahead and the number of windows started.
+        let mut started = slots
+            .values()
+            .filter(|s| s.state != State::Pending && s.state != State::Done)
+            .count();
+        let mut ahead: usize = slots
+            .values()
+            .skip(1)
+            .map(|s| s.pages.len() + usize::from(s.state == State::InFlight))
+            .sum();
+        for (i, (key, slot)) in slots.iter_mut().enumerate() {
+            let head = i == 0;
+            let room = ahead < schedule.ahead_pages;
+            let go = match slot.state {
+                State::Ready => head || room,
+                State::Pending => head || (room && started < parallel),
+                State::InFlight | State::Done => false,
+            };
+            if !go {
+                continue;
+            }
+            if slot.state == State::Pending {
+                started += 1;
+                slot.per_page = per_page;
+            }
+            if !head {
+                ahead += 1;
+            }
+            slot.state = State::InFlight;
+            in_flight.push(fetch(
+                source,
+                *key,
+                slot.window,
+                slot.per_page,
+                slot.starting_after.clone(),
+            ));
+        }
+        stats.peak_in_flight = stats.peak_in_flight.max(in_flight.len());
+        let Some((key, result)) = in_flight.next().await else {
+            return Err(Error::Internal(format!(
+                "{path}: search windows left unread with no page in flight"
+            )));
+        };
+        let slot = slots.get_mut(&key).ok_or_else(|| {
+            Error::Internal(format!("{path}: a page for a window not in the plan"))
+        })?;
+        if let Some(split) = take_page(reader, slot, result, schedule.split_rows, &mut per_page)? {
+            let old = slots.remove(&key).ok_or_else(|| {
+                Error::Internal(format!("{path}: a split window not in the plan"))
+            })?;
+            let (a, b) = (split.a, split.b);
+            slots.insert(
+                b.lo,
+                Slot::new(b, split.failure_splits, old.seen.clone(), Vec::new()),
+            );
+            slots.insert(
+                a.lo,
+                Slot::new(a, split.failure_splits, old.seen, old.pages),
+            );
+        }
+        let held: usize = slots.values().skip(1).map(|s| s.pages.len()).sum();
+        stats.peak_ahead_pages = stats.peak_ahead_pages.max(held);
+    }
+}
+
+/// One page request, tagged with its window's key.
+async fn fetch(
+    source: &impl PageSource,
+    key: i64,
+    window: Window,
+    per_page: u32,
+    starting_after: Option<String>,
+) -> (i64, Result<Page>) {
+    let page = source
+        .window_page(window, per_page, starting_after.as_deref())
+        .await;
+    (key, page)
+}
+
+/// Take one page's answer into its window: keep its new records, move the
+/// window's cursor on, or decide to shrink the pages, split the window, or
+/// fail the report.
+fn take_page(
+    reader: &Reader<'_>,
+    slot: &mut Slot,
+    result: Result<Page>,
+    split_rows: u64,
+    per_page: &mut u32,
+) -> Result<Option<Split>> {
+    let g = reader.spec.granularity;
+    let page = match result {
+        Ok(page) => page,
+        Err(e) => {
+            let label = slot.label();
+            if reader.shrink(&mut slot.per_page, &e, &label, &mut slot.degraded) {
+                // Start the window again at the smaller size: a cursor is
+                // not meant to survive a change of page size.
+                *per_page = (*per_page).min(slot.per_page);
+                slot.starting_after = None;
+                slot.pages_read = 0;
+                slot.state = State::Ready;
+                return Ok(None);
+            }
+            if degradable(&e)
+                && slot.failure_splits < MAX_FAILURE_SPLITS
+                && let Some((a, b)) = slot.window.split_to(g, reader.min_day)
+            {
+                tracing::warn!(endpoint = %reader.endpoint(), error = %e, window = %label, "pages keep failing at the smallest page size; splitting the window");
+                reader.degraded(&label, &mut slot.degraded);
+                return Ok(Some(Split {
+                    a,
+                    b,
+                    failure_splits: slot.failure_splits + 1,
+                }));
+            }
+            return Err(e);
+        }
+    };
+    let first = slot.starting_after.is_none();
+    if first
+        && page.total_count.is_some_and(|t| t > split_rows)
+        && let Some((a, b)) = slot.window.split_to(g, reader.min_day)
+    {
+        tracing::debug!(endpoint = reader.spec.path, lo = slot.window.lo, hi = slot.window.hi, total = ?page.total_count, "window over budget; splitting");
+        return Ok(Some(Split {
+            a,
+            b,
+            failure_splits: slot.failure_splits,
+        }));
+    }
+    page.check_complete(&reader.endpoint(), first)?;
+    slot.pages_read += 1;
+    for record in &page.data {
+        if let Some(id) = record.get("id").and_then(Value::as_str)
+            && !slot.listed.contains(id)
+        {
+            slot.listed.insert(id.to_string());
+        }
+    }
+    let next = page.next_cursor();
+    let total = page.total_count;
+    let kept = keep_new(reader.spec.path, slot.window, page.data, &mut slot.seen)?;
+    if !kept.is_empty() {
+        slot.pages.push(kept);
+    }
+    match next {
+        Some(c) => {
+            slot.starting_after = Some(c);
+            slot.state = State::Ready;
+        }
+        None => {
+            if slot.pages_read > 1 {
+                short_read(
+                    reader.anomalies,
+                    &reader.endpoint(),
+                    &slot.label(),
+                    slot.listed.len(),
+                    total,
+                );
+            }
+            slot.state = State::Done;
+        }
+    }
+    Ok(None)
+}
+
+/// The records inside `window` not yet seen by it (`(id, updated_at)`).
+pub(crate) fn keep_new(
+    path: &str,
+    window: Window,
+    records: Vec<Value>,
+    seen: &mut Sent,
+) -> Result<Vec<Value>> {
+    let mut kept = Vec::with_capacity(records.len());
+    for record in records {
+        let (id, t) = identity(path, &record)?;
+        if window.contains(t) && seen.insert((id.to_string(), t)) {
+            kept.push(record);
+        }
+    }
+    Ok(kept)
+}
+
+/// Send the records new to the cursor (see [`CursorTracker::accept`]).
+pub(crate) async fn deliver(
+    path: &str,
+    records: Vec<Value>,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+) -> Result<()> {
+    let mut fresh = Vec::with_capacity(records.len());
+    for record in records {
+        let (id, t) = identity(path, &record)?;
+        if tracker.accept(id, t) {
+            fresh.push(record);
+        }
+    }
+    if !fresh.is_empty() {
+        tx.rows(fresh).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "windows_parallel_tests.rs"]
+mod tests;
