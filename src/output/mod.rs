@@ -24,7 +24,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-pub use writer::ReportWriter;
+pub use writer::{ColumnsOnDemand, ReportWriter};
 
 /// Output file formats.
 #[derive(

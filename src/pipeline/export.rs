@@ -114,8 +114,7 @@ pub(crate) async fn export(
         anomalies: anomalies.clone(),
     };
     let options = plan.options_of(report);
-    let columns = reports::columns(report, &options, client, state).await?;
-    let writer = ReportWriter::new(config, columns)?;
+    let writer = ReportWriter::lazy(config, columns_on_demand(client, state, plan, report));
     let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_IN_FLIGHT);
     let bar = crate::telemetry::report_bar(&label);
@@ -332,6 +331,26 @@ fn write_all(
     }
     let finished = writer.finish();
     (writer, finished)
+}
+
+/// The report's columns, read when its writer has its first rows (on the
+/// writer's blocking thread, once per export): a report with nothing new
+/// reads no custom-attribute declarations, and the run reads each model's
+/// once for all its reports ([`crate::extract::run_lists`]).
+fn columns_on_demand(
+    client: &IntercomClient,
+    state: &StateStore,
+    plan: &SyncPlan,
+    report: ReportName,
+) -> crate::output::ColumnsOnDemand {
+    let runtime = tokio::runtime::Handle::current();
+    let (client, state, lists) = (client.clone(), state.clone(), plan.extract.lists.clone());
+    let options = plan.options_of(report);
+    Box::new(move || {
+        runtime.block_on(reports::columns_in_run(
+            report, &options, &client, &state, &lists,
+        ))
+    })
 }
 
 /// Run the `deletions` extractor, passing its pages on as [`Msg::Rows`].

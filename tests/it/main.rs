@@ -48,6 +48,9 @@ mod scroll;
 // One companies scroll per run for the three company reports.
 mod shared_scroll;
 
+// A sync with nothing changed: at most one request per report.
+mod quiet;
+
 // Windowed search extraction and the lookback margin.
 mod windows;
 
