@@ -133,7 +133,7 @@ impl ReportWriter {
         for sink in &mut self.sinks {
             flush_sink(sink, &run_dir, &self.config, self.part, &self.config.report)?;
             if let Some(open) = sink.open.take() {
-                let file = open.finish(sink.format, &self.config.report)?;
+                let file = open.finish(sink.format)?;
                 self.written.push(file);
             }
         }
@@ -198,7 +198,7 @@ fn sinks(config: &WriterConfig, columns: &[Column]) -> Vec<Sink> {
         .formats
         .iter()
         .map(|&format| {
-            let encoder = BatchEncoder::new(columns, format == Format::Csv);
+            let encoder = BatchEncoder::new(columns, format.spec().flat);
             Sink {
                 format,
                 schema: encoder.schema().clone(),
@@ -225,7 +225,7 @@ fn flush_sink(
         sink.open = Some(open_part(run_dir, config, sink, part)?);
     }
     if let Some(open) = sink.open.as_mut() {
-        open.write(&batch, report)?;
+        open.write(&batch)?;
     }
     Ok(())
 }

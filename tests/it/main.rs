@@ -51,6 +51,9 @@ mod shared_scroll;
 // A sync with nothing changed: at most one request per report.
 mod quiet;
 
+// Local and object-store destinations give the same export.
+mod destinations;
+
 // Windowed search extraction and the lookback margin.
 mod windows;
 
