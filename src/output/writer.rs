@@ -53,16 +53,18 @@ pub type ColumnsOnDemand = Box<dyn FnOnce() -> Result<Vec<Column>> + Send>;
 impl ReportWriter {
     /// A writer of `columns`.
     pub fn new(config: WriterConfig, columns: Vec<Column>) -> Result<Self> {
-        let mut writer = Self::lazy(config, Box::new(|| Ok(Vec::new())));
-        writer.pending = None;
-        writer.sinks = sinks(&writer.config, &columns);
-        Ok(writer)
+        let sinks = sinks(&config, &columns);
+        Ok(Self::with(config, sinks, None))
     }
 
     /// A writer that asks `columns` for its columns on its first non-empty
     /// [`Self::write`], and never when no row comes (so a report with
     /// nothing new reads no custom-attribute declarations).
     pub fn lazy(config: WriterConfig, columns: ColumnsOnDemand) -> Self {
+        Self::with(config, Vec::new(), Some(columns))
+    }
+
+    fn with(config: WriterConfig, sinks: Vec<Sink>, pending: Option<ColumnsOnDemand>) -> Self {
         let meta = RowMeta {
             run_id: config.run_key.clone(),
             extracted_at: config.extracted_at,
@@ -78,8 +80,8 @@ impl ReportWriter {
             config,
             meta,
             uncounted,
-            sinks: Vec::new(),
-            pending: Some(columns),
+            sinks,
+            pending,
             part: 0,
             rows_in_part: 0,
             written: Vec::new(),
