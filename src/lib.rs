@@ -77,7 +77,9 @@
 //!   checkpoints at the parent search's windows, `extract::list` pages
 //!   page-numbered and `pages.next` listings.
 //! - [`output`]: declarative columns → typed Arrow builders (`BatchEncoder`)
-//!   → Parquet (zstd) and CSV, written to temporary names, fsynced, renamed.
+//!   → one `FormatWriter` per format (Parquet with zstd, CSV), written to
+//!   temporary names, fsynced, renamed, then published to a
+//!   [`output::Destination`] (a local directory or an object store).
 //! - [`state`]: the state (sqlx `Any`, embedded migrations): a SQLite file,
 //!   or a Postgres database shared by several workers, which lease reports
 //!   (`state::lease`) and take over a dead worker's.
@@ -113,9 +115,54 @@
 //!
 //! Output layout: `OUTPUT/<report>/<run-key>/part-NNNNN.parquet` (and
 //! `.csv`), `OUTPUT/<workspace>/<report>/...` for `[[workspace]]` configs;
-//! OUTPUT is a directory or an object-store URL (`output::object`: parts are
-//! staged locally and uploaded before the commit). Timestamps are
-//! `Timestamp(Microsecond, "UTC")`, ids are strings.
+//! OUTPUT is a directory or an object-store URL ([`output::Destination`]:
+//! parts of an object store are staged locally and uploaded before the
+//! commit). Timestamps are `Timestamp(Microsecond, "UTC")`, ids are strings.
+//!
+//! ## Adding an output format
+//!
+//! A format is one file under `src/output/format/` (as `parquet.rs` and
+//! `csv.rs`): a part writer implementing `output::format::FormatWriter`
+//! (take a record batch; finish the file, e.g. write a footer) and its
+//! `SPEC` (file extension; whether lists and objects are written as JSON
+//! text; how a part is opened on its `.tmp` file). Then a variant of
+//! [`output::Format`] (the name in `--format` and in the config) and its
+//! line in `Format::spec`. Everything else is shared by every format: the
+//! columns and their Arrow types (`output::schema`), the encoders, the
+//! `.tmp` name, hashing, fsync and rename (`output::part`), parts rolled
+//! every `rows_per_file` rows, checkpoints, the commit and recovery.
+//! Document it in README's "Output" section.
+//!
+//! ## Adding an output destination
+//!
+//! A destination is one file under `src/output/` (as `object.rs`) and a
+//! variant of [`output::Destination`] with its arm in each of its methods:
+//! where the writer puts parts locally (`local_dir`), `publish` (make
+//! finished parts visible under their final names, atomically per part),
+//! `remove` (delete parts no commit will name). The commit protocol is the
+//! destination's caller (`pipeline::commit`): a part is published before
+//! the state records it, and removed when the commit fails. Recovery of a
+//! dead run lists what a destination holds (`state::recovery`: the local
+//! directory, or `ObjectOutput::remove_uncommitted`), so a new destination
+//! also needs its listing there. `cli/run.rs` picks the destination from
+//! the `output` setting.
+//!
+//! ## Adding a state backend
+//!
+//! The state goes through sqlx's `Any` driver with the same queries for
+//! every backend (`$N` parameters, portable SQL). A backend is: a variant
+//! of `state::StateLocation` (`src/state/location.rs`: the URL scheme it
+//! parses from `state` / `--state`, with its password hidden in messages),
+//! its arm in `StateStore::connect` (pool, and its migrations embedded with
+//! `sqlx::migrate!` from its own folder, e.g. `src/state/migrations_pg/`,
+//! the same tables as `src/state/migrations/`), the sqlx driver feature in
+//! `Cargo.toml`, and whether it is shared by several workers
+//! (`StateLocation::is_shared`: leases, `state::lease`, instead of the
+//! flock in `lock`). Queries that differ between backends (upserts, time
+//! functions) must stay portable or branch on the store's kind (as
+//! `state/backfills.rs` does on `shared`); the state
+//! tests (`src/state/tests.rs`) and the fleet tests (`tests/it/fleet.rs`,
+//! Postgres) show what a backend has to pass.
 
 pub mod anomalies;
 pub mod api;

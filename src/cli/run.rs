@@ -260,6 +260,7 @@ pub(super) async fn run_workspace(
             progress: Default::default(),
             anomalies: Default::default(),
             companies: Default::default(),
+            lists: Default::default(),
         },
         skip_failed,
         shutdown,

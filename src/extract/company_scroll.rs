@@ -264,6 +264,7 @@ mod tests {
             progress: Default::default(),
             anomalies: Default::default(),
             companies: CompanySpool::default(),
+            lists: Default::default(),
         };
         // A report whose writer failed on the first page: nothing to reuse.
         assert!(read_all(&client, &options, true).await.is_err());

@@ -15,6 +15,9 @@
 //!   key codec ([`fanout::ItemKey`]), and checkpoints that carry the
 //!   parent cursor and the items failed so far.
 //!
+//! - [`run_lists`]: the custom-attribute declarations and snapshot lists,
+//!   each read at most once per run and shared by the run's reports.
+//!
 //! Everything an extractor produces goes to the pipeline's channel as
 //! [`crate::reports::Msg`]: rows, or a [`Checkpoint`].
 
@@ -23,6 +26,7 @@ pub mod cursor;
 pub mod fanout;
 pub mod list;
 pub mod range;
+pub mod run_lists;
 pub mod search;
 pub mod window;
 pub mod windows_parallel;
@@ -70,6 +74,10 @@ pub struct ExtractOptions {
     /// The run's one companies scroll, shared by the company reports (see
     /// [`company_scroll`]): one per run, cloned into every export.
     pub companies: company_scroll::CompanySpool,
+    /// The run's custom-attribute declarations and snapshot lists, each
+    /// read at most once per run (see [`run_lists`]): one per run, cloned
+    /// into every export.
+    pub lists: run_lists::RunLists,
 }
 
 /// What an extraction produced.

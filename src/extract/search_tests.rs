@@ -26,6 +26,7 @@ pub(crate) fn opts(per_page: u32) -> ExtractOptions {
         progress: crate::telemetry::Progress::default(),
         anomalies: Anomalies::default(),
         companies: Default::default(),
+        lists: Default::default(),
     }
 }
 

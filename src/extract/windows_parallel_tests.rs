@@ -134,6 +134,7 @@ fn client() -> IntercomClient {
         max_retries: 0,
         max_retry_time: Duration::from_secs(1),
         max_requests_per_minute: None,
+        max_in_flight: 8,
     })
     .expect("client")
 }

@@ -8,10 +8,15 @@
 //! memory does not grow with the report's size.
 //!
 //! By noun: `writer.rs` ([`ReportWriter`]), `part.rs` (one part file being
-//! written), `schema.rs` (the columns) with `encode.rs`, `values.rs` and
-//! `row_view.rs`, `object.rs` (object-store destinations).
+//! written, in any format), `format.rs` (the `FormatWriter` trait) with one
+//! file per format (`format/parquet.rs`, `format/csv.rs`), `schema.rs` (the columns) with
+//! `encode.rs`, `values.rs` and `row_view.rs`, `destination.rs` (where
+//! finished parts go: [`Destination`], a local directory or an object store,
+//! `object.rs`).
 
+pub mod destination;
 mod encode;
+mod format;
 pub mod object;
 mod part;
 mod row_view;
@@ -24,7 +29,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-pub use writer::ReportWriter;
+pub use destination::Destination;
+pub use writer::{ColumnsOnDemand, ReportWriter};
 
 /// Output file formats.
 #[derive(
@@ -37,10 +43,16 @@ pub enum Format {
 }
 
 impl Format {
+    /// The file name extension of its parts.
     pub fn extension(self) -> &'static str {
+        self.spec().extension
+    }
+
+    /// How its parts are written (see [`format`]).
+    pub(crate) fn spec(self) -> &'static format::FormatSpec {
         match self {
-            Format::Parquet => "parquet",
-            Format::Csv => "csv",
+            Format::Parquet => &format::parquet::SPEC,
+            Format::Csv => &format::csv::SPEC,
         }
     }
 }

@@ -112,3 +112,50 @@ fn rolls_parts_and_leaves_no_temporary_files() {
     let csv = fs::read_to_string(dir.path().join("things/run-1/part-00000.csv")).expect("csv");
     assert_eq!(csv.lines().next(), Some("id,n,_run_id,_extracted_at"));
 }
+
+#[test]
+fn a_lazy_writer_asks_for_its_columns_on_its_first_rows_only() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = WriterConfig {
+        output_dir: dir.path().to_path_buf(),
+        report: "things".into(),
+        run_key: "run-1".into(),
+        formats: vec![Format::Parquet, Format::Csv],
+        rows_per_file: 1000,
+        extracted_at: 0,
+        anomalies: Default::default(),
+    };
+    let asked = Arc::new(AtomicUsize::new(0));
+    let lazy = |asked: &Arc<AtomicUsize>| -> ColumnsOnDemand {
+        let asked = asked.clone();
+        Box::new(move || {
+            asked.fetch_add(1, Ordering::SeqCst);
+            Ok(COLS.to_vec())
+        })
+    };
+    // No rows (empty pages, a checkpoint, the end): never asked, no file.
+    let mut w = ReportWriter::lazy(config.clone(), lazy(&asked));
+    w.write(&[]).expect("empty page");
+    assert!(w.take_files().expect("checkpoint").is_empty());
+    w.finish().expect("finish");
+    assert_eq!(asked.load(Ordering::SeqCst), 0);
+    assert!(w.files().is_empty() && !w.run_dir().exists());
+    // Rows: asked once, and the files have its columns.
+    let mut w = ReportWriter::lazy(config, lazy(&asked));
+    for i in 0..3 {
+        w.write(&[serde_json::json!({"id": format!("x{i}"), "n": i})])
+            .expect("write");
+    }
+    w.finish().expect("finish");
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+    let csv = w
+        .files()
+        .iter()
+        .find(|f| f.format == Format::Csv)
+        .expect("csv part");
+    let text = std::fs::read_to_string(dir.path().join(&csv.relative_path)).expect("csv");
+    assert!(text.starts_with("id,n,"), "{text}");
+    assert_eq!(text.lines().count(), 4, "{text}");
+}

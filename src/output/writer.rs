@@ -30,6 +30,9 @@ pub struct ReportWriter {
     /// format.
     uncounted: RowMeta,
     sinks: Vec<Sink>,
+    /// The columns, asked for on the first rows (see [`Self::lazy`]); the
+    /// sinks are made then.
+    pending: Option<ColumnsOnDemand>,
     part: u32,
     rows_in_part: u64,
     written: Vec<WrittenFile>,
@@ -43,21 +46,25 @@ pub(super) struct Sink {
     open: Option<OpenFile>,
 }
 
+/// Gives a writer its columns when it first has rows to write (it may
+/// block: the writer runs on a blocking thread).
+pub type ColumnsOnDemand = Box<dyn FnOnce() -> Result<Vec<Column>> + Send>;
+
 impl ReportWriter {
+    /// A writer of `columns`.
     pub fn new(config: WriterConfig, columns: Vec<Column>) -> Result<Self> {
-        let sinks = config
-            .formats
-            .iter()
-            .map(|&format| {
-                let encoder = BatchEncoder::new(&columns, format == Format::Csv);
-                Ok(Sink {
-                    format,
-                    schema: encoder.schema().clone(),
-                    encoder,
-                    open: None,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let sinks = sinks(&config, &columns);
+        Ok(Self::with(config, sinks, None))
+    }
+
+    /// A writer that asks `columns` for its columns on its first non-empty
+    /// [`Self::write`], and never when no row comes (so a report with
+    /// nothing new reads no custom-attribute declarations).
+    pub fn lazy(config: WriterConfig, columns: ColumnsOnDemand) -> Self {
+        Self::with(config, Vec::new(), Some(columns))
+    }
+
+    fn with(config: WriterConfig, sinks: Vec<Sink>, pending: Option<ColumnsOnDemand>) -> Self {
         let meta = RowMeta {
             run_id: config.run_key.clone(),
             extracted_at: config.extracted_at,
@@ -69,15 +76,16 @@ impl ReportWriter {
             extracted_at: meta.extracted_at,
             ..RowMeta::default()
         };
-        Ok(Self {
+        Self {
             config,
             meta,
             uncounted,
             sinks,
+            pending,
             part: 0,
             rows_in_part: 0,
             written: Vec::new(),
-        })
+        }
     }
 
     /// The directory this writer puts its parts in.
@@ -90,6 +98,11 @@ impl ReportWriter {
 
     /// Append API records. Rolls to a new part file when the current one is full.
     pub fn write(&mut self, records: &[Value]) -> Result<()> {
+        if !records.is_empty()
+            && let Some(columns) = self.pending.take()
+        {
+            self.sinks = sinks(&self.config, &columns()?);
+        }
         let mut rest = records;
         while !rest.is_empty() {
             let room = (self.config.rows_per_file - self.rows_in_part).max(1) as usize;
@@ -122,7 +135,7 @@ impl ReportWriter {
         for sink in &mut self.sinks {
             flush_sink(sink, &run_dir, &self.config, self.part, &self.config.report)?;
             if let Some(open) = sink.open.take() {
-                let file = open.finish(sink.format, &self.config.report)?;
+                let file = open.finish(sink.format)?;
                 self.written.push(file);
             }
         }
@@ -181,6 +194,23 @@ impl ReportWriter {
     }
 }
 
+/// One encoder per configured format.
+fn sinks(config: &WriterConfig, columns: &[Column]) -> Vec<Sink> {
+    config
+        .formats
+        .iter()
+        .map(|&format| {
+            let encoder = BatchEncoder::new(columns, format.spec().flat);
+            Sink {
+                format,
+                schema: encoder.schema().clone(),
+                encoder,
+                open: None,
+            }
+        })
+        .collect()
+}
+
 /// Hand the rows gathered in `sink`'s encoder to its part file (opened on
 /// the first rows).
 fn flush_sink(
@@ -197,7 +227,7 @@ fn flush_sink(
         sink.open = Some(open_part(run_dir, config, sink, part)?);
     }
     if let Some(open) = sink.open.as_mut() {
-        open.write(&batch, report)?;
+        open.write(&batch)?;
     }
     Ok(())
 }

@@ -1,19 +1,15 @@
 //! The one way a report's files become committed: [`Committer`] publishes
-//! them (object-store output) and records them in one state transaction,
+//! them to the run's [`Destination`] and records them in one state transaction,
 //! with the cursor that covers them (a checkpoint or the report's final
 //! commit) or the backfill window they finish. It runs on the async side,
 //! for checkpoints and the final commit alike; the writer thread only
 //! writes and hands finished files over a channel ([`Checkpoint`]).
 //!
 //! On failure nothing names the files any more, so they do not stay behind:
-//! uploaded objects are deleted and the local files removed.
-
-use std::path::PathBuf;
-use std::sync::Arc;
+//! the destination removes them (published or not).
 
 use crate::error::Result;
-use crate::output::object::ObjectOutput;
-use crate::output::{WrittenFile, data_file_count};
+use crate::output::{Destination, WrittenFile, data_file_count};
 use crate::reports::{FailedItem, ReportName};
 use crate::state::{Commit, Run, StateStore};
 use crate::testpoint;
@@ -51,11 +47,8 @@ pub(crate) struct Committer {
     pub(crate) state: StateStore,
     pub(crate) run: Run,
     pub(crate) report: ReportName,
-    /// Where the local files are (the output, or the staging directory of
-    /// an object-store output).
-    pub(crate) output_dir: PathBuf,
-    /// Object-storage output: files are uploaded before their commit.
-    pub(crate) object: Option<Arc<ObjectOutput>>,
+    /// Where the files go: published there before their commit.
+    pub(crate) destination: Destination,
 }
 
 impl Committer {
@@ -108,10 +101,8 @@ impl Committer {
 
     /// Publish, then commit in one transaction; clean up on failure.
     async fn commit(&self, commit: &Commit<'_>, published: Option<&str>) -> Result<()> {
-        if let Some(object) = &self.object
-            && let Err(e) = object.publish(commit.files).await
-        {
-            self.remove_local(commit.files);
+        if let Err(e) = self.destination.publish(commit.files).await {
+            self.destination.remove_unpublished(commit.files);
             return Err(e);
         }
         if let Some(point) = published {
@@ -123,24 +114,9 @@ impl Committer {
             .await
         {
             // Files no state row names must not stay behind.
-            if let Some(object) = &self.object {
-                object.delete(commit.files.iter()).await;
-            }
-            self.remove_local(commit.files);
+            self.destination.remove(commit.files).await;
             return Err(e);
         }
         Ok(())
-    }
-
-    fn remove_local(&self, files: &[WrittenFile]) {
-        remove_files(&self.output_dir, files);
-    }
-}
-
-/// Remove local files no commit will name (best effort: a file already gone
-/// is fine).
-pub(crate) fn remove_files(output_dir: &std::path::Path, files: &[WrittenFile]) {
-    for f in files {
-        let _ = std::fs::remove_file(output_dir.join(&f.relative_path));
     }
 }

@@ -25,7 +25,7 @@ use crate::testpoint;
 use crate::time::format_utc;
 
 use super::SyncPlan;
-use super::commit::{Checkpoint, Checkpointed, Committer, remove_files};
+use super::commit::{Checkpoint, Checkpointed, Committer};
 
 /// Pages in flight between an extractor and its writer.
 const CHANNEL_PAGES: usize = 4;
@@ -114,8 +114,7 @@ pub(crate) async fn export(
         anomalies: anomalies.clone(),
     };
     let options = plan.options_of(report);
-    let columns = reports::columns(report, &options, client, state).await?;
-    let writer = ReportWriter::new(config, columns)?;
+    let writer = ReportWriter::lazy(config, columns_on_demand(client, state, plan, report));
     let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_IN_FLIGHT);
     let bar = crate::telemetry::report_bar(&label);
@@ -129,8 +128,7 @@ pub(crate) async fn export(
         state: state.clone(),
         run: run.clone(),
         report,
-        output_dir: plan.output_dir.clone(),
-        object: plan.object_output.clone(),
+        destination: plan.destination(),
     };
     // Checkpoints commit an incremental cursor; a backfill window commits once.
     // (The sender must not outlive the writer: the committer's loop ends
@@ -144,9 +142,9 @@ pub(crate) async fn export(
     };
     let writing = {
         let bar = bar.clone();
-        let output_dir = plan.output_dir.clone();
+        let destination = plan.destination();
         tokio::task::spawn_blocking(move || {
-            write_all(writer, rx, checkpoints, &bar, report, &output_dir)
+            write_all(writer, rx, checkpoints, &bar, report, &destination)
         })
     };
     // A reconciliation reads the state store, which plain extractors do not see.
@@ -287,7 +285,7 @@ fn write_all(
     checkpoints: Option<mpsc::Sender<Checkpoint>>,
     bar: &indicatif::ProgressBar,
     report: ReportName,
-    output_dir: &std::path::Path,
+    destination: &crate::output::Destination,
 ) -> (ReportWriter, Result<()>) {
     let mut rows_since = 0u64;
     while let Some(msg) = rx.blocking_recv() {
@@ -317,7 +315,7 @@ fn write_all(
                     to_committer.blocking_send(checkpoint).map_err(|unsent| {
                         // The committer failed (its error is the cause):
                         // these files will never be committed.
-                        remove_files(output_dir, &unsent.0.files);
+                        destination.remove_unpublished(&unsent.0.files);
                         Error::Internal(format!("the {report} committer stopped"))
                     })
                 }),
@@ -332,6 +330,26 @@ fn write_all(
     }
     let finished = writer.finish();
     (writer, finished)
+}
+
+/// The report's columns, read when its writer has its first rows (on the
+/// writer's blocking thread, once per export): a report with nothing new
+/// reads no custom-attribute declarations, and the run reads each model's
+/// once for all its reports ([`crate::extract::run_lists`]).
+fn columns_on_demand(
+    client: &IntercomClient,
+    state: &StateStore,
+    plan: &SyncPlan,
+    report: ReportName,
+) -> crate::output::ColumnsOnDemand {
+    let runtime = tokio::runtime::Handle::current();
+    let (client, state, lists) = (client.clone(), state.clone(), plan.extract.lists.clone());
+    let options = plan.options_of(report);
+    Box::new(move || {
+        runtime.block_on(reports::columns_in_run(
+            report, &options, &client, &state, &lists,
+        ))
+    })
 }
 
 /// Run the `deletions` extractor, passing its pages on as [`Msg::Rows`].

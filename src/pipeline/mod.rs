@@ -94,6 +94,12 @@ impl SyncPlan {
         self.object_output.as_deref()
     }
 
+    /// Where the run's finished parts go (the object store, else the
+    /// output directory).
+    pub fn destination(&self) -> crate::output::Destination {
+        crate::output::Destination::of(&self.output_dir, self.object_output.clone())
+    }
+
     /// A report's options (its defaults when none were given).
     pub fn options_of(&self, report: ReportName) -> ReportOptions {
         self.report_options

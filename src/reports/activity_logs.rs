@@ -16,6 +16,16 @@
 //! or a date `YYYY-MM-DD`, an ISO-8601 time or unix seconds. `since` only
 //! matters for the first sync (and after `state reset`).
 //!
+//! **One request when one page holds the range.** The whole range (cursor
+//! minus lookback up to now) is asked first, as one request: when its
+//! answer has no next page, that is every log of the range, and a sync with
+//! little new makes this one request, however long ago the last log was.
+//! "Now" is this machine's clock, not Intercom's (the API states no server
+//! time); a server clock behind it (the simulator's, which starts at
+//! 2026-06-01 and moves only when told) only widens the range asked, not
+//! the requests made. When the answer has more pages, nothing of it is
+//! written and the range is read window by window, as follows.
+//!
 //! **Read window by window, not checkpointed between pages.** The listing is
 //! newest first, so a cursor saved after a page would claim the older,
 //! unread logs of the same request. The range is instead cut into windows of
@@ -173,6 +183,15 @@ async fn extract(c: ExtractCtx<'_>) -> Result<Extracted> {
         tx: &c.tx,
         progress: &c.options.progress,
     };
+    if after <= now
+        && let Some(rows) = read_in_one_page(&c, after, now, &mut tracker).await?
+    {
+        return Ok(Extracted {
+            rows,
+            cursor: tracker.finish().cursor.map(|c| json!(c).to_string()),
+            ..Extracted::default()
+        });
+    }
     let mut rows = 0u64;
     let mut last_checkpoint = Instant::now();
     while after <= now {
@@ -199,6 +218,65 @@ async fn extract(c: ExtractCtx<'_>) -> Result<Extracted> {
     })
 }
 
+/// The logs with `after <= created_at <= before` in one request, sending
+/// those the tracker admits: the number sent, or `None` (nothing sent) when
+/// the answer has more pages or the request failed in a way smaller pages
+/// may mend (the windows read the range then).
+async fn read_in_one_page(
+    c: &ExtractCtx<'_>,
+    after: i64,
+    before: i64,
+    tracker: &mut CursorTracker,
+) -> Result<Option<u64>> {
+    let per_page = c.options.per_page.clamp(1, MAX_PER_PAGE);
+    let path = format!(
+        "admins/activity_logs?created_at_after={after}&created_at_before={before}&per_page={per_page}"
+    );
+    let body: Value = match c.client.get(&path).await {
+        Ok(body) => body,
+        Err(e) => {
+            let e = Error::from(e);
+            if crate::extract::search::degradable(&e) {
+                tracing::debug!(error = %e, "activity logs in one request failed; reading windows");
+                return Ok(None);
+            }
+            return Err(e);
+        }
+    };
+    let more_pages = body
+        .pointer("/pages/next")
+        .is_some_and(|n| !n.is_null() && n.as_str() != Some(""))
+        || body
+            .pointer("/pages/total_pages")
+            .and_then(Value::as_u64)
+            .is_some_and(|pages| pages > 1);
+    if more_pages {
+        return Ok(None);
+    }
+    let items = crate::api::list_in(ENDPOINT, body, &["activity_logs"])?;
+    let fresh = admit(items, &mut HashSet::new(), tracker)?;
+    let rows = fresh.len() as u64;
+    crate::reports::send_rows(&c.tx, fresh).await?;
+    Ok(Some(rows))
+}
+
+/// The logs of `items` not seen before in this read and admitted by the
+/// tracker.
+fn admit(
+    items: Vec<Value>,
+    seen: &mut HashSet<String>,
+    tracker: &mut CursorTracker,
+) -> Result<Vec<Value>> {
+    let mut fresh = Vec::new();
+    for item in items {
+        let (id, created_at) = identity(&item)?;
+        if seen.insert(id.to_string()) && tracker.accept(id, created_at) {
+            fresh.push(item);
+        }
+    }
+    Ok(fresh)
+}
+
 /// Read the logs with `after <= created_at <= before`, sending those the
 /// tracker admits; the number sent.
 async fn read_window(
@@ -219,13 +297,7 @@ async fn read_window(
         anomalies: &c.options.anomalies,
     }
     .read(async |items: Vec<Value>| {
-        let mut fresh = Vec::new();
-        for item in items {
-            let (id, created_at) = identity(&item)?;
-            if seen.insert(id.to_string()) && tracker.accept(id, created_at) {
-                fresh.push(item);
-            }
-        }
+        let fresh = admit(items, &mut seen, tracker)?;
         rows += fresh.len() as u64;
         crate::reports::send_rows(&c.tx, fresh).await?;
         Ok(true)

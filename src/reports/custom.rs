@@ -15,12 +15,20 @@
 //! (`custom_columns`, listed by `state show`) and never changes or moves to
 //! another attribute, whatever is declared later. Attributes declared after
 //! a run add columns to later files only: readers should union by column name.
+//!
+//! **When the declarations are read.** Only when a report has rows to
+//! write (the pipeline asks for the columns on the first non-empty page),
+//! and at most once per run per model: the lists go through the run's
+//! [`RunLists`], shared with the `data_attributes` snapshot and the run's
+//! other reports. A sync with nothing changed reads none of them (except
+//! the `data_attributes` snapshot, which lists every model).
 
 use std::collections::{BTreeMap, HashSet};
 
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::extract::run_lists::RunLists;
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType, Column};
 use crate::state::StateStore;
@@ -29,14 +37,16 @@ use crate::state::StateStore;
 /// `conversation`), named so as not to collide with `existing`. Names
 /// already given (kept in `state`, see [`crate::state::CustomColumnRow`])
 /// are reused; attributes seen for the first time get a new name, which is
-/// recorded before any file uses it.
+/// recorded before any file uses it. The declarations are read through
+/// `lists` (once per run per model).
 pub async fn columns(
     client: &IntercomClient,
+    lists: &RunLists,
     model: &str,
     existing: &[Column],
     state: &StateStore,
 ) -> Result<Vec<Column>> {
-    let declared = declared(client, model).await?;
+    let declared = declared(client, lists, model).await?;
     // Two workers naming the same new attribute at once: the first name
     // recorded wins and the other reads it back (a few rounds at most).
     let mut given = state.custom_columns(model).await?;
@@ -53,9 +63,13 @@ pub async fn columns(
 }
 
 /// The custom attributes `model` declares, as `(name, data_type)`.
-async fn declared(client: &IntercomClient, model: &str) -> Result<Vec<(String, String)>> {
+async fn declared(
+    client: &IntercomClient,
+    lists: &RunLists,
+    model: &str,
+) -> Result<Vec<(String, String)>> {
     if model == "conversation" {
-        match client.get::<Value>("conversations/attributes").await {
+        match lists.get(client, CONVERSATION_ATTRIBUTES).await {
             Ok(body) => {
                 let declared = body
                     .get("data")
@@ -82,7 +96,7 @@ async fn declared(client: &IntercomClient, model: &str) -> Result<Vec<(String, S
         }
     }
     let path = format!("data_attributes?model={model}");
-    let body: Value = match client.get(&path).await {
+    let body = match lists.get(client, &path).await {
         Ok(v) => v,
         Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
         Err(e) => {
@@ -114,6 +128,9 @@ async fn declared(client: &IntercomClient, model: &str) -> Result<Vec<(String, S
         })
         .collect())
 }
+
+/// Where 2.16 lists conversation attributes (404 before 2.16).
+pub const CONVERSATION_ATTRIBUTES: &str = "conversations/attributes";
 
 /// A 2.16 conversation attribute type as a `/data_attributes` one.
 fn conversation_type(data_type: &str) -> &'static str {

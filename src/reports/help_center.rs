@@ -103,6 +103,7 @@ pub static HELP_CENTER_LISTS: &[ListRequest] = &[ListRequest {
     keys: &["data"],
     optional: false,
     adapt: None,
+    unless_served: None,
 }];
 
 #[rustfmt::skip]

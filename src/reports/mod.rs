@@ -52,19 +52,33 @@ pub use spec::{ExtractCtx, Extractor, Plan, Probe, ReportSpec};
 /// The columns of a report's files in this run: its static columns, those
 /// its `expand` option adds (see [`expand`]), then one typed column per
 /// declared custom attribute (see [`custom`]; their names are kept in
-/// `state`).
+/// `state`). The declarations are read afresh; a run reads them once for
+/// all its reports with [`columns_in_run`].
 pub async fn columns(
     report: ReportName,
     options: &ReportOptions,
     client: &IntercomClient,
     state: &crate::state::StateStore,
 ) -> Result<Vec<Column>> {
+    columns_in_run(report, options, client, state, &Default::default()).await
+}
+
+/// [`columns`], with the custom-attribute declarations read through the
+/// run's `lists` (at most once per run per model, see
+/// [`crate::extract::run_lists`]).
+pub async fn columns_in_run(
+    report: ReportName,
+    options: &ReportOptions,
+    client: &IntercomClient,
+    state: &crate::state::StateStore,
+    lists: &crate::extract::run_lists::RunLists,
+) -> Result<Vec<Column>> {
     let mut columns = report.columns().to_vec();
     let expanded = expand::columns(report, &expand_list(report, options), &columns);
     columns.extend(expanded);
     let model = report.spec().model;
     if let Some(model) = model {
-        let extra = custom::columns(client, model, &columns, state).await?;
+        let extra = custom::columns(client, lists, model, &columns, state).await?;
         columns.extend(extra);
     }
     Ok(columns)
@@ -133,7 +147,7 @@ pub async fn extract(
             });
         }
         Plan::Snapshot(requests) => {
-            return snapshot::extract(client, requests, cursor, tx).await;
+            return snapshot::extract(client, &options.lists, requests, cursor, tx).await;
         }
         Plan::List(run) | Plan::Scroll(run) | Plan::FanOut { run, .. } => run,
         Plan::Reconcile => {

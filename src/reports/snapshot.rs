@@ -6,12 +6,21 @@
 //! as the cursor). So each written run is a complete snapshot, and an hourly
 //! sync with nothing changed writes nothing. In the warehouse, the rows of
 //! the latest `_run_id` are the current list.
+//!
+//! Every list is read through the run's [`RunLists`], at most once per run.
+//! `data_attributes` reads one list per model, since the API has none for
+//! all models: `GET /data_attributes?model=contact` and `model=company`,
+//! and for conversations `GET /conversations/attributes` (2.16), or
+//! `model=conversation` where that is not served (2.11). So it makes three
+//! requests on every run, also when nothing changed; the reports with
+//! custom-attribute columns reuse these answers in the same run.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::extract::run_lists::RunLists;
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{self, ReportKeys};
@@ -126,6 +135,9 @@ pub struct ListRequest {
     pub optional: bool,
     /// Reshapes each record into the report's common shape.
     pub adapt: Option<fn(Value) -> Value>,
+    /// Not asked when the list at this path was served in this read (the
+    /// older endpoint of the same records).
+    pub unless_served: Option<&'static str>,
 }
 
 const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
@@ -134,6 +146,7 @@ const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
         keys,
         optional: false,
         adapt: None,
+        unless_served: None,
     }
 }
 
@@ -152,19 +165,23 @@ pub static TICKET_TYPE_LISTS: &[ListRequest] = &[req("ticket_types", &["data", "
 pub static DATA_ATTRIBUTE_LISTS: &[ListRequest] = &[
     req("data_attributes?model=contact", &["data"]),
     req("data_attributes?model=company", &["data"]),
-    // Intercom 2.16 moved conversation attributes away (422); 2.11 serves them.
+    // Conversation attributes: GET /conversations/attributes (2.16; 404
+    // before) ...
+    ListRequest {
+        path: super::custom::CONVERSATION_ATTRIBUTES,
+        keys: &["data"],
+        optional: true,
+        adapt: Some(conversation_attribute),
+        unless_served: None,
+    },
+    // ... or, where that is not served, GET /data_attributes (2.11; 2.16
+    // answers 422 here). No version serves both.
     ListRequest {
         path: "data_attributes?model=conversation",
         keys: &["data"],
         optional: true,
         adapt: None,
-    },
-    // ... to GET /conversations/attributes (2.16; 404 before).
-    ListRequest {
-        path: "conversations/attributes",
-        keys: &["data"],
-        optional: true,
-        adapt: Some(conversation_attribute),
+        unless_served: Some(super::custom::CONVERSATION_ATTRIBUTES),
     },
 ];
 
@@ -192,16 +209,22 @@ fn conversation_attribute(mut record: Value) -> Value {
     record
 }
 
-/// Fetch every list of a snapshot report; write it if it changed.
+/// Fetch every list of a snapshot report (through the run's `lists`);
+/// write it if it changed.
 pub async fn extract(
     client: &IntercomClient,
+    lists: &RunLists,
     requests: &[ListRequest],
     cursor: Option<&str>,
     tx: mpsc::Sender<crate::reports::Msg>,
 ) -> Result<Extracted> {
     let mut records = Vec::new();
+    let mut served: Vec<&str> = Vec::new();
     for r in requests {
-        let body: Value = match client.get(r.path).await {
+        if r.unless_served.is_some_and(|other| served.contains(&other)) {
+            continue;
+        }
+        let body = match lists.get(client, r.path).await {
             Ok(v) => v,
             Err(HttpError::Status {
                 status: 422 | 400 | 404,
@@ -212,6 +235,7 @@ pub async fn extract(
             }
             Err(e) => return Err(e.into()),
         };
+        served.push(r.path);
         let list = r
             .keys
             .iter()

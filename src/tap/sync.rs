@@ -411,6 +411,7 @@ async fn sync_stream(
         anomalies: anomalies.clone(),
         // Each stream reads the companies itself (no run-wide spool here).
         companies: Default::default(),
+        lists: Default::default(),
     };
     let extracted = reports::extract(
         report,

@@ -52,6 +52,12 @@ mod scroll;
 // One companies scroll per run for the three company reports.
 mod shared_scroll;
 
+// A sync with nothing changed: at most one request per report.
+mod quiet;
+
+// Local and object-store destinations give the same export.
+mod destinations;
+
 // Windowed search extraction and the lookback margin.
 mod windows;
 
