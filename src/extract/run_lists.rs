@@ -122,6 +122,7 @@ mod tests {
             max_retries: 2,
             max_retry_time: std::time::Duration::from_secs(10),
             max_requests_per_minute: None,
+            max_in_flight: 8,
         })
         .expect("client");
         let lists = RunLists::default();
