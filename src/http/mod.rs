@@ -97,6 +97,9 @@ pub struct IntercomClient {
     /// The configured `max_retry_time`.
     max_retry_time: Duration,
     stats: Arc<ClientStats>,
+    /// A second set of counters for one part of the work (a report of a
+    /// run), counted besides `stats`: see [`IntercomClient::counted`].
+    own: Option<Arc<ClientStats>>,
     /// Shared by clones: one pacer per workspace token.
     pacer: Arc<pace::Pacer>,
 }
@@ -172,6 +175,7 @@ impl IntercomClient {
             retry,
             max_retry_time: config.max_retry_time,
             stats: Arc::default(),
+            own: None,
             pacer: Arc::new(pace::Pacer::new(config.max_requests_per_minute)),
         })
     }
@@ -224,14 +228,35 @@ impl IntercomClient {
         ServerCursorReads { client: self }
     }
 
-    /// Counters so far.
+    /// Counters so far (of every clone of this client).
     pub fn stats(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            requests: self.stats.requests.load(Ordering::Relaxed),
-            retries: self.stats.retries.load(Ordering::Relaxed),
-            rate_limited: self.stats.rate_limited.load(Ordering::Relaxed),
-            rate_limit_per_10s: Some(self.stats.rate_limit_per_10s.load(Ordering::Relaxed))
-                .filter(|l| *l > 0),
+        snapshot(&self.stats)
+    }
+
+    /// A clone that also counts its own requests, retries and 429s (and
+    /// the limit they were told) in counters of its own, read with
+    /// [`own_stats`](Self::own_stats); its clones count there too. It
+    /// shares everything else (connection pool, pacer, the client's
+    /// [`stats`](Self::stats)), so reports running side by side each know
+    /// their own calls while one pacer keeps the workspace's limit.
+    pub fn counted(&self) -> Self {
+        Self {
+            own: Some(Arc::default()),
+            ..self.clone()
+        }
+    }
+
+    /// The counters of this [`counted`](Self::counted) clone (the client's
+    /// [`stats`](Self::stats) when it is not one).
+    pub fn own_stats(&self) -> StatsSnapshot {
+        snapshot(self.own.as_ref().unwrap_or(&self.stats))
+    }
+
+    /// Add to a counter of the client and of this counted clone.
+    fn count(&self, counter: impl Fn(&ClientStats) -> &AtomicU64) {
+        counter(&self.stats).fetch_add(1, Ordering::Relaxed);
+        if let Some(own) = &self.own {
+            counter(own).fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -273,7 +298,7 @@ impl IntercomClient {
                 (_, b) => b,
             })
             .notify(|f, wait| {
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                self.count(|s| &s.retries);
                 if retry::is_scroll_exists(&f.error) {
                     tracing::warn!(
                         endpoint = %endpoint,
@@ -295,7 +320,7 @@ impl IntercomClient {
         endpoint: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, Failure> {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.count(|s| &s.requests);
         let mut req = self.http.request(method, url);
         if let Some(body) = body {
             req = req.json(body);
@@ -313,9 +338,9 @@ impl IntercomClient {
         ticket.observe(resp.headers());
         drop(ticket);
         if let Some(limit) = stated_limit(resp.headers()) {
-            self.stats
-                .rate_limit_per_10s
-                .store(limit, Ordering::Relaxed);
+            for stats in std::iter::once(&self.stats).chain(&self.own) {
+                stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
+            }
         }
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
@@ -348,7 +373,7 @@ impl IntercomClient {
             },
             s => {
                 if s == 429 {
-                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.count(|s| &s.rate_limited);
                 }
                 HttpError::Status {
                     endpoint: endpoint.to_string(),
@@ -360,6 +385,17 @@ impl IntercomClient {
                 }
             }
         }))
+    }
+}
+
+/// A point-in-time copy of `stats`.
+fn snapshot(stats: &ClientStats) -> StatsSnapshot {
+    StatsSnapshot {
+        requests: stats.requests.load(Ordering::Relaxed),
+        retries: stats.retries.load(Ordering::Relaxed),
+        rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+        rate_limit_per_10s: Some(stats.rate_limit_per_10s.load(Ordering::Relaxed))
+            .filter(|l| *l > 0),
     }
 }
 
