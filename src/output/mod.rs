@@ -11,6 +11,7 @@
 //! written), `schema.rs` (the columns) with `encode.rs`, `values.rs` and
 //! `row_view.rs`, `object.rs` (object-store destinations).
 
+pub mod budget;
 mod encode;
 pub mod object;
 mod part;
@@ -76,6 +77,10 @@ pub struct WriterConfig {
     pub extracted_at: i64,
     /// Where the encoders count anomalies (see [`crate::anomalies`]).
     pub anomalies: crate::anomalies::Anomalies,
+    /// The row-group memory budget this writer shares with the other
+    /// writers of the run ([`budget::RowGroupBudget`]; the default: a
+    /// writer alone).
+    pub row_groups: budget::RowGroupBudget,
 }
 
 fn encode_error(report: &str, e: impl std::fmt::Display) -> Error {

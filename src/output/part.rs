@@ -16,12 +16,12 @@ use super::writer::Sink;
 use super::{Format, WriterConfig, WrittenFile, encode_error};
 use crate::error::{Error, Result};
 
-/// Flush a Parquet row group once the memory its writer holds (encoded
+/// A Parquet row group is flushed once the memory its writer holds (encoded
 /// pages, dictionaries and the page being filled, `ArrowWriter::memory_size`)
-/// passes this size. This, not the report's size, bounds the writer's
-/// memory; see the scale run in `BENCHMARKS.md`.
-const ROW_GROUP_BYTES: usize = 16 * 1024 * 1024;
-
+/// passes the writer's share of the run's budget
+/// ([`super::budget::RowGroupBudget`], at most
+/// [`super::budget::ROW_GROUP_BYTES`]). This, not the report's size, bounds
+/// the writer's memory; see the scale run in `BENCHMARKS.md`.
 /// Per-column limit of a Parquet dictionary page and of a data page.
 const PAGE_BYTES: usize = 256 * 1024;
 
@@ -31,6 +31,8 @@ pub(super) struct OpenFile {
     relative_path: String,
     rows: u64,
     writer: FileWriter,
+    /// Where the row-group ceiling comes from (see above).
+    row_groups: super::budget::RowGroupBudget,
 }
 
 enum FileWriter {
@@ -82,6 +84,7 @@ pub(super) fn open_part(
         relative_path,
         rows: 0,
         writer,
+        row_groups: config.row_groups.clone(),
     })
 }
 
@@ -90,7 +93,7 @@ impl OpenFile {
         match &mut self.writer {
             FileWriter::Parquet(w) => {
                 w.write(batch).map_err(|e| encode_error(report, e))?;
-                if w.memory_size() > ROW_GROUP_BYTES {
+                if w.memory_size() > self.row_groups.row_group_bytes() {
                     w.flush().map_err(|e| encode_error(report, e))?;
                     release_freed_memory();
                 }

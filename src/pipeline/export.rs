@@ -112,6 +112,7 @@ pub(crate) async fn export(
         rows_per_file: plan.rows_per_file,
         extracted_at: run.started_at,
         anomalies: anomalies.clone(),
+        row_groups: Default::default(),
     };
     let options = plan.options_of(report);
     let columns = reports::columns(report, &options, client, state).await?;
