@@ -48,6 +48,10 @@ mod scroll;
 // One companies scroll per run for the three company reports.
 mod shared_scroll;
 
+// The reports of a run side by side: overlap, per-report requests, one
+// company scroll, exactly once also after kills mid-run.
+mod side_by_side;
+
 // Windowed search extraction and the lookback margin.
 mod windows;
 
