@@ -298,6 +298,49 @@ mod tests {
         assert_eq!(replayed, scrolled);
     }
 
+    #[tokio::test]
+    async fn reports_reading_at_once_make_one_scroll() {
+        let sim = crate::simulator::spawn(crate::simulator::SimConfig {
+            contacts: 5,
+            conversations: 1,
+            parts: 1,
+            companies: 120,
+            ..Default::default()
+        })
+        .await
+        .expect("simulator");
+        let client = IntercomClient::new(crate::http::ClientConfig {
+            base_url: sim.base_url().parse().expect("url"),
+            intercom_version: "2.16".into(),
+            token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
+            request_timeout: std::time::Duration::from_secs(30),
+            max_retries: 2,
+            max_retry_time: std::time::Duration::from_secs(10),
+            max_requests_per_minute: None,
+        })
+        .expect("client");
+        let options = ExtractOptions {
+            per_page: 50,
+            concurrency: 2,
+            lookback_secs: 0,
+            checkpoint_every: std::time::Duration::ZERO,
+            progress: Default::default(),
+            anomalies: Default::default(),
+            companies: CompanySpool::default(),
+        };
+        let (a, b, c) = tokio::join!(
+            read_all(&client, &options, false),
+            read_all(&client, &options, false),
+            read_all(&client, &options, false),
+        );
+        let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));
+        assert_eq!(a.len(), 120);
+        assert!(a == b && b == c, "every reader got every company once");
+        // 50 companies a page and an empty last page: one pass is 4 requests.
+        assert_eq!(sim.sim.stats()["by_endpoint"]["GET /companies/scroll"], 4);
+        assert_eq!(client.stats().requests, 4, "one scroll, no retries");
+    }
+
     #[test]
     fn the_spool_file_goes_with_the_last_handle() {
         let w = SpoolWriter::create().expect("temp file");

@@ -1,5 +1,6 @@
 //! Running a sync or a backfill ([`sync`] and [`backfill`]): for each report, lease it, [`export::export`] it, and keep
-//! its [`outcome::ReportOutcome`]. One export is a straight line:
+//! its [`outcome::ReportOutcome`]; the reports of a run side by side, up to
+//! [`side::MAX_PARALLEL_REPORTS`] at once ([`side`]). One export is a straight line:
 //!
 //! ```text
 //!  IntercomClient ──pages──▶ extractor ──mpsc<Msg>(4)──▶ ReportWriter (blocking thread)
@@ -13,6 +14,9 @@
 //! - [`commit`]: the one [`commit::Committer`] for checkpoints and final
 //!   commits.
 //! - [`outcome`]: [`ReportOutcome`], [`RunSummary`], the run's status.
+//! - [`side`]: the reports of a run side by side (the bound, the order
+//!   reports that depend on others keep, the writers' memory budget, one
+//!   progress line per running report).
 //!
 //! Search-based reports also commit along the way: after a completed search
 //! window (at most once per [`ExtractOptions::checkpoint_every`]) the
@@ -32,8 +36,9 @@
 //! succeed either. Items an extractor could not fetch (e.g. one
 //! conversation's parts) are recorded with the report's commit and retried
 //! first by the next run; they make the run `partial` unless `skip_failed`.
-//! A stop request ([`Shutdown`]) ends the run between reports (or backfill
-//! windows): what finished is committed, nothing is half-written.
+//! A stop request ([`Shutdown`]) starts no further report (or backfill
+//! window); the reports running finish and commit, nothing is half-written.
+//! Each report counts its own requests ([`IntercomClient::counted`]).
 //!
 //! With a shared (Postgres) state each report is leased first
 //! ([`crate::state::lease`]): a report another live worker holds is skipped,
