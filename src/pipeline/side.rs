@@ -49,10 +49,8 @@ pub(crate) const MAX_PARALLEL_REPORTS: usize = 8;
 pub(crate) const ROW_GROUP_BUDGET_BYTES: usize = 24 * 1024 * 1024;
 
 /// What the reports of one run share besides the client and the state:
-/// the progress display and the writers' memory budget.
+/// the writers' memory budget, and the progress display.
 pub(crate) struct Side {
-    /// One progress line per running report (drawn on a terminal only).
-    bars: indicatif::MultiProgress,
     /// The row-group budget every writer of the run joins.
     pub(crate) row_groups: RowGroupBudget,
 }
@@ -60,28 +58,20 @@ pub(crate) struct Side {
 impl Side {
     pub(crate) fn new() -> Self {
         Self {
-            bars: indicatif::MultiProgress::new(),
             row_groups: RowGroupBudget::new(ROW_GROUP_BUDGET_BYTES),
         }
     }
 
-    /// A progress line for one running export, below the others (hidden
-    /// when stderr is not a terminal, as [`crate::telemetry::report_bar`]).
+    /// A progress line for one running export, below those of the other
+    /// running reports ([`crate::telemetry::report_bar`]: on a terminal
+    /// only; log lines are written above the lines, not through them).
     pub(crate) fn bar(&self, label: &str) -> indicatif::ProgressBar {
-        let bar = crate::telemetry::report_bar(label);
-        if bar.is_hidden() {
-            bar
-        } else {
-            self.bars.add(bar)
-        }
+        crate::telemetry::report_bar(label)
     }
 
     /// Clear an export's line and take it off the display.
     pub(crate) fn done(&self, bar: &indicatif::ProgressBar) {
-        bar.finish_and_clear();
-        if !bar.is_hidden() {
-            self.bars.remove(bar);
-        }
+        crate::telemetry::finish_bar(bar);
     }
 }
 
