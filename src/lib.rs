@@ -15,7 +15,8 @@
 //!                  state lock, destination, StateStore, IntercomClient, SyncPlan)
 //!                    │
 //!                    ▼
-//!                  pipeline::sync / backfill: per report lease → export → outcome
+//!                  pipeline::sync / backfill: reports side by side, each
+//!                  lease → export → outcome
 //!                    │
 //!                    ▼ pipeline::export (one export, a straight line)
 //!   http::IntercomClient ◀── reports::extract ──mpsc<Msg>──▶ output::ReportWriter

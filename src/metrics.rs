@@ -288,6 +288,7 @@ mod tests {
             rows,
             files: 1,
             seconds: 1.0,
+            started_secs: 0.0,
             error: error.map(String::from),
             failed: Vec::new(),
             recovered: 0,

@@ -1,7 +1,7 @@
 //! Clean shutdown on SIGTERM and SIGINT.
 //!
-//! The first signal asks the run to stop: the report (or backfill window) in
-//! progress finishes and commits, no other starts, and the process exits
+//! The first signal asks the run to stop: the reports (or backfill windows)
+//! in progress finish and commit, no other starts, and the process exits
 //! normally, so there are no half-written files and the state holds
 //! everything finished. `schedule` also stops waiting for its next tick. A
 //! second signal exits at once (status 130); the next start then removes
@@ -52,7 +52,7 @@ impl Shutdown {
                 }
                 tracing::warn!(
                     signal = name,
-                    "stopping: the report in progress finishes and is committed; send it again to exit at once"
+                    "stopping: the reports in progress finish and are committed; send it again to exit at once"
                 );
                 flag.request();
             }

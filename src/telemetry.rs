@@ -3,7 +3,8 @@
 //! (default: info for this crate, warnings for dependencies). Progress bars
 //! per report on a terminal ([`report_bar`], [`Progress`]).
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
@@ -21,7 +22,7 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("warn,intercom_export=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| AboveBars)
         .with_target(false)
         .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
@@ -30,8 +31,37 @@ pub fn init(format: LogFormat) {
     };
 }
 
+/// The progress lines of the process: one per running report (reports of a
+/// run, and workspaces, run side by side), drawn together on stderr.
+fn bars() -> &'static indicatif::MultiProgress {
+    static BARS: OnceLock<indicatif::MultiProgress> = OnceLock::new();
+    BARS.get_or_init(indicatif::MultiProgress::new)
+}
+
+/// stderr for log lines: each is written above the progress lines (which
+/// are hidden for the write and drawn again below it), not through them.
+struct AboveBars;
+
+impl Write for AboveBars {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        bars().suspend(|| std::io::stderr().write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
+/// Take a line made by [`report_bar`] off the display (its export ended).
+pub fn finish_bar(bar: &indicatif::ProgressBar) {
+    bar.finish_and_clear();
+    if !bar.is_hidden() {
+        bars().remove(bar);
+    }
+}
+
 /// A live progress line for one report's export, on stderr when it is a
-/// terminal (hidden otherwise, so logs and orchestrators see no escape
+/// terminal, below those of the other running reports (hidden otherwise, so logs and orchestrators see no escape
 /// codes): rows written, pages fetched (set by the pipeline as the message),
 /// rows per second and elapsed time; with a bar and an ETA once
 /// [`Progress::set_total`] says how many rows to expect.
@@ -39,7 +69,8 @@ pub fn report_bar(label: &str) -> indicatif::ProgressBar {
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new_spinner();
+    // Below the lines of the other running reports.
+    let bar = bars().add(indicatif::ProgressBar::new_spinner());
     let style = indicatif::ProgressStyle::with_template(
         "{spinner} {prefix:<28} {human_pos:>10} rows  {msg:>12}  {rate:>12}  {elapsed}",
     )

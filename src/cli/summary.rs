@@ -34,6 +34,7 @@ pub(crate) fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_js
                 "failed_items": r.failed.iter().map(|f| serde_json::json!({"id": f.id, "error": f.error})).collect::<Vec<_>>(),
                 "recovered_items": r.recovered,
                 "seconds": r.seconds,
+                "started_secs": r.started_secs,
                 "rate_limit_per_10s": r.http.rate_limit_per_10s,
                 "allowed_calls_used": r.allowed_calls_used(),
                 "error": r.error,
@@ -279,6 +280,7 @@ mod tests {
             rows: 10,
             files: 1,
             seconds: 0.5,
+            started_secs: 0.0,
             error: None,
             failed: vec![FailedItem {
                 id: "215469".into(),

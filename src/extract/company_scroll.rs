@@ -12,6 +12,13 @@
 //! The spool is used only once it is complete: a scroll that failed, was
 //! cut short by its report's failure, or could not be written to disk
 //! leaves nothing reusable, and the next company report scrolls itself.
+//!
+//! Reports of a run run side by side, so a company report that finds no
+//! complete spool takes the run's one scroll turn first: while another
+//! company report scrolls, it waits for that scroll to end, then replays
+//! it if it completed (or scrolls itself if it did not). The workspace has
+//! one server-side scroll at a time, so two scrolls at once could not both
+//! proceed anyway.
 //! The file lives in the system's temporary directory and is removed when
 //! the run ends (its [`ExtractOptions`] are dropped). Each report still
 //! applies its own cursor to the raw companies.
@@ -30,7 +37,11 @@ use crate::http::IntercomClient;
 /// The run's complete companies scroll, shared by the company reports of
 /// one run (cheap to clone: one handle per run).
 #[derive(Clone, Default)]
-pub struct CompanySpool(Arc<Mutex<Option<Arc<Spooled>>>>);
+pub struct CompanySpool {
+    complete: Arc<Mutex<Option<Arc<Spooled>>>>,
+    /// Held by the report scrolling now: one scroll of the run at a time.
+    scrolling: Arc<tokio::sync::Mutex<()>>,
+}
 
 impl std::fmt::Debug for CompanySpool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -48,11 +59,11 @@ struct Spooled {
 
 impl CompanySpool {
     fn complete(&self) -> Option<Arc<Spooled>> {
-        self.0.lock().ok().and_then(|s| s.clone())
+        self.complete.lock().ok().and_then(|s| s.clone())
     }
 
     fn set_complete(&self, spooled: Spooled) {
-        if let Ok(mut slot) = self.0.lock() {
+        if let Ok(mut slot) = self.complete.lock() {
             *slot = Some(Arc::new(spooled));
         }
     }
@@ -66,13 +77,20 @@ impl CompanySpool {
 /// Hand every company of the workspace to `deliver`, a page at a time, each
 /// once: from this run's complete scroll when an earlier company report
 /// made one, else by scrolling `GET /companies/scroll` (and spooling it for
-/// the reports after this one).
+/// the reports after this one). While another report of the run scrolls,
+/// this one waits for it (see the module docs).
 pub(crate) async fn read_companies(
     client: &IntercomClient,
     options: &ExtractOptions,
     mut deliver: impl AsyncFnMut(Vec<Value>) -> Result<()>,
 ) -> Result<()> {
+    // Wait for the scroll another report of the run may be reading now.
+    let turn = match options.companies.complete() {
+        Some(_) => None,
+        None => Some(options.companies.scrolling.lock().await),
+    };
     if let Some(spooled) = options.companies.complete() {
+        drop(turn);
         tracing::debug!(
             companies = spooled.companies,
             "companies read from this run's scroll"
@@ -280,6 +298,51 @@ mod tests {
         let replayed = read_all(&client, &options, false).await.expect("replay");
         assert_eq!(client.stats().requests, before, "no request");
         assert_eq!(replayed, scrolled);
+    }
+
+    #[tokio::test]
+    async fn reports_reading_at_once_make_one_scroll() {
+        let sim = crate::simulator::spawn(crate::simulator::SimConfig {
+            contacts: 5,
+            conversations: 1,
+            parts: 1,
+            companies: 120,
+            ..Default::default()
+        })
+        .await
+        .expect("simulator");
+        let client = IntercomClient::new(crate::http::ClientConfig {
+            base_url: sim.base_url().parse().expect("url"),
+            intercom_version: "2.16".into(),
+            token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
+            request_timeout: std::time::Duration::from_secs(30),
+            max_retries: 2,
+            max_retry_time: std::time::Duration::from_secs(10),
+            max_requests_per_minute: None,
+            max_in_flight: 8,
+        })
+        .expect("client");
+        let options = ExtractOptions {
+            per_page: 50,
+            concurrency: 2,
+            lookback_secs: 0,
+            checkpoint_every: std::time::Duration::ZERO,
+            progress: Default::default(),
+            anomalies: Default::default(),
+            companies: CompanySpool::default(),
+            lists: Default::default(),
+        };
+        let (a, b, c) = tokio::join!(
+            read_all(&client, &options, false),
+            read_all(&client, &options, false),
+            read_all(&client, &options, false),
+        );
+        let (a, b, c) = (a.expect("a"), b.expect("b"), c.expect("c"));
+        assert_eq!(a.len(), 120);
+        assert!(a == b && b == c, "every reader got every company once");
+        // 50 companies a page and an empty last page: one pass is 4 requests.
+        assert_eq!(sim.sim.stats()["by_endpoint"]["GET /companies/scroll"], 4);
+        assert_eq!(client.stats().requests, 4, "one scroll, no retries");
     }
 
     #[test]

@@ -115,6 +115,9 @@ pub struct IntercomClient {
     /// The configured `max_retry_time`.
     max_retry_time: Duration,
     stats: Arc<ClientStats>,
+    /// A second set of counters for one part of the work (a report of a
+    /// run), counted besides `stats`: see [`IntercomClient::counted`].
+    own: Option<Arc<ClientStats>>,
     /// Shared by clones: one pacer per workspace token.
     pacer: Arc<pace::Pacer>,
     /// Shared by clones: how many calls may be out at once.
@@ -192,6 +195,7 @@ impl IntercomClient {
             retry,
             max_retry_time: config.max_retry_time,
             stats: Arc::default(),
+            own: None,
             pacer: Arc::new(pace::Pacer::new(config.max_requests_per_minute)),
             gate: Arc::new(inflight::Gate::new(
                 config.max_in_flight,
@@ -255,16 +259,35 @@ impl IntercomClient {
         self.gate.target()
     }
 
-    /// Counters so far.
+    /// Counters so far (of every clone of this client).
     pub fn stats(&self) -> StatsSnapshot {
-        StatsSnapshot {
-            requests: self.stats.requests.load(Ordering::Relaxed),
-            retries: self.stats.retries.load(Ordering::Relaxed),
-            rate_limited: self.stats.rate_limited.load(Ordering::Relaxed),
-            rate_limit_per_10s: Some(self.stats.rate_limit_per_10s.load(Ordering::Relaxed))
-                .filter(|l| *l > 0),
-            in_flight_target: self.gate.target(),
-            peak_in_flight: self.gate.peak(),
+        snapshot(&self.stats, &self.gate)
+    }
+
+    /// A clone that also counts its own requests, retries and 429s (and
+    /// the limit they were told) in counters of its own, read with
+    /// [`own_stats`](Self::own_stats); its clones count there too. It
+    /// shares everything else (connection pool, pacer, the client's
+    /// [`stats`](Self::stats)), so reports running side by side each know
+    /// their own calls while one pacer keeps the workspace's limit.
+    pub fn counted(&self) -> Self {
+        Self {
+            own: Some(Arc::default()),
+            ..self.clone()
+        }
+    }
+
+    /// The counters of this [`counted`](Self::counted) clone (the client's
+    /// [`stats`](Self::stats) when it is not one).
+    pub fn own_stats(&self) -> StatsSnapshot {
+        snapshot(self.own.as_ref().unwrap_or(&self.stats), &self.gate)
+    }
+
+    /// Add to a counter of the client and of this counted clone.
+    fn count(&self, counter: impl Fn(&ClientStats) -> &AtomicU64) {
+        counter(&self.stats).fetch_add(1, Ordering::Relaxed);
+        if let Some(own) = &self.own {
+            counter(own).fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -306,7 +329,7 @@ impl IntercomClient {
                 (_, b) => b,
             })
             .notify(|f, wait| {
-                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                self.count(|s| &s.retries);
                 if retry::is_scroll_exists(&f.error) {
                     tracing::warn!(
                         endpoint = %endpoint,
@@ -328,7 +351,7 @@ impl IntercomClient {
         endpoint: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, Failure> {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.count(|s| &s.requests);
         let mut req = self.http.request(method, url);
         if let Some(body) = body {
             req = req.json(body);
@@ -351,9 +374,9 @@ impl IntercomClient {
         drop(ticket);
         let limit = stated_limit(resp.headers());
         if let Some(limit) = limit {
-            self.stats
-                .rate_limit_per_10s
-                .store(limit, Ordering::Relaxed);
+            for stats in std::iter::once(&self.stats).chain(&self.own) {
+                stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
+            }
         }
         let status = resp.status();
         let retry_after = server_wait(resp.headers());
@@ -393,7 +416,7 @@ impl IntercomClient {
             },
             s => {
                 if s == 429 {
-                    self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+                    self.count(|s| &s.rate_limited);
                 }
                 HttpError::Status {
                     endpoint: endpoint.to_string(),
@@ -405,6 +428,21 @@ impl IntercomClient {
                 }
             }
         }))
+    }
+}
+
+/// A point-in-time copy of `stats`.
+/// `stats` read now, with the client's in-flight target and peak (shared
+/// by every clone).
+fn snapshot(stats: &ClientStats, gate: &inflight::Gate) -> StatsSnapshot {
+    StatsSnapshot {
+        requests: stats.requests.load(Ordering::Relaxed),
+        retries: stats.retries.load(Ordering::Relaxed),
+        rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+        rate_limit_per_10s: Some(stats.rate_limit_per_10s.load(Ordering::Relaxed))
+            .filter(|l| *l > 0),
+        in_flight_target: gate.target(),
+        peak_in_flight: gate.peak(),
     }
 }
 

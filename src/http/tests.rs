@@ -97,3 +97,41 @@ fn retry_after_wins_over_reset() {
     h.insert("x-ratelimit-reset", HeaderValue::from_static("99999999999"));
     assert_eq!(server_wait(&h), None, "room left: no server-imposed wait");
 }
+
+#[tokio::test]
+async fn a_counted_clone_counts_its_own_requests_and_the_clients_too() {
+    let sim = crate::simulator::spawn(crate::simulator::SimConfig {
+        contacts: 2,
+        conversations: 1,
+        parts: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    let client = IntercomClient::new(ClientConfig {
+        base_url: sim.base_url().parse().expect("url"),
+        intercom_version: DEFAULT_INTERCOM_VERSION.into(),
+        token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
+        request_timeout: Duration::from_secs(30),
+        max_retries: 0,
+        max_retry_time: Duration::from_secs(1),
+        max_requests_per_minute: None,
+        max_in_flight: 8,
+    })
+    .expect("client");
+    let (a, b) = (client.counted(), client.counted());
+    let a_clone = a.clone();
+    for c in [&a, &a_clone, &b, &a] {
+        let _: serde_json::Value = c.get("admins").await.expect("admins");
+    }
+    let _: serde_json::Value = client.get("teams").await.expect("teams");
+    assert_eq!(a.own_stats().requests, 3, "a and its clone");
+    assert_eq!(b.own_stats().requests, 1);
+    assert_eq!(client.stats().requests, 5, "the client counts every clone");
+    assert_eq!(client.own_stats(), client.stats(), "not a counted clone");
+    assert_eq!(
+        a.own_stats().rate_limit_per_10s,
+        Some(1666),
+        "the stated limit too"
+    );
+}

@@ -14,6 +14,7 @@
 //! finished parts go: [`Destination`], a local directory or an object store,
 //! `object.rs`).
 
+pub mod budget;
 pub mod destination;
 mod encode;
 mod format;
@@ -88,6 +89,10 @@ pub struct WriterConfig {
     pub extracted_at: i64,
     /// Where the encoders count anomalies (see [`crate::anomalies`]).
     pub anomalies: crate::anomalies::Anomalies,
+    /// The row-group memory budget this writer shares with the other
+    /// writers of the run ([`budget::RowGroupBudget`]; the default: a
+    /// writer alone).
+    pub row_groups: budget::RowGroupBudget,
 }
 
 fn encode_error(report: &str, e: impl std::fmt::Display) -> Error {

@@ -35,6 +35,7 @@ pub(super) fn open_part(
     let tmp_path = run_dir.join(format!("{name}.tmp"));
     let file = File::create(&tmp_path).map_err(|e| Error::output(&tmp_path, e))?;
     let writer = (spec.open)(
+        config.row_groups.clone(),
         HashingWriter::new(file),
         sink.schema.clone(),
         &config.report,

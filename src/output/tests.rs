@@ -22,6 +22,7 @@ fn take_files_hands_over_rows_still_waiting_in_the_encoders() {
         rows_per_file: 1000,
         extracted_at: 0,
         anomalies: Default::default(),
+        row_groups: Default::default(),
     };
     let mut w = ReportWriter::new(config, COLS.to_vec()).expect("writer");
     let records: Vec<Value> = (0..3)
@@ -52,6 +53,7 @@ fn values_are_counted_once_whatever_the_number_of_formats() {
         rows_per_file: 1000,
         extracted_at: 0,
         anomalies: anomalies.clone(),
+        row_groups: Default::default(),
     };
     let mut w = ReportWriter::new(config, TS.to_vec()).expect("writer");
     // Milliseconds: read, and counted as an interpreted value.
@@ -75,6 +77,7 @@ fn rolls_parts_and_leaves_no_temporary_files() {
         rows_per_file: 4,
         extracted_at: 0,
         anomalies: Default::default(),
+        row_groups: Default::default(),
     };
     let mut w = ReportWriter::new(config, COLS.to_vec()).expect("writer");
     let records: Vec<Value> = (0..10)
@@ -126,6 +129,7 @@ fn a_lazy_writer_asks_for_its_columns_on_its_first_rows_only() {
         rows_per_file: 1000,
         extracted_at: 0,
         anomalies: Default::default(),
+        row_groups: Default::default(),
     };
     let asked = Arc::new(AtomicUsize::new(0));
     let lazy = |asked: &Arc<AtomicUsize>| -> ColumnsOnDemand {

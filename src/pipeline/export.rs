@@ -26,6 +26,7 @@ use crate::time::format_utc;
 
 use super::SyncPlan;
 use super::commit::{Checkpoint, Checkpointed, Committer};
+use super::side::Side;
 
 /// Pages in flight between an extractor and its writer.
 const CHANNEL_PAGES: usize = 4;
@@ -102,8 +103,11 @@ pub(crate) async fn export(
     source: &Source,
     committed: &mut Checkpointed,
     anomalies: &Anomalies,
+    side: &Side,
 ) -> Result<Exported> {
     let label = source.label(report);
+    // This writer's place in the run's row-group budget, until it is done.
+    let _share = side.row_groups.join();
     let config = WriterConfig {
         output_dir: plan.output_dir.clone(),
         report: report.as_str().to_string(),
@@ -112,12 +116,13 @@ pub(crate) async fn export(
         rows_per_file: plan.rows_per_file,
         extracted_at: run.started_at,
         anomalies: anomalies.clone(),
+        row_groups: side.row_groups.clone(),
     };
     let options = plan.options_of(report);
     let writer = ReportWriter::lazy(config, columns_on_demand(client, state, plan, report));
     let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_IN_FLIGHT);
-    let bar = crate::telemetry::report_bar(&label);
+    let bar = side.bar(&label);
     let _pages = PageCounter::start(client, &bar);
     let extract_options = ExtractOptions {
         progress: crate::telemetry::Progress::new(bar.clone()),
@@ -208,7 +213,7 @@ pub(crate) async fn export(
         .map_err(|e| Error::Internal(format!("the {report} writer panicked: {e}")))?;
     // Kept by the caller even if this export fails now: committed is committed.
     *committed = checkpointed.clone();
-    bar.finish_and_clear();
+    side.done(&bar);
     // The first cause: a failed commit stops the writer, which stops the
     // extractor ("writer stopped").
     let extracted: Extracted = match (committing, written, extracted) {
@@ -375,7 +380,8 @@ async fn forward_deletions(
 }
 
 /// Shows the pages (requests) of one export on its progress bar while it
-/// runs; stops when dropped.
+/// runs (the requests its report's client counted,
+/// [`IntercomClient::own_stats`]); stops when dropped.
 struct PageCounter(Option<tokio::task::JoinHandle<()>>);
 
 impl PageCounter {
@@ -384,10 +390,10 @@ impl PageCounter {
             return Self(None);
         }
         let (client, bar) = (client.clone(), bar.clone());
-        let before = client.stats();
+        let before = client.own_stats();
         Self(Some(tokio::spawn(async move {
             loop {
-                let pages = client.stats().since(before).requests;
+                let pages = client.own_stats().since(before).requests;
                 bar.set_message(format!("{pages} pages"));
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }

@@ -1,5 +1,6 @@
 //! Running a sync or a backfill ([`sync`] and [`backfill`]): for each report, lease it, [`export::export`] it, and keep
-//! its [`outcome::ReportOutcome`]. One export is a straight line:
+//! its [`outcome::ReportOutcome`]; the reports of a run side by side, up to
+//! [`side::MAX_PARALLEL_REPORTS`] at once ([`side`]). One export is a straight line:
 //!
 //! ```text
 //!  IntercomClient ──pages──▶ extractor ──mpsc<Msg>(4)──▶ ReportWriter (blocking thread)
@@ -13,6 +14,9 @@
 //! - [`commit`]: the one [`commit::Committer`] for checkpoints and final
 //!   commits.
 //! - [`outcome`]: [`ReportOutcome`], [`RunSummary`], the run's status.
+//! - [`side`]: the reports of a run side by side (the bound, the order
+//!   reports that depend on others keep, the writers' memory budget, one
+//!   progress line per running report).
 //!
 //! Search-based reports also commit along the way: after a completed search
 //! window (at most once per [`ExtractOptions::checkpoint_every`]) the
@@ -32,8 +36,9 @@
 //! succeed either. Items an extractor could not fetch (e.g. one
 //! conversation's parts) are recorded with the report's commit and retried
 //! first by the next run; they make the run `partial` unless `skip_failed`.
-//! A stop request ([`Shutdown`]) ends the run between reports (or backfill
-//! windows): what finished is committed, nothing is half-written.
+//! A stop request ([`Shutdown`]) starts no further report (or backfill
+//! window); the reports running finish and commit, nothing is half-written.
+//! Each report counts its own requests ([`IntercomClient::counted`]).
 //!
 //! With a shared (Postgres) state each report is leased first
 //! ([`crate::state::lease`]): a report another live worker holds is skipped,
@@ -42,6 +47,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::{Error, Result};
@@ -58,6 +64,7 @@ use crate::time::format_utc;
 mod commit;
 mod export;
 mod outcome;
+mod side;
 
 use commit::Checkpointed;
 use export::{BackfillWindow, Source, export};
@@ -119,7 +126,8 @@ pub(crate) struct BackfillPlan {
     pub window_secs: i64,
 }
 
-/// Run every report of `plan` once, incrementally. The caller holds the sync lock.
+/// Run every report of `plan` once, incrementally, side by side (see
+/// [`side`]). The caller holds the sync lock.
 pub(crate) async fn sync(
     client: &IntercomClient,
     state: &StateStore,
@@ -131,76 +139,25 @@ pub(crate) async fn sync(
     let run = state.begin_run(plan.mode).await?;
     testpoint::hit("run_started");
     tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");
+    let reports: Vec<ReportName> = plan
+        .reports
+        .iter()
+        .copied()
+        .filter(|&report| offered(plan, report))
+        .collect();
+    let ctx = Arc::new(RunCtx::new(client, state, plan, &run, run_started));
+    let ran = side::side_by_side(side::stages(plan, &reports), &plan.shutdown, |report| {
+        let ctx = ctx.clone();
+        async move { sync_report(&ctx, report).await }
+    })
+    .await;
+    if let Some(e) = ran.ended {
+        return Err(end_run(state, &run, e).await);
+    }
     let mut outcomes = Vec::new();
-    let mut stopped = false;
-    for &report in &plan.reports {
-        if plan.shutdown.requested() {
-            stopped = true;
-            break;
-        }
-        if let Some(needed) = report.min_version()
-            && !report.offered_by(&plan.intercom_version)
-        {
-            // Not a failure: the configured version has no such endpoint.
-            tracing::warn!(
-                %report,
-                needed,
-                configured = %plan.intercom_version,
-                "report {report} skipped: it needs Intercom-Version {needed} or later and \
-                 intercom_version is {}; set intercom_version = \"{needed}\" to export it",
-                plan.intercom_version
-            );
-            continue;
-        }
-        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
-            continue;
-        };
-        let started = Instant::now();
-        let http_before = client.stats();
-        let mut outcome = ReportOutcome::new(report);
-        let mut checkpointed = Checkpointed::default();
-        let result = async {
-            // One cursor per option set: other filters must not reuse this one.
-            let param_key = plan.options_of(report).param_key(report.options());
-            let source = Source::Incremental {
-                cursor: state.cursor(report.as_str(), &param_key).await?,
-                retry: state.failed_ids(report.as_str()).await?,
-                param_key,
-            };
-            export(
-                client,
-                state,
-                plan,
-                &run,
-                report,
-                &source,
-                &mut checkpointed,
-                &outcome.anomalies,
-            )
-            .await
-        }
-        .await;
-        outcome.seconds = started.elapsed().as_secs_f64();
-        outcome.http = client.stats().since(http_before);
-        match result {
-            Ok(done) => {
-                tracing::info!(%report, rows = done.rows, files = done.files, failed = done.failed.len(), "report done");
-                outcome.rows = done.rows;
-                outcome.files = done.files;
-                outcome.failed = done.failed;
-                outcome.recovered = done.recovered;
-            }
-            Err(e) => {
-                // Rows (and failed items) its checkpoints committed before it failed.
-                outcome.rows = checkpointed.rows;
-                outcome.files = checkpointed.files;
-                outcome.failed = checkpointed.failed.clone();
-                outcome.error = Some(fail_report(state, &run, report, e).await?);
-            }
-        }
-        outcome.anomalies.warn(report.as_str());
-        lease.release().await;
-        outcomes.push(outcome);
+    for (_, done) in ran.results {
+        merge(&mut recovered, done.recovered);
+        outcomes.extend(done.outcome);
     }
     finish(
         client,
@@ -209,11 +166,155 @@ pub(crate) async fn sync(
         run,
         outcomes,
         recovered,
-        stopped,
+        ran.stopped,
         None,
         run_started,
     )
     .await
+}
+
+/// Whether the configured `Intercom-Version` serves `report`; if not, says
+/// so in one warning (not a failure: the version has no such endpoint).
+fn offered(plan: &SyncPlan, report: ReportName) -> bool {
+    if let Some(needed) = report.min_version()
+        && !report.offered_by(&plan.intercom_version)
+    {
+        tracing::warn!(
+            %report,
+            needed,
+            configured = %plan.intercom_version,
+            "report {report} skipped: it needs Intercom-Version {needed} or later and \
+             intercom_version is {}; set intercom_version = \"{needed}\" to export it",
+            plan.intercom_version
+        );
+        return false;
+    }
+    true
+}
+
+/// What every report of one run shares; owned, as each report runs on a
+/// task of its own.
+struct RunCtx {
+    client: IntercomClient,
+    state: StateStore,
+    plan: SyncPlan,
+    run: Run,
+    /// When the run started (the reports' `started_secs` count from it).
+    run_started: Instant,
+    side: side::Side,
+}
+
+impl RunCtx {
+    fn new(
+        client: &IntercomClient,
+        state: &StateStore,
+        plan: &SyncPlan,
+        run: &Run,
+        run_started: Instant,
+    ) -> Self {
+        Self {
+            client: client.clone(),
+            state: state.clone(),
+            plan: plan.clone(),
+            run: run.clone(),
+            run_started,
+            side: side::Side::new(),
+        }
+    }
+
+    /// A fresh outcome of `report`, started now, and the client that
+    /// counts its requests.
+    fn start(&self, report: ReportName) -> (ReportOutcome, IntercomClient) {
+        let mut outcome = ReportOutcome::new(report);
+        outcome.started_secs = self.run_started.elapsed().as_secs_f64();
+        (outcome, self.client.counted())
+    }
+}
+
+/// One report's part of a run: its outcome (`None`: another worker holds
+/// it) and what taking over its lease cleaned up.
+#[derive(Default)]
+struct Leased {
+    outcome: Option<ReportOutcome>,
+    recovered: Recovered,
+}
+
+/// Lease, export and commit one report of a sync. `Err`: the run ends (an
+/// authentication failure, or the state failed).
+async fn sync_report(ctx: &RunCtx, report: ReportName) -> Result<Leased> {
+    let (state, plan, run) = (&ctx.state, &ctx.plan, &ctx.run);
+    let mut done = Leased::default();
+    let Some(lease) = take_lease(state, plan, run, report, &mut done.recovered).await? else {
+        return Ok(done);
+    };
+    let started = Instant::now();
+    let (mut outcome, client) = ctx.start(report);
+    let mut checkpointed = Checkpointed::default();
+    let result = async {
+        // One cursor per option set: other filters must not reuse this one.
+        let param_key = plan.options_of(report).param_key(report.options());
+        let source = Source::Incremental {
+            cursor: state.cursor(report.as_str(), &param_key).await?,
+            retry: state.failed_ids(report.as_str()).await?,
+            param_key,
+        };
+        export(
+            &client,
+            state,
+            plan,
+            run,
+            report,
+            &source,
+            &mut checkpointed,
+            &outcome.anomalies,
+            &ctx.side,
+        )
+        .await
+    }
+    .await;
+    outcome.seconds = started.elapsed().as_secs_f64();
+    outcome.http = client.own_stats();
+    match result {
+        Ok(done) => {
+            tracing::info!(%report, rows = done.rows, files = done.files, failed = done.failed.len(), "report done");
+            outcome.rows = done.rows;
+            outcome.files = done.files;
+            outcome.failed = done.failed;
+            outcome.recovered = done.recovered;
+        }
+        Err(e) => {
+            // Rows (and failed items) its checkpoints committed before it failed.
+            outcome.rows = checkpointed.rows;
+            outcome.files = checkpointed.files;
+            outcome.failed = checkpointed.failed.clone();
+            match fail_report(state, run, report, e).await {
+                Ok(message) => outcome.error = Some(message),
+                Err(e) => {
+                    lease.release().await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+    outcome.anomalies.warn(report.as_str());
+    lease.release().await;
+    done.outcome = Some(outcome);
+    Ok(done)
+}
+
+/// Add what one report's lease take-over cleaned up to the run's.
+fn merge(run: &mut Recovered, report: Recovered) {
+    run.interrupted.extend(report.interrupted);
+    run.removed.extend(report.removed);
+}
+
+/// The run ends with `e`: an authentication failure marks it failed (no
+/// other report would succeed either); returns `e`.
+async fn end_run(state: &StateStore, run: &Run, e: Error) -> Error {
+    if e.is_unauthorized() {
+        let _ = state.finish_run(run, RunStatus::Failed).await;
+    }
+    e
 }
 
 /// Lease `report` (shared state; a no-op otherwise). `None`: another live
@@ -278,11 +379,6 @@ pub(crate) async fn backfill(
     let run = state.begin_run("backfill").await?;
     testpoint::hit("run_started");
     tracing::info!(run = %run.key, job = job.id, resumed, since = %format_utc(job.since), until = %format_utc(job.until), "backfill started");
-    let mut outcomes = Vec::new();
-    let mut stopped = false;
-    let mut complete = true;
-    // Reports another worker had (shared state): done only if it finished them.
-    let mut leased_elsewhere = Vec::new();
     // One line naming every report a date range cannot select.
     let mut left_out = Vec::new();
     for &report in &plan.reports {
@@ -296,77 +392,36 @@ pub(crate) async fn backfill(
             "these reports cannot be exported by date range; the backfill leaves them out"
         );
     }
-    'reports: for &report in &plan.reports {
-        if left_out.contains(&report.as_str()) {
-            continue;
+    let reports: Vec<ReportName> = plan
+        .reports
+        .iter()
+        .copied()
+        .filter(|r| !left_out.contains(&r.as_str()))
+        .collect();
+    let ctx = Arc::new(RunCtx::new(client, state, plan, &run, run_started));
+    let job_ref = Arc::new(job.clone());
+    let ran = side::side_by_side(side::stages(plan, &reports), &plan.shutdown, |report| {
+        let (ctx, job) = (ctx.clone(), job_ref.clone());
+        async move { backfill_report(&ctx, &job, report).await }
+    })
+    .await;
+    if let Some(e) = ran.ended {
+        return Err(end_run(state, &run, e).await);
+    }
+    let mut outcomes = Vec::new();
+    // Reports another worker had (shared state): done only if it finished them.
+    let mut leased_elsewhere = Vec::new();
+    let mut stopped = ran.stopped;
+    // Reports a stop kept from starting are not done.
+    let mut complete = !ran.stopped;
+    for (report, done) in ran.results {
+        merge(&mut recovered, done.leased.recovered);
+        match done.leased.outcome {
+            Some(outcome) => outcomes.push(outcome),
+            None => leased_elsewhere.push(report),
         }
-        let Some(lease) = take_lease(state, plan, &run, report, &mut recovered).await? else {
-            leased_elsewhere.push(report);
-            continue;
-        };
-        let started = Instant::now();
-        let http_before = client.stats();
-        let mut outcome = ReportOutcome::new(report);
-        let done: HashSet<i64> = state
-            .done_windows(&job, report.as_str())
-            .await?
-            .into_iter()
-            .collect();
-        let mut start = job.since;
-        while start < job.until {
-            let end = (start + job.window_secs).min(job.until);
-            if done.contains(&start) {
-                outcome.windows_skipped += 1;
-                start = end;
-                continue;
-            }
-            if plan.shutdown.requested() {
-                stopped = true;
-                complete = false;
-                outcome.seconds = started.elapsed().as_secs_f64();
-                outcome.http = client.stats().since(http_before);
-                outcomes.push(outcome);
-                lease.release().await;
-                break 'reports;
-            }
-            let source = Source::Window(BackfillWindow {
-                job_id: job.id,
-                start,
-                end,
-            });
-            let mut checkpointed = Checkpointed::default();
-            match export(
-                client,
-                state,
-                plan,
-                &run,
-                report,
-                &source,
-                &mut checkpointed,
-                &outcome.anomalies,
-            )
-            .await
-            {
-                Ok(x) => {
-                    outcome.rows += x.rows;
-                    outcome.files += x.files;
-                    outcome.windows_done += 1;
-                    testpoint::hit("window");
-                }
-                Err(e) => {
-                    // Later windows of this report wait for the next run.
-                    outcome.error = Some(fail_report(state, &run, report, e).await?);
-                    complete = false;
-                    break;
-                }
-            }
-            start = end;
-        }
-        outcome.seconds = started.elapsed().as_secs_f64();
-        outcome.http = client.stats().since(http_before);
-        outcome.anomalies.warn(report.as_str());
-        lease.release().await;
-        outcomes.push(outcome);
+        stopped |= done.stopped;
+        complete &= done.complete;
     }
     let windows = (job.until - job.since + job.window_secs - 1) / job.window_secs;
     for report in leased_elsewhere {
@@ -389,8 +444,104 @@ pub(crate) async fn backfill(
     .await
 }
 
+/// One report's windows of a backfill: its lease's outcome, whether a stop
+/// request ended it between windows, and whether every window is now done.
+struct Windowed {
+    leased: Leased,
+    stopped: bool,
+    complete: bool,
+}
+
+/// Lease one report and export its windows of `job` not done yet, one after
+/// another (a stop request ends it between windows). `Err`: the run ends.
+async fn backfill_report(ctx: &RunCtx, job: &BackfillJob, report: ReportName) -> Result<Windowed> {
+    let (state, plan, run) = (&ctx.state, &ctx.plan, &ctx.run);
+    let mut done = Windowed {
+        leased: Leased::default(),
+        stopped: false,
+        complete: true,
+    };
+    let Some(lease) = take_lease(state, plan, run, report, &mut done.leased.recovered).await?
+    else {
+        return Ok(done);
+    };
+    let started = Instant::now();
+    let (mut outcome, client) = ctx.start(report);
+    let windows: Result<HashSet<i64>> = state
+        .done_windows(job, report.as_str())
+        .await
+        .map(|w| w.into_iter().collect());
+    let finished = match windows {
+        Ok(finished) => finished,
+        Err(e) => {
+            lease.release().await;
+            return Err(e);
+        }
+    };
+    let mut start = job.since;
+    while start < job.until {
+        let end = (start + job.window_secs).min(job.until);
+        if finished.contains(&start) {
+            outcome.windows_skipped += 1;
+            start = end;
+            continue;
+        }
+        if plan.shutdown.requested() {
+            done.stopped = true;
+            done.complete = false;
+            break;
+        }
+        let source = Source::Window(BackfillWindow {
+            job_id: job.id,
+            start,
+            end,
+        });
+        let mut checkpointed = Checkpointed::default();
+        match export(
+            &client,
+            state,
+            plan,
+            run,
+            report,
+            &source,
+            &mut checkpointed,
+            &outcome.anomalies,
+            &ctx.side,
+        )
+        .await
+        {
+            Ok(x) => {
+                outcome.rows += x.rows;
+                outcome.files += x.files;
+                outcome.windows_done += 1;
+                testpoint::hit("window");
+            }
+            Err(e) => {
+                // Later windows of this report wait for the next run.
+                done.complete = false;
+                match fail_report(state, run, report, e).await {
+                    Ok(message) => outcome.error = Some(message),
+                    Err(e) => {
+                        lease.release().await;
+                        return Err(e);
+                    }
+                }
+                break;
+            }
+        }
+        start = end;
+    }
+    outcome.seconds = started.elapsed().as_secs_f64();
+    outcome.http = client.own_stats();
+    outcome.anomalies.warn(report.as_str());
+    lease.release().await;
+    done.leased.outcome = Some(outcome);
+    Ok(done)
+}
+
 /// Record a report's failure. An authentication failure ends the run (no
-/// other report would succeed either) and comes back as `Err`; any other
+/// other report would succeed either) and comes back as `Err` (the run is
+/// marked failed once its running reports end, [`end_run`]); any other
 /// comes back as its message.
 async fn fail_report(
     state: &StateStore,
@@ -403,7 +554,6 @@ async fn fail_report(
         .record_report_failure(run, report.as_str(), &message)
         .await;
     if e.is_unauthorized() {
-        let _ = state.finish_run(run, RunStatus::Failed).await;
         return Err(e);
     }
     tracing::error!(%report, error = %message, "report failed; its cursor stays at its last commit");

@@ -16,7 +16,11 @@ pub(crate) struct ReportOutcome {
     pub(crate) rows: u64,
     /// Data files written (one per part; CSV copies of Parquet parts count once).
     pub(crate) files: usize,
+    /// Wall seconds of the report, from its lease to its last commit.
     pub(crate) seconds: f64,
+    /// When the report started, in seconds from the run's start (reports
+    /// run side by side: these overlap).
+    pub(crate) started_secs: f64,
     pub(crate) error: Option<String>,
     /// Items that could not be fetched (recorded; retried next run).
     pub(crate) failed: Vec<FailedItem>,
@@ -26,7 +30,8 @@ pub(crate) struct ReportOutcome {
     /// an earlier run had committed them.
     pub(crate) windows_done: usize,
     pub(crate) windows_skipped: usize,
-    /// Requests, retries and 429s made for this report.
+    /// Requests, retries and 429s made for this report (its own: counted
+    /// by its client, [`crate::http::IntercomClient::counted`]).
     pub(crate) http: StatsSnapshot,
     /// What the report met that was neither a success nor a failed item
     /// (see [`crate::anomalies`]), over all its exports in this run.
@@ -40,6 +45,7 @@ impl ReportOutcome {
             rows: 0,
             files: 0,
             seconds: 0.0,
+            started_secs: 0.0,
             error: None,
             failed: Vec::new(),
             recovered: 0,

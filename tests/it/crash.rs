@@ -341,14 +341,15 @@ async fn sigterm_mid_report_commits_that_report_and_stops() {
         "{}",
         stdout(&out)
     );
-    // The report in progress finished and was committed; no other started.
-    assert_eq!(
-        unique_map(&ids_and_updated(&read_parquet_dir(
-            &run_dirs(&world.output(), "conversations")[0]
-        ))),
-        truth_of(&world, "conversations").await
+    // The reports in progress (the plan's first ones start together)
+    // finished and were committed; no report started after the stop.
+    for (report, _, _) in REPORTS {
+        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+    }
+    assert!(
+        run_dirs(&world.output(), "help_centers").is_empty(),
+        "the plan's last report never started"
     );
-    assert!(run_dirs(&world.output(), "users").is_empty());
     assert_disk_matches_state(&world.output(), &world.state()).await;
     // The next run does the rest, once.
     assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
@@ -694,20 +695,24 @@ async fn sigkill_under_flaky_faults_then_rerun_loses_and_repeats_nothing() {
             })
             .collect();
         assert!(!want.is_empty(), "{report}: the world has some");
-        assert_eq!(
-            latest_company_pairs(&world, report, column),
-            want,
-            "{report}"
-        );
+        // Companies deleted by `advance` vanish from the truth; the exporter
+        // keeps their last version (as `assert_exactly_once` allows). With
+        // reports side by side a company report may commit before the
+        // advance, so such a company's pairs can be in the output.
+        let mut got = latest_company_pairs(&world, report, column);
+        got.retain(|(company, _)| companies.iter().any(|c| c["id"] == company.as_str()));
+        assert_eq!(got, want, "{report}");
     }
     let tickets = truth_map(&world.truth("tickets").await, None);
     assert_exactly_once(&world, "tickets", &tickets).await;
     assert_disk_matches_state(&world.output(), &world.state()).await;
     // The kills and faults did meet the company scrolls (13 requests a
     // clean scroll; one scroll a run feeds the three company reports, so
-    // the last run alone makes one).
+    // the last run alone makes one). Reports run side by side, so every
+    // run starts its scroll at once and most kills cut one short: more
+    // than the last run's clean scroll and another one.
     let scrolls = world.requests_to("GET /companies/scroll").await;
-    assert!(scrolls >= 80, "{scrolls} scroll requests");
+    assert!(scrolls > 2 * 13, "{scrolls} scroll requests");
 }
 
 /// The key columns of every committed row of `report` under `output`, as

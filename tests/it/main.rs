@@ -58,6 +58,10 @@ mod quiet;
 // Local and object-store destinations give the same export.
 mod destinations;
 
+// The reports of a run side by side: overlap, per-report requests, one
+// company scroll, exactly once also after kills mid-run.
+mod side_by_side;
+
 // Windowed search extraction and the lookback margin.
 mod windows;
 

@@ -22,7 +22,12 @@ struct CsvPart {
     report: String,
 }
 
-fn open(out: HashingWriter, _schema: SchemaRef, report: &str) -> Result<Box<dyn FormatWriter>> {
+fn open(
+    _row_groups: crate::output::budget::RowGroupBudget,
+    out: HashingWriter,
+    _schema: SchemaRef,
+    report: &str,
+) -> Result<Box<dyn FormatWriter>> {
     let writer = arrow_csv::WriterBuilder::new()
         .with_header(true)
         .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.fZ".to_string())

@@ -37,6 +37,12 @@ pub(crate) struct FormatSpec {
     pub(crate) flat: bool,
     /// Open a part on `out` for batches of `schema`; `report` names the
     /// report in errors.
-    pub(crate) open:
-        fn(out: HashingWriter, schema: SchemaRef, report: &str) -> Result<Box<dyn FormatWriter>>,
+    /// Open a part over `out`; `row_groups` is the run's shared Parquet
+    /// row-group budget (formats without row groups ignore it).
+    pub(crate) open: fn(
+        row_groups: crate::output::budget::RowGroupBudget,
+        out: HashingWriter,
+        schema: SchemaRef,
+        report: &str,
+    ) -> Result<Box<dyn FormatWriter>>,
 }

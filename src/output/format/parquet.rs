@@ -1,5 +1,7 @@
 //! Parquet parts: zstd (level 3), row groups bounded by the memory their
-//! writer holds ([`ROW_GROUP_BYTES`]), small dictionary and data pages.
+//! writer holds (its share of the run's budget,
+//! [`crate::output::budget::RowGroupBudget`]), small dictionary and data
+//! pages.
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
@@ -9,6 +11,7 @@ use parquet::file::properties::WriterProperties;
 
 use super::{FormatSpec, FormatWriter};
 use crate::error::Result;
+use crate::output::budget::RowGroupBudget;
 use crate::output::encode_error;
 use crate::output::part::HashingWriter;
 
@@ -19,12 +22,6 @@ pub(crate) static SPEC: FormatSpec = FormatSpec {
     open,
 };
 
-/// Flush a Parquet row group once the memory its writer holds (encoded
-/// pages, dictionaries and the page being filled, `ArrowWriter::memory_size`)
-/// passes this size. This, not the report's size, bounds the writer's
-/// memory; see the scale run in `BENCHMARKS.md`.
-const ROW_GROUP_BYTES: usize = 16 * 1024 * 1024;
-
 /// Per-column limit of a Parquet dictionary page and of a data page.
 const PAGE_BYTES: usize = 256 * 1024;
 
@@ -32,9 +29,21 @@ const PAGE_BYTES: usize = 256 * 1024;
 struct ParquetPart {
     writer: ArrowWriter<HashingWriter>,
     report: String,
+    /// A row group is flushed once the memory its writer holds (encoded
+    /// pages, dictionaries and the page being filled,
+    /// `ArrowWriter::memory_size`) passes this writer's share of the run's
+    /// budget (at most [`crate::output::budget::ROW_GROUP_BYTES`]). This, not
+    /// the report's size, bounds the writer's memory; see the scale run in
+    /// `BENCHMARKS.md`.
+    row_groups: RowGroupBudget,
 }
 
-fn open(out: HashingWriter, schema: SchemaRef, report: &str) -> Result<Box<dyn FormatWriter>> {
+fn open(
+    row_groups: RowGroupBudget,
+    out: HashingWriter,
+    schema: SchemaRef,
+    report: &str,
+) -> Result<Box<dyn FormatWriter>> {
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).map_err(|e| encode_error(report, e))?,
@@ -42,7 +51,7 @@ fn open(out: HashingWriter, schema: SchemaRef, report: &str) -> Result<Box<dyn F
         .set_created_by(concat!("intercom-export ", env!("CARGO_PKG_VERSION")).into())
         // Each column buffers a dictionary and a data page before
         // encoding; at the 1 MiB defaults a 60-column report held
-        // most of its memory there (see `ROW_GROUP_BYTES`).
+        // most of its memory there (see `row_groups`).
         .set_dictionary_page_size_limit(PAGE_BYTES)
         .set_data_page_size_limit(PAGE_BYTES)
         .build();
@@ -51,6 +60,7 @@ fn open(out: HashingWriter, schema: SchemaRef, report: &str) -> Result<Box<dyn F
     Ok(Box::new(ParquetPart {
         writer,
         report: report.to_string(),
+        row_groups,
     }))
 }
 
@@ -60,7 +70,7 @@ impl FormatWriter for ParquetPart {
         self.writer
             .write(batch)
             .map_err(|e| encode_error(report, e))?;
-        if self.writer.memory_size() > ROW_GROUP_BYTES {
+        if self.writer.memory_size() > self.row_groups.row_group_bytes() {
             self.writer.flush().map_err(|e| encode_error(report, e))?;
             release_freed_memory();
         }

@@ -1,0 +1,258 @@
+//! The reports of one run side by side.
+//!
+//! [`side_by_side`] starts the reports of a run in plan order, up to
+//! [`MAX_PARALLEL_REPORTS`] at once, polled together on the run's task
+//! (their writers are threads of their own) under the workspace's one client (one pacer, one connection pool; every report
+//! counts its own requests on an [`IntercomClient::counted`] clone), and
+//! gives their results back in plan order:
+//!
+//! - A report that reads what other reports of the run write or scroll runs
+//!   after them: the reconciliation (`deletions`, [`Plan::Reconcile`])
+//!   scrolls `GET /companies/scroll` itself, and a workspace has one scroll
+//!   at a time, so it starts once every other report has ended ([`stages`]).
+//!   The three company reports share one scroll among themselves
+//!   ([`crate::extract::company_scroll`]).
+//! - A stop request ([`Shutdown`]) or a run-ending failure (an
+//!   authentication failure: `Err` from a report) starts no further report;
+//!   the reports running finish and commit as they would have.
+//!
+//! Memory is bounded by construction: at most [`MAX_PARALLEL_REPORTS`]
+//! exports run, and their Parquet row groups share one budget of
+//! [`ROW_GROUP_BUDGET_BYTES`] ([`RowGroupBudget`]: each writer flushes at
+//! its share, total ÷ writers running, 2–16 MiB), so what the writers hold
+//! is that budget plus, per running report, its Arrow builders (≤ 4,096
+//! rows per format) and its channel (4 pages): about what one report alone
+//! held before, not that times the number of reports.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+
+use crate::error::{Error, Result};
+use crate::output::budget::RowGroupBudget;
+use crate::reports::{self, Plan, ReportName};
+use crate::shutdown::Shutdown;
+
+use super::SyncPlan;
+
+/// Reports of one run exporting at the same time, at most. Enough to keep
+/// the workspace's rate limit busy at real latency (each report has its
+/// own pages and fan-out in flight, the client's pacer and gate share the
+/// limit among them), few enough that memory stays bounded (see the
+/// module docs). Not a setting: nothing to tune.
+pub(crate) const MAX_PARALLEL_REPORTS: usize = 8;
+
+/// The Parquet row groups of all running reports together, in bytes (one
+/// report alone still flushes at 16 MiB, as before).
+pub(crate) const ROW_GROUP_BUDGET_BYTES: usize = 24 * 1024 * 1024;
+
+/// What the reports of one run share besides the client and the state:
+/// the writers' memory budget, and the progress display.
+pub(crate) struct Side {
+    /// The row-group budget every writer of the run joins.
+    pub(crate) row_groups: RowGroupBudget,
+}
+
+impl Side {
+    pub(crate) fn new() -> Self {
+        Self {
+            row_groups: RowGroupBudget::new(ROW_GROUP_BUDGET_BYTES),
+        }
+    }
+
+    /// A progress line for one running export, below those of the other
+    /// running reports ([`crate::telemetry::report_bar`]: on a terminal
+    /// only; log lines are written above the lines, not through them).
+    pub(crate) fn bar(&self, label: &str) -> indicatif::ProgressBar {
+        crate::telemetry::report_bar(label)
+    }
+
+    /// Clear an export's line and take it off the display.
+    pub(crate) fn done(&self, bar: &indicatif::ProgressBar) {
+        crate::telemetry::finish_bar(bar);
+    }
+}
+
+/// The reports of `plan` in the order they may start: every report first,
+/// then those that must follow all others (a reconciliation, which scrolls
+/// companies and lists every contact). A report whose plan cannot be built
+/// from its options goes first; its export then fails with that error.
+pub(crate) fn stages(plan: &SyncPlan, reports: &[ReportName]) -> Vec<Vec<ReportName>> {
+    let last = |r: ReportName| matches!(reports::plan(r, &plan.options_of(r)), Ok(Plan::Reconcile));
+    let (later, first): (Vec<ReportName>, Vec<ReportName>) =
+        reports.iter().copied().partition(|&r| last(r));
+    [first, later]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// What [`side_by_side`] ran.
+pub(crate) struct Ran<T> {
+    /// Each started report's result, in plan order (reports not started
+    /// are left out).
+    pub(crate) results: Vec<(ReportName, T)>,
+    /// A stop request kept reports from starting.
+    pub(crate) stopped: bool,
+    /// The first run-ending error (the reports running then were finished).
+    pub(crate) ended: Option<Error>,
+}
+
+/// Run `one` for the reports of `stages`, stage after stage, in order, up
+/// to [`MAX_PARALLEL_REPORTS`] at once. `Err` from a report ends the run:
+/// no report starts after it; the running ones finish.
+pub(crate) async fn side_by_side<'a, T, F, Fut>(
+    stages: Vec<Vec<ReportName>>,
+    shutdown: &Shutdown,
+    mut one: F,
+) -> Ran<T>
+where
+    T: 'a,
+    F: FnMut(ReportName) -> Fut,
+    Fut: Future<Output = Result<T>> + 'a,
+{
+    type Running<'a, T> =
+        FuturesUnordered<Pin<Box<dyn Future<Output = (usize, ReportName, Result<T>)> + 'a>>>;
+    let mut results: Vec<(usize, ReportName, T)> = Vec::new();
+    let mut ended: Option<Error> = None;
+    let mut stopped = false;
+    let mut running: Running<'a, T> = FuturesUnordered::new();
+    let mut order = 0usize;
+    'stages: for stage in stages {
+        for report in stage {
+            while running.len() >= MAX_PARALLEL_REPORTS {
+                collect(&mut running, &mut results, &mut ended).await;
+            }
+            if ended.is_some() {
+                break 'stages;
+            }
+            if shutdown.requested() {
+                stopped = true;
+                break 'stages;
+            }
+            let index = order;
+            order += 1;
+            let fut = one(report);
+            running.push(Box::pin(async move { (index, report, fut.await) }));
+        }
+        // The next stage starts once this one has ended.
+        while !running.is_empty() {
+            collect(&mut running, &mut results, &mut ended).await;
+        }
+    }
+    while !running.is_empty() {
+        collect(&mut running, &mut results, &mut ended).await;
+    }
+    results.sort_by_key(|(index, _, _)| *index);
+    Ran {
+        results: results.into_iter().map(|(_, r, t)| (r, t)).collect(),
+        stopped,
+        ended,
+    }
+}
+
+/// Wait for one running report and keep its result (or its run-ending
+/// error, the first one).
+async fn collect<F, T>(
+    running: &mut FuturesUnordered<F>,
+    results: &mut Vec<(usize, ReportName, T)>,
+    ended: &mut Option<Error>,
+) where
+    F: Future<Output = (usize, ReportName, Result<T>)>,
+{
+    match running.next().await {
+        Some((index, report, Ok(t))) => results.push((index, report, t)),
+        Some((_, _, Err(e))) if ended.is_none() => *ended = Some(e),
+        // Mostly the same end (a rejected token), met by a report that was
+        // running; said, not returned.
+        Some((_, report, Err(e))) => {
+            tracing::warn!(%report, error = %e, "report failed too as the run ended")
+        }
+        None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// Reports that each sleep a little, counting how many run at once.
+    fn counting(
+        now: &Arc<AtomicUsize>,
+        most: &Arc<AtomicUsize>,
+    ) -> impl FnMut(ReportName) -> std::pin::Pin<Box<dyn Future<Output = Result<&'static str>> + Send>>
+    {
+        let (now, most) = (now.clone(), most.clone());
+        move |report| {
+            let (now, most) = (now.clone(), most.clone());
+            Box::pin(async move {
+                let n = now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(n, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                if report == ReportName::Admins {
+                    return Err(Error::Internal("boom".into()));
+                }
+                Ok(report.as_str())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn reports_overlap_within_the_bound_and_come_back_in_plan_order() {
+        let all: Vec<ReportName> = ReportName::all()
+            .filter(|r| *r != ReportName::Admins)
+            .collect();
+        assert!(
+            all.len() > MAX_PARALLEL_REPORTS,
+            "enough reports to fill the bound"
+        );
+        let (now, most) = (Arc::default(), Arc::default());
+        let ran = side_by_side(vec![all.clone()], &Shutdown::new(), counting(&now, &most)).await;
+        assert_eq!(most.load(Ordering::SeqCst), MAX_PARALLEL_REPORTS);
+        let got: Vec<ReportName> = ran.results.iter().map(|(r, _)| *r).collect();
+        assert_eq!(got, all, "plan order");
+        assert!(ran.results.iter().all(|(r, t)| r.as_str() == *t));
+        assert!(!ran.stopped && ran.ended.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_later_stage_starts_after_the_earlier_one_and_an_error_starts_nothing_more() {
+        let (now, most) = (Arc::default(), Arc::default());
+        let stages = vec![
+            vec![ReportName::Users, ReportName::Leads],
+            vec![ReportName::Admins],
+            vec![ReportName::Teams],
+        ];
+        let ran = side_by_side(stages, &Shutdown::new(), counting(&now, &most)).await;
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            2,
+            "users and leads together, admins alone"
+        );
+        let got: Vec<ReportName> = ran.results.iter().map(|(r, _)| *r).collect();
+        assert_eq!(got, [ReportName::Users, ReportName::Leads]);
+        assert!(ran.ended.is_some_and(|e| e.to_string().contains("boom")));
+    }
+
+    #[tokio::test]
+    async fn a_stop_request_starts_no_report() {
+        let shutdown = Shutdown::new();
+        shutdown.request();
+        let (now, most) = (Arc::default(), Arc::default());
+        let ran = side_by_side(
+            vec![vec![ReportName::Users]],
+            &shutdown,
+            counting(&now, &most),
+        )
+        .await;
+        assert!(ran.stopped);
+        assert!(ran.results.is_empty());
+        assert_eq!(most.load(Ordering::SeqCst), 0);
+    }
+}
