@@ -41,7 +41,7 @@
 //!                           └─ failures by Error::scope()
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 
 use futures::stream::FuturesUnordered;
@@ -316,7 +316,15 @@ impl FanOut<'_> {
         let mut feed_done = false;
         let mut barrier: Option<String> = None;
         let mut book = Book::default();
+        // Items answered while their rows were being handed over (see
+        // [`super::driving`]).
+        let mut done = VecDeque::new();
         loop {
+            if let Some((key, retried, result)) = done.pop_front() {
+                self.settle(key, retried, result, &mut book, &mut in_flight, &mut done)
+                    .await?;
+                continue;
+            }
             let can_pull = barrier.is_none() && !feed_done && in_flight.len() < concurrency;
             if !can_pull && in_flight.is_empty() {
                 if let Some(cursor) = barrier.take() {
@@ -336,7 +344,8 @@ impl FanOut<'_> {
             tokio::select! {
                 biased;
                 Some((key, retried, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.settle(key, retried, result, &mut book).await?;
+                    self.settle(key, retried, result, &mut book, &mut in_flight, &mut done)
+                        .await?;
                 }
                 next = feed.next(), if can_pull => match next {
                     None => feed_done = true,
@@ -368,14 +377,20 @@ impl FanOut<'_> {
         Ok(out)
     }
 
-    /// Book one finished item.
-    async fn settle(
+    /// Book one finished item; while its rows are handed over, the items
+    /// still in flight are driven (their results go to `done`).
+    async fn settle<F>(
         &self,
         key: ItemKey,
         retried: bool,
         result: Result<Vec<Value>>,
         book: &mut Book,
-    ) -> Result<()> {
+        in_flight: &mut FuturesUnordered<F>,
+        done: &mut VecDeque<F::Output>,
+    ) -> Result<()>
+    where
+        F: Future<Output = (ItemKey, bool, Result<Vec<Value>>)>,
+    {
         let out = &mut book.out;
         match result {
             Ok(rows) => {
@@ -385,7 +400,7 @@ impl FanOut<'_> {
                     out.fetched += 1;
                 }
                 out.rows += rows.len() as u64;
-                super::send_rows(self.out.tx, rows).await?;
+                super::driving(super::send_rows(self.out.tx, rows), in_flight, done).await?;
             }
             Err(e) if e.is_gone() => {
                 self.anomalies

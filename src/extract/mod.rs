@@ -31,6 +31,10 @@ pub mod search;
 pub mod window;
 pub mod windows_parallel;
 
+use std::collections::VecDeque;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -146,6 +150,29 @@ impl search::Sink for Pipe<'_> {
 
 /// The error an extractor meets when the writer stopped: the writer's own
 /// error is the one reported.
+/// Await `work` (rows or a checkpoint handed to the writer) while still
+/// driving the requests in `in_flight`, keeping their results in `done` in
+/// the order they end. A request already sent holds one of the client's
+/// in-flight slots, and counts against the pacer, until its future is
+/// polled to the end: left unpolled while the writer is slow, such requests
+/// would starve the other reports of the run, and the writer itself when it
+/// needs a request (a report's custom-attribute lists are read on its first
+/// rows) — a deadlock.
+pub(crate) async fn driving<T, F: Future>(
+    work: impl Future<Output = T>,
+    in_flight: &mut FuturesUnordered<F>,
+    done: &mut VecDeque<F::Output>,
+) -> T {
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut work => return out,
+            Some(r) = in_flight.next(), if !in_flight.is_empty() => done.push_back(r),
+        }
+    }
+}
+
 pub(crate) fn writer_stopped() -> Error {
     Error::Internal("the file writer stopped early".into())
 }

@@ -29,7 +29,7 @@
 //! Windows are keyed by their lower bound: they tile the range, and a
 //! split's halves keep the order (`a.lo` = the window's, `b.lo` = the cut).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -39,6 +39,7 @@ use crate::api::Page;
 use crate::api::query::search_body;
 use crate::error::{Error, Result};
 use crate::extract::cursor::{CursorTracker, identity};
+use crate::extract::driving;
 use crate::extract::search::{MAX_FAILURE_SPLITS, Reader, Sink, degradable, short_read};
 use crate::extract::window::{Window, with_filter};
 
@@ -191,6 +192,8 @@ pub(crate) async fn read_windows(
         .collect();
     let mut per_page = schedule.per_page.max(1);
     let mut in_flight = FuturesUnordered::new();
+    // Pages answered while the sink was busy (see [`driving`]).
+    let mut done = VecDeque::new();
     let mut stats = ReadStats::default();
     let mut last_checkpoint = Instant::now();
     let mut rows_at_checkpoint = tracker.rows;
@@ -198,7 +201,12 @@ pub(crate) async fn read_windows(
         // The head's pages go out; a completed head makes way for the next.
         while let Some(mut head) = slots.first_entry() {
             for records in std::mem::take(&mut head.get_mut().pages) {
-                deliver(path, records, tracker, tx).await?;
+                driving(
+                    deliver(path, records, tracker, tx),
+                    &mut in_flight,
+                    &mut done,
+                )
+                .await?;
             }
             if head.get().state != State::Done {
                 break;
@@ -219,7 +227,7 @@ pub(crate) async fn read_windows(
                 && tracker.newest().is_some_and(|t| t <= window.hi)
                 && let Some(cursor) = tracker.clone().finish().cursor
             {
-                tx.checkpoint(&cursor).await?;
+                driving(tx.checkpoint(&cursor), &mut in_flight, &mut done).await?;
                 rows_at_checkpoint = tracker.rows;
                 last_checkpoint = Instant::now();
             }
@@ -266,7 +274,11 @@ pub(crate) async fn read_windows(
             ));
         }
         stats.peak_in_flight = stats.peak_in_flight.max(in_flight.len());
-        let Some((key, result)) = in_flight.next().await else {
+        let next = match done.pop_front() {
+            Some(answered) => Some(answered),
+            None => in_flight.next().await,
+        };
+        let Some((key, result)) = next else {
             return Err(Error::Internal(format!(
                 "{path}: search windows left unread with no page in flight"
             )));
