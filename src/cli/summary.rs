@@ -333,9 +333,10 @@ mod tests {
         assert!(json["allowed_calls_used"].is_null(), "{json}");
         assert!(json["rate_limit_per_10s"].is_null(), "{json}");
         assert!(text.contains("limit unknown"), "{text}");
-        // 5 requests in 2 s under 100 per 10 s: 5 of the 20 allowed.
+        // 25 requests in 2 s under 100 per 10 s: the 2 s may use one whole
+        // window's 100 calls, so 25 of 100.
         let mut limited = summary(false, parts.clone());
-        limited.http.requests = 5;
+        limited.http.requests = 25;
         limited.http.rate_limit_per_10s = Some(100);
         let json = summary_json(&limited, ExitStatus::Partial);
         assert_eq!(json["rate_limit_per_10s"], 100, "{json}");
