@@ -61,6 +61,9 @@ pub struct Settings {
     pub checkpoint_every: Duration,
     /// The `[[workspace]]` this is for (`''` without blocks): scopes the state.
     pub workspace: String,
+    /// How many workspaces of the config run at once (`max_parallel_workspaces`,
+    /// top level; the same in every workspace's settings).
+    pub max_parallel_workspaces: usize,
     token_file: Option<PathBuf>,
     /// A workspace's `token_env`: the variable its token is read from.
     token_env: Option<String>,
@@ -150,6 +153,7 @@ impl Settings {
                 "concurrency = {concurrency} is out of range; use 1 to 64"
             )));
         }
+        let max_parallel_workspaces = max_parallel_workspaces(file.max_parallel_workspaces)?;
         let state_text = match (flags.state_path, file.state, file.state_path) {
             (Some(flag), _, _) => flag.to_string_lossy().into_owned(),
             (None, Some(_), Some(_)) => {
@@ -200,6 +204,7 @@ impl Settings {
                 file.max_retry_secs.unwrap_or(defaults::MAX_RETRY_SECS),
             ),
             workspace: String::new(),
+            max_parallel_workspaces,
             token_file: file.token_file,
             token_env: None,
         })
@@ -216,6 +221,8 @@ impl Settings {
         flags: Overrides,
         selected: &[String],
     ) -> Result<Vec<Self>> {
+        // A top-level key: said as such, not as an error of the first block.
+        max_parallel_workspaces(file.max_parallel_workspaces)?;
         let blocks = file.workspace.clone().unwrap_or_default();
         if blocks.is_empty() {
             if let Some(name) = selected.first() {
@@ -335,6 +342,21 @@ impl Settings {
             max_retry_time: self.max_retry_time,
             max_requests_per_minute: self.max_requests_per_minute,
         }
+    }
+}
+
+/// `max_parallel_workspaces`, defaulted and checked.
+fn max_parallel_workspaces(given: Option<usize>) -> Result<usize> {
+    let n = given.unwrap_or(defaults::MAX_PARALLEL_WORKSPACES);
+    if (1..=defaults::MAX_PARALLEL_WORKSPACES_CAP).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Error::Config(format!(
+            "max_parallel_workspaces = {n} is out of range; use 1 (one workspace after \
+             another) to {} (default {}; INTERCOM_MAX_PARALLEL_WORKSPACES sets it too)",
+            defaults::MAX_PARALLEL_WORKSPACES_CAP,
+            defaults::MAX_PARALLEL_WORKSPACES
+        )))
     }
 }
 
