@@ -301,7 +301,10 @@ impl Settings {
         Ok(all)
     }
 
-    /// The access token: `INTERCOM_ACCESS_TOKEN`, else the `token_file`.
+    /// The access token: a `[[workspace]]`'s own `token_env` or
+    /// `token_file` (never `INTERCOM_ACCESS_TOKEN`, which would give every
+    /// workspace the same token); without blocks `INTERCOM_ACCESS_TOKEN`,
+    /// else the `token_file`.
     pub fn token(&self) -> Result<AccessToken> {
         if let Some(var) = &self.token_env {
             return std::env::var(var)
@@ -315,7 +318,9 @@ impl Settings {
                     ))
                 });
         }
-        if let Some(t) = std::env::var(TOKEN_ENV).ok().and_then(AccessToken::new) {
+        if self.workspace.is_empty()
+            && let Some(t) = std::env::var(TOKEN_ENV).ok().and_then(AccessToken::new)
+        {
             return Ok(t);
         }
         if let Some(path) = &self.token_file {

@@ -326,3 +326,44 @@ async fn each_token_has_its_own_company_scroll() {
     let next = scroll("token-b", Some(param)).await.expect("sim");
     assert_eq!(next.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_with_a_token_file_uses_it_not_intercom_access_token() {
+    // The variable holds a token the simulator refuses: a workspace that
+    // fell back on it would fail with 401.
+    let world = World::start(world(&["the-top-level-token"])).await;
+    let dir = world.dir.path().to_path_buf();
+    let mut text = format!(
+        "output_dir = {:?}\nstate_path = {:?}\nreports = [\"users\"]\n",
+        dir.join("out"),
+        dir.join("state.db"),
+    );
+    for name in ["a", "b"] {
+        let token = dir.join(format!("token-{name}"));
+        std::fs::write(&token, format!("token-of-{name}\n")).expect("token file");
+        text.push_str(&format!(
+            "\n[[workspace]]\nname = \"{name}\"\nbase_url = \"{}\"\ntoken_file = {:?}\n",
+            world.sim.base_url(),
+            token.display().to_string()
+        ));
+    }
+    let config = dir.join("fleet.toml");
+    std::fs::write(&config, text).expect("config");
+    let out = run_cli(
+        &[
+            "sync".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ],
+        &[("INTERCOM_ACCESS_TOKEN", "the-top-level-token")],
+    )
+    .await;
+    assert_ok(&out);
+    let stats = world.sim_get("stats").await;
+    assert_eq!(stats["tokens"], 2, "each its own token: {stats}");
+    assert!(stats["by_status"].get("401").is_none(), "{stats}");
+    let users = truth_map(&world.truth("contacts").await, Some("user"));
+    for name in ["a", "b"] {
+        assert_eq!(exported(&dir.join("out").join(name), "users"), users);
+    }
+}
