@@ -367,3 +367,47 @@ async fn a_workspace_with_a_token_file_uses_it_not_intercom_access_token() {
         assert_eq!(exported(&dir.join("out").join(name), "users"), users);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn six_backfills_side_by_side_in_one_state_each_export_their_range() {
+    const DAY: i64 = 86_400;
+    let world = World::start(SimConfig {
+        history_days: 60,
+        ..world(&[])
+    })
+    .await;
+    let names: Vec<String> = (1..=6).map(|i| format!("brand-{i}")).collect();
+    let dir = world.dir.path().to_path_buf();
+    let config = fleet_config(&dir, &world, &names, "");
+    let since = intercom_export::simulator::DEFAULT_START_TIME - 30 * DAY;
+    let env = tokens(&names);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = run_cli(
+        &[
+            "backfill".into(),
+            "--config".into(),
+            config,
+            "--since".into(),
+            since.to_string(),
+            "--window".into(),
+            "10d".into(),
+        ],
+        &env,
+    )
+    .await;
+    assert_ok(&out);
+    let in_range = |m: std::collections::BTreeMap<String, i64>| {
+        m.into_iter()
+            .filter(|(_, t)| *t >= since)
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    let users = in_range(truth_map(&world.truth("contacts").await, Some("user")));
+    let conversations = in_range(truth_map(&world.truth("conversations").await, None));
+    assert!(!users.is_empty() && !conversations.is_empty());
+    for name in &names {
+        let out = dir.join("out").join(name);
+        assert_eq!(exported(&out, "users"), users, "{name}");
+        assert_eq!(exported(&out, "conversations"), conversations, "{name}");
+    }
+    assert!(world.sim_get("stats").await["peak_tokens_in_flight"].as_u64() > Some(1));
+}
