@@ -85,7 +85,8 @@ pub(super) async fn run_all(
             let span = if settings.workspace.is_empty() {
                 tracing::Span::none()
             } else {
-                tracing::info_span!("workspace", name = %settings.workspace)
+                // At error level so that it is on whenever any log line is.
+                tracing::error_span!("workspace", name = %settings.workspace)
             };
             async move {
                 // A stop request: workspaces not started stay for next time.

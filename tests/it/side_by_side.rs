@@ -170,6 +170,14 @@ async fn six_workspaces_run_side_by_side_and_one_at_a_time_with_a_bound_of_one()
     let last_start = first.iter().map(|s| s.1).fold(f64::MIN, f64::max);
     let first_end = first.iter().map(|s| s.2).fold(f64::MAX, f64::min);
     assert!(last_start < first_end, "all six overlapped: {first:?}");
+    // Log lines say which workspace they are about.
+    for name in &names {
+        assert!(
+            stderr(&out).contains(&format!("workspace{{name={name}}}")),
+            "{name}: {}",
+            stderr(&out)
+        );
+    }
     // Each workspace's block is printed whole: its header, then its table.
     let text = stdout(&out);
     for name in &names {
