@@ -182,8 +182,9 @@ fn unix_secs_f64() -> f64 {
 /// The state locks taken by one [`run_all`], by lock file: workspaces that
 /// share a SQLite state file (the usual fleet config: one `state_path` for
 /// every block, rows kept apart by workspace) run side by side under its one
-/// `flock`, taken by the first of them and released when the last is done.
-/// Another process still finds the state locked (exit 5, holder named).
+/// `flock`, taken by the first of them to start and released when the
+/// `run_all` ends. Another process still finds the state locked (exit 5,
+/// holder named).
 #[derive(Debug, Default)]
 pub(super) struct HeldLocks {
     /// A std mutex: held while one lock is taken (a non-blocking `flock`),
