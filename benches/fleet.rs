@@ -103,7 +103,7 @@ fn measure(
         run.wall_secs / workspaces as f64
     );
     println!(
-        "  peak workspaces served at once{:>10}",
+        "  most workspaces at once       {:>10}",
         stats["peak_tokens_in_flight"]
     );
     println!("  429s                          {rate_limited:>10}");
