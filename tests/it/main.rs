@@ -78,7 +78,7 @@ mod fleet;
 
 // `[[workspace]]` blocks side by side against one simulator serving many
 // tokens; `max_parallel_workspaces`; a refused token fails alone.
-mod side_by_side;
+mod workspaces_side_by_side;
 
 // The simulator's write API: a story through the API, then synced.
 mod writes;
