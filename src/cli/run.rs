@@ -1,10 +1,13 @@
 //! The composition root: `sync`, `backfill` and `schedule` resolve the
-//! config into [`Settings`] (one per workspace), and [`run_workspace`] (it was
-//! `run_locked`) assembles one run from them: the state lock or leases, the
+//! config into [`Settings`] (one per workspace), [`run_all`] runs the
+//! workspaces side by side (`max_parallel_workspaces` at once), and
+//! [`run_workspace`] (it was `run_locked`) assembles one run from them: the state lock or leases, the
 //! destination (a directory or an object store), the state store, the
 //! Intercom client, and the [`SyncPlan`] the pipeline runs.
 
+use std::collections::HashMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
@@ -19,7 +22,7 @@ use crate::secret::AccessToken;
 use crate::shutdown::Shutdown;
 use crate::state::{StateLocation, StateStore};
 
-use super::summary::{print_summary, status_of, write_summaries_json};
+use super::summary::{FleetRun, WorkspaceRun, print_summary, status_of, write_summaries_json};
 use super::{
     BackfillArgs, ExitStatus, ScheduleArgs, SyncArgs, exit_status, parse_date, parse_duration,
 };
@@ -41,9 +44,14 @@ pub(super) fn resolve(args: &SyncArgs) -> anyhow::Result<Vec<Settings>> {
     )?)
 }
 
-/// Run every workspace of `all` in turn (a failing one does not stop the
-/// others), print each summary, write the JSON summary, and give the worst
-/// exit status; the first error when any workspace could not run.
+/// Run the workspaces of `all` side by side, at most
+/// `max_parallel_workspaces` at once (each with its own client, pacer and
+/// summary; workspaces sharing a SQLite state share its one lock, see
+/// [`HeldLocks`]). A failing workspace does not stop the others. Each
+/// workspace's summary is printed whole when it finishes; then the JSON
+/// summary is written (workspaces in config order) and the worst exit
+/// status given, or the first error (in config order) when any workspace
+/// could not run.
 pub(super) async fn run_all(
     all: &[Settings],
     args: &SyncArgs,
@@ -51,52 +59,158 @@ pub(super) async fn run_all(
     shutdown: Shutdown,
     backfill: Option<BackfillPlan>,
 ) -> anyhow::Result<ExitStatus> {
+    use futures::StreamExt;
+    use tracing::Instrument;
+
     // Every token first: a missing one is a usage error before any work.
     let tokens = all
         .iter()
         .map(|s| s.token())
         .collect::<crate::Result<Vec<_>>>()?;
-    let mut done: Vec<(String, RunSummary)> = Vec::new();
-    let mut first_error = None;
-    for (settings, token) in all.iter().zip(tokens) {
-        if shutdown.requested() {
-            break;
-        }
-        let result = run_workspace(
-            settings,
-            token,
-            mode,
-            args.skip_failed,
-            shutdown.clone(),
-            backfill,
-        )
-        .await;
-        let mut out = std::io::stdout().lock();
-        match result {
+    let parallel = all.first().map_or(1, |s| s.max_parallel_workspaces).max(1);
+    let locks = HeldLocks::default();
+    let fleet_started = std::time::Instant::now();
+    let skip_failed = args.skip_failed;
+    // `buffer_unordered` starts the next workspace only when one of the
+    // running ones finished, so at most `parallel` run at once. They run on
+    // this task (an extractor's future is not `Send`); their waiting on
+    // Intercom overlaps, and each report's writer has its own thread.
+    let runs = all
+        .iter()
+        .zip(tokens)
+        .enumerate()
+        .map(|(i, (settings, token))| {
+            let shutdown = shutdown.clone();
+            let locks = &locks;
+            let span = if settings.workspace.is_empty() {
+                tracing::Span::none()
+            } else {
+                // At error level so that it is on whenever any log line is.
+                tracing::error_span!("workspace", name = %settings.workspace)
+            };
+            async move {
+                // A stop request: workspaces not started stay for next time.
+                if shutdown.requested() {
+                    return (i, None);
+                }
+                let started_at = unix_secs_f64();
+                let result = run_workspace_locked(
+                    settings,
+                    token,
+                    mode,
+                    skip_failed,
+                    shutdown,
+                    backfill,
+                    locks,
+                )
+                .await;
+                (i, Some((started_at, unix_secs_f64(), result)))
+            }
+            .instrument(span)
+        });
+    let mut finished = futures::stream::iter(runs).buffer_unordered(parallel);
+    let mut ended: Vec<Option<WorkspaceRun>> = (0..all.len()).map(|_| None).collect();
+    while let Some((i, run)) = finished.next().await {
+        let settings = &all[i];
+        let Some((started_at, finished_at, result)) = run else {
+            continue;
+        };
+        // One workspace's block at a time, whole, as it finishes.
+        let mut block = Vec::new();
+        match &result {
             Ok(summary) => {
                 // Counted for `schedule --metrics-addr` (see `crate::metrics`).
-                crate::metrics::record_run(&settings.workspace, &summary);
+                crate::metrics::record_run(&settings.workspace, summary);
                 if !settings.workspace.is_empty() {
-                    writeln!(out, "workspace {}:", settings.workspace)?;
+                    writeln!(block, "workspace {}:", settings.workspace)?;
                 }
-                print_summary(&summary, &mut out)?;
-                done.push((settings.workspace.clone(), summary));
+                print_summary(summary, &mut block)?;
             }
             Err(e) if all.len() > 1 => {
                 tracing::error!(workspace = %settings.workspace, error = %format!("{e:#}"), "workspace could not be synced; going on with the others");
-                writeln!(out, "workspace {}: failed: {e:#}", settings.workspace)?;
-                first_error.get_or_insert(e);
+                writeln!(block, "workspace {}: failed: {e:#}", settings.workspace)?;
             }
-            Err(e) => return Err(e),
+            Err(_) => {}
         }
+        {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&block)?;
+            out.flush()?;
+        }
+        ended[i] = Some(WorkspaceRun {
+            name: settings.workspace.clone(),
+            started_at,
+            finished_at,
+            result,
+        });
     }
-    let status = done.iter().fold(ExitStatus::Success, |w, (_, s)| {
-        w.max_severity(status_of(s))
-    });
-    write_summaries_json(args.summary_json.as_deref(), &done, status)?;
-    match first_error {
+    drop(finished);
+    drop(locks);
+    let ended: Vec<WorkspaceRun> = ended.into_iter().flatten().collect();
+    let status = ended
+        .iter()
+        .filter_map(|w| w.result.as_ref().ok())
+        .fold(ExitStatus::Success, |w, s| w.max_severity(status_of(s)));
+    // The process's exit code: the first failed workspace's, else the worst.
+    let exit = ended
+        .iter()
+        .find_map(|w| w.result.as_ref().err())
+        .map_or(status, exit_status);
+    write_summaries_json(
+        args.summary_json.as_deref(),
+        &ended,
+        exit,
+        FleetRun {
+            seconds: fleet_started.elapsed().as_secs_f64(),
+            max_parallel_workspaces: parallel,
+        },
+    )?;
+    match ended.into_iter().find_map(|w| w.result.err()) {
         Some(e) => Err(e),
         None => Ok(status),
+    }
+}
+
+/// Wall-clock unix seconds, with a fraction (for the workspaces' times in
+/// `--summary-json`).
+fn unix_secs_f64() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// The state locks taken by one [`run_all`], by lock file: workspaces that
+/// share a SQLite state file (the usual fleet config: one `state_path` for
+/// every block, rows kept apart by workspace) run side by side under its one
+/// `flock`, taken by the first of them to start and released when the
+/// `run_all` ends. Another process still finds the state locked (exit 5,
+/// holder named).
+#[derive(Debug, Default)]
+pub(super) struct HeldLocks {
+    /// A std mutex: held while one lock is taken (a non-blocking `flock`),
+    /// never across an `.await`.
+    held: std::sync::Mutex<HashMap<PathBuf, std::sync::Arc<StateLock>>>,
+}
+
+impl HeldLocks {
+    /// The lock of `state_path` in `scope`: the one already held by this
+    /// run, or taken now ([`crate::Error::Locked`] when another process
+    /// holds it). Kept until `self` is dropped.
+    fn acquire(
+        &self,
+        state_path: &Path,
+        scope: LockScope,
+        mode: &str,
+    ) -> crate::Result<std::sync::Arc<StateLock>> {
+        let file = crate::lock::lock_path(state_path, scope);
+        let key = std::path::absolute(&file).unwrap_or(file);
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(lock) = held.get(&key) {
+            return Ok(std::sync::Arc::clone(lock));
+        }
+        let lock = std::sync::Arc::new(StateLock::acquire(state_path, scope, mode)?);
+        held.insert(key, std::sync::Arc::clone(&lock));
+        Ok(lock)
     }
 }
 
@@ -218,6 +332,30 @@ pub(super) async fn run_workspace(
     shutdown: Shutdown,
     backfill: Option<BackfillPlan>,
 ) -> anyhow::Result<RunSummary> {
+    let locks = HeldLocks::default();
+    run_workspace_locked(
+        settings,
+        token,
+        mode,
+        skip_failed,
+        shutdown,
+        backfill,
+        &locks,
+    )
+    .await
+}
+
+/// [`run_workspace`], taking the state lock through `locks` (shared by the
+/// workspaces of one [`run_all`]).
+async fn run_workspace_locked(
+    settings: &Settings,
+    token: AccessToken,
+    mode: &'static str,
+    skip_failed: bool,
+    shutdown: Shutdown,
+    backfill: Option<BackfillPlan>,
+    locks: &HeldLocks,
+) -> anyhow::Result<RunSummary> {
     let scope = if backfill.is_some() {
         LockScope::Backfill
     } else {
@@ -226,14 +364,22 @@ pub(super) async fn run_workspace(
     // SQLite: one process at a time. Postgres: workers share it, report by
     // report (leases, see `state::lease`).
     let lock = match &settings.state {
-        StateLocation::Sqlite(path) => Some(StateLock::acquire(path, scope, mode)?),
+        StateLocation::Sqlite(path) => Some(locks.acquire(path, scope, mode)?),
         StateLocation::Postgres(_) => None,
     };
-    // An object-store output is written through a local staging directory.
+    // An object-store output is written through a local staging directory,
+    // one per workspace (they may run side by side).
     let object_output = match settings.output_dir.to_str() {
-        Some(url) if output::object::is_object_url(url) => Some(std::sync::Arc::new(
-            output::object::ObjectOutput::new(url, output::object::staging_dir())?,
-        )),
+        Some(url) if output::object::is_object_url(url) => {
+            let mut staging = output::object::staging_dir().into_os_string();
+            if !settings.workspace.is_empty() {
+                staging.push(format!("-{}", settings.workspace));
+            }
+            Some(std::sync::Arc::new(output::object::ObjectOutput::new(
+                url,
+                staging.into(),
+            )?))
+        }
         _ => None,
     };
     let local_dir = object_output

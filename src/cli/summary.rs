@@ -85,47 +85,91 @@ pub(super) fn write_summary_json(
     Ok(())
 }
 
+/// One workspace's run in a [`super::run::run_all`]: when it started and
+/// ended (unix seconds, wall clock, with a fraction: from taking the state
+/// lock to the end of its run) and how it ended.
+pub(super) struct WorkspaceRun {
+    /// The `[[workspace]]` name (`''` without blocks).
+    pub(super) name: String,
+    pub(super) started_at: f64,
+    pub(super) finished_at: f64,
+    /// Its summary, or why it could not run.
+    pub(super) result: anyhow::Result<RunSummary>,
+}
+
+/// The whole of a several-workspace run, for `--summary-json`.
+pub(super) struct FleetRun {
+    /// Wall seconds from the first workspace's start to the last one's end.
+    pub(super) seconds: f64,
+    /// How many workspaces could run at once (`max_parallel_workspaces`).
+    pub(super) max_parallel_workspaces: usize,
+}
+
 /// The JSON summary of one or several workspaces' runs: one workspace (the
 /// usual case) writes [`summary_json`] as before; several write
-/// `{"exit_code", "workspaces": [{"workspace": NAME, ...summary}]}`.
+/// `{"exit_code", "seconds", "max_parallel_workspaces", "workspaces":
+/// [{"workspace": NAME, "started_at", "finished_at", ...summary}],
+/// "failed_workspaces": [{"workspace", "started_at", "finished_at",
+/// "exit_code", "error"}]}`, each list in config order.
 pub(super) fn write_summaries_json(
     path: Option<&Path>,
-    done: &[(String, RunSummary)],
+    runs: &[WorkspaceRun],
     status: ExitStatus,
+    fleet: FleetRun,
 ) -> anyhow::Result<()> {
-    match done {
-        [] => Ok(()),
-        [(name, summary)] if name.is_empty() => write_summary_json(path, summary, status),
-        _ => {
-            let Some(path) = path else {
-                return Ok(());
-            };
-            let workspaces: Vec<serde_json::Value> = done
-                .iter()
-                .map(|(name, summary)| {
-                    let mut v = summary_json(summary, status_of(summary));
-                    if let Some(map) = v.as_object_mut() {
-                        map.insert("workspace".into(), name.clone().into());
-                    }
-                    v
-                })
-                .collect();
-            let doc = serde_json::json!({
-                "exit_code": status as i32,
-                "workspaces": workspaces,
-            });
-            let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")
-                .and_then(|()| std::fs::rename(&tmp, path))
-                .map_err(|e| {
-                    Error::Config(format!(
-                        "cannot write --summary-json {}: {e}",
-                        path.display()
-                    ))
-                })?;
-            Ok(())
+    if let [one] = runs
+        && one.name.is_empty()
+    {
+        return match &one.result {
+            Ok(summary) => write_summary_json(path, summary, status),
+            Err(_) => Ok(()),
+        };
+    }
+    let Some(path) = path else {
+        return Ok(());
+    };
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let mut workspaces = Vec::new();
+    let mut failed = Vec::new();
+    for run in runs {
+        match &run.result {
+            Ok(summary) => {
+                let mut v = summary_json(summary, status_of(summary));
+                if let Some(map) = v.as_object_mut() {
+                    map.insert("workspace".into(), run.name.clone().into());
+                    map.insert("started_at".into(), run.started_at.into());
+                    map.insert("finished_at".into(), run.finished_at.into());
+                }
+                workspaces.push(v);
+            }
+            Err(e) => failed.push(serde_json::json!({
+                "workspace": run.name,
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "exit_code": super::exit_status(e) as i32,
+                "error": format!("{e:#}"),
+            })),
         }
     }
+    let doc = serde_json::json!({
+        "exit_code": status as i32,
+        "seconds": fleet.seconds,
+        "max_parallel_workspaces": fleet.max_parallel_workspaces,
+        "workspaces": workspaces,
+        "failed_workspaces": failed,
+    });
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            Error::Config(format!(
+                "cannot write --summary-json {}: {e}",
+                path.display()
+            ))
+        })?;
+    Ok(())
 }
 
 /// The end-of-run table.
@@ -337,9 +381,10 @@ mod tests {
         assert!(json["allowed_calls_used"].is_null(), "{json}");
         assert!(json["rate_limit_per_10s"].is_null(), "{json}");
         assert!(text.contains("limit unknown"), "{text}");
-        // 5 requests in 2 s under 100 per 10 s: 5 of the 20 allowed.
+        // 25 requests in 2 s under 100 per 10 s: the 2 s may use one whole
+        // window's 100 calls, so 25 of 100.
         let mut limited = summary(false, parts.clone());
-        limited.http.requests = 5;
+        limited.http.requests = 25;
         limited.http.rate_limit_per_10s = Some(100);
         let json = summary_json(&limited, ExitStatus::Partial);
         assert_eq!(json["rate_limit_per_10s"], 100, "{json}");

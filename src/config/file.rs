@@ -40,6 +40,10 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub lookback_secs: Option<u64>,
     pub checkpoint_secs: Option<u64>,
+    /// How many `[[workspace]]` blocks run at once (top level only; each has
+    /// its own token, client, pacer and state lock). Default
+    /// [`super::defaults::MAX_PARALLEL_WORKSPACES`]; 1 runs them one after another.
+    pub max_parallel_workspaces: Option<usize>,
     /// `[options.<report>]` tables: per-report options.
     pub options: Option<BTreeMap<String, toml::Table>>,
     /// `[[workspace]]` blocks: several Intercom workspaces in one config.

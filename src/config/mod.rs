@@ -67,6 +67,12 @@ pub mod defaults {
     pub const LOOKBACK_SECS: u64 = 0;
     pub const CHECKPOINT_SECS: u64 = 60;
     pub const LEASE_TTL_SECS: u64 = crate::state::DEFAULT_LEASE_TTL_SECS;
+    /// `[[workspace]]` blocks synced at once: each workspace has its own
+    /// rate limit, so this bounds only local resources (memory, sockets,
+    /// state connections), not Intercom's quota.
+    pub const MAX_PARALLEL_WORKSPACES: usize = 16;
+    /// The highest `max_parallel_workspaces` accepted.
+    pub const MAX_PARALLEL_WORKSPACES_CAP: usize = 256;
 }
 
 #[cfg(test)]

@@ -63,6 +63,9 @@ pub struct Settings {
     pub checkpoint_every: Duration,
     /// The `[[workspace]]` this is for (`''` without blocks): scopes the state.
     pub workspace: String,
+    /// How many workspaces of the config run at once (`max_parallel_workspaces`,
+    /// top level; the same in every workspace's settings).
+    pub max_parallel_workspaces: usize,
     token_file: Option<PathBuf>,
     /// A workspace's `token_env`: the variable its token is read from.
     token_env: Option<String>,
@@ -155,6 +158,7 @@ impl Settings {
                 defaults::CONCURRENCY
             )));
         }
+        let max_parallel_workspaces = max_parallel_workspaces(file.max_parallel_workspaces)?;
         let state_text = match (flags.state_path, file.state, file.state_path) {
             (Some(flag), _, _) => flag.to_string_lossy().into_owned(),
             (None, Some(_), Some(_)) => {
@@ -205,6 +209,7 @@ impl Settings {
                 file.max_retry_secs.unwrap_or(defaults::MAX_RETRY_SECS),
             ),
             workspace: String::new(),
+            max_parallel_workspaces,
             token_file: file.token_file,
             token_env: None,
         })
@@ -221,6 +226,8 @@ impl Settings {
         flags: Overrides,
         selected: &[String],
     ) -> Result<Vec<Self>> {
+        // A top-level key: said as such, not as an error of the first block.
+        max_parallel_workspaces(file.max_parallel_workspaces)?;
         let blocks = file.workspace.clone().unwrap_or_default();
         if blocks.is_empty() {
             if let Some(name) = selected.first() {
@@ -299,7 +306,10 @@ impl Settings {
         Ok(all)
     }
 
-    /// The access token: `INTERCOM_ACCESS_TOKEN`, else the `token_file`.
+    /// The access token: a `[[workspace]]`'s own `token_env` or
+    /// `token_file` (never `INTERCOM_ACCESS_TOKEN`, which would give every
+    /// workspace the same token); without blocks `INTERCOM_ACCESS_TOKEN`,
+    /// else the `token_file`.
     pub fn token(&self) -> Result<AccessToken> {
         if let Some(var) = &self.token_env {
             return std::env::var(var)
@@ -313,7 +323,9 @@ impl Settings {
                     ))
                 });
         }
-        if let Some(t) = std::env::var(TOKEN_ENV).ok().and_then(AccessToken::new) {
+        if self.workspace.is_empty()
+            && let Some(t) = std::env::var(TOKEN_ENV).ok().and_then(AccessToken::new)
+        {
             return Ok(t);
         }
         if let Some(path) = &self.token_file {
@@ -341,6 +353,21 @@ impl Settings {
             max_requests_per_minute: self.max_requests_per_minute,
             max_in_flight: self.concurrency,
         }
+    }
+}
+
+/// `max_parallel_workspaces`, defaulted and checked.
+fn max_parallel_workspaces(given: Option<usize>) -> Result<usize> {
+    let n = given.unwrap_or(defaults::MAX_PARALLEL_WORKSPACES);
+    if (1..=defaults::MAX_PARALLEL_WORKSPACES_CAP).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Error::Config(format!(
+            "max_parallel_workspaces = {n} is out of range; use 1 (one workspace after \
+             another) to {} (default {}; INTERCOM_MAX_PARALLEL_WORKSPACES sets it too)",
+            defaults::MAX_PARALLEL_WORKSPACES_CAP,
+            defaults::MAX_PARALLEL_WORKSPACES
+        )))
     }
 }
 

@@ -137,6 +137,8 @@ fn bad_values_are_rejected_with_the_reason() {
     assert!(e("page_size = 500").contains("1 to 150"));
     assert!(e("concurrency = 0").contains("1 to 256"));
     assert!(e("concurrency = 257").contains("1 to 256"));
+    assert!(e("max_parallel_workspaces = 0").contains("1 (one workspace after another) to 256"));
+    assert!(e("max_parallel_workspaces = 257").contains("out of range"));
     assert!(e("max_requests_per_minute = 0").contains("at least 1"));
     assert!(e("base_url = \"http://example.com\"").contains("plain http"));
     assert!(e("reports = [\"nope\"]").contains("valid reports are"));
@@ -167,4 +169,56 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
     );
     assert_eq!(env::near_key("output_dir", &keys), None, "an exact key is no typo");
     assert_eq!(env::near_key("export_test_pause", &keys), None);
+}
+
+#[test]
+fn max_parallel_workspaces_is_a_top_level_key_with_a_default_and_an_env_variable() {
+    let blocks = "[[workspace]]\nname = \"a\"\ntoken_env = \"A\"\n\
+                  [[workspace]]\nname = \"b\"\ntoken_env = \"B\"\n";
+    let all = Settings::resolve_all(
+        FileConfig::parse(blocks).expect("parse"),
+        Overrides::default(),
+        &[],
+    )
+    .expect("resolve");
+    assert_eq!(
+        all.iter()
+            .map(|s| s.max_parallel_workspaces)
+            .collect::<Vec<_>>(),
+        [defaults::MAX_PARALLEL_WORKSPACES; 2]
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, format!("max_parallel_workspaces = 3\n{blocks}")).expect("write");
+    let from_file = FileConfig::load(Some(&path), []).expect("load");
+    let all = Settings::resolve_all(from_file, Overrides::default(), &[]).expect("resolve");
+    assert!(all.iter().all(|s| s.max_parallel_workspaces == 3));
+    let env =
+        [("INTERCOM_MAX_PARALLEL_WORKSPACES", "1")].map(|(k, v)| (k.to_string(), v.to_string()));
+    let from_env = FileConfig::load(Some(&path), env).expect("load");
+    let all = Settings::resolve_all(from_env, Overrides::default(), &[]).expect("resolve");
+    assert!(
+        all.iter().all(|s| s.max_parallel_workspaces == 1),
+        "the environment wins"
+    );
+    // Out of range: named as the top-level key, not as the first block's.
+    let err = Settings::resolve_all(
+        FileConfig::parse(&format!("max_parallel_workspaces = 0\n{blocks}")).expect("parse"),
+        Overrides::default(),
+        &[],
+    )
+    .expect_err("0 is refused")
+    .to_string();
+    assert!(
+        err.starts_with("configuration error: max_parallel_workspaces = 0"),
+        "{err}"
+    );
+    // Not a key of a block.
+    let err = FileConfig::parse("[[workspace]]\nname = \"a\"\nmax_parallel_workspaces = 2\n")
+        .expect_err("top level only")
+        .to_string();
+    assert!(
+        err.contains("unknown config key `max_parallel_workspaces`"),
+        "{err}"
+    );
 }

@@ -68,12 +68,17 @@ impl ReportOutcome {
 }
 
 /// The share of the allowed calls a stretch of `seconds` used:
-/// `requests ÷ (limit_per_10s / 10 × seconds)`, where `limit_per_10s` is the
+/// `requests ÷ (limit_per_10s × ⌈seconds ÷ 10⌉)`. `limit_per_10s` is the
 /// latest `X-RateLimit-Limit` seen (Intercom's calls per 10-second window)
 /// and `requests` counts every HTTP attempt (retries and 429s included).
-/// 1.0 means the limit was used fully for the whole stretch; above 1.0 is
-/// possible (a window's burst, or a limit that dropped mid-run). `None` when
-/// the limit is unknown (no response carried the header) or `seconds` is 0.
+/// Intercom allows a window's calls all at once (a burst), so a stretch of
+/// `t` seconds may make `limit` calls for every started 10 seconds: a run of
+/// 2 s that made 1,666 calls under 1,666 per 10 s used 100 %, not 500 %.
+/// 1.0 means the limit was used fully; above 1.0 takes a run that crossed
+/// one more of Intercom's fixed windows than its length needs (at most one
+/// window's burst more) or a limit that dropped mid-run. `None` when the
+/// limit is unknown (no response carried the header) or `seconds` is not
+/// positive.
 pub(crate) fn allowed_calls_used(
     requests: u64,
     limit_per_10s: Option<u32>,
@@ -83,8 +88,12 @@ pub(crate) fn allowed_calls_used(
     if seconds.is_nan() || seconds <= 0.0 {
         return None;
     }
-    Some(requests as f64 / (f64::from(limit) / 10.0 * seconds))
+    let windows = (seconds / WINDOW_SECS).ceil();
+    Some(requests as f64 / (f64::from(limit) * windows))
 }
+
+/// Intercom's rate-limit window, in seconds.
+const WINDOW_SECS: f64 = 10.0;
 
 /// The outcome of a run.
 #[derive(Debug, Clone)]
@@ -144,6 +153,23 @@ pub(crate) fn run_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allowed_calls_are_the_limit_for_every_started_window() {
+        let share = |requests, seconds| allowed_calls_used(requests, Some(100), seconds);
+        // A short run may use a whole window's burst: never above 100 %.
+        assert_eq!(share(100, 0.4), Some(1.0));
+        assert_eq!(share(25, 2.0), Some(0.25));
+        assert_eq!(share(100, 10.0), Some(1.0));
+        // 10.5 s started a second window: 200 calls allowed.
+        assert_eq!(share(100, 10.5), Some(0.5));
+        assert_eq!(share(300, 29.9), Some(1.0));
+        // Unknown limit or no time: no figure.
+        assert_eq!(allowed_calls_used(5, None, 3.0), None);
+        assert_eq!(allowed_calls_used(5, Some(0), 3.0), None);
+        assert_eq!(share(5, 0.0), None);
+        assert_eq!(share(5, f64::NAN), None);
+    }
 
     #[test]
     fn failed_items_make_a_run_partial_unless_skipped() {

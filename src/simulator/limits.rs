@@ -11,6 +11,11 @@
 //! as Intercom's are, counting against [`DEFAULT_LIMIT`] (a private app's
 //! 1,666 calls per 10 seconds), but nothing is refused: `--rate-limit` only
 //! turns enforcement on.
+//!
+//! Tokens are workspaces: 200 tokens against one simulator get 200 windows,
+//! like 200 workspaces against Intercom. [`tokens_layer`] (outermost)
+//! counts each token's requests in flight for `GET /__sim/stats`
+//! (`tokens`, `peak_tokens_in_flight`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -122,6 +127,24 @@ pub(crate) async fn layer(State(sim): State<Arc<Simulator>>, req: Request, next:
         }
     }
     resp
+}
+
+/// Middleware (outermost, so a simulated latency is inside it): counts the
+/// request as in flight for its `Authorization` header (a token is a
+/// workspace) until the response is sent, for the per-token stats.
+pub(crate) async fn tokens_layer(
+    State(sim): State<Arc<Simulator>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let _flight = sim.stats.token_started(&token);
+    next.run(req).await
 }
 
 #[cfg(test)]

@@ -269,8 +269,9 @@ pub struct Simulator {
     pub(crate) limits: limits::RateLimits,
     /// The installed fault profile (`--faults`, `POST /__sim/faults`).
     pub(crate) faults: faults::Faults,
-    /// The workspace's one open company scroll (`GET /companies/scroll`).
-    pub(crate) scroll: std::sync::Mutex<Option<routes::ScrollState>>,
+    /// Each workspace's one open company scroll (`GET /companies/scroll`),
+    /// by bearer token (a token is a workspace, as for the rate limit).
+    pub(crate) scroll: std::sync::Mutex<std::collections::HashMap<String, routes::ScrollState>>,
     /// Custom data attributes declared while running
     /// (`POST /__sim/data_attributes`), listed after the world's own.
     pub(crate) declared_attributes: RwLock<Vec<Value>>,
@@ -299,7 +300,7 @@ impl Simulator {
             cache: SearchCache::default(),
             limits: limits::RateLimits::default(),
             faults: faults::Faults::from_config(&config),
-            scroll: std::sync::Mutex::new(None),
+            scroll: std::sync::Mutex::new(Default::default()),
             declared_attributes: RwLock::new(Vec::new()),
             latency: latency::Latency::new(config.latency, config.seed),
             config,

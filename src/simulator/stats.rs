@@ -21,8 +21,17 @@
 //! the number of API requests (all classes) being served now and
 //! `max_in_flight` the most at once since the last reset: how many calls a
 //! client kept out.
+//!
+//! Per token (a token is a workspace): `tokens` is how many distinct bearer
+//! tokens sent API requests, and `peak_tokens_in_flight` the most tokens
+//! that had a request in flight at the same moment (from arrival, before any
+//! simulated latency, to the response), both since the last reset: 1 when
+//! workspaces were synced one after another, more when side by side. Tokens
+//! themselves are never listed (only a hash of each is kept).
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Request, State};
@@ -38,6 +47,39 @@ use super::latency::Class;
 pub struct Stats {
     /// A std mutex: held only for a map update, never across an `.await`.
     inner: Mutex<Counts>,
+    /// Requests in flight per token hash; not cleared by [`Stats::reset`]
+    /// (requests in flight then still end).
+    in_flight: Mutex<HashMap<u64, u32>>,
+}
+
+/// A request of one token in flight; counted out when dropped (also when
+/// the client gives up and the request's future is dropped).
+#[derive(Debug)]
+pub struct TokenFlight<'a> {
+    stats: &'a Stats,
+    token: u64,
+}
+
+impl Drop for TokenFlight<'_> {
+    fn drop(&mut self) {
+        let mut f = self
+            .stats
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = f.get_mut(&self.token) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                f.remove(&self.token);
+            }
+        }
+    }
+}
+
+fn token_hash(token: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    token.hash(&mut h);
+    h.finish()
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +99,10 @@ struct Counts {
     total_in_flight: u64,
     /// The most API requests of every class served at once.
     max_total_in_flight: u64,
+    /// Hashes of the tokens that sent requests.
+    tokens: HashSet<u64>,
+    /// Most tokens with a request in flight at once.
+    peak_tokens_in_flight: usize,
 }
 
 /// Delays served to one latency class.
@@ -93,6 +139,24 @@ impl Stats {
         c.total += 1;
         *c.by_status.entry(status).or_default() += 1;
         *c.by_endpoint.entry(endpoint).or_default() += 1;
+    }
+
+    /// Counts a request of `token` (the `Authorization` header's bearer
+    /// token) as in flight until the returned guard is dropped.
+    pub fn token_started(&self, token: &str) -> TokenFlight<'_> {
+        let hash = token_hash(token);
+        let active = {
+            let mut f = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            *f.entry(hash).or_default() += 1;
+            f.len()
+        };
+        let mut c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        c.tokens.insert(hash);
+        c.peak_tokens_in_flight = c.peak_tokens_in_flight.max(active);
+        TokenFlight {
+            stats: self,
+            token: hash,
+        }
     }
 
     /// Counts one simulated delay of `ms` milliseconds for latency `class`.
@@ -136,7 +200,8 @@ impl Stats {
     }
 
     /// `{"total": n, "by_status": {"200": n}, "by_endpoint": {"GET /me": n},
-    /// "max_in_window": n, "windows": [...], "latency": {...}}`.
+    /// "max_in_window": n, "windows": [...], "latency": {...}, "tokens": n,
+    /// "peak_tokens_in_flight": n}`.
     pub fn snapshot(&self) -> Value {
         let c = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let by_status: serde_json::Map<String, Value> = c
@@ -164,7 +229,8 @@ impl Stats {
         json!({ "total": c.total, "by_status": by_status, "by_endpoint": c.by_endpoint,
                 "max_in_window": max_in_window, "windows": windows, "latency": latency,
                 "max_in_flight_by_class": c.max_in_flight,
-                "in_flight": c.total_in_flight, "max_in_flight": c.max_total_in_flight })
+                "in_flight": c.total_in_flight, "max_in_flight": c.max_total_in_flight,
+                "tokens": c.tokens.len(), "peak_tokens_in_flight": c.peak_tokens_in_flight })
     }
 
     /// Zeroes every counter (requests being served stay counted as such).
@@ -225,7 +291,8 @@ mod tests {
                    "windows": [{"start": 1_000_000, "requests": 2},
                                {"start": 1_000_010, "requests": 1}],
                    "latency": {}, "max_in_flight_by_class": {},
-                   "in_flight": 0, "max_in_flight": 0})
+                   "in_flight": 0, "max_in_flight": 0,
+                   "tokens": 0, "peak_tokens_in_flight": 0})
         );
         s.record_delay("get", 120);
         s.record_delay("get", 80);
@@ -289,5 +356,38 @@ mod tests {
         );
         s.leave("get");
         assert_eq!(s.snapshot()["in_flight"], 0);
+    }
+
+    #[test]
+    fn tokens_in_flight_at_once_are_counted_by_their_peak() {
+        let s = Stats::default();
+        let peak = |s: &Stats| {
+            (
+                s.snapshot()["tokens"].clone(),
+                s.snapshot()["peak_tokens_in_flight"].clone(),
+            )
+        };
+        {
+            let _a1 = s.token_started("Bearer a");
+            let _a2 = s.token_started("Bearer a");
+        }
+        assert_eq!(peak(&s), (json!(1), json!(1)), "one token twice is one");
+        let b = s.token_started("Bearer b");
+        let c = s.token_started("Bearer c");
+        drop(b);
+        let d = s.token_started("Bearer d");
+        assert_eq!(peak(&s), (json!(4), json!(2)));
+        // One after another: never more than one at once.
+        drop(c);
+        s.reset();
+        drop(d);
+        for t in ["Bearer x", "Bearer y", "Bearer z"] {
+            drop(s.token_started(t));
+        }
+        assert_eq!(peak(&s), (json!(3), json!(1)));
+        assert!(
+            !s.snapshot().to_string().contains("Bearer"),
+            "no token is shown"
+        );
     }
 }

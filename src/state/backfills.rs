@@ -25,7 +25,15 @@ impl StateStore {
         until_requested: Option<i64>,
         window_secs: i64,
     ) -> Result<(BackfillJob, bool)> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        // SQLite: take the write lock first. A deferred transaction that
+        // reads, then writes, fails at once with "database is locked" when
+        // another connection (a workspace side by side) wrote in between.
+        let mut tx = if self.shared {
+            self.pool.begin().await
+        } else {
+            self.pool.begin_with("BEGIN IMMEDIATE").await
+        }
+        .map_err(|e| self.err(e))?;
         if self.shared {
             // Workers starting the same backfill at once find one job.
             sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(hashtext($1))) AS locked")

@@ -90,6 +90,10 @@ mod spec;
 // Several workspaces, Postgres state shared by workers, object-store output.
 mod fleet;
 
+// `[[workspace]]` blocks side by side against one simulator serving many
+// tokens; `max_parallel_workspaces`; a refused token fails alone.
+mod workspaces_side_by_side;
+
 // The simulator's write API: a story through the API, then synced.
 mod writes;
 

@@ -9,10 +9,13 @@ use serde_json::Value;
 
 use crate::harness::World;
 
-/// `requests ÷ (limit / 10 × seconds)`.
+/// `requests ÷ (limit × ⌈seconds ÷ 10⌉)`: a whole window's calls are
+/// allowed at once, so a run may use `limit` calls per started 10 s.
 fn share(requests: f64, limit: f64, seconds: f64) -> f64 {
-    requests / (limit / 10.0 * seconds)
+    requests / (limit * (seconds / 10.0).ceil())
 }
+
+const LIMIT: u32 = 40;
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
@@ -23,7 +26,10 @@ async fn allowed_calls_used_follows_the_stated_limit_and_the_run_time() {
     let world = World::start(SimConfig {
         contacts: 30,
         conversations: 10,
-        rate_limit: Some(500),
+        // Low enough that the old `requests ÷ (limit / 10 × seconds)` put
+        // this sub-second run far above 100 %, high enough that the run
+        // never waits for a window.
+        rate_limit: Some(LIMIT),
         ..SimConfig::default()
     })
     .await;
@@ -44,7 +50,7 @@ async fn allowed_calls_used_follows_the_stated_limit_and_the_run_time() {
             .expect("json");
 
     // The limit is the one the simulator states, at the run and per report.
-    assert_eq!(json["rate_limit_per_10s"], 500, "{json}");
+    assert_eq!(json["rate_limit_per_10s"], LIMIT, "{json}");
     // The run's requests are the simulator's count of API calls.
     let requests = json["requests"].as_u64().expect("requests");
     assert_eq!(
@@ -54,13 +60,16 @@ async fn allowed_calls_used_follows_the_stated_limit_and_the_run_time() {
     );
     assert!(requests > 0);
 
-    // The run's share is its requests over its own wall seconds…
+    // The pacer kept the limit (no 429), so the share is at most 100 %…
+    assert_eq!(json["rate_limited"], 0, "{json}");
     let seconds = json["seconds"].as_f64().expect("seconds");
     let used = json["allowed_calls_used"]
         .as_f64()
         .expect("a share, not null");
+    assert!(used > 0.0 && used <= 1.0, "{json}");
+    // …its requests over the calls allowed in its own wall seconds…
     assert!(
-        close(used, share(requests as f64, 500.0, seconds)),
+        close(used, share(requests as f64, f64::from(LIMIT), seconds)),
         "{json}"
     );
     // …and those seconds lie between the reports' span (they run side by
@@ -77,29 +86,33 @@ async fn allowed_calls_used_follows_the_stated_limit_and_the_run_time() {
         report_secs <= seconds && seconds <= outer_secs,
         "{report_secs} {seconds} {outer_secs}"
     );
-    assert!(used <= share(requests as f64, 500.0, report_secs), "{json}");
-    assert!(used >= share(requests as f64, 500.0, outer_secs), "{json}");
+    assert!(
+        used <= share(requests as f64, f64::from(LIMIT), report_secs),
+        "{json}"
+    );
+    assert!(
+        used >= share(requests as f64, f64::from(LIMIT), outer_secs),
+        "{json}"
+    );
 
     // Each report: its own requests over its own seconds.
     assert_eq!(reports.len(), 2, "{json}");
     for r in reports {
-        assert_eq!(r["rate_limit_per_10s"], 500, "{r}");
+        assert_eq!(r["rate_limit_per_10s"], LIMIT, "{r}");
         let own = share(
             r["requests"].as_f64().expect("requests"),
-            500.0,
+            f64::from(LIMIT),
             r["seconds"].as_f64().expect("seconds"),
         );
-        assert!(
-            close(r["allowed_calls_used"].as_f64().expect("share"), own),
-            "{r}"
-        );
+        let used = r["allowed_calls_used"].as_f64().expect("share");
+        assert!(close(used, own) && used <= 1.0, "{r}");
     }
 
     // The human summary says it, with the configured limit.
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let line = format!(
-        "used {:.0} % of the allowed calls over {seconds:.1} s (limit 500 per 10 s)",
+        "used {:.0} % of the allowed calls over {seconds:.1} s (limit {LIMIT} per 10 s)",
         used * 100.0
     );
     assert!(

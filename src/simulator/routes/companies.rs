@@ -3,7 +3,8 @@
 //! `segments`.
 //!
 //! Scroll rules (as Intercom documents them): one open scroll per
-//! workspace (a second first call is 400 `scroll_exists`); a scroll unused
+//! workspace, here per bearer token (a second first call with the same
+//! token is 400 `scroll_exists`; another token has its own scroll); a scroll unused
 //! for `--scroll-expiry-secs` (wall clock, default 60) expires and its
 //! parameter is then 404; every page carries the same `scroll_param`; the
 //! end is a page with empty `data`, after which the scroll is closed. Pages
@@ -38,7 +39,7 @@ const PER_PAGE: usize = 15;
 /// Default page size of `GET /companies/{id}/contacts`.
 const CONTACTS_PER_PAGE: usize = 50;
 
-/// The workspace's open scroll.
+/// A workspace's (token's) open scroll.
 #[derive(Debug)]
 pub(crate) struct ScrollState {
     param: String,
@@ -61,6 +62,7 @@ fn live(w: &World) -> impl Iterator<Item = u32> + '_ {
 
 pub(super) async fn scroll(
     State(sim): State<Arc<Simulator>>,
+    headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let param = url::form_urlencoded::parse(raw.as_deref().unwrap_or("").as_bytes())
@@ -68,12 +70,14 @@ pub(super) async fn scroll(
         .map(|(_, v)| v.into_owned())
         .filter(|v| !v.is_empty());
     let expiry = Duration::from_secs(sim.config().scroll_expiry_secs);
+    // The `auth` layer let the request in, so it has a token.
+    let token = super::bearer_token(&headers)
+        .unwrap_or_default()
+        .to_string();
     let w = sim.read_world();
-    let mut st = sim.scroll.lock().unwrap_or_else(|e| e.into_inner());
-    if st.as_ref().is_some_and(|s| s.last_used.elapsed() > expiry) {
-        *st = None;
-    }
-    let state = match (param, st.as_mut()) {
+    let mut scrolls = sim.scroll.lock().unwrap_or_else(|e| e.into_inner());
+    scrolls.retain(|_, s| s.last_used.elapsed() <= expiry);
+    let state = match (param, scrolls.get_mut(&token)) {
         (None, Some(_)) => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -81,7 +85,7 @@ pub(super) async fn scroll(
                 "scroll already exists for this workspace",
             ));
         }
-        (None, None) => st.insert(ScrollState {
+        (None, None) => scrolls.entry(token.clone()).or_insert(ScrollState {
             param: request_id(),
             pos: 0,
             last_used: Instant::now(),
@@ -106,7 +110,7 @@ pub(super) async fn scroll(
     state.last_used = Instant::now();
     let scroll_param = state.param.clone();
     if items.is_empty() {
-        *st = None;
+        scrolls.remove(&token);
     }
     Ok(axum::Json(obj! {
         "type" => "list",

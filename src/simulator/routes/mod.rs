@@ -1,7 +1,8 @@
 //! HTTP routes: the Intercom API surface plus the `/__sim` control plane.
 //!
 //! API routes sit behind `stats::in_flight_layer` (outermost: requests in
-//! flight per endpoint class), `latency::layer` (every request waits
+//! flight per endpoint class), `limits::tokens_layer` (each token's
+//! requests in flight), `latency::layer` (every request waits
 //! its simulated response time, 401s and 429s too, when `--latency` is
 //! set), `count` (feeds [`Stats`](super::stats::Stats), so 401s are counted
 //! too) and `auth` (bearer token check), then `limits::layer` (rate limit
@@ -115,6 +116,10 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         ))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&sim),
+            super::limits::tokens_layer,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&sim),
             super::stats::in_flight_layer,
         ))
         .with_state(Arc::clone(&sim));
@@ -132,17 +137,23 @@ async fn not_found() -> ApiError {
     ApiError::not_found()
 }
 
-/// Accepts `Authorization: Bearer <token>` unless the token is rejected.
-async fn auth(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
+/// The token of `Authorization: Bearer <token>`, if the header has one.
+/// A token is a workspace: the rate limit, the company scroll and the
+/// per-token stats are kept per token.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         })
-        .filter(|t| !t.is_empty());
+        .filter(|t| !t.is_empty())
+}
+
+/// Accepts `Authorization: Bearer <token>` unless the token is rejected.
+async fn auth(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
+    let token = bearer_token(req.headers());
     match token {
         Some(t) if !sim.rejects(t) => next.run(req).await,
         _ => ApiError::unauthorized().into_response(),
