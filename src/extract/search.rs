@@ -119,10 +119,10 @@ pub(crate) trait Sink {
     /// channels ignore it.
     fn total(&self, _rows: u64) {}
 
-    /// Plan at least this many windows for a read over several pages (a
-    /// fan-out's parents: each window is a checkpoint, and a crash redoes
-    /// at most one).
-    fn min_windows(&self) -> u64 {
+    /// Plan at least this many windows for a read over several pages
+    /// (`pages`: about that many; a fan-out's parents: each window is a
+    /// checkpoint, and a crash redoes at most one).
+    fn min_windows(&self, _pages: u64) -> u64 {
         1
     }
 }
@@ -202,17 +202,24 @@ pub(crate) async fn extract_with_lookback(
     // A fan-out's parents: about `min_windows` windows of at most 1/n of
     // the total each (a checkpoint each; a crash redoes at most one), down
     // to one day for day-granular searches.
-    let min_windows = tx.min_windows();
+    let min_windows = tx.min_windows(total.div_ceil(u64::from(reader.per_page)));
     let budget_rows = if min_windows > 1 {
         reader.min_day = DAY;
         budget_rows.min(total.div_ceil(min_windows).max(u64::from(reader.per_page)))
     } else {
         budget_rows
     };
+    // A fan-out's parents from nothing: windows from the oldest parent, and
+    // `(lo, start]` first (see `fanout::plan_start`).
+    let start = if min_windows > 1 && lo == 0 {
+        crate::extract::fanout::plan_start(&reader, lo).await
+    } else {
+        lo
+    };
     // Each window with how many times it was split because pages failed,
     // and the records a failed read of it already sent (its halves skip them).
     let mut queue: VecDeque<(Window, u8, Sent)> = plan_windows_to(
-        lo,
+        start,
         newest,
         total.div_ceil(budget_rows).max(min_windows),
         g,
@@ -221,6 +228,9 @@ pub(crate) async fn extract_with_lookback(
     .into_iter()
     .map(|w| (w, 0, Sent::new()))
     .collect();
+    if start > lo {
+        queue.push_front((Window { lo, hi: start }, 0, Sent::new()));
+    }
     let mut last_checkpoint = Instant::now();
     let mut rows_at_checkpoint = 0;
     while let Some((window, failure_splits, sent)) = queue.pop_front() {
