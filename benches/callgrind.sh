@@ -30,7 +30,8 @@
 #                 `callgrind_annotate --inclusive=yes FILE | head -60`.
 # The same world and flags give byte-identical simulator answers, so the
 # counts move only with the exporter (and a little with thread timing:
-# repeated runs agree within about 1 %).
+# repeated runs agree within about 1 %). "Ir" excludes quanta's clock
+# calibration (see ir_of).
 set -euo pipefail
 
 if [ $# -lt 1 ]; then
@@ -58,8 +59,17 @@ for _ in $(seq 100); do
 done
 curl -sf "$BASE/__sim/stats" >/dev/null || { echo "the simulator did not start; see $OUT/simulator.log" >&2; exit 1; }
 
-# Total instructions of a callgrind output file.
-ir_of() { awk '/^(summary|totals):/ { print $2; exit }' "$1"; }
+# Total instructions of a callgrind output file, less what quanta's clock
+# calibration took (governor's clock: it spins until the TSC agrees with the
+# OS clock, so its count follows wall time, 2 to 20 million instructions
+# under valgrind, and would be the largest noise in these figures).
+ir_of() {
+    local total spin
+    total=$(awk '/^(summary|totals):/ { print $2; exit }' "$1")
+    spin=$(callgrind_annotate --inclusive=yes "$1" 2>/dev/null |
+        awk '/quanta::Clock as core::default::Default>::default/ { gsub(",", "", $1); print $1; exit }')
+    echo $((total - ${spin:-0}))
+}
 
 # One exporter run under callgrind: EXE LABEL REPORT DIR -> summary on stdout.
 sync_under_callgrind() {
