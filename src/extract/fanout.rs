@@ -140,8 +140,9 @@ pub enum ChildRequests {
     /// one partly filled search page more.
     EachParent,
     /// Only a few (a mapping table's parent whose inline list is cut
-    /// short): the search pages are the bulk of the work, and each window
-    /// adds a partly filled page to them.
+    /// short: `conversation_tags`, `conversation_contacts`, `contact_tags`,
+    /// `contact_companies`, `ticket_contacts`): the search pages are the
+    /// bulk of the work, and each window adds a partly filled page to them.
     Few,
 }
 
