@@ -167,7 +167,11 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
         env::near_key("outpt_dir", &keys).map(String::as_str),
         Some("output_dir")
     );
-    assert_eq!(env::near_key("output_dir", &keys), None, "an exact key is no typo");
+    assert_eq!(
+        env::near_key("output_dir", &keys),
+        None,
+        "an exact key is no typo"
+    );
     assert_eq!(env::near_key("export_test_pause", &keys), None);
 }
 

@@ -50,9 +50,13 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::anomalies::{Anomalies, AnomalyKind};
+use crate::api::query::search_body;
 use crate::error::{Error, Result, Scope};
 use crate::extract::Extracted;
-use crate::extract::search::{SearchCursor, Sink};
+use crate::extract::search::{
+    Granularity, Reader, SearchCursor, Sink, Window, identity, with_filter,
+};
+use crate::extract::window::DAY;
 use crate::extract::{Checkpoint, Pipe};
 use crate::state::FailedItem;
 
@@ -123,6 +127,47 @@ pub enum Step<P> {
 /// records and checkpoints, in order, to the fan-out's feed.
 pub(crate) struct Feed {
     tx: mpsc::Sender<Parent>,
+    children: ChildRequests,
+}
+
+/// How many of a fan-out's parents need a request of their own, which
+/// decides how many windows (checkpoints) its parent search is read in
+/// ([`ChildRequests::min_windows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildRequests {
+    /// Every parent (`GET /conversations/{id}` per conversation): the
+    /// child requests are the bulk of the work, and a window costs at most
+    /// one partly filled search page more.
+    EachParent,
+    /// Only a few (a mapping table's parent whose inline list is cut
+    /// short: `conversation_tags`, `conversation_contacts`, `contact_tags`,
+    /// `contact_companies`, `ticket_contacts`): the search pages are the
+    /// bulk of the work, and each window adds a partly filled page to them.
+    Few,
+}
+
+/// Search pages a window of a [`ChildRequests::Few`] fan-out holds at
+/// least: fewer windows than [`FANOUT_MIN_WINDOWS`] on a search of fewer
+/// than 4 × 40 pages. With 40 windows on a 40-page search each window
+/// was about one page and a partly filled one, which doubled the report's
+/// requests; with 4 pages a window, the partly filled pages add about an
+/// eighth, and a crash still redoes only one window's pages.
+pub const FEW_CHILDREN_PAGES_PER_WINDOW: u64 = 4;
+
+impl ChildRequests {
+    /// The windows a search of about `pages` pages (its `total_count`
+    /// over the page size) plans at least when it feeds such a fan-out:
+    /// [`FANOUT_MIN_WINDOWS`] when every parent makes a request; for
+    /// [`ChildRequests::Few`], only as many as leave
+    /// [`FEW_CHILDREN_PAGES_PER_WINDOW`] pages in each (at least 1).
+    pub fn min_windows(self, pages: u64) -> u64 {
+        match self {
+            ChildRequests::EachParent => FANOUT_MIN_WINDOWS,
+            ChildRequests::Few => {
+                (pages / FEW_CHILDREN_PAGES_PER_WINDOW).clamp(1, FANOUT_MIN_WINDOWS)
+            }
+        }
+    }
 }
 
 /// A parent record, or the parent read's checkpoint.
@@ -132,7 +177,9 @@ pub(crate) enum Parent {
     Checkpoint(SearchCursor),
 }
 
-/// Parent windows a search plans at least, when it feeds a fan-out: a
+/// Parent windows a search plans at least, when it feeds a fan-out that
+/// makes a request per parent (fewer for one that makes few: see
+/// [`ChildRequests::min_windows`]): a
 /// crash then loses about 1/40 of a first sync's child requests per window
 /// not yet committed (one, plus what `checkpoint_every` and a committer
 /// that lags under load let accumulate: the crash test measured up to
@@ -140,12 +187,19 @@ pub(crate) enum Parent {
 pub const FANOUT_MIN_WINDOWS: u64 = 40;
 
 impl Feed {
-    /// A feed and the stream of what it is given.
+    /// A feed and the stream of what it is given, for a fan-out that makes
+    /// a request per parent ([`ChildRequests::EachParent`]).
     pub(crate) fn channel() -> (Feed, impl Stream<Item = Parent>) {
+        Feed::channel_for(ChildRequests::EachParent)
+    }
+
+    /// A feed and the stream of what it is given, for a fan-out whose
+    /// parents make `children` requests.
+    pub(crate) fn channel_for(children: ChildRequests) -> (Feed, impl Stream<Item = Parent>) {
         let (tx, rx) = mpsc::channel::<Parent>(2);
         let stream =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-        (Feed { tx }, stream)
+        (Feed { tx, children }, stream)
     }
 }
 
@@ -170,9 +224,49 @@ impl Sink for Feed {
         self.send(Parent::Checkpoint(cursor.clone())).await
     }
 
-    fn min_windows(&self) -> u64 {
-        FANOUT_MIN_WINDOWS
+    fn min_windows(&self, pages: u64) -> u64 {
+        self.children.min_windows(pages)
     }
+}
+
+/// Where the windows of a fan-out's parent search are planned from on a
+/// read from nothing (a first sync: `lo` = 0): the oldest parent's
+/// `updated_at` less one second (less two more days for day-granular
+/// search, whose queries reach two days past a window), asked for with one
+/// one-record page sorted by `updated_at` ascending; `lo` when that page
+/// is empty or fails. The caller reads `(lo, start]` first as a window of
+/// its own, so a server that ignores the sort (conversation search does
+/// not document one) loses nothing: that window is then simply not empty.
+///
+/// Planned from 1970 instead, [`FANOUT_MIN_WINDOWS`] windows put a
+/// workspace's few years of history into one or two of them, whose reads
+/// are then over the budget and split in halves, each split reading (and
+/// throwing away) a full search page: on a 600-conversation world 19 empty
+/// windows and 5 wasted pages, as many records parsed again as the whole
+/// search holds.
+pub(crate) async fn plan_start(reader: &Reader<'_>, lo: i64) -> i64 {
+    let spec = reader.spec;
+    let everything = Window {
+        lo,
+        hi: i64::MAX / 4,
+    };
+    let q = with_filter(spec.filter.as_ref(), everything.filters(spec.granularity));
+    let body = search_body(q, 1, None, Some(("updated_at", "ascending")));
+    let oldest = match reader.page(&body).await {
+        Ok(page) => page
+            .data
+            .first()
+            .and_then(|r| identity(spec.path, r).ok().map(|(_, t)| t)),
+        Err(e) => {
+            tracing::debug!(endpoint = spec.path, error = %e, "oldest parent not known; windows planned from the start");
+            None
+        }
+    };
+    let margin = match spec.granularity {
+        Granularity::Second => 1,
+        Granularity::Day => 1 + 2 * DAY,
+    };
+    oldest.map_or(lo, |t| t.saturating_sub(margin).max(lo))
 }
 
 /// Which parents a fan-out reads from its search.

@@ -262,3 +262,25 @@ fn item_keys_round_trip() {
     assert_eq!(ItemKey::parse("a@b"), None);
     assert_eq!(ItemKey::at("c1", 7).to_string(), "c1@7");
 }
+
+#[test]
+fn few_child_requests_plan_windows_of_several_pages_each() {
+    let (each, few) = (ChildRequests::EachParent, ChildRequests::Few);
+    // A request per parent: the child requests are the work, always 40.
+    for pages in [0, 1, 40, 10_000] {
+        assert_eq!(each.min_windows(pages), FANOUT_MIN_WINDOWS, "{pages} pages");
+    }
+    // Few: 4 pages a window, at least one window, at most 40.
+    for (pages, windows) in [
+        (0, 1),
+        (3, 1),
+        (7, 1),
+        (8, 2),
+        (40, 10),
+        (159, 39),
+        (160, 40),
+    ] {
+        assert_eq!(few.min_windows(pages), windows, "{pages} pages");
+    }
+    assert_eq!(few.min_windows(100_000), FANOUT_MIN_WINDOWS);
+}

@@ -134,10 +134,10 @@ pub(crate) trait Sink {
     /// channels ignore it.
     fn total(&self, _rows: u64) {}
 
-    /// Plan at least this many windows for a read over several pages (a
-    /// fan-out's parents: each window is a checkpoint, and a crash redoes
-    /// at most one).
-    fn min_windows(&self) -> u64 {
+    /// Plan at least this many windows for a read over several pages
+    /// (`pages`: about that many; a fan-out's parents: each window is a
+    /// checkpoint, and a crash redoes at most one).
+    fn min_windows(&self, _pages: u64) -> u64 {
         1
     }
 }
@@ -245,7 +245,7 @@ pub(crate) async fn read_search(
     // A fan-out's parents (`min_windows` > 1) are read one window at a
     // time: their children are most of its requests, and what parents
     // read ahead is read again after a crash.
-    let min_windows = tx.min_windows();
+    let min_windows = tx.min_windows(total.div_ceil(u64::from(per_page.max(1))));
     let parallel = if min_windows > 1 {
         1
     } else {
@@ -280,13 +280,23 @@ pub(crate) async fn read_search(
     } else {
         1
     };
-    let windows = plan_windows_to(
-        lo,
+    // A fan-out's parents from nothing: windows from the oldest parent, and
+    // `(lo, start]` first (see `fanout::plan_start`).
+    let start = if min_windows > 1 && lo == 0 {
+        crate::extract::fanout::plan_start(&reader, lo).await
+    } else {
+        lo
+    };
+    let mut windows = plan_windows_to(
+        start,
         newest.min(everything.hi),
         total.div_ceil(window_rows).max(min_windows).max(busy),
         g,
         reader.min_day,
     );
+    if start > lo {
+        windows.insert(0, Window { lo, hi: start });
+    }
     let schedule = Schedule {
         parallel,
         ahead_pages: ahead_budget(parallel),

@@ -33,7 +33,7 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::api::list_in;
 use crate::api::query::leaf;
 use crate::error::Result;
-use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::fanout::{self, ChildRequests, FanOut, Feed, ItemKey, Job, Parents};
 use crate::extract::{Pipe, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
@@ -97,6 +97,16 @@ impl Mapping {
         }
     }
 
+    /// How many parents make a request of their own: every contact for
+    /// `contact_segments`, only those whose inline list is cut short for
+    /// the others (decides how many windows their search is read in).
+    fn child_requests(self) -> ChildRequests {
+        match self {
+            Mapping::ContactSegments => ChildRequests::EachParent,
+            _ => ChildRequests::Few,
+        }
+    }
+
     /// The search listing the parents (also the backfill's).
     pub fn spec(self) -> SearchSpec {
         match self.parent() {
@@ -145,7 +155,7 @@ pub async fn extract_from(
         tx: &tx,
         progress: &options.progress,
     };
-    let (feed, read) = Feed::channel();
+    let (feed, read) = Feed::channel_for(mapping.child_requests());
     let spec = mapping.spec();
     let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let search_endpoint = format!("POST /{}", mapping.spec().path);

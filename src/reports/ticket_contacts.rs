@@ -16,7 +16,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::error::Result;
-use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job};
+use crate::extract::fanout::{self, ChildRequests, FanOut, Feed, ItemKey, Job};
 use crate::extract::{Pipe, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
@@ -74,7 +74,8 @@ fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
         };
         let client = c.client;
         let anomalies = &c.options.anomalies;
-        let (feed, read) = Feed::channel();
+        // Only tickets whose inline contact list is cut short are fetched.
+        let (feed, read) = Feed::channel_for(ChildRequests::Few);
         let spec = tickets::search_spec();
         let searching = fanout::read_parents(client, &spec, c.options, parents, feed);
         let jobs = fanout::steps(read, |ticket| {

@@ -28,6 +28,9 @@ struct Tamper {
     hidden: HashSet<String>,
     /// Answer 404 to every `GET /events`.
     events_404: bool,
+    /// Sort searches asked for `ascending` descending instead (a server
+    /// that does not honour the sort it was sent).
+    flip_ascending: bool,
 }
 
 #[derive(Clone)]
@@ -53,9 +56,14 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     let method = req.method().clone();
     let mut headers = req.headers().clone();
     headers.remove("host");
-    let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+    let mut body = axum::body::to_bytes(req.into_body(), usize::MAX)
         .await
         .expect("body");
+    if path.ends_with("/search") && p.tamper.lock().expect("lock").flip_ascending {
+        let text = String::from_utf8_lossy(&body).replace("\"ascending\"", "\"descending\"");
+        body = text.into_bytes().into();
+        headers.remove("content-length");
+    }
     let resp = p
         .http
         .request(method, url)
@@ -590,4 +598,142 @@ async fn a_page_numbered_list_that_keeps_failing_is_read_with_smaller_pages() {
         "halved after each failure: {sizes:?}"
     );
     assert!(sizes[2..].iter().all(|s| *s == 12), "{sizes:?}");
+}
+
+/// A mapping table's fan-out, where only a few parents make a request of
+/// their own (`conversation_contacts`), reads its parent search in windows
+/// of several pages each: on a small world (40 search pages) it makes about
+/// as many search requests as the `conversations` report reading the same
+/// search, not one window and a partly filled page per 1/40 of the search
+/// (which doubled them), and still writes every conversation's contacts.
+/// A fan-out with a request per parent keeps its 40 windows (the crash
+/// test `crash::fanouts_killed_at_65_percent_...` measures their redo).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapping_fanout_on_a_small_world_reads_its_search_in_few_windows() {
+    let world = World::start(SimConfig {
+        contacts: 300,
+        conversations: 800,
+        ..skeleton_world()
+    })
+    .await;
+    let base = world.sim.base_url();
+    let search_requests = async |report: &str| {
+        world.sim_post("reset-stats", json!({})).await;
+        let mut sync = vec!["sync".to_string()];
+        sync.extend(args(
+            &world,
+            &base,
+            "page_size = 20\n",
+            &["--reports", report],
+        ));
+        assert_ok(&run_cli(&sync, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+        world.requests_to("POST /conversations/search").await
+    };
+    let plain = search_requests("conversations").await;
+    let mapped = search_requests("conversation_contacts").await;
+    // 800 conversations, 20 a page: 40 pages and the probe.
+    assert!(plain >= 41, "conversations: {plain} search requests");
+    assert!(
+        mapped * 4 <= plain * 5,
+        "conversation_contacts: {mapped} search requests, conversations: {plain}"
+    );
+
+    let want = conversation_contact_pairs(&world).await;
+    assert!(want.len() > 100, "{} pairs", want.len());
+    assert_eq!(exported_contact_pairs(&world.output()), want);
+}
+
+/// `(conversation id, contact id)` of every conversation's contacts in the
+/// simulator's truth.
+async fn conversation_contact_pairs(world: &World) -> BTreeSet<(String, String)> {
+    world
+        .truth("conversations")
+        .await
+        .iter()
+        .flat_map(|c| {
+            let id = c["id"].as_str().expect("id").to_string();
+            c.pointer("/contacts/contacts")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |contact| {
+                    let contact = contact["id"].as_str().expect("contact id").to_string();
+                    (id.clone(), contact)
+                })
+        })
+        .collect()
+}
+
+/// `(conversation_id, contact_id)` of the `conversation_contacts` rows
+/// under `output` (rows without a contact left out).
+fn exported_contact_pairs(output: &std::path::Path) -> BTreeSet<(String, String)> {
+    run_dirs(output, "conversation_contacts")
+        .iter()
+        .flat_map(|d| json_rows(&read_parquet_dir(d)))
+        .filter_map(|r| {
+            Some((
+                r["conversation_id"].as_str()?.to_string(),
+                r.get("contact_id")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+/// A fan-out's first sync plans its parent windows from the oldest parent,
+/// asked for with a page sorted `updated_at` ascending, and reads what lies
+/// below that first. A server that ignores the sort (here: answers it
+/// newest first, so the "oldest" is the newest) costs requests, never
+/// parents: the first window then holds nearly all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_ignoring_the_oldest_parent_sort_loses_no_parent() {
+    let world = World::start(SimConfig {
+        contacts: 300,
+        conversations: 400,
+        ..skeleton_world()
+    })
+    .await;
+    let tamper = Arc::new(Mutex::new(Tamper {
+        flip_ascending: true,
+        ..Tamper::default()
+    }));
+    let base = start_proxy(&world, tamper).await;
+    let mut sync = vec!["sync".to_string()];
+    sync.extend(args(
+        &world,
+        &base,
+        "page_size = 10\n",
+        &["--reports", "conversation_contacts,conversation_parts"],
+    ));
+    assert_ok(&run_cli(&sync, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+    let want = conversation_contact_pairs(&world).await;
+    assert!(want.len() > 100, "{} pairs", want.len());
+    assert_eq!(exported_contact_pairs(&world.output()), want);
+    // The parts: the same rows as a sync straight from the simulator.
+    let parts = runs(&world, "conversation_parts").concat();
+    let reference = tempfile::tempdir().expect("tempdir");
+    let straight: Vec<String> = [
+        "sync",
+        "--reports",
+        "conversation_parts",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &reference.path().join("out").display().to_string(),
+        "--state",
+        &reference.path().join("state.db").display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    assert_ok(&run_cli(&straight, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+    let want: Vec<(String, i64)> = run_dirs(&reference.path().join("out"), "conversation_parts")
+        .iter()
+        .flat_map(|d| ids_and_updated(&read_parquet_dir(d)))
+        .collect();
+    assert!(want.len() > 400, "{} parts", want.len());
+    let sorted = |mut v: Vec<(String, i64)>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(parts), sorted(want), "conversation_parts");
 }
