@@ -147,11 +147,13 @@ async fn the_reports_of_a_sync_run_side_by_side_each_counting_its_own_requests()
 /// Reports with files on disk that the state does not name yet (the parts
 /// of reports still being written).
 async fn reports_writing(output: &Path, state: &Path) -> BTreeSet<String> {
-    let store = StateStore::open(state).await.expect("state opens");
     let mut writing = BTreeSet::new();
     let Ok(entries) = std::fs::read_dir(output) else {
         return writing;
     };
+    // Opened only now: a store dropped without `close` keeps its pool's
+    // maintenance task alive, and the test's runtime never shuts down.
+    let store = StateStore::open(state).await.expect("state opens");
     for report in entries.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()) {
         let name = report.file_name().to_string_lossy().into_owned();
         let committed: BTreeSet<String> = store
