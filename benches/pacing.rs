@@ -16,10 +16,10 @@ use std::time::{Duration, Instant};
 use intercom_export::anomalies::Anomalies;
 use intercom_export::api::query::{leaf, search_body};
 use intercom_export::api::{Page, list_key};
-use intercom_export::extract::Pipe;
+use intercom_export::extract::WriterHandle;
 use intercom_export::extract::fanout::{FanOut, ItemKey, Job, Step};
 use intercom_export::http::{ClientConfig, IntercomClient};
-use intercom_export::reports::Msg;
+use intercom_export::reports::WriterMsg;
 use intercom_export::secret::AccessToken;
 use intercom_export::simulator::{self, SimConfig};
 use serde_json::Value;
@@ -89,11 +89,11 @@ async fn main() {
             }
         })
     };
-    let (tx, mut rx) = mpsc::channel::<Msg>(16);
+    let (tx, mut rx) = mpsc::channel::<WriterMsg>(16);
     let sink = tokio::spawn(async move {
         let mut n = 0u64;
         while let Some(msg) = rx.recv().await {
-            if let Msg::Rows(rows) = msg {
+            if let WriterMsg::Rows(rows) = msg {
                 n += rows.len() as u64;
             }
         }
@@ -110,7 +110,7 @@ async fn main() {
     });
     let progress = intercom_export::telemetry::Progress::default();
     let anomalies = Anomalies::default();
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &tx,
         progress: &progress,
     };

@@ -19,7 +19,7 @@
 //!                  lease → export → outcome
 //!                    │
 //!                    ▼ pipeline::export (one export, a straight line)
-//!   http::IntercomClient ◀── reports::extract ──mpsc<Msg>──▶ output::ReportWriter
+//!   http::IntercomClient ◀── reports::extract ──mpsc<WriterMsg>──▶ output::ReportWriter
 //!   (auth, version, retries,    (on extract::search,          (blocking thread:
 //!    pacing)                     fanout, list; a ReportSpec's  Parquet / CSV parts)
 //!                                plan says which)
@@ -77,7 +77,7 @@
 //!   per-item requests under one failure rule (`Error::scope`) with
 //!   checkpoints at the parent search's windows, `extract::list` pages
 //!   page-numbered and `pages.next` listings.
-//! - [`output`]: declarative columns → typed Arrow builders (`BatchEncoder`)
+//! - [`output`]: declarative columns → typed Arrow builders (`RecordBatchBuilder`)
 //!   → one `FormatWriter` per format (Parquet with zstd, CSV), written to
 //!   temporary names, fsynced, renamed, then published to a
 //!   [`output::Destination`] (a local directory or an object store).
@@ -94,7 +94,7 @@
 //! - `lock`: one process per SQLite state (flock; exit code 5 when held).
 //! - `time`: unix seconds now and the compact UTC form of run keys.
 //! - [`shutdown`]: SIGTERM/SIGINT end a run between reports, cleanly.
-//! - [`testpoint`]: debug-build-only pause points the crash tests kill at.
+//! - [`failpoint`]: debug-build-only pause points the crash tests kill at.
 //! - [`tap`]: `intercom-export tap`, a Singer tap (catalog, SCHEMA/RECORD/
 //!   STATE messages) on the same extract → Arrow path as the files.
 //! - [`metrics`]: Prometheus `/metrics` and `/healthz` for `schedule`.
@@ -184,7 +184,7 @@ pub mod simulator;
 pub mod state;
 pub mod tap;
 pub mod telemetry;
-pub mod testpoint;
+pub mod failpoint;
 pub(crate) mod time;
 
 pub use error::{Error, ErrorKind, Result};

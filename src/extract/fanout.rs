@@ -36,8 +36,8 @@
 //!   ([`Error::NoItemSucceeded`], exit 4), instead of a success with 0 rows.
 //!
 //! ```text
-//!  parent read ──Step──▶ fan-out: ≤ concurrency × fetch(item) ──Msg──▶ writer
-//!    (search windows)       │ barrier at each Checkpoint ─────Msg::Checkpoint(cursor, failed)
+//!  parent read ──Step──▶ fan-out: ≤ concurrency × fetch(item) ──WriterMsg──▶ writer
+//!    (search windows)       │ barrier at each Checkpoint ─────WriterMsg::Checkpoint(cursor, failed)
 //!                           └─ failures by Error::scope()
 //! ```
 
@@ -57,7 +57,7 @@ use crate::extract::search::{
     Granularity, Reader, SearchCursor, Sink, Window, identity, with_filter,
 };
 use crate::extract::window::DAY;
-use crate::extract::{Checkpoint, Pipe};
+use crate::extract::{Checkpoint, WriterHandle};
 use crate::state::FailedItem;
 
 /// A failed item's key in the state: the item's id, and for reports that
@@ -376,7 +376,7 @@ pub struct FanOut<'a> {
     /// the client's in-flight gate decides how many calls actually go).
     pub concurrency: usize,
     pub anomalies: &'a Anomalies,
-    pub out: &'a Pipe<'a>,
+    pub out: &'a WriterHandle<'a>,
 }
 
 impl FanOut<'_> {

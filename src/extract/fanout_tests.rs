@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::http::HttpError;
-use crate::reports::Msg;
+use crate::reports::WriterMsg;
 
 fn status(code: u16) -> Error {
     Error::Http(HttpError::Status {
@@ -33,8 +33,8 @@ async fn run_with(
     retry: Vec<Job<u32>>,
     concurrency: usize,
     fetch: impl Fn(u32) -> std::pin::Pin<Box<dyn Future<Output = Result<Vec<Value>>> + Send>>,
-) -> (Result<FanOutOutcome>, Vec<Msg>, Anomalies) {
-    let (tx, mut rx) = mpsc::channel::<Msg>(1);
+) -> (Result<FanOutOutcome>, Vec<WriterMsg>, Anomalies) {
+    let (tx, mut rx) = mpsc::channel::<WriterMsg>(1);
     let collector = tokio::spawn(async move {
         let mut got = Vec::new();
         while let Some(m) = rx.recv().await {
@@ -45,7 +45,7 @@ async fn run_with(
     let anomalies = Anomalies::default();
     let progress = crate::telemetry::Progress::default();
     let out = {
-        let pipe = Pipe {
+        let pipe = WriterHandle {
             tx: &tx,
             progress: &progress,
         };
@@ -66,11 +66,11 @@ async fn run_with(
     (out, collector.await.expect("collector"), anomalies)
 }
 
-fn rows_of(msgs: &[Msg]) -> Vec<u64> {
+fn rows_of(msgs: &[WriterMsg]) -> Vec<u64> {
     msgs.iter()
         .flat_map(|m| match m {
-            Msg::Rows(r) => r.iter().filter_map(Value::as_u64).collect(),
-            Msg::Checkpoint(_) => Vec::new(),
+            WriterMsg::Rows(r) => r.iter().filter_map(Value::as_u64).collect(),
+            WriterMsg::Checkpoint(_) => Vec::new(),
         })
         .collect()
 }
@@ -161,14 +161,14 @@ async fn a_checkpoint_waits_for_the_items_before_it_and_carries_their_failures()
     let out = out.expect("fan-out");
     let at = msgs
         .iter()
-        .position(|m| matches!(m, Msg::Checkpoint(_)))
+        .position(|m| matches!(m, WriterMsg::Checkpoint(_)))
         .expect("a checkpoint");
     let mut before = rows_of(&msgs[..at]);
     before.sort();
     assert_eq!(before, (0..10).filter(|i| *i != 3).collect::<Vec<u64>>());
     let after = rows_of(&msgs[at..]);
     assert!(after.iter().all(|i| *i >= 10), "{after:?}");
-    let Msg::Checkpoint(point) = &msgs[at] else {
+    let WriterMsg::Checkpoint(point) = &msgs[at] else {
         unreachable!()
     };
     assert_eq!(point.cursor, "c1");

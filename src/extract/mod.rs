@@ -19,7 +19,7 @@
 //!   each read at most once per run and shared by the run's reports.
 //!
 //! Everything an extractor produces goes to the pipeline's channel as
-//! [`crate::reports::Msg`]: rows, or a [`Checkpoint`].
+//! [`crate::reports::WriterMsg`]: rows, or a [`Checkpoint`].
 
 pub mod company_scroll;
 pub mod cursor;
@@ -43,7 +43,7 @@ use crate::state::FailedItem;
 
 /// What an extractor hands the report's writer, in order.
 #[derive(Debug)]
-pub enum Msg {
+pub enum WriterMsg {
     /// Records to write.
     Rows(Vec<Value>),
     /// Every record sent so far is covered by this cursor, and the items
@@ -113,24 +113,24 @@ pub struct Checkpoint {
 
 /// The pipeline's channel as an extractor sees it: rows, checkpoints, and
 /// the expected total for the progress bar.
-pub struct Pipe<'a> {
+pub struct WriterHandle<'a> {
     /// The report's channel to its writer.
-    pub tx: &'a mpsc::Sender<Msg>,
+    pub tx: &'a mpsc::Sender<WriterMsg>,
     /// The report's progress bar (hidden by default).
     pub progress: &'a crate::telemetry::Progress,
 }
 
-impl Pipe<'_> {
+impl WriterHandle<'_> {
     /// Hand over a checkpoint (see [`Checkpoint`]).
     pub(crate) async fn commit_point(&self, checkpoint: Checkpoint) -> Result<()> {
         self.tx
-            .send(Msg::Checkpoint(checkpoint))
+            .send(WriterMsg::Checkpoint(checkpoint))
             .await
             .map_err(|_| writer_stopped())
     }
 }
 
-impl search::Sink for Pipe<'_> {
+impl search::Sink for WriterHandle<'_> {
     async fn rows(&self, rows: Vec<Value>) -> Result<()> {
         send_rows(self.tx, rows).await
     }
@@ -178,11 +178,11 @@ pub(crate) fn writer_stopped() -> Error {
 }
 
 /// Hand a batch of rows to the report's writer (nothing for an empty batch).
-pub(crate) async fn send_rows(tx: &mpsc::Sender<Msg>, rows: Vec<Value>) -> Result<()> {
+pub(crate) async fn send_rows(tx: &mpsc::Sender<WriterMsg>, rows: Vec<Value>) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    tx.send(Msg::Rows(rows)).await.map_err(|_| writer_stopped())
+    tx.send(WriterMsg::Rows(rows)).await.map_err(|_| writer_stopped())
 }
 
 /// An id read from an API answer, the state or a user's option goes into a

@@ -233,16 +233,16 @@ pub struct Pacer {
     ceiling: Option<DefaultDirectRateLimiter>,
 }
 
-/// A call let through by [`Pacer::acquire`]; [`Ticket::observe`] the
+/// A call let through by [`Pacer::acquire`]; [`CallPermit::observe`] the
 /// response's headers. Dropping it marks the call as ended (also when it
 /// failed without a response).
 #[derive(Debug)]
-pub struct Ticket<'a> {
+pub struct CallPermit<'a> {
     pacer: &'a Pacer,
     seq: u64,
 }
 
-impl Ticket<'_> {
+impl CallPermit<'_> {
     /// Learn from a response's headers.
     pub fn observe(&self, headers: &HeaderMap) {
         if let Some(h) = RateLimitHeaders::parse(headers) {
@@ -253,7 +253,7 @@ impl Ticket<'_> {
     }
 }
 
-impl Drop for Ticket<'_> {
+impl Drop for CallPermit<'_> {
     fn drop(&mut self) {
         let mut w = self.pacer.window.lock().unwrap_or_else(|e| e.into_inner());
         w.done(self.seq);
@@ -279,7 +279,7 @@ impl Pacer {
     }
 
     /// Wait until a call may go.
-    pub async fn acquire(&self) -> Ticket<'_> {
+    pub async fn acquire(&self) -> CallPermit<'_> {
         if let Some(limiter) = &self.ceiling {
             while let Err(not_until) = limiter.check() {
                 let wait = not_until.wait_time_from(DefaultClock::default().now());
@@ -292,7 +292,7 @@ impl Pacer {
                 w.try_take(now_ms())
             };
             match taken {
-                Ok(seq) => return Ticket { pacer: self, seq },
+                Ok(seq) => return CallPermit { pacer: self, seq },
                 Err(wait) if wait == INFLIGHT_POLL => tokio::time::sleep(wait).await,
                 Err(wait) => {
                     tracing::debug!(

@@ -1,4 +1,4 @@
-//! [`BatchEncoder`]: API records appended straight into one typed Arrow
+//! [`RecordBatchBuilder`]: API records appended straight into one typed Arrow
 //! builder per column, with the per-column anomaly tally, and [`RowMeta`],
 //! the run's values of the meta columns. How a value is read and accepted
 //! is in `values`; the column declarations are in `schema`.
@@ -38,7 +38,7 @@ pub struct RowMeta {
 /// Appends API records to typed Arrow builders, one per column, and hands
 /// them out as [`RecordBatch`]es. One encoder per output format (CSV writes
 /// lists as JSON text).
-pub struct BatchEncoder {
+pub struct RecordBatchBuilder {
     schema: SchemaRef,
     cols: Vec<EncodedColumn>,
     csv: bool,
@@ -177,7 +177,7 @@ impl ColBuilder {
     }
 }
 
-impl BatchEncoder {
+impl RecordBatchBuilder {
     /// An encoder for `columns` followed by [`META_COLUMNS`].
     pub fn new(columns: &[Column], csv: bool) -> Self {
         let cols = all_columns(columns)

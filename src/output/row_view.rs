@@ -1,6 +1,6 @@
 //! [`RowView`]: an API record seen through a report's columns, serialised
 //! for `arrow_json`'s decoder. The earlier encoding path, kept as the
-//! reference the [`super::encode::BatchEncoder`] is tested against.
+//! reference the [`super::encode::RecordBatchBuilder`] is tested against.
 
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};

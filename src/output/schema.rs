@@ -3,7 +3,7 @@
 //! A report describes its output as a list of [`Column`]s: a name, a type,
 //! and the source shapes it accepts: a JSON pointer into the API record,
 //! optionally further pointers tried in order ([`Column::or`]) and Intercom's
-//! "none" sentinel ([`Column::none_zero`]). [`BatchEncoder`] then appends API
+//! "none" sentinel ([`Column::none_zero`]). [`RecordBatchBuilder`] then appends API
 //! records straight into one typed Arrow builder per column, converting as it
 //! goes: timestamps in any accepted form ([`timestamp_micros`]) become
 //! microsecond timestamps, numeric ids become strings, nested lists become
@@ -34,7 +34,7 @@ use std::sync::Arc;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde_json::Value;
 
-pub use super::encode::{BatchEncoder, RowMeta};
+pub use super::encode::{RecordBatchBuilder, RowMeta};
 pub use super::row_view::RowView;
 pub use super::values::{MILLIS_LIMIT, SECONDS_LIMIT, timestamp_micros, timestamp_secs};
 

@@ -149,7 +149,7 @@ fn encoder_matches_the_arrow_json_reference() {
         let expected = reference.flush().expect("flush").expect("batch");
         let reference_misfits = meta.misfits.get();
         meta.misfits.set(0);
-        let mut encoder = BatchEncoder::new(&cols, csv);
+        let mut encoder = RecordBatchBuilder::new(&cols, csv);
         encoder.append(&records[..2], &meta);
         encoder.append(&records[2..], &meta);
         assert_eq!(encoder.len(), records.len());
@@ -242,7 +242,7 @@ fn an_object_read_into_by_another_pointer_is_not_a_misfit() {
         serde_json::json!({"id": "4", "s": [1]}),
     ];
     let meta = RowMeta::default();
-    let mut encoder = BatchEncoder::new(&cols, false);
+    let mut encoder = RecordBatchBuilder::new(&cols, false);
     encoder.append(&records, &meta);
     let batch = encoder.flush().expect("flush").expect("batch");
     let a = batch
@@ -285,7 +285,7 @@ fn has_more_is_also_true_for_a_list_cut_short_of_its_total() {
         Some(true),
     ];
     let meta = RowMeta::default();
-    let mut encoder = BatchEncoder::new(&cols, false);
+    let mut encoder = RecordBatchBuilder::new(&cols, false);
     encoder.append(&records, &meta);
     let batch = encoder.flush().expect("flush").expect("batch");
     let a = batch

@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 use serde_json::Value;
 
 use super::part::{OpenFile, open_part};
-use super::schema::{BatchEncoder, Column, RowMeta};
+use super::schema::{RecordBatchBuilder, Column, RowMeta};
 use super::{Format, WriterConfig, WrittenFile, encode_error};
 use crate::error::{Error, Result};
 
@@ -42,7 +42,7 @@ pub struct ReportWriter {
 pub(super) struct Sink {
     pub(super) format: Format,
     pub(super) schema: SchemaRef,
-    encoder: BatchEncoder,
+    encoder: RecordBatchBuilder,
     open: Option<OpenFile>,
 }
 
@@ -200,7 +200,7 @@ fn sinks(config: &WriterConfig, columns: &[Column]) -> Vec<Sink> {
         .formats
         .iter()
         .map(|&format| {
-            let encoder = BatchEncoder::new(columns, format.spec().flat);
+            let encoder = RecordBatchBuilder::new(columns, format.spec().flat);
             Sink {
                 format,
                 schema: encoder.schema().clone(),

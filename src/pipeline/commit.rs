@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::output::{Destination, WrittenFile, data_file_count};
 use crate::reports::{FailedItem, ReportName};
 use crate::state::{Commit, Run, StateStore};
-use crate::testpoint;
+use crate::failpoint;
 
 /// Durable files the writer hands to the committer at a checkpoint, with
 /// the cursor that covers every row in them and in earlier checkpoints.
@@ -65,7 +65,7 @@ impl Committer {
             ..Commit::default()
         };
         self.commit(&commit, None).await?;
-        testpoint::hit("checkpoint");
+        failpoint::hit("checkpoint");
         tracing::debug!(report = %self.report, rows = c.rows, files = c.files.len(), "checkpoint committed");
         Ok(data_file_count(&c.files))
     }
@@ -106,7 +106,7 @@ impl Committer {
             return Err(e);
         }
         if let Some(point) = published {
-            testpoint::hit(point);
+            failpoint::hit(point);
         }
         if let Err(e) = self
             .state

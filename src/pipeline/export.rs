@@ -1,8 +1,8 @@
 //! One export of one report (or one backfill window), in a straight line:
 //!
 //! ```text
-//!  extractor task ──mpsc<Msg>(4)──▶ writer (blocking thread: encode, write parts)
-//!                                     │ Msg::Checkpoint: closes its parts and
+//!  extractor task ──mpsc<WriterMsg>(4)──▶ writer (blocking thread: encode, write parts)
+//!                                     │ WriterMsg::Checkpoint: closes its parts and
 //!                                     ▼ hands them over, then goes on writing
 //!                        mpsc<Checkpoint> ──▶ Committer (async): publish, commit
 //!  when both are done: the rest of the files ──▶ Committer::finish (async)
@@ -19,9 +19,9 @@ use crate::anomalies::Anomalies;
 use crate::error::{Error, Result};
 use crate::http::IntercomClient;
 use crate::output::{ReportWriter, WriterConfig, data_file_count};
-use crate::reports::{self, ExtractOptions, Extracted, FailedItem, Msg, ReportName};
+use crate::reports::{self, ExtractOptions, Extracted, FailedItem, WriterMsg, ReportName};
 use crate::state::{Commit, Run, StateStore};
-use crate::testpoint;
+use crate::failpoint;
 use crate::time::format_utc;
 
 use super::SyncPlan;
@@ -120,7 +120,7 @@ pub(crate) async fn export(
     };
     let options = plan.options_of(report);
     let writer = ReportWriter::lazy(config, columns_on_demand(client, state, plan, report));
-    let (tx, rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
+    let (tx, rx) = mpsc::channel::<WriterMsg>(CHANNEL_PAGES);
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_IN_FLIGHT);
     let bar = side.bar(&label);
     let _pages = PageCounter::start(client, &bar);
@@ -286,7 +286,7 @@ pub(crate) async fn export(
 /// abort) and whether everything was written.
 fn write_all(
     mut writer: ReportWriter,
-    mut rx: mpsc::Receiver<Msg>,
+    mut rx: mpsc::Receiver<WriterMsg>,
     checkpoints: Option<mpsc::Sender<Checkpoint>>,
     bar: &indicatif::ProgressBar,
     report: ReportName,
@@ -302,12 +302,12 @@ fn write_all(
             );
         }
         let step = match msg {
-            Msg::Rows(rows) => writer.write(&rows).map(|()| {
+            WriterMsg::Rows(rows) => writer.write(&rows).map(|()| {
                 rows_since += rows.len() as u64;
                 bar.inc(rows.len() as u64);
-                testpoint::hit("page");
+                failpoint::hit("page");
             }),
-            Msg::Checkpoint(point) => match &checkpoints {
+            WriterMsg::Checkpoint(point) => match &checkpoints {
                 Some(to_committer) => writer.take_files().and_then(|files| {
                     let checkpoint = Checkpoint {
                         files,
@@ -357,17 +357,17 @@ fn columns_on_demand(
     })
 }
 
-/// Run the `deletions` extractor, passing its pages on as [`Msg::Rows`].
+/// Run the `deletions` extractor, passing its pages on as [`WriterMsg::Rows`].
 async fn forward_deletions(
     passes: &reports::deletions::Passes<'_>,
     cursor: Option<&str>,
     retry: &[String],
-    out: mpsc::Sender<Msg>,
+    out: mpsc::Sender<WriterMsg>,
 ) -> Result<reports::deletions::Found> {
     let (tx, mut rx) = mpsc::channel::<Vec<serde_json::Value>>(1);
     let forward = async move {
         while let Some(rows) = rx.recv().await {
-            if out.send(Msg::Rows(rows)).await.is_err() {
+            if out.send(WriterMsg::Rows(rows)).await.is_err() {
                 return; // the writer stopped: dropping `rx` stops the extractor
             }
         }

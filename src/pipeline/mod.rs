@@ -3,7 +3,7 @@
 //! [`side::MAX_PARALLEL_REPORTS`] at once ([`side`]). One export is a straight line:
 //!
 //! ```text
-//!  IntercomClient ──pages──▶ extractor ──mpsc<Msg>(4)──▶ ReportWriter (blocking thread)
+//!  IntercomClient ──pages──▶ extractor ──mpsc<WriterMsg>(4)──▶ ReportWriter (blocking thread)
 //!                                                          │ parquet/csv parts, tmp → fsync → rename
 //!                                                          ▼ durable files (checkpoints and the end)
 //!                                     commit::Committer (async): publish, StateStore::commit
@@ -20,7 +20,7 @@
 //!
 //! Search-based reports also commit along the way: after a completed search
 //! window (at most once per [`ExtractOptions::checkpoint_every`]) the
-//! extractor sends `Msg::Checkpoint` with the cursor covering every row
+//! extractor sends `WriterMsg::Checkpoint` with the cursor covering every row
 //! sent so far; the writer closes its part files (durable, renamed) and
 //! hands them to the committer, which commits them with that cursor in one
 //! state transaction while the writer goes on. An
@@ -58,7 +58,7 @@ use crate::shutdown::Shutdown;
 use crate::state::lease::{Acquired, Lease};
 use crate::state::recovery::{self, Recovered};
 use crate::state::{BackfillJob, Run, RunStatus, StateStore};
-use crate::testpoint;
+use crate::failpoint;
 use crate::time::format_utc;
 
 mod commit;
@@ -137,7 +137,7 @@ pub(crate) async fn sync(
     let mut recovered =
         recovery::recover_with(state, &plan.output_dir, plan.object(), false).await?;
     let run = state.begin_run(plan.mode).await?;
-    testpoint::hit("run_started");
+    failpoint::hit("run_started");
     tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");
     let reports: Vec<ReportName> = plan
         .reports
@@ -377,7 +377,7 @@ pub(crate) async fn backfill(
         )));
     }
     let run = state.begin_run("backfill").await?;
-    testpoint::hit("run_started");
+    failpoint::hit("run_started");
     tracing::info!(run = %run.key, job = job.id, resumed, since = %format_utc(job.since), until = %format_utc(job.until), "backfill started");
     // One line naming every report a date range cannot select.
     let mut left_out = Vec::new();
@@ -514,7 +514,7 @@ async fn backfill_report(ctx: &RunCtx, job: &BackfillJob, report: ReportName) ->
                 outcome.rows += x.rows;
                 outcome.files += x.files;
                 outcome.windows_done += 1;
-                testpoint::hit("window");
+                failpoint::hit("window");
             }
             Err(e) => {
                 // Later windows of this report wait for the next run.

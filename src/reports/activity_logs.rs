@@ -44,7 +44,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::extract::list::{List, Style};
-use crate::extract::{Checkpoint, Pipe};
+use crate::extract::{Checkpoint, WriterHandle};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{Current, ReportKeys, fk};
 use crate::reports::search::CursorTracker;
@@ -179,7 +179,7 @@ async fn extract(c: ExtractCtx<'_>) -> Result<Extracted> {
         },
     };
     let mut tracker = CursorTracker::with_lookback_secs(c.cursor.clone(), c.options.lookback_secs);
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &c.tx,
         progress: &c.options.progress,
     };

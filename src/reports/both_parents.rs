@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::extract::fanout::{self, FanOut, FanOutOutcome, Feed, ItemKey, Job, Parents};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::reports::conversation_parts::PartCutoff;
 use crate::reports::part_cursor::{PartsCursor, map_checkpoints};
@@ -138,7 +138,7 @@ pub(crate) async fn extract_both(
         Some((from, until)) => Parents::Range { from, until },
         None => Parents::Since(saved.as_ref().map(|s| s.search.clone())),
     };
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &c.tx,
         progress: &c.options.progress,
     };
@@ -196,7 +196,7 @@ pub(crate) async fn extract_both(
 struct Side<'a> {
     client: &'a IntercomClient,
     options: &'a crate::reports::ExtractOptions,
-    pipe: &'a Pipe<'a>,
+    pipe: &'a WriterHandle<'a>,
     rows: RowsOf,
     seen: &'a Mutex<HashSet<String>>,
     dedupe: Option<&'static str>,

@@ -31,13 +31,13 @@ use tokio::sync::mpsc;
 use crate::anomalies::Anomalies;
 use crate::error::{Error, Result};
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parent};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::mappings::distinct_items;
 use crate::reports::search::{CursorTracker, SearchCursor, identity};
 use crate::reports::spec::{EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, expand, keys};
+use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, expand, keys};
 
 /// What `check` sends for a company report: `POST /companies/list`, which
 /// needs the same read scope as the scroll the report reads. Not the scroll
@@ -136,7 +136,7 @@ pub async fn extract(
     options: &ExtractOptions,
     cursor: Option<SearchCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     if which == CompanyReport::Segments {
         return segments(client, options, cursor, retry, tx).await;
@@ -184,9 +184,9 @@ async fn segments(
     options: &ExtractOptions,
     cursor: Option<SearchCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &tx,
         progress: &options.progress,
     };

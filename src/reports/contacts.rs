@@ -223,7 +223,7 @@ pub async fn by_company(
     company_ids: &[String],
     options: &crate::reports::ExtractOptions,
     cursor: Option<crate::reports::search::SearchCursor>,
-    tx: tokio::sync::mpsc::Sender<crate::reports::Msg>,
+    tx: tokio::sync::mpsc::Sender<crate::reports::WriterMsg>,
 ) -> Result<crate::reports::Extracted> {
     use crate::extract::list::{List, Style};
     use crate::reports::search::{CursorTracker, identity};

@@ -34,14 +34,14 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::options::OptionSpec;
 use crate::reports::part_cursor::{PartsCursor, map_checkpoints};
 use crate::reports::search::{SearchCursor, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, behaviour};
-use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, conversations, keys};
+use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, conversations, keys};
 
 /// Option `skip_failed_conversations`: failed conversations do not make the
 /// run partial.
@@ -202,7 +202,7 @@ pub async fn extract(
     options: &ExtractOptions,
     cursor: Option<Cursor>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     let saved = cursor.map(|search| PartsCursor {
         search,
@@ -219,7 +219,7 @@ pub async fn extract_from(
     options: &ExtractOptions,
     parents: Parents,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     let saved = parents.cursor().map(|search| PartsCursor {
         search: search.clone(),
@@ -239,9 +239,9 @@ async fn resumable(
     parents: Parents,
     saved: Option<PartsCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &tx,
         progress: &options.progress,
     };

@@ -20,7 +20,7 @@ use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{Current, ReportKeys};
 use crate::reports::search::{CursorTracker, SearchCursor};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, Msg, ReportName};
+use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName};
 
 /// `deleted_conversations`: the deletions listing, page by page down to the
 /// cursor.
@@ -78,7 +78,7 @@ pub async fn extract(
     client: &IntercomClient,
     options: &ExtractOptions,
     cursor: Option<SearchCursor>,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     let anomalies = &options.anomalies;
     // Read down to the cursor, and `lookback_secs` below it: a deletion

@@ -258,9 +258,9 @@ pub async fn extract(
     if due(cursor.reconciled_at, every, p.now) {
         let mut known = KnownIdsUpdate::new();
         known.insert("company", companies(p, &tx, &mut out.rows).await?);
-        crate::testpoint::hit("reconcile");
+        crate::failpoint::hit("reconcile");
         known.insert("contact", contacts(p, &tx, &mut out).await?);
-        crate::testpoint::hit("reconcile");
+        crate::failpoint::hit("reconcile");
         let failed: HashSet<&str> = out.failed.iter().map(|f| f.id.as_str()).collect();
         out.recovered = retry
             .iter()
@@ -290,7 +290,7 @@ async fn conversations(
     tx: &mpsc::Sender<Vec<Value>>,
     out: &mut Extracted,
 ) -> Result<Option<SearchCursor>> {
-    let (items_tx, mut items_rx) = mpsc::channel::<crate::reports::Msg>(1);
+    let (items_tx, mut items_rx) = mpsc::channel::<crate::reports::WriterMsg>(1);
     let read = crate::reports::deleted_conversations::extract(
         p.client,
         p.options,
@@ -301,7 +301,7 @@ async fn conversations(
     let forward = async {
         while let Some(msg) = items_rx.recv().await {
             // The listing sends no checkpoints; only its rows matter here.
-            let crate::reports::Msg::Rows(items) = msg else {
+            let crate::reports::WriterMsg::Rows(items) = msg else {
                 continue;
             };
             let batch = items

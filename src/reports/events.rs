@@ -38,14 +38,14 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
 use crate::extract::list::{List, Style};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
 use crate::reports::search::{SearchCursor, SearchSpec, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, contacts};
+use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, contacts};
 
 /// `events`: a fan-out over the contact search, `GET /events` per contact.
 pub static EVENTS: ReportSpec = ReportSpec {
@@ -190,7 +190,7 @@ pub async fn extract(
     event_type: EventType,
     cursor: Option<SearchCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     extract_from(
         client,
@@ -211,9 +211,9 @@ pub async fn extract_from(
     event_type: EventType,
     parents: Parents,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &tx,
         progress: &options.progress,
     };

@@ -34,12 +34,12 @@ use crate::api::list_in;
 use crate::api::query::leaf;
 use crate::error::Result;
 use crate::extract::fanout::{self, ChildRequests, FanOut, Feed, ItemKey, Job, Parents};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{Granularity, SearchCursor, SearchSpec, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, undeclared_plan};
-use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, contacts, conversations, keys};
+use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, contacts, conversations, keys};
 
 /// Which mapping table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,7 @@ pub async fn extract(
     options: &ExtractOptions,
     cursor: Option<SearchCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     extract_from(client, mapping, options, Parents::Since(cursor), retry, tx).await
 }
@@ -149,9 +149,9 @@ pub async fn extract_from(
     options: &ExtractOptions,
     parents: Parents,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &tx,
         progress: &options.progress,
     };

@@ -85,7 +85,7 @@ pub async fn columns_in_run(
 }
 
 pub(crate) use crate::extract::send_rows;
-pub use crate::extract::{ExtractOptions, Extracted, Msg, Pipe, company_scroll};
+pub use crate::extract::{ExtractOptions, Extracted, WriterMsg, WriterHandle, company_scroll};
 
 /// An item (e.g. one conversation's parts) that still failed after retries
 /// (defined with the state that records it, so the state imports nothing
@@ -123,7 +123,7 @@ pub async fn extract(
     options: &ExtractOptions,
     cursor: Option<&str>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     let run = match plan(report, report_options)? {
         Plan::Search(spec) => {
@@ -133,7 +133,7 @@ pub async fn extract(
                 options,
                 options.lookback_secs,
                 parse_cursor(report, cursor)?,
-                &Pipe {
+                &WriterHandle {
                     tx: &tx,
                     progress: &options.progress,
                 },
@@ -213,7 +213,7 @@ pub async fn extract_range(
     options: &ExtractOptions,
     from: i64,
     until: i64,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     let unrangeable = || {
         Error::Config(format!(
@@ -246,7 +246,7 @@ pub async fn extract_range(
         options,
         from,
         until,
-        &Pipe {
+        &WriterHandle {
             tx: &tx,
             progress: &options.progress,
         },

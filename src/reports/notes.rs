@@ -28,14 +28,14 @@ use crate::api::query::leaf;
 use crate::error::{Error, Result};
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
 use crate::extract::list::{List, Style};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::{HttpError, IntercomClient};
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, CursorTracker, Granularity, SearchCursor, SearchSpec};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list};
-use crate::reports::{ExtractOptions, Extracted, Msg, ReportName, contacts, conversation_parts};
+use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, contacts, conversation_parts};
 
 /// Option `contact_ids`: whose notes (unset: every changed contact's).
 const CONTACT_IDS: OptionSpec = list(
@@ -135,7 +135,7 @@ pub async fn extract(
     contact_ids: &[String],
     cursor: Option<SearchCursor>,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     if !contact_ids.is_empty() {
         return given_contacts(client, options, contact_ids, cursor, tx).await;
@@ -150,9 +150,9 @@ pub async fn extract_from(
     options: &ExtractOptions,
     parents: Parents,
     retry: &[String],
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &tx,
         progress: &options.progress,
     };
@@ -207,7 +207,7 @@ async fn given_contacts(
     options: &ExtractOptions,
     contact_ids: &[String],
     cursor: Option<SearchCursor>,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::Sender<WriterMsg>,
 ) -> Result<Extracted> {
     let per_page = options.per_page;
     let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);

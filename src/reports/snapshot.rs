@@ -216,7 +216,7 @@ pub async fn extract(
     lists: &RunLists,
     requests: &[ListRequest],
     cursor: Option<&str>,
-    tx: mpsc::Sender<crate::reports::Msg>,
+    tx: mpsc::Sender<crate::reports::WriterMsg>,
 ) -> Result<Extracted> {
     let mut records = Vec::new();
     let mut served: Vec<&str> = Vec::new();

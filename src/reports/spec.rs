@@ -152,7 +152,7 @@ pub struct ExtractCtx<'a> {
     /// Ids of items that failed in earlier runs, retried after the parents.
     pub retry: &'a [String],
     /// Where pages of rows and checkpoints go (the report's writer).
-    pub tx: mpsc::Sender<super::Msg>,
+    pub tx: mpsc::Sender<super::WriterMsg>,
 }
 
 impl ExtractCtx<'_> {

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::Result;
 use crate::extract::fanout::{self, ChildRequests, FanOut, Feed, ItemKey, Job};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::mappings::distinct_items;
@@ -68,7 +68,7 @@ pub static COLUMNS: &[Column] = &[
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
     Box::pin(async move {
         let parents = c.parents();
-        let pipe = Pipe {
+        let pipe = WriterHandle {
             tx: &c.tx,
             progress: &c.options.progress,
         };

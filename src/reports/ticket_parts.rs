@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
-use crate::extract::{Pipe, url_safe_id};
+use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::conversation_parts::{PartCutoff, rows_of_parts};
@@ -127,9 +127,9 @@ pub async fn extract_from(
     parents: Parents,
     saved: Option<PartsCursor>,
     retry: &[String],
-    tx: mpsc::Sender<crate::reports::Msg>,
+    tx: mpsc::Sender<crate::reports::WriterMsg>,
 ) -> Result<Extracted> {
-    let pipe = Pipe {
+    let pipe = WriterHandle {
         tx: &tx,
         progress: &options.progress,
     };

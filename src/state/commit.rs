@@ -163,9 +163,9 @@ impl StateStore {
         .await
         .map_err(|e| self.err(e))?;
         self.check_lease(&mut tx, report).await?;
-        crate::testpoint::hit("in_commit");
+        crate::failpoint::hit("in_commit");
         tx.commit().await.map_err(|e| self.err(e))?;
-        crate::testpoint::hit("committed");
+        crate::failpoint::hit("committed");
         Ok(())
     }
 }

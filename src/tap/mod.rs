@@ -12,7 +12,7 @@
 //!   writes SCHEMA, RECORD and STATE messages on stdout ([`sync`]); logs go
 //!   to stderr only.
 //!
-//! Rows take the exporter's own path: extractor → [`BatchEncoder`] (Arrow
+//! Rows take the exporter's own path: extractor → [`RecordBatchBuilder`] (Arrow
 //! record batches, the Parquet writer's encoder) → a sink that writes each
 //! row as a RECORD message, so RECORD values are the Parquet values
 //! (timestamps RFC 3339 UTC, lists JSON arrays, ids strings). A STATE
@@ -24,7 +24,7 @@
 //!
 //! Bad config, catalog or state: a message naming the problem, exit 2.
 //!
-//! [`BatchEncoder`]: crate::output::schema::BatchEncoder
+//! [`RecordBatchBuilder`]: crate::output::schema::RecordBatchBuilder
 //! [`ReportName::all`]: crate::reports::ReportName::all
 
 pub mod catalog;

@@ -3,7 +3,7 @@
 //! Per stream: a SCHEMA message (the columns of this run, custom attributes
 //! included, less the fields the catalog deselected), then the report's
 //! extractor from the stream's bookmark, its rows encoded by the Parquet
-//! path's [`BatchEncoder`] into Arrow record batches and written one RECORD
+//! path's [`RecordBatchBuilder`] into Arrow record batches and written one RECORD
 //! message per row (`arrow_json`, explicit nulls), a STATE message after
 //! every checkpoint of a search-based report (the rows before it are
 //! written first), and one at the end of the stream with its new cursor.
@@ -21,8 +21,8 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::http::IntercomClient;
-use crate::output::schema::{BatchEncoder, Column, RowMeta, all_columns};
-use crate::reports::{self, ExtractOptions, Msg, ReportName, keys};
+use crate::output::schema::{RecordBatchBuilder, Column, RowMeta, all_columns};
+use crate::reports::{self, ExtractOptions, WriterMsg, ReportName, keys};
 use crate::state::{StateStore, format_utc, unix_now};
 
 use super::catalog::{Selected, Selection, column_schema};
@@ -331,7 +331,7 @@ async fn sync_stream(
         return (Some(emitter), Err(e));
     }
 
-    let (tx, mut rx) = mpsc::channel::<Msg>(CHANNEL_PAGES);
+    let (tx, mut rx) = mpsc::channel::<WriterMsg>(CHANNEL_PAGES);
     let meta = RowMeta {
         run_id: meta.run_id.clone(),
         extracted_at: meta.extracted_at,
@@ -344,8 +344,8 @@ async fn sync_stream(
         ..previous.clone()
     };
     let writing = tokio::task::spawn_blocking(move || {
-        let mut encoder = BatchEncoder::new(&columns, false);
-        let emit = |encoder: &mut BatchEncoder, emitter: &mut Emitter| -> Result<()> {
+        let mut encoder = RecordBatchBuilder::new(&columns, false);
+        let emit = |encoder: &mut RecordBatchBuilder, emitter: &mut Emitter| -> Result<()> {
             if let Some(batch) = encoder
                 .flush()
                 .map_err(|e| Error::Internal(format!("encoding {stream} rows: {e}")))?
@@ -361,14 +361,14 @@ async fn sync_stream(
         let result = (|| -> Result<()> {
             while let Some(msg) = rx.blocking_recv() {
                 match msg {
-                    Msg::Rows(records) => {
+                    WriterMsg::Rows(records) => {
                         rows += records.len() as u64;
                         encoder.append(&records, &meta);
                         if encoder.len() >= BATCH_ROWS {
                             emit(&mut encoder, &mut emitter)?;
                         }
                     }
-                    Msg::Checkpoint(point) => {
+                    WriterMsg::Checkpoint(point) => {
                         emit(&mut encoder, &mut emitter)?;
                         // The items failed since the last checkpoint are
                         // retried by the next run; recovered ones are done.

@@ -11,7 +11,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, RecordBatch};
 use intercom_export::anomalies::{Anomalies, AnomalyKind};
-use intercom_export::output::schema::{BatchEncoder, ColType, Column, RowMeta};
+use intercom_export::output::schema::{RecordBatchBuilder, ColType, Column, RowMeta};
 use intercom_export::reports::ReportName;
 use serde_json::{Value, json};
 
@@ -24,7 +24,7 @@ fn encode(columns: &[Column], records: &[Value]) -> (RecordBatch, Anomalies) {
         extracted_at: 0,
         ..RowMeta::default()
     };
-    let mut encoder = BatchEncoder::new(columns, false);
+    let mut encoder = RecordBatchBuilder::new(columns, false);
     encoder.append(records, &meta);
     let batch = encoder.flush().expect("encode").expect("a batch");
     (batch, meta.anomalies.clone())

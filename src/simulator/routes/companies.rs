@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::super::Simulator;
 use super::super::error::{ApiError, request_id};
 use super::super::shapes::contact::ContactJson;
-use super::super::shapes::{company, dims, obj};
+use super::super::shapes::{company, snapshot, obj};
 use super::super::world::World;
 use super::{Ver, link_page, origin, page_params};
 
@@ -191,7 +191,7 @@ pub(super) async fn filter(
     let matches: Vec<Value> = live(&w)
         .filter(|&i| {
             segment_id.as_ref().is_none_or(|s| {
-                (0..w.segments).any(|j| company::in_segment(i, j) && dims::segment_id(&w, j) == *s)
+                (0..w.segments).any(|j| company::in_segment(i, j) && snapshot::segment_id(&w, j) == *s)
             })
         })
         .map(|i| company::wire_json(&w, i))
@@ -270,7 +270,7 @@ pub(super) async fn segments(
     let idx = w.parse_company_id(&id).ok_or_else(company_not_found)?;
     let data: Vec<Value> = (0..w.segments)
         .filter(|&j| company::in_segment(idx, j))
-        .map(|j| dims::segment(&w, j, false))
+        .map(|j| snapshot::segment(&w, j, false))
         .collect();
     let total = data.len() as u64;
     Ok(

@@ -16,7 +16,7 @@ use super::super::Simulator;
 use super::super::error::ApiError;
 use super::super::search::{Dataset, Page, Sort, list_page, search_page};
 use super::super::shapes::contact::{self, ContactJson};
-use super::super::shapes::{ListEnvelope, company, dims, note, obj, pages};
+use super::super::shapes::{ListEnvelope, company, snapshot, note, obj, pages};
 use super::super::world::{DELETED, LIVE, World};
 use super::{Ver, cursor, link_page, list_params, origin, page_params, search_body};
 
@@ -172,7 +172,7 @@ pub(super) async fn tags(
         .tag_ids
         .iter()
         .filter_map(|t| w.tags.iter().position(|(id, _)| id.to_string() == *t))
-        .map(|i| dims::tag(&w, i))
+        .map(|i| snapshot::tag(&w, i))
         .collect();
     Ok(axum::Json(obj! { "type" => "list", "data" => data }).into_response())
 }
@@ -206,8 +206,8 @@ pub(super) async fn segments(
     let w = sim.read_world();
     let idx = live_contact(&w, &id)?;
     let data: Vec<Value> = (0..w.segments)
-        .filter(|&j| dims::in_segment(&w, j, idx))
-        .map(|j| dims::segment(&w, j, false))
+        .filter(|&j| snapshot::in_segment(&w, j, idx))
+        .map(|j| snapshot::segment(&w, j, false))
         .collect();
     Ok(axum::Json(obj! { "type" => "list", "data" => data }).into_response())
 }

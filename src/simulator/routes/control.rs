@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 use super::super::Simulator;
 use super::super::error::ApiError;
 use super::super::shapes::contact::{self, ContactJson};
-use super::super::shapes::{company, conversation, dims, event, note, ticket};
+use super::super::shapes::{company, conversation, snapshot, event, note, ticket};
 use super::super::vocab::TEAMS;
 use super::super::world::{DELETED, LIVE, World};
 use super::truth_more;
@@ -224,7 +224,7 @@ impl Truth {
             Truth::Tags => w.tags.len(),
             Truth::Segments => w.segments,
             Truth::DataAttributes => 2,
-            Truth::TicketTypes => dims::TICKET_TYPES.len(),
+            Truth::TicketTypes => snapshot::TICKET_TYPES.len(),
             Truth::Deletions => {
                 w.contacts.len() + w.companies.len() + w.deleted_conversations.len()
             }
@@ -303,16 +303,16 @@ impl Truth {
                     }),
                 );
             }
-            Truth::Admins => line(buf, &dims::admin(w, i as usize, false)),
-            Truth::Teams => line(buf, &dims::team(w, i as usize)),
-            Truth::Tags => line(buf, &dims::tag(w, i as usize)),
-            Truth::Segments => line(buf, &dims::segment(w, i as usize, true)),
+            Truth::Admins => line(buf, &snapshot::admin(w, i as usize, false)),
+            Truth::Teams => line(buf, &snapshot::team(w, i as usize)),
+            Truth::Tags => line(buf, &snapshot::tag(w, i as usize)),
+            Truth::Segments => line(buf, &snapshot::segment(w, i as usize, true)),
             Truth::DataAttributes => {
-                for a in dims::data_attributes(w, ["contact", "company"][i as usize]) {
+                for a in snapshot::data_attributes(w, ["contact", "company"][i as usize]) {
                     line(buf, &a);
                 }
             }
-            Truth::TicketTypes => line(buf, &dims::ticket_type(w, i as usize, false)),
+            Truth::TicketTypes => line(buf, &snapshot::ticket_type(w, i as usize, false)),
             Truth::Deletions => {
                 if let Some(d) = deletion(w, i as usize) {
                     line(buf, &d);

@@ -16,7 +16,7 @@ mod companies;
 mod contacts;
 mod control;
 mod conversations;
-mod dims;
+mod snapshot;
 mod events;
 mod help_center;
 mod tickets;
@@ -71,20 +71,20 @@ pub(crate) fn build(sim: Arc<Simulator>) -> Router {
         .route("/conversations/deleted", get(conversations::deleted))
         .route(
             "/conversations/attributes",
-            get(dims::conversation_attributes),
+            get(snapshot::conversation_attributes),
         )
         .route("/conversations/{id}", get(conversations::show))
         .route("/conversations/{id}/reply", post(writes::reply))
-        .route("/admins", get(dims::admins))
+        .route("/admins", get(snapshot::admins))
         .route("/admins/activity_logs", get(help_center::activity_logs))
         .route("/help_center/help_centers", get(help_center::help_centers))
         .route("/help_center/collections", get(help_center::collections))
         .route("/articles", get(help_center::articles))
-        .route("/teams", get(dims::teams))
-        .route("/tags", get(dims::tags))
-        .route("/segments", get(dims::segments))
-        .route("/data_attributes", get(dims::data_attributes))
-        .route("/ticket_types", get(dims::ticket_types))
+        .route("/teams", get(snapshot::teams))
+        .route("/tags", get(snapshot::tags))
+        .route("/segments", get(snapshot::segments))
+        .route("/data_attributes", get(snapshot::data_attributes))
+        .route("/ticket_types", get(snapshot::ticket_types))
         .route(
             "/companies",
             get(companies::filter).post(writes::upsert_company),

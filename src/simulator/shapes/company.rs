@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::super::rng::Rng;
 use super::super::world::{World, salt};
-use super::dims;
+use super::snapshot;
 use super::obj;
 use super::wire;
 
@@ -72,7 +72,7 @@ pub(crate) fn json(world: &World, idx: u32) -> Value {
         });
     let segments: Vec<Value> = (0..world.segments)
         .filter(|&j| in_segment(idx, j))
-        .map(|j| dims::segment(world, j, false))
+        .map(|j| snapshot::segment(world, j, false))
         .collect();
     // A few companies carry values that do not fit the declared types.
     let employees: Value = if idx % 37 == 4 {

@@ -14,7 +14,7 @@ use super::super::vocab::{
     BROWSERS, DOMAINS, FIRST_NAMES, LANGUAGES, LAST_NAMES, LOCATIONS, OSES, PLANS, TIERS, admin_id,
 };
 use super::super::world::{World, salt};
-use super::dims;
+use super::snapshot;
 
 mod json;
 #[cfg(test)]
@@ -357,8 +357,8 @@ impl Record for ContactRecord<'_> {
             key::SEGMENT_ID => {
                 return FieldValue::Many(self.segments.get_or_init(|| {
                     (0..self.world.segments)
-                        .filter(|&j| dims::in_segment(self.world, j, self.idx))
-                        .map(|j| dims::segment_id(self.world, j))
+                        .filter(|&j| snapshot::in_segment(self.world, j, self.idx))
+                        .map(|j| snapshot::segment_id(self.world, j))
                         .collect()
                 }));
             }

@@ -23,7 +23,7 @@ pub(crate) mod activity;
 pub(crate) mod company;
 pub(crate) mod contact;
 pub(crate) mod conversation;
-pub(crate) mod dims;
+pub(crate) mod snapshot;
 pub(crate) mod event;
 pub(crate) mod help_center;
 pub(crate) mod lifecycle;

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::super::rng::Rng;
 use super::super::vocab::NOTES;
 use super::super::world::{World, salt};
-use super::{dims, obj};
+use super::{snapshot, obj};
 
 /// Most notes one contact has.
 const MAX_NOTES: u64 = 16;
@@ -58,7 +58,7 @@ pub(crate) fn of_contact(world: &World, idx: u32, v211: bool) -> Vec<Value> {
                 "id" => (base(world) + u64::from(idx) * MAX_NOTES + j).to_string(),
                 "created_at" => at.min(world.start_time),
                 "contact" => obj! { "type" => "contact", "id" => contact_id.as_str() },
-                "author" => dims::admin(world, admin, v211),
+                "author" => snapshot::admin(world, admin, v211),
                 "body" => r.pick(NOTES),
             }
         })

@@ -14,7 +14,7 @@ use super::super::query::{DateMode, Dialect, FieldDef, FieldType, FieldValue, Re
 use super::super::rng::Rng;
 use super::super::vocab::{ADMIN_MESSAGES, NOTES, SUBJECTS, TEAMS, USER_MESSAGES, admin_id};
 use super::super::world::{AUTHOR_CONTACT, NO_CONTACT, TicketPart, TicketPartKind, World, salt};
-use super::dims::{self, TICKET_TYPES};
+use super::snapshot::{self, TICKET_TYPES};
 use super::{admin_identity, bot_email, bot_id, contact, obj};
 
 /// Only this many of the most recent parts are sent (as for conversations).
@@ -92,7 +92,7 @@ fn data(w: &World, idx: u32) -> TicketData {
             .map(|c| w.contact_id(c))
             .collect(),
         category_search: ["request", "task", "tracker"][t],
-        type_id: dims::ticket_type_id(t),
+        type_id: snapshot::ticket_type_id(t),
         admin: if m.admin == 0 {
             0
         } else {
@@ -103,7 +103,7 @@ fn data(w: &World, idx: u32) -> TicketData {
         } else {
             TEAMS[usize::from(m.team) - 1].0 as i64
         },
-        state: dims::ticket_state(m.state).1,
+        state: snapshot::ticket_state(m.state).1,
     }
 }
 
@@ -187,7 +187,7 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
         .iter()
         .map(|id| obj! { "type" => "contact", "id" => id.as_str(), "external_id" => Value::Null })
         .collect();
-    let (_, cat, internal, external) = dims::ticket_state(m.state);
+    let (_, cat, internal, external) = snapshot::ticket_state(m.state);
     let mut v = obj! {
         "type" => "ticket",
         "id" => d.id.clone(),
@@ -197,7 +197,7 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
             "_default_title_" => d.title,
             "_default_description_" => d.description,
         },
-        "ticket_type" => dims::ticket_type(w, t, v211),
+        "ticket_type" => snapshot::ticket_type(w, t, v211),
         "contacts" => obj! { "type" => "contact.list", "contacts" => contacts },
         "created_at" => m.created_at,
         "updated_at" => m.updated_at,
@@ -215,12 +215,12 @@ pub(crate) fn json(w: &World, idx: u32, v211: bool) -> Value {
                 o.insert("ticket_state_internal_label".into(), internal.into());
                 o.insert("ticket_state_external_label".into(), external.into());
             } else {
-                o.insert("ticket_state".into(), dims::ticket_state_obj(m.state));
+                o.insert("ticket_state".into(), snapshot::ticket_state_obj(m.state));
             }
             o.insert("admin_assignee_id".into(), d.admin.to_string().into());
             o.insert("team_assignee_id".into(), d.team.to_string().into());
         } else {
-            o.insert("ticket_state".into(), dims::ticket_state_obj(m.state));
+            o.insert("ticket_state".into(), snapshot::ticket_state_obj(m.state));
             o.insert("admin_assignee_id".into(), d.admin.into());
             o.insert("team_assignee_id".into(), d.team.into());
             o.insert("previous_ticket_state_id".into(), previous_state_id(w, idx));
@@ -242,7 +242,7 @@ fn previous_state_id(w: &World, idx: u32) -> Value {
         .iter()
         .rev()
         .find(|p| p.kind == TicketPartKind::State)
-        .map_or(Value::Null, |p| dims::ticket_state(p.extra).0.into())
+        .map_or(Value::Null, |p| snapshot::ticket_state(p.extra).0.into())
 }
 
 /// Id of part `no` of ticket `idx` (0 is the opening part): numeric
@@ -294,9 +294,9 @@ fn part_json(w: &World, idx: u32, no: usize, p: Option<&TicketPart>) -> Value {
         TicketPartKind::State => {
             o.insert(
                 "previous_ticket_state".into(),
-                dims::ticket_state(p.extra).1.into(),
+                snapshot::ticket_state(p.extra).1.into(),
             );
-            o.insert("ticket_state".into(), dims::ticket_state(p.state).1.into());
+            o.insert("ticket_state".into(), snapshot::ticket_state(p.state).1.into());
         }
         TicketPartKind::Assignment => {}
     }

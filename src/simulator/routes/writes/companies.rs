@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::super::super::Simulator;
 use super::super::super::error::ApiError;
-use super::super::super::shapes::dims::COMPANY_CUSTOM;
+use super::super::super::shapes::snapshot::COMPANY_CUSTOM;
 use super::super::super::shapes::{company, obj};
 use super::super::super::world::CompanyFields;
 use super::{custom_attributes, json_body, missing, opt_id, opt_str, opt_time, write_world};

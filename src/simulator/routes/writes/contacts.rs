@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use super::super::super::Simulator;
 use super::super::super::error::ApiError;
 use super::super::super::shapes::contact::ContactJson;
-use super::super::super::shapes::dims::CONTACT_CUSTOM;
+use super::super::super::shapes::snapshot::CONTACT_CUSTOM;
 use super::super::super::shapes::{company, obj};
 use super::super::super::world::{ContactFields, World};
 use super::super::Ver;

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::super::super::Simulator;
 use super::super::super::error::ApiError;
 use super::super::super::shapes::contact::ContactJson;
-use super::super::super::shapes::dims::{self, TICKET_TYPES};
+use super::super::super::shapes::snapshot::{self, TICKET_TYPES};
 use super::super::super::shapes::{obj, ticket};
 use super::super::Ver;
 use super::{company_not_found, json_body, missing, named_contact, opt_id, opt_time, write_world};
@@ -26,7 +26,7 @@ pub(in crate::simulator::routes) async fn create_ticket(
     let type_id = opt_id(&m, "ticket_type_id")?
         .ok_or_else(|| missing("ticket_type_id is required (GET /ticket_types lists them)"))?;
     let t = (0..TICKET_TYPES.len())
-        .find(|&t| dims::ticket_type_id(t) == type_id)
+        .find(|&t| snapshot::ticket_type_id(t) == type_id)
         .ok_or_else(|| {
             ApiError::invalid(format!(
                 "ticket_type_id {type_id} is not a ticket type of this workspace (GET /ticket_types lists them)"

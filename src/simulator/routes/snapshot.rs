@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::super::Simulator;
 use super::super::error::ApiError;
-use super::super::shapes::{dims, obj};
+use super::super::shapes::{snapshot, obj};
 use super::super::vocab::TEAMS;
 use super::Ver;
 
@@ -25,20 +25,20 @@ pub(super) async fn admins(State(sim): State<Arc<Simulator>>, headers: HeaderMap
     let v211 = Ver::of(&headers).is_211();
     let w = sim.read_world();
     let admins: Vec<Value> = (0..w.admins.len())
-        .map(|i| dims::admin(&w, i, v211))
+        .map(|i| snapshot::admin(&w, i, v211))
         .collect();
     axum::Json(obj! { "type" => "admin.list", "admins" => admins }).into_response()
 }
 
 pub(super) async fn teams(State(sim): State<Arc<Simulator>>) -> Response {
     let w = sim.read_world();
-    let teams: Vec<Value> = (0..TEAMS.len()).map(|t| dims::team(&w, t)).collect();
+    let teams: Vec<Value> = (0..TEAMS.len()).map(|t| snapshot::team(&w, t)).collect();
     axum::Json(obj! { "type" => "team.list", "teams" => teams }).into_response()
 }
 
 pub(super) async fn tags(State(sim): State<Arc<Simulator>>) -> Response {
     let w = sim.read_world();
-    let tags: Vec<Value> = (0..w.tags.len()).map(|i| dims::tag(&w, i)).collect();
+    let tags: Vec<Value> = (0..w.tags.len()).map(|i| snapshot::tag(&w, i)).collect();
     axum::Json(obj! { "type" => "list", "data" => tags }).into_response()
 }
 
@@ -57,7 +57,7 @@ pub(super) async fn segments(
     };
     let w = sim.read_world();
     let segments: Vec<Value> = (0..w.segments)
-        .map(|j| dims::segment(&w, j, count))
+        .map(|j| snapshot::segment(&w, j, count))
         .collect();
     Ok(axum::Json(obj! { "type" => "segment.list", "segments" => segments }).into_response())
 }
@@ -73,7 +73,7 @@ pub(super) async fn conversation_attributes(
     }
     let w = sim.read_world();
     Ok(
-        axum::Json(obj! { "type" => "list", "data" => dims::conversation_attributes(&w) })
+        axum::Json(obj! { "type" => "list", "data" => snapshot::conversation_attributes(&w) })
             .into_response(),
     )
 }
@@ -107,7 +107,7 @@ pub(super) async fn data_attributes(
     let w = sim.read_world();
     let mut data: Vec<Value> = models
         .iter()
-        .flat_map(|m| dims::data_attributes(&w, m))
+        .flat_map(|m| snapshot::data_attributes(&w, m))
         .collect();
     // Attributes declared while running (`POST /__sim/data_attributes`).
     data.extend(
@@ -127,8 +127,8 @@ pub(super) async fn ticket_types(
 ) -> Response {
     let v211 = Ver::of(&headers).is_211();
     let w = sim.read_world();
-    let data: Vec<Value> = (0..dims::TICKET_TYPES.len())
-        .map(|t| dims::ticket_type(&w, t, v211))
+    let data: Vec<Value> = (0..snapshot::TICKET_TYPES.len())
+        .map(|t| snapshot::ticket_type(&w, t, v211))
         .collect();
     axum::Json(obj! { "type" => "list", "data" => data }).into_response()
 }
