@@ -10,7 +10,7 @@ use arrow_array::RecordBatch;
 use sha2::{Digest, Sha256};
 
 use super::format::FormatWriter;
-use super::writer::Sink;
+use super::writer::FormatOutput;
 use super::{WriterConfig, WrittenFile};
 use crate::error::{Error, Result};
 
@@ -25,11 +25,11 @@ pub(super) struct OpenFile {
 pub(super) fn open_part(
     run_dir: &Path,
     config: &WriterConfig,
-    sink: &Sink,
+    output: &FormatOutput,
     part: u32,
 ) -> Result<OpenFile> {
     fs::create_dir_all(run_dir).map_err(|e| Error::output(run_dir, e))?;
-    let spec = sink.format.spec();
+    let spec = output.format.spec();
     let name = format!("part-{part:05}.{}", spec.extension);
     let final_path = run_dir.join(&name);
     let tmp_path = run_dir.join(format!("{name}.tmp"));
@@ -37,7 +37,7 @@ pub(super) fn open_part(
     let writer = (spec.open)(
         config.row_groups.clone(),
         HashingWriter::new(file),
-        sink.schema.clone(),
+        output.schema.clone(),
         &config.report,
     )?;
     let relative_path = format!("{}/{}/{name}", config.report, config.run_key);

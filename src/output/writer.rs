@@ -29,9 +29,9 @@ pub struct ReportWriter {
     /// encoders count into it, so a value is counted once, not once per
     /// format.
     uncounted: RowMeta,
-    sinks: Vec<Sink>,
+    outputs: Vec<FormatOutput>,
     /// The columns, asked for on the first rows (see [`Self::lazy`]); the
-    /// sinks are made then.
+    /// outputs are made then.
     pending: Option<ColumnsOnDemand>,
     part: u32,
     rows_in_part: u64,
@@ -39,7 +39,7 @@ pub struct ReportWriter {
 }
 
 /// One format's encoder and the part file being written.
-pub(super) struct Sink {
+pub(super) struct FormatOutput {
     pub(super) format: Format,
     pub(super) schema: SchemaRef,
     encoder: RecordBatchBuilder,
@@ -53,8 +53,8 @@ pub type ColumnsOnDemand = Box<dyn FnOnce() -> Result<Vec<Column>> + Send>;
 impl ReportWriter {
     /// A writer of `columns`.
     pub fn new(config: WriterConfig, columns: Vec<Column>) -> Result<Self> {
-        let sinks = sinks(&config, &columns);
-        Ok(Self::with(config, sinks, None))
+        let outputs = outputs(&config, &columns);
+        Ok(Self::with(config, outputs, None))
     }
 
     /// A writer that asks `columns` for its columns on its first non-empty
@@ -64,7 +64,7 @@ impl ReportWriter {
         Self::with(config, Vec::new(), Some(columns))
     }
 
-    fn with(config: WriterConfig, sinks: Vec<Sink>, pending: Option<ColumnsOnDemand>) -> Self {
+    fn with(config: WriterConfig, outputs: Vec<FormatOutput>, pending: Option<ColumnsOnDemand>) -> Self {
         let meta = RowMeta {
             run_id: config.run_key.clone(),
             extracted_at: config.extracted_at,
@@ -80,7 +80,7 @@ impl ReportWriter {
             config,
             meta,
             uncounted,
-            sinks,
+            outputs,
             pending,
             part: 0,
             rows_in_part: 0,
@@ -101,7 +101,7 @@ impl ReportWriter {
         if !records.is_empty()
             && let Some(columns) = self.pending.take()
         {
-            self.sinks = sinks(&self.config, &columns()?);
+            self.outputs = outputs(&self.config, &columns()?);
         }
         let mut rest = records;
         while !rest.is_empty() {
@@ -119,11 +119,11 @@ impl ReportWriter {
     fn write_part(&mut self, records: &[Value]) -> Result<()> {
         let run_dir = self.run_dir();
         let report = self.config.report.clone();
-        for (i, sink) in self.sinks.iter_mut().enumerate() {
+        for (i, output) in self.outputs.iter_mut().enumerate() {
             let meta = if i == 0 { &self.meta } else { &self.uncounted };
-            sink.encoder.append(records, meta);
-            if sink.encoder.len() >= BATCH_ROWS {
-                flush_sink(sink, &run_dir, &self.config, self.part, &report)?;
+            output.encoder.append(records, meta);
+            if output.encoder.len() >= BATCH_ROWS {
+                flush_sink(output, &run_dir, &self.config, self.part, &report)?;
             }
         }
         self.rows_in_part += records.len() as u64;
@@ -132,10 +132,10 @@ impl ReportWriter {
 
     fn close_part(&mut self) -> Result<()> {
         let run_dir = self.run_dir();
-        for sink in &mut self.sinks {
-            flush_sink(sink, &run_dir, &self.config, self.part, &self.config.report)?;
-            if let Some(open) = sink.open.take() {
-                let file = open.finish(sink.format)?;
+        for output in &mut self.outputs {
+            flush_sink(output, &run_dir, &self.config, self.part, &self.config.report)?;
+            if let Some(open) = output.open.take() {
+                let file = open.finish(output.format)?;
                 self.written.push(file);
             }
         }
@@ -159,7 +159,7 @@ impl ReportWriter {
     /// (the caller commits them); later rows go to new parts.
     pub fn take_files(&mut self) -> Result<Vec<WrittenFile>> {
         // Rows may still wait in the encoders, with no part file open yet.
-        if self.rows_in_part > 0 || self.sinks.iter().any(|s| s.open.is_some()) {
+        if self.rows_in_part > 0 || self.outputs.iter().any(|s| s.open.is_some()) {
             self.close_part()?;
         }
         if !self.written.is_empty() {
@@ -181,8 +181,8 @@ impl ReportWriter {
     /// Remove everything this writer created (temporary and finished parts).
     pub fn abort(self) {
         let run_dir = self.run_dir();
-        for sink in self.sinks {
-            if let Some(open) = sink.open {
+        for output in self.outputs {
+            if let Some(open) = output.open {
                 let _ = fs::remove_file(&open.tmp_path);
             }
         }
@@ -195,13 +195,13 @@ impl ReportWriter {
 }
 
 /// One encoder per configured format.
-fn sinks(config: &WriterConfig, columns: &[Column]) -> Vec<Sink> {
+fn outputs(config: &WriterConfig, columns: &[Column]) -> Vec<FormatOutput> {
     config
         .formats
         .iter()
         .map(|&format| {
             let encoder = RecordBatchBuilder::new(columns, format.spec().flat);
-            Sink {
+            FormatOutput {
                 format,
                 schema: encoder.schema().clone(),
                 encoder,
@@ -211,22 +211,22 @@ fn sinks(config: &WriterConfig, columns: &[Column]) -> Vec<Sink> {
         .collect()
 }
 
-/// Hand the rows gathered in `sink`'s encoder to its part file (opened on
+/// Hand the rows gathered in `output`'s encoder to its part file (opened on
 /// the first rows).
 fn flush_sink(
-    sink: &mut Sink,
+    output: &mut FormatOutput,
     run_dir: &Path,
     config: &WriterConfig,
     part: u32,
     report: &str,
 ) -> Result<()> {
-    let Some(batch) = sink.encoder.flush().map_err(|e| encode_error(report, e))? else {
+    let Some(batch) = output.encoder.flush().map_err(|e| encode_error(report, e))? else {
         return Ok(());
     };
-    if sink.open.is_none() {
-        sink.open = Some(open_part(run_dir, config, sink, part)?);
+    if output.open.is_none() {
+        output.open = Some(open_part(run_dir, config, output, part)?);
     }
-    if let Some(open) = sink.open.as_mut() {
+    if let Some(open) = output.open.as_mut() {
         open.write(&batch)?;
     }
     Ok(())
