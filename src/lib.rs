@@ -172,6 +172,7 @@ pub mod config;
 pub mod error;
 pub mod exit;
 pub mod extract;
+pub mod failpoint;
 pub mod http;
 pub(crate) mod lock;
 pub mod metrics;
@@ -184,7 +185,6 @@ pub mod simulator;
 pub mod state;
 pub mod tap;
 pub mod telemetry;
-pub mod failpoint;
 pub(crate) mod time;
 
 pub use error::{Error, ErrorKind, Result};

@@ -182,7 +182,9 @@ pub(crate) async fn send_rows(tx: &mpsc::Sender<WriterMsg>, rows: Vec<Value>) ->
     if rows.is_empty() {
         return Ok(());
     }
-    tx.send(WriterMsg::Rows(rows)).await.map_err(|_| writer_stopped())
+    tx.send(WriterMsg::Rows(rows))
+        .await
+        .map_err(|_| writer_stopped())
 }
 
 /// An id read from an API answer, the state or a user's option goes into a

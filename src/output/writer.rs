@@ -9,7 +9,7 @@ use arrow_schema::SchemaRef;
 use serde_json::Value;
 
 use super::part::{OpenFile, open_part};
-use super::schema::{RecordBatchBuilder, Column, RowMeta};
+use super::schema::{Column, RecordBatchBuilder, RowMeta};
 use super::{Format, WriterConfig, WrittenFile, encode_error};
 use crate::error::{Error, Result};
 
@@ -64,7 +64,11 @@ impl ReportWriter {
         Self::with(config, Vec::new(), Some(columns))
     }
 
-    fn with(config: WriterConfig, outputs: Vec<FormatOutput>, pending: Option<ColumnsOnDemand>) -> Self {
+    fn with(
+        config: WriterConfig,
+        outputs: Vec<FormatOutput>,
+        pending: Option<ColumnsOnDemand>,
+    ) -> Self {
         let meta = RowMeta {
             run_id: config.run_key.clone(),
             extracted_at: config.extracted_at,
@@ -133,7 +137,13 @@ impl ReportWriter {
     fn close_part(&mut self) -> Result<()> {
         let run_dir = self.run_dir();
         for output in &mut self.outputs {
-            flush_sink(output, &run_dir, &self.config, self.part, &self.config.report)?;
+            flush_sink(
+                output,
+                &run_dir,
+                &self.config,
+                self.part,
+                &self.config.report,
+            )?;
             if let Some(open) = output.open.take() {
                 let file = open.finish(output.format)?;
                 self.written.push(file);
@@ -220,7 +230,11 @@ fn flush_sink(
     part: u32,
     report: &str,
 ) -> Result<()> {
-    let Some(batch) = output.encoder.flush().map_err(|e| encode_error(report, e))? else {
+    let Some(batch) = output
+        .encoder
+        .flush()
+        .map_err(|e| encode_error(report, e))?
+    else {
         return Ok(());
     };
     if output.open.is_none() {

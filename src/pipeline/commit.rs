@@ -9,10 +9,10 @@
 //! the destination removes them (published or not).
 
 use crate::error::Result;
+use crate::failpoint;
 use crate::output::{Destination, WrittenFile, data_file_count};
 use crate::reports::{FailedItem, ReportName};
 use crate::state::{Commit, Run, StateStore};
-use crate::failpoint;
 
 /// Durable files the writer hands to the committer at a checkpoint, with
 /// the cursor that covers every row in them and in earlier checkpoints.

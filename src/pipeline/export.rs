@@ -17,11 +17,11 @@ use tokio::sync::mpsc;
 
 use crate::anomalies::Anomalies;
 use crate::error::{Error, Result};
+use crate::failpoint;
 use crate::http::IntercomClient;
 use crate::output::{ReportWriter, WriterConfig, data_file_count};
-use crate::reports::{self, ExtractOptions, Extracted, FailedItem, WriterMsg, ReportName};
+use crate::reports::{self, ExtractOptions, Extracted, FailedItem, ReportName, WriterMsg};
 use crate::state::{Commit, Run, StateStore};
-use crate::failpoint;
 use crate::time::format_utc;
 
 use super::SyncPlan;

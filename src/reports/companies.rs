@@ -37,7 +37,7 @@ use crate::output::schema::{ColType::*, Column};
 use crate::reports::mappings::distinct_items;
 use crate::reports::search::{CursorTracker, SearchCursor, identity};
 use crate::reports::spec::{EXPAND, ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, expand, keys};
+use crate::reports::{ExtractOptions, Extracted, ReportName, WriterMsg, expand, keys};
 
 /// What `check` sends for a company report: `POST /companies/list`, which
 /// needs the same read scope as the scroll the report reads. Not the scroll

@@ -41,7 +41,7 @@ use crate::reports::options::OptionSpec;
 use crate::reports::part_cursor::{PartsCursor, map_checkpoints};
 use crate::reports::search::{SearchCursor, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, behaviour};
-use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, conversations, keys};
+use crate::reports::{ExtractOptions, Extracted, ReportName, WriterMsg, conversations, keys};
 
 /// Option `skip_failed_conversations`: failed conversations do not make the
 /// run partial.

@@ -20,7 +20,7 @@ use crate::output::schema::{ColType::*, Column};
 use crate::reports::keys::{Current, ReportKeys};
 use crate::reports::search::{CursorTracker, SearchCursor};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName};
+use crate::reports::{ExtractOptions, Extracted, ReportName, WriterMsg};
 
 /// `deleted_conversations`: the deletions listing, page by page down to the
 /// cursor.

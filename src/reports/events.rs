@@ -45,7 +45,7 @@ use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
 use crate::reports::search::{SearchCursor, SearchSpec, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec};
-use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, contacts};
+use crate::reports::{ExtractOptions, Extracted, ReportName, WriterMsg, contacts};
 
 /// `events`: a fan-out over the contact search, `GET /events` per contact.
 pub static EVENTS: ReportSpec = ReportSpec {

@@ -39,7 +39,9 @@ use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
 use crate::reports::search::{Granularity, SearchCursor, SearchSpec, identity};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, undeclared_plan};
-use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, contacts, conversations, keys};
+use crate::reports::{
+    ExtractOptions, Extracted, ReportName, WriterMsg, contacts, conversations, keys,
+};
 
 /// Which mapping table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -85,7 +85,7 @@ pub async fn columns_in_run(
 }
 
 pub(crate) use crate::extract::send_rows;
-pub use crate::extract::{ExtractOptions, Extracted, WriterMsg, WriterHandle, company_scroll};
+pub use crate::extract::{ExtractOptions, Extracted, WriterHandle, WriterMsg, company_scroll};
 
 /// An item (e.g. one conversation's parts) that still failed after retries
 /// (defined with the state that records it, so the state imports nothing

@@ -35,7 +35,9 @@ use crate::reports::keys::{self, Current, ReportKeys};
 use crate::reports::options::OptionSpec;
 use crate::reports::search::{self, CursorTracker, Granularity, SearchCursor, SearchSpec};
 use crate::reports::spec::{ExtractCtx, ExtractFuture, Plan, Probe, ReportSpec, list};
-use crate::reports::{ExtractOptions, Extracted, WriterMsg, ReportName, contacts, conversation_parts};
+use crate::reports::{
+    ExtractOptions, Extracted, ReportName, WriterMsg, contacts, conversation_parts,
+};
 
 /// Option `contact_ids`: whose notes (unset: every changed contact's).
 const CONTACT_IDS: OptionSpec = list(

@@ -21,8 +21,8 @@ use crate::anomalies::{Anomalies, AnomalyKind};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::http::IntercomClient;
-use crate::output::schema::{RecordBatchBuilder, Column, RowMeta, all_columns};
-use crate::reports::{self, ExtractOptions, WriterMsg, ReportName, keys};
+use crate::output::schema::{Column, RecordBatchBuilder, RowMeta, all_columns};
+use crate::reports::{self, ExtractOptions, ReportName, WriterMsg, keys};
 use crate::state::{StateStore, format_utc, unix_now};
 
 use super::catalog::{Selected, Selection, column_schema};

@@ -11,7 +11,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMicrosecondType;
 use arrow_array::{Array, RecordBatch};
 use intercom_export::anomalies::{Anomalies, AnomalyKind};
-use intercom_export::output::schema::{RecordBatchBuilder, ColType, Column, RowMeta};
+use intercom_export::output::schema::{ColType, Column, RecordBatchBuilder, RowMeta};
 use intercom_export::reports::ReportName;
 use serde_json::{Value, json};
 

@@ -26,7 +26,7 @@ use serde_json::Value;
 use super::super::Simulator;
 use super::super::error::{ApiError, request_id};
 use super::super::shapes::contact::ContactJson;
-use super::super::shapes::{company, snapshot, obj};
+use super::super::shapes::{company, obj, snapshot};
 use super::super::world::World;
 use super::{Ver, link_page, origin, page_params};
 
@@ -191,7 +191,8 @@ pub(super) async fn filter(
     let matches: Vec<Value> = live(&w)
         .filter(|&i| {
             segment_id.as_ref().is_none_or(|s| {
-                (0..w.segments).any(|j| company::in_segment(i, j) && snapshot::segment_id(&w, j) == *s)
+                (0..w.segments)
+                    .any(|j| company::in_segment(i, j) && snapshot::segment_id(&w, j) == *s)
             })
         })
         .map(|i| company::wire_json(&w, i))

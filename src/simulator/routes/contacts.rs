@@ -16,7 +16,7 @@ use super::super::Simulator;
 use super::super::error::ApiError;
 use super::super::search::{Dataset, Page, Sort, list_page, search_page};
 use super::super::shapes::contact::{self, ContactJson};
-use super::super::shapes::{ListEnvelope, company, snapshot, note, obj, pages};
+use super::super::shapes::{ListEnvelope, company, note, obj, pages, snapshot};
 use super::super::world::{DELETED, LIVE, World};
 use super::{Ver, cursor, link_page, list_params, origin, page_params, search_body};
 

@@ -46,7 +46,7 @@ use serde_json::{Value, json};
 use super::super::Simulator;
 use super::super::error::ApiError;
 use super::super::shapes::contact::{self, ContactJson};
-use super::super::shapes::{company, conversation, snapshot, event, note, ticket};
+use super::super::shapes::{company, conversation, event, note, snapshot, ticket};
 use super::super::vocab::TEAMS;
 use super::super::world::{DELETED, LIVE, World};
 use super::truth_more;

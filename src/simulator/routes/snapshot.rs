@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::super::Simulator;
 use super::super::error::ApiError;
-use super::super::shapes::{snapshot, obj};
+use super::super::shapes::{obj, snapshot};
 use super::super::vocab::TEAMS;
 use super::Ver;
 

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::super::rng::Rng;
 use super::super::world::{World, salt};
-use super::snapshot;
 use super::obj;
+use super::snapshot;
 use super::wire;
 
 const PREFIXES: &[&str] = &[

@@ -23,11 +23,11 @@ pub(crate) mod activity;
 pub(crate) mod company;
 pub(crate) mod contact;
 pub(crate) mod conversation;
-pub(crate) mod snapshot;
 pub(crate) mod event;
 pub(crate) mod help_center;
 pub(crate) mod lifecycle;
 pub(crate) mod note;
+pub(crate) mod snapshot;
 pub(crate) mod ticket;
 pub mod wire;
 

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::super::rng::Rng;
 use super::super::vocab::NOTES;
 use super::super::world::{World, salt};
-use super::{snapshot, obj};
+use super::{obj, snapshot};
 
 /// Most notes one contact has.
 const MAX_NOTES: u64 = 16;

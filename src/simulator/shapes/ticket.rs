@@ -296,7 +296,10 @@ fn part_json(w: &World, idx: u32, no: usize, p: Option<&TicketPart>) -> Value {
                 "previous_ticket_state".into(),
                 snapshot::ticket_state(p.extra).1.into(),
             );
-            o.insert("ticket_state".into(), snapshot::ticket_state(p.state).1.into());
+            o.insert(
+                "ticket_state".into(),
+                snapshot::ticket_state(p.state).1.into(),
+            );
         }
         TicketPartKind::Assignment => {}
     }

@@ -1,0 +1,238 @@
+//! A fan-out's parents: the items to fetch ([`Job`], [`Step`]), the parent
+//! search read as a [`Feed`] of items and checkpoints, how many windows it
+//! plans ([`ChildRequests`], [`plan_start`]) and which parents a run reads
+//! ([`Parents`]).
+
+use super::*;
+
+/// One item to fetch: its key (failures are recorded under it) and what the
+/// fetch needs (`P`).
+#[derive(Debug, Clone)]
+pub struct Job<P> {
+    pub key: ItemKey,
+    pub parent: P,
+}
+
+/// What the parent read hands the fan-out, in order.
+#[derive(Debug)]
+pub enum Step<P> {
+    /// One parent.
+    Item(Job<P>),
+    /// Every parent before this is covered by this cursor (opaque JSON).
+    Checkpoint(String),
+}
+
+/// The parent read's end of the fan-out: a search [`Sink`] that forwards
+/// records and checkpoints, in order, to the fan-out's feed.
+pub(crate) struct Feed {
+    tx: mpsc::Sender<Parent>,
+    children: ChildRequests,
+}
+
+/// How many of a fan-out's parents need a request of their own, which
+/// decides how many windows (checkpoints) its parent search is read in
+/// ([`ChildRequests::min_windows`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildRequests {
+    /// Every parent (`GET /conversations/{id}` per conversation): the
+    /// child requests are the bulk of the work, and a window costs at most
+    /// one partly filled search page more.
+    EachParent,
+    /// Only a few (a mapping table's parent whose inline list is cut
+    /// short: `conversation_tags`, `conversation_contacts`, `contact_tags`,
+    /// `contact_companies`, `ticket_contacts`): the search pages are the
+    /// bulk of the work, and each window adds a partly filled page to them.
+    Few,
+}
+
+/// Search pages a window of a [`ChildRequests::Few`] fan-out holds at
+/// least: fewer windows than [`FANOUT_MIN_WINDOWS`] on a search of fewer
+/// than 4 × 40 pages. With 40 windows on a 40-page search each window
+/// was about one page and a partly filled one, which doubled the report's
+/// requests; with 4 pages a window, the partly filled pages add about an
+/// eighth, and a crash still redoes only one window's pages.
+pub const FEW_CHILDREN_PAGES_PER_WINDOW: u64 = 4;
+
+impl ChildRequests {
+    /// The windows a search of about `pages` pages (its `total_count`
+    /// over the page size) plans at least when it feeds such a fan-out:
+    /// [`FANOUT_MIN_WINDOWS`] when every parent makes a request; for
+    /// [`ChildRequests::Few`], only as many as leave
+    /// [`FEW_CHILDREN_PAGES_PER_WINDOW`] pages in each (at least 1).
+    pub fn min_windows(self, pages: u64) -> u64 {
+        match self {
+            ChildRequests::EachParent => FANOUT_MIN_WINDOWS,
+            ChildRequests::Few => {
+                (pages / FEW_CHILDREN_PAGES_PER_WINDOW).clamp(1, FANOUT_MIN_WINDOWS)
+            }
+        }
+    }
+}
+
+/// A parent record, or the parent read's checkpoint.
+#[derive(Debug)]
+pub(crate) enum Parent {
+    Records(Vec<Value>),
+    Checkpoint(SearchCursor),
+}
+
+/// Parent windows a search plans at least, when it feeds a fan-out that
+/// makes a request per parent (fewer for one that makes few: see
+/// [`ChildRequests::min_windows`]): a
+/// crash then loses about 1/40 of a first sync's child requests per window
+/// not yet committed (one, plus what `checkpoint_every` and a committer
+/// that lags under load let accumulate: the crash test measured up to
+/// 2.7 windows of 20 on a loaded machine, hence 40).
+pub const FANOUT_MIN_WINDOWS: u64 = 40;
+
+impl Feed {
+    /// A feed and the stream of what it is given, for a fan-out that makes
+    /// a request per parent ([`ChildRequests::EachParent`]).
+    pub(crate) fn channel() -> (Feed, impl Stream<Item = Parent>) {
+        Feed::channel_for(ChildRequests::EachParent)
+    }
+
+    /// A feed and the stream of what it is given, for a fan-out whose
+    /// parents make `children` requests.
+    pub(crate) fn channel_for(children: ChildRequests) -> (Feed, impl Stream<Item = Parent>) {
+        let (tx, rx) = mpsc::channel::<Parent>(2);
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+        (Feed { tx, children }, stream)
+    }
+}
+
+impl Feed {
+    /// Hand the fan-out parents (a parent read that is not a search, e.g.
+    /// the company scroll) or a checkpoint.
+    pub(crate) async fn send(&self, parent: Parent) -> Result<()> {
+        // The fan-out stopped: its own error is the one reported.
+        self.tx
+            .send(parent)
+            .await
+            .map_err(|_| crate::extract::writer_stopped())
+    }
+}
+
+impl Sink for Feed {
+    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
+        self.send(Parent::Records(rows)).await
+    }
+
+    async fn checkpoint(&self, cursor: &SearchCursor) -> Result<()> {
+        self.send(Parent::Checkpoint(cursor.clone())).await
+    }
+
+    fn min_windows(&self, pages: u64) -> u64 {
+        self.children.min_windows(pages)
+    }
+}
+
+/// Where the windows of a fan-out's parent search are planned from on a
+/// read from nothing (a first sync: `lo` = 0): the oldest parent's
+/// `updated_at` less one second (less two more days for day-granular
+/// search, whose queries reach two days past a window), asked for with one
+/// one-record page sorted by `updated_at` ascending; `lo` when that page
+/// is empty or fails. The caller reads `(lo, start]` first as a window of
+/// its own, so a server that ignores the sort (conversation search does
+/// not document one) loses nothing: that window is then simply not empty.
+///
+/// Planned from 1970 instead, [`FANOUT_MIN_WINDOWS`] windows put a
+/// workspace's few years of history into one or two of them, whose reads
+/// are then over the budget and split in halves, each split reading (and
+/// throwing away) a full search page: on a 600-conversation world 19 empty
+/// windows and 5 wasted pages, as many records parsed again as the whole
+/// search holds.
+pub(crate) async fn plan_start(reader: &Reader<'_>, lo: i64) -> i64 {
+    let spec = reader.spec;
+    let everything = Window {
+        lo,
+        hi: i64::MAX / 4,
+    };
+    let q = with_filter(spec.filter.as_ref(), everything.filters(spec.granularity));
+    let body = search_body(q, 1, None, Some(("updated_at", "ascending")));
+    let oldest = match reader.page(&body).await {
+        Ok(page) => page
+            .data
+            .first()
+            .and_then(|r| identity(spec.path, r).ok().map(|(_, t)| t)),
+        Err(e) => {
+            tracing::debug!(endpoint = spec.path, error = %e, "oldest parent not known; windows planned from the start");
+            None
+        }
+    };
+    let margin = match spec.granularity {
+        Granularity::Second => 1,
+        Granularity::Day => 1 + 2 * DAY,
+    };
+    oldest.map_or(lo, |t| t.saturating_sub(margin).max(lo))
+}
+
+/// Which parents a fan-out reads from its search.
+#[derive(Debug, Clone)]
+pub enum Parents {
+    /// Changed since the cursor (all on a first run), re-reading
+    /// `lookback_secs` below it, checkpointing after completed windows.
+    Since(Option<SearchCursor>),
+    /// Updated in `[from, until)` (a backfill window): no cursor read or
+    /// moved, no checkpoint.
+    Range { from: i64, until: i64 },
+}
+
+impl Parents {
+    /// The cursor the fan-out compares parents with (none for a range).
+    pub fn cursor(&self) -> Option<&SearchCursor> {
+        match self {
+            Parents::Since(c) => c.as_ref(),
+            Parents::Range { .. } => None,
+        }
+    }
+}
+
+/// Read the parents of a fan-out through `spec` into `feed`; the new cursor
+/// (`None` for a range, or when nothing changed).
+pub(crate) async fn read_parents(
+    client: &crate::http::IntercomClient,
+    spec: &crate::extract::search::SearchSpec,
+    options: &crate::extract::ExtractOptions,
+    parents: Parents,
+    feed: Feed,
+) -> Result<Option<String>> {
+    match parents {
+        Parents::Since(cursor) => crate::extract::search::extract_with_lookback(
+            client,
+            spec,
+            options,
+            options.lookback_secs,
+            cursor,
+            &feed,
+            Some(options.checkpoint_every),
+        )
+        .await
+        .map(|o| o.cursor.map(|c| serde_json::json!(c).to_string())),
+        Parents::Range { from, until } => {
+            crate::extract::range::extract_range(client, spec, options, from, until, &feed)
+                .await
+                .map(|_| None)
+        }
+    }
+}
+
+/// Turn the parent read's records into fan-out steps: `job` makes the job of
+/// a record (`None` drops it), checkpoints pass through as JSON.
+pub(crate) fn steps<P>(
+    parents: impl Stream<Item = Parent>,
+    job: impl Fn(Value) -> Result<Option<Job<P>>>,
+) -> impl Stream<Item = Result<Step<P>>> {
+    parents.flat_map(move |p| {
+        let steps: Vec<Result<Step<P>>> = match p {
+            Parent::Records(records) => records
+                .into_iter()
+                .filter_map(|r| job(r).transpose())
+                .map(|j| j.map(Step::Item))
+                .collect(),
+            Parent::Checkpoint(c) => vec![Ok(Step::Checkpoint(serde_json::json!(c).to_string()))],
+        };
+        futures::stream::iter(steps)
+    })
+}
