@@ -24,6 +24,7 @@ pub mod fanout;
 pub mod list;
 pub mod range;
 pub mod search;
+pub(crate) mod spill;
 pub mod window;
 pub mod windows_parallel;
 

@@ -290,6 +290,7 @@ pub(crate) async fn read_search(
     let schedule = Schedule {
         parallel,
         ahead_pages: ahead_budget(parallel),
+        spill_dir: None,
         split_rows,
         per_page,
         checkpoint_every,
