@@ -280,13 +280,25 @@ pub(crate) async fn read_search(
     } else {
         1
     };
-    let windows = plan_windows_to(
-        lo,
-        newest.min(everything.hi),
-        total.div_ceil(window_rows).max(min_windows).max(busy),
-        g,
-        reader.min_day,
-    );
+    let hi = newest.min(everything.hi);
+    let n = total.div_ceil(window_rows).max(min_windows).max(busy);
+    // Contacts read in parallel: cut from the oldest record, not from `lo`
+    // (the epoch on a first sync), so the windows are as many as the
+    // records need (at least 14 days each) and none is empty.
+    let start = if g == Granularity::Day && parallel > 1 && n > 1 {
+        reader.oldest(spec, everything).await.map_or(lo, |t| {
+            let t = t.saturating_sub(1);
+            if t > lo && t < hi { t } else { lo }
+        })
+    } else {
+        lo
+    };
+    let mut windows = plan_windows_to(start, hi, n, g, reader.min_day);
+    // The first window still reaches down to `lo`: the windows tile the
+    // whole range whatever the probe said.
+    if let Some(first) = windows.first_mut() {
+        first.lo = lo;
+    }
     let schedule = Schedule {
         parallel,
         ahead_pages: ahead_budget(parallel),
@@ -365,6 +377,26 @@ impl Reader<'_> {
             *degraded = true;
             self.anomalies
                 .record(AnomalyKind::DegradedWindow, &self.endpoint(), Some(what));
+        }
+    }
+
+    /// The `updated_at` of the oldest record in `window` (one record sorted
+    /// `updated_at` ascending, as contact search allows), or `None` when
+    /// it cannot be told (an empty answer, an error: the caller plans from
+    /// the window's start instead).
+    async fn oldest(&self, spec: &SearchSpec, window: Window) -> Option<i64> {
+        let q = query(spec, window, spec.granularity);
+        let body = search_body(q, 1, None, Some(("updated_at", "ascending")));
+        match self.page(&body).await {
+            Ok(page) => page
+                .data
+                .iter()
+                .filter_map(|r| identity(spec.path, r).ok().map(|(_, t)| t))
+                .min(),
+            Err(e) => {
+                tracing::debug!(endpoint = %self.endpoint(), error = %e, "no oldest record; windows planned from the range's start");
+                None
+            }
         }
     }
 
