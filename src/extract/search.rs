@@ -26,9 +26,14 @@
 //! pages each and at least two per reader when there are pages enough (see
 //! [`crate::extract::windows_parallel`]). Their records still reach the
 //! sink oldest window first: the head window streams, windows ahead of it
-//! hold their pages under a bounded budget until their turn. Contacts are
+//! hold a few pages in memory and write the rest to a temporary file until
+//! their turn, so they never wait for it. Contacts are
 //! cut no finer than [`MIN_DAY_WINDOW`] (14 days): contacts that all changed
 //! within a few weeks are read by few windows, so with little parallelism.
+//! Contact windows read at once are cut from the oldest contact (one
+//! request sorted `updated_at` ascending), not from the epoch a first sync
+//! starts at: at 1,000,000 contacts over three years, 78 windows of 14 days
+//! rather than over a thousand cut from 1970, nearly all of them empty.
 //! A fan-out's parents (`Sink::min_windows` > 1) are read one window at a
 //! time: their children are most of the requests, and read-ahead is redone
 //! after a crash.

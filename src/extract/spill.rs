@@ -79,6 +79,11 @@ impl Spill {
         self.pages
     }
 
+    /// Bytes written.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
     /// Read the pages back, oldest first; the file is removed when the
     /// returned iterator is dropped (read to the end or not).
     pub(crate) fn replay(mut self) -> Result<Replay> {

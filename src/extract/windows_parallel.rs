@@ -60,10 +60,10 @@ use crate::extract::window::{Window, with_filter};
 pub const PARALLEL_WINDOW_PAGES: u64 = 4;
 
 /// The most pages windows ahead of the head hold in memory at once: at 150
-/// records a page, 4,800 records. Further pages they read go to disk (see
+/// records a page, 1,200 records (a few MB of decoded JSON). Further pages they read go to disk (see
 /// the module docs); only when that fails do they wait (counting their
 /// requests in flight) while this budget is full.
-pub const MAX_AHEAD_PAGES: usize = 32;
+pub const MAX_AHEAD_PAGES: usize = 8;
 
 /// The in-memory ahead budget for `parallel` windows read at once: a
 /// planned window ([`PARALLEL_WINDOW_PAGES`]) for each reader besides the
@@ -133,6 +133,8 @@ pub(crate) struct ReadStats {
     pub spilled_pages: u64,
     /// The most pages on disk at once.
     pub peak_spilled_pages: u64,
+    /// The most bytes on disk at once (JSON lines).
+    pub peak_spilled_bytes: u64,
 }
 
 /// `(id, updated_at)` of the records one window's reads kept.
@@ -353,6 +355,12 @@ pub(crate) async fn read_windows(
                     on_disk += 1;
                     stats.spilled_pages += 1;
                     stats.peak_spilled_pages = stats.peak_spilled_pages.max(on_disk);
+                    let bytes = slots
+                        .values()
+                        .filter_map(|s| s.spill.as_ref())
+                        .map(Spill::bytes)
+                        .sum();
+                    stats.peak_spilled_bytes = stats.peak_spilled_bytes.max(bytes);
                 }
                 Err(e) => {
                     spilling = false;
