@@ -28,6 +28,7 @@ pub mod list;
 pub mod range;
 pub mod run_lists;
 pub mod search;
+pub(crate) mod spill;
 pub mod window;
 pub mod windows_parallel;
 

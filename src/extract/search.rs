@@ -26,9 +26,14 @@
 //! pages each and at least two per reader when there are pages enough (see
 //! [`crate::extract::windows_parallel`]). Their records still reach the
 //! sink oldest window first: the head window streams, windows ahead of it
-//! hold their pages under a bounded budget until their turn. Contacts are
+//! hold a few pages in memory and write the rest to a temporary file until
+//! their turn, so they never wait for it. Contacts are
 //! cut no finer than [`MIN_DAY_WINDOW`] (14 days): contacts that all changed
 //! within a few weeks are read by few windows, so with little parallelism.
+//! Contact windows read at once are cut from the oldest contact (one
+//! request sorted `updated_at` ascending), not from the epoch a first sync
+//! starts at: at 1,000,000 contacts over three years, 78 windows of 14 days
+//! rather than over a thousand cut from 1970, nearly all of them empty.
 //! A fan-out's parents (`Sink::min_windows` > 1) are read one window at a
 //! time: their children are most of the requests, and read-ahead is redone
 //! after a crash.
@@ -280,26 +285,39 @@ pub(crate) async fn read_search(
     } else {
         1
     };
-    // A fan-out's parents from nothing: windows from the oldest parent, and
-    // `(lo, start]` first (see `fanout::plan_start`).
-    let start = if min_windows > 1 && lo == 0 {
-        crate::extract::fanout::plan_start(&reader, lo).await
+    let hi = newest.min(everything.hi);
+    let n = total.div_ceil(window_rows).max(min_windows).max(busy);
+    let windows = if min_windows > 1 && lo == 0 {
+        // A fan-out's parents from nothing: windows from the oldest parent,
+        // and `(lo, start]` first (see `fanout::plan_start`).
+        let start = crate::extract::fanout::plan_start(&reader, lo).await;
+        let mut windows = plan_windows_to(start, hi, n, g, reader.min_day);
+        if start > lo {
+            windows.insert(0, Window { lo, hi: start });
+        }
+        windows
+    } else if g == Granularity::Day && parallel > 1 && n > 1 {
+        // Contacts read in parallel: cut from the oldest record, not from
+        // `lo` (the epoch on a first sync), so the windows are as many as
+        // the records need (at least 14 days each) and none is empty.
+        let start = reader.oldest(spec, everything).await.map_or(lo, |t| {
+            let t = t.saturating_sub(1);
+            if t > lo && t < hi { t } else { lo }
+        });
+        let mut windows = plan_windows_to(start, hi, n, g, reader.min_day);
+        // The first window still reaches down to `lo`: the windows tile the
+        // whole range whatever the probe said.
+        if let Some(first) = windows.first_mut() {
+            first.lo = lo;
+        }
+        windows
     } else {
-        lo
+        plan_windows_to(lo, hi, n, g, reader.min_day)
     };
-    let mut windows = plan_windows_to(
-        start,
-        newest.min(everything.hi),
-        total.div_ceil(window_rows).max(min_windows).max(busy),
-        g,
-        reader.min_day,
-    );
-    if start > lo {
-        windows.insert(0, Window { lo, hi: start });
-    }
     let schedule = Schedule {
         parallel,
         ahead_pages: ahead_budget(parallel),
+        spill_dir: None,
         split_rows,
         per_page,
         checkpoint_every,
@@ -374,6 +392,26 @@ impl Reader<'_> {
             *degraded = true;
             self.anomalies
                 .record(AnomalyKind::DegradedWindow, &self.endpoint(), Some(what));
+        }
+    }
+
+    /// The `updated_at` of the oldest record in `window` (one record sorted
+    /// `updated_at` ascending, as contact search allows), or `None` when
+    /// it cannot be told (an empty answer, an error: the caller plans from
+    /// the window's start instead).
+    async fn oldest(&self, spec: &SearchSpec, window: Window) -> Option<i64> {
+        let q = query(spec, window, spec.granularity);
+        let body = search_body(q, 1, None, Some(("updated_at", "ascending")));
+        match self.page(&body).await {
+            Ok(page) => page
+                .data
+                .iter()
+                .filter_map(|r| identity(spec.path, r).ok().map(|(_, t)| t))
+                .min(),
+            Err(e) => {
+                tracing::debug!(endpoint = %self.endpoint(), error = %e, "no oldest record; windows planned from the range's start");
+                None
+            }
         }
     }
 

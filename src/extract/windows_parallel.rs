@@ -9,10 +9,20 @@
 //! - the **head** (the oldest window not yet delivered) streams its pages
 //!   straight to the sink and never waits;
 //! - windows **ahead** of it keep the pages they read (records inside the
-//!   window, not yet seen by it) until they become the head. All ahead
-//!   windows together hold at most `ahead_pages` pages, counting the
-//!   requests they have in flight; when that budget is full they wait, so
-//!   memory stays flat whatever the size of the workspace;
+//!   window, not yet seen by it) until they become the head, and never wait
+//!   for it: all ahead windows together hold at most `ahead_pages` pages in
+//!   memory; past that, a window writes its pages to a temporary file
+//!   ([`crate::extract::spill`]; one per window, in the system's temporary
+//!   directory, or `Schedule::spill_dir`), and keeps writing there until
+//!   its turn. So memory stays flat whatever the size of the workspace,
+//!   and disk holds at most what was read ahead;
+//! - a window that becomes the head hands the sink its pages in the order
+//!   they were read (those in memory, then those on disk, whose file is
+//!   then removed) and streams the rest live. A file that cannot be
+//!   written (a full disk) is warned about once: its whole pages still
+//!   replay, and from then on windows ahead wait while the memory budget
+//!   is full instead (slower, same rows). Files go with their window on
+//!   any exit: read to the end, an error, a dropped read;
 //! - a completed head hands the sink a checkpoint (when one is due) whose
 //!   cursor covers exactly the completed prefix of windows: a crash redoes
 //!   at most the windows after it, and a rerun does not read the prefix
@@ -30,6 +40,7 @@
 //! split's halves keep the order (`a.lo` = the window's, `b.lo` = the cut).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -41,6 +52,7 @@ use crate::error::{Error, Result};
 use crate::extract::cursor::{CursorTracker, identity};
 use crate::extract::driving;
 use crate::extract::search::{MAX_FAILURE_SPLITS, Reader, Sink, degradable, short_read};
+use crate::extract::spill::Spill;
 use crate::extract::window::{Window, with_filter};
 
 /// Pages a window is planned to take when windows are read in parallel:
@@ -48,13 +60,16 @@ use crate::extract::window::{Window, with_filter};
 /// costs about one partly filled page more than one big window would.
 pub const PARALLEL_WINDOW_PAGES: u64 = 4;
 
-/// The most pages windows ahead of the head hold at once (with their
-/// requests in flight): at 150 records a page, 14,400 records.
-pub const MAX_AHEAD_PAGES: usize = 96;
+/// The most pages windows ahead of the head hold in memory at once: at 150
+/// records a page, 1,200 records (a few MB of decoded JSON). Further pages they read go to disk (see
+/// the module docs); only when that fails do they wait (counting their
+/// requests in flight) while this budget is full.
+pub const MAX_AHEAD_PAGES: usize = 8;
 
-/// The ahead budget for `parallel` windows read at once: a planned window
-/// ([`PARALLEL_WINDOW_PAGES`]) for each reader besides the head, at most
-/// [`MAX_AHEAD_PAGES`]; zero when windows are read one at a time.
+/// The in-memory ahead budget for `parallel` windows read at once: a
+/// planned window ([`PARALLEL_WINDOW_PAGES`]) for each reader besides the
+/// head, at most [`MAX_AHEAD_PAGES`]; zero when windows are read one at a
+/// time.
 pub fn ahead_budget(parallel: usize) -> usize {
     (parallel.saturating_sub(1) * PARALLEL_WINDOW_PAGES as usize).min(MAX_AHEAD_PAGES)
 }
@@ -91,8 +106,14 @@ impl PageSource for Reader<'_> {
 pub(crate) struct Schedule {
     /// Windows reading at once, the head included (at least 1).
     pub parallel: usize,
-    /// Pages windows ahead of the head may hold (see [`ahead_budget`]).
+    /// Pages windows ahead of the head may hold in memory (see
+    /// [`ahead_budget`]); further pages go to disk.
     pub ahead_pages: usize,
+    /// Where windows ahead write the pages past `ahead_pages`: `None`, an
+    /// unnamed file in the system's temporary directory (`TMPDIR`; removed
+    /// by the OS even if the process is killed); a directory, a named file
+    /// `intercom-export-spill-*.jsonl` there (tests watch it).
+    pub spill_dir: Option<PathBuf>,
     /// A window whose first page states a larger `total_count` is split.
     pub split_rows: u64,
     /// Page size of the windows started first (lowered when pages fail).
@@ -105,10 +126,16 @@ pub(crate) struct Schedule {
 /// What a read of windows saw, for tests and logs.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct ReadStats {
-    /// The most pages windows ahead of the head held at once.
+    /// The most pages windows ahead of the head held in memory at once.
     pub peak_ahead_pages: usize,
     /// The most page requests in flight at once.
     pub peak_in_flight: usize,
+    /// Pages windows ahead wrote to disk (each read back once, in order).
+    pub spilled_pages: u64,
+    /// The most pages on disk at once.
+    pub peak_spilled_pages: u64,
+    /// The most bytes on disk at once (JSON lines).
+    pub peak_spilled_bytes: u64,
 }
 
 /// `(id, updated_at)` of the records one window's reads kept.
@@ -132,8 +159,13 @@ struct Slot {
     /// Times it (or the window it is half of) was split because pages failed.
     failure_splits: u8,
     seen: Sent,
-    /// Records read and kept, not yet delivered (a window ahead of the head).
+    /// Records read and kept in memory, not yet delivered (a window ahead
+    /// of the head).
     pages: Vec<Vec<Value>>,
+    /// Pages read and kept on disk, after `pages[..spill_at]` and before
+    /// `pages[spill_at..]` (kept in memory after a failed write).
+    spill: Option<Spill>,
+    spill_at: usize,
     state: State,
     per_page: u32,
     starting_after: Option<String>,
@@ -145,12 +177,14 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(window: Window, failure_splits: u8, seen: Sent, pages: Vec<Vec<Value>>) -> Slot {
+    fn new(window: Window, failure_splits: u8, seen: Sent, kept: Kept) -> Slot {
         Slot {
             window,
             failure_splits,
             seen,
-            pages,
+            pages: kept.pages,
+            spill: kept.spill,
+            spill_at: kept.spill_at,
             state: State::Pending,
             per_page: 0,
             starting_after: None,
@@ -163,6 +197,23 @@ impl Slot {
     fn label(&self) -> String {
         format!("updated_at ({}, {}]", self.window.lo, self.window.hi)
     }
+
+    /// What it read and kept, in memory and on disk.
+    fn take_kept(&mut self) -> Kept {
+        Kept {
+            pages: std::mem::take(&mut self.pages),
+            spill: self.spill.take(),
+            spill_at: std::mem::take(&mut self.spill_at),
+        }
+    }
+}
+
+/// A window's pages read and not delivered (see [`Slot::pages`]).
+#[derive(Default)]
+struct Kept {
+    pages: Vec<Vec<Value>>,
+    spill: Option<Spill>,
+    spill_at: usize,
 }
 
 /// A window to be replaced by its halves.
@@ -188,8 +239,11 @@ pub(crate) async fn read_windows(
     let parallel = schedule.parallel.max(1);
     let mut slots: BTreeMap<i64, Slot> = windows
         .into_iter()
-        .map(|w| (w.lo, Slot::new(w, 0, Sent::new(), Vec::new())))
+        .map(|w| (w.lo, Slot::new(w, 0, Sent::new(), Kept::default())))
         .collect();
+    // Pages past the memory budget go to disk until a write fails.
+    let mut spilling = true;
+    let mut on_disk: u64 = 0;
     let mut per_page = schedule.per_page.max(1);
     let mut in_flight = FuturesUnordered::new();
     // Pages answered while the sink was busy (see [`driving`]).
@@ -200,14 +254,14 @@ pub(crate) async fn read_windows(
     loop {
         // The head's pages go out; a completed head makes way for the next.
         while let Some(mut head) = slots.first_entry() {
-            for records in std::mem::take(&mut head.get_mut().pages) {
-                driving(
-                    deliver(path, records, tracker, tx),
-                    &mut in_flight,
-                    &mut done,
-                )
-                .await?;
-            }
+            let kept = head.get_mut().take_kept();
+            on_disk -= kept.spill.as_ref().map_or(0, Spill::pages);
+            driving(
+                deliver_kept(path, kept, tracker, tx),
+                &mut in_flight,
+                &mut done,
+            )
+            .await?;
             if head.get().state != State::Done {
                 break;
             }
@@ -235,8 +289,9 @@ pub(crate) async fn read_windows(
         if slots.is_empty() {
             return Ok(stats);
         }
-        // Ask for next pages: the head always, the others within the
-        // budget of pages ahead and the number of windows started.
+        // Ask for next pages: the head always, the others up to the number
+        // of windows started (and, once pages cannot go to disk, within the
+        // memory budget).
         let mut started = slots
             .values()
             .filter(|s| s.state != State::Pending && s.state != State::Done)
@@ -248,7 +303,7 @@ pub(crate) async fn read_windows(
             .sum();
         for (i, (key, slot)) in slots.iter_mut().enumerate() {
             let head = i == 0;
-            let room = ahead < schedule.ahead_pages;
+            let room = spilling || ahead < schedule.ahead_pages;
             let go = match slot.state {
                 State::Ready => head || room,
                 State::Pending => head || (room && started < parallel),
@@ -283,26 +338,113 @@ pub(crate) async fn read_windows(
                 "{path}: search windows left unread with no page in flight"
             )));
         };
+        let is_head = slots.first_key_value().is_some_and(|(k, _)| *k == key);
+        let held: usize = slots.values().skip(1).map(|s| s.pages.len()).sum();
         let slot = slots.get_mut(&key).ok_or_else(|| {
             Error::Internal(format!("{path}: a page for a window not in the plan"))
         })?;
+        let before = slot.pages.len();
         if let Some(split) = take_page(reader, slot, result, schedule.split_rows, &mut per_page)? {
-            let old = slots.remove(&key).ok_or_else(|| {
+            let mut old = slots.remove(&key).ok_or_else(|| {
                 Error::Internal(format!("{path}: a split window not in the plan"))
             })?;
             let (a, b) = (split.a, split.b);
+            let kept = old.take_kept();
             slots.insert(
                 b.lo,
-                Slot::new(b, split.failure_splits, old.seen.clone(), Vec::new()),
+                Slot::new(b, split.failure_splits, old.seen.clone(), Kept::default()),
             );
-            slots.insert(
-                a.lo,
-                Slot::new(a, split.failure_splits, old.seen, old.pages),
-            );
+            slots.insert(a.lo, Slot::new(a, split.failure_splits, old.seen, kept));
+        } else if !is_head
+            && spilling
+            && slot.pages.len() > before
+            && (slot.spill.is_some() || held >= schedule.ahead_pages)
+        {
+            // A window ahead read a page past the memory budget (or is
+            // writing to disk already, which keeps its pages in order).
+            match spill_last(slot, schedule.spill_dir.as_deref()) {
+                Ok(()) => {
+                    on_disk += 1;
+                    stats.spilled_pages += 1;
+                    stats.peak_spilled_pages = stats.peak_spilled_pages.max(on_disk);
+                    let bytes = slots
+                        .values()
+                        .filter_map(|s| s.spill.as_ref())
+                        .map(Spill::bytes)
+                        .sum();
+                    stats.peak_spilled_bytes = stats.peak_spilled_bytes.max(bytes);
+                }
+                Err(e) => {
+                    spilling = false;
+                    tracing::warn!(
+                        endpoint = %reader.endpoint(),
+                        error = %e,
+                        dir = %schedule
+                            .spill_dir
+                            .clone()
+                            .unwrap_or_else(std::env::temp_dir)
+                            .display(),
+                        "cannot keep search pages read ahead in a temporary file; \
+                         windows ahead now wait for their turn instead (slower, same rows). \
+                         Free space in the temporary directory (TMPDIR) to read at full speed"
+                    );
+                }
+            }
         }
         let held: usize = slots.values().skip(1).map(|s| s.pages.len()).sum();
         stats.peak_ahead_pages = stats.peak_ahead_pages.max(held);
     }
+}
+
+/// Move `slot`'s last page in memory to the end of its file (made on its
+/// first page past the budget). On an error the page stays in memory,
+/// after the pages the file holds.
+fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std::io::Result<()> {
+    let Some(page) = slot.pages.last() else {
+        return Ok(());
+    };
+    let spill = match &mut slot.spill {
+        Some(spill) => spill,
+        None => {
+            slot.spill_at = slot.pages.len() - 1;
+            slot.spill.insert(Spill::create(dir)?)
+        }
+    };
+    spill.push(page)?;
+    slot.pages.pop();
+    Ok(())
+}
+
+/// Deliver what a window read before its turn, in the order it was read:
+/// the pages in memory before its file, the file's pages (the file is
+/// removed after), the pages in memory after it.
+async fn deliver_kept(
+    path: &str,
+    kept: Kept,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+) -> Result<()> {
+    let Kept {
+        mut pages,
+        spill,
+        spill_at,
+    } = kept;
+    let after = match &spill {
+        Some(_) => pages.split_off(spill_at.min(pages.len())),
+        None => Vec::new(),
+    };
+    for records in pages {
+        deliver(path, records, tracker, tx).await?;
+    }
+    if let Some(spill) = spill {
+        for records in spill.replay()? {
+            deliver(path, records?, tracker, tx).await?;
+        }
+    }
+    for records in after {
+        deliver(path, records, tracker, tx).await?;
+    }
+    Ok(())
 }
 
 /// One page request, tagged with its window's key.
@@ -400,6 +542,9 @@ fn take_page(
                     total,
                 );
             }
+            // Only a window still reading needs what it has seen.
+            slot.seen = Sent::new();
+            slot.listed = HashSet::new();
             slot.state = State::Done;
         }
     }

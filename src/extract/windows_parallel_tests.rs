@@ -21,10 +21,20 @@ struct Fake {
     records: Vec<(String, i64)>,
     in_flight: AtomicUsize,
     peak: AtomicUsize,
-    /// Fail (HTTP 500) the first non-first page of the window holding this
-    /// instant, once.
+    /// Fail (HTTP `fail_status`) the first non-first page of the window
+    /// holding this instant, once.
     fail_at: Option<i64>,
+    fail_status: u16,
     failed: AtomicBool,
+    /// Hold the non-first pages of the window holding this instant (the
+    /// head: a slow window) until this many other windows served their
+    /// last page.
+    gate: Option<(i64, usize)>,
+    /// Windows, other than the gated one, whose last page was served.
+    finished: AtomicUsize,
+    /// A directory whose files are counted at every page request.
+    watch: Option<std::path::PathBuf>,
+    peak_files: AtomicUsize,
 }
 
 impl Fake {
@@ -34,7 +44,19 @@ impl Fake {
             in_flight: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             fail_at,
+            fail_status: 500,
             failed: AtomicBool::new(false),
+            gate: None,
+            finished: AtomicUsize::new(0),
+            watch: None,
+            peak_files: AtomicUsize::new(0),
+        }
+    }
+
+    fn count_files(&self) {
+        if let Some(dir) = &self.watch {
+            let n = std::fs::read_dir(dir).expect("watched dir").count();
+            self.peak_files.fetch_max(n, Ordering::SeqCst);
         }
     }
 }
@@ -53,6 +75,16 @@ impl PageSource for Fake {
         for _ in 0..(newest - window.lo).max(0) / 50 {
             tokio::task::yield_now().await;
         }
+        self.count_files();
+        let gated = self.gate.filter(|(t, _)| window.contains(*t));
+        if let Some((_, others)) = gated
+            && starting_after.is_some()
+        {
+            while self.finished.load(Ordering::SeqCst) < others {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            self.count_files();
+        }
         self.in_flight.fetch_sub(1, Ordering::SeqCst);
         if starting_after.is_some()
             && self.fail_at.is_some_and(|t| window.contains(t))
@@ -60,7 +92,7 @@ impl PageSource for Fake {
         {
             return Err(Error::Http(HttpError::Status {
                 endpoint: "POST /conversations/search".into(),
-                status: 500,
+                status: self.fail_status,
                 code: "server_error".into(),
                 message: "injected".into(),
                 retry_after: None,
@@ -76,6 +108,9 @@ impl PageSource for Fake {
             .collect();
         let start: usize = starting_after.map_or(Ok(0), str::parse).expect("offset");
         let end = (start + per_page as usize).min(inside.len());
+        if end == inside.len() && gated.is_none() {
+            self.finished.fetch_add(1, Ordering::SeqCst);
+        }
         let data = inside[start..end]
             .iter()
             .map(|(id, t)| json!({"id": id, "updated_at": t}))
@@ -134,7 +169,7 @@ fn client() -> IntercomClient {
         max_retries: 0,
         max_retry_time: Duration::from_secs(1),
         max_requests_per_minute: None,
-        max_in_flight: 8,
+        max_in_flight: 16,
     })
     .expect("client")
 }
@@ -147,6 +182,18 @@ async fn run(
     fake: &Fake,
     anomalies: &Anomalies,
 ) -> (Vec<Event>, ReadStats) {
+    let (events, stats, rows) = try_run(n, schedule, fake, anomalies).await.expect("read");
+    assert_eq!(rows, fake.records.len() as u64);
+    (events, stats)
+}
+
+/// [`run`], or its error: the events, the stats and the rows accepted.
+async fn try_run(
+    n: u64,
+    schedule: &Schedule,
+    fake: &Fake,
+    anomalies: &Anomalies,
+) -> Result<(Vec<Event>, ReadStats, u64)> {
     let client = client();
     let spec = SearchSpec {
         path: "conversations/search",
@@ -164,11 +211,8 @@ async fn run(
     let windows = plan_windows(999, newest, n, Granularity::Second);
     let sink = Recorder::default();
     let mut tracker = CursorTracker::new(None);
-    let stats = read_windows(&reader, fake, windows, schedule, &mut tracker, &sink)
-        .await
-        .expect("read");
-    assert_eq!(tracker.rows, fake.records.len() as u64);
-    (sink.0.into_inner().expect("lock"), stats)
+    let stats = read_windows(&reader, fake, windows, schedule, &mut tracker, &sink).await?;
+    Ok((sink.0.into_inner().expect("lock"), stats, tracker.rows))
 }
 
 /// Every record once; the rows in time-window order (`cuts`: the planned
@@ -231,6 +275,7 @@ async fn windows_read_at_once_arrive_in_order_with_prefix_checkpoints_under_the_
         let schedule = Schedule {
             parallel,
             ahead_pages,
+            spill_dir: None,
             split_rows: 10_000,
             per_page: 5,
             checkpoint_every: Some(Duration::ZERO),
@@ -274,6 +319,7 @@ async fn split_and_failing_windows_keep_their_place_in_the_order() {
     let schedule = Schedule {
         parallel: 5,
         ahead_pages: 8,
+        spill_dir: None,
         split_rows: 30,
         per_page: MIN_DEGRADED_PER_PAGE,
         checkpoint_every: Some(Duration::ZERO),
@@ -295,4 +341,139 @@ async fn split_and_failing_windows_keep_their_place_in_the_order() {
         "{checkpoints} checkpoints: split windows checkpoint too"
     );
     assert!(stats.peak_ahead_pages <= 8);
+}
+
+/// The planned windows' upper bounds for `n` windows over `records()`.
+fn cuts(n: u64) -> Vec<i64> {
+    plan_windows(999, 1_447, n, Granularity::Second)
+        .iter()
+        .map(|w| w.hi)
+        .collect()
+}
+
+/// A fake whose head (oldest) window holds its second page until every
+/// other of the `n` windows served its last page; files in `dir` counted.
+fn slow_head(n: u64, dir: &std::path::Path) -> Fake {
+    let mut fake = Fake::new(records(), None);
+    fake.gate = Some((1_000, cuts(n).len() - 1));
+    fake.watch = Some(dir.to_path_buf());
+    fake
+}
+
+/// A schedule of `parallel` readers with one page of memory ahead, pages
+/// past it spilled into `dir`.
+fn spilling(parallel: usize, dir: &std::path::Path) -> Schedule {
+    Schedule {
+        parallel,
+        ahead_pages: 1,
+        spill_dir: Some(dir.to_path_buf()),
+        split_rows: 10_000,
+        per_page: 5,
+        checkpoint_every: Some(Duration::ZERO),
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn windows_ahead_read_to_their_end_past_the_memory_budget_while_the_head_is_slow() {
+    // 8 windows of ~8 pages, 4 readers, 1 page of memory ahead: the head
+    // answers its second page only once the 7 others are read to the end,
+    // which they can only do by spilling.
+    let dir = tempfile::tempdir().expect("dir");
+    let fake = slow_head(8, dir.path());
+    let schedule = spilling(4, dir.path());
+    let anomalies = Anomalies::default();
+    let (events, stats) = tokio::time::timeout(
+        Duration::from_secs(60),
+        run(8, &schedule, &fake, &anomalies),
+    )
+    .await
+    .expect("windows ahead waited for the slow head");
+    assert_eq!(
+        fake.finished.load(Ordering::SeqCst),
+        7,
+        "every other window read to its end"
+    );
+    assert_eq!(
+        fake.peak.load(Ordering::SeqCst),
+        4,
+        "as many requests in flight as readers, the slow head's included"
+    );
+    assert!(
+        stats.peak_ahead_pages <= 1,
+        "{} pages in memory ahead, budget 1",
+        stats.peak_ahead_pages
+    );
+    // 300 records, 5 a page: 60 pages with the head's; all but the head's
+    // and one in memory went to disk, and each came back once, in order.
+    assert!(
+        stats.spilled_pages >= 40,
+        "{} pages spilled",
+        stats.spilled_pages
+    );
+    assert!(stats.peak_spilled_pages >= 40);
+    assert!(
+        fake.peak_files.load(Ordering::SeqCst) >= 6,
+        "a file per window ahead: {}",
+        fake.peak_files.load(Ordering::SeqCst)
+    );
+    let checkpoints = assert_ordered_exactly_once(&events, &cuts(8));
+    assert_eq!(
+        checkpoints,
+        cuts(8).len() - 1,
+        "one after every window but the last"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("ls").count(),
+        0,
+        "every spill file removed once replayed"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn spill_files_are_removed_when_the_read_fails_midway() {
+    // The slow head's second page fails for good (403) once every window
+    // ahead has spilled its pages.
+    let dir = tempfile::tempdir().expect("dir");
+    let mut fake = slow_head(8, dir.path());
+    fake.fail_at = Some(1_000);
+    fake.fail_status = 403;
+    let anomalies = Anomalies::default();
+    let read = tokio::time::timeout(
+        Duration::from_secs(60),
+        try_run(8, &spilling(4, dir.path()), &fake, &anomalies),
+    )
+    .await
+    .expect("not stuck");
+    let Err(e) = read else {
+        panic!("the read went on past a 403")
+    };
+    assert!(e.to_string().contains("403"), "{e}");
+    assert!(
+        fake.peak_files.load(Ordering::SeqCst) >= 6,
+        "windows ahead had spilled: {}",
+        fake.peak_files.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("ls").count(),
+        0,
+        "no spill file left after the error"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_a_usable_spill_directory_windows_ahead_wait_and_every_row_arrives_once() {
+    let dir = tempfile::tempdir().expect("dir");
+    let missing = dir.path().join("missing");
+    let fake = Fake::new(records(), None);
+    let anomalies = Anomalies::default();
+    let (events, stats) = run(8, &spilling(4, &missing), &fake, &anomalies).await;
+    assert_eq!(stats.spilled_pages, 0);
+    // The budget, and the pages of the 3 requests in flight ahead when the
+    // first write failed.
+    assert!(
+        stats.peak_ahead_pages <= 1 + 3,
+        "{}",
+        stats.peak_ahead_pages
+    );
+    assert_ordered_exactly_once(&events, &cuts(8));
 }

@@ -248,3 +248,41 @@ async fn a_backfill_window_is_read_in_windows_at_once_exactly() {
     assert_eq!(rows.len(), truth.len(), "no row twice");
     assert_eq!(unique_map(&rows), truth, "exactly the records in the range");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_contact_sync_read_at_once_cuts_windows_from_the_oldest_contact() {
+    // Contacts updated over the last 1,095 days (the simulator's history),
+    // read from the epoch; enough of them that 4-page windows would be
+    // narrower than 14 days: windows cut from 1970 on would be 14 days
+    // wide, over a thousand of them empty.
+    let world = World::start(world_config(23, 5_000, 1, "default=1ms")).await;
+    let config = world.dir.path().join("contacts.toml");
+    std::fs::write(&config, "page_size = 10\nconcurrency = 4\n").expect("config");
+    world.sim_post("reset-stats", json!({})).await;
+    let out = run_cli(
+        &args(&world, &config, "users", ""),
+        &[("INTERCOM_ACCESS_TOKEN", "t")],
+    )
+    .await;
+    assert_ok(&out);
+    let truth = truth_of(&world, "users").await;
+    let dirs = run_dirs(&world.output(), "users");
+    let rows = ids_and_updated(&read_parquet_dir(&dirs[0]));
+    assert_eq!(rows.len(), truth.len(), "no row twice");
+    assert_eq!(unique_map(&rows), truth, "equals the truth");
+    assert!(
+        searches_at_once(&world).await >= 2,
+        "windows were read at once"
+    );
+    // Windows of at least 14 days over 1,095 days: at most 78, each read
+    // with its ±2-day overlap (18 days read for 14 kept) and one partly
+    // filled last page; plus the probe and the oldest-record request.
+    let searches = world.requests_to("POST /contacts/search").await;
+    let windows = 1_095 / 14;
+    let bound = (truth.len() as u64 * 18 / 14).div_ceil(10) + windows + 2;
+    assert!(
+        searches <= bound,
+        "{searches} searches for {} users, at most {bound} expected",
+        truth.len()
+    );
+}

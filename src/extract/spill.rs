@@ -1,0 +1,212 @@
+//! Pages read ahead of their turn, kept in a temporary file.
+//!
+//! A search window read ahead of the one being delivered
+//! ([`crate::extract::windows_parallel`]) keeps its pages until its turn.
+//! Past a small in-memory budget it writes them here instead: one page a
+//! line (the page's records as one JSON array), written with one `write`
+//! per page, so a page is either whole in the file or not counted. When the
+//! window's turn comes, [`Spill::replay`] reads the pages back in the order
+//! they were written, and the file goes when the replay is dropped.
+//!
+//! The file is unnamed by default (`tempfile::tempfile()` in the system's
+//! temporary directory, `TMPDIR`): the operating system removes it when it
+//! is closed, also when the process is killed. With a directory (tests), it
+//! is a named file `intercom-export-spill-*` there, removed when dropped.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// One window's pages on disk, in the order they were read.
+pub(crate) struct Spill {
+    file: File,
+    /// The named file (removed when dropped), or `None` for an unnamed one.
+    named: Option<tempfile::TempPath>,
+    pages: u64,
+    bytes: u64,
+}
+
+impl std::fmt::Debug for Spill {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spill")
+            .field("pages", &self.pages)
+            .field("bytes", &self.bytes)
+            .finish()
+    }
+}
+
+impl Spill {
+    /// A new empty spill: an unnamed temporary file in the system's
+    /// temporary directory, or a named one in `dir`.
+    pub(crate) fn create(dir: Option<&Path>) -> std::io::Result<Spill> {
+        let (file, named) = match dir {
+            None => (tempfile::tempfile()?, None),
+            Some(dir) => {
+                let (file, path) = tempfile::Builder::new()
+                    .prefix("intercom-export-spill-")
+                    .suffix(".jsonl")
+                    .tempfile_in(dir)?
+                    .into_parts();
+                (file, Some(path))
+            }
+        };
+        Ok(Spill {
+            file,
+            named,
+            pages: 0,
+            bytes: 0,
+        })
+    }
+
+    /// Append one page of records. On an error the page is not counted (a
+    /// partly written line is never replayed); the spill should not be
+    /// written to again.
+    pub(crate) fn push(&mut self, page: &[Value]) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(page)?;
+        line.push(b'\n');
+        self.file.write_all(&line)?;
+        self.pages += 1;
+        self.bytes += line.len() as u64;
+        Ok(())
+    }
+
+    /// Pages written.
+    pub(crate) fn pages(&self) -> u64 {
+        self.pages
+    }
+
+    /// Bytes written.
+    pub(crate) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Read the pages back, oldest first; the file is removed when the
+    /// returned iterator is dropped (read to the end or not).
+    pub(crate) fn replay(mut self) -> Result<Replay> {
+        let where_ = self.where_();
+        self.file
+            .seek(SeekFrom::Start(0))
+            .map_err(|e| replay_error(&where_, e))?;
+        Ok(Replay {
+            lines: BufReader::with_capacity(256 * 1024, self.file).lines(),
+            left: self.pages,
+            where_,
+            _named: self.named,
+        })
+    }
+
+    fn where_(&self) -> PathBuf {
+        self.named
+            .as_ref()
+            .map_or_else(std::env::temp_dir, |p| p.to_path_buf())
+    }
+}
+
+/// The pages of a [`Spill`] being read back (see [`Spill::replay`]).
+pub(crate) struct Replay {
+    lines: std::io::Lines<BufReader<File>>,
+    left: u64,
+    where_: PathBuf,
+    _named: Option<tempfile::TempPath>,
+}
+
+impl Iterator for Replay {
+    type Item = Result<Vec<Value>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let page = match self.lines.next() {
+            Some(Ok(line)) => {
+                serde_json::from_str(&line).map_err(|e| replay_error(&self.where_, e.into()))
+            }
+            Some(Err(e)) => Err(replay_error(&self.where_, e)),
+            None => Err(replay_error(
+                &self.where_,
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the file ended before its last page",
+                ),
+            )),
+        };
+        if page.is_err() {
+            self.left = 0;
+        }
+        Some(page)
+    }
+}
+
+/// A spilled page that cannot be read back: the report fails (nothing
+/// unread is committed), and the next run reads those records again.
+fn replay_error(where_: &Path, e: std::io::Error) -> Error {
+    Error::Output {
+        path: where_.to_path_buf(),
+        source: std::io::Error::new(
+            e.kind(),
+            format!(
+                "reading back search pages kept on disk while they waited for their turn: {e}; \
+                 check the temporary directory (TMPDIR) has space and works, then run again: \
+                 the export resumes from its last checkpoint"
+            ),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pages_come_back_in_order_and_the_named_file_goes_with_the_replay() {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut spill = Spill::create(Some(dir.path())).expect("spill");
+        let pages: Vec<Vec<Value>> = (0..3)
+            .map(|p| {
+                (0..4)
+                    .map(|i| json!({"id": format!("c{p}-{i}"), "n": i}))
+                    .collect()
+            })
+            .collect();
+        for page in &pages {
+            spill.push(page).expect("push");
+        }
+        assert_eq!(spill.pages(), 3);
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
+        let replay = spill.replay().expect("replay");
+        let back: Vec<Vec<Value>> = replay.collect::<Result<_>>().expect("read back");
+        assert_eq!(back, pages);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("ls").count(),
+            0,
+            "the file is removed once replayed"
+        );
+    }
+
+    #[test]
+    fn an_unnamed_spill_replays_too() {
+        let mut spill = Spill::create(None).expect("spill");
+        spill.push(&[json!({"id": "a"})]).expect("push");
+        spill
+            .push(&[json!({"id": "b"}), json!({"id": "c"})])
+            .expect("push");
+        let back: Vec<Vec<Value>> = spill
+            .replay()
+            .expect("replay")
+            .collect::<Result<_>>()
+            .expect("read");
+        assert_eq!(
+            back,
+            [
+                vec![json!({"id": "a"})],
+                vec![json!({"id": "b"}), json!({"id": "c"})]
+            ]
+        );
+    }
+}
