@@ -98,6 +98,15 @@ impl Settings {
         } else {
             file.reports.unwrap_or_default()
         };
+        if !names.is_empty() && names.iter().all(|n| n.trim().is_empty()) {
+            // `--reports ''` (an unset variable in a script) is a mistake,
+            // not a request for every report.
+            return Err(Error::Config(
+                "`reports` (--reports) is given but names no report; name some \
+                 (`intercom-export reports` lists them) or leave it out for the default reports"
+                    .into(),
+            ));
+        }
         let mut reports = names
             .iter()
             .filter(|n| !n.trim().is_empty())

@@ -142,6 +142,7 @@ fn bad_values_are_rejected_with_the_reason() {
     assert!(e("max_requests_per_minute = 0").contains("at least 1"));
     assert!(e("base_url = \"http://example.com\"").contains("plain http"));
     assert!(e("reports = [\"nope\"]").contains("valid reports are"));
+    assert!(e("reports = [\"\"]").contains("names no report"));
 }
 
 #[test]
