@@ -28,6 +28,16 @@ pub(crate) trait FormatWriter: Send {
 }
 
 /// What the writer knows of a format.
+/// Opens a part of one format over `out` (a `.tmp` file that hashes what
+/// it is given); `row_groups` is the run's shared Parquet row-group budget
+/// (formats without row groups ignore it).
+pub(crate) type OpenPart = fn(
+    row_groups: crate::output::budget::RowGroupBudget,
+    out: HashingWriter,
+    schema: SchemaRef,
+    report: &str,
+) -> Result<Box<dyn FormatWriter>>;
+
 #[derive(Debug)]
 pub(crate) struct FormatSpec {
     /// The file name extension of its parts (`part-00000.<extension>`).
@@ -39,10 +49,5 @@ pub(crate) struct FormatSpec {
     /// report in errors.
     /// Open a part over `out`; `row_groups` is the run's shared Parquet
     /// row-group budget (formats without row groups ignore it).
-    pub(crate) open: fn(
-        row_groups: crate::output::budget::RowGroupBudget,
-        out: HashingWriter,
-        schema: SchemaRef,
-        report: &str,
-    ) -> Result<Box<dyn FormatWriter>>,
+    pub(crate) open: OpenPart,
 }
