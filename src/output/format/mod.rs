@@ -46,8 +46,6 @@ pub(crate) struct FormatSpec {
     /// types); otherwise as the format's own lists.
     pub(crate) flat: bool,
     /// Open a part on `out` for batches of `schema`; `report` names the
-    /// report in errors.
-    /// Open a part over `out`; `row_groups` is the run's shared Parquet
-    /// row-group budget (formats without row groups ignore it).
+    /// report in errors (see [`OpenPart`]).
     pub(crate) open: OpenPart,
 }
