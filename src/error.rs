@@ -124,7 +124,7 @@ impl Error {
     pub fn scope(&self) -> Scope {
         match self {
             Error::Config(_) => Scope::Run,
-            Error::Http(h) if h.is_auth() => Scope::Run,
+            Error::Http(h) if h.is_auth() || h.is_connect_failure() => Scope::Run,
             Error::Http(HttpError::Status { status, .. }) => match status {
                 404 | 410 | 408 | 429 => Scope::Item,
                 s if *s >= 500 => Scope::Item,
@@ -157,6 +157,13 @@ impl Error {
     /// True when Intercom rejected the token itself (not a per-endpoint 403).
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, Error::Http(HttpError::Unauthorized { .. }))
+    }
+
+    /// No connection to Intercom could be opened after the client's
+    /// retries ([`HttpError::is_connect_failure`]): like a rejected token,
+    /// no other report of the run would succeed either.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Http(h) if h.is_connect_failure())
     }
 
     pub(crate) fn state(path: impl Into<PathBuf>, e: impl std::fmt::Display) -> Self {

@@ -336,7 +336,9 @@ fn query(spec: &SearchSpec, window: Window, g: Granularity) -> Value {
 pub(crate) fn degradable(e: &Error) -> bool {
     match e {
         Error::Http(HttpError::Status { status, .. }) => *status == 408 || *status >= 500,
-        Error::Http(HttpError::Transport { .. } | HttpError::Body { .. }) => true,
+        // No connection at all: smaller pages would not help.
+        Error::Http(h @ HttpError::Transport { .. }) => !h.is_connect_failure(),
+        Error::Http(HttpError::Body { .. }) => true,
         _ => false,
     }
 }

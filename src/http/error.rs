@@ -56,7 +56,16 @@ pub enum HttpError {
     Body { endpoint: String, message: String },
 }
 
+/// How a [`HttpError::Transport`] message starts when no connection could
+/// be opened (refused, no route, DNS).
+pub(super) const CONNECT_FAILED: &str = "could not connect";
+
 impl HttpError {
+    /// No connection to the server could be opened (see [`CONNECT_FAILED`]).
+    pub fn is_connect_failure(&self) -> bool {
+        matches!(self, HttpError::Transport { message, .. } if message.starts_with(CONNECT_FAILED))
+    }
+
     /// True for authentication and permission failures.
     pub fn is_auth(&self) -> bool {
         matches!(
@@ -97,7 +106,7 @@ pub(super) fn describe_reqwest_error(e: &reqwest::Error) -> String {
     let mut msg = if e.is_timeout() {
         "request timed out".to_string()
     } else if e.is_connect() {
-        "could not connect".to_string()
+        CONNECT_FAILED.to_string()
     } else {
         "request failed".to_string()
     };

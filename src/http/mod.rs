@@ -69,7 +69,15 @@ pub struct ClientStats {
     /// The latest `X-RateLimit-Limit` seen (calls per 10-second window);
     /// 0 until a response states one.
     pub rate_limit_per_10s: AtomicU32,
+    /// Some response (any status) came back: the server has been reached.
+    pub answered: std::sync::atomic::AtomicBool,
 }
+
+/// Attempts of one request while no connection to the server could ever be
+/// opened (a wrong `--base-url`, port or region): a few, not the whole
+/// `max_retry_time`, which is meant for an outage of a server that was
+/// reached.
+pub const NEVER_REACHED_ATTEMPTS: u32 = 3;
 
 /// A point-in-time copy of [`ClientStats`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -319,9 +327,15 @@ impl IntercomClient {
                 })?;
         let attempt = || self.attempt::<T>(method.clone(), url.clone(), &endpoint, body);
         let decide = |f: &Failure| retry::classify_for(resend, &f.error, f.reached_server);
+        let unreached = std::sync::atomic::AtomicU32::new(0);
+        let never_reached = |f: &Failure| {
+            !f.reached_server
+                && !self.stats.answered.load(Ordering::Relaxed)
+                && unreached.fetch_add(1, Ordering::Relaxed) + 1 >= NEVER_REACHED_ATTEMPTS
+        };
         attempt
             .retry(self.retry)
-            .when(|f| matches!(decide(f), Decision::Retry(_)))
+            .when(|f| matches!(decide(f), Decision::Retry(_)) && !never_reached(f))
             .adjust(|f, backoff| match (decide(f), backoff) {
                 // Out of attempts or time: stop, whatever the server asked.
                 (_, None) => None,
@@ -370,6 +384,7 @@ impl IntercomClient {
             reached_server: !e.is_connect(),
             error: transport(e),
         })?;
+        self.stats.answered.store(true, Ordering::Relaxed);
         ticket.observe(resp.headers());
         drop(ticket);
         let limit = stated_limit(resp.headers());

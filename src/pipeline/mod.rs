@@ -367,7 +367,7 @@ async fn fail_report(
     let _ = state
         .record_report_failure(run, report.as_str(), &message)
         .await;
-    if e.is_unauthorized() {
+    if e.is_unauthorized() || e.is_unreachable() {
         return Err(e);
     }
     tracing::error!(%report, error = %message, "report failed; its cursor stays at its last commit");

@@ -318,3 +318,45 @@ async fn state_show_and_reset_of_one_report() {
     );
     assert_eq!(run_dirs(&world.output(), "leads").len(), 1);
 }
+
+/// A server that can never be reached (a wrong port here) fails the run in
+/// a few attempts with exit 1 and the reason, instead of retrying every
+/// report for `max_retry_time` and halving its pages as if the server were
+/// struggling (a refused connection reached no server at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_never_reached_ends_the_run_at_once_with_exit_1() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        listener.local_addr().expect("its address").port()
+        // dropped: nothing listens there any more
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &format!("http://127.0.0.1:{port}"),
+        "--reports",
+        "admins,users,conversations,conversation_parts",
+        "--output",
+        &dir.path().join("out").display().to_string(),
+        "--state",
+        &dir.path().join("state.db").display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("could not connect"), "{err}");
+    assert!(
+        !err.contains("splitting the window") && !err.contains("smaller pages"),
+        "a refused connection is not a struggling server: {err}"
+    );
+    // Each report tried at most a few times, never for max_retry_time.
+    let retries = err.matches("retrying request").count();
+    assert!(
+        retries <= 4 * (intercom_export::http::NEVER_REACHED_ATTEMPTS as usize - 1),
+        "{retries} retries: {err}"
+    );
+}
