@@ -120,9 +120,20 @@ pub(super) fn write_summaries_json(
     if let [one] = runs
         && one.name.is_empty()
     {
-        return match &one.result {
-            Ok(summary) => write_summary_json(path, summary, status),
-            Err(_) => Ok(()),
+        return match (&one.result, path) {
+            (Ok(summary), _) => write_summary_json(path, summary, status),
+            // A run that could not run still says so to the scheduler that
+            // reads this file (Airflow, …): its status, exit code and why.
+            (Err(e), Some(path)) => write_json(
+                path,
+                &serde_json::json!({
+                    "status": "failed",
+                    "exit_code": super::exit_status(e) as i32,
+                    "error": format!("{e:#}"),
+                    "reports": [],
+                }),
+            ),
+            (Err(_), None) => Ok(()),
         };
     }
     let Some(path) = path else {
@@ -160,8 +171,13 @@ pub(super) fn write_summaries_json(
         "workspaces": workspaces,
         "failed_workspaces": failed,
     });
+    write_json(path, &doc)
+}
+
+/// Write `doc` to `path` (tmp + rename).
+fn write_json(path: &Path, doc: &serde_json::Value) -> anyhow::Result<()> {
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_string_pretty(&doc)? + "\n")
+    std::fs::write(&tmp, serde_json::to_string_pretty(doc)? + "\n")
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
             Error::Config(format!(

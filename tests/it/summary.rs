@@ -123,3 +123,43 @@ async fn allowed_calls_used_follows_the_stated_limit_and_the_run_time() {
 
 // The case where no response states a limit is in `bugreports.rs` (a fake
 // Intercom that sends no `X-RateLimit-*` headers).
+
+/// A run that cannot run (its token is refused) still writes
+/// `--summary-json`, so the scheduler reading it learns why: status
+/// `failed`, the process's exit code and the error, and never the token.
+#[tokio::test]
+async fn a_refused_token_still_writes_the_summary_json() {
+    let token = "refused-token-3f9a";
+    let world = World::start(SimConfig {
+        contacts: 10,
+        conversations: 5,
+        reject_tokens: vec![token.to_string()],
+        ..SimConfig::default()
+    })
+    .await;
+    let mut args = crate::crash::sync_args(&world, "sync");
+    let json = world.dir.path().join("summary.json");
+    args.extend([
+        "--reports".to_string(),
+        "users,admins".to_string(),
+        "--summary-json".to_string(),
+        json.display().to_string(),
+    ]);
+    let out = crate::harness::run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", token)]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        crate::harness::stderr(&out)
+    );
+    let text = std::fs::read_to_string(&json).expect("the summary JSON is written");
+    assert!(!text.contains(token), "the token is never written: {text}");
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(doc["status"], "failed", "{doc}");
+    assert_eq!(doc["exit_code"], 3, "{doc}");
+    let error = doc["error"].as_str().expect("error");
+    assert!(
+        error.contains("401") || error.contains("refused"),
+        "{error}"
+    );
+}
