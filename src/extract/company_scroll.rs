@@ -263,17 +263,7 @@ mod tests {
         })
         .await
         .expect("simulator");
-        let client = IntercomClient::new(crate::http::ClientConfig {
-            base_url: sim.base_url().parse().expect("url"),
-            intercom_version: "2.16".into(),
-            token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
-            request_timeout: std::time::Duration::from_secs(30),
-            max_retries: 2,
-            max_retry_time: std::time::Duration::from_secs(10),
-            max_requests_per_minute: None,
-            max_in_flight: 2,
-        })
-        .expect("client");
+        let client = crate::http::test_client(&sim.base_url(), 2);
         let options = ExtractOptions {
             per_page: 50,
             concurrency: 2,
@@ -311,17 +301,7 @@ mod tests {
         })
         .await
         .expect("simulator");
-        let client = IntercomClient::new(crate::http::ClientConfig {
-            base_url: sim.base_url().parse().expect("url"),
-            intercom_version: "2.16".into(),
-            token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
-            request_timeout: std::time::Duration::from_secs(30),
-            max_retries: 2,
-            max_retry_time: std::time::Duration::from_secs(10),
-            max_requests_per_minute: None,
-            max_in_flight: 8,
-        })
-        .expect("client");
+        let client = crate::http::test_client(&sim.base_url(), 8);
         let options = ExtractOptions {
             per_page: 50,
             concurrency: 2,

@@ -66,17 +66,7 @@ async fn completed_windows_checkpoint_a_cursor_covering_exactly_the_rows_before(
     })
     .await
     .expect("simulator");
-    let client = IntercomClient::new(crate::http::ClientConfig {
-        base_url: sim.base_url().parse().expect("url"),
-        intercom_version: "2.16".into(),
-        token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
-        request_timeout: Duration::from_secs(30),
-        max_retries: 2,
-        max_retry_time: Duration::from_secs(10),
-        max_requests_per_minute: None,
-        max_in_flight: 2,
-    })
-    .expect("client");
+    let client = crate::http::test_client(&sim.base_url(), 2);
     let spec = crate::reports::conversations::search_spec("all", "updated_at");
     let sink = Recorder::default();
     // 4 a page: windows of at most 80 rows; a checkpoint after each.

@@ -18,13 +18,16 @@ mod headers;
 pub mod inflight;
 pub mod pace;
 pub mod retry;
+mod stats;
 
 pub use error::{HttpError, permission};
 use error::{describe_reqwest_error, error_details};
 use headers::{canonical_link, server_wait, stated_limit};
+use stats::snapshot;
+pub use stats::{ClientStats, StatsSnapshot};
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use backon::{ExponentialBuilder, Retryable};
@@ -60,59 +63,11 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
 }
 
-/// Counters for the run summary.
-#[derive(Debug, Default)]
-pub struct ClientStats {
-    pub requests: AtomicU64,
-    pub retries: AtomicU64,
-    pub rate_limited: AtomicU64,
-    /// The latest `X-RateLimit-Limit` seen (calls per 10-second window);
-    /// 0 until a response states one.
-    pub rate_limit_per_10s: AtomicU32,
-    /// Some response (any status) came back: the server has been reached.
-    pub answered: std::sync::atomic::AtomicBool,
-}
-
 /// Attempts of one request while no connection to the server could ever be
 /// opened (a wrong `--base-url`, port or region): a few, not the whole
 /// `max_retry_time`, which is meant for an outage of a server that was
 /// reached.
 pub const NEVER_REACHED_ATTEMPTS: u32 = 3;
-
-/// A point-in-time copy of [`ClientStats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// HTTP attempts sent (each retry counts).
-    pub requests: u64,
-    pub retries: u64,
-    /// Responses with HTTP 429.
-    pub rate_limited: u64,
-    /// The latest `X-RateLimit-Limit` a response stated: Intercom's allowed
-    /// calls per 10-second window for this token (1,666 for private apps).
-    /// `None` while no response has carried the header.
-    pub rate_limit_per_10s: Option<u32>,
-    /// The calls the client allows in flight now ([`inflight::Gate`]:
-    /// the allowed rate × the measured latency, within `[1, max_in_flight]`).
-    pub in_flight_target: usize,
-    /// The most calls the client had in flight at once since it was built.
-    pub peak_in_flight: usize,
-}
-
-impl StatsSnapshot {
-    /// What happened between `earlier` and this snapshot.
-    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
-        StatsSnapshot {
-            requests: self.requests.saturating_sub(earlier.requests),
-            retries: self.retries.saturating_sub(earlier.retries),
-            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
-            // The limit is a state, not a counter: the later one holds.
-            rate_limit_per_10s: self.rate_limit_per_10s.or(earlier.rate_limit_per_10s),
-            // States too: the client's target now and its peak so far.
-            in_flight_target: self.in_flight_target,
-            peak_in_flight: self.peak_in_flight,
-        }
-    }
-}
 
 /// Intercom API client. Cheap to clone (shares the connection pool).
 #[derive(Clone)]
@@ -446,21 +401,6 @@ impl IntercomClient {
     }
 }
 
-/// A point-in-time copy of `stats`.
-/// `stats` read now, with the client's in-flight target and peak (shared
-/// by every clone).
-fn snapshot(stats: &ClientStats, gate: &inflight::Gate) -> StatsSnapshot {
-    StatsSnapshot {
-        requests: stats.requests.load(Ordering::Relaxed),
-        retries: stats.retries.load(Ordering::Relaxed),
-        rate_limited: stats.rate_limited.load(Ordering::Relaxed),
-        rate_limit_per_10s: Some(stats.rate_limit_per_10s.load(Ordering::Relaxed))
-            .filter(|l| *l > 0),
-        in_flight_target: gate.target(),
-        peak_in_flight: gate.peak(),
-    }
-}
-
 /// One failed attempt, and whether the request got to the server.
 struct Failure {
     error: HttpError,
@@ -502,6 +442,23 @@ impl ServerCursorReads<'_> {
     pub fn max_wait(&self) -> Duration {
         self.client.max_retry_time
     }
+}
+
+/// A client of `base_url` for unit tests: token `t`, version 2.16, 30 s
+/// timeout, 2 retries within 10 s, at most `max_in_flight` calls out.
+#[cfg(test)]
+pub(crate) fn test_client(base_url: &str, max_in_flight: usize) -> IntercomClient {
+    IntercomClient::new(ClientConfig {
+        base_url: base_url.parse().expect("url"),
+        intercom_version: DEFAULT_INTERCOM_VERSION.into(),
+        token: AccessToken::new("t".to_string()).expect("token"),
+        request_timeout: Duration::from_secs(30),
+        max_retries: 2,
+        max_retry_time: Duration::from_secs(10),
+        max_requests_per_minute: None,
+        max_in_flight,
+    })
+    .expect("client")
 }
 
 #[cfg(test)]

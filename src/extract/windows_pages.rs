@@ -1,0 +1,199 @@
+//! One window's pages in [`super::read_windows`]: a page request
+//! ([`fetch`]), its answer taken into the window ([`take_page`]: kept,
+//! shrunk, split or failed), pages past the memory budget spilled to disk
+//! ([`spill_last`]) and a window's pages handed to the sink in order
+//! ([`deliver_kept`], [`deliver`]).
+
+use super::*;
+
+/// Move `slot`'s last page in memory to the end of its file (made on its
+/// first page past the budget). On an error the page stays in memory,
+/// after the pages the file holds.
+pub(super) fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std::io::Result<()> {
+    let Some(page) = slot.pages.last() else {
+        return Ok(());
+    };
+    let spill = match &mut slot.spill {
+        Some(spill) => spill,
+        None => {
+            slot.spill_at = slot.pages.len() - 1;
+            slot.spill.insert(Spill::create(dir)?)
+        }
+    };
+    spill.push(page)?;
+    slot.pages.pop();
+    Ok(())
+}
+
+/// Deliver what a window read before its turn, in the order it was read:
+/// the pages in memory before its file, the file's pages (the file is
+/// removed after), the pages in memory after it.
+pub(super) async fn deliver_kept(
+    path: &str,
+    kept: Kept,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+) -> Result<()> {
+    let Kept {
+        mut pages,
+        spill,
+        spill_at,
+    } = kept;
+    let after = match &spill {
+        Some(_) => pages.split_off(spill_at.min(pages.len())),
+        None => Vec::new(),
+    };
+    for records in pages {
+        deliver(path, records, tracker, tx).await?;
+    }
+    if let Some(spill) = spill {
+        for records in spill.replay()? {
+            deliver(path, records?, tracker, tx).await?;
+        }
+    }
+    for records in after {
+        deliver(path, records, tracker, tx).await?;
+    }
+    Ok(())
+}
+
+/// One page request, tagged with its window's key.
+pub(super) async fn fetch(
+    source: &impl PageSource,
+    key: i64,
+    window: Window,
+    per_page: u32,
+    starting_after: Option<String>,
+) -> (i64, Result<Page>) {
+    let page = source
+        .window_page(window, per_page, starting_after.as_deref())
+        .await;
+    (key, page)
+}
+
+/// Take one page's answer into its window: keep its new records, move the
+/// window's cursor on, or decide to shrink the pages, split the window, or
+/// fail the report.
+pub(super) fn take_page(
+    reader: &Reader<'_>,
+    slot: &mut Slot,
+    result: Result<Page>,
+    split_rows: u64,
+    per_page: &mut u32,
+) -> Result<Option<Split>> {
+    let g = reader.spec.granularity;
+    let page = match result {
+        Ok(page) => page,
+        Err(e) => {
+            let label = slot.label();
+            if reader.shrink(&mut slot.per_page, &e, &label, &mut slot.degraded) {
+                // Start the window again at the smaller size: a cursor is
+                // not meant to survive a change of page size.
+                *per_page = (*per_page).min(slot.per_page);
+                slot.starting_after = None;
+                slot.pages_read = 0;
+                slot.state = State::Ready;
+                return Ok(None);
+            }
+            if degradable(&e)
+                && slot.failure_splits < MAX_FAILURE_SPLITS
+                && let Some((a, b)) = slot.window.split_to(g, reader.min_day)
+            {
+                tracing::warn!(endpoint = %reader.endpoint(), error = %e, window = %label, "pages keep failing at the smallest page size; splitting the window");
+                reader.degraded(&label, &mut slot.degraded);
+                return Ok(Some(Split {
+                    a,
+                    b,
+                    failure_splits: slot.failure_splits + 1,
+                }));
+            }
+            return Err(e);
+        }
+    };
+    let first = slot.starting_after.is_none();
+    if first
+        && page.total_count.is_some_and(|t| t > split_rows)
+        && let Some((a, b)) = slot.window.split_to(g, reader.min_day)
+    {
+        tracing::debug!(endpoint = reader.spec.path, lo = slot.window.lo, hi = slot.window.hi, total = ?page.total_count, "window over budget; splitting");
+        return Ok(Some(Split {
+            a,
+            b,
+            failure_splits: slot.failure_splits,
+        }));
+    }
+    page.check_complete(&reader.endpoint(), first)?;
+    slot.pages_read += 1;
+    for record in &page.data {
+        if let Some(id) = record.get("id").and_then(Value::as_str)
+            && !slot.listed.contains(id)
+        {
+            slot.listed.insert(id.to_string());
+        }
+    }
+    let next = page.next_cursor();
+    let total = page.total_count;
+    let kept = keep_new(reader.spec.path, slot.window, page.data, &mut slot.seen)?;
+    if !kept.is_empty() {
+        slot.pages.push(kept);
+    }
+    match next {
+        Some(c) => {
+            slot.starting_after = Some(c);
+            slot.state = State::Ready;
+        }
+        None => {
+            if slot.pages_read > 1 {
+                short_read(
+                    reader.anomalies,
+                    &reader.endpoint(),
+                    &slot.label(),
+                    slot.listed.len(),
+                    total,
+                );
+            }
+            // Only a window still reading needs what it has seen.
+            slot.seen = Sent::new();
+            slot.listed = HashSet::new();
+            slot.state = State::Done;
+        }
+    }
+    Ok(None)
+}
+
+/// The records inside `window` not yet seen by it (`(id, updated_at)`).
+pub(crate) fn keep_new(
+    path: &str,
+    window: Window,
+    records: Vec<Value>,
+    seen: &mut Sent,
+) -> Result<Vec<Value>> {
+    let mut kept = Vec::with_capacity(records.len());
+    for record in records {
+        let (id, t) = identity(path, &record)?;
+        if window.contains(t) && seen.insert((id.to_string(), t)) {
+            kept.push(record);
+        }
+    }
+    Ok(kept)
+}
+
+/// Send the records new to the cursor (see [`CursorTracker::accept`]).
+pub(crate) async fn deliver(
+    path: &str,
+    records: Vec<Value>,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+) -> Result<()> {
+    let mut fresh = Vec::with_capacity(records.len());
+    for record in records {
+        let (id, t) = identity(path, &record)?;
+        if tracker.accept(id, t) {
+            fresh.push(record);
+        }
+    }
+    if !fresh.is_empty() {
+        tx.rows(fresh).await?;
+    }
+    Ok(())
+}

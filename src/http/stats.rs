@@ -1,0 +1,69 @@
+//! The client's counters ([`ClientStats`], shared by clones; a counted
+//! clone has its own too) and their point-in-time copy for the run summary
+//! ([`StatsSnapshot`]).
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use super::inflight;
+
+/// Counters for the run summary.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub rate_limited: AtomicU64,
+    /// The latest `X-RateLimit-Limit` seen (calls per 10-second window);
+    /// 0 until a response states one.
+    pub rate_limit_per_10s: AtomicU32,
+    /// Some response (any status) came back: the server has been reached.
+    pub answered: std::sync::atomic::AtomicBool,
+}
+
+/// A point-in-time copy of [`ClientStats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// HTTP attempts sent (each retry counts).
+    pub requests: u64,
+    pub retries: u64,
+    /// Responses with HTTP 429.
+    pub rate_limited: u64,
+    /// The latest `X-RateLimit-Limit` a response stated: Intercom's allowed
+    /// calls per 10-second window for this token (1,666 for private apps).
+    /// `None` while no response has carried the header.
+    pub rate_limit_per_10s: Option<u32>,
+    /// The calls the client allows in flight now ([`inflight::Gate`]:
+    /// the allowed rate × the measured latency, within `[1, max_in_flight]`).
+    pub in_flight_target: usize,
+    /// The most calls the client had in flight at once since it was built.
+    pub peak_in_flight: usize,
+}
+
+impl StatsSnapshot {
+    /// What happened between `earlier` and this snapshot.
+    pub fn since(self, earlier: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            requests: self.requests.saturating_sub(earlier.requests),
+            retries: self.retries.saturating_sub(earlier.retries),
+            rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
+            // The limit is a state, not a counter: the later one holds.
+            rate_limit_per_10s: self.rate_limit_per_10s.or(earlier.rate_limit_per_10s),
+            // States too: the client's target now and its peak so far.
+            in_flight_target: self.in_flight_target,
+            peak_in_flight: self.peak_in_flight,
+        }
+    }
+}
+
+/// `stats` read now, with the client's in-flight target and peak (shared
+/// by every clone).
+pub(super) fn snapshot(stats: &ClientStats, gate: &inflight::Gate) -> StatsSnapshot {
+    StatsSnapshot {
+        requests: stats.requests.load(Ordering::Relaxed),
+        retries: stats.retries.load(Ordering::Relaxed),
+        rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+        rate_limit_per_10s: Some(stats.rate_limit_per_10s.load(Ordering::Relaxed))
+            .filter(|l| *l > 0),
+        in_flight_target: gate.target(),
+        peak_in_flight: gate.peak(),
+    }
+}
