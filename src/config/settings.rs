@@ -292,7 +292,8 @@ impl Settings {
             f.token_file = ws.token_file.clone();
             if ws.token_env.is_none() && ws.token_file.is_none() {
                 return Err(Error::Config(format!(
-                    "[[workspace]] `{}` has no token: set `token_env` to the name of the                      environment variable that holds its access token, or `token_file`",
+                    "[[workspace]] `{}` has no token: set `token_env` to the name of the \
+                     environment variable that holds its access token, or `token_file`",
                     ws.name
                 )));
             }
@@ -310,9 +311,38 @@ impl Settings {
                 .unwrap_or_else(|| base_output.join(&ws.name));
             settings.token_env = ws.token_env.clone();
             settings.workspace = ws.name;
+            if let Some(other) = all
+                .iter()
+                .find(|o: &&Settings| o.output_dir == settings.output_dir)
+            {
+                return Err(Error::Config(format!(
+                    "[[workspace]] `{}` and `{}` both write to {}: their files would mix and \
+                     each run's cleanup would remove the other's; give each its own `output` \
+                     (or leave `output` out: each then writes to <output_dir>/<name>)",
+                    other.workspace,
+                    settings.workspace,
+                    settings.output_dir.display()
+                )));
+            }
             all.push(settings);
         }
         Ok(all)
+    }
+
+    /// Where [`Settings::token`] reads the token from, for messages (never
+    /// the token): `the environment variable X (its token_env)`, `the file
+    /// P (token_file)` or `the environment variable INTERCOM_ACCESS_TOKEN`.
+    pub fn token_source(&self) -> String {
+        match (&self.token_env, &self.token_file) {
+            (Some(var), _) => format!("the environment variable {var} (its `token_env`)"),
+            (None, Some(path)) if self.workspace.is_empty() => format!(
+                "the file {} (`token_file`), unless {} is set",
+                path.display(),
+                super::TOKEN_ENV
+            ),
+            (None, Some(path)) => format!("the file {} (its `token_file`)", path.display()),
+            (None, None) => format!("the environment variable {}", super::TOKEN_ENV),
+        }
     }
 
     /// The access token: a `[[workspace]]`'s own `token_env` or

@@ -114,7 +114,26 @@ fn bad_workspace_blocks_are_named() {
     };
     let err = e("[[workspace]]\nname = \"a\"\ntoken_evn = \"X\"\n");
     assert!(err.contains("did you mean `token_env`"), "{err}");
-    assert!(e("[[workspace]]\nname = \"a\"\n").contains("has no token"));
+    let no_token = e("[[workspace]]\nname = \"a\"\n");
+    assert!(
+        no_token.contains("has no token") && !no_token.contains("  "),
+        "one space between words: {no_token}"
+    );
+    // Two blocks writing to one directory would mix their files.
+    let shared = e(
+        "[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\noutput = \"out/x\"\n\
+                    [[workspace]]\nname = \"b\"\ntoken_env = \"Y\"\noutput = \"out/x\"\n",
+    );
+    assert!(
+        shared.contains("`a` and `b` both write to out/x") && shared.contains("its own `output`"),
+        "{shared}"
+    );
+    // …also when one's `output` is the other's default `<output_dir>/<name>`.
+    let shared = e(
+        "output_dir = \"o\"\n[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\n\
+                    [[workspace]]\nname = \"b\"\ntoken_env = \"Y\"\noutput = \"o/a\"\n",
+    );
+    assert!(shared.contains("both write to o/a"), "{shared}");
     assert!(e("[[workspace]]\nname = \"a/b\"\ntoken_env = \"X\"\n").contains("not allowed"));
     let twice = "[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\n";
     assert!(e(&format!("{twice}{twice}")).contains("unique"));

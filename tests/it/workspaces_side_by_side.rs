@@ -241,6 +241,16 @@ async fn a_workspace_whose_token_is_refused_fails_alone() {
         text.contains("workspace refused: failed:") && text.contains("401"),
         "{text}"
     );
+    // It names where that workspace's token came from (its `token_env`),
+    // not the single-workspace variable every block ignores.
+    let block = text
+        .lines()
+        .find(|l| l.starts_with("workspace refused: failed:"))
+        .expect("the refused workspace's line");
+    assert!(
+        block.contains("TOKEN_1 (its `token_env`)") && !block.contains("INTERCOM_ACCESS_TOKEN"),
+        "{block}"
+    );
     assert!(!text.contains(&refused) && !stderr(&out).contains(&refused));
     let summary = read_json(&summary_path);
     assert_eq!(summary["exit_code"], 3, "{summary}");
