@@ -407,6 +407,7 @@ async fn run_workspace_locked(
             anomalies: Default::default(),
             companies: Default::default(),
             lists: Default::default(),
+            conversations: Default::default(),
         },
         skip_failed,
         shutdown,

@@ -5,7 +5,9 @@
 //! The changed conversations come from the same incremental search as the
 //! `conversations` report (its own cursor); each is fetched with
 //! `GET /conversations/{id}`, up to `concurrency` at a time while the search
-//! pages keep streaming. Only parts not exported before are written: those
+//! pages keep streaming. That read is shared with the run's other reports
+//! that read conversation details ([`DETAIL_READERS`]): one GET per changed
+//! conversation per run ([`crate::extract::shared_conversations`]). Only parts not exported before are written: those
 //! updated after the cursor, or at the cursor's second when their
 //! conversation was not exported at that second. So `(id, updated_at)` is
 //! unique across runs, as for every report.
@@ -34,6 +36,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::shared_conversations::{Claim, SharedConversations};
 use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
@@ -80,6 +83,25 @@ pub static CONVERSATION_PARTS: ReportSpec = ReportSpec {
         })
     },
 };
+
+/// The reports that read conversation details (`GET /conversations/{id}`):
+/// a run's consumers of its [`SharedConversations`].
+pub(crate) const DETAIL_READERS: [ReportName; 3] = [
+    ReportName::ConversationParts,
+    ReportName::LifecycleEvents,
+    ReportName::PartAttachments,
+];
+
+/// The store of conversation details of a run of `reports`: its consumers
+/// are those of them in [`DETAIL_READERS`].
+pub(crate) fn detail_readers(reports: &[ReportName]) -> SharedConversations {
+    SharedConversations::for_run(
+        reports
+            .iter()
+            .filter(|r| DETAIL_READERS.contains(r))
+            .map(|r| r.as_str()),
+    )
+}
 
 /// [`extract`] as the plan's extractor.
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
@@ -255,7 +277,7 @@ async fn resumable(
         let cutoff = PartsCursor::cutoff(saved.as_ref(), id, updated_at, lookback);
         Ok(Some(Job {
             key: ItemKey::at(id, cutoff.failed_since()),
-            parent: (id.to_string(), cutoff),
+            parent: (id.to_string(), Some(updated_at), cutoff),
         }))
     });
     let jobs = map_checkpoints(jobs, |search| {
@@ -267,6 +289,7 @@ async fn resumable(
         .map(|key| Job {
             parent: (
                 key.id.clone(),
+                None,
                 PartCutoff {
                     since: key.at.unwrap_or(i64::MIN),
                     include_since: false,
@@ -281,10 +304,14 @@ async fn resumable(
         anomalies: &options.anomalies,
         out: &pipe,
     };
+    let claim = options.conversations.claim(CONVERSATION_PARTS.name);
+    let claim = &claim;
     let fetching = fan.run(
         jobs,
         retry,
-        |(id, cutoff): (String, PartCutoff)| async move { fetch_parts(client, &id, cutoff).await },
+        |(id, updated_at, cutoff): (String, Option<i64>, PartCutoff)| async move {
+            fetch_parts(client, claim, &id, updated_at, cutoff).await
+        },
     );
     let (searched, fetched) = tokio::join!(searching, fetching);
     let fetched = fetched?;
@@ -295,12 +322,36 @@ async fn resumable(
 /// The conversation search, as messages name it.
 const SEARCH: &str = "POST /conversations/search";
 
-/// `GET /conversations/{id}` and turn its parts into rows. A conversation
-/// gone since (404) is the fan-out's to skip.
-async fn fetch_parts(client: &IntercomClient, id: &str, cutoff: PartCutoff) -> Result<Vec<Value>> {
+/// `GET /conversations/{id}` (through the run's shared reads: `updated_at`
+/// is the version the search saw, `None` for a retried item) and turn its
+/// parts into rows. A conversation gone since (404) is the fan-out's to
+/// skip.
+async fn fetch_parts(
+    client: &IntercomClient,
+    claim: &Claim,
+    id: &str,
+    updated_at: Option<i64>,
+    cutoff: PartCutoff,
+) -> Result<Vec<Value>> {
     let id = url_safe_id(id, SEARCH)?;
-    let conversation: PartsOnly = client.get(&format!("conversations/{id}")).await?;
+    let body = claim.get(client, id, updated_at).await?;
+    let conversation: PartsOnly = decode_conversation(id, &body)?;
     Ok(part_rows(conversation.into_value(), cutoff))
+}
+
+/// Decode the body of `GET /conversations/{id}` as `T`; a body that does
+/// not fit is the item's failure, as the client's own decoding would be.
+pub(crate) fn decode_conversation<T: serde::de::DeserializeOwned>(
+    id: &str,
+    body: &str,
+) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| {
+        crate::http::HttpError::Body {
+            endpoint: format!("GET /conversations/{id}"),
+            message: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// The fields of `GET /conversations/{id}` this report reads. Decoding only
