@@ -129,7 +129,11 @@ enum Entry {
 /// A kept answer.
 enum Kept {
     Memory(Body),
-    Disk { segment: u64, offset: u64, len: usize },
+    Disk {
+        segment: u64,
+        offset: u64,
+        len: usize,
+    },
     /// 404 or 410: the conversation is gone.
     Gone(Gone),
 }
@@ -497,7 +501,10 @@ impl Disk {
             return None;
         }
         let full = |s: &Segment| s.len > 0 && s.len + len > segment_bytes;
-        let current = match self.current.and_then(|c| self.segments.get(&c).map(|s| (c, s))) {
+        let current = match self
+            .current
+            .and_then(|c| self.segments.get(&c).map(|s| (c, s)))
+        {
             Some((c, s)) if !full(s) => c,
             _ => match tempfile::tempfile() {
                 Ok(file) => {

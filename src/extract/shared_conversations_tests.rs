@@ -107,7 +107,11 @@ async fn one_consumer_keeps_nothing_and_a_released_one_frees_what_waited_for_it(
     drop(c);
     assert_eq!(store.stats().entries, 2, "1 was kept only for C");
     store.release(B);
-    assert_eq!(store.stats().entries, 0, "nothing waits for an ended report");
+    assert_eq!(
+        store.stats().entries,
+        0,
+        "nothing waits for an ended report"
+    );
     assert_eq!(store.stats().memory_bytes, 0);
     // Asked after its release, it is not kept for anyone.
     drop(b);
@@ -143,7 +147,10 @@ async fn past_the_memory_budget_bodies_go_to_disk_and_read_back_equal() {
     assert_eq!(calls.load(Ordering::SeqCst), 5, "B's reads sent nothing");
     assert_eq!(store.stats().requests, 5);
     let stats = store.stats();
-    assert_eq!((stats.entries, stats.memory_bytes, stats.disk_bytes), (0, 0, 0));
+    assert_eq!(
+        (stats.entries, stats.memory_bytes, stats.disk_bytes),
+        (0, 0, 0)
+    );
 
     // Past the disk budget too: not kept, the other consumer asks itself.
     let small = SharedConversations::with_budgets([A, B], 0, 100);
@@ -203,9 +210,16 @@ async fn a_cancelled_asker_leaves_the_waiting_one_to_ask_itself() {
     let mut first = Box::pin(a.get_or_fetch(key("1"), || std::future::pending()));
     assert!(futures::poll!(first.as_mut()).is_pending(), "in flight");
     let mut second = Box::pin(b.get_or_fetch(key("1"), || async { Ok(body("1", 20)) }));
-    assert!(futures::poll!(second.as_mut()).is_pending(), "waiting for it");
+    assert!(
+        futures::poll!(second.as_mut()).is_pending(),
+        "waiting for it"
+    );
     drop(first);
     let got = second.await.expect("b");
     assert_eq!(got, body("1", 20));
-    assert_eq!(store.stats().requests, 1, "the cancelled one never answered");
+    assert_eq!(
+        store.stats().requests,
+        1,
+        "the cancelled one never answered"
+    );
 }
