@@ -223,3 +223,47 @@ async fn a_cancelled_asker_leaves_the_waiting_one_to_ask_itself() {
         "the cancelled one never answered"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_client_the_body_is_sent_once_and_is_what_intercom_sent() {
+    let sim = crate::simulator::spawn(crate::simulator::SimConfig {
+        contacts: 5,
+        conversations: 2,
+        parts: 2,
+        companies: 1,
+        ..Default::default()
+    })
+    .await
+    .expect("simulator");
+    let client = crate::http::test_client(&sim.base_url(), 4);
+    let listed: serde_json::Value = client
+        .post(
+            "conversations/search",
+            &serde_json::json!({"query": {"field": "updated_at", "operator": ">", "value": 0}}),
+        )
+        .await
+        .expect("search");
+    let first = &listed["conversations"][0];
+    let id = first["id"].as_str().expect("id").to_string();
+    let updated_at = first["updated_at"].as_i64().expect("updated_at");
+    let direct: serde_json::Value = client
+        .get(&format!("conversations/{id}"))
+        .await
+        .expect("direct");
+    let store = SharedConversations::for_run([A, B]);
+    let (a, b) = (store.claim(A), store.claim(B));
+    let before = client.stats().requests;
+    let (x, y) = tokio::join!(
+        a.get(&client, &id, Some(updated_at)),
+        b.get(&client, &id, Some(updated_at))
+    );
+    let (x, y) = (x.expect("a"), y.expect("b"));
+    assert_eq!(client.stats().requests - before, 1, "one GET for both");
+    assert_eq!(x, y);
+    let decoded: serde_json::Value = serde_json::from_str(&x).expect("json");
+    assert_eq!(decoded, direct, "the body as the API sends it");
+    // A retried item (no search version) is read on its own.
+    a.get(&client, &id, None).await.expect("retry");
+    assert_eq!(client.stats().requests - before, 2);
+    assert_eq!(store.stats().entries, 0);
+}
