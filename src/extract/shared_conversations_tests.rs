@@ -207,7 +207,7 @@ async fn an_error_is_not_kept_but_a_gone_conversation_is() {
 async fn a_cancelled_asker_leaves_the_waiting_one_to_ask_itself() {
     let store = SharedConversations::for_run([A, B]);
     let (a, b) = (store.claim(A), store.claim(B));
-    let mut first = Box::pin(a.get_or_fetch(key("1"), || std::future::pending()));
+    let mut first = Box::pin(a.get_or_fetch(key("1"), std::future::pending));
     assert!(futures::poll!(first.as_mut()).is_pending(), "in flight");
     let mut second = Box::pin(b.get_or_fetch(key("1"), || async { Ok(body("1", 20)) }));
     assert!(
