@@ -42,7 +42,11 @@
 //! - **report**: one output table (`companies`, `conversation_parts`, …):
 //!   its columns and how its rows are read ([`reports`]). The three company
 //!   reports of a run share one companies scroll
-//!   ([`extract::company_scroll`]).
+//!   ([`extract::company_scroll`]), and the reports that read conversation
+//!   details (`conversation_parts`, `lifecycle_events`,
+//!   `part_attachments`: the run's *consumers* of them) one
+//!   `GET /conversations/{id}` per changed conversation
+//!   ([`extract::shared_conversations`]).
 //! - **run**: one `sync` or `backfill` of some reports (`runs` in the state);
 //!   its key (`20261122T015000Z-000042`) names the directory of its files.
 //! - **cursor**: where a report's next incremental export starts (opaque

@@ -424,6 +424,7 @@ async fn run_workspace_locked(
             anomalies: Default::default(),
             companies: Default::default(),
             lists: Default::default(),
+            conversations: Default::default(),
         },
         skip_failed,
         shutdown,

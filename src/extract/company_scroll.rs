@@ -273,6 +273,7 @@ mod tests {
             anomalies: Default::default(),
             companies: CompanySpool::default(),
             lists: Default::default(),
+            conversations: Default::default(),
         };
         // A report whose writer failed on the first page: nothing to reuse.
         assert!(read_all(&client, &options, true).await.is_err());
@@ -311,6 +312,7 @@ mod tests {
             anomalies: Default::default(),
             companies: CompanySpool::default(),
             lists: Default::default(),
+            conversations: Default::default(),
         };
         let (a, b, c) = tokio::join!(
             read_all(&client, &options, false),

@@ -17,6 +17,8 @@
 //!
 //! - [`run_lists`]: the custom-attribute declarations and snapshot lists,
 //!   each read at most once per run and shared by the run's reports.
+//! - [`shared_conversations`]: `GET /conversations/{id}` once per changed
+//!   conversation per run for the reports that read conversation details.
 //!
 //! Everything an extractor produces goes to the pipeline's channel as
 //! [`crate::reports::WriterMsg`]: rows, or a [`Checkpoint`].
@@ -28,6 +30,7 @@ pub mod list;
 pub mod range;
 pub mod run_lists;
 pub mod search;
+pub mod shared_conversations;
 pub(crate) mod spill;
 pub mod window;
 pub mod windows_parallel;
@@ -83,6 +86,10 @@ pub struct ExtractOptions {
     /// read at most once per run (see [`run_lists`]): one per run, cloned
     /// into every export.
     pub lists: run_lists::RunLists,
+    /// The run's conversation details, each read at most once per run for
+    /// the reports that read them (see [`shared_conversations`]): one per
+    /// run, cloned into every export.
+    pub conversations: shared_conversations::SharedConversations,
 }
 
 /// What an extraction produced.

@@ -27,6 +27,7 @@ pub(crate) fn opts(per_page: u32) -> ExtractOptions {
         anomalies: Anomalies::default(),
         companies: Default::default(),
         lists: Default::default(),
+        conversations: Default::default(),
     }
 }
 

@@ -52,7 +52,14 @@ pub(crate) async fn backfill(
         .copied()
         .filter(|r| !left_out.contains(&r.as_str()))
         .collect();
-    let ctx = Arc::new(RunCtx::new(client, state, plan, &run, run_started));
+    let ctx = Arc::new(RunCtx::new(
+        client,
+        state,
+        plan,
+        &run,
+        run_started,
+        &reports,
+    ));
     let job_ref = Arc::new(job.clone());
     let ran = side::side_by_side(side::stages(plan, &reports), &plan.shutdown, |report| {
         let (ctx, job) = (ctx.clone(), job_ref.clone());
@@ -110,6 +117,8 @@ struct Windowed {
 /// another (a stop request ends it between windows). `Err`: the run ends.
 async fn backfill_report(ctx: &RunCtx, job: &BackfillJob, report: ReportName) -> Result<Windowed> {
     let (state, plan, run) = (&ctx.state, &ctx.plan, &ctx.run);
+    // Its claim on the run's shared conversations ends with it.
+    let _claim = plan.extract.conversations.claim(report.as_str());
     let mut done = Windowed {
         leased: Leased::default(),
         stopped: false,

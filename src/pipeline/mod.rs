@@ -147,7 +147,14 @@ pub(crate) async fn sync(
         .copied()
         .filter(|&report| offered(plan, report))
         .collect();
-    let ctx = Arc::new(RunCtx::new(client, state, plan, &run, run_started));
+    let ctx = Arc::new(RunCtx::new(
+        client,
+        state,
+        plan,
+        &run,
+        run_started,
+        &reports,
+    ));
     let ran = side::side_by_side(side::stages(plan, &reports), &plan.shutdown, |report| {
         let ctx = ctx.clone();
         async move { sync_report(&ctx, report).await }
@@ -207,17 +214,23 @@ struct RunCtx {
 }
 
 impl RunCtx {
+    /// The context of a run of `reports`, with the run's one store of
+    /// conversation details for those of them that read conversation
+    /// details ([`crate::extract::shared_conversations`]).
     fn new(
         client: &IntercomClient,
         state: &StateStore,
         plan: &SyncPlan,
         run: &Run,
         run_started: Instant,
+        reports: &[ReportName],
     ) -> Self {
+        let mut plan = plan.clone();
+        plan.extract.conversations = reports::conversation_parts::detail_readers(reports);
         Self {
             client: client.clone(),
             state: state.clone(),
-            plan: plan.clone(),
+            plan,
             run: run.clone(),
             run_started,
             side: side::Side::new(),
@@ -245,6 +258,9 @@ struct Leased {
 /// authentication failure, or the state failed).
 async fn sync_report(ctx: &RunCtx, report: ReportName) -> Result<Leased> {
     let (state, plan, run) = (&ctx.state, &ctx.plan, &ctx.run);
+    // However it ends (also skipped or failed before it read anything), the
+    // report then takes no more of the run's shared conversations.
+    let _claim = plan.extract.conversations.claim(report.as_str());
     let mut done = Leased::default();
     let Some(lease) = take_lease(state, plan, run, report, &mut done.recovered).await? else {
         return Ok(done);

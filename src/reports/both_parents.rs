@@ -5,7 +5,10 @@
 //! `GET /tickets/{id}`), one fan-out after the other, each checkpointed at
 //! its search's windows. The cursor holds both searches' positions
 //! ([`PairCursor`]); each report turns a parent read whole into its rows
-//! ([`RowsOf`]).
+//! ([`RowsOf`]). The conversations are read through the run's shared
+//! conversation details ([`crate::extract::shared_conversations`]): one
+//! GET per changed conversation per run for all the reports that read
+//! them; a report's claim on them ends with its conversation side.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -15,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
 use crate::extract::fanout::{self, FanOut, FanOutOutcome, Feed, ItemKey, Job, Parents};
+use crate::extract::shared_conversations::Claim;
 use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::reports::conversation_parts::PartCutoff;
@@ -159,6 +163,7 @@ pub(crate) async fn extract_both(
             .cloned()
             .collect()
     };
+    let claim = c.options.conversations.claim(report);
     let (out_c, new_c) = side
         .run(
             Kind::Conversation,
@@ -166,8 +171,11 @@ pub(crate) async fn extract_both(
             saved_c.as_ref(),
             &retry_of(Kind::Conversation),
             &|conv| PairCursor::json(Some(&conv), saved_t.as_ref()),
+            Some(&claim),
         )
         .await?;
+    // No more conversations to read: nothing is kept for this report now.
+    drop(claim);
     let final_c = PartsCursor::finished(new_c.as_deref(), saved_c.as_ref())?.or(saved_c);
     let (out_t, new_t) = side
         .run(
@@ -176,6 +184,7 @@ pub(crate) async fn extract_both(
             saved_t.as_ref(),
             &retry_of(Kind::Ticket),
             &|tick| PairCursor::json(final_c.as_ref(), Some(&tick)),
+            None,
         )
         .await?;
     let final_t = PartsCursor::finished(new_t.as_deref(), saved_t.as_ref())?.or(saved_t);
@@ -204,7 +213,8 @@ struct Side<'a> {
 
 impl Side<'_> {
     /// One side's fan-out: its outcome and its search's new cursor (JSON).
-    /// `wrap` makes a checkpoint's [`PartsCursor`] the report's cursor.
+    /// `wrap` makes a checkpoint's [`PartsCursor`] the report's cursor;
+    /// `claim` reads conversations through the run's shared reads.
     async fn run(
         &self,
         kind: Kind,
@@ -212,6 +222,7 @@ impl Side<'_> {
         saved: Option<&PartsCursor>,
         retry: &[String],
         wrap: &dyn Fn(PartsCursor) -> String,
+        claim: Option<&Claim>,
     ) -> Result<(FanOutOutcome, Option<String>)> {
         let options = self.options;
         let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
@@ -225,7 +236,7 @@ impl Side<'_> {
             let cutoff = PartsCursor::cutoff(saved, id, updated_at, lookback);
             Ok(Some(Job {
                 key: ItemKey::at(format!("{prefix}{id}"), cutoff.failed_since()),
-                parent: (parent, cutoff),
+                parent: (parent, Some(updated_at), cutoff),
             }))
         });
         let jobs = map_checkpoints(jobs, |search| {
@@ -241,7 +252,7 @@ impl Side<'_> {
                     include_since: false,
                 };
                 Job {
-                    parent: (json!({ "id": id }), cutoff),
+                    parent: (json!({ "id": id }), None, cutoff),
                     key,
                 }
             })
@@ -256,8 +267,8 @@ impl Side<'_> {
         let fetching = fan.run(
             jobs,
             retry,
-            |(parent, cutoff): (Value, PartCutoff)| async move {
-                let whole = read_whole(client, kind, parent).await?;
+            |(parent, updated_at, cutoff): (Value, Option<i64>, PartCutoff)| async move {
+                let whole = read_whole(client, claim, kind, parent, updated_at).await?;
                 Ok(self.once((self.rows)(kind, &whole, cutoff)))
             },
         );
@@ -286,15 +297,29 @@ impl Side<'_> {
 }
 
 /// A parent with its parts: a conversation by `GET /conversations/{id}`
-/// (search results carry no parts or rating history), a ticket from its
-/// search result when its parts are complete, else `GET /tickets/{id}`.
-async fn read_whole(client: &IntercomClient, kind: Kind, parent: Value) -> Result<Value> {
+/// (search results carry no parts or rating history; through `claim`, the
+/// run's shared reads, for the version `updated_at` its search saw), a
+/// ticket from its search result when its parts are complete, else
+/// `GET /tickets/{id}`.
+async fn read_whole(
+    client: &IntercomClient,
+    claim: Option<&Claim>,
+    kind: Kind,
+    parent: Value,
+    updated_at: Option<i64>,
+) -> Result<Value> {
     match kind {
         Kind::Ticket => ticket_parts::with_parts(client, parent).await,
         Kind::Conversation => {
             let id = parent.get("id").and_then(Value::as_str).unwrap_or_default();
             let id = url_safe_id(id, kind.search())?;
-            Ok(client.get(&format!("conversations/{id}")).await?)
+            match claim {
+                Some(claim) => {
+                    let body = claim.get(client, id, updated_at).await?;
+                    crate::reports::conversation_parts::decode_conversation(id, &body)
+                }
+                None => Ok(client.get(&format!("conversations/{id}")).await?),
+            }
         }
     }
 }

@@ -5,7 +5,9 @@
 //! The changed conversations come from the same incremental search as the
 //! `conversations` report (its own cursor); each is fetched with
 //! `GET /conversations/{id}`, up to `concurrency` at a time while the search
-//! pages keep streaming. Only parts not exported before are written: those
+//! pages keep streaming. That read is shared with the run's other reports
+//! that read conversation details (`DETAIL_READERS`): one GET per changed
+//! conversation per run ([`crate::extract::shared_conversations`]). Only parts not exported before are written: those
 //! updated after the cursor, or at the cursor's second when their
 //! conversation was not exported at that second. So `(id, updated_at)` is
 //! unique across runs, as for every report.
@@ -34,6 +36,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::shared_conversations::{Claim, SharedConversations};
 use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
@@ -80,6 +83,25 @@ pub static CONVERSATION_PARTS: ReportSpec = ReportSpec {
         })
     },
 };
+
+/// The reports that read conversation details (`GET /conversations/{id}`):
+/// a run's consumers of its [`SharedConversations`].
+pub(crate) const DETAIL_READERS: [ReportName; 3] = [
+    ReportName::ConversationParts,
+    ReportName::LifecycleEvents,
+    ReportName::PartAttachments,
+];
+
+/// The store of conversation details of a run of `reports`: its consumers
+/// are those of them in [`DETAIL_READERS`].
+pub(crate) fn detail_readers(reports: &[ReportName]) -> SharedConversations {
+    SharedConversations::for_run(
+        reports
+            .iter()
+            .filter(|r| DETAIL_READERS.contains(r))
+            .map(|r| r.as_str()),
+    )
+}
 
 /// [`extract`] as the plan's extractor.
 fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
@@ -255,7 +277,7 @@ async fn resumable(
         let cutoff = PartsCursor::cutoff(saved.as_ref(), id, updated_at, lookback);
         Ok(Some(Job {
             key: ItemKey::at(id, cutoff.failed_since()),
-            parent: (id.to_string(), cutoff),
+            parent: (id.to_string(), Some(updated_at), cutoff),
         }))
     });
     let jobs = map_checkpoints(jobs, |search| {
@@ -267,6 +289,7 @@ async fn resumable(
         .map(|key| Job {
             parent: (
                 key.id.clone(),
+                None,
                 PartCutoff {
                     since: key.at.unwrap_or(i64::MIN),
                     include_since: false,
@@ -281,10 +304,14 @@ async fn resumable(
         anomalies: &options.anomalies,
         out: &pipe,
     };
+    let claim = options.conversations.claim(CONVERSATION_PARTS.name);
+    let claim = &claim;
     let fetching = fan.run(
         jobs,
         retry,
-        |(id, cutoff): (String, PartCutoff)| async move { fetch_parts(client, &id, cutoff).await },
+        |(id, updated_at, cutoff): (String, Option<i64>, PartCutoff)| async move {
+            fetch_parts(client, claim, &id, updated_at, cutoff).await
+        },
     );
     let (searched, fetched) = tokio::join!(searching, fetching);
     let fetched = fetched?;
@@ -295,12 +322,36 @@ async fn resumable(
 /// The conversation search, as messages name it.
 const SEARCH: &str = "POST /conversations/search";
 
-/// `GET /conversations/{id}` and turn its parts into rows. A conversation
-/// gone since (404) is the fan-out's to skip.
-async fn fetch_parts(client: &IntercomClient, id: &str, cutoff: PartCutoff) -> Result<Vec<Value>> {
+/// `GET /conversations/{id}` (through the run's shared reads: `updated_at`
+/// is the version the search saw, `None` for a retried item) and turn its
+/// parts into rows. A conversation gone since (404) is the fan-out's to
+/// skip.
+async fn fetch_parts(
+    client: &IntercomClient,
+    claim: &Claim,
+    id: &str,
+    updated_at: Option<i64>,
+    cutoff: PartCutoff,
+) -> Result<Vec<Value>> {
     let id = url_safe_id(id, SEARCH)?;
-    let conversation: PartsOnly = client.get(&format!("conversations/{id}")).await?;
+    let body = claim.get(client, id, updated_at).await?;
+    let conversation: PartsOnly = decode_conversation(id, &body)?;
     Ok(part_rows(conversation.into_value(), cutoff))
+}
+
+/// Decode the body of `GET /conversations/{id}` as `T`; a body that does
+/// not fit is the item's failure, as the client's own decoding would be.
+pub(crate) fn decode_conversation<T: serde::de::DeserializeOwned>(
+    id: &str,
+    body: &str,
+) -> Result<T> {
+    serde_json::from_str(body).map_err(|e| {
+        crate::http::HttpError::Body {
+            endpoint: format!("GET /conversations/{id}"),
+            message: e.to_string(),
+        }
+        .into()
+    })
 }
 
 /// The fields of `GET /conversations/{id}` this report reads. Decoding only
@@ -411,81 +462,5 @@ pub(crate) fn plain_text(html: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn conversation(total: u64) -> Value {
-        json!({"id": "42", "created_at": 10, "updated_at": 30, "conversation_parts": {
-        "type": "conversation_part.list", "total_count": total, "conversation_parts": [
-            {"id": "p1", "part_type": "comment", "body": "<p>Hi &amp; bye</p>", "created_at": 10, "updated_at": 10,
-             "attachments": [{"type": "upload"}]},
-            {"id": "p2", "part_type": "close", "body": null, "created_at": 20, "updated_at": 20},
-            {"id": "p3", "part_type": "note", "body": "<b>x</b>", "created_at": 30, "updated_at": 30},
-        ]}})
-    }
-
-    #[test]
-    fn rows_carry_the_conversation_and_flag_truncation() {
-        let rows = part_rows(conversation(3), PartCutoff::ALL);
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[0]["conversation_id"], "42");
-        assert_eq!(rows[0]["conversation_updated_at"], 30);
-        assert_eq!(rows[0]["body_text"], "Hi & bye");
-        assert_eq!(rows[0]["attachment_count"], 1);
-        assert_eq!(rows[0]["parts_truncated"], false);
-        let rows = part_rows(conversation(900), PartCutoff::ALL);
-        assert!(
-            rows.iter()
-                .all(|r| r["parts_truncated"] == true && r["parts_total"] == 900)
-        );
-    }
-
-    #[test]
-    fn only_parts_after_the_cutoff() {
-        let strict = PartCutoff {
-            since: 20,
-            include_since: false,
-        };
-        let ids = |c| {
-            part_rows(conversation(3), c)
-                .iter()
-                .map(|r| r["id"].clone())
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(ids(strict), vec![json!("p3")]);
-        let tie = PartCutoff {
-            since: 20,
-            include_since: true,
-        };
-        assert_eq!(ids(tie), vec![json!("p2"), json!("p3")]);
-    }
-
-    #[test]
-    fn the_cutoff_starts_after_the_version_last_exported() {
-        let old = SearchCursor {
-            updated_at: 1000,
-            ids_at: vec!["a".into()],
-            recent: vec![("b".into(), 950), ("b".into(), 900)],
-        };
-        let cut = |id, t, lookback| {
-            let c = PartCutoff::of(Some(&old), id, t, lookback);
-            (c.since, c.include_since)
-        };
-        assert_eq!(cut("a", 1200, 100), (1000, false), "exported at the cursor");
-        assert_eq!(
-            cut("b", 990, 100),
-            (950, false),
-            "newest version in the margin"
-        );
-        assert_eq!(cut("c", 980, 100), (900, false), "found by the lookback");
-        assert_eq!(
-            cut("c", 1200, 100),
-            (1000, true),
-            "changed after the cursor"
-        );
-        assert_eq!(cut("c", 1200, 0), (1000, true), "no lookback: as before");
-        let first = PartCutoff::of(None, "a", 5, 100);
-        assert!(first.admits(i64::MIN + 1) && first.failed_since() == i64::MIN);
-    }
-}
+#[path = "conversation_parts_tests.rs"]
+mod tests;

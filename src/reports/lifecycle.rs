@@ -25,7 +25,9 @@
 //!
 //! **Read**: the conversations changed since the cursor
 //! (`POST /conversations/search`, each read with `GET /conversations/{id}`
-//! for its parts and rating), then the changed tickets
+//! for its parts and rating: one request per run shared with
+//! `conversation_parts` and `part_attachments`, see
+//! [`crate::extract::shared_conversations`]), then the changed tickets
 //! (`POST /tickets/search`, parts inline when complete, else
 //! `GET /tickets/{id}`), one fan-out after the other, each checkpointed at
 //! its search's windows. The cursor holds both searches' positions

@@ -4,7 +4,8 @@
 //! attachment, with its part, parent and the part's `created_at`.
 //!
 //! Read as `lifecycle_events` is ([`extract_both`]): the changed
-//! conversations (`GET /conversations/{id}`), then the changed tickets
+//! conversations (`GET /conversations/{id}`, shared with the run's other
+//! readers of conversation details), then the changed tickets
 //! (parts inline when complete, else `GET /tickets/{id}`), each search with
 //! its own position in the cursor. A re-read parent writes only the
 //! attachments of parts created after the version of it last exported, and

@@ -412,6 +412,7 @@ async fn sync_stream(
         // Each stream reads the companies itself (no run-wide spool here).
         companies: Default::default(),
         lists: Default::default(),
+        conversations: Default::default(),
     };
     let extracted = reports::extract(
         report,

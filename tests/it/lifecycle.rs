@@ -148,13 +148,14 @@ fn committed_part_versions(world: &World) -> Vec<(String, String, i64)> {
     out
 }
 
-/// `sync --reports REPORT` on `world` (small pages and parts, a checkpoint
-/// after every window) killed at many points over three rounds, the clock
+/// `sync --reports REPORT` (one, or several comma-separated) on `world`
+/// (small pages and parts, a checkpoint after every window) killed at many
+/// points over three rounds, the clock
 /// moving six hours between rounds, then run to its end. Each round but the
 /// last ends with a run that finishes: the clock moves between complete
 /// syncs (a parent exported by an interrupted run and changed before the
 /// resumed run may get parts again, see `reports::part_cursor`).
-async fn kill_at_many_points(world: &World, report: &str) {
+pub(crate) async fn kill_at_many_points(world: &World, report: &str) {
     use crate::crash::{Ended, run_and_kill_at};
     let config = world.dir.path().join("crash.toml");
     std::fs::write(
@@ -248,7 +249,7 @@ async fn ticket_parts_killed_at_many_points_are_exported_exactly_once() {
 }
 
 /// Every (conversation, part, updated_at) exported by any run.
-fn committed_conversation_part_versions(world: &World) -> Vec<(String, String, i64)> {
+pub(crate) fn committed_conversation_part_versions(world: &World) -> Vec<(String, String, i64)> {
     let mut out = Vec::new();
     for dir in run_dirs(&world.output(), "conversation_parts") {
         for r in json_rows(&read_parquet_dir(&dir)) {

@@ -52,6 +52,10 @@ mod scroll;
 // One companies scroll per run for the three company reports.
 mod shared_scroll;
 
+// One GET per changed conversation per run for the three reports that read
+// conversation details: counted, against the truth, across kills.
+mod shared_reads;
+
 // A sync with nothing changed: at most one request per report.
 mod quiet;
 
