@@ -185,7 +185,9 @@ async fn killed_while_several_reports_were_writing_a_rerun_exports_each_row_once
     let world = World::start(slow_world("default=10ms")).await;
     let args = sync_args(&world, "sync");
     let mut most_writing = BTreeMap::new();
-    for point in ["page:12", "committed:5", "page:30"] {
+    // Five points, so that on a loaded machine at least one of them still
+    // finds several reports writing.
+    for point in ["page:12", "committed:5", "page:20", "page:30", "page:45"] {
         let mut child = spawn_paused(&args, point);
         match wait_paused(&mut child).await {
             Some(Ended::Exited(code)) => panic!("{point}: ended with {code:?} before the point"),
