@@ -7,14 +7,6 @@ use clap::Parser;
 use intercom_export::cli::{self, Cli};
 use intercom_export::telemetry;
 
-/// mimalloc instead of glibc's malloc: a sync decodes and frees many small
-/// JSON values on several threads, which left glibc holding freed memory in
-/// fragmented arenas (RSS several times the live heap at 100,000 contacts;
-/// `MALLOC_ARENA_MAX` did not help). mimalloc gives freed pages back to the
-/// system. See BENCHMARKS.md, "after the #15 round", Memory.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
