@@ -23,6 +23,7 @@
 //! Everything an extractor produces goes to the pipeline's channel as
 //! [`crate::reports::WriterMsg`]: rows, or a [`Checkpoint`].
 
+pub mod ahead;
 pub mod company_scroll;
 pub mod cursor;
 pub mod fanout;

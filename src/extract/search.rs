@@ -321,6 +321,7 @@ pub(crate) async fn read_search(
         split_rows,
         per_page,
         checkpoint_every,
+        budget: crate::extract::ahead::AheadBudget::process(),
     };
     let stats = read_windows(&reader, &reader, windows, &schedule, tracker, tx).await?;
     tracing::debug!(endpoint = spec.path, ?stats, "windows read");

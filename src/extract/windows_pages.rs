@@ -21,13 +21,18 @@ pub(super) fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std:
         }
     };
     spill.push(page)?;
+    // On disk now: its room in the budget goes back.
+    if let Some(held) = &mut slot.held {
+        held.resize(held.bytes().saturating_sub(page_bytes(page)));
+    }
     slot.pages.pop();
     Ok(())
 }
 
 /// Deliver what a window read before its turn, in the order it was read:
 /// the pages in memory before its file, the file's pages (the file is
-/// removed after), the pages in memory after it.
+/// removed after), the pages in memory after it; their room in the budget
+/// goes back once they are handed over.
 pub(super) async fn deliver_kept(
     path: &str,
     kept: Kept,
@@ -38,6 +43,7 @@ pub(super) async fn deliver_kept(
         mut pages,
         spill,
         spill_at,
+        held,
     } = kept;
     let after = match &spill {
         Some(_) => pages.split_off(spill_at.min(pages.len())),
@@ -54,21 +60,24 @@ pub(super) async fn deliver_kept(
     for records in after {
         deliver(path, records, tracker, tx).await?;
     }
+    drop(held);
     Ok(())
 }
 
-/// One page request, tagged with its window's key.
+/// One page request, tagged with its window's key, and the budget's room
+/// for its answer (a window ahead's; `None` for the head's).
 pub(super) async fn fetch(
     source: &impl PageSource,
     key: i64,
     window: Window,
     per_page: u32,
     starting_after: Option<String>,
-) -> (i64, Result<Page>) {
+    room: Option<Held>,
+) -> (i64, Result<Page>, Option<Held>) {
     let page = source
         .window_page(window, per_page, starting_after.as_deref())
         .await;
-    (key, page)
+    (key, page, room)
 }
 
 /// Take one page's answer into its window: keep its new records, move the

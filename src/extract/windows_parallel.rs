@@ -11,7 +11,11 @@
 //! - windows **ahead** of it keep the pages they read (records inside the
 //!   window, not yet seen by it) until they become the head, and never wait
 //!   for it: all ahead windows together hold at most `ahead_pages` pages in
-//!   memory; past that, a window writes its pages to a temporary file
+//!   memory, and a window ahead sends a request only when the process's
+//!   byte budget for pages held ahead has room for its answer
+//!   ([`crate::extract::ahead`]: the room is held while the answer waits
+//!   and while the page is in memory); past `ahead_pages`, a window writes
+//!   its pages to a temporary file
 //!   ([`crate::extract::spill`]; one per window, in the system's temporary
 //!   directory, or `Schedule::spill_dir`), and keeps writing there until
 //!   its turn. So memory stays flat whatever the size of the workspace,
@@ -49,6 +53,7 @@ use serde_json::Value;
 use crate::api::Page;
 use crate::api::query::search_body;
 use crate::error::{Error, Result};
+use crate::extract::ahead::{AheadBudget, Held, page_bytes};
 use crate::extract::cursor::{CursorTracker, identity};
 use crate::extract::driving;
 use crate::extract::search::{MAX_FAILURE_SPLITS, Reader, Sink, degradable, short_read};
@@ -121,6 +126,9 @@ pub(crate) struct Schedule {
     /// Checkpoint after a completed window once this long passed since the
     /// last one (`None`: never).
     pub checkpoint_every: Option<Duration>,
+    /// The bytes of pages held ahead of their turn, shared with every other
+    /// read of the process ([`AheadBudget::process`]; tests give their own).
+    pub budget: AheadBudget,
 }
 
 /// What a read of windows saw, for tests and logs.
@@ -136,6 +144,8 @@ pub(crate) struct ReadStats {
     pub peak_spilled_pages: u64,
     /// The most bytes on disk at once (JSON lines).
     pub peak_spilled_bytes: u64,
+    /// Requests of windows ahead held back because the byte budget was full.
+    pub budget_waits: u64,
 }
 
 /// `(id, updated_at)` of the records one window's reads kept.
@@ -166,6 +176,8 @@ struct Slot {
     /// `pages[spill_at..]` (kept in memory after a failed write).
     spill: Option<Spill>,
     spill_at: usize,
+    /// The budget's room for `pages` (see [`crate::extract::ahead`]).
+    held: Option<Held>,
     state: State,
     per_page: u32,
     starting_after: Option<String>,
@@ -185,6 +197,7 @@ impl Slot {
             pages: kept.pages,
             spill: kept.spill,
             spill_at: kept.spill_at,
+            held: kept.held,
             state: State::Pending,
             per_page: 0,
             starting_after: None,
@@ -204,6 +217,7 @@ impl Slot {
             pages: std::mem::take(&mut self.pages),
             spill: self.spill.take(),
             spill_at: std::mem::take(&mut self.spill_at),
+            held: self.held.take(),
         }
     }
 }
@@ -214,6 +228,8 @@ struct Kept {
     pages: Vec<Vec<Value>>,
     spill: Option<Spill>,
     spill_at: usize,
+    /// The budget's room for `pages`, given back once they are delivered.
+    held: Option<Held>,
 }
 
 /// A window to be replaced by its halves.
@@ -312,6 +328,18 @@ pub(crate) async fn read_windows(
             if !go {
                 continue;
             }
+            // A window ahead asks only with room in the budget for the answer.
+            let room = if head {
+                None
+            } else {
+                match schedule.budget.try_reserve_page() {
+                    Some(held) => Some(held),
+                    None => {
+                        stats.budget_waits += 1;
+                        continue;
+                    }
+                }
+            };
             if slot.state == State::Pending {
                 started += 1;
                 slot.per_page = per_page;
@@ -326,6 +354,7 @@ pub(crate) async fn read_windows(
                 slot.window,
                 slot.per_page,
                 slot.starting_after.clone(),
+                room,
             ));
         }
         stats.peak_in_flight = stats.peak_in_flight.max(in_flight.len());
@@ -333,7 +362,7 @@ pub(crate) async fn read_windows(
             Some(answered) => Some(answered),
             None => in_flight.next().await,
         };
-        let Some((key, result)) = next else {
+        let Some((key, result, room)) = next else {
             return Err(Error::Internal(format!(
                 "{path}: search windows left unread with no page in flight"
             )));
@@ -356,9 +385,26 @@ pub(crate) async fn read_windows(
             );
             slots.insert(a.lo, Slot::new(a, split.failure_splits, old.seen, kept));
         } else if !is_head
-            && spilling
             && slot.pages.len() > before
-            && (slot.spill.is_some() || held >= schedule.ahead_pages)
+            && let Some(page) = slot.pages.last()
+        {
+            // The page waits in memory: it keeps the room it was asked with,
+            // at its real size.
+            let bytes = page_bytes(page);
+            schedule.budget.saw_page(bytes);
+            let mut room = room.unwrap_or_else(|| schedule.budget.hold());
+            room.resize(bytes);
+            match &mut slot.held {
+                Some(held) => held.absorb(room),
+                None => slot.held = Some(room),
+            }
+        }
+        if !is_head
+            && spilling
+            && slots.get(&key).is_some_and(|slot| {
+                slot.pages.len() > before && (slot.spill.is_some() || held >= schedule.ahead_pages)
+            })
+            && let Some(slot) = slots.get_mut(&key)
         {
             // A window ahead read a page past the memory budget (or is
             // writing to disk already, which keeps its pages in order).

@@ -279,6 +279,7 @@ async fn windows_read_at_once_arrive_in_order_with_prefix_checkpoints_under_the_
             split_rows: 10_000,
             per_page: 5,
             checkpoint_every: Some(Duration::ZERO),
+            budget: AheadBudget::new(usize::MAX / 2),
         };
         let anomalies = Anomalies::default();
         let (events, stats) = run(12, &schedule, &fake, &anomalies).await;
@@ -323,6 +324,7 @@ async fn split_and_failing_windows_keep_their_place_in_the_order() {
         split_rows: 30,
         per_page: MIN_DEGRADED_PER_PAGE,
         checkpoint_every: Some(Duration::ZERO),
+        budget: AheadBudget::new(usize::MAX / 2),
     };
     let anomalies = Anomalies::default();
     let (events, stats) = run(3, &schedule, &fake, &anomalies).await;
@@ -370,6 +372,7 @@ fn spilling(parallel: usize, dir: &std::path::Path) -> Schedule {
         split_rows: 10_000,
         per_page: 5,
         checkpoint_every: Some(Duration::ZERO),
+        budget: AheadBudget::new(usize::MAX / 2),
     }
 }
 
@@ -476,4 +479,47 @@ async fn without_a_usable_spill_directory_windows_ahead_wait_and_every_row_arriv
         stats.peak_ahead_pages
     );
     assert_ordered_exactly_once(&events, &cuts(8));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn windows_ahead_ask_only_within_the_byte_budget_and_give_it_all_back() {
+    // A page of the fake: 5 records of the longest ids (the guess a request
+    // takes); a budget of two such pages, nothing spilled (10 pages may wait
+    // in memory): at most two requests or pages ahead at once, the head's
+    // besides.
+    let page: Vec<Value> = (0..5)
+        .map(|_| json!({"id": "c299", "updated_at": 1_447}))
+        .collect();
+    let page = crate::extract::ahead::page_bytes(&page);
+    for (budget_pages, parallel) in [(2, 6), (1, 16)] {
+        let budget = AheadBudget::new(budget_pages * page);
+        budget.saw_page(page);
+        let fake = Fake::new(records(), None);
+        let schedule = Schedule {
+            parallel,
+            ahead_pages: 10,
+            spill_dir: None,
+            split_rows: 10_000,
+            per_page: 5,
+            checkpoint_every: Some(Duration::ZERO),
+            budget: budget.clone(),
+        };
+        let anomalies = Anomalies::default();
+        let (events, stats) = run(12, &schedule, &fake, &anomalies).await;
+        assert_ordered_exactly_once(&events, &cuts(12));
+        assert!(
+            budget.peak() <= budget.total(),
+            "{budget_pages} pages: {} bytes held ahead at once, budget {}",
+            budget.peak(),
+            budget.total()
+        );
+        assert!(budget.peak() >= page, "windows ahead did read ahead");
+        assert_eq!(
+            fake.peak.load(Ordering::SeqCst),
+            1 + budget_pages,
+            "the head's request and one per page of budget"
+        );
+        assert!(stats.budget_waits > 0, "windows ahead waited for room");
+        assert_eq!(budget.used(), 0, "every page's room given back");
+    }
 }

@@ -16,8 +16,9 @@
 //!   authentication failure: `Err` from a report) starts no further report;
 //!   the reports running finish and commit as they would have.
 //!
-//! The writers' memory is bounded by construction (the process's is not
-//! yet: see BENCHMARKS.md, "after the #15 round"): at most [`MAX_PARALLEL_REPORTS`]
+//! The writers' memory is bounded by construction (and the search pages read
+//! ahead by one byte budget for the process, [`crate::extract::ahead`]; see
+//! BENCHMARKS.md, "after the #15 round", Memory): at most [`MAX_PARALLEL_REPORTS`]
 //! exports run, and their Parquet row groups share one budget of
 //! [`ROW_GROUP_BUDGET_BYTES`] ([`RowGroupBudget`]: each writer flushes at
 //! its share, total ÷ writers running, 2–16 MiB), so what the writers hold

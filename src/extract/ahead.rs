@@ -1,0 +1,270 @@
+//! One byte budget for the search pages the process holds ahead of their
+//! turn.
+//!
+//! Search windows are read several at once ([`crate::extract::windows_parallel`]);
+//! only the oldest (the head) goes straight to the writer, and the pages of
+//! the windows ahead of it wait, decoded (`serde_json::Value`s, about three
+//! times their JSON size: a page of 150 contacts is about 1 MB of JSON and
+//! 2–3 MB decoded). Counting them in pages let memory grow with the page
+//! size × the windows reading × the reports running: every window ahead had
+//! one request in flight, and all their answers were kept while the head
+//! waited for its writer (up to `concurrency` pages a report, 64 by
+//! default; ~680 MB at 100,000 contacts and 150 ms a call).
+//!
+//! [`AheadBudget`] bounds them by bytes instead, for every report and
+//! workspace of the process together ([`AheadBudget::process`]): a window
+//! ahead sends its next request only when the budget has room for one more
+//! page (the largest page seen so far; [`FIRST_PAGE_GUESS`] before any), and
+//! holds that room ([`Held`]) while the answer waits and while its pages are
+//! kept in memory; a page written to disk or handed to the writer gives it
+//! back. The head never waits for the budget, so every read progresses; when
+//! the budget is full, windows ahead wait (the head reads on at full speed).
+//! What the budget holds may pass its total by the pages that turned out
+//! larger than the guess they were sent with.
+//!
+//! Sizes are estimates of the decoded memory ([`value_bytes`]): string and
+//! key bytes, one `Value` per node, a map entry's overhead.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use serde_json::Value;
+
+/// The process's budget for search pages held ahead of their turn, in bytes
+/// of decoded JSON (about a dozen pages of 150 contacts).
+pub const AHEAD_BUDGET_BYTES: usize = 32 * 1024 * 1024;
+
+/// The room a request of a window ahead takes before any page was seen.
+pub const FIRST_PAGE_GUESS: usize = 1024 * 1024;
+
+/// A byte budget shared by its clones (see the module docs).
+#[derive(Debug, Clone)]
+pub struct AheadBudget {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    total: usize,
+    used: AtomicUsize,
+    /// The most `used` reached.
+    peak: AtomicUsize,
+    /// The largest page seen (bytes), the room a next request takes.
+    page: AtomicUsize,
+    /// Requests of windows ahead not sent because the budget was full.
+    waits: AtomicU64,
+}
+
+impl AheadBudget {
+    /// A budget of `total` bytes.
+    pub fn new(total: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                total,
+                used: AtomicUsize::new(0),
+                peak: AtomicUsize::new(0),
+                page: AtomicUsize::new(0),
+                waits: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The process's one budget of [`AHEAD_BUDGET_BYTES`]: every search of
+    /// every report and workspace running in this process shares it, since
+    /// they share its memory.
+    pub fn process() -> Self {
+        static ONE: OnceLock<AheadBudget> = OnceLock::new();
+        ONE.get_or_init(|| AheadBudget::new(AHEAD_BUDGET_BYTES))
+            .clone()
+    }
+
+    /// The total, in bytes.
+    pub fn total(&self) -> usize {
+        self.inner.total
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.inner.used.load(Ordering::SeqCst)
+    }
+
+    /// The most bytes held at once so far.
+    pub fn peak(&self) -> usize {
+        self.inner.peak.load(Ordering::SeqCst)
+    }
+
+    /// Requests of windows ahead that waited because the budget was full.
+    pub fn waits(&self) -> u64 {
+        self.inner.waits.load(Ordering::SeqCst)
+    }
+
+    /// The room one more page takes: the largest page seen so far, or
+    /// [`FIRST_PAGE_GUESS`].
+    pub fn page_guess(&self) -> usize {
+        match self.inner.page.load(Ordering::SeqCst) {
+            0 => FIRST_PAGE_GUESS,
+            n => n,
+        }
+    }
+
+    /// Room for one more page ([`Self::page_guess`]), or `None` (counted as
+    /// a wait) when it does not fit beside what is held. An empty budget
+    /// always grants one, however large, so a window ahead can always read.
+    pub fn try_reserve_page(&self) -> Option<Held> {
+        let want = self.page_guess();
+        let granted = self
+            .inner
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                (used == 0 || used + want <= self.inner.total).then_some(used + want)
+            });
+        match granted {
+            Ok(before) => {
+                self.inner.peak.fetch_max(before + want, Ordering::SeqCst);
+                Some(Held {
+                    budget: self.clone(),
+                    bytes: want,
+                })
+            }
+            Err(_) => {
+                self.inner.waits.fetch_add(1, Ordering::SeqCst);
+                None
+            }
+        }
+    }
+
+    /// An empty hold, to be resized.
+    pub fn hold(&self) -> Held {
+        Held {
+            budget: self.clone(),
+            bytes: 0,
+        }
+    }
+
+    /// A page of `bytes` was read: later requests take at least that room.
+    pub fn saw_page(&self, bytes: usize) {
+        self.inner.page.fetch_max(bytes, Ordering::SeqCst);
+    }
+}
+
+/// Room held in an [`AheadBudget`], given back when dropped.
+#[derive(Debug)]
+pub struct Held {
+    budget: AheadBudget,
+    bytes: usize,
+}
+
+impl Held {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Hold `bytes` instead (a page's real size instead of the guess it was
+    /// requested with); growing never fails (the page is here already).
+    pub fn resize(&mut self, bytes: usize) {
+        let inner = &self.budget.inner;
+        if bytes >= self.bytes {
+            let now = inner.used.fetch_add(bytes - self.bytes, Ordering::SeqCst);
+            inner
+                .peak
+                .fetch_max(now + bytes - self.bytes, Ordering::SeqCst);
+        } else {
+            inner.used.fetch_sub(self.bytes - bytes, Ordering::SeqCst);
+        }
+        self.bytes = bytes;
+    }
+
+    /// Take over `other`'s room (both are of the same budget).
+    pub fn absorb(&mut self, mut other: Held) {
+        self.bytes += std::mem::take(&mut other.bytes);
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget
+            .inner
+            .used
+            .fetch_sub(self.bytes, Ordering::SeqCst);
+    }
+}
+
+/// About how much memory a decoded JSON value takes: one `Value` per node,
+/// string and key bytes, and per object entry its key and map overhead.
+pub fn value_bytes(v: &Value) -> usize {
+    const NODE: usize = std::mem::size_of::<Value>();
+    /// A map entry's key `String` and its share of the map's nodes.
+    const ENTRY: usize = std::mem::size_of::<String>() + 16;
+    NODE + match v {
+        Value::String(s) => s.len(),
+        Value::Array(a) => a.iter().map(value_bytes).sum(),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| ENTRY + k.len() + value_bytes(v))
+            .sum(),
+        _ => 0,
+    }
+}
+
+/// [`value_bytes`] of a page of records.
+pub fn page_bytes(records: &[Value]) -> usize {
+    records.iter().map(value_bytes).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn requests_wait_once_the_budget_is_full_and_room_comes_back_when_dropped() {
+        let budget = AheadBudget::new(1000);
+        budget.saw_page(300);
+        let a = budget.try_reserve_page().expect("300 of 1000");
+        let b = budget.try_reserve_page().expect("600 of 1000");
+        let c = budget.try_reserve_page().expect("900 of 1000");
+        assert_eq!(budget.used(), 900);
+        assert!(budget.try_reserve_page().is_none(), "1200 > 1000");
+        assert_eq!(budget.waits(), 1);
+        drop(b);
+        assert_eq!(budget.used(), 600);
+        let d = budget.try_reserve_page().expect("room again");
+        drop((a, c, d));
+        assert_eq!(budget.used(), 0, "everything given back");
+        assert_eq!(budget.peak(), 900);
+    }
+
+    #[test]
+    fn an_empty_budget_grants_a_page_larger_than_itself_and_holds_real_sizes() {
+        let budget = AheadBudget::new(100);
+        assert_eq!(budget.page_guess(), FIRST_PAGE_GUESS);
+        let mut big = budget.try_reserve_page().expect("empty: granted");
+        assert!(budget.try_reserve_page().is_none(), "full");
+        big.resize(40);
+        assert_eq!(budget.used(), 40);
+        budget.saw_page(50);
+        let mut more = budget.try_reserve_page().expect("40 + 50 <= 100");
+        more.resize(70);
+        assert_eq!(budget.used(), 110, "a larger page than guessed is held");
+        let mut slot = budget.hold();
+        slot.absorb(big);
+        slot.absorb(more);
+        assert_eq!(slot.bytes(), 110);
+        assert_eq!(budget.used(), 110, "absorbing moves room, not adds it");
+        drop(slot);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn value_sizes_grow_with_their_content() {
+        let small = json!({"id": "1", "updated_at": 5});
+        let big = json!({"id": "1", "updated_at": 5, "name": "x".repeat(1000)});
+        assert!(value_bytes(&big) >= value_bytes(&small) + 1000);
+        assert_eq!(
+            page_bytes(&[small.clone(), small.clone()]),
+            2 * value_bytes(&small)
+        );
+        assert!(value_bytes(&json!([1, 2, 3])) >= 4 * std::mem::size_of::<Value>());
+    }
+}
