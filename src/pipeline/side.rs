@@ -1,7 +1,9 @@
 //! The reports of one run side by side.
 //!
-//! [`side_by_side`] starts the reports of a run in plan order, up to
-//! [`MAX_PARALLEL_REPORTS`] at once, polled together on the run's task
+//! [`side_by_side`] starts the reports of a run, up to
+//! [`MAX_PARALLEL_REPORTS`] at once, the longest first ([`stages`]: per-item
+//! reports over a search, then the other per-item reports, then searches
+//! and scrolls, lists, snapshots; plan order within each, [`start_rank`]), polled together on the run's task
 //! (their writers are threads of their own) under the workspace's one client (one pacer, one connection pool; every report
 //! counts its own requests on an [`IntercomClient::counted`] clone), and
 //! gives their results back in plan order:
@@ -12,9 +14,12 @@
 //!   at a time, so it starts once every other report has ended ([`stages`]).
 //!   The three company reports share one scroll among themselves
 //!   ([`crate::extract::company_scroll`]).
-//! - A stop request ([`Shutdown`]) or a run-ending failure (an
-//!   authentication failure: `Err` from a report) starts no further report;
-//!   the reports running finish and commit as they would have.
+//! - A run-ending failure (an authentication failure: `Err` from a report)
+//!   starts no further report; the reports running finish and commit as
+//!   they would have.
+//! - A stop request ([`Shutdown`]) starts no further report, and each
+//!   running report stops at once at its last checkpoint (its export drops
+//!   its extraction: [`Shutdown::unless_stopped`]).
 //!
 //! The writers' memory is bounded by construction (the process's is not
 //! yet: see BENCHMARKS.md, "after the #15 round"): at most [`MAX_PARALLEL_REPORTS`]
@@ -78,22 +83,61 @@ impl Side {
 
 /// The reports of `plan` in the order they may start: every report first,
 /// then those that must follow all others (a reconciliation, which scrolls
-/// companies and lists every contact). A report whose plan cannot be built
-/// from its options goes first; its export then fails with that error.
+/// companies and lists every contact). Within a stage the reports that
+/// take longest start first ([`start_rank`]; plan order among equals), so
+/// the run does not end waiting on a long report that started last. A
+/// report whose plan cannot be built from its options goes first; its
+/// export then fails with that error.
 pub(crate) fn stages(plan: &SyncPlan, reports: &[ReportName]) -> Vec<Vec<ReportName>> {
-    let last = |r: ReportName| matches!(reports::plan(r, &plan.options_of(r)), Ok(Plan::Reconcile));
-    let (later, first): (Vec<ReportName>, Vec<ReportName>) =
-        reports.iter().copied().partition(|&r| last(r));
+    order_stages(
+        reports
+            .iter()
+            .map(|&r| (r, reports::plan(r, &plan.options_of(r))))
+            .collect(),
+    )
+}
+
+/// [`stages`] of reports (in plan order) with their plans.
+fn order_stages(plans: Vec<(ReportName, Result<Plan>)>) -> Vec<Vec<ReportName>> {
+    let (later, mut first): (Vec<_>, Vec<_>) = plans
+        .into_iter()
+        .partition(|(_, p)| matches!(p, Ok(Plan::Reconcile)));
+    // A stable sort: plan order among reports of one rank.
+    first.sort_by_key(|(_, p)| start_rank(p));
     [first, later]
         .into_iter()
+        .map(|stage| stage.into_iter().map(|(r, _)| r).collect::<Vec<_>>())
         .filter(|s| !s.is_empty())
         .collect()
 }
 
+/// When a report starts among the others of its stage, lowest first: by
+/// the requests its kind of read makes. A plan that cannot be built (0:
+/// fails at once); a per-item report over a search (1: a request per
+/// parent, or the parent search's pages and a few: the most requests, and
+/// the longest); a per-item report over another listing (2: the company
+/// scroll, given ids); a search or the scroll (3: pages only); a paged
+/// listing (4); a snapshot (5: a request or a few); a reconciliation (6:
+/// a later stage anyway).
+pub(crate) fn start_rank(plan: &Result<Plan>) -> u8 {
+    match plan {
+        Err(_) => 0,
+        Ok(Plan::FanOut {
+            parents: Some(_), ..
+        }) => 1,
+        Ok(Plan::FanOut { parents: None, .. }) => 2,
+        Ok(Plan::Search(_) | Plan::Scroll(_)) => 3,
+        Ok(Plan::List(_)) => 4,
+        Ok(Plan::Snapshot(_)) => 5,
+        Ok(Plan::Reconcile) => 6,
+    }
+}
+
 /// What [`side_by_side`] ran.
 pub(crate) struct Ran<T> {
-    /// Each started report's result, in plan order (reports not started
-    /// are left out).
+    /// Each started report's result, in plan order within each stage,
+    /// stage after stage (reports not started are left out), whatever
+    /// order they started in.
     pub(crate) results: Vec<(ReportName, T)>,
     /// A stop request kept reports from starting.
     pub(crate) stopped: bool,
@@ -114,14 +158,14 @@ where
     F: FnMut(ReportName) -> Fut,
     Fut: Future<Output = Result<T>> + 'a,
 {
-    type Running<'a, T> =
-        FuturesUnordered<Pin<Box<dyn Future<Output = (usize, ReportName, Result<T>)> + 'a>>>;
-    let mut results: Vec<(usize, ReportName, T)> = Vec::new();
+    type Running<'a, T> = FuturesUnordered<
+        Pin<Box<dyn Future<Output = ((usize, ReportName), ReportName, Result<T>)> + 'a>>,
+    >;
+    let mut results: Vec<((usize, ReportName), ReportName, T)> = Vec::new();
     let mut ended: Option<Error> = None;
     let mut stopped = false;
     let mut running: Running<'a, T> = FuturesUnordered::new();
-    let mut order = 0usize;
-    'stages: for stage in stages {
+    'stages: for (stage_no, stage) in stages.into_iter().enumerate() {
         for report in stage {
             while running.len() >= MAX_PARALLEL_REPORTS {
                 collect(&mut running, &mut results, &mut ended).await;
@@ -133,8 +177,8 @@ where
                 stopped = true;
                 break 'stages;
             }
-            let index = order;
-            order += 1;
+            // Results come back by stage, then plan order (`ReportName`'s).
+            let index = (stage_no, report);
             let fut = one(report);
             running.push(Box::pin(async move { (index, report, fut.await) }));
         }
@@ -158,10 +202,10 @@ where
 /// error, the first one).
 async fn collect<F, T>(
     running: &mut FuturesUnordered<F>,
-    results: &mut Vec<(usize, ReportName, T)>,
+    results: &mut Vec<((usize, ReportName), ReportName, T)>,
     ended: &mut Option<Error>,
 ) where
-    F: Future<Output = (usize, ReportName, Result<T>)>,
+    F: Future<Output = ((usize, ReportName), ReportName, Result<T>)>,
 {
     match running.next().await {
         Some((index, report, Ok(t))) => results.push((index, report, t)),
@@ -239,6 +283,79 @@ mod tests {
         let got: Vec<ReportName> = ran.results.iter().map(|(r, _)| *r).collect();
         assert_eq!(got, [ReportName::Users, ReportName::Leads]);
         assert!(ran.ended.is_some_and(|e| e.to_string().contains("boom")));
+    }
+
+    /// The default reports with the plans of their default options.
+    fn default_plans() -> Vec<(ReportName, Result<Plan>)> {
+        let mut all = ReportName::defaults();
+        all.push(ReportName::Deletions);
+        all.sort();
+        all.into_iter()
+            .map(|r| (r, reports::plan(r, &Default::default())))
+            .collect()
+    }
+
+    #[test]
+    fn the_longest_reports_start_first_and_the_reconciliation_last() {
+        let plans = default_plans();
+        let rank_of =
+            |r: ReportName| start_rank(&plans.iter().find(|(x, _)| *x == r).expect("planned").1);
+        let stages = order_stages(default_plans());
+        assert_eq!(stages.len(), 2);
+        assert_eq!(stages[1], [ReportName::Deletions]);
+        let first = &stages[0];
+        assert_eq!(first.len(), plans.len() - 1, "every other report, once");
+        // Ranks never go down along the start order; plan order among equals.
+        for pair in first.windows(2) {
+            let (a, b) = (rank_of(pair[0]), rank_of(pair[1]));
+            assert!(a < b || (a == b && pair[0] < pair[1]), "{pair:?}");
+        }
+        // The fan-outs over the contact search (the mixed-latency run's
+        // last reports when they started with the plan's later half) are
+        // among the first ones started; the snapshots start after every
+        // search.
+        let started_at = |r: ReportName| first.iter().position(|x| *x == r).expect("in stage");
+        for r in [ReportName::ContactTags, ReportName::ContactCompanies] {
+            assert_eq!(rank_of(r), 1, "{r}");
+            assert!(
+                started_at(r) < MAX_PARALLEL_REPORTS,
+                "{r} at {}",
+                started_at(r)
+            );
+        }
+        assert_eq!(rank_of(ReportName::CompanySegments), 2);
+        assert_eq!(rank_of(ReportName::Users), 3);
+        assert_eq!(rank_of(ReportName::Admins), 5);
+        assert!(started_at(ReportName::Users) < started_at(ReportName::Admins));
+        assert!(started_at(ReportName::ContactSegments) < started_at(ReportName::Conversations));
+    }
+
+    #[test]
+    fn a_report_whose_plan_fails_starts_first() {
+        let mut plans = default_plans();
+        plans.push((ReportName::LeadById, Err(Error::Config("no ids".into()))));
+        assert_eq!(order_stages(plans)[0][0], ReportName::LeadById);
+    }
+
+    #[tokio::test]
+    async fn results_come_back_in_plan_order_whatever_the_start_order() {
+        let (now, most) = (Arc::default(), Arc::default());
+        // Started leads first, then users, and admins in a later stage.
+        let stages = vec![
+            vec![ReportName::Leads, ReportName::Users, ReportName::Teams],
+            vec![ReportName::Conversations],
+        ];
+        let ran = side_by_side(stages, &Shutdown::new(), counting(&now, &most)).await;
+        let got: Vec<ReportName> = ran.results.iter().map(|(r, _)| *r).collect();
+        assert_eq!(
+            got,
+            [
+                ReportName::Users,
+                ReportName::Leads,
+                ReportName::Teams,
+                ReportName::Conversations
+            ]
+        );
     }
 
     #[tokio::test]
