@@ -124,3 +124,8 @@ mod lifecycle;
 // Calls in flight found by measurement (rate limit × latency), bounded by
 // `concurrency`, against a simulator with latency.
 mod inflight;
+
+// A fan-out's parent windows read ahead: in flight together, exactly once,
+// killed while reading ahead and resumed from the last checkpoint.
+mod parents_ahead;
+
