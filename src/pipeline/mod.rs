@@ -37,7 +37,9 @@
 //! conversation's parts) are recorded with the report's commit and retried
 //! first by the next run; they make the run `partial` unless `skip_failed`.
 //! A stop request ([`Shutdown`]) starts no further report (or backfill
-//! window); the reports running finish and commit, nothing is half-written.
+//! window), and the reports running stop at once: each keeps what its
+//! checkpoints committed and removes what it wrote since, nothing is
+//! half-written (see [`crate::shutdown`]).
 //! Each report counts its own requests ([`IntercomClient::counted`]).
 //!
 //! With a shared (Postgres) state each report is leased first
@@ -86,7 +88,8 @@ pub(crate) struct SyncPlan {
     /// Items that fail do not make the run partial (they are still recorded
     /// and retried next run).
     pub skip_failed: bool,
-    /// Set by SIGTERM/SIGINT: stop between reports.
+    /// Set by SIGTERM/SIGINT: no report starts, the running ones stop at
+    /// their last checkpoint.
     pub shutdown: Shutdown,
     /// The `Intercom-Version` the client sends: a report it does not serve
     /// ([`ReportName::offered_by`]) is skipped with one warning.
@@ -161,6 +164,8 @@ pub(crate) async fn sync(
         merge(&mut recovered, done.recovered);
         outcomes.extend(done.outcome);
     }
+    // A stop also cuts short the reports that were running.
+    let stopped = ran.stopped || outcomes.iter().any(|o| o.stopped);
     finish(
         client,
         state,
@@ -168,7 +173,7 @@ pub(crate) async fn sync(
         run,
         outcomes,
         recovered,
-        ran.stopped,
+        stopped,
         None,
         run_started,
     )
@@ -283,6 +288,7 @@ async fn sync_report(ctx: &RunCtx, report: ReportName) -> Result<Leased> {
             outcome.files = done.files;
             outcome.failed = done.failed;
             outcome.recovered = done.recovered;
+            outcome.stopped = done.stopped;
         }
         Err(e) => {
             // Rows (and failed items) its checkpoints committed before it failed.

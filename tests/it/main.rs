@@ -129,3 +129,6 @@ mod inflight;
 // killed while reading ahead and resumed from the last checkpoint.
 mod parents_ahead;
 
+// SIGTERM with reports side by side: every report stops at its last
+// checkpoint, no request after the signal, the rerun completes once.
+mod sigterm;
