@@ -98,6 +98,9 @@ pub(crate) struct SyncPlan {
     /// staging directory) and uploaded here before the commit. `None`:
     /// `output_dir` is the output.
     pub object_output: Option<std::sync::Arc<crate::output::object::ObjectOutput>>,
+    /// What the run's progress lines start with: the workspace's name when
+    /// several workspaces run side by side, else empty.
+    pub workspace_label: String,
 }
 
 impl SyncPlan {
@@ -225,7 +228,7 @@ impl RunCtx {
             plan: plan.clone(),
             run: run.clone(),
             run_started,
-            side: side::Side::new(),
+            side: side::Side::new(&plan.workspace_label),
         }
     }
 

@@ -59,25 +59,43 @@ pub(crate) const ROW_GROUP_BUDGET_BYTES: usize = 24 * 1024 * 1024;
 pub(crate) struct Side {
     /// The row-group budget every writer of the run joins.
     pub(crate) row_groups: RowGroupBudget,
+    /// The workspace's name when several workspaces run side by side (their
+    /// progress lines share the terminal), else empty.
+    workspace: String,
 }
 
 impl Side {
-    pub(crate) fn new() -> Self {
+    /// What the reports of a run of `workspace` share (`workspace`: its
+    /// name when several run side by side, else empty).
+    pub(crate) fn new(workspace: &str) -> Self {
         Self {
             row_groups: RowGroupBudget::new(ROW_GROUP_BUDGET_BYTES),
+            workspace: workspace.to_string(),
         }
     }
 
     /// A progress line for one running export, below those of the other
     /// running reports ([`crate::telemetry::report_bar`]: on a terminal
-    /// only; log lines are written above the lines, not through them).
+    /// only; log lines are written above the lines, not through them),
+    /// named by [`line_label`].
     pub(crate) fn bar(&self, label: &str) -> indicatif::ProgressBar {
-        crate::telemetry::report_bar(label)
+        crate::telemetry::report_bar(&line_label(&self.workspace, label))
     }
 
     /// Clear an export's line and take it off the display.
     pub(crate) fn done(&self, bar: &indicatif::ProgressBar) {
         crate::telemetry::finish_bar(bar);
+    }
+}
+
+/// The name of an export's progress line: `label` (the report, or the
+/// report and its backfill window), after `workspace/` when the run's
+/// workspace is named (several workspaces side by side).
+pub(crate) fn line_label(workspace: &str, label: &str) -> String {
+    if workspace.is_empty() {
+        label.to_string()
+    } else {
+        format!("{workspace}/{label}")
     }
 }
 
@@ -328,6 +346,15 @@ mod tests {
         assert_eq!(rank_of(ReportName::Admins), 5);
         assert!(started_at(ReportName::Users) < started_at(ReportName::Admins));
         assert!(started_at(ReportName::ContactSegments) < started_at(ReportName::Conversations));
+    }
+
+    #[test]
+    fn progress_lines_name_the_workspace_only_when_several_run() {
+        assert_eq!(line_label("", "contact_tags"), "contact_tags");
+        assert_eq!(
+            line_label("acme-eu", "contact_tags"),
+            "acme-eu/contact_tags"
+        );
     }
 
     #[test]
