@@ -81,23 +81,28 @@ pub struct ReadAhead {
     pub pages: usize,
 }
 
-/// Parent search pages a fan-out whose children are few holds ahead:
-/// [`crate::extract::windows_parallel::MAX_AHEAD_PAGES`], what any search
-/// reading windows at once holds in memory.
-pub const FEW_CHILDREN_AHEAD_PAGES: usize = crate::extract::windows_parallel::MAX_AHEAD_PAGES;
+/// Parent search pages a fan-out whose children are few holds ahead: half
+/// of what a search read for its own rows holds
+/// ([`crate::extract::windows_parallel::MAX_AHEAD_PAGES`]); at 150 contacts
+/// a page a few MB of parsed JSON. Enough to keep its search several pages
+/// in flight (the 5,000-contact bench: `contact_tags` 57 s → 17 s with 8,
+/// while the run's longest report took 77 s), little enough that eight
+/// reports side by side do not add up to much.
+pub const FEW_CHILDREN_AHEAD_PAGES: usize = 4;
 
 /// Parent search pages a fan-out with a request per parent holds ahead:
 /// its children are most of its requests, so the parents only need to be
 /// there when the fan-out gets to them (the next window's first page
 /// without a page latency's wait); a window of such a fan-out is at most a
 /// fortieth of the search.
-pub const EACH_PARENT_AHEAD_PAGES: usize = 2;
+pub const EACH_PARENT_AHEAD_PAGES: usize = 1;
 
 impl ChildRequests {
     /// How the parent search reads ahead with the `concurrency` setting
     /// (an upper bound: the client's in-flight gate decides what goes):
     /// [`ChildRequests::Few`] reads up to `concurrency` windows at once
-    /// (at least 2, at most 8) within [`FEW_CHILDREN_AHEAD_PAGES`];
+    /// (at least 2, at most [`FEW_CHILDREN_AHEAD_PAGES`]: more could not
+    /// hold a page each) within [`FEW_CHILDREN_AHEAD_PAGES`];
     /// [`ChildRequests::EachParent`] two within
     /// [`EACH_PARENT_AHEAD_PAGES`]. `concurrency = 1` reads one window at a
     /// time, as before.
@@ -110,7 +115,7 @@ impl ChildRequests {
         }
         match self {
             ChildRequests::Few => ReadAhead {
-                windows: concurrency.clamp(2, 8),
+                windows: concurrency.clamp(2, FEW_CHILDREN_AHEAD_PAGES),
                 pages: FEW_CHILDREN_AHEAD_PAGES,
             },
             ChildRequests::EachParent => ReadAhead {

@@ -292,7 +292,7 @@ fn parents_read_ahead_within_a_small_memory_bound() {
     assert_eq!(
         few,
         ReadAhead {
-            windows: 8,
+            windows: FEW_CHILDREN_AHEAD_PAGES,
             pages: FEW_CHILDREN_AHEAD_PAGES
         }
     );

@@ -193,8 +193,8 @@ async fn a_fanout_killed_while_reading_parents_ahead_redoes_only_what_follows_it
          more than {bound}"
     );
     assert!(
-        before * 5 >= full,
-        "the kill came after a fifth of the work: {before} of {full}"
+        before * 8 >= full,
+        "the kill came after 5 of about 15 windows: {before} of {full} requests"
     );
 
     // Exactly once: the rows of the uninterrupted sync, none twice.
