@@ -2,8 +2,9 @@
 //!
 //! [`side_by_side`] starts the reports of a run, up to
 //! [`MAX_PARALLEL_REPORTS`] at once, the longest first ([`stages`]: per-item
-//! reports over a search, then the other per-item reports, then searches
-//! and scrolls, lists, snapshots; plan order within each, [`start_rank`]), polled together on the run's task
+//! reports over a search and the companies scroll, then the company per-item
+//! reports, searches, lists, snapshots; plan order within each,
+//! [`start_rank`]), polled together on the run's task
 //! (their writers are threads of their own) under the workspace's one client (one pacer, one connection pool; every report
 //! counts its own requests on an [`IntercomClient::counted`] clone), and
 //! gives their results back in plan order:
@@ -131,20 +132,24 @@ fn order_stages(plans: Vec<(ReportName, Result<Plan>)>) -> Vec<Vec<ReportName>> 
 
 /// When a report starts among the others of its stage, lowest first: by
 /// the requests its kind of read makes. A plan that cannot be built (0:
-/// fails at once); a per-item report over a search (1: a request per
-/// parent, or the parent search's pages and a few: the most requests, and
-/// the longest); a per-item report over another listing (2: the company
-/// scroll, given ids); a search or the scroll (3: pages only); a paged
-/// listing (4); a snapshot (5: a request or a few); a reconciliation (6:
-/// a later stage anyway).
+/// fails at once); a per-item report over a search (a request per parent,
+/// or the search's pages and a few: the most requests, and the longest)
+/// and the companies scroll (1); the per-item reports over the scroll or
+/// given ids (2: after `companies`, which then reads the run's one scroll
+/// for them, as it did in plan order); a search (3: pages only, several
+/// windows at once); a paged listing (4); a snapshot (5: a request or a
+/// few); a reconciliation (6: a later stage anyway).
 pub(crate) fn start_rank(plan: &Result<Plan>) -> u8 {
     match plan {
         Err(_) => 0,
-        Ok(Plan::FanOut {
-            parents: Some(_), ..
-        }) => 1,
+        Ok(
+            Plan::FanOut {
+                parents: Some(_), ..
+            }
+            | Plan::Scroll(_),
+        ) => 1,
         Ok(Plan::FanOut { parents: None, .. }) => 2,
-        Ok(Plan::Search(_) | Plan::Scroll(_)) => 3,
+        Ok(Plan::Search(_)) => 3,
         Ok(Plan::List(_)) => 4,
         Ok(Plan::Snapshot(_)) => 5,
         Ok(Plan::Reconcile) => 6,
@@ -329,9 +334,9 @@ mod tests {
             assert!(a < b || (a == b && pair[0] < pair[1]), "{pair:?}");
         }
         // The fan-outs over the contact search (the mixed-latency run's
-        // last reports when they started with the plan's later half) are
-        // among the first ones started; the snapshots start after every
-        // search.
+        // last reports when they started behind the plan's quick ones)
+        // start with the first ones, before every search, list and
+        // snapshot; `companies` before the company fan-outs it feeds.
         let started_at = |r: ReportName| first.iter().position(|x| *x == r).expect("in stage");
         for r in [ReportName::ContactTags, ReportName::ContactCompanies] {
             assert_eq!(rank_of(r), 1, "{r}");
@@ -340,7 +345,11 @@ mod tests {
                 "{r} at {}",
                 started_at(r)
             );
+            assert!(started_at(r) < started_at(ReportName::Conversations));
         }
+        assert!(started_at(ReportName::Companies) < started_at(ReportName::CompanyTags));
+        assert!(started_at(ReportName::Companies) < started_at(ReportName::CompanySegments));
+        assert_eq!(rank_of(ReportName::Companies), 1);
         assert_eq!(rank_of(ReportName::CompanySegments), 2);
         assert_eq!(rank_of(ReportName::Users), 3);
         assert_eq!(rank_of(ReportName::Admins), 5);
