@@ -97,7 +97,8 @@
 //! - [`config`]: the TOML file, the environment and flags → `Settings`.
 //! - `lock`: one process per SQLite state (flock; exit code 5 when held).
 //! - `time`: unix seconds now and the compact UTC form of run keys.
-//! - [`shutdown`]: SIGTERM/SIGINT end a run between reports, cleanly.
+//! - [`shutdown`]: SIGTERM/SIGINT stop the running reports at their last
+//!   checkpoint and start no other, cleanly.
 //! - [`failpoint`]: debug-build-only pause points the crash tests kill at.
 //! - [`tap`]: `intercom-export tap`, a Singer tap (catalog, SCHEMA/RECORD/
 //!   STATE messages) on the same extract → Arrow path as the files.

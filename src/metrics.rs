@@ -290,6 +290,7 @@ mod tests {
             seconds: 1.0,
             started_secs: 0.0,
             error: error.map(String::from),
+            stopped: false,
             failed: Vec::new(),
             recovered: 0,
             windows_done: 0,

@@ -60,7 +60,8 @@ pub enum Command {
     /// moves the incremental cursors; may run beside `sync`.
     Backfill(BackfillArgs),
     /// Run `sync` now and then every --every (plus up to --jitter) until
-    /// SIGTERM or SIGINT, which end it cleanly after the reports in progress.
+    /// SIGTERM or SIGINT, which end it cleanly: the reports in progress stop
+    /// at their last checkpoint.
     Schedule(ScheduleArgs),
     /// Check the token (GET /me): which workspace and region, and which
     /// reports it can read (one cheap request each; 403s are named).

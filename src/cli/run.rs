@@ -94,6 +94,12 @@ pub(super) async fn run_all(
                     return (i, None);
                 }
                 let started_at = unix_secs_f64();
+                // Progress lines name the workspace when several run.
+                let label = if all.len() > 1 {
+                    settings.workspace.as_str()
+                } else {
+                    ""
+                };
                 let result = run_workspace_locked(
                     settings,
                     token,
@@ -102,6 +108,7 @@ pub(super) async fn run_all(
                     shutdown,
                     backfill,
                     locks,
+                    label,
                 )
                 .await;
                 (i, Some((started_at, unix_secs_f64(), result)))
@@ -358,12 +365,15 @@ pub(super) async fn run_workspace(
         shutdown,
         backfill,
         &locks,
+        "",
     )
     .await
 }
 
 /// [`run_workspace`], taking the state lock through `locks` (shared by the
-/// workspaces of one [`run_all`]).
+/// workspaces of one [`run_all`]); `label` starts its progress lines (the
+/// workspace's name when several run side by side, else empty).
+#[allow(clippy::too_many_arguments)] // the run's context, each used once
 async fn run_workspace_locked(
     settings: &Settings,
     token: AccessToken,
@@ -372,6 +382,7 @@ async fn run_workspace_locked(
     shutdown: Shutdown,
     backfill: Option<BackfillPlan>,
     locks: &HeldLocks,
+    label: &str,
 ) -> anyhow::Result<RunSummary> {
     let scope = if backfill.is_some() {
         LockScope::Backfill
@@ -430,6 +441,7 @@ async fn run_workspace_locked(
         shutdown,
         intercom_version: settings.intercom_version.clone(),
         object_output,
+        workspace_label: label.to_string(),
     };
     let result = match &backfill {
         Some(range) => pipeline::backfill(&client, &state, &plan, range).await,

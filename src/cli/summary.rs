@@ -25,7 +25,13 @@ pub(crate) fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_js
         .map(|r| {
             let mut v = serde_json::json!({
                 "report": r.report.as_str(),
-                "status": if r.error.is_some() { "failed" } else { "succeeded" },
+                "status": if r.error.is_some() {
+                    "failed"
+                } else if r.stopped {
+                    "stopped"
+                } else {
+                    "succeeded"
+                },
                 "rows": r.rows,
                 "files": r.files,
                 "requests": r.http.requests,
@@ -256,6 +262,8 @@ pub(crate) fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::
         }
         if let Some(e) = &r.error {
             write!(out, "  FAILED: {e}")?;
+        } else if r.stopped {
+            write!(out, "  stopped at its last checkpoint")?;
         }
         writeln!(out)?;
     }
@@ -285,7 +293,8 @@ pub(crate) fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::
     if summary.stopped {
         writeln!(
             out,
-            "stopped by a signal: finished reports are committed; the rest runs next time"
+            "stopped by a signal: finished reports are committed, stopped ones up to their \
+             last checkpoint; the next run resumes them"
         )?;
     }
     writeln!(
@@ -342,6 +351,7 @@ mod tests {
             seconds: 0.5,
             started_secs: 0.0,
             error: None,
+            stopped: false,
             failed: vec![FailedItem {
                 id: "215469".into(),
                 error: "GET /conversations/{id} failed with HTTP 500".into(),

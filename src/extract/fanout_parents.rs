@@ -1,7 +1,23 @@
 //! A fan-out's parents: the items to fetch ([`Job`], [`Step`]), the parent
 //! search read as a [`Feed`] of items and checkpoints, how many windows it
-//! plans ([`ChildRequests`], [`plan_start`]) and which parents a run reads
-//! ([`Parents`]).
+//! plans and reads ahead ([`ChildRequests`], [`ReadAhead`], [`plan_start`])
+//! and which parents a run reads ([`Parents`]).
+//!
+//! # Parent windows read ahead
+//!
+//! The parent search is read several windows at once
+//! ([`crate::extract::windows_parallel::read_windows`]) while the fan-out
+//! fetches children and checkpoints in window order: the head window
+//! streams its parents to the fan-out, windows ahead of it keep the pages
+//! they read **in memory** ([`ReadAhead::pages`] at most, never on disk) and
+//! wait when that bound is full. A checkpoint still comes only after a
+//! completed window whose children have all been fetched (the fan-out's
+//! barrier), so a crash redoes the children of the windows after the last
+//! checkpoint, as before; the parent pages read ahead are read again, and
+//! they are cheap (ids and small inline fields, 150 parents a page). So a
+//! fan-out whose children are few (`contact_tags`, `contact_companies`: the
+//! search pages are most of its requests) no longer waits a whole page
+//! latency between its pages.
 
 use super::*;
 
@@ -53,7 +69,62 @@ pub enum ChildRequests {
 /// eighth, and a crash still redoes only one window's pages.
 pub const FEW_CHILDREN_PAGES_PER_WINDOW: u64 = 4;
 
+/// How a fan-out's parent search reads ahead of the window whose children
+/// are being fetched (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadAhead {
+    /// Windows reading pages at once, the head included (at least 1).
+    pub windows: usize,
+    /// Search pages the windows ahead of the head hold in memory at most
+    /// (a page: up to `per_page` parents, 150 by default); a window ahead
+    /// waits while they are full. Nothing goes to disk.
+    pub pages: usize,
+}
+
+/// Parent search pages a fan-out whose children are few holds ahead: half
+/// of what a search read for its own rows holds
+/// ([`crate::extract::windows_parallel::MAX_AHEAD_PAGES`]); at 150 contacts
+/// a page a few MB of parsed JSON. Enough to keep its search several pages
+/// in flight (the 5,000-contact bench: `contact_tags` 57 s → 17 s with 8,
+/// while the run's longest report took 77 s), little enough that eight
+/// reports side by side do not add up to much.
+pub const FEW_CHILDREN_AHEAD_PAGES: usize = 4;
+
+/// Parent search pages a fan-out with a request per parent holds ahead:
+/// its children are most of its requests, so the parents only need to be
+/// there when the fan-out gets to them (the next window's first page
+/// without a page latency's wait); a window of such a fan-out is at most a
+/// fortieth of the search.
+pub const EACH_PARENT_AHEAD_PAGES: usize = 1;
+
 impl ChildRequests {
+    /// How the parent search reads ahead with the `concurrency` setting
+    /// (an upper bound: the client's in-flight gate decides what goes):
+    /// [`ChildRequests::Few`] reads up to `concurrency` windows at once
+    /// (at least 2, at most [`FEW_CHILDREN_AHEAD_PAGES`]: more could not
+    /// hold a page each) within [`FEW_CHILDREN_AHEAD_PAGES`];
+    /// [`ChildRequests::EachParent`] two within
+    /// [`EACH_PARENT_AHEAD_PAGES`]. `concurrency = 1` reads one window at a
+    /// time, as before.
+    pub fn read_ahead(self, concurrency: usize) -> ReadAhead {
+        if concurrency <= 1 {
+            return ReadAhead {
+                windows: 1,
+                pages: 0,
+            };
+        }
+        match self {
+            ChildRequests::Few => ReadAhead {
+                windows: concurrency.clamp(2, FEW_CHILDREN_AHEAD_PAGES),
+                pages: FEW_CHILDREN_AHEAD_PAGES,
+            },
+            ChildRequests::EachParent => ReadAhead {
+                windows: 2,
+                pages: EACH_PARENT_AHEAD_PAGES,
+            },
+        }
+    }
+
     /// The windows a search of about `pages` pages (its `total_count`
     /// over the page size) plans at least when it feeds such a fan-out:
     /// [`FANOUT_MIN_WINDOWS`] when every parent makes a request; for
@@ -125,6 +196,10 @@ impl Sink for Feed {
 
     fn min_windows(&self, pages: u64) -> u64 {
         self.children.min_windows(pages)
+    }
+
+    fn parents_ahead(&self, concurrency: usize) -> Option<ReadAhead> {
+        Some(self.children.read_ahead(concurrency))
     }
 }
 

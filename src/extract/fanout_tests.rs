@@ -284,3 +284,35 @@ fn few_child_requests_plan_windows_of_several_pages_each() {
     }
     assert_eq!(few.min_windows(100_000), FANOUT_MIN_WINDOWS);
 }
+
+#[test]
+fn parents_read_ahead_within_a_small_memory_bound() {
+    // Few children: the search pages are the work, several windows at once.
+    let few = ChildRequests::Few.read_ahead(64);
+    assert_eq!(
+        few,
+        ReadAhead {
+            windows: FEW_CHILDREN_AHEAD_PAGES,
+            pages: FEW_CHILDREN_AHEAD_PAGES
+        }
+    );
+    assert_eq!(ChildRequests::Few.read_ahead(3).windows, 3);
+    // A request per parent: the next window ready, little held.
+    assert_eq!(
+        ChildRequests::EachParent.read_ahead(64),
+        ReadAhead {
+            windows: 2,
+            pages: EACH_PARENT_AHEAD_PAGES
+        }
+    );
+    // One at a time when asked for.
+    for children in [ChildRequests::Few, ChildRequests::EachParent] {
+        assert_eq!(
+            children.read_ahead(1),
+            ReadAhead {
+                windows: 1,
+                pages: 0
+            }
+        );
+    }
+}

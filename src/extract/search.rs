@@ -34,9 +34,11 @@
 //! request sorted `updated_at` ascending), not from the epoch a first sync
 //! starts at: at 1,000,000 contacts over three years, 78 windows of 14 days
 //! rather than over a thousand cut from 1970, nearly all of them empty.
-//! A fan-out's parents (`Sink::min_windows` > 1) are read one window at a
-//! time: their children are most of the requests, and read-ahead is redone
-//! after a crash.
+//! A fan-out's parents (`Sink::parents_ahead`) are read several windows at
+//! once too, but hold only a few pages ahead, in memory
+//! ([`crate::extract::fanout::ReadAhead`]): their children are fetched and
+//! checkpointed window by window, and a crash re-reads the parent pages
+//! read ahead.
 //!
 //! So when a window completes, the cursor of the rows accepted so far
 //! covers every record up to its upper bound. A long
@@ -145,6 +147,14 @@ pub(crate) trait Sink {
     fn min_windows(&self, _pages: u64) -> u64 {
         1
     }
+
+    /// A fan-out's parents: how many windows read at once and how many
+    /// pages they hold ahead, in memory only
+    /// ([`crate::extract::fanout::ReadAhead`]). `None` (other sinks): up to
+    /// `concurrency` windows, pages past the ahead budget go to disk.
+    fn parents_ahead(&self, _concurrency: usize) -> Option<crate::extract::fanout::ReadAhead> {
+        None
+    }
 }
 
 /// Run one incremental search, sending pages of new records to `tx`.
@@ -247,15 +257,13 @@ pub(crate) async fn read_search(
         return deliver(spec.path, kept, tracker, tx).await;
     }
     let total = probe.total_count.unwrap_or(0);
-    // A fan-out's parents (`min_windows` > 1) are read one window at a
-    // time: their children are most of its requests, and what parents
-    // read ahead is read again after a crash.
+    // A fan-out's parents are read several windows at once within a small
+    // in-memory bound (`fanout::ReadAhead`): checkpoints still follow the
+    // completed windows in order, so a crash redoes the children of the
+    // windows after the last one and re-reads the parent pages read ahead.
     let min_windows = tx.min_windows(total.div_ceil(u64::from(per_page.max(1))));
-    let parallel = if min_windows > 1 {
-        1
-    } else {
-        options.concurrency.max(1)
-    };
+    let parents_ahead = tx.parents_ahead(options.concurrency.max(1));
+    let parallel = parents_ahead.map_or(options.concurrency.max(1), |a| a.windows.max(1));
     let per_page_rows = u64::from(per_page);
     // Read one at a time, windows of up to the page budget; several at
     // once, smaller windows (each reader's pages fit the ahead budget) split
@@ -316,7 +324,8 @@ pub(crate) async fn read_search(
     };
     let schedule = Schedule {
         parallel,
-        ahead_pages: ahead_budget(parallel),
+        ahead_pages: parents_ahead.map_or(ahead_budget(parallel), |a| a.pages),
+        spill: parents_ahead.is_none(),
         spill_dir: None,
         split_rows,
         per_page,

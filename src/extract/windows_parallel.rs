@@ -114,6 +114,10 @@ pub(crate) struct Schedule {
     /// Pages windows ahead of the head may hold in memory (see
     /// [`ahead_budget`]); further pages go to disk.
     pub ahead_pages: usize,
+    /// Whether pages past `ahead_pages` go to disk; `false`: windows ahead
+    /// wait while the memory budget is full (a fan-out's parents, see
+    /// [`crate::extract::fanout::ReadAhead`]).
+    pub spill: bool,
     /// Where windows ahead write the pages past `ahead_pages`: `None`, an
     /// unnamed file in the system's temporary directory (`TMPDIR`; removed
     /// by the OS even if the process is killed); a directory, a named file
@@ -258,7 +262,7 @@ pub(crate) async fn read_windows(
         .map(|w| (w.lo, Slot::new(w, 0, Sent::new(), Kept::default())))
         .collect();
     // Pages past the memory budget go to disk until a write fails.
-    let mut spilling = true;
+    let mut spilling = schedule.spill;
     let mut on_disk: u64 = 0;
     let mut per_page = schedule.per_page.max(1);
     let mut in_flight = FuturesUnordered::new();

@@ -275,6 +275,7 @@ async fn windows_read_at_once_arrive_in_order_with_prefix_checkpoints_under_the_
         let schedule = Schedule {
             parallel,
             ahead_pages,
+            spill: true,
             spill_dir: None,
             split_rows: 10_000,
             per_page: 5,
@@ -320,6 +321,7 @@ async fn split_and_failing_windows_keep_their_place_in_the_order() {
     let schedule = Schedule {
         parallel: 5,
         ahead_pages: 8,
+        spill: true,
         spill_dir: None,
         split_rows: 30,
         per_page: MIN_DEGRADED_PER_PAGE,
@@ -368,6 +370,7 @@ fn spilling(parallel: usize, dir: &std::path::Path) -> Schedule {
     Schedule {
         parallel,
         ahead_pages: 1,
+        spill: true,
         spill_dir: Some(dir.to_path_buf()),
         split_rows: 10_000,
         per_page: 5,
@@ -498,6 +501,7 @@ async fn windows_ahead_ask_only_within_the_byte_budget_and_give_it_all_back() {
         let schedule = Schedule {
             parallel,
             ahead_pages: 10,
+            spill: true,
             spill_dir: None,
             split_rows: 10_000,
             per_page: 5,
@@ -521,5 +525,57 @@ async fn windows_ahead_ask_only_within_the_byte_budget_and_give_it_all_back() {
         );
         assert!(stats.budget_waits > 0, "windows ahead waited for room");
         assert_eq!(budget.used(), 0, "every page's room given back");
+    }
+}
+
+/// A fan-out's parents (`spill: false`, see `fanout::ReadAhead`): windows
+/// ahead of a slow head read ahead within the memory budget, never to
+/// disk, and wait there; rows and checkpoints still come window by window.
+#[tokio::test(flavor = "current_thread")]
+async fn without_spilling_windows_ahead_read_within_their_memory_budget_and_wait() {
+    // (windows at once, pages ahead, head waits for a window ahead to end)
+    for (parallel, ahead_pages, gated) in [(2, 8, true), (6, 3, false), (6, 8, false)] {
+        let dir = tempfile::tempdir().expect("dir");
+        let mut fake = Fake::new(records(), None);
+        fake.watch = Some(dir.path().to_path_buf());
+        if gated {
+            // The head's second page waits for one other window's last
+            // page: that window is read whole ahead of it.
+            fake.gate = Some((1_000, 1));
+        }
+        let schedule = Schedule {
+            parallel,
+            ahead_pages,
+            spill: false,
+            spill_dir: Some(dir.path().to_path_buf()),
+            split_rows: 10_000,
+            per_page: 5,
+            checkpoint_every: Some(Duration::ZERO),
+            budget: AheadBudget::new(usize::MAX / 2),
+        };
+        let anomalies = Anomalies::default();
+        let (events, stats) = run(12, &schedule, &fake, &anomalies).await;
+        let checkpoints = assert_ordered_exactly_once(&events, &cuts(12));
+        assert_eq!(
+            checkpoints,
+            cuts(12).len() - 1,
+            "{parallel}: a checkpoint a window"
+        );
+        assert_eq!(stats.spilled_pages, 0, "{parallel}: nothing went to disk");
+        assert_eq!(
+            fake.peak_files.load(Ordering::SeqCst),
+            0,
+            "{parallel}: no spill file"
+        );
+        assert!(
+            stats.peak_ahead_pages <= ahead_pages,
+            "{parallel}: {} pages held ahead, budget {ahead_pages}",
+            stats.peak_ahead_pages
+        );
+        assert!(stats.peak_in_flight >= 2, "{parallel}: {stats:?}");
+        if gated {
+            // 300 records, 5 a page, 12 windows: 5 pages a window.
+            assert!(stats.peak_ahead_pages >= 5, "{stats:?}");
+        }
     }
 }

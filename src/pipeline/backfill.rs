@@ -173,6 +173,12 @@ async fn backfill_report(ctx: &RunCtx, job: &BackfillJob, report: ReportName) ->
         )
         .await
         {
+            Ok(x) if x.stopped => {
+                // Stopped mid-window: the window is not done, nothing of it kept.
+                done.stopped = true;
+                done.complete = false;
+                break;
+            }
             Ok(x) => {
                 outcome.rows += x.rows;
                 outcome.files += x.files;

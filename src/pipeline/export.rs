@@ -88,6 +88,11 @@ pub(crate) struct Exported {
     pub(crate) files: usize,
     pub(crate) failed: Vec<FailedItem>,
     pub(crate) recovered: usize,
+    /// A stop request ([`crate::shutdown::Shutdown`]) ended the extraction:
+    /// what its checkpoints committed stays (the counts above), the rest
+    /// was removed, the cursor is its last checkpoint's (a backfill window:
+    /// not done).
+    pub(crate) stopped: bool,
 }
 
 /// Extract, write and commit one report (or one backfill window) into
@@ -145,11 +150,14 @@ pub(crate) async fn export(
             (None, "")
         }
     };
+    // Set when a stop request cut the extraction short.
+    let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writing = {
         let bar = bar.clone();
         let destination = plan.destination();
+        let cut = cut.clone();
         tokio::task::spawn_blocking(move || {
-            write_all(writer, rx, checkpoints, &bar, report, &destination)
+            write_all(writer, rx, checkpoints, &bar, report, &destination, &cut)
         })
     };
     // A reconciliation reads the state store, which plain extractors do not see.
@@ -206,6 +214,22 @@ pub(crate) async fn export(
             }
         }
     };
+    // A stop request drops the extraction at once (no further request; those
+    // in flight are abandoned), which ends the writer; the checkpoints it had
+    // handed over are still committed. `cut` is set before the writer's
+    // channel closes, so the writer does not finish the rows past the last
+    // checkpoint into parts.
+    let extracting = {
+        let (cut, shutdown) = (cut.clone(), plan.shutdown.clone());
+        async move {
+            let mut work = std::pin::pin!(extracting);
+            let out = shutdown.unless_stopped(work.as_mut()).await;
+            if out.is_none() {
+                cut.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            out
+        }
+    };
     let (extracted, (checkpointed, committing)) =
         tokio::join!(extracting, committer.checkpoints(param_key, checkpoint_rx));
     let (writer, written) = writing
@@ -217,8 +241,22 @@ pub(crate) async fn export(
     // The first cause: a failed commit stops the writer, which stops the
     // extractor ("writer stopped").
     let extracted: Extracted = match (committing, written, extracted) {
-        (Ok(()), Ok(()), Ok(x)) => x,
-        (Err(e), _, _) | (Ok(()), Err(e), _) | (Ok(()), Ok(()), Err(e)) => {
+        (Ok(()), Ok(()), Some(Ok(x))) => x,
+        (Ok(()), Ok(()), None) => {
+            // Stopped: the rows since the last checkpoint are not committed.
+            tokio::task::spawn_blocking(move || writer.abort())
+                .await
+                .ok();
+            tracing::info!(%report, rows = checkpointed.rows, "report stopped at its last checkpoint");
+            return Ok(Exported {
+                rows: checkpointed.rows,
+                files: checkpointed.files,
+                failed: checkpointed.failed,
+                recovered: checkpointed.recovered.len(),
+                stopped: true,
+            });
+        }
+        (Err(e), _, _) | (Ok(()), Err(e), _) | (Ok(()), Ok(()), Some(Err(e))) => {
             // Committed checkpoints stay; the writer removes only the rest.
             tokio::task::spawn_blocking(move || writer.abort())
                 .await
@@ -276,6 +314,7 @@ pub(crate) async fn export(
         files: checkpointed.files + data_file_count(&files),
         failed: extracted.failed,
         recovered: extracted.recovered.len(),
+        stopped: false,
     })
 }
 
@@ -283,7 +322,10 @@ pub(crate) async fn export(
 /// the parts and hand them (durable) to the committer through
 /// `checkpoints`, then go on. `None`: checkpoints are not expected (a
 /// backfill window). Returns the writer (for the final commit or its
-/// abort) and whether everything was written.
+/// abort) and whether everything was written. When a stop request `cut`
+/// the extraction short, the rows past the last checkpoint are not finished
+/// into parts (they will
+/// not be committed; the caller removes what was written of them).
 fn write_all(
     mut writer: ReportWriter,
     mut rx: mpsc::Receiver<WriterMsg>,
@@ -291,6 +333,7 @@ fn write_all(
     bar: &indicatif::ProgressBar,
     report: ReportName,
     destination: &crate::output::Destination,
+    cut: &std::sync::atomic::AtomicBool,
 ) -> (ReportWriter, Result<()>) {
     let mut rows_since = 0u64;
     while let Some(msg) = rx.blocking_recv() {
@@ -332,6 +375,9 @@ fn write_all(
         if let Err(e) = step {
             return (writer, Err(e));
         }
+    }
+    if cut.load(std::sync::atomic::Ordering::SeqCst) {
+        return (writer, Ok(()));
     }
     let finished = writer.finish();
     (writer, finished)

@@ -37,7 +37,9 @@
 //! conversation's parts) are recorded with the report's commit and retried
 //! first by the next run; they make the run `partial` unless `skip_failed`.
 //! A stop request ([`Shutdown`]) starts no further report (or backfill
-//! window); the reports running finish and commit, nothing is half-written.
+//! window), and the reports running stop at once: each keeps what its
+//! checkpoints committed and removes what it wrote since, nothing is
+//! half-written (see [`crate::shutdown`]).
 //! Each report counts its own requests ([`IntercomClient::counted`]).
 //!
 //! With a shared (Postgres) state each report is leased first
@@ -86,7 +88,8 @@ pub(crate) struct SyncPlan {
     /// Items that fail do not make the run partial (they are still recorded
     /// and retried next run).
     pub skip_failed: bool,
-    /// Set by SIGTERM/SIGINT: stop between reports.
+    /// Set by SIGTERM/SIGINT: no report starts, the running ones stop at
+    /// their last checkpoint.
     pub shutdown: Shutdown,
     /// The `Intercom-Version` the client sends: a report it does not serve
     /// ([`ReportName::offered_by`]) is skipped with one warning.
@@ -95,6 +98,9 @@ pub(crate) struct SyncPlan {
     /// staging directory) and uploaded here before the commit. `None`:
     /// `output_dir` is the output.
     pub object_output: Option<std::sync::Arc<crate::output::object::ObjectOutput>>,
+    /// What the run's progress lines start with: the workspace's name when
+    /// several workspaces run side by side, else empty.
+    pub workspace_label: String,
 }
 
 impl SyncPlan {
@@ -168,6 +174,8 @@ pub(crate) async fn sync(
         merge(&mut recovered, done.recovered);
         outcomes.extend(done.outcome);
     }
+    // A stop also cuts short the reports that were running.
+    let stopped = ran.stopped || outcomes.iter().any(|o| o.stopped);
     finish(
         client,
         state,
@@ -175,7 +183,7 @@ pub(crate) async fn sync(
         run,
         outcomes,
         recovered,
-        ran.stopped,
+        stopped,
         None,
         run_started,
     )
@@ -233,7 +241,7 @@ impl RunCtx {
             plan,
             run: run.clone(),
             run_started,
-            side: side::Side::new(),
+            side: side::Side::new(&plan.workspace_label),
         }
     }
 
@@ -299,6 +307,7 @@ async fn sync_report(ctx: &RunCtx, report: ReportName) -> Result<Leased> {
             outcome.files = done.files;
             outcome.failed = done.failed;
             outcome.recovered = done.recovered;
+            outcome.stopped = done.stopped;
         }
         Err(e) => {
             // Rows (and failed items) its checkpoints committed before it failed.

@@ -22,6 +22,10 @@ pub(crate) struct ReportOutcome {
     /// run side by side: these overlap).
     pub(crate) started_secs: f64,
     pub(crate) error: Option<String>,
+    /// A stop request (SIGTERM/SIGINT) cut the report short: `rows` and
+    /// `files` are what its checkpoints committed; the next run resumes
+    /// from there.
+    pub(crate) stopped: bool,
     /// Items that could not be fetched (recorded; retried next run).
     pub(crate) failed: Vec<FailedItem>,
     /// Items that failed before and were fetched this time.
@@ -47,6 +51,7 @@ impl ReportOutcome {
             seconds: 0.0,
             started_secs: 0.0,
             error: None,
+            stopped: false,
             failed: Vec::new(),
             recovered: 0,
             windows_done: 0,

@@ -1,7 +1,10 @@
 //! The reports of one run side by side.
 //!
-//! [`side_by_side`] starts the reports of a run in plan order, up to
-//! [`MAX_PARALLEL_REPORTS`] at once, polled together on the run's task
+//! [`side_by_side`] starts the reports of a run, up to
+//! [`MAX_PARALLEL_REPORTS`] at once, the longest first ([`stages`]: per-item
+//! reports over a search and the companies scroll, then the company per-item
+//! reports, searches, lists, snapshots; plan order within each,
+//! [`start_rank`]), polled together on the run's task
 //! (their writers are threads of their own) under the workspace's one client (one pacer, one connection pool; every report
 //! counts its own requests on an [`IntercomClient::counted`] clone), and
 //! gives their results back in plan order:
@@ -12,9 +15,12 @@
 //!   at a time, so it starts once every other report has ended ([`stages`]).
 //!   The three company reports share one scroll among themselves
 //!   ([`crate::extract::company_scroll`]).
-//! - A stop request ([`Shutdown`]) or a run-ending failure (an
-//!   authentication failure: `Err` from a report) starts no further report;
-//!   the reports running finish and commit as they would have.
+//! - A run-ending failure (an authentication failure: `Err` from a report)
+//!   starts no further report; the reports running finish and commit as
+//!   they would have.
+//! - A stop request ([`Shutdown`]) starts no further report, and each
+//!   running report stops at once at its last checkpoint (its export drops
+//!   its extraction: [`Shutdown::unless_stopped`]).
 //!
 //! The writers' memory is bounded by construction (and the search pages read
 //! ahead by one byte budget for the process, [`crate::extract::ahead`]; see
@@ -55,20 +61,27 @@ pub(crate) const ROW_GROUP_BUDGET_BYTES: usize = 24 * 1024 * 1024;
 pub(crate) struct Side {
     /// The row-group budget every writer of the run joins.
     pub(crate) row_groups: RowGroupBudget,
+    /// The workspace's name when several workspaces run side by side (their
+    /// progress lines share the terminal), else empty.
+    workspace: String,
 }
 
 impl Side {
-    pub(crate) fn new() -> Self {
+    /// What the reports of a run of `workspace` share (`workspace`: its
+    /// name when several run side by side, else empty).
+    pub(crate) fn new(workspace: &str) -> Self {
         Self {
             row_groups: RowGroupBudget::new(ROW_GROUP_BUDGET_BYTES),
+            workspace: workspace.to_string(),
         }
     }
 
     /// A progress line for one running export, below those of the other
     /// running reports ([`crate::telemetry::report_bar`]: on a terminal
-    /// only; log lines are written above the lines, not through them).
+    /// only; log lines are written above the lines, not through them),
+    /// named by [`line_label`].
     pub(crate) fn bar(&self, label: &str) -> indicatif::ProgressBar {
-        crate::telemetry::report_bar(label)
+        crate::telemetry::report_bar(&line_label(&self.workspace, label))
     }
 
     /// Clear an export's line and take it off the display.
@@ -77,24 +90,78 @@ impl Side {
     }
 }
 
+/// The name of an export's progress line: `label` (the report, or the
+/// report and its backfill window), after `workspace/` when the run's
+/// workspace is named (several workspaces side by side).
+pub(crate) fn line_label(workspace: &str, label: &str) -> String {
+    if workspace.is_empty() {
+        label.to_string()
+    } else {
+        format!("{workspace}/{label}")
+    }
+}
+
 /// The reports of `plan` in the order they may start: every report first,
 /// then those that must follow all others (a reconciliation, which scrolls
-/// companies and lists every contact). A report whose plan cannot be built
-/// from its options goes first; its export then fails with that error.
+/// companies and lists every contact). Within a stage the reports that
+/// take longest start first ([`start_rank`]; plan order among equals), so
+/// the run does not end waiting on a long report that started last. A
+/// report whose plan cannot be built from its options goes first; its
+/// export then fails with that error.
 pub(crate) fn stages(plan: &SyncPlan, reports: &[ReportName]) -> Vec<Vec<ReportName>> {
-    let last = |r: ReportName| matches!(reports::plan(r, &plan.options_of(r)), Ok(Plan::Reconcile));
-    let (later, first): (Vec<ReportName>, Vec<ReportName>) =
-        reports.iter().copied().partition(|&r| last(r));
+    order_stages(
+        reports
+            .iter()
+            .map(|&r| (r, reports::plan(r, &plan.options_of(r))))
+            .collect(),
+    )
+}
+
+/// [`stages`] of reports (in plan order) with their plans.
+fn order_stages(plans: Vec<(ReportName, Result<Plan>)>) -> Vec<Vec<ReportName>> {
+    let (later, mut first): (Vec<_>, Vec<_>) = plans
+        .into_iter()
+        .partition(|(_, p)| matches!(p, Ok(Plan::Reconcile)));
+    // A stable sort: plan order among reports of one rank.
+    first.sort_by_key(|(_, p)| start_rank(p));
     [first, later]
         .into_iter()
+        .map(|stage| stage.into_iter().map(|(r, _)| r).collect::<Vec<_>>())
         .filter(|s| !s.is_empty())
         .collect()
 }
 
+/// When a report starts among the others of its stage, lowest first: by
+/// the requests its kind of read makes. A plan that cannot be built (0:
+/// fails at once); a per-item report over a search (a request per parent,
+/// or the search's pages and a few: the most requests, and the longest)
+/// and the companies scroll (1); the per-item reports over the scroll or
+/// given ids (2: after `companies`, which then reads the run's one scroll
+/// for them, as it did in plan order); a search (3: pages only, several
+/// windows at once); a paged listing (4); a snapshot (5: a request or a
+/// few); a reconciliation (6: a later stage anyway).
+pub(crate) fn start_rank(plan: &Result<Plan>) -> u8 {
+    match plan {
+        Err(_) => 0,
+        Ok(
+            Plan::FanOut {
+                parents: Some(_), ..
+            }
+            | Plan::Scroll(_),
+        ) => 1,
+        Ok(Plan::FanOut { parents: None, .. }) => 2,
+        Ok(Plan::Search(_)) => 3,
+        Ok(Plan::List(_)) => 4,
+        Ok(Plan::Snapshot(_)) => 5,
+        Ok(Plan::Reconcile) => 6,
+    }
+}
+
 /// What [`side_by_side`] ran.
 pub(crate) struct Ran<T> {
-    /// Each started report's result, in plan order (reports not started
-    /// are left out).
+    /// Each started report's result, in plan order within each stage,
+    /// stage after stage (reports not started are left out), whatever
+    /// order they started in.
     pub(crate) results: Vec<(ReportName, T)>,
     /// A stop request kept reports from starting.
     pub(crate) stopped: bool,
@@ -115,14 +182,14 @@ where
     F: FnMut(ReportName) -> Fut,
     Fut: Future<Output = Result<T>> + 'a,
 {
-    type Running<'a, T> =
-        FuturesUnordered<Pin<Box<dyn Future<Output = (usize, ReportName, Result<T>)> + 'a>>>;
-    let mut results: Vec<(usize, ReportName, T)> = Vec::new();
+    type Running<'a, T> = FuturesUnordered<
+        Pin<Box<dyn Future<Output = ((usize, ReportName), ReportName, Result<T>)> + 'a>>,
+    >;
+    let mut results: Vec<((usize, ReportName), ReportName, T)> = Vec::new();
     let mut ended: Option<Error> = None;
     let mut stopped = false;
     let mut running: Running<'a, T> = FuturesUnordered::new();
-    let mut order = 0usize;
-    'stages: for stage in stages {
+    'stages: for (stage_no, stage) in stages.into_iter().enumerate() {
         for report in stage {
             while running.len() >= MAX_PARALLEL_REPORTS {
                 collect(&mut running, &mut results, &mut ended).await;
@@ -134,8 +201,8 @@ where
                 stopped = true;
                 break 'stages;
             }
-            let index = order;
-            order += 1;
+            // Results come back by stage, then plan order (`ReportName`'s).
+            let index = (stage_no, report);
             let fut = one(report);
             running.push(Box::pin(async move { (index, report, fut.await) }));
         }
@@ -159,10 +226,10 @@ where
 /// error, the first one).
 async fn collect<F, T>(
     running: &mut FuturesUnordered<F>,
-    results: &mut Vec<(usize, ReportName, T)>,
+    results: &mut Vec<((usize, ReportName), ReportName, T)>,
     ended: &mut Option<Error>,
 ) where
-    F: Future<Output = (usize, ReportName, Result<T>)>,
+    F: Future<Output = ((usize, ReportName), ReportName, Result<T>)>,
 {
     match running.next().await {
         Some((index, report, Ok(t))) => results.push((index, report, t)),
@@ -240,6 +307,92 @@ mod tests {
         let got: Vec<ReportName> = ran.results.iter().map(|(r, _)| *r).collect();
         assert_eq!(got, [ReportName::Users, ReportName::Leads]);
         assert!(ran.ended.is_some_and(|e| e.to_string().contains("boom")));
+    }
+
+    /// The default reports with the plans of their default options.
+    fn default_plans() -> Vec<(ReportName, Result<Plan>)> {
+        let mut all = ReportName::defaults();
+        all.push(ReportName::Deletions);
+        all.sort();
+        all.into_iter()
+            .map(|r| (r, reports::plan(r, &Default::default())))
+            .collect()
+    }
+
+    #[test]
+    fn the_longest_reports_start_first_and_the_reconciliation_last() {
+        let plans = default_plans();
+        let rank_of =
+            |r: ReportName| start_rank(&plans.iter().find(|(x, _)| *x == r).expect("planned").1);
+        let stages = order_stages(default_plans());
+        assert_eq!(stages.len(), 2);
+        assert_eq!(stages[1], [ReportName::Deletions]);
+        let first = &stages[0];
+        assert_eq!(first.len(), plans.len() - 1, "every other report, once");
+        // Ranks never go down along the start order; plan order among equals.
+        for pair in first.windows(2) {
+            let (a, b) = (rank_of(pair[0]), rank_of(pair[1]));
+            assert!(a < b || (a == b && pair[0] < pair[1]), "{pair:?}");
+        }
+        // The fan-outs over the contact search (the mixed-latency run's
+        // last reports when they started behind the plan's quick ones)
+        // start with the first ones, before every search, list and
+        // snapshot; `companies` before the company fan-outs it feeds.
+        let started_at = |r: ReportName| first.iter().position(|x| *x == r).expect("in stage");
+        for r in [ReportName::ContactTags, ReportName::ContactCompanies] {
+            assert_eq!(rank_of(r), 1, "{r}");
+            assert!(
+                started_at(r) < MAX_PARALLEL_REPORTS,
+                "{r} at {}",
+                started_at(r)
+            );
+            assert!(started_at(r) < started_at(ReportName::Conversations));
+        }
+        assert!(started_at(ReportName::Companies) < started_at(ReportName::CompanyTags));
+        assert!(started_at(ReportName::Companies) < started_at(ReportName::CompanySegments));
+        assert_eq!(rank_of(ReportName::Companies), 1);
+        assert_eq!(rank_of(ReportName::CompanySegments), 2);
+        assert_eq!(rank_of(ReportName::Users), 3);
+        assert_eq!(rank_of(ReportName::Admins), 5);
+        assert!(started_at(ReportName::Users) < started_at(ReportName::Admins));
+        assert!(started_at(ReportName::ContactSegments) < started_at(ReportName::Conversations));
+    }
+
+    #[test]
+    fn progress_lines_name_the_workspace_only_when_several_run() {
+        assert_eq!(line_label("", "contact_tags"), "contact_tags");
+        assert_eq!(
+            line_label("acme-eu", "contact_tags"),
+            "acme-eu/contact_tags"
+        );
+    }
+
+    #[test]
+    fn a_report_whose_plan_fails_starts_first() {
+        let mut plans = default_plans();
+        plans.push((ReportName::LeadById, Err(Error::Config("no ids".into()))));
+        assert_eq!(order_stages(plans)[0][0], ReportName::LeadById);
+    }
+
+    #[tokio::test]
+    async fn results_come_back_in_plan_order_whatever_the_start_order() {
+        let (now, most) = (Arc::default(), Arc::default());
+        // Started leads first, then users, and admins in a later stage.
+        let stages = vec![
+            vec![ReportName::Leads, ReportName::Users, ReportName::Teams],
+            vec![ReportName::Conversations],
+        ];
+        let ran = side_by_side(stages, &Shutdown::new(), counting(&now, &most)).await;
+        let got: Vec<ReportName> = ran.results.iter().map(|(r, _)| *r).collect();
+        assert_eq!(
+            got,
+            [
+                ReportName::Users,
+                ReportName::Leads,
+                ReportName::Teams,
+                ReportName::Conversations
+            ]
+        );
     }
 
     #[tokio::test]

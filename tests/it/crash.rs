@@ -13,7 +13,7 @@
 //! committed ones again.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -311,7 +311,7 @@ async fn a_second_sync_on_the_same_state_exits_5_naming_the_holder_and_writes_no
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_mid_report_commits_that_report_and_stops() {
+async fn sigterm_mid_report_stops_at_its_checkpoint_and_starts_nothing_more() {
     let world = World::start(small_world()).await;
     let args = sync_args(&world, "sync");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
@@ -341,21 +341,36 @@ async fn sigterm_mid_report_commits_that_report_and_stops() {
         "{}",
         stdout(&out)
     );
-    // The reports in progress (the plan's first ones start together)
-    // finished and were committed; no report started after the stop.
+    // The reports in progress stopped at their last checkpoint: what they
+    // committed is the truth's, none twice (`sigterm` checks each against
+    // its cursor); no report started after the stop.
     for (report, _, _) in REPORTS {
-        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+        let truth = truth_of(&world, report).await;
+        let rows = committed_rows(&world, report).await;
+        assert_eq!(unique_map(&rows).len(), rows.len(), "{report}: a row twice");
+        assert!(
+            rows.iter().all(|(id, t)| truth.get(id) == Some(t)),
+            "{report}: a row not in the truth"
+        );
     }
     assert!(
         run_dirs(&world.output(), "help_centers").is_empty(),
         "the plan's last report never started"
     );
-    assert_disk_matches_state(&world.output(), &world.state()).await;
+    // Stopped before any checkpoint (`checkpoint_secs` is 60): nothing
+    // committed, and nothing left behind.
+    let left: Vec<PathBuf> = REPORTS
+        .iter()
+        .flat_map(|(report, _, _)| run_dirs(&world.output(), report))
+        .flat_map(|dir| files_in(&dir, "parquet"))
+        .collect();
+    assert!(left.is_empty(), "uncommitted files left: {left:?}");
     // The next run does the rest, once.
     assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
     for (report, _, _) in REPORTS {
         assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
     }
+    assert_disk_matches_state(&world.output(), &world.state()).await;
 }
 
 /// Rows of the committed Parquet files of a report (not the uncommitted tail).

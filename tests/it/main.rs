@@ -128,3 +128,11 @@ mod lifecycle;
 // Calls in flight found by measurement (rate limit × latency), bounded by
 // `concurrency`, against a simulator with latency.
 mod inflight;
+
+// A fan-out's parent windows read ahead: in flight together, exactly once,
+// killed while reading ahead and resumed from the last checkpoint.
+mod parents_ahead;
+
+// SIGTERM with reports side by side: every report stops at its last
+// checkpoint, no request after the signal, the rerun completes once.
+mod sigterm;

@@ -1,0 +1,211 @@
+//! SIGTERM with reports side by side (issue #15): a Kubernetes pod gets 30
+//! s from SIGTERM to SIGKILL, whatever the API's latency. On the signal
+//! every running report stops sending requests, keeps what its checkpoints
+//! committed and removes what it wrote since; the run exits 4 (stopped);
+//! the next run resumes each report from its checkpoint, exactly once.
+//!
+//! The time from the signal to the exit is printed, not asserted (speed is
+//! never a pass/fail condition here); what is asserted is the behaviour
+//! that makes it short: no request after the signal but the few the
+//! client could start before it saw it (`concurrency` at most).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use intercom_export::simulator::{LatencyModel, SimConfig};
+use intercom_export::state::StateStore;
+use serde_json::Value;
+
+use crate::crash::{
+    REPORTS, assert_disk_matches_state, assert_exactly_once, committed_rows, small_world, truth_of,
+    wait_paused,
+};
+use crate::harness::*;
+
+/// The calls the exporter may have in flight at once (its `concurrency`).
+const CONCURRENCY: u64 = 8;
+
+async fn stat(world: &World, key: &str) -> u64 {
+    world.sim_get("stats").await[key].as_u64().unwrap_or(0)
+}
+
+/// The committed cursor's `updated_at` of a report with default options.
+async fn cursor_at(world: &World, report: &str) -> Option<i64> {
+    let store = StateStore::open(&world.state()).await.expect("state");
+    let cursor = store.cursor(report, "").await.expect("cursor");
+    store.close().await;
+    let cursor: Value = serde_json::from_str(&cursor?).expect("cursor JSON");
+    cursor["updated_at"].as_i64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_completes_once() {
+    let world = World::start(SimConfig {
+        latency: Some(LatencyModel::parse("default=200ms").expect("latency spec")),
+        ..small_world()
+    })
+    .await;
+    let config = world.dir.path().join("sigterm.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "page_size = 20\nrows_per_file = 25\ncheckpoint_secs = 0\nconcurrency = {CONCURRENCY}\n"
+        ),
+    )
+    .expect("config");
+    let summary = world.dir.path().join("summary.json");
+    let reports = "conversations,conversation_parts,users,leads,conversation_contacts";
+    let args: Vec<String> = [
+        "sync",
+        "--config",
+        &config.display().to_string(),
+        "--reports",
+        reports,
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+        "--summary-json",
+        &summary.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+
+    // Stopped (SIGSTOP) right after its 6th checkpoint, the reports side
+    // by side; the simulator answers what was in flight.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(&args)
+        .env("INTERCOM_ACCESS_TOKEN", "t")
+        .env("INTERCOM_EXPORT_TEST_PAUSE", "checkpoint:6")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    assert_eq!(
+        wait_paused(&mut child).await,
+        None,
+        "paused at a checkpoint"
+    );
+    let mut at_signal = stat(&world, "total").await;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let now = stat(&world, "total").await;
+        if now == at_signal && stat(&world, "in_flight").await == 0 {
+            break;
+        }
+        at_signal = now;
+    }
+    let pid = child.id().expect("pid") as i32;
+    let signalled = Instant::now();
+    // SAFETY: signalling our own child process.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+    }
+    let out = child.wait_with_output().await.expect("exits");
+    let to_exit = signalled.elapsed();
+    let after_signal = stat(&world, "total").await - at_signal;
+    eprintln!(
+        "SIGTERM to exit: {:.2} s; {at_signal} requests before the signal, {after_signal} after",
+        to_exit.as_secs_f64()
+    );
+    assert_eq!(out.status.code(), Some(4), "a stopped run is partial");
+    assert!(
+        stdout(&out).contains("stopped by a signal"),
+        "{}",
+        stdout(&out)
+    );
+    // Only what the client had started before it saw the signal.
+    assert!(
+        after_signal <= CONCURRENCY,
+        "{after_signal} requests after the signal (before it: {at_signal})"
+    );
+    let summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("JSON");
+    assert_eq!(summary["stopped"], true);
+    let statuses: BTreeMap<String, String> = summary["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .map(|r| {
+            (
+                r["report"].as_str().expect("report").to_string(),
+                r["status"].as_str().expect("status").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        statuses.values().any(|s| s == "stopped"),
+        "reports were cut short: {statuses:?}"
+    );
+    assert!(statuses.values().all(|s| s != "failed"), "{statuses:?}");
+
+    // What is committed is the truth up to each search report's cursor.
+    for report in ["conversations", "users", "leads"] {
+        let truth = truth_of(&world, report).await;
+        let got = committed_rows(&world, report).await;
+        let committed = unique_map(&got);
+        assert_eq!(committed.len(), got.len(), "{report}: a row twice");
+        let want: BTreeMap<String, i64> = match cursor_at(&world, report).await {
+            Some(at) => truth
+                .iter()
+                .filter(|(_, t)| **t <= at)
+                .map(|(id, t)| (id.clone(), *t))
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        assert_eq!(committed, want, "{report}: the rows up to its cursor");
+    }
+    // The fan-outs: committed rows are the truth's, none twice.
+    let parts_truth = truth_of(&world, "conversation_parts").await;
+    let parts = committed_rows(&world, "conversation_parts").await;
+    assert_eq!(unique_map(&parts).len(), parts.len(), "a part twice");
+    assert!(parts.iter().all(|(id, t)| parts_truth.get(id) == Some(t)));
+    assert!(
+        parts.len() < parts_truth.len(),
+        "conversation_parts was stopped before its end"
+    );
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+
+    // The next run resumes every report and completes it, once.
+    let rerun = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+    assert_ok(&rerun);
+    for (report, _, _) in REPORTS {
+        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+    }
+    let mut pairs: Vec<(String, String)> = run_dirs(&world.output(), "conversation_contacts")
+        .iter()
+        .flat_map(|d| json_rows(&read_parquet_dir(d)))
+        .filter_map(|r| {
+            Some((
+                r["conversation_id"].as_str()?.to_string(),
+                r.get("contact_id")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    pairs.sort();
+    let n = pairs.len();
+    pairs.dedup();
+    assert_eq!(pairs.len(), n, "a conversation_contacts pair twice");
+    let mut want: Vec<(String, String)> = world
+        .truth("conversations")
+        .await
+        .iter()
+        .flat_map(|c| {
+            let id = c["id"].as_str().expect("id").to_string();
+            c.pointer("/contacts/contacts")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(move |k| Some((id.clone(), k["id"].as_str()?.to_string())))
+        })
+        .collect();
+    want.sort();
+    assert_eq!(pairs, want);
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+}
