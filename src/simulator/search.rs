@@ -13,13 +13,15 @@
 //! (they start with `Wy`, much like Intercom's `Wz...` ones).
 //!
 //! Searches are evaluated once per (query, sort, world generation): the
-//! ordered list of matching indexes is cached (a few entries, 4 bytes per
-//! match), so following pages cost a binary search plus rendering. The scan
+//! ordered list of matching indexes is cached (up to [`CACHE_ENTRIES`]
+//! searches, least recently used out first, 4 bytes per match), so
+//! following pages cost a binary search plus rendering, also when a client
+//! pages through a hundred searches in turn. The scan
 //! itself uses the `(updated_at, index)` index when the query bounds
 //! `updated_at` and the creation order (= index order) when it bounds
 //! `created_at`.
 
-use std::collections::VecDeque;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
@@ -38,8 +40,13 @@ const _: () = assert!(
         && contact::key::UPDATED_AT == conversation::key::UPDATED_AT
 );
 
-/// Most cached search results kept at once.
-const CACHE_ENTRIES: usize = 8;
+/// Most cached search results kept at once: more than the searches a
+/// client pages through in turn (an exporter reading two reports' windows
+/// at once: 2 × 64), so that none is evicted before its next page.
+const CACHE_ENTRIES: usize = 1024;
+/// Most indexes all cached results hold together (4 bytes each: 32 MiB, a
+/// few full-workspace searches of a million contacts).
+const CACHE_INDEXES: usize = 8 << 20;
 
 /// Which records a request pages over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -281,16 +288,46 @@ pub(crate) struct Page {
     pub next: Option<String>,
 }
 
-/// (request key, world generation, matching indexes in order).
-type CacheEntry = (String, u64, Arc<Vec<u32>>);
+/// One cached search result.
+#[derive(Debug)]
+struct CacheEntry {
+    /// World generation it was computed at.
+    generation: u64,
+    /// Matching indexes in page order.
+    list: Arc<Vec<u32>>,
+    /// When it was last asked for (a counter of lookups): the least
+    /// recently used entry goes first.
+    used: u64,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    /// By request key (scope, sort and canonical query).
+    entries: HashMap<String, CacheEntry>,
+    /// Lookups so far (the clock of `CacheEntry::used`).
+    tick: u64,
+    /// Indexes held by all entries together.
+    indexes: usize,
+}
 
 /// Cached ordered search results, keyed by request and world generation.
+///
+/// A client that reads many windows at once (an exporter's first sync:
+/// 64 windows per report) pages through that many searches in turn, so the
+/// cache holds up to [`CACHE_ENTRIES`] results and evicts the least
+/// recently used one, within [`CACHE_INDEXES`] indexes in all. Any change
+/// of the world bumps its generation, and a result of an older generation
+/// is never served (nor kept, once a newer one is stored).
 #[derive(Debug, Default)]
 pub(crate) struct SearchCache {
-    entries: Mutex<VecDeque<CacheEntry>>,
+    inner: Mutex<CacheInner>,
 }
 
 impl SearchCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn get_or_compute(
         &self,
         key: String,
@@ -298,22 +335,59 @@ impl SearchCache {
         f: impl FnOnce() -> Vec<u32>,
     ) -> Arc<Vec<u32>> {
         {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((_, _, v)) = entries
-                .iter()
-                .find(|(k, g, _)| *g == generation && *k == key)
+            let mut inner = self.lock();
+            inner.tick += 1;
+            let tick = inner.tick;
+            if let Some(e) = inner.entries.get_mut(&key)
+                && e.generation == generation
             {
-                return Arc::clone(v);
+                e.used = tick;
+                return Arc::clone(&e.list);
             }
         }
-        let v = Arc::new(f());
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.retain(|(_, g, _)| *g == generation);
-        if entries.len() >= CACHE_ENTRIES {
-            entries.pop_front();
+        let list = Arc::new(f());
+        let mut inner = self.lock();
+        let stale = inner.entries.values().any(|e| e.generation != generation);
+        if stale {
+            inner.entries.retain(|_, e| e.generation == generation);
+            inner.indexes = inner.entries.values().map(|e| e.list.len()).sum();
         }
-        entries.push_back((key, generation, Arc::clone(&v)));
-        v
+        if list.len() > CACHE_INDEXES {
+            return list;
+        }
+        if let Some(old) = inner.entries.remove(&key) {
+            inner.indexes -= old.list.len();
+        }
+        while inner.entries.len() >= CACHE_ENTRIES || inner.indexes + list.len() > CACHE_INDEXES {
+            let Some(lru) = inner
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(old) = inner.entries.remove(&lru) {
+                inner.indexes -= old.list.len();
+            }
+        }
+        let used = inner.tick;
+        inner.indexes += list.len();
+        inner.entries.insert(
+            key,
+            CacheEntry {
+                generation,
+                list: Arc::clone(&list),
+                used,
+            },
+        );
+        list
+    }
+
+    /// Number of results held (for tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().entries.len()
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::simulator::SimConfig;
+use crate::simulator::world::ContactFields;
 use serde_json::json;
 
 fn world(contacts: usize, conversations: usize) -> World {
@@ -230,4 +231,222 @@ fn list_pages_walk_creation_order() {
         }
     }
     assert_eq!(seen, (0..95).collect::<Vec<u32>>());
+}
+
+/// The page a search must answer right now, from a brute-force scan of the
+/// current world: the records strictly after `cursor`'s position, and the
+/// total.
+fn brute_page(
+    w: &World,
+    ds: Dataset,
+    q: &Value,
+    sort: Sort,
+    per_page: usize,
+    cursor: Option<&Cursor>,
+) -> (Vec<u32>, usize, bool) {
+    let all = brute(w, ds, q, sort);
+    let start = cursor.map_or(0, |c| {
+        all.iter()
+            .position(|&i| {
+                let k = (sort.key(ds, w, i), i);
+                if sort.descending {
+                    k < (c.key, c.idx)
+                } else {
+                    k > (c.key, c.idx)
+                }
+            })
+            .unwrap_or(all.len())
+    });
+    let items: Vec<u32> = all[start..].iter().take(per_page).copied().collect();
+    (items, all.len(), all.len() - start > per_page)
+}
+
+/// Many searches paged in turn, as an exporter's windows read at once,
+/// with the world changing between pages (the clock, and every kind of
+/// write): every page equals a brute-force scan of the world as it is when
+/// the page is asked for. A cache that served a result of an older world
+/// fails this.
+#[test]
+fn interleaved_pages_match_a_brute_force_scan_while_the_world_changes() {
+    let mut w = world(900, 250);
+    let cache = SearchCache::default();
+    let mut rng = crate::simulator::rng::Rng::new(7, 99, 0, 0);
+    let now = w.now;
+    let day = 86_400;
+    // Contact windows of both roles (as `users` and `leads` read them),
+    // conversation and ticket windows, and searches without a date bound.
+    let mut searches: Vec<(Dataset, Value, Sort)> = Vec::new();
+    for k in 0..6 {
+        let lo = now - (k + 1) * 60 * day;
+        let hi = now - k * 60 * day + 3 * day;
+        for role in ["user", "lead"] {
+            searches.push((
+                Dataset::Contacts,
+                json!({"operator":"AND","value":[
+                    {"field":"role","operator":"=","value":role},
+                    {"field":"updated_at","operator":">","value":lo},
+                    {"field":"updated_at","operator":"<","value":hi}]}),
+                Sort::DEFAULT,
+            ));
+        }
+        searches.push((
+            Dataset::Conversations,
+            json!({"operator":"AND","value":[
+                {"field":"updated_at","operator":">","value":lo},
+                {"field":"updated_at","operator":"<","value":hi}]}),
+            Sort {
+                field: SortField::UpdatedAt,
+                descending: false,
+            },
+        ));
+    }
+    searches.push((
+        Dataset::Contacts,
+        json!({"field":"created_at","operator":">","value":0}),
+        Sort {
+            field: SortField::Id,
+            descending: false,
+        },
+    ));
+    searches.push((
+        Dataset::Tickets,
+        json!({"field":"created_at","operator":">","value":0}),
+        Sort::DEFAULT,
+    ));
+    let mut cursors: Vec<Option<Cursor>> = vec![None; searches.len()];
+    let mut done = vec![false; searches.len()];
+    let (mut pages, mut changes) = (0, 0);
+    while done.iter().any(|d| !d) {
+        let s = rng.below(searches.len() as u64) as usize;
+        if done[s] {
+            continue;
+        }
+        let (ds, q, sort) = &searches[s];
+        let dialect = match ds {
+            Dataset::Contacts => &contact::DIALECT,
+            Dataset::Conversations => &conversation::DIALECT,
+            Dataset::Tickets => &ticket::DIALECT,
+        };
+        let f = Filter::parse(q, dialect).unwrap();
+        let want = brute_page(&w, *ds, q, *sort, 13, cursors[s].as_ref());
+        let p = search_page(
+            &w,
+            &cache,
+            *ds,
+            "s",
+            &f,
+            &q.to_string(),
+            *sort,
+            13,
+            cursors[s].as_ref(),
+        );
+        assert_eq!(
+            (p.items.clone(), p.total, p.next.is_some()),
+            want,
+            "search {s} page {}",
+            p.page
+        );
+        pages += 1;
+        match p.next {
+            Some(c) => cursors[s] = Some(Cursor::decode(&c, "s", *sort).unwrap()),
+            None => done[s] = true,
+        }
+        // Change the world after about one page in three (for a while: a
+        // world that grows faster than it is read is never read to its end).
+        if pages < 400 && rng.chance(0.35) {
+            changes += 1;
+            let live: Vec<u32> = (0..w.contacts.len() as u32)
+                .filter(|&i| w.contact_live(i))
+                .collect();
+            let c = live[rng.below(live.len() as u64) as usize];
+            match rng.below(6) {
+                0 => {
+                    let old = w.now;
+                    w.advance(old, old + rng.range(60, day / 4));
+                }
+                1 => {
+                    // A role flip at the same second keeps the sort key.
+                    let role = if rng.chance(0.5) { "user" } else { "lead" };
+                    let mut fields = serde_json::Map::new();
+                    fields.insert("role".into(), role.into());
+                    w.update_contact(
+                        c,
+                        ContactFields {
+                            fields,
+                            ..ContactFields::default()
+                        },
+                    );
+                }
+                2 => w.delete_contact(c),
+                3 => {
+                    w.create_contact(ContactFields::default());
+                }
+                4 => {
+                    let conv = rng.below(w.conversations.len() as u64) as u32;
+                    if w.conversations[conv as usize].deleted_at == 0 {
+                        let at = w.last_part_at(conv).max(w.now);
+                        w.reply(conv, 0, false, at, "hi".into(), Vec::new());
+                    }
+                }
+                _ => {
+                    w.create_ticket(0, c, serde_json::Map::new());
+                }
+            }
+        }
+    }
+    assert!(
+        pages > 100 && changes > 30,
+        "{pages} pages, {changes} changes"
+    );
+}
+
+/// A client paging through more searches in turn than the old cache held
+/// (8, first in first out) gets every search's result from the cache after
+/// its first page: each search is evaluated once.
+#[test]
+fn the_cache_keeps_searches_paged_in_turn() {
+    let cache = SearchCache::default();
+    let computed = std::cell::Cell::new(0);
+    for _round in 0..5 {
+        for k in 0..200u32 {
+            let list = cache.get_or_compute(format!("q{k}"), 3, || {
+                computed.set(computed.get() + 1);
+                vec![k; 10]
+            });
+            assert_eq!(*list, vec![k; 10]);
+        }
+    }
+    assert_eq!(computed.get(), 200);
+    assert_eq!(cache.len(), 200);
+    // A new world generation evaluates again, and drops the old results.
+    cache.get_or_compute("q0".into(), 4, || {
+        computed.set(computed.get() + 1);
+        vec![1]
+    });
+    assert_eq!(computed.get(), 201);
+    assert_eq!(cache.len(), 1);
+}
+
+/// Past `CACHE_ENTRIES` searches, the least recently used goes first.
+#[test]
+fn the_cache_evicts_the_least_recently_used_search() {
+    let cache = SearchCache::default();
+    let computed = std::cell::Cell::new(0);
+    let get = |k: usize| {
+        cache.get_or_compute(format!("q{k}"), 0, || {
+            computed.set(computed.get() + 1);
+            Vec::new()
+        })
+    };
+    for k in 0..CACHE_ENTRIES {
+        get(k);
+    }
+    get(0); // q0 is now the most recently used; q1 the least.
+    get(CACHE_ENTRIES); // evicts q1
+    assert_eq!(computed.get(), CACHE_ENTRIES + 1);
+    get(0);
+    assert_eq!(computed.get(), CACHE_ENTRIES + 1, "q0 was kept");
+    get(1);
+    assert_eq!(computed.get(), CACHE_ENTRIES + 2, "q1 was evicted");
+    assert_eq!(cache.len(), CACHE_ENTRIES);
 }
