@@ -235,13 +235,14 @@ impl RunCtx {
     ) -> Self {
         let mut plan = plan.clone();
         plan.extract.conversations = reports::conversation_parts::detail_readers(reports);
+        let side = side::Side::new(&plan.workspace_label);
         Self {
             client: client.clone(),
             state: state.clone(),
             plan,
             run: run.clone(),
             run_started,
-            side: side::Side::new(&plan.workspace_label),
+            side,
         }
     }
 

@@ -750,11 +750,13 @@ fn key_rows(output: &Path, report: &str, keys: &[&str]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fanouts_killed_at_65_percent_of_a_first_sync_redo_at_most_a_tenth_of_it() {
     // Child requests outnumber the searches as in a real workspace (one
-    // search page per 20 parents here, per 150 there).
+    // search page per 20 parents here, per 150 there). Large enough that
+    // what a kill always redoes (the requests in flight, the children of
+    // the window being read) is well under a tenth wherever the kill lands.
     let world = World::start(SimConfig {
         seed: 14,
-        contacts: 600,
-        conversations: 600,
+        contacts: 1_200,
+        conversations: 1_200,
         parts: 1,
         ..SimConfig::default()
     })
@@ -768,11 +770,12 @@ async fn fanouts_killed_at_65_percent_of_a_first_sync_redo_at_most_a_tenth_of_it
     // `conversation_contacts` reads a sub-resource only for the few
     // conversations whose inline list is cut short, so its requests are
     // mostly search pages: smaller pages give it enough requests (and
-    // windows) for a tenth to be more than the rerun's fixed start-up.
+    // windows) for a tenth to be more than the rerun's fixed start-up and
+    // the parent pages read ahead, which a kill makes it read again.
     let small_pages = world.dir.path().join("fanout-small-pages.toml");
     std::fs::write(
         &small_pages,
-        "page_size = 5\nrows_per_file = 50\ncheckpoint_secs = 0\n",
+        "page_size = 3\nrows_per_file = 50\ncheckpoint_secs = 0\n",
     )
     .expect("config");
     let args = |report: &str, output: &Path, state: &Path| -> Vec<String> {
