@@ -216,6 +216,7 @@ mod tests {
             Error::Http(HttpError::Unauthorized {
                 code: "unauthorized".into(),
                 message: String::new(),
+                token_source: String::new(),
             }),
             Error::Http(HttpError::Forbidden {
                 endpoint: "GET /events".into(),

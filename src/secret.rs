@@ -6,9 +6,14 @@
 
 use std::fmt;
 
-/// An Intercom access token.
+/// An Intercom access token, and where it was read from (for messages:
+/// "the environment variable X", never the token itself).
 #[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(String);
+pub struct AccessToken(String, Option<String>);
+
+/// Where a token without a stated source is set: the single-workspace advice.
+pub const DEFAULT_TOKEN_SOURCE: &str = "the INTERCOM_ACCESS_TOKEN environment variable, or point \
+     `token_file` in the config at a file that holds it";
 
 impl AccessToken {
     /// Wrap a token, trimming surrounding whitespace (token files end in a newline).
@@ -18,8 +23,22 @@ impl AccessToken {
         if trimmed.is_empty() {
             None
         } else {
-            Some(Self(trimmed.to_string()))
+            Some(Self(trimmed.to_string(), None))
         }
+    }
+
+    /// The same token, saying where it was read from (a phrase that
+    /// completes "set a valid token in …", e.g. "the environment variable
+    /// TOKEN_B (its `token_env`)"). Named in a 401's message.
+    pub fn with_source(mut self, source: impl Into<String>) -> Self {
+        self.1 = Some(source.into());
+        self
+    }
+
+    /// Where the token was read from ([`AccessToken::with_source`]), else
+    /// [`DEFAULT_TOKEN_SOURCE`].
+    pub fn source(&self) -> &str {
+        self.1.as_deref().unwrap_or(DEFAULT_TOKEN_SOURCE)
     }
 
     /// The secret itself. Only for building the `Authorization` header.
@@ -50,5 +69,8 @@ mod tests {
         assert_eq!(t.expose(), "s3cr3t-token");
         assert!(!format!("{t:?} {t}").contains("s3cr3t"));
         assert!(AccessToken::new("  \n").is_none());
+        let named = t.with_source("the environment variable B");
+        assert_eq!(named.source(), "the environment variable B");
+        assert!(!format!("{named:?} {named}").contains("s3cr3t"));
     }
 }

@@ -134,7 +134,7 @@ pub(super) async fn run_all(
                 print_summary(summary, &mut block)?;
             }
             Err(e) if all.len() > 1 => {
-                let why = workspace_failure(settings, e);
+                let why = format!("{e:#}");
                 tracing::error!(workspace = %settings.workspace, error = %why, "workspace could not be synced; going on with the others");
                 writeln!(block, "workspace {}: failed: {why}", settings.workspace)?;
             }
@@ -176,22 +176,6 @@ pub(super) async fn run_all(
     match ended.into_iter().find_map(|w| w.result.err()) {
         Some(e) => Err(e),
         None => Ok(status),
-    }
-}
-
-/// What one workspace of several failed with, for its summary block: the
-/// error chain, except that a token Intercom rejected (HTTP 401) names where
-/// that workspace's token came from ([`Settings::token_source`]: its
-/// `token_env` or `token_file`), not the single-workspace advice about
-/// `INTERCOM_ACCESS_TOKEN`.
-fn workspace_failure(settings: &Settings, e: &anyhow::Error) -> String {
-    match e.downcast_ref::<Error>() {
-        Some(Error::Http(crate::http::HttpError::Unauthorized { code, message })) => format!(
-            "Intercom rejected the access token (HTTP 401 {code}: {message}); it came from {}: \
-             set a valid token there",
-            settings.token_source()
-        ),
-        _ => format!("{e:#}"),
     }
 }
 

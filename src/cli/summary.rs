@@ -262,6 +262,11 @@ pub(crate) fn print_summary(summary: &RunSummary, out: &mut impl Write) -> std::
         }
         if let Some(e) = &r.error {
             write!(out, "  FAILED: {e}")?;
+        } else if r.stopped && r.rows == 0 && r.files == 0 {
+            write!(
+                out,
+                "  stopped before its first checkpoint: nothing committed, the next run starts it again"
+            )?;
         } else if r.stopped {
             write!(out, "  stopped at its last checkpoint")?;
         }

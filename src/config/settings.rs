@@ -313,7 +313,7 @@ impl Settings {
             settings.workspace = ws.name;
             if let Some(other) = all
                 .iter()
-                .find(|o: &&Settings| o.output_dir == settings.output_dir)
+                .find(|o: &&Settings| same_place(&o.output_dir, &settings.output_dir))
             {
                 return Err(Error::Config(format!(
                     "[[workspace]] `{}` and `{}` both write to {}: their files would mix and \
@@ -329,19 +329,15 @@ impl Settings {
         Ok(all)
     }
 
-    /// Where [`Settings::token`] reads the token from, for messages (never
-    /// the token): `the environment variable X (its token_env)`, `the file
-    /// P (token_file)` or `the environment variable INTERCOM_ACCESS_TOKEN`.
+    /// Where a `[[workspace]]`'s token is read from, for messages (never
+    /// the token): `the environment variable X (its token_env)` or `the
+    /// file P (token_file)`; [`Settings::token`] attaches the source it
+    /// really used to the token.
     pub fn token_source(&self) -> String {
         match (&self.token_env, &self.token_file) {
             (Some(var), _) => format!("the environment variable {var} (its `token_env`)"),
-            (None, Some(path)) if self.workspace.is_empty() => format!(
-                "the file {} (`token_file`), unless {} is set",
-                path.display(),
-                super::TOKEN_ENV
-            ),
-            (None, Some(path)) => format!("the file {} (its `token_file`)", path.display()),
-            (None, None) => format!("the environment variable {}", super::TOKEN_ENV),
+            (None, Some(path)) => format!("the file {} (`token_file`)", path.display()),
+            (None, None) => format!("the {} environment variable", super::TOKEN_ENV),
         }
     }
 
@@ -354,6 +350,7 @@ impl Settings {
             return std::env::var(var)
                 .ok()
                 .and_then(AccessToken::new)
+                .map(|t| t.with_source(self.token_source()))
                 .ok_or_else(|| {
                     Error::Config(format!(
                         "no access token for workspace `{}`: the environment variable {var} \
@@ -365,13 +362,14 @@ impl Settings {
         if self.workspace.is_empty()
             && let Some(t) = std::env::var(TOKEN_ENV).ok().and_then(AccessToken::new)
         {
-            return Ok(t);
+            return Ok(t.with_source(format!("the {TOKEN_ENV} environment variable")));
         }
         if let Some(path) = &self.token_file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 Error::Config(format!("cannot read token_file {}: {e}", path.display()))
             })?;
             return AccessToken::new(text)
+                .map(|t| t.with_source(format!("the file {} (`token_file`)", path.display())))
                 .ok_or_else(|| Error::Config(format!("token_file {} is empty", path.display())));
         }
         Err(Error::Config(format!(
@@ -411,6 +409,26 @@ fn max_parallel_workspaces(given: Option<usize>) -> Result<usize> {
 }
 
 /// Workspace names become directory names and state keys: keep them plain.
+/// Whether two outputs name one place: object-store URLs (`s3://…`) equal
+/// but for a trailing `/`; local paths equal once made absolute (against
+/// the working directory) and compared by component, so `out`, `./out/`
+/// and `/cwd/out` are one place. Symlinks are not followed.
+fn same_place(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let url = |p: &std::path::Path| {
+        p.to_str()
+            .filter(|s| s.contains("://"))
+            .map(|s| s.trim_end_matches('/').to_owned())
+    };
+    match (url(a), url(b)) {
+        (Some(a), Some(b)) => a == b,
+        (None, None) => match (std::path::absolute(a), std::path::absolute(b)) {
+            (Ok(a), Ok(b)) => a.components().eq(b.components()),
+            _ => a.components().eq(b.components()),
+        },
+        _ => false,
+    }
+}
+
 fn validate_workspace_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64

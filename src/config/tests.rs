@@ -134,6 +134,31 @@ fn bad_workspace_blocks_are_named() {
                     [[workspace]]\nname = \"b\"\ntoken_env = \"Y\"\noutput = \"o/a\"\n",
     );
     assert!(shared.contains("both write to o/a"), "{shared}");
+    // …and when the two spellings differ but name one directory.
+    let cwd = std::env::current_dir().expect("cwd");
+    for (x, y) in [
+        ("shared".to_string(), "./shared/".to_string()),
+        (cwd.join("s2").display().to_string(), "s2".to_string()),
+        ("s3://b/raw".to_string(), "s3://b/raw/".to_string()),
+    ] {
+        let toml = format!(
+            "[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\noutput = \"{x}\"\n\
+             [[workspace]]\nname = \"b\"\ntoken_env = \"Y\"\noutput = \"{y}\"\n"
+        );
+        assert!(e(&toml).contains("both write to"), "{x} and {y}");
+    }
+    // Different places are fine.
+    let apart = FileConfig::parse(
+        "[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\noutput = \"s3://b/a\"\n\
+         [[workspace]]\nname = \"b\"\ntoken_env = \"Y\"\noutput = \"s3://b/ab\"\n",
+    )
+    .expect("parse");
+    assert_eq!(
+        Settings::resolve_all(apart, Overrides::default(), &[])
+            .expect("apart")
+            .len(),
+        2
+    );
     assert!(e("[[workspace]]\nname = \"a/b\"\ntoken_env = \"X\"\n").contains("not allowed"));
     let twice = "[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\n";
     assert!(e(&format!("{twice}{twice}")).contains("unique"));

@@ -130,6 +130,7 @@ async fn a_run_scoped_failure_stops_the_fanout() {
                     Err(Error::Http(HttpError::Unauthorized {
                         code: "unauthorized".into(),
                         message: "Access Token Invalid".into(),
+                        token_source: String::new(),
                     }))
                 } else {
                     Ok(vec![Value::from(i)])

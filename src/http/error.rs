@@ -8,13 +8,17 @@ use std::time::Duration;
 /// path), never the token.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// 401: the token is missing, wrong, expired or revoked.
+    /// 401: the token is missing, wrong, expired or revoked. `token_source`
+    /// says where that token was read from ([`crate::secret::AccessToken::source`]).
     #[error(
-        "Intercom rejected the access token (HTTP 401 {code}: {message}). Set a valid token in the \
-         INTERCOM_ACCESS_TOKEN environment variable, or point `token_file` in the config at a file \
-         that holds it"
+        "Intercom rejected the access token (HTTP 401 {code}: {message}). Set a valid token in \
+         {token_source}"
     )]
-    Unauthorized { code: String, message: String },
+    Unauthorized {
+        code: String,
+        message: String,
+        token_source: String,
+    },
 
     /// 403: the token is valid but may not read this endpoint (a missing
     /// scope, or `api_plan_restricted`).

@@ -85,6 +85,8 @@ pub struct IntercomClient {
     pacer: Arc<pace::Pacer>,
     /// Shared by clones: how many calls may be out at once.
     gate: Arc<inflight::Gate>,
+    /// Where the token came from, for a 401's message ([`AccessToken::source`]).
+    token_source: Arc<str>,
 }
 
 /// Check that `url` is https, or http on a loopback address (the simulator).
@@ -152,9 +154,11 @@ impl IntercomClient {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        let token_source = Arc::from(config.token.source());
         Ok(Self {
             http,
             base,
+            token_source,
             retry,
             max_retry_time: config.max_retry_time,
             stats: Arc::default(),
@@ -378,7 +382,11 @@ impl IntercomClient {
         }
         let (code, message) = error_details(&bytes);
         Err(Failure::sent(match status.as_u16() {
-            401 => HttpError::Unauthorized { code, message },
+            401 => HttpError::Unauthorized {
+                code,
+                message,
+                token_source: self.token_source.to_string(),
+            },
             403 => HttpError::Forbidden {
                 endpoint: endpoint.to_string(),
                 code,

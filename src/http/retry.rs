@@ -192,6 +192,7 @@ mod tests {
         let unauthorized = HttpError::Unauthorized {
             code: "unauthorized".into(),
             message: "Access Token Invalid".into(),
+            token_source: String::new(),
         };
         assert_eq!(classify(&unauthorized), Decision::Fail);
         let forbidden = HttpError::Forbidden {

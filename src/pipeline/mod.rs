@@ -170,9 +170,19 @@ pub(crate) async fn sync(
         return Err(end_run(state, &run, e).await);
     }
     let mut outcomes = Vec::new();
+    let started: Vec<ReportName> = ran.results.iter().map(|(r, _)| *r).collect();
     for (_, done) in ran.results {
         merge(&mut recovered, done.recovered);
         outcomes.extend(done.outcome);
+    }
+    if ran.stopped {
+        // Reports a stop kept from starting are in the summary too, as
+        // stopped with nothing committed (the next run starts them).
+        for report in reports.iter().filter(|r| !started.contains(r)) {
+            let mut outcome = ReportOutcome::new(*report);
+            outcome.stopped = true;
+            outcomes.push(outcome);
+        }
     }
     // A stop also cuts short the reports that were running.
     let stopped = ran.stopped || outcomes.iter().any(|o| o.stopped);

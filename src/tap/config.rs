@@ -85,11 +85,16 @@ impl TapConfig {
                     let text = value
                         .as_str()
                         .ok_or_else(|| Error::Config("`access_token` must be a string".into()))?;
-                    token = Some(AccessToken::new(text).ok_or_else(|| {
-                        Error::Config(
-                            "`access_token` is empty; set it to your Intercom access token".into(),
-                        )
-                    })?);
+                    token = Some(
+                        AccessToken::new(text)
+                            .map(|t| t.with_source("the tap config's `access_token`"))
+                            .ok_or_else(|| {
+                                Error::Config(
+                                    "`access_token` is empty; set it to your Intercom access token"
+                                        .into(),
+                                )
+                            })?,
+                    );
                 }
                 "start_date" => {
                     let secs = crate::output::schema::timestamp_secs(&value).ok_or_else(|| {
@@ -196,7 +201,8 @@ mod tests {
         assert_eq!(c.settings.base_url.as_str(), "https://api.eu.intercom.io/");
         assert_eq!(c.settings.intercom_version, "2.11");
         assert_eq!(c.settings.page_size, 50);
-        assert_eq!(c.token, AccessToken::new("tok").expect("token"));
+        assert_eq!(c.token.expose(), "tok");
+        assert_eq!(c.token.source(), "the tap config's `access_token`");
         assert_eq!(c.settings.report_options.len(), 1);
     }
 

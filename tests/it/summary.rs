@@ -162,4 +162,10 @@ async fn a_refused_token_still_writes_the_summary_json() {
         error.contains("401") || error.contains("refused"),
         "{error}"
     );
+    // It says where that token was read from, and only that.
+    assert!(
+        error.contains("Set a valid token in the INTERCOM_ACCESS_TOKEN environment variable")
+            && !error.contains("token_file"),
+        "{error}"
+    );
 }

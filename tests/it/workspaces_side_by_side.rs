@@ -258,8 +258,11 @@ async fn a_workspace_whose_token_is_refused_fails_alone() {
     assert_eq!(failed.len(), 1, "{summary}");
     assert_eq!(failed[0]["workspace"], "refused");
     assert_eq!(failed[0]["exit_code"], 3);
+    let error = failed[0]["error"].as_str().expect("error");
     assert!(
-        failed[0]["error"].as_str().expect("error").contains("401"),
+        error.contains("401")
+            && error.contains("TOKEN_1 (its `token_env`)")
+            && !error.contains("INTERCOM_ACCESS_TOKEN"),
         "{summary}"
     );
     let ok: Vec<String> = spans(&summary).into_iter().map(|s| s.0).collect();
