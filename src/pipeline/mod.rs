@@ -238,10 +238,10 @@ impl RunCtx {
         Self {
             client: client.clone(),
             state: state.clone(),
+            side: side::Side::new(&plan.workspace_label),
             plan,
             run: run.clone(),
             run_started,
-            side: side::Side::new(&plan.workspace_label),
         }
     }
 
