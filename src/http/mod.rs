@@ -171,7 +171,10 @@ impl IntercomClient {
     }
 
     /// GET `path` (relative to the base URL, query string allowed) and decode JSON.
-    pub async fn get<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Result<T, HttpError> {
+    pub async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+    ) -> Result<T, HttpError> {
         self.request(reqwest::Method::GET, path, None).await
     }
 
@@ -433,7 +436,10 @@ pub struct ServerCursorReads<'a> {
 
 impl ServerCursorReads<'_> {
     /// GET `path` once (resent only as [`Resend::ServerCursor`] allows) and decode JSON.
-    pub async fn get<T: DeserializeOwned + Send + 'static>(&self, path: &str) -> Result<T, HttpError> {
+    pub async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+    ) -> Result<T, HttpError> {
         self.client
             .request_as(Resend::ServerCursor, reqwest::Method::GET, path, None)
             .await
