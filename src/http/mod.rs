@@ -1,7 +1,8 @@
 //! The one HTTP client that talks to Intercom.
 //!
 //! It owns the base URL (region), the `Authorization` and `Intercom-Version`
-//! headers, JSON decoding, and retries with exponential backoff and jitter
+//! headers, JSON decoding (large bodies off the calling task:
+//! [`decode_off_task`]), and retries with exponential backoff and jitter
 //! (`backon`), guided by [`retry::classify`], pacing by the workspace's
 //! rate-limit headers ([`pace::Pacer`], shared by clones of the client), and
 //! as many calls in flight as the allowed rate at the measured latency needs
@@ -13,6 +14,7 @@
 //! [`IntercomClient::server_cursor`], whose failures are not retried where a
 //! retry could lose a page.
 
+mod decode;
 mod error;
 mod headers;
 pub mod inflight;
@@ -20,6 +22,7 @@ pub mod pace;
 pub mod retry;
 mod stats;
 
+pub use decode::{OFF_TASK_DECODE_BYTES, decode_off_task};
 pub use error::{HttpError, permission};
 use error::{describe_reqwest_error, error_details};
 use headers::{canonical_link, server_wait, stated_limit};
@@ -172,7 +175,10 @@ impl IntercomClient {
     }
 
     /// GET `path` (relative to the base URL, query string allowed) and decode JSON.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HttpError> {
+    pub async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+    ) -> Result<T, HttpError> {
         self.request(reqwest::Method::GET, path, None).await
     }
 
@@ -205,7 +211,7 @@ impl IntercomClient {
     }
 
     /// POST a JSON body to `path` and decode the JSON answer.
-    pub async fn post<T: DeserializeOwned>(
+    pub async fn post<T: DeserializeOwned + Send + 'static>(
         &self,
         path: &str,
         body: &serde_json::Value,
@@ -258,7 +264,7 @@ impl IntercomClient {
         }
     }
 
-    async fn request<T: DeserializeOwned>(
+    async fn request<T: DeserializeOwned + Send + 'static>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -269,7 +275,7 @@ impl IntercomClient {
     }
 
     /// Send a request, resending it after failures as `resend` allows.
-    async fn request_as<T: DeserializeOwned>(
+    async fn request_as<T: DeserializeOwned + Send + 'static>(
         &self,
         resend: Resend,
         method: reqwest::Method,
@@ -317,7 +323,7 @@ impl IntercomClient {
             .map_err(|f| f.error)
     }
 
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T: DeserializeOwned + Send + 'static>(
         &self,
         method: reqwest::Method,
         url: Url,
@@ -373,12 +379,11 @@ impl IntercomClient {
                     message: format!("HTTP {} with an empty body", status.as_u16()),
                 }));
             }
-            return serde_json::from_slice(&bytes).map_err(|e| {
-                Failure::sent(HttpError::Body {
-                    endpoint: endpoint.to_string(),
-                    message: e.to_string(),
-                })
-            });
+            // Large pages decode on the blocking pool, so the extractor's
+            // task (and the other core) goes on meanwhile.
+            return decode_off_task(bytes, endpoint)
+                .await
+                .map_err(Failure::sent);
         }
         let (code, message) = error_details(&bytes);
         Err(Failure::sent(match status.as_u16() {
@@ -439,7 +444,10 @@ pub struct ServerCursorReads<'a> {
 
 impl ServerCursorReads<'_> {
     /// GET `path` once (resent only as [`Resend::ServerCursor`] allows) and decode JSON.
-    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, HttpError> {
+    pub async fn get<T: DeserializeOwned + Send + 'static>(
+        &self,
+        path: &str,
+    ) -> Result<T, HttpError> {
         self.client
             .request_as(Resend::ServerCursor, reqwest::Method::GET, path, None)
             .await
