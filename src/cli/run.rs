@@ -62,11 +62,17 @@ pub(super) async fn run_all(
     use futures::StreamExt;
     use tracing::Instrument;
 
-    // Every token first: a missing one is a usage error before any work.
-    let tokens = all
-        .iter()
-        .map(|s| s.token())
-        .collect::<crate::Result<Vec<_>>>()?;
+    // Every token first. Without `[[workspace]]` blocks a missing one is a
+    // usage error before any work; with several, it fails its own
+    // workspace (like a refused token) and the others run.
+    let mut tokens = Vec::with_capacity(all.len());
+    for settings in all {
+        match settings.token() {
+            Ok(token) => tokens.push(Ok(token)),
+            Err(e) if all.len() > 1 => tokens.push(Err(e)),
+            Err(e) => return Err(e.into()),
+        }
+    }
     let parallel = all.first().map_or(1, |s| s.max_parallel_workspaces).max(1);
     let locks = HeldLocks::default();
     let fleet_started = std::time::Instant::now();
@@ -94,6 +100,10 @@ pub(super) async fn run_all(
                     return (i, None);
                 }
                 let started_at = unix_secs_f64();
+                let token = match token {
+                    Ok(token) => token,
+                    Err(e) => return (i, Some((started_at, unix_secs_f64(), Err(e.into())))),
+                };
                 // Progress lines name the workspace when several run.
                 let label = if all.len() > 1 {
                     settings.workspace.as_str()

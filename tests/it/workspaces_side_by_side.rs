@@ -432,3 +432,45 @@ async fn six_backfills_side_by_side_in_one_state_each_export_their_range() {
     }
     assert!(world.sim_get("stats").await["peak_tokens_in_flight"].as_u64() > Some(1));
 }
+
+/// One workspace whose `token_env` variable is not set (a secret not
+/// mounted) fails alone with a configuration error naming the variable;
+/// the others are exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workspace_whose_token_variable_is_unset_fails_alone() {
+    let names: Vec<String> = ["north", "unmounted", "south"].map(String::from).to_vec();
+    let mut env = tokens(&names);
+    env.remove(1);
+    let world = World::start(world(&[])).await;
+    let dir = world.dir.path().to_path_buf();
+    let config = fleet_config(&dir, &world, &names, "");
+    let summary_path = dir.join("summary.json");
+
+    let out = sync_fleet(&config, &summary_path, &env).await;
+    // 2: a configuration error, the unmounted workspace's.
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("workspace unmounted: failed:"))
+        .unwrap_or_else(|| panic!("the unmounted workspace's line: {text}"));
+    assert!(
+        line.contains("TOKEN_1") && line.contains("not set"),
+        "{line}"
+    );
+    let summary = read_json(&summary_path);
+    let failed = summary["failed_workspaces"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{summary}");
+    assert_eq!(failed[0]["workspace"], "unmounted");
+    assert_eq!(failed[0]["exit_code"], 2);
+    for name in ["north", "south"] {
+        assert_exported_as_the_truth_says(&world, &dir.join("out").join(name)).await;
+    }
+    assert!(!dir.join("out/unmounted/users").exists());
+}
