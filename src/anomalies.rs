@@ -170,19 +170,41 @@ impl Anomalies {
             .is_empty()
     }
 
-    /// Log one warning per entry (with count and samples) for `report`.
+    /// Log one line per entry (with count and samples) for `report`: a
+    /// warning, except values of another accepted form
+    /// ([`AnomalyKind::InterpretedValue`]: converted, nothing lost), which
+    /// are logged at info so that real warnings stand out.
     pub fn warn(&self, report: &str) {
         for (kind, detail, c) in self.entries() {
-            tracing::warn!(
-                report,
-                kind = kind.as_str(),
-                detail = %detail,
-                count = c.count,
-                samples = %c.samples.join(", "),
-                "{} {}",
-                c.count,
-                kind.describe()
-            );
+            let samples = c.samples.join(", ");
+            let samples = if samples.is_empty() {
+                "none kept"
+            } else {
+                samples.as_str()
+            };
+            if kind == AnomalyKind::InterpretedValue {
+                tracing::info!(
+                    report,
+                    kind = kind.as_str(),
+                    detail = %detail,
+                    count = c.count,
+                    samples,
+                    "{} {}",
+                    c.count,
+                    kind.describe()
+                );
+            } else {
+                tracing::warn!(
+                    report,
+                    kind = kind.as_str(),
+                    detail = %detail,
+                    count = c.count,
+                    samples,
+                    "{} {}",
+                    c.count,
+                    kind.describe()
+                );
+            }
         }
     }
 
