@@ -52,6 +52,13 @@ impl Write for AboveBars {
     }
 }
 
+/// Run `f` (a write to stdout, which shares the terminal with the progress
+/// lines on stderr) with the progress lines hidden, and draw them again
+/// after it, so what it prints starts on a line of its own.
+pub fn above_bars<R>(f: impl FnOnce() -> R) -> R {
+    bars().suspend(f)
+}
+
 /// Take a line made by [`report_bar`] off the display (its export ended).
 pub fn finish_bar(bar: &indicatif::ProgressBar) {
     bar.finish_and_clear();

@@ -150,11 +150,12 @@ pub(super) async fn run_all(
             }
             Err(_) => {}
         }
-        {
+        // Above the progress lines of the workspaces still running.
+        crate::telemetry::above_bars(|| {
             let mut out = std::io::stdout().lock();
             out.write_all(&block)?;
-            out.flush()?;
-        }
+            out.flush()
+        })?;
         ended[i] = Some(WorkspaceRun {
             name: settings.workspace.clone(),
             started_at,
