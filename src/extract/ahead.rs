@@ -199,6 +199,37 @@ pub fn page_bytes(records: &[Box<RawValue>]) -> usize {
     records.iter().map(|r| r.get().len()).sum()
 }
 
+/// Give the memory the process just freed back to the operating system,
+/// at most once every [`GIVE_BACK_EVERY`] unless `now` (Linux with glibc;
+/// elsewhere nothing). glibc keeps freed heap in its arenas for reuse, and
+/// after a burst (decoded pages, a Parquet row group) RSS stays at the
+/// burst's height while the live heap is much lower: 53–64 MB live against
+/// RSS creeping from 100 to 178 MiB at 100,000 contacts (issue #15).
+/// `malloc_trim(0)` returns the free pages of every arena. Called after a
+/// report ends (`now`) and after a checkpoint is committed; it costs a walk
+/// of the arenas (milliseconds), hence the rate limit.
+pub fn give_back_freed_memory(now: bool) {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    let Ok(mut last) = LAST.lock() else {
+        return;
+    };
+    if !now && last.is_some_and(|t| t.elapsed() < GIVE_BACK_EVERY) {
+        return;
+    }
+    *last = Some(std::time::Instant::now());
+    drop(last);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only reorganises glibc's own free lists; it takes
+    // the arenas' locks and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// The least time between two [`give_back_freed_memory`] calls after
+/// checkpoints.
+pub const GIVE_BACK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[cfg(test)]
 mod tests {
     use super::*;
