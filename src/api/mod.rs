@@ -131,17 +131,28 @@ impl Page {
     /// consistent answer cannot do. Later pages are not checked here (see
     /// the module docs: a multi-page shortfall is a short read, counted).
     pub fn check_complete(&self, endpoint: &str, first: bool) -> Result<(), Error> {
+        self.check_complete_with(endpoint, first, self.data.len())
+    }
+
+    /// [`Self::check_complete`] for a page whose `records` were kept apart
+    /// from this envelope (e.g. as text).
+    pub fn check_complete_with(
+        &self,
+        endpoint: &str,
+        first: bool,
+        records: usize,
+    ) -> Result<(), Error> {
         if !first || self.next_cursor().is_some() {
             return Ok(());
         }
         match self.total_count {
-            Some(total) if (self.data.len() as u64) < total => Err(Error::Protocol {
+            Some(total) if (records as u64) < total => Err(Error::Protocol {
                 endpoint: endpoint.to_string(),
                 message: format!(
                     "a single-page answer lists {} record(s) but says total_count {total}, with \
                      no next page; the rest cannot be read, so nothing was exported from it. \
                      Retry later; if it persists, report it",
-                    self.data.len()
+                    records
                 ),
             }),
             _ => Ok(()),

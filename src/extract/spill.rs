@@ -3,7 +3,8 @@
 //! A search window read ahead of the one being delivered
 //! ([`crate::extract::windows_parallel`]) keeps its pages until its turn.
 //! Past a small in-memory budget it writes them here instead: one page a
-//! line (the page's records as one JSON array), written with one `write`
+//! line (the page's records as one JSON array of their text as received,
+//! not encoded again; line breaks between tokens become spaces), written with one `write`
 //! per page, so a page is either whole in the file or not counted. When the
 //! window's turn comes, [`Spill::replay`] reads the pages back in the order
 //! they were written, and the file goes when the replay is dropped.
@@ -17,7 +18,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 
@@ -65,9 +66,30 @@ impl Spill {
     /// Append one page of records. On an error the page is not counted (a
     /// partly written line is never replayed); the spill should not be
     /// written to again.
-    pub(crate) fn push(&mut self, page: &[Value]) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(page)?;
-        line.push(b'\n');
+    pub(crate) fn push(&mut self, page: &[Box<RawValue>]) -> std::io::Result<()> {
+        // The records' text as it came, joined: nothing is encoded again.
+        let mut line =
+            Vec::with_capacity(page.iter().map(|r| r.get().len() + 1).sum::<usize>() + 2);
+        line.push(b'[');
+        for (i, record) in page.iter().enumerate() {
+            if i > 0 {
+                line.push(b',');
+            }
+            let text = record.get().as_bytes();
+            let start = line.len();
+            line.extend_from_slice(text);
+            // A line per page: a line break inside a record can only be
+            // whitespace between its tokens (JSON strings escape theirs),
+            // so it becomes a space.
+            if text.contains(&b'\n') {
+                for b in &mut line[start..] {
+                    if *b == b'\n' {
+                        *b = b' ';
+                    }
+                }
+            }
+        }
+        line.extend_from_slice(b"]\n");
         self.file.write_all(&line)?;
         self.pages += 1;
         self.bytes += line.len() as u64;
@@ -115,7 +137,7 @@ pub(crate) struct Replay {
 }
 
 impl Iterator for Replay {
-    type Item = Result<Vec<Value>>;
+    type Item = Result<Vec<Box<RawValue>>>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.left == 0 {
@@ -161,7 +183,27 @@ fn replay_error(where_: &Path, e: std::io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
+
+    /// Records as text, as a window ahead keeps them.
+    fn texts(records: &[Value]) -> Vec<Box<RawValue>> {
+        records
+            .iter()
+            .map(|v| serde_json::value::to_raw_value(v).expect("json"))
+            .collect()
+    }
+
+    /// The replayed pages, decoded.
+    fn decoded(replay: Replay) -> Vec<Vec<Value>> {
+        replay
+            .map(|page| {
+                page.expect("read")
+                    .iter()
+                    .map(|r| serde_json::from_str(r.get()).expect("json"))
+                    .collect()
+            })
+            .collect()
+    }
 
     #[test]
     fn pages_come_back_in_order_and_the_named_file_goes_with_the_replay() {
@@ -175,13 +217,12 @@ mod tests {
             })
             .collect();
         for page in &pages {
-            spill.push(page).expect("push");
+            spill.push(&texts(page)).expect("push");
         }
         assert_eq!(spill.pages(), 3);
         assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1);
         let replay = spill.replay().expect("replay");
-        let back: Vec<Vec<Value>> = replay.collect::<Result<_>>().expect("read back");
-        assert_eq!(back, pages);
+        assert_eq!(decoded(replay), pages);
         assert_eq!(
             std::fs::read_dir(dir.path()).expect("ls").count(),
             0,
@@ -192,15 +233,11 @@ mod tests {
     #[test]
     fn an_unnamed_spill_replays_too() {
         let mut spill = Spill::create(None).expect("spill");
-        spill.push(&[json!({"id": "a"})]).expect("push");
+        spill.push(&texts(&[json!({"id": "a"})])).expect("push");
         spill
-            .push(&[json!({"id": "b"}), json!({"id": "c"})])
+            .push(&texts(&[json!({"id": "b"}), json!({"id": "c"})]))
             .expect("push");
-        let back: Vec<Vec<Value>> = spill
-            .replay()
-            .expect("replay")
-            .collect::<Result<_>>()
-            .expect("read");
+        let back = decoded(spill.replay().expect("replay"));
         assert_eq!(
             back,
             [
@@ -208,5 +245,58 @@ mod tests {
                 vec![json!({"id": "b"}), json!({"id": "c"})]
             ]
         );
+    }
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).expect("json")
+    }
+
+    #[test]
+    fn raw_pages_come_back_byte_equal_and_line_breaks_inside_a_record_become_spaces() {
+        let pages = vec![
+            vec![
+                raw(r#"{"id": "a",  "n": 1.50, "s": "x\ny \u00e9 é"}"#),
+                raw(r#"{"id":"b","updated_at":1700000000}"#),
+            ],
+            vec![raw(r#"{ "id" : "c" , "nested": {"k": [1, 2.0, null]} }"#)],
+        ];
+        let mut spill = Spill::create(None).expect("spill");
+        for page in &pages {
+            spill.push(page).expect("push");
+        }
+        let text =
+            |p: &Vec<Box<RawValue>>| p.iter().map(|r| r.get().to_string()).collect::<Vec<_>>();
+        let back: Vec<Vec<Box<RawValue>>> = spill
+            .replay()
+            .expect("replay")
+            .collect::<Result<_>>()
+            .expect("read");
+        assert_eq!(
+            back.iter().map(text).collect::<Vec<_>>(),
+            pages.iter().map(text).collect::<Vec<_>>()
+        );
+
+        // A pretty-printed record: its line breaks are whitespace, the page
+        // still takes one line, and the record decodes the same.
+        let pretty = raw("{\n  \"id\": \"d\",\n  \"s\": \"two\\nlines\"\n}");
+        let mut spill = Spill::create(None).expect("spill");
+        spill.push(std::slice::from_ref(&pretty)).expect("push");
+        spill.push(&[raw(r#"{"id":"e"}"#)]).expect("push");
+        let back: Vec<Vec<Box<RawValue>>> = spill
+            .replay()
+            .expect("replay")
+            .collect::<Result<_>>()
+            .expect("read");
+        assert_eq!(back.len(), 2);
+        assert_eq!(
+            back[0][0].get(),
+            "{   \"id\": \"d\",   \"s\": \"two\\nlines\" }"
+        );
+        let decoded: serde_json::Value = serde_json::from_str(back[0][0].get()).expect("json");
+        assert_eq!(
+            decoded,
+            serde_json::from_str::<serde_json::Value>(pretty.get()).expect("json")
+        );
+        assert_eq!(back[1][0].get(), r#"{"id":"e"}"#);
     }
 }

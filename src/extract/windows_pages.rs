@@ -50,18 +50,31 @@ pub(super) async fn deliver_kept(
         None => Vec::new(),
     };
     for records in pages {
-        deliver(path, records, tracker, tx).await?;
+        deliver(path, decode(path, records)?, tracker, tx).await?;
     }
     if let Some(spill) = spill {
         for records in spill.replay()? {
-            deliver(path, records?, tracker, tx).await?;
+            deliver(path, decode(path, records?)?, tracker, tx).await?;
         }
     }
     for records in after {
-        deliver(path, records, tracker, tx).await?;
+        deliver(path, decode(path, records)?, tracker, tx).await?;
     }
     drop(held);
     Ok(())
+}
+
+/// A page's records kept as text, decoded (when their turn comes).
+pub(super) fn decode(path: &str, records: Vec<RawRecord>) -> Result<Vec<Value>> {
+    records
+        .iter()
+        .map(|r| {
+            serde_json::from_str(r.get()).map_err(|e| Error::Protocol {
+                endpoint: format!("POST /{path}"),
+                message: format!("a record kept as text does not decode again: {e}"),
+            })
+        })
+        .collect()
 }
 
 /// One page request, tagged with its window's key, and the budget's room
@@ -73,7 +86,7 @@ pub(super) async fn fetch(
     per_page: u32,
     starting_after: Option<String>,
     room: Option<Held>,
-) -> (i64, Result<Page>, Option<Held>) {
+) -> (i64, Result<RawPage>, Option<Held>) {
     let page = source
         .window_page(window, per_page, starting_after.as_deref())
         .await;
@@ -86,7 +99,7 @@ pub(super) async fn fetch(
 pub(super) fn take_page(
     reader: &Reader<'_>,
     slot: &mut Slot,
-    result: Result<Page>,
+    result: Result<RawPage>,
     split_rows: u64,
     per_page: &mut u32,
 ) -> Result<Option<Split>> {
@@ -120,6 +133,10 @@ pub(super) fn take_page(
         }
     };
     let first = slot.starting_after.is_none();
+    let RawPage {
+        data,
+        envelope: page,
+    } = page;
     if first
         && page.total_count.is_some_and(|t| t > split_rows)
         && let Some((a, b)) = slot.window.split_to(g, reader.min_day)
@@ -131,18 +148,20 @@ pub(super) fn take_page(
             failure_splits: slot.failure_splits,
         }));
     }
-    page.check_complete(&reader.endpoint(), first)?;
+    page.check_complete_with(&reader.endpoint(), first, data.len())?;
     slot.pages_read += 1;
-    for record in &page.data {
-        if let Some(id) = record.get("id").and_then(Value::as_str)
-            && !slot.listed.contains(id)
-        {
-            slot.listed.insert(id.to_string());
-        }
-    }
     let next = page.next_cursor();
     let total = page.total_count;
-    let kept = keep_new(reader.spec.path, slot.window, page.data, &mut slot.seen)?;
+    let mut kept = Vec::with_capacity(data.len());
+    for record in data {
+        let (id, t) = raw_identity(reader.spec.path, &record)?;
+        if window_keeps(slot.window, &mut slot.seen, &id, t) {
+            kept.push(record);
+        }
+        if !slot.listed.contains(&id) {
+            slot.listed.insert(id);
+        }
+    }
     if !kept.is_empty() {
         slot.pages.push(kept);
     }
@@ -168,6 +187,34 @@ pub(super) fn take_page(
         }
     }
     Ok(None)
+}
+
+/// Whether a record `(id, t)` is inside `window` and not yet seen by it
+/// (then it is now).
+fn window_keeps(window: Window, seen: &mut Sent, id: &str, t: i64) -> bool {
+    window.contains(t) && seen.insert((id.to_string(), t))
+}
+
+/// [`identity`] of a record kept as text: its `id` and `updated_at`, read
+/// without decoding the rest.
+pub(crate) fn raw_identity(path: &str, record: &RawValue) -> Result<(String, i64)> {
+    #[derive(serde::Deserialize)]
+    struct Identity {
+        #[serde(default)]
+        id: Option<Value>,
+        #[serde(default)]
+        updated_at: Option<Value>,
+    }
+    let found: Option<Identity> = serde_json::from_str(record.get()).ok();
+    let id = found.as_ref().and_then(|f| f.id.as_ref()?.as_str());
+    let updated_at = found
+        .as_ref()
+        .and_then(|f| crate::output::schema::timestamp_secs(f.updated_at.as_ref()?));
+    match (id, updated_at) {
+        (Some(id), Some(t)) => Ok((id.to_string(), t)),
+        // The decoded record's error.
+        _ => identity(path, &Value::Null).map(|(id, t)| (id.to_string(), t)),
+    }
 }
 
 /// The records inside `window` not yet seen by it (`(id, updated_at)`).

@@ -9,7 +9,8 @@
 //! - the **head** (the oldest window not yet delivered) streams its pages
 //!   straight to the sink and never waits;
 //! - windows **ahead** of it keep the pages they read (records inside the
-//!   window, not yet seen by it) until they become the head, and never wait
+//!   window, not yet seen by it, as the JSON text the server sent: decoded
+//!   when delivered) until they become the head, and never wait
 //!   for it: all ahead windows together hold at most `ahead_pages` pages in
 //!   memory, and a window ahead sends a request only when the process's
 //!   byte budget for pages held ahead has room for its answer
@@ -49,9 +50,10 @@ use std::time::{Duration, Instant};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
-use crate::api::Page;
 use crate::api::query::search_body;
+use crate::api::{Page, Pages, list_key};
 use crate::error::{Error, Result};
 use crate::extract::ahead::{AheadBudget, Held, page_bytes};
 use crate::extract::cursor::{CursorTracker, identity};
@@ -66,7 +68,7 @@ use crate::extract::window::{Window, with_filter};
 pub const PARALLEL_WINDOW_PAGES: u64 = 4;
 
 /// The most pages windows ahead of the head hold in memory at once: at 150
-/// records a page, 1,200 records (a few MB of decoded JSON). Further pages they read go to disk (see
+/// records a page, 1,200 records (a few MB of JSON text). Further pages they read go to disk (see
 /// the module docs); only when that fails do they wait (counting their
 /// requests in flight) while this budget is full.
 pub const MAX_AHEAD_PAGES: usize = 8;
@@ -79,17 +81,91 @@ pub fn ahead_budget(parallel: usize) -> usize {
     (parallel.saturating_sub(1) * PARALLEL_WINDOW_PAGES as usize).min(MAX_AHEAD_PAGES)
 }
 
+/// One record of a search page as the server sent it: its JSON text
+/// (`serde_json::value::RawValue`), decoded into a `Value` only when it is
+/// delivered. A page of 150 contacts is about 1 MB as text and 2–3 MB
+/// decoded, so windows ahead keep their pages this way.
+pub(crate) type RawRecord = Box<RawValue>;
+
+/// A search page whose records are kept as sent (see [`RawRecord`]).
+#[derive(Debug)]
+pub(crate) struct RawPage {
+    /// The records under the envelope's list key (`data` for contacts,
+    /// `conversations` for conversations), each as its JSON text.
+    pub data: Vec<RawRecord>,
+    /// The envelope without its records: `pages` and `total_count`.
+    pub envelope: Page,
+}
+
+impl RawPage {
+    /// Read a search answer `body` of `endpoint` whose records are under
+    /// `key`, keeping the records as text. A body that is not an object, or
+    /// has no list under `key`, is the [`Page::decode`] error.
+    pub(crate) fn decode(endpoint: &str, key: &str, body: &RawValue) -> Result<RawPage> {
+        let envelope: Option<BTreeMap<&str, &RawValue>> = serde_json::from_str(body.get()).ok();
+        let field = |name: &str| envelope.as_ref().and_then(|e| e.get(name).copied());
+        let data = field(key).and_then(|r| serde_json::from_str::<Vec<RawRecord>>(r.get()).ok());
+        // As [`Page::decode`] reads them: `pages` only as an object,
+        // `total_count` only as a whole number.
+        let small =
+            |name: &str| field(name).and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+        let pages = match small("pages") {
+            Some(Value::Object(p)) => Some(Pages {
+                next: p.get("next").cloned(),
+            }),
+            _ => None,
+        };
+        let total_count = small("total_count").as_ref().and_then(Value::as_u64);
+        match data {
+            Some(data) => Ok(RawPage {
+                data,
+                envelope: Page {
+                    data: Vec::new(),
+                    pages,
+                    total_count,
+                },
+            }),
+            // Not the expected shape: the decoded page's error says what is
+            // wrong (or, for a shape only the full decode accepts, its page).
+            _ => {
+                let value: Value =
+                    serde_json::from_str(body.get()).map_err(|e| Error::Protocol {
+                        endpoint: endpoint.to_string(),
+                        message: format!("the answer is not JSON: {e}"),
+                    })?;
+                Ok(RawPage::from_page(Page::decode(endpoint, key, value)?))
+            }
+        }
+    }
+
+    /// A decoded page's records as text (their JSON serialisation).
+    pub(crate) fn from_page(page: Page) -> RawPage {
+        let data = page
+            .data
+            .iter()
+            .filter_map(|v| serde_json::value::to_raw_value(v).ok())
+            .collect();
+        RawPage {
+            data,
+            envelope: Page {
+                data: Vec::new(),
+                ..page
+            },
+        }
+    }
+}
+
 /// Where a window's pages come from: the search endpoint (see the impl for
 /// [`Reader`]), or a fake in tests.
 pub(crate) trait PageSource {
     /// One page of `window` with `per_page` records, after `starting_after`
-    /// (`None`: the first page).
+    /// (`None`: the first page), its records kept as text.
     async fn window_page(
         &self,
         window: Window,
         per_page: u32,
         starting_after: Option<&str>,
-    ) -> Result<Page>;
+    ) -> Result<RawPage>;
 }
 
 impl PageSource for Reader<'_> {
@@ -98,11 +174,12 @@ impl PageSource for Reader<'_> {
         window: Window,
         per_page: u32,
         starting_after: Option<&str>,
-    ) -> Result<Page> {
+    ) -> Result<RawPage> {
         let spec = self.spec;
         let q = with_filter(spec.filter.as_ref(), window.filters(spec.granularity));
-        self.page(&search_body(q, per_page, starting_after, spec.sort))
-            .await
+        let body = search_body(q, per_page, starting_after, spec.sort);
+        let raw: RawRecord = self.client.post(spec.path, &body).await?;
+        RawPage::decode(&self.endpoint(), list_key(spec.path), &raw)
     }
 }
 
@@ -173,9 +250,9 @@ struct Slot {
     /// Times it (or the window it is half of) was split because pages failed.
     failure_splits: u8,
     seen: Sent,
-    /// Records read and kept in memory, not yet delivered (a window ahead
-    /// of the head).
-    pages: Vec<Vec<Value>>,
+    /// Records read and kept in memory as sent, not yet delivered (a
+    /// window ahead of the head).
+    pages: Vec<Vec<RawRecord>>,
     /// Pages read and kept on disk, after `pages[..spill_at]` and before
     /// `pages[spill_at..]` (kept in memory after a failed write).
     spill: Option<Spill>,
@@ -229,7 +306,7 @@ impl Slot {
 /// A window's pages read and not delivered (see [`Slot::pages`]).
 #[derive(Default)]
 struct Kept {
-    pages: Vec<Vec<Value>>,
+    pages: Vec<Vec<RawRecord>>,
     spill: Option<Spill>,
     spill_at: usize,
     /// The budget's room for `pages`, given back once they are delivered.

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::*;
 use crate::anomalies::{Anomalies, AnomalyKind};
@@ -67,7 +68,7 @@ impl PageSource for Fake {
         window: Window,
         per_page: u32,
         starting_after: Option<&str>,
-    ) -> Result<Page> {
+    ) -> Result<RawPage> {
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         // Older windows answer later.
@@ -115,13 +116,13 @@ impl PageSource for Fake {
             .iter()
             .map(|(id, t)| json!({"id": id, "updated_at": t}))
             .collect();
-        Ok(Page {
+        Ok(RawPage::from_page(Page {
             data,
             pages: Some(Pages {
                 next: (end < inside.len()).then(|| json!({"starting_after": end.to_string()})),
             }),
             total_count: Some(inside.len() as u64),
-        })
+        }))
     }
 }
 
@@ -490,8 +491,10 @@ async fn windows_ahead_ask_only_within_the_byte_budget_and_give_it_all_back() {
     // takes); a budget of two such pages, nothing spilled (10 pages may wait
     // in memory): at most two requests or pages ahead at once, the head's
     // besides.
-    let page: Vec<Value> = (0..5)
-        .map(|_| json!({"id": "c299", "updated_at": 1_447}))
+    let page: Vec<RawRecord> = (0..5)
+        .filter_map(|_| {
+            serde_json::value::to_raw_value(&json!({"id": "c299", "updated_at": 1_447})).ok()
+        })
         .collect();
     let page = crate::extract::ahead::page_bytes(&page);
     for (budget_pages, parallel) in [(2, 6), (1, 16)] {
@@ -578,4 +581,92 @@ async fn without_spilling_windows_ahead_read_within_their_memory_budget_and_wait
             assert!(stats.peak_ahead_pages >= 5, "{stats:?}");
         }
     }
+}
+
+#[test]
+fn a_page_read_ahead_is_kept_as_its_text_and_decodes_equal_to_the_direct_decode() {
+    // A contact search answer as sent (pretty-printed, keys in the server's
+    // order, a nested object, an escaped string, a number that `Value`
+    // would not round-trip as text: 1.50).
+    let body = r#"{
+  "type": "list",
+  "data": [
+    {"type": "contact", "id": "c1", "updated_at": 1700000000,
+     "name": "Zo\u00eb \"Z\"", "custom_attributes": {"score": 1.50, "tags": ["a", "b"]}},
+    {"type": "contact", "id": "c2", "updated_at": "2023-11-14T22:13:21Z", "email": null}
+  ],
+  "total_count": 2,
+  "pages": {"type": "pages", "next": {"page": 2, "starting_after": "WzE3MDAwMDAwMDAsImMyIl0="}, "per_page": 2}
+}"#;
+    let raw = RawValue::from_string(body.to_string()).expect("json");
+    let page = RawPage::decode("POST /contacts/search", "data", &raw).expect("decode");
+    let direct = Page::decode(
+        "POST /contacts/search",
+        "data",
+        serde_json::from_str(body).expect("json"),
+    )
+    .expect("direct");
+    // Kept as the server's text, byte for byte.
+    assert!(
+        page.data[0]
+            .get()
+            .starts_with(r#"{"type": "contact", "id": "c1""#)
+    );
+    assert!(page.data[0].get().contains(r#""score": 1.50"#));
+    // Decoded when delivered: equal to decoding the page at once.
+    assert_eq!(
+        pages::decode("contacts/search", page.data.clone()).expect("decoded"),
+        direct.data
+    );
+    assert_eq!(page.envelope.next_cursor(), direct.next_cursor());
+    assert_eq!(
+        page.envelope.next_cursor().as_deref(),
+        Some("WzE3MDAwMDAwMDAsImMyIl0=")
+    );
+    assert_eq!(page.envelope.total_count, Some(2));
+    // Identities read from the text are those of the decoded records.
+    for (text, value) in page.data.iter().zip(&direct.data) {
+        let (id, t) = pages::raw_identity("contacts/search", text).expect("identity");
+        assert_eq!(
+            (id.as_str(), t),
+            crate::extract::cursor::identity("contacts/search", value).expect("identity")
+        );
+    }
+    // The budget counts the text's exact length.
+    let text_len: usize = page.data.iter().map(|r| r.get().len()).sum();
+    assert_eq!(crate::extract::ahead::page_bytes(&page.data), text_len);
+    let budget = AheadBudget::new(1 << 20);
+    let mut held = budget.hold();
+    held.resize(crate::extract::ahead::page_bytes(&page.data));
+    assert_eq!(budget.used(), text_len);
+}
+
+#[test]
+fn a_raw_page_of_the_wrong_shape_is_the_decoded_page_error() {
+    for body in [
+        r#"[1, 2]"#,
+        r#"{"type": "list", "contacts": []}"#,
+        r#"{"data": {}}"#,
+    ] {
+        let raw = RawValue::from_string(body.to_string()).expect("json");
+        let got = RawPage::decode("POST /contacts/search", "data", &raw)
+            .expect_err(body)
+            .to_string();
+        let want = Page::decode(
+            "POST /contacts/search",
+            "data",
+            serde_json::from_str(body).expect("json"),
+        )
+        .expect_err(body)
+        .to_string();
+        assert_eq!(got, want);
+    }
+    let raw = RawValue::from_string(r#"[{"id": 5, "updated_at": 1}]"#.into()).expect("json");
+    let records: Vec<RawRecord> = serde_json::from_str(raw.get()).expect("records");
+    assert!(
+        pages::raw_identity("contacts/search", &records[0])
+            .expect_err("a number id")
+            .to_string()
+            .contains("without a string `id`")
+    );
 }

@@ -67,6 +67,8 @@ impl Committer {
         self.commit(&commit, None).await?;
         failpoint::hit("checkpoint");
         tracing::debug!(report = %self.report, rows = c.rows, files = c.files.len(), "checkpoint committed");
+        // The row groups written for it are freed.
+        crate::extract::ahead::give_back_freed_memory(false);
         Ok(data_file_count(&c.files))
     }
 

@@ -336,6 +336,8 @@ async fn sync_report(ctx: &RunCtx, report: ReportName) -> Result<Leased> {
     }
     outcome.anomalies.warn(report.as_str());
     lease.release().await;
+    // Its pages, writers and buffers are freed.
+    crate::extract::ahead::give_back_freed_memory(true);
     done.outcome = Some(outcome);
     Ok(done)
 }
