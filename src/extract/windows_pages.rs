@@ -50,18 +50,36 @@ pub(super) async fn deliver_kept(
         None => Vec::new(),
     };
     for records in pages {
-        deliver(path, decode(path, records)?, tracker, tx).await?;
+        deliver(path, decode_off_task(path, records).await?, tracker, tx).await?;
     }
     if let Some(spill) = spill {
         for records in spill.replay()? {
-            deliver(path, decode(path, records?)?, tracker, tx).await?;
+            deliver(path, decode_off_task(path, records?).await?, tracker, tx).await?;
         }
     }
     for records in after {
-        deliver(path, decode(path, records)?, tracker, tx).await?;
+        deliver(path, decode_off_task(path, records).await?, tracker, tx).await?;
     }
     drop(held);
     Ok(())
+}
+
+/// [`decode`] on tokio's blocking pool when the page's text is
+/// [`crate::http::OFF_TASK_DECODE_BYTES`] or more (a page of 150 contacts
+/// is about 1 MB), so that pages decode on every core while the extractor
+/// task goes on; smaller pages here. Same result and errors as [`decode`].
+pub(super) async fn decode_off_task(path: &str, records: Vec<RawRecord>) -> Result<Vec<Value>> {
+    let bytes: usize = records.iter().map(|r| r.get().len()).sum();
+    if bytes < crate::http::OFF_TASK_DECODE_BYTES {
+        return decode(path, records);
+    }
+    let owned = path.to_string();
+    tokio::task::spawn_blocking(move || decode(&owned, records))
+        .await
+        .map_err(|e| Error::Protocol {
+            endpoint: format!("POST /{path}"),
+            message: format!("decoding a page kept as text did not finish: {e}"),
+        })?
 }
 
 /// A page's records kept as text, decoded (when their turn comes).

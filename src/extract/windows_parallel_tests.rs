@@ -670,3 +670,31 @@ fn a_raw_page_of_the_wrong_shape_is_the_decoded_page_error() {
             .contains("without a string `id`")
     );
 }
+
+/// A large page kept as text decodes off the extractor's task to the same
+/// records as [`pages::decode`]; a record that does not decode gives the
+/// same error either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_page_kept_as_text_decodes_off_the_task_equal_to_here() {
+    let record = |i: usize| {
+        RawValue::from_string(format!(
+            r#"{{"type": "contact", "id": "c{i}", "updated_at": {i}, "name": "{}"}}"#,
+            "x".repeat(200)
+        ))
+        .expect("json")
+    };
+    let records: Vec<RawRecord> = (0..400).map(record).collect();
+    let bytes: usize = records.iter().map(|r| r.get().len()).sum();
+    assert!(bytes >= crate::http::OFF_TASK_DECODE_BYTES, "{bytes}");
+    let here = pages::decode("contacts/search", records.clone()).expect("here");
+    let off = pages::decode_off_task("contacts/search", records.clone())
+        .await
+        .expect("off the task");
+    assert_eq!(off, here);
+    assert_eq!(off.len(), 400);
+    // Small pages stay on the task and decode the same.
+    let small = pages::decode_off_task("contacts/search", records[..2].to_vec())
+        .await
+        .expect("small");
+    assert_eq!(small, here[..2].to_vec());
+}
