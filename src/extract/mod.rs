@@ -29,6 +29,7 @@ pub mod cursor;
 pub mod fanout;
 pub mod list;
 pub mod range;
+pub(crate) mod raw_page;
 pub mod run_lists;
 pub mod search;
 pub mod shared_conversations;

@@ -10,7 +10,7 @@ use serde_json::value::RawValue;
 
 use super::*;
 use crate::anomalies::{Anomalies, AnomalyKind};
-use crate::api::Pages;
+use crate::api::{Page, Pages};
 use crate::extract::cursor::SearchCursor;
 use crate::extract::search::{Granularity, MIN_DEGRADED_PER_PAGE, SearchSpec};
 use crate::extract::window::plan_windows;
