@@ -46,7 +46,8 @@ async fn two_workspaces_each_get_their_own_data_and_state() {
     let config = config.display().to_string();
     let env = [("TOKEN_A", "token-a"), ("TOKEN_B", "token-b")];
 
-    // A missing token variable is named, before any work.
+    // A missing token variable is named and fails its own workspace only
+    // (a secret not mounted does not stop the other brands)…
     let o = run_cli(
         &["sync".into(), "--config".into(), config.clone()],
         &env[..1],
@@ -54,7 +55,14 @@ async fn two_workspaces_each_get_their_own_data_and_state() {
     .await;
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("TOKEN_B"), "{}", stderr(&o));
-    assert!(!out.exists(), "nothing ran");
+    assert!(!out.join("brand-b").exists(), "brand-b did not run");
+    assert!(out.join("brand-a").join("users").exists(), "brand-a ran");
+    // …then start again from nothing for the rest of the test.
+    std::fs::remove_dir_all(&out).expect("clear the output");
+    std::fs::remove_file(&state).expect("clear the state");
+    for side in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{side}", state.display()));
+    }
 
     // Only brand-b, by --workspace.
     let o = run_cli(
