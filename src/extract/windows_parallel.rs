@@ -461,3 +461,7 @@ use pages::{deliver_kept, fetch, spill_last, take_page};
 #[cfg(test)]
 #[path = "windows_parallel_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "raw_page_tests.rs"]
+mod raw_page_tests;
