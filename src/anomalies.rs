@@ -182,28 +182,25 @@ impl Anomalies {
             } else {
                 samples.as_str()
             };
+            // One line, at info or warn: the same fields either way.
+            macro_rules! entry {
+                ($level:ident) => {
+                    tracing::$level!(
+                        report,
+                        kind = kind.as_str(),
+                        detail = %detail,
+                        count = c.count,
+                        samples,
+                        "{} {}",
+                        c.count,
+                        kind.describe()
+                    )
+                };
+            }
             if kind == AnomalyKind::InterpretedValue {
-                tracing::info!(
-                    report,
-                    kind = kind.as_str(),
-                    detail = %detail,
-                    count = c.count,
-                    samples,
-                    "{} {}",
-                    c.count,
-                    kind.describe()
-                );
+                entry!(info);
             } else {
-                tracing::warn!(
-                    report,
-                    kind = kind.as_str(),
-                    detail = %detail,
-                    count = c.count,
-                    samples,
-                    "{} {}",
-                    c.count,
-                    kind.describe()
-                );
+                entry!(warn);
             }
         }
     }
