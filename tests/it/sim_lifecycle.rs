@@ -576,8 +576,18 @@ async fn every_lifecycle_event_kind_occurs_by_the_documented_rules() {
             .iter()
             .find(|c| c["id"] == e["conversation_id"])
             .unwrap();
-        assert_eq!(c["state"], "closed", "ratings are on closed conversations");
+        // A rating follows the conversation's first close (it may be open
+        // again since): rated then, once.
+        assert_eq!(
+            e["occurred_at"], c["statistics"]["first_close_at"],
+            "a rating is made at the first close: {e} {c}"
+        );
     }
+    let rated_before: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e["event"] == "conversation_rated")
+        .map(|e| e["event_key"].as_str().unwrap().to_string())
+        .collect();
     // Again after the clock moves: ratings, replies and ticket moves appear.
     let old_now = sim.sim.now();
     api.advance(2 * DAY).await;
@@ -593,6 +603,22 @@ async fn every_lifecycle_event_kind_occurs_by_the_documented_rules() {
     for k in kinds {
         assert!(fresh.contains(k), "no new {k} after two days: {fresh:?}");
     }
+    // A rating keeps its time when its conversation is reopened or closed
+    // again: no rating event of before is replaced by another.
+    let rated_after: BTreeSet<String> = events
+        .iter()
+        .filter(|e| e["event"] == "conversation_rated")
+        .map(|e| e["event_key"].as_str().unwrap().to_string())
+        .collect();
+    let still_there = |key: &&String| {
+        let id = key.split(':').nth(1).unwrap_or_default();
+        convs.iter().any(|c| c["id"] == id)
+    };
+    let moved: Vec<&String> = rated_before
+        .difference(&rated_after)
+        .filter(still_there)
+        .collect();
+    assert!(moved.is_empty(), "ratings that moved: {moved:?}");
 }
 
 #[tokio::test]

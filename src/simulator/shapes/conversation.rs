@@ -296,6 +296,8 @@ pub(crate) fn data(world: &World, idx: u32) -> ConversationData {
     }
     let mut waiting = customer_initiated.then_some(m.created_at);
     let mut delays: Vec<i64> = Vec::new();
+    // Who closed it first: the teammate a rating names (see `rating` below).
+    let mut first_closed_by: Option<String> = None;
     let mut teammate_ids: Vec<String> = Vec::new();
     let mut bot: Option<(i64, i64)> =
         (delivered == "automated").then_some((m.created_at, m.created_at));
@@ -337,6 +339,9 @@ pub(crate) fn data(world: &World, idx: u32) -> ConversationData {
                 s.last_assignment_admin_reply_at = None;
             }
             (PartKind::Close, _) => {
+                if s.first_close_at.is_none() {
+                    first_closed_by = admin.map(|a| admin_id(a).to_string());
+                }
                 s.first_close_at.get_or_insert(at);
                 s.last_close_at = Some(at);
                 s.last_closed_by_id = admin.map(|a| admin_id(a).to_string());
@@ -356,13 +361,13 @@ pub(crate) fn data(world: &World, idx: u32) -> ConversationData {
         delays.sort_unstable();
         s.median_time_to_reply = Some(delays[delays.len() / 2]);
     }
-    let rating = match (m.state, rated, &s.last_closed_by_id) {
-        (ConvState::Closed, true, Some(by)) => Some((
-            rating_value,
-            remark,
-            s.last_close_at.unwrap_or(m.updated_at),
-            by.clone(),
-        )),
+    // A customer rates a conversation once, after its first close by a
+    // teammate: the rating keeps that time and teammate when the
+    // conversation is reopened or closed again (a rating that moved with
+    // the last close would be a new `conversation_rated` event on every
+    // close, which Intercom does not record).
+    let rating = match (rated, s.first_close_at, first_closed_by) {
+        (true, Some(at), Some(by)) => Some((rating_value, remark, at, by)),
         _ => None,
     };
     ConversationData {
