@@ -388,7 +388,10 @@ impl Reader<'_> {
         &self,
         body: &Value,
     ) -> Result<crate::extract::shared_search::SharedPage> {
-        Ok(self.searches.post(self.client, self.spec.path, body).await?)
+        Ok(self
+            .searches
+            .post(self.client, self.spec.path, body)
+            .await?)
     }
 
     /// After a page failed for good: halve `per_page` if it can still

@@ -117,7 +117,11 @@ async fn the_least_recently_used_page_goes_when_the_bytes_pass_the_budget() {
     let b = ask(&store, key("b"), &calls, page("b again", 100))
         .await
         .expect("b");
-    assert_eq!(calls.load(Ordering::SeqCst), 4, "a dropped page is asked again");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "a dropped page is asked again"
+    );
     assert!(b.get().contains("b again"));
     // A page larger than the whole budget is answered, not kept.
     let big = ask(&store, key("big"), &calls, page("big", 400))
