@@ -215,3 +215,50 @@ async fn the_reports_of_a_sync_share_one_conversation_search() {
         assert_eq!(exported_pairs(&world, report, 1, item), want, "{report}");
     }
 }
+
+/// `POST /conversations/search` requests of a first sync of `reports`, in
+/// a world of its own with 1,000 conversations (seven pages of 150).
+async fn first_sync_searches(reports: &str) -> (World, u64) {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        conversations: 1000,
+        ..world_config()
+    })
+    .await;
+    assert_ok(&world.sync(&["--reports", reports]).await);
+    let searches = world.requests_to("POST /conversations/search").await;
+    (world, searches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_shares_the_search_pages_its_reports_plan_alike() {
+    // Alone: the plain search, a fan-out that reads each conversation
+    // (windows for a checkpoint each), a mapping table (fewer windows).
+    let (_, plain) = first_sync_searches("conversations").await;
+    let (_, each) = first_sync_searches("conversation_parts").await;
+    let (_, few) = first_sync_searches("conversation_tags").await;
+    assert!(plain > 1 && each > plain && few > 1, "{plain} {each} {few}");
+    // The three readers of each conversation plan the same windows: one
+    // report's search pages for the three (each read its own before).
+    let (_, trio) =
+        first_sync_searches("conversation_parts,lifecycle_events,part_attachments").await;
+    assert_eq!(trio, each, "the three readers share every search page");
+    // All six: the plans differ (the fan-outs' windows are not re-planned),
+    // the probe (and the fan-outs' oldest-record request) is shared.
+    let (world, all) = first_sync_searches(REPORTS).await;
+    assert!(
+        all <= plain + each + few - 2,
+        "{all} searches for the six; alone {plain}, {each}, {few}"
+    );
+    check_readers(&world, 0, &Seen::default()).await;
+    let conversations = world.truth("conversations").await;
+    check_run(
+        &world,
+        "conversations",
+        0,
+        conversations,
+        None,
+        by_id_key,
+        false,
+    )
+    .await;
+}
