@@ -154,3 +154,16 @@ async fn a_failed_call_is_not_kept_the_next_ask_calls_again() {
     assert!(ok.get().contains("\"a\""));
     assert_eq!(store.kept_bytes(), 60);
 }
+
+#[test]
+fn a_clients_clones_share_its_workspace_key_another_client_does_not() {
+    let a = crate::http::test_client("http://127.0.0.1:9", 4);
+    let b = crate::http::test_client("http://127.0.0.1:9", 4);
+    assert_eq!(a.workspace_key(), a.clone().workspace_key());
+    assert_eq!(a.workspace_key(), a.counted().workspace_key());
+    assert_ne!(
+        a.workspace_key(),
+        b.workspace_key(),
+        "same URL, another client"
+    );
+}
