@@ -46,7 +46,9 @@
 //!   details (`conversation_parts`, `lifecycle_events`,
 //!   `part_attachments`: the run's *consumers* of them) one
 //!   `GET /conversations/{id}` per changed conversation
-//!   ([`extract::shared_conversations`]).
+//!   ([`extract::shared_conversations`]); every report that reads the
+//!   conversation or ticket search gets each search page once per run
+//!   ([`extract::shared_search`]).
 //! - **run**: one `sync` or `backfill` of some reports (`runs` in the state);
 //!   its key (`20261122T015000Z-000042`) names the directory of its files.
 //! - **cursor**: where a report's next incremental export starts (opaque

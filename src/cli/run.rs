@@ -431,6 +431,7 @@ async fn run_workspace_locked(
             companies: Default::default(),
             lists: Default::default(),
             conversations: Default::default(),
+            searches: Default::default(),
         },
         skip_failed,
         shutdown,

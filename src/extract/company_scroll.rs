@@ -274,6 +274,7 @@ mod tests {
             companies: CompanySpool::default(),
             lists: Default::default(),
             conversations: Default::default(),
+            searches: Default::default(),
         };
         // A report whose writer failed on the first page: nothing to reuse.
         assert!(read_all(&client, &options, true).await.is_err());
@@ -313,6 +314,7 @@ mod tests {
             companies: CompanySpool::default(),
             lists: Default::default(),
             conversations: Default::default(),
+            searches: Default::default(),
         };
         let (a, b, c) = tokio::join!(
             read_all(&client, &options, false),

@@ -19,6 +19,8 @@
 //!   each read at most once per run and shared by the run's reports.
 //! - [`shared_conversations`]: `GET /conversations/{id}` once per changed
 //!   conversation per run for the reports that read conversation details.
+//! - [`shared_search`]: each conversation and ticket search page once per
+//!   run for every report that asks for it.
 //!
 //! Everything an extractor produces goes to the pipeline's channel as
 //! [`crate::reports::WriterMsg`]: rows, or a [`Checkpoint`].
@@ -33,6 +35,7 @@ pub(crate) mod raw_page;
 pub mod run_lists;
 pub mod search;
 pub mod shared_conversations;
+pub mod shared_search;
 pub(crate) mod spill;
 pub mod window;
 pub mod windows_parallel;
@@ -92,6 +95,11 @@ pub struct ExtractOptions {
     /// the reports that read them (see [`shared_conversations`]): one per
     /// run, cloned into every export.
     pub conversations: shared_conversations::SharedConversations,
+    /// The run's conversation and ticket search pages, each asked at most
+    /// once at a time and kept (within a byte budget) for the other
+    /// reports asking for the same page (see [`shared_search`]): one per
+    /// run, cloned into every export.
+    pub searches: shared_search::SharedSearch,
 }
 
 /// What an extraction produced.

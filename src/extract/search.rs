@@ -232,6 +232,7 @@ pub(crate) async fn read_search(
         spec,
         anomalies: &options.anomalies,
         min_day: MIN_DAY_WINDOW,
+        searches: &options.searches,
     };
     let mut per_page = options.per_page.max(1);
     let probe = reader
@@ -360,6 +361,9 @@ pub(crate) struct Reader<'a> {
     pub(crate) anomalies: &'a Anomalies,
     /// The narrowest day-granular window (see [`Window::split_to`]).
     pub(crate) min_day: i64,
+    /// The run's search pages, shared by its reports: every page goes
+    /// through it ([`Reader::post`]).
+    pub(crate) searches: &'a crate::extract::shared_search::SharedSearch,
 }
 
 impl Reader<'_> {
@@ -369,8 +373,25 @@ impl Reader<'_> {
 
     /// One page, its envelope checked (see [`Page::decode`]).
     pub(crate) async fn page(&self, body: &Value) -> Result<Page> {
-        let raw: Value = self.client.post(self.spec.path, body).await?;
+        let raw = self.post(body).await?;
+        let raw: Value = serde_json::from_str(raw.get()).map_err(|e| Error::Protocol {
+            endpoint: self.endpoint(),
+            message: format!("the answer is not JSON: {e}"),
+        })?;
         Page::decode(&self.endpoint(), list_key(self.spec.path), raw)
+    }
+
+    /// One search answer as the server sent it, through the run's shared
+    /// pages ([`crate::extract::shared_search`]): another report's answer
+    /// to the same body, or a request of this report's own.
+    pub(crate) async fn post(
+        &self,
+        body: &Value,
+    ) -> Result<crate::extract::shared_search::SharedPage> {
+        Ok(self
+            .searches
+            .post(self.client, self.spec.path, body)
+            .await?)
     }
 
     /// After a page failed for good: halve `per_page` if it can still

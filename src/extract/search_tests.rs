@@ -28,6 +28,7 @@ pub(crate) fn opts(per_page: u32) -> ExtractOptions {
         companies: Default::default(),
         lists: Default::default(),
         conversations: Default::default(),
+        searches: Default::default(),
     }
 }
 

@@ -106,7 +106,7 @@ impl PageSource for Reader<'_> {
         let spec = self.spec;
         let q = with_filter(spec.filter.as_ref(), window.filters(spec.granularity));
         let body = search_body(q, per_page, starting_after, spec.sort);
-        let raw: RawRecord = self.client.post(spec.path, &body).await?;
+        let raw = self.post(&body).await?;
         RawPage::decode(&self.endpoint(), list_key(spec.path), &raw)
     }
 }

@@ -206,6 +206,7 @@ async fn try_run(
         spec: &spec,
         anomalies,
         min_day: crate::extract::window::MIN_DAY_WINDOW,
+        searches: &Default::default(),
     };
     let newest = fake.records.last().map_or(0, |r| r.1);
     let windows = plan_windows(999, newest, n, Granularity::Second);

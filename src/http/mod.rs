@@ -232,6 +232,14 @@ impl IntercomClient {
         self.gate.target()
     }
 
+    /// The same number for this client and all its clones (the
+    /// [`counted`](Self::counted) ones too), another for a client made
+    /// apart (another workspace): what keys a run's shared answers
+    /// ([`crate::extract::shared_search`]) to one workspace.
+    pub fn workspace_key(&self) -> usize {
+        Arc::as_ptr(&self.pacer) as usize
+    }
+
     /// Counters so far (of every clone of this client).
     pub fn stats(&self) -> StatsSnapshot {
         snapshot(&self.stats, &self.gate)

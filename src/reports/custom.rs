@@ -1,13 +1,16 @@
 //! Custom attributes as typed columns.
 //!
 //! For reports over contacts, companies and conversations, the attributes
-//! that `GET /data_attributes?model=...` declares as custom become one column
+//! that `GET /data_attributes` (one list for every model, each attribute
+//! with its `model`) declares as custom become one column
 //! each, `custom_<snake_case name>`, typed from the declared `data_type`
 //! (string, integer, float, boolean, date → timestamp). Conversations'
 //! attributes come from `GET /conversations/attributes` (2.16, where
 //! `model=conversation` is a 422; their types integer, decimal → float,
 //! boolean, datetime → timestamp, string and list → text, others → JSON
-//! text), falling back to `/data_attributes` on older API versions. A value that does not
+//! text), falling back to `/data_attributes` on older API versions (2.11
+//! lists them there without `model`; `model=conversation` when that list
+//! has none). A value that does not
 //! fit is written as null and counted (a warning after the report); the raw
 //! object always stays in `custom_attributes_json`. Names that collide after
 //! snake-casing get `_2`, `_3`, ... in the order of the attribute names the
@@ -18,7 +21,7 @@
 //!
 //! **When the declarations are read.** Only when a report has rows to
 //! write (the pipeline asks for the columns on the first non-empty page),
-//! and at most once per run per model: the lists go through the run's
+//! and at most once per run per list: the lists go through the run's
 //! [`RunLists`], shared with the `data_attributes` snapshot and the run's
 //! other reports. A sync with nothing changed reads none of them (except
 //! the `data_attributes` snapshot, which lists every model).
@@ -95,13 +98,29 @@ async fn declared(
             }
         }
     }
-    let path = format!("data_attributes?model={model}");
-    let body = match lists.get(client, &path).await {
+    // Every model's attributes in one list (`model` not given), shared
+    // with the `data_attributes` snapshot and the other models' reports:
+    // contact and company (2.16), conversation too (2.11).
+    let mut body = lists.get(client, ALL_DATA_ATTRIBUTES).await;
+    let of_model = |a: &&Value| a.get("model").and_then(Value::as_str) == Some(model);
+    if model == "conversation"
+        && body.as_ref().is_ok_and(|b| {
+            !b.get("data")
+                .and_then(Value::as_array)
+                .is_some_and(|l| l.iter().any(|a| of_model(&a)))
+        })
+    {
+        // Neither list has them (a version between): `model=conversation`.
+        body = lists
+            .get(client, "data_attributes?model=conversation")
+            .await;
+    }
+    let body = match body {
         Ok(v) => v,
         Err(e @ HttpError::Unauthorized { .. }) => return Err(e.into()),
         Err(e) => {
-            // 2.16 answers 422 for conversations (expected); a token without
-            // the scope gets 403 (worth saying).
+            // 2.16 answers 422 for `model=conversation` (expected); a
+            // token without the scope gets 403 (worth saying).
             if matches!(e, HttpError::Status { status: 422, .. }) {
                 tracing::debug!(model, error = %e, "no custom attribute declarations");
             } else {
@@ -116,6 +135,7 @@ async fn declared(
         .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
+        .filter(of_model)
         .filter(|a| a.get("custom").and_then(Value::as_bool) == Some(true))
         .filter_map(|a| {
             let name = a.get("name")?.as_str()?.to_string();
@@ -131,6 +151,11 @@ async fn declared(
 
 /// Where 2.16 lists conversation attributes (404 before 2.16).
 pub const CONVERSATION_ATTRIBUTES: &str = "conversations/attributes";
+
+/// `GET /data_attributes` without `model`: the attributes of every model
+/// the version lists there (contact and company in 2.16; conversation too
+/// in 2.11), each with its `model`.
+pub const ALL_DATA_ATTRIBUTES: &str = "data_attributes";
 
 /// A 2.16 conversation attribute type as a `/data_attributes` one.
 fn conversation_type(data_type: &str) -> &'static str {

@@ -104,6 +104,7 @@ pub static HELP_CENTER_LISTS: &[ListRequest] = &[ListRequest {
     optional: false,
     adapt: None,
     unless_served: None,
+    unless_listed: None,
 }];
 
 #[rustfmt::skip]

@@ -8,12 +8,15 @@
 //! the latest `_run_id` are the current list.
 //!
 //! Every list is read through the run's [`RunLists`], at most once per run.
-//! `data_attributes` reads one list per model, since the API has none for
-//! all models: `GET /data_attributes?model=contact` and `model=company`,
-//! and for conversations `GET /conversations/attributes` (2.16), or
-//! `model=conversation` where that is not served (2.11). So it makes three
-//! requests on every run, also when nothing changed; the reports with
-//! custom-attribute columns reuse these answers in the same run.
+//! `data_attributes` reads `GET /data_attributes` without `model`: contact
+//! and company attributes in 2.16, and conversation attributes too in 2.11
+//! (the API's notes §3.17; 2.16 moved those to `GET
+//! /conversations/attributes`, which it then reads, and answers
+//! `model=conversation` with a 422). So it makes two requests on every run
+//! in 2.16, also when nothing changed, and one in 2.11 (before: one per
+//! model, three); the reports with custom-attribute columns reuse these
+//! answers in the same run. Rows come in model order (contact, company,
+//! conversation), as the lists per model gave them.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -138,6 +141,9 @@ pub struct ListRequest {
     /// Not asked when the list at this path was served in this read (the
     /// older endpoint of the same records).
     pub unless_served: Option<&'static str>,
+    /// Not asked when a record read before it in this read has this
+    /// `(field, value)` (the records it would list are there already).
+    pub unless_listed: Option<(&'static str, &'static str)>,
 }
 
 const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
@@ -147,6 +153,7 @@ const fn req(path: &'static str, keys: &'static [&'static str]) -> ListRequest {
         optional: false,
         adapt: None,
         unless_served: None,
+        unless_listed: None,
     }
 }
 
@@ -163,27 +170,41 @@ pub static SEGMENT_LISTS: &[ListRequest] =
 pub static TICKET_TYPE_LISTS: &[ListRequest] = &[req("ticket_types", &["data", "ticket_types"])];
 /// The requests of `data_attributes`.
 pub static DATA_ATTRIBUTE_LISTS: &[ListRequest] = &[
-    req("data_attributes?model=contact", &["data"]),
-    req("data_attributes?model=company", &["data"]),
-    // Conversation attributes: GET /conversations/attributes (2.16; 404
-    // before) ...
+    // Every model's attributes the version lists without `model`: contact
+    // and company (2.16), and conversation (2.11).
+    req(super::custom::ALL_DATA_ATTRIBUTES, &["data"]),
+    // Conversation attributes, when that list had none: GET
+    // /conversations/attributes (2.16; 404 before 2.12) ...
     ListRequest {
         path: super::custom::CONVERSATION_ATTRIBUTES,
         keys: &["data"],
         optional: true,
         adapt: Some(conversation_attribute),
         unless_served: None,
+        unless_listed: Some(("model", "conversation")),
     },
-    // ... or, where that is not served, GET /data_attributes (2.11; 2.16
-    // answers 422 here). No version serves both.
+    // ... or, where that is not served either, `model=conversation`
+    // (2.16 answers 422 here).
     ListRequest {
         path: "data_attributes?model=conversation",
         keys: &["data"],
         optional: true,
         adapt: None,
         unless_served: Some(super::custom::CONVERSATION_ATTRIBUTES),
+        unless_listed: Some(("model", "conversation")),
     },
 ];
+
+/// Where a data attribute's `model` puts it among the snapshot's rows:
+/// contact, company, conversation, in the order the lists per model gave
+/// them (so the snapshot's hash, its cursor, stays as before).
+fn model_rank(record: &Value) -> u8 {
+    match record.get("model").and_then(Value::as_str) {
+        Some("company") => 1,
+        Some("conversation") => 2,
+        _ => 0,
+    }
+}
 
 /// A 2.16 `conversation_attribute` as a `data_attribute` row: model
 /// `conversation`, `full_name` `custom_attributes.<name>`, custom, the name
@@ -221,7 +242,13 @@ pub async fn extract(
     let mut records = Vec::new();
     let mut served: Vec<&str> = Vec::new();
     for r in requests {
-        if r.unless_served.is_some_and(|other| served.contains(&other)) {
+        if r.unless_served.is_some_and(|other| served.contains(&other))
+            || r.unless_listed.is_some_and(|(field, value)| {
+                records
+                    .iter()
+                    .any(|v: &Value| v.get(field).and_then(Value::as_str) == Some(value))
+            })
+        {
             continue;
         }
         let body = match lists.get(client, r.path).await {
@@ -248,6 +275,9 @@ pub async fn extract(
             Some(adapt) => adapt(v),
             None => v,
         }));
+    }
+    if std::ptr::eq(requests, DATA_ATTRIBUTE_LISTS) {
+        records.sort_by_key(model_rank);
     }
     let mut hasher = Sha256::new();
     for record in &records {

@@ -413,6 +413,7 @@ async fn sync_stream(
         companies: Default::default(),
         lists: Default::default(),
         conversations: Default::default(),
+        searches: Default::default(),
     };
     let extracted = reports::extract(
         report,

@@ -59,6 +59,10 @@ mod shared_reads;
 // A sync with nothing changed: at most one request per report.
 mod quiet;
 
+// One conversation (and ticket) search per run for every report that reads
+// it: counted, against the truth.
+mod shared_search;
+
 // Local and object-store destinations give the same export.
 mod destinations;
 

@@ -71,11 +71,12 @@ async fn a_sync_with_nothing_changed_makes_at_most_one_request_per_report() {
     let first = per_report(&sync(&world, "first").await);
     // Four reports with rows need custom-attribute columns (users, leads:
     // contact; companies: company; conversations: conversation), and
-    // `data_attributes` lists all three models: each list read once.
+    // `data_attributes` lists all three models: one list without `model`
+    // (contact and company, 2.16) and the conversation one, each read once.
     let after_first = by_endpoint(&world).await;
     assert_eq!(
         after_first.get("GET /data_attributes"),
-        Some(&2),
+        Some(&1),
         "{after_first:?}"
     );
     assert_eq!(
@@ -130,17 +131,34 @@ async fn a_sync_with_nothing_changed_makes_at_most_one_request_per_report() {
         .sum();
     assert_eq!(companies, ONE_SCROLL, "company reports: {second:?}");
 
+    // The reports that read conversations (conversations, conversation_parts,
+    // the conversation mapping tables, lifecycle_events, part_attachments)
+    // share one conversation search page, and those that read tickets
+    // (tickets, ticket_parts, ticket_contacts, lifecycle_events,
+    // part_attachments) one ticket search page: their cursors stand at the
+    // same record, so they ask the same bodies.
+    assert_eq!(
+        made.get("POST /conversations/search"),
+        Some(&1),
+        "{made:?} {second:?}"
+    );
+    assert_eq!(
+        made.get("POST /tickets/search"),
+        Some(&1),
+        "{made:?} {second:?}"
+    );
+
     // Custom-attribute declarations: none read, since no report had rows.
-    // `data_attributes` (a snapshot of all of them) is the one reader: one
-    // list per model (the API has no all-models list: `model` is contact or
-    // company, conversations at /conversations/attributes in 2.16).
-    assert_eq!(made.get("GET /data_attributes"), Some(&2), "{made:?}");
+    // `data_attributes` (a snapshot of all of them) is the one reader: in
+    // 2.16 the list without `model` holds contact and company attributes,
+    // conversation ones are at /conversations/attributes.
+    assert_eq!(made.get("GET /data_attributes"), Some(&1), "{made:?}");
     assert_eq!(
         made.get("GET /conversations/attributes"),
         Some(&1),
         "{made:?}"
     );
-    assert_eq!(second["data_attributes"].0, 3, "one list per model");
+    assert_eq!(second["data_attributes"].0, 2, "two lists for three models");
 
     // The exceptions, each with its reason; every other report: at most one.
     let exceptions: BTreeMap<&str, (u64, &str)> = [
@@ -160,20 +178,10 @@ async fn a_sync_with_nothing_changed_makes_at_most_one_request_per_report() {
         ),
         (
             "data_attributes",
-            (3, "one list per model: contact, company, conversation"),
-        ),
-        (
-            "lifecycle_events",
             (
                 2,
-                "two parent searches: conversations and tickets, one page each",
-            ),
-        ),
-        (
-            "part_attachments",
-            (
-                2,
-                "two parent searches: conversations and tickets, one page each",
+                "contact and company attributes in one list, conversation ones \
+                 at /conversations/attributes (2.16; one list in 2.11)",
             ),
         ),
     ]
@@ -191,4 +199,70 @@ async fn a_sync_with_nothing_changed_makes_at_most_one_request_per_report() {
             ),
         }
     }
+}
+
+/// `GET /data_attributes?model=<model>` as 2.11 answers it (the list per
+/// model the snapshot read before).
+async fn list_211(world: &World, model: &str) -> Vec<Value> {
+    let body: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/data_attributes?model={model}",
+            world.sim.base_url()
+        ))
+        .bearer_auth("t")
+        .header("Intercom-Version", "2.11")
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json");
+    body["data"].as_array().expect("data").clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_attributes_on_2_11_read_one_list_for_every_model() {
+    let world = World::start(SimConfig {
+        contacts: 20,
+        conversations: 10,
+        ..skeleton_world()
+    })
+    .await;
+    let config = world.dir.path().join("v211.toml");
+    std::fs::write(&config, "intercom_version = \"2.11\"\n").expect("config");
+    let config = config.display().to_string();
+    let args = ["--config", &config, "--reports", "data_attributes"];
+    assert_ok(&world.sync(&args).await);
+    // 2.11 lists conversation attributes without `model` too: one request
+    // (no /conversations/attributes, no list per model).
+    let made = by_endpoint(&world).await;
+    assert_eq!(made.get("GET /data_attributes"), Some(&1), "{made:?}");
+    assert_eq!(made.get("GET /conversations/attributes"), None, "{made:?}");
+    // Nothing changed: the same one request, nothing written.
+    assert_ok(&world.sync(&args).await);
+    let made = by_endpoint(&world).await;
+    assert_eq!(made.get("GET /data_attributes"), Some(&2), "{made:?}");
+    assert_eq!(run_dirs(&world.output(), "data_attributes").len(), 1);
+    // Its rows: the three lists per model (what was read before).
+    let mut want = Vec::new();
+    for model in ["contact", "company", "conversation"] {
+        want.extend(list_211(&world, model).await);
+    }
+    assert!(want.iter().any(|a| a["model"] == "conversation"));
+    crate::columns::check_run(
+        &world,
+        "data_attributes",
+        0,
+        want,
+        None,
+        |r| {
+            format!(
+                "{}/{}",
+                r["model"].as_str().unwrap_or_default(),
+                r["full_name"].as_str().unwrap_or_default()
+            )
+        },
+        false,
+    )
+    .await;
 }

@@ -80,7 +80,7 @@ fn part_version(p: &Value) -> (String, String, i64) {
 /// What the truth held when a run was checked, to check the next run's
 /// rows against what changed since.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     parts: BTreeSet<(String, String, i64)>,
     events: BTreeSet<String>,
     attachments: BTreeSet<String>,
@@ -88,7 +88,7 @@ struct Seen {
 
 /// Run `run` of the three readers holds, column by column, exactly the
 /// truth's rows not in `seen`; returns the truth now.
-async fn check_readers(world: &World, run: usize, seen: &Seen) -> Seen {
+pub(crate) async fn check_readers(world: &World, run: usize, seen: &Seen) -> Seen {
     let parts = conversation_parts_truth(world).await;
     let events = world.truth("lifecycle_events").await;
     let attachments = world.truth("part_attachments").await;

@@ -1,0 +1,264 @@
+//! One conversation search per run for every report that reads it (issue
+//! #14, shared parents): `conversations`, `conversation_parts`, the
+//! conversation mapping tables, `lifecycle_events` and `part_attachments`
+//! ask for the same search pages, and the run sends each once (the ticket
+//! search of the last two once too): counted by the simulator
+//! (`/__sim/stats`) and by the run summary, with every report's rows equal
+//! to the simulator's truth.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::columns::{by_id_key, check_run};
+use crate::harness::*;
+use crate::shared_reads::{Seen, check_readers};
+
+const DAY: i64 = 86_400;
+
+const REPORTS: &str = "conversations,conversation_parts,conversation_tags,conversation_contacts,\
+                       lifecycle_events,part_attachments";
+
+fn world_config() -> intercom_export::simulator::SimConfig {
+    intercom_export::simulator::SimConfig {
+        seed: 14,
+        contacts: 60,
+        conversations: 120,
+        companies: 10,
+        tickets: 40,
+        parts: 4,
+        ..intercom_export::simulator::SimConfig::default()
+    }
+}
+
+/// Requests per endpoint (`/__sim/stats` `by_endpoint`).
+async fn by_endpoint(world: &World) -> BTreeMap<String, u64> {
+    world.sim_get("stats").await["by_endpoint"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Requests made since `before`, per endpoint.
+fn since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// A sync of [`REPORTS`] without lookback (the second reads exactly what
+/// changed since the first); returns `report → requests` of its summary
+/// and the requests the simulator served during it.
+async fn sync(world: &World, name: &str) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    let config = world.dir.path().join("no-lookback.toml");
+    std::fs::write(&config, "lookback_secs = 0\n").expect("config");
+    let summary = world.dir.path().join(format!("{name}.json"));
+    let before = by_endpoint(world).await;
+    let out = world
+        .sync(&[
+            "--config",
+            &config.display().to_string(),
+            "--reports",
+            REPORTS,
+            "--summary-json",
+            &summary.display().to_string(),
+        ])
+        .await;
+    assert_ok(&out);
+    let made = since(&before, &by_endpoint(world).await);
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary"))
+        .expect("summary is JSON");
+    let per_report: BTreeMap<String, u64> = summary["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .map(|r| {
+            (
+                r["report"].as_str().expect("name").to_string(),
+                r["requests"].as_u64().expect("requests"),
+            )
+        })
+        .collect();
+    // A request not sent is counted nowhere; one sent, by the report that
+    // sent it.
+    assert_eq!(
+        per_report.values().sum::<u64>(),
+        made.values().sum::<u64>(),
+        "every request served belongs to one report: {per_report:?} {made:?}"
+    );
+    (per_report, made)
+}
+
+/// The (conversation, item) pairs a conversation mapping table's run `run`
+/// holds; `""` for the one row of a conversation without items.
+fn exported_pairs(
+    world: &World,
+    report: &str,
+    run: usize,
+    item: &str,
+) -> BTreeSet<(String, String)> {
+    let dirs = run_dirs(&world.output(), report);
+    let rows = json_rows(&read_parquet_dir(&dirs[run]));
+    let pairs: BTreeSet<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["conversation_id"]
+                    .as_str()
+                    .expect("conversation_id")
+                    .to_string(),
+                r.get(item)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(pairs.len(), rows.len(), "{report}: no pair twice");
+    pairs
+}
+
+/// The pairs the truth's `conversations` give a mapping table (`pointer`:
+/// the conversation's list).
+fn truth_pairs(conversations: &[Value], pointer: &str) -> BTreeSet<(String, String)> {
+    let mut pairs = BTreeSet::new();
+    for c in conversations {
+        let id = c["id"].as_str().expect("id").to_string();
+        let items = c
+            .pointer(pointer)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if items.is_empty() {
+            pairs.insert((id.clone(), String::new()));
+        }
+        for i in items {
+            pairs.insert((id.clone(), i["id"].as_str().expect("item id").to_string()));
+        }
+    }
+    pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_of_a_sync_share_one_conversation_search() {
+    let world = World::start(world_config()).await;
+    // The first sync: 120 conversations fit the probe's one page, which the
+    // six reports share too.
+    let (first, made) = sync(&world, "first").await;
+    assert_eq!(
+        made.get("POST /conversations/search"),
+        Some(&1),
+        "{made:?} {first:?}"
+    );
+    let seen = check_readers(&world, 0, &Seen::default()).await;
+
+    // The clock moves a day: a few conversations change (one page).
+    let versions: BTreeSet<(String, i64)> = world
+        .truth("conversations")
+        .await
+        .iter()
+        .map(|c| (by_id_key(c), c["updated_at"].as_i64().expect("updated_at")))
+        .collect();
+    world.sim_post("advance", json!({"seconds": DAY})).await;
+    let changed: Vec<Value> = world
+        .truth("conversations")
+        .await
+        .into_iter()
+        .filter(|c| !versions.contains(&(by_id_key(c), c["updated_at"].as_i64().unwrap_or(0))))
+        .collect();
+    assert!(
+        !changed.is_empty() && changed.len() < 150,
+        "{} changed",
+        changed.len()
+    );
+
+    let (second, made) = sync(&world, "second").await;
+    // One search page for the six reports (each sent its own before), and
+    // one ticket search page for the two that read tickets too.
+    assert_eq!(
+        made.get("POST /conversations/search"),
+        Some(&1),
+        "{made:?} {second:?}"
+    );
+    assert_eq!(
+        made.get("POST /tickets/search"),
+        Some(&1),
+        "{made:?} {second:?}"
+    );
+    // (`sync` checked that the reports' request counts add up to what the
+    // simulator served: the search counts for the one report that sent it.)
+
+    // Every report still holds exactly what changed.
+    check_readers(&world, 1, &seen).await;
+    check_run(
+        &world,
+        "conversations",
+        1,
+        changed.clone(),
+        Some("conversation"),
+        by_id_key,
+        false,
+    )
+    .await;
+    for (report, pointer, item) in [
+        ("conversation_tags", "/tags/tags", "tag_id"),
+        ("conversation_contacts", "/contacts/contacts", "contact_id"),
+    ] {
+        let want = truth_pairs(&changed, pointer);
+        assert!(!want.is_empty(), "{report}");
+        assert_eq!(exported_pairs(&world, report, 1, item), want, "{report}");
+    }
+}
+
+/// `POST /conversations/search` requests of a first sync of `reports`, in
+/// a world of its own with 1,000 conversations (seven pages of 150).
+async fn first_sync_searches(reports: &str) -> (World, u64) {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        conversations: 1000,
+        ..world_config()
+    })
+    .await;
+    assert_ok(&world.sync(&["--reports", reports]).await);
+    let searches = world.requests_to("POST /conversations/search").await;
+    (world, searches)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_shares_the_search_pages_its_reports_plan_alike() {
+    // Alone: the plain search, a fan-out that reads each conversation
+    // (windows for a checkpoint each), a mapping table (fewer windows).
+    let (_, plain) = first_sync_searches("conversations").await;
+    let (_, each) = first_sync_searches("conversation_parts").await;
+    let (_, few) = first_sync_searches("conversation_tags").await;
+    assert!(plain > 1 && each > plain && few > 1, "{plain} {each} {few}");
+    // The three readers of each conversation plan the same windows: one
+    // report's search pages for the three (each read its own before).
+    let (_, trio) =
+        first_sync_searches("conversation_parts,lifecycle_events,part_attachments").await;
+    assert_eq!(trio, each, "the three readers share every search page");
+    // All six: the plans differ (the fan-outs' windows are not re-planned),
+    // the probe (and the fan-outs' oldest-record request) is shared.
+    let (world, all) = first_sync_searches(REPORTS).await;
+    assert!(
+        all <= plain + each + few - 2,
+        "{all} searches for the six; alone {plain}, {each}, {few}"
+    );
+    check_readers(&world, 0, &Seen::default()).await;
+    let conversations = world.truth("conversations").await;
+    check_run(
+        &world,
+        "conversations",
+        0,
+        conversations,
+        None,
+        by_id_key,
+        false,
+    )
+    .await;
+}
