@@ -122,19 +122,23 @@ impl FileConfig {
     }
 
     fn from_table(table: toml::Table) -> Result<Self> {
+        // Every unknown key, of the top level and of every block, in one
+        // error: a user fixing two typos should not need two runs.
+        let mut unknown = Vec::new();
         let keys = Self::keys();
-        for key in table.keys() {
-            if !keys.contains(key) {
-                return Err(Error::Config(unknown_key(key, &keys)));
-            }
-        }
+        unknown.extend(
+            table
+                .keys()
+                .filter(|key| !keys.contains(key))
+                .map(|key| Unknown::new(key, None, &keys)),
+        );
         if let Some(blocks) = table.get("workspace") {
             let Some(blocks) = blocks.as_array() else {
                 return Err(Error::Config(
                     "`workspace` must be [[workspace]] blocks (an array of tables)".into(),
                 ));
             };
-            let keys = WorkspaceConfig::keys();
+            let ws_keys = WorkspaceConfig::keys();
             for (i, block) in blocks.iter().enumerate() {
                 let Some(block) = block.as_table() else {
                     return Err(Error::Config(format!(
@@ -143,15 +147,18 @@ impl FileConfig {
                     )));
                 };
                 let name = block.get("name").and_then(|n| n.as_str()).unwrap_or("?");
-                for key in block.keys() {
-                    if !keys.contains(key) {
-                        return Err(Error::Config(format!(
-                            "in [[workspace]] `{name}`: {}",
-                            unknown_key(key, &keys)
-                        )));
-                    }
-                }
+                unknown.extend(
+                    block
+                        .keys()
+                        .filter(|key| !ws_keys.contains(key))
+                        .map(|key| Unknown::new(key, Some(name), &ws_keys)),
+                );
             }
+            if !unknown.is_empty() {
+                return Err(Error::Config(unknown_keys(&unknown, &keys, &ws_keys)));
+            }
+        } else if !unknown.is_empty() {
+            return Err(Error::Config(unknown_keys(&unknown, &keys, &[])));
         }
         table
             .try_into()
@@ -159,18 +166,83 @@ impl FileConfig {
     }
 }
 
+/// An unknown key of the config, where it was, and its nearest valid key.
+struct Unknown {
+    key: String,
+    block: Option<String>,
+    nearest: Option<String>,
+}
+
+impl Unknown {
+    fn new(key: &str, block: Option<&str>, keys: &[String]) -> Self {
+        Self {
+            key: key.to_string(),
+            block: block.map(str::to_string),
+            nearest: nearest_key(key, keys).cloned(),
+        }
+    }
+}
+
+/// One message for every unknown key: a single one as [`unknown_key`]
+/// says it; several listed each with its nearest valid key, then the valid
+/// keys of the places they were in (`keys` top level, `ws_keys` blocks).
+fn unknown_keys(unknown: &[Unknown], keys: &[String], ws_keys: &[String]) -> String {
+    if let [one] = unknown {
+        let valid = if one.block.is_some() { ws_keys } else { keys };
+        let text = unknown_key(&one.key, valid);
+        return match &one.block {
+            Some(name) => format!("in [[workspace]] `{name}`: {text}"),
+            None => text,
+        };
+    }
+    let listed: Vec<String> = unknown
+        .iter()
+        .map(|u| {
+            let place = u
+                .block
+                .as_ref()
+                .map_or_else(String::new, |b| format!(" in [[workspace]] `{b}`"));
+            let near = u
+                .nearest
+                .as_ref()
+                .map_or_else(String::new, |k| format!(" (did you mean `{k}`?)"));
+            format!("`{}`{place}{near}", u.key)
+        })
+        .collect();
+    let mut text = format!(
+        "{} unknown config keys: {}.",
+        unknown.len(),
+        listed.join(", ")
+    );
+    if unknown.iter().any(|u| u.block.is_none()) {
+        text.push_str(&format!(" Valid keys: {}.", keys.join(", ")));
+    }
+    if unknown.iter().any(|u| u.block.is_some()) {
+        text.push_str(&format!(
+            " Valid in a [[workspace]] block: {}.",
+            ws_keys.join(", ")
+        ));
+    }
+    text
+}
+
 fn parse_table(text: &str) -> std::result::Result<toml::Table, String> {
     toml::from_str(text).map_err(|e: toml::de::Error| e.to_string().trim().to_string())
 }
 
-/// "unknown config key `x`; did you mean `y`?" with the list of valid keys.
-fn unknown_key(key: &str, keys: &[String]) -> String {
-    let nearest = keys
-        .iter()
+/// The valid key `key` is most likely a typo of (at most 3 edits away).
+fn nearest_key<'k>(key: &str, keys: &'k [String]) -> Option<&'k String> {
+    keys.iter()
         .map(|k| (strsim::levenshtein(key, k), k))
         .min()
         .filter(|(d, _)| *d <= 3)
-        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .map(|(_, k)| k)
+}
+
+/// "unknown config key `x`; did you mean `y`?" with the list of valid keys.
+fn unknown_key(key: &str, keys: &[String]) -> String {
+    let nearest = nearest_key(key, keys)
+        .map(|k| format!("; did you mean `{k}`?"))
         .unwrap_or_default();
     format!(
         "unknown config key `{key}`{nearest} Valid keys: {}",

@@ -19,6 +19,40 @@ fn unknown_keys_are_named_with_the_nearest_valid_one() {
 }
 
 #[test]
+fn every_unknown_key_is_named_in_one_error() {
+    // The trial: two typos, and only the first was named.
+    let err = FileConfig::parse("output_dri = \"x\"\nconcurency = 4\n")
+        .expect_err("unknown keys")
+        .to_string();
+    assert!(
+        err.contains("`output_dri` (did you mean `output_dir`?)")
+            && err.contains("`concurency` (did you mean `concurrency`?)"),
+        "{err}"
+    );
+    assert!(err.contains("2 unknown config keys"), "{err}");
+    // In a workspace block too, named with its block, in the same error.
+    let err = FileConfig::parse(
+        "page_sise = 10\n[[workspace]]\nname = \"a\"\ntoken_evn = \"X\"\nzzz = 1\n",
+    )
+    .expect_err("unknown keys")
+    .to_string();
+    assert!(err.contains("3 unknown config keys"), "{err}");
+    assert!(
+        err.contains("`page_sise` (did you mean `page_size`?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`token_evn` in [[workspace]] `a` (did you mean `token_env`?)"),
+        "{err}"
+    );
+    assert!(err.contains("`zzz` in [[workspace]] `a`."), "{err}");
+    assert!(err.contains("Valid in a [[workspace]] block: "), "{err}");
+    // The exit code stays the one of a usage error.
+    let e = FileConfig::parse("a_b_c = 1\nd_e_f = 2\n").expect_err("unknown");
+    assert_eq!(e.kind(), crate::error::ErrorKind::User);
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("c.toml");
