@@ -132,6 +132,7 @@ impl FileConfig {
                 .filter(|key| !keys.contains(key))
                 .map(|key| Unknown::new(key, None, &keys)),
         );
+        let mut blocks_of_tables = Vec::new();
         if let Some(blocks) = table.get("workspace") {
             let Some(blocks) = blocks.as_array() else {
                 return Err(Error::Config(
@@ -153,6 +154,7 @@ impl FileConfig {
                         .filter(|key| !ws_keys.contains(key))
                         .map(|key| Unknown::new(key, Some(name), &ws_keys)),
                 );
+                blocks_of_tables.push((name, block));
             }
             if !unknown.is_empty() {
                 return Err(Error::Config(unknown_keys(&unknown, &keys, &ws_keys)));
@@ -160,10 +162,80 @@ impl FileConfig {
         } else if !unknown.is_empty() {
             return Err(Error::Config(unknown_keys(&unknown, &keys, &[])));
         }
+        check_numbers(&table, None)?;
+        for (name, block) in blocks_of_tables {
+            check_numbers(block, Some(name))?;
+        }
         table
             .try_into()
             .map_err(|e: toml::de::Error| Error::Config(e.to_string().trim().to_string()))
     }
+}
+
+/// Config keys whose value is a whole number: the key, what to write
+/// instead of a wrong value, and the largest value its type holds.
+const NUMBER_KEYS: &[(&str, &str, u64)] = &[
+    ("page_size", "1 to 150", u32::MAX as u64),
+    ("rows_per_file", "a count of rows, at least 1", u64::MAX),
+    ("request_timeout_secs", "whole seconds, e.g. 60", u64::MAX),
+    ("max_retries", "a count, e.g. 8", u64::MAX),
+    ("max_retry_secs", "whole seconds, e.g. 600", u64::MAX),
+    (
+        "max_requests_per_minute",
+        "calls per minute, at least 1",
+        u32::MAX as u64,
+    ),
+    ("concurrency", "1 to 256", u64::MAX),
+    ("lookback_secs", "whole seconds, e.g. 0 or 3600", u64::MAX),
+    ("checkpoint_secs", "whole seconds, e.g. 60", u64::MAX),
+    ("lease_ttl_secs", "whole seconds, at least 1", u64::MAX),
+    ("max_parallel_workspaces", "1 to 256", u64::MAX),
+];
+
+/// What to write for the number key `key` ("1 to 256"), `None` when it is
+/// not a number key.
+pub(super) fn number_hint(key: &str) -> Option<&'static str> {
+    NUMBER_KEYS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, hint, _)| *hint)
+}
+
+/// Whether `text` (an environment value) is a whole number `key` can hold.
+pub(super) fn fits_number_key(key: &str, text: &str) -> bool {
+    let max = NUMBER_KEYS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or(u64::MAX, |(_, _, max)| *max);
+    text.trim().parse::<u64>().is_ok_and(|n| n <= max)
+}
+
+/// The number keys of `table` (the top level, or the block named
+/// `block`) hold whole numbers of their range: else an error naming the
+/// key, the value and what to write (serde's "invalid type: string, expected
+/// usize" says none of that).
+fn check_numbers(table: &toml::Table, block: Option<&str>) -> Result<()> {
+    for (key, hint, max) in NUMBER_KEYS {
+        let Some(value) = table.get(*key) else {
+            continue;
+        };
+        let fits = value
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .is_some_and(|n| n <= *max);
+        if !fits {
+            let place = block.map_or_else(String::new, |b| format!("in [[workspace]] `{b}`: "));
+            let what = if value.is_integer() {
+                "is out of range"
+            } else {
+                "is not a whole number"
+            };
+            return Err(Error::Config(format!(
+                "{place}{key} = {value} {what}; use {hint}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// An unknown key of the config, where it was, and its nearest valid key.
