@@ -62,7 +62,9 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         .await
         .context("starting the simulator")?;
     let base_url = handle.base_url();
-    println!("{}", banner(&sim, &base_url));
+    // writeln!, not println!: a closed stdout is an error to return, not a panic.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{}", banner(&sim, &base_url))?;
     let settings = Settings::resolve(
         FileConfig::default(),
         Overrides {
@@ -75,21 +77,22 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         },
     )?;
     let token = AccessToken::new("demo-token").context("demo token")?;
-    println!("\nfirst sync (everything):");
+    writeln!(stdout, "\nfirst sync (everything):")?;
     let first = sync_with(&settings, token.clone(), "demo").await?;
     print_summary(&first, &mut std::io::stdout().lock())?;
 
     let advanced = handle.sim.advance(86_400);
-    println!("\nsimulator clock moved one day: {advanced}");
-    println!("\nsecond sync (only what changed):");
+    writeln!(stdout, "\nsimulator clock moved one day: {advanced}")?;
+    writeln!(stdout, "\nsecond sync (only what changed):")?;
     let second = sync_with(&settings, token, "demo").await?;
     print_summary(&second, &mut std::io::stdout().lock())?;
     handle.shutdown().await;
 
-    println!(
+    writeln!(
+        stdout,
         "\nfiles are under {dir}/<report>/<run>/; for example, with DuckDB:\n  duckdb -c \"SELECT role, count(*) FROM '{dir}/users/*/*.parquet' GROUP BY role\"",
         dir = args.output.display()
-    );
+    )?;
     Ok(status_of(&first).max_severity(status_of(&second)))
 }
 
@@ -164,7 +167,7 @@ pub(super) fn schemas(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
             let path = args.dir.join(format!("{report}.json"));
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         } else {
-            print!("{text}");
+            std::io::stdout().lock().write_all(text.as_bytes())?;
         }
     }
     Ok(ExitStatus::Success)
