@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use intercom_export::simulator::{LatencyModel, SimConfig};
-use intercom_export::state::StateStore;
 use serde_json::Value;
 
 use crate::crash::{
@@ -24,19 +23,6 @@ use crate::harness::*;
 
 /// The calls the exporter may have in flight at once (its `concurrency`).
 const CONCURRENCY: u64 = 8;
-
-async fn stat(world: &World, key: &str) -> u64 {
-    world.sim_get("stats").await[key].as_u64().unwrap_or(0)
-}
-
-/// The committed cursor's `updated_at` of a report with default options.
-async fn cursor_at(world: &World, report: &str) -> Option<i64> {
-    let store = StateStore::open(&world.state()).await.expect("state");
-    let cursor = store.cursor(report, "").await.expect("cursor");
-    store.close().await;
-    let cursor: Value = serde_json::from_str(&cursor?).expect("cursor JSON");
-    cursor["updated_at"].as_i64()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_completes_once() {
@@ -90,11 +76,11 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
         None,
         "paused at a checkpoint"
     );
-    let mut at_signal = stat(&world, "total").await;
+    let mut at_signal = world.sim_stat("/total").await;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let now = stat(&world, "total").await;
-        if now == at_signal && stat(&world, "in_flight").await == 0 {
+        let now = world.sim_stat("/total").await;
+        if now == at_signal && world.sim_stat("/in_flight").await == 0 {
             break;
         }
         at_signal = now;
@@ -108,7 +94,7 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
     }
     let out = child.wait_with_output().await.expect("exits");
     let to_exit = signalled.elapsed();
-    let after_signal = stat(&world, "total").await - at_signal;
+    let after_signal = world.sim_stat("/total").await - at_signal;
     eprintln!(
         "SIGTERM to exit: {:.2} s; {at_signal} requests before the signal, {after_signal} after",
         to_exit.as_secs_f64()
@@ -150,7 +136,7 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
         let got = committed_rows(&world, report).await;
         let committed = unique_map(&got);
         assert_eq!(committed.len(), got.len(), "{report}: a row twice");
-        let want: BTreeMap<String, i64> = match cursor_at(&world, report).await {
+        let want: BTreeMap<String, i64> = match cursor_updated_at(&world.state(), report).await {
             Some(at) => truth
                 .iter()
                 .filter(|(_, t)| **t <= at)
@@ -177,35 +163,11 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
     for (report, _, _) in REPORTS {
         assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
     }
-    let mut pairs: Vec<(String, String)> = run_dirs(&world.output(), "conversation_contacts")
-        .iter()
-        .flat_map(|d| json_rows(&read_parquet_dir(d)))
-        .filter_map(|r| {
-            Some((
-                r["conversation_id"].as_str()?.to_string(),
-                r.get("contact_id")?.as_str()?.to_string(),
-            ))
-        })
-        .collect();
-    pairs.sort();
+    let mut pairs = exported_contact_pairs(&world.output());
     let n = pairs.len();
     pairs.dedup();
     assert_eq!(pairs.len(), n, "a conversation_contacts pair twice");
-    let mut want: Vec<(String, String)> = world
-        .truth("conversations")
-        .await
-        .iter()
-        .flat_map(|c| {
-            let id = c["id"].as_str().expect("id").to_string();
-            c.pointer("/contacts/contacts")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(move |k| Some((id.clone(), k["id"].as_str()?.to_string())))
-        })
-        .collect();
-    want.sort();
+    let want: Vec<(String, String)> = truth_contact_pairs(&world).await.into_iter().collect();
     assert_eq!(pairs, want);
     assert_disk_matches_state(&world.output(), &world.state()).await;
 }
