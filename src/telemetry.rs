@@ -158,8 +158,10 @@ const BAR_WIDTH: usize = 20;
 /// One report's progress line, at most `width` characters: the label, the
 /// rows (`1,234 rows`, or `1,234/5,000 rows` with a total), then a bar,
 /// the rate, the elapsed time and the ETA while they fit. When the line is
-/// too wide the label is shortened with `…` (not below [`MIN_LABEL`]) and
-/// parts go in that order (the bar first, the ETA last); at the end only
+/// too wide the bar, then the rate give way while the label keeps its
+/// column (lined up with the other lines); then the label is shortened
+/// with `…` (not below [`MIN_LABEL`]) and parts go in order (the bar
+/// first, the ETA last); at the end only
 /// the label and rows are left, the label as short as need be, and the
 /// line is cut at `width`. No ETA until a row was written (nothing to
 /// estimate from), nor once the total is reached.
@@ -207,6 +209,18 @@ pub fn progress_line(f: &LineFields<'_>, width: usize) -> String {
     let full = format!("{:<LABEL_WIDTH$}{}", f.label, tail(&optional));
     if full.chars().count() <= width {
         return full;
+    }
+    // Lined up with the other reports' lines while the bar or the rate
+    // can give way for it.
+    if label_len <= LABEL_WIDTH {
+        let mut fewer = optional.clone();
+        for give_up in 0..2 {
+            fewer[give_up] = None;
+            let line = format!("{:<LABEL_WIDTH$}{}", f.label, tail(&fewer));
+            if line.chars().count() <= width {
+                return line;
+            }
+        }
     }
     for give_up in 0..=optional.len() {
         if give_up > 0 {
@@ -345,6 +359,13 @@ mod tests {
         ] {
             assert!(line.contains(part), "{part}: {line}");
         }
+        // Parts give way before the labels stop lining up.
+        let line = progress_line(&fields("conversations", 150, Some(800)), line_width(80));
+        assert!(
+            line.starts_with(&format!("{:<28} 150/800 rows", "conversations")),
+            "{line}"
+        );
+        assert!(line.contains("ETA") && !line.contains('['), "{line}");
         // Very narrow: only the label, shortened, and the rows.
         let line = progress_line(&fields(long, 12_345, None), 20);
         assert_eq!(line, "workspa… 12,345 rows");
