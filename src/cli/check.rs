@@ -16,7 +16,7 @@ pub(super) async fn check(args: SyncArgs) -> anyhow::Result<ExitStatus> {
     let mut worst = ExitStatus::Success;
     for settings in resolve(&args)? {
         if !settings.workspace.is_empty() {
-            println!("[[workspace]] {}:", settings.workspace);
+            writeln!(std::io::stdout(), "[[workspace]] {}:", settings.workspace)?;
         }
         worst = worst.max_severity(check_one(&settings).await?);
     }

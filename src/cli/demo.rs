@@ -62,15 +62,9 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         .await
         .context("starting the simulator")?;
     let base_url = handle.base_url();
-    println!(
-        "simulator on {base_url}: {} contacts, {} conversations (seed {}; latency {}, rate limit {})",
-        sim.contacts,
-        sim.conversations,
-        sim.seed,
-        sim.latency.unwrap_or_default(),
-        sim.rate_limit
-            .map_or_else(|| "none".to_string(), |n| format!("{n} per 10 s")),
-    );
+    // writeln!, not println!: a closed stdout is an error to return, not a panic.
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{}", banner(&sim, &base_url))?;
     let settings = Settings::resolve(
         FileConfig::default(),
         Overrides {
@@ -83,22 +77,47 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
         },
     )?;
     let token = AccessToken::new("demo-token").context("demo token")?;
-    println!("\nfirst sync (everything):");
+    writeln!(stdout, "\nfirst sync (everything):")?;
     let first = sync_with(&settings, token.clone(), "demo").await?;
     print_summary(&first, &mut std::io::stdout().lock())?;
 
     let advanced = handle.sim.advance(86_400);
-    println!("\nsimulator clock moved one day: {advanced}");
-    println!("\nsecond sync (only what changed):");
+    writeln!(stdout, "\nsimulator clock moved one day: {advanced}")?;
+    writeln!(stdout, "\nsecond sync (only what changed):")?;
     let second = sync_with(&settings, token, "demo").await?;
     print_summary(&second, &mut std::io::stdout().lock())?;
     handle.shutdown().await;
 
-    println!(
+    writeln!(
+        stdout,
         "\nfiles are under {dir}/<report>/<run>/; for example, with DuckDB:\n  duckdb -c \"SELECT role, count(*) FROM '{dir}/users/*/*.parquet' GROUP BY role\"",
         dir = args.output.display()
-    );
+    )?;
     Ok(status_of(&first).max_severity(status_of(&second)))
+}
+
+/// The demo's first line: where the simulator listens, its world, and the
+/// rate limit the runs are held to. Every simulator response states
+/// `X-RateLimit-Limit` (`--rate-limit N`, else the simulator's
+/// [`simulator::DEFAULT_LIMIT`], a private app's 1,666 per 10 s) and the
+/// exporter paces to the stated limit whether or not the simulator refuses
+/// calls beyond it (only `--rate-limit` / `--realistic` make it answer 429).
+fn banner(sim: &simulator::SimConfig, base_url: &str) -> String {
+    let limit = match sim.rate_limit {
+        Some(n) => format!("{n} per 10 s, enforced with 429s"),
+        None => format!(
+            "{} per 10 s, stated by the simulator and kept by the exporter's pacer; \
+             not enforced",
+            simulator::DEFAULT_LIMIT
+        ),
+    };
+    format!(
+        "simulator on {base_url}: {} contacts, {} conversations (seed {}; latency {}, rate limit {limit})",
+        sim.contacts,
+        sim.conversations,
+        sim.seed,
+        sim.latency.unwrap_or_default(),
+    )
 }
 
 /// Empty the demo directory if an earlier demo made it; refuse anything else.
@@ -148,8 +167,37 @@ pub(super) fn schemas(args: SchemasArgs) -> anyhow::Result<ExitStatus> {
             let path = args.dir.join(format!("{report}.json"));
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         } else {
-            print!("{text}");
+            std::io::stdout().lock().write_all(text.as_bytes())?;
         }
     }
     Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banner_names_the_rate_limit_the_run_is_held_to() {
+        // The trial: no --rate-limit said "rate limit none" while every
+        // response stated 1,666 per 10 s and the client paced to it.
+        let plain = banner(&simulator::SimConfig::default(), "http://127.0.0.1:1");
+        assert!(!plain.contains("rate limit none"), "{plain}");
+        assert!(
+            plain.contains("rate limit 1666 per 10 s, stated by the simulator"),
+            "{plain}"
+        );
+        assert!(plain.contains("not enforced"), "{plain}");
+        let enforced = banner(
+            &simulator::SimConfig {
+                rate_limit: Some(50),
+                ..Default::default()
+            },
+            "http://127.0.0.1:1",
+        );
+        assert!(
+            enforced.contains("rate limit 50 per 10 s, enforced with 429s"),
+            "{enforced}"
+        );
+    }
 }

@@ -251,8 +251,24 @@ pub fn exit_status(err: &anyhow::Error) -> ExitStatus {
 }
 
 /// Run a parsed command line.
+///
+/// A command that only prints (`state`, `reports`, `schemas`, `check`,
+/// `demo`, `simulate`) ends quietly with success when its stdout is
+/// closed early (`intercom-export state show | head`), as `ls | head`
+/// does: the reader has what it wanted. `sync`, `backfill` and `schedule`
+/// keep their exit status (a partial run must not read as a success), and
+/// `tap` treats a closed stdout as its target failing.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
-    match cli.command {
+    let only_prints = matches!(
+        cli.command,
+        Command::State(_)
+            | Command::Reports
+            | Command::Schemas(_)
+            | Command::Check(_)
+            | Command::Demo(_)
+            | Command::Simulate(_)
+    );
+    let result = match cli.command {
         Command::Sync(args) => run::sync(args).await,
         Command::Backfill(args) => run::backfill(args).await,
         Command::Schedule(args) => run::schedule(args).await,
@@ -264,7 +280,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Schemas(args) => demo::schemas(args),
         Command::Reports => demo::list_reports(&mut std::io::stdout().lock()),
         Command::Tap(args) => crate::tap::run(args).await,
+    };
+    match result {
+        Err(err) if only_prints && stdout_closed(&err) => Ok(ExitStatus::Success),
+        other => other,
     }
+}
+
+/// The error is a write to a pipe whose reader has gone (`EPIPE`).
+fn stdout_closed(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// `2024-01-31` (UTC midnight), `2024-01-31T12:00:00Z` or unix seconds.

@@ -115,10 +115,11 @@ pub(super) async fn state_reset(args: StateResetArgs) -> anyhow::Result<ExitStat
     .await;
     state.close().await;
     let removed = removed?;
-    println!(
+    writeln!(
+        std::io::stdout(),
         "reset {}: {removed} cursor(s) removed; the next sync exports {} in full (files already written stay)",
         path.display(),
         report.map_or("every report".to_string(), |r| r.to_string())
-    );
+    )?;
     Ok(ExitStatus::Success)
 }

@@ -2,8 +2,8 @@
 //! ([`ENV_PREFIX`]), read into a TOML table laid over the file.
 
 use super::TOKEN_ENV;
-use super::file::{FileConfig, LIST_KEYS};
-use crate::error::Result;
+use super::file::{FileConfig, LIST_KEYS, fits_number_key, number_hint};
+use crate::error::{Error, Result};
 
 /// Prefix of the environment variables that override config keys
 /// (`INTERCOM_OUTPUT_DIR` for `output_dir`, ...).
@@ -57,6 +57,21 @@ pub(super) fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Resu
                     .map(|v| toml::Value::String(v.to_string()))
                     .collect(),
             )
+        } else if let Some(hint) = number_hint(&key) {
+            // Said here, with the variable's name: serde would only say
+            // "invalid type: string, expected usize".
+            if !fits_number_key(&key, &value) {
+                let what = if value.trim().parse::<i128>().is_ok() {
+                    "is out of range"
+                } else {
+                    "is not a number"
+                };
+                return Err(Error::Config(format!("{name}={value} {what}; use {hint}")));
+            }
+            match value.trim().parse::<i64>() {
+                Ok(n) => toml::Value::Integer(n),
+                Err(_) => toml::Value::String(value),
+            }
         } else if let Ok(n) = value.trim().parse::<i64>() {
             toml::Value::Integer(n)
         } else {

@@ -122,19 +122,24 @@ impl FileConfig {
     }
 
     fn from_table(table: toml::Table) -> Result<Self> {
+        // Every unknown key, of the top level and of every block, in one
+        // error: a user fixing two typos should not need two runs.
+        let mut unknown = Vec::new();
         let keys = Self::keys();
-        for key in table.keys() {
-            if !keys.contains(key) {
-                return Err(Error::Config(unknown_key(key, &keys)));
-            }
-        }
+        unknown.extend(
+            table
+                .keys()
+                .filter(|key| !keys.contains(key))
+                .map(|key| Unknown::new(key, None, &keys)),
+        );
+        let mut blocks_of_tables = Vec::new();
         if let Some(blocks) = table.get("workspace") {
             let Some(blocks) = blocks.as_array() else {
                 return Err(Error::Config(
                     "`workspace` must be [[workspace]] blocks (an array of tables)".into(),
                 ));
             };
-            let keys = WorkspaceConfig::keys();
+            let ws_keys = WorkspaceConfig::keys();
             for (i, block) in blocks.iter().enumerate() {
                 let Some(block) = block.as_table() else {
                     return Err(Error::Config(format!(
@@ -143,15 +148,23 @@ impl FileConfig {
                     )));
                 };
                 let name = block.get("name").and_then(|n| n.as_str()).unwrap_or("?");
-                for key in block.keys() {
-                    if !keys.contains(key) {
-                        return Err(Error::Config(format!(
-                            "in [[workspace]] `{name}`: {}",
-                            unknown_key(key, &keys)
-                        )));
-                    }
-                }
+                unknown.extend(
+                    block
+                        .keys()
+                        .filter(|key| !ws_keys.contains(key))
+                        .map(|key| Unknown::new(key, Some(name), &ws_keys)),
+                );
+                blocks_of_tables.push((name, block));
             }
+            if !unknown.is_empty() {
+                return Err(Error::Config(unknown_keys(&unknown, &keys, &ws_keys)));
+            }
+        } else if !unknown.is_empty() {
+            return Err(Error::Config(unknown_keys(&unknown, &keys, &[])));
+        }
+        check_numbers(&table, None)?;
+        for (name, block) in blocks_of_tables {
+            check_numbers(block, Some(name))?;
         }
         table
             .try_into()
@@ -159,18 +172,149 @@ impl FileConfig {
     }
 }
 
+/// Config keys whose value is a whole number: the key, what to write
+/// instead of a wrong value, and the largest value its type holds.
+const NUMBER_KEYS: &[(&str, &str, u64)] = &[
+    ("page_size", "1 to 150", u32::MAX as u64),
+    ("rows_per_file", "a count of rows, at least 1", u64::MAX),
+    ("request_timeout_secs", "whole seconds, e.g. 60", u64::MAX),
+    ("max_retries", "a count, e.g. 8", u64::MAX),
+    ("max_retry_secs", "whole seconds, e.g. 600", u64::MAX),
+    (
+        "max_requests_per_minute",
+        "calls per minute, at least 1",
+        u32::MAX as u64,
+    ),
+    ("concurrency", "1 to 256", u64::MAX),
+    ("lookback_secs", "whole seconds, e.g. 0 or 3600", u64::MAX),
+    ("checkpoint_secs", "whole seconds, e.g. 60", u64::MAX),
+    ("lease_ttl_secs", "whole seconds, at least 1", u64::MAX),
+    ("max_parallel_workspaces", "1 to 256", u64::MAX),
+];
+
+/// What to write for the number key `key` ("1 to 256"), `None` when it is
+/// not a number key.
+pub(super) fn number_hint(key: &str) -> Option<&'static str> {
+    NUMBER_KEYS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map(|(_, hint, _)| *hint)
+}
+
+/// Whether `text` (an environment value) is a whole number `key` can hold.
+pub(super) fn fits_number_key(key: &str, text: &str) -> bool {
+    let max = NUMBER_KEYS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or(u64::MAX, |(_, _, max)| *max);
+    text.trim().parse::<u64>().is_ok_and(|n| n <= max)
+}
+
+/// The number keys of `table` (the top level, or the block named
+/// `block`) hold whole numbers of their range: else an error naming the
+/// key, the value and what to write (serde's "invalid type: string, expected
+/// usize" says none of that).
+fn check_numbers(table: &toml::Table, block: Option<&str>) -> Result<()> {
+    for (key, hint, max) in NUMBER_KEYS {
+        let Some(value) = table.get(*key) else {
+            continue;
+        };
+        let fits = value
+            .as_integer()
+            .and_then(|n| u64::try_from(n).ok())
+            .is_some_and(|n| n <= *max);
+        if !fits {
+            let place = block.map_or_else(String::new, |b| format!("in [[workspace]] `{b}`: "));
+            let what = if value.is_integer() {
+                "is out of range"
+            } else {
+                "is not a whole number"
+            };
+            return Err(Error::Config(format!(
+                "{place}{key} = {value} {what}; use {hint}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// An unknown key of the config, where it was, and its nearest valid key.
+struct Unknown {
+    key: String,
+    block: Option<String>,
+    nearest: Option<String>,
+}
+
+impl Unknown {
+    fn new(key: &str, block: Option<&str>, keys: &[String]) -> Self {
+        Self {
+            key: key.to_string(),
+            block: block.map(str::to_string),
+            nearest: nearest_key(key, keys).cloned(),
+        }
+    }
+}
+
+/// One message for every unknown key: a single one as [`unknown_key`]
+/// says it; several listed each with its nearest valid key, then the valid
+/// keys of the places they were in (`keys` top level, `ws_keys` blocks).
+fn unknown_keys(unknown: &[Unknown], keys: &[String], ws_keys: &[String]) -> String {
+    if let [one] = unknown {
+        let valid = if one.block.is_some() { ws_keys } else { keys };
+        let text = unknown_key(&one.key, valid);
+        return match &one.block {
+            Some(name) => format!("in [[workspace]] `{name}`: {text}"),
+            None => text,
+        };
+    }
+    let listed: Vec<String> = unknown
+        .iter()
+        .map(|u| {
+            let place = u
+                .block
+                .as_ref()
+                .map_or_else(String::new, |b| format!(" in [[workspace]] `{b}`"));
+            let near = u
+                .nearest
+                .as_ref()
+                .map_or_else(String::new, |k| format!(" (did you mean `{k}`?)"));
+            format!("`{}`{place}{near}", u.key)
+        })
+        .collect();
+    let mut text = format!(
+        "{} unknown config keys: {}.",
+        unknown.len(),
+        listed.join(", ")
+    );
+    if unknown.iter().any(|u| u.block.is_none()) {
+        text.push_str(&format!(" Valid keys: {}.", keys.join(", ")));
+    }
+    if unknown.iter().any(|u| u.block.is_some()) {
+        text.push_str(&format!(
+            " Valid in a [[workspace]] block: {}.",
+            ws_keys.join(", ")
+        ));
+    }
+    text
+}
+
 fn parse_table(text: &str) -> std::result::Result<toml::Table, String> {
     toml::from_str(text).map_err(|e: toml::de::Error| e.to_string().trim().to_string())
 }
 
-/// "unknown config key `x`; did you mean `y`?" with the list of valid keys.
-fn unknown_key(key: &str, keys: &[String]) -> String {
-    let nearest = keys
-        .iter()
+/// The valid key `key` is most likely a typo of (at most 3 edits away).
+fn nearest_key<'k>(key: &str, keys: &'k [String]) -> Option<&'k String> {
+    keys.iter()
         .map(|k| (strsim::levenshtein(key, k), k))
         .min()
         .filter(|(d, _)| *d <= 3)
-        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .map(|(_, k)| k)
+}
+
+/// "unknown config key `x`; did you mean `y`?" with the list of valid keys.
+fn unknown_key(key: &str, keys: &[String]) -> String {
+    let nearest = nearest_key(key, keys)
+        .map(|k| format!("; did you mean `{k}`?"))
         .unwrap_or_default();
     format!(
         "unknown config key `{key}`{nearest} Valid keys: {}",

@@ -19,6 +19,93 @@ fn unknown_keys_are_named_with_the_nearest_valid_one() {
 }
 
 #[test]
+fn every_unknown_key_is_named_in_one_error() {
+    // The trial: two typos, and only the first was named.
+    let err = FileConfig::parse("output_dri = \"x\"\nconcurency = 4\n")
+        .expect_err("unknown keys")
+        .to_string();
+    assert!(
+        err.contains("`output_dri` (did you mean `output_dir`?)")
+            && err.contains("`concurency` (did you mean `concurrency`?)"),
+        "{err}"
+    );
+    assert!(err.contains("2 unknown config keys"), "{err}");
+    // In a workspace block too, named with its block, in the same error.
+    let err = FileConfig::parse(
+        "page_sise = 10\n[[workspace]]\nname = \"a\"\ntoken_evn = \"X\"\nzzz = 1\n",
+    )
+    .expect_err("unknown keys")
+    .to_string();
+    assert!(err.contains("3 unknown config keys"), "{err}");
+    assert!(
+        err.contains("`page_sise` (did you mean `page_size`?)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`token_evn` in [[workspace]] `a` (did you mean `token_env`?)"),
+        "{err}"
+    );
+    assert!(err.contains("`zzz` in [[workspace]] `a`."), "{err}");
+    assert!(err.contains("Valid in a [[workspace]] block: "), "{err}");
+    // The exit code stays the one of a usage error.
+    let e = FileConfig::parse("a_b_c = 1\nd_e_f = 2\n").expect_err("unknown");
+    assert_eq!(e.kind(), crate::error::ErrorKind::User);
+}
+
+#[test]
+fn numbers_of_the_wrong_type_name_the_variable_the_value_and_the_range() {
+    let load = |name: &str, value: &str| {
+        FileConfig::load(None, [(name.to_string(), value.to_string())])
+            .expect_err("not a number")
+            .to_string()
+    };
+    let err = load("INTERCOM_CONCURRENCY", "abc");
+    assert!(
+        err.contains("INTERCOM_CONCURRENCY=abc is not a number; use 1 to 256"),
+        "{err}"
+    );
+    assert!(!err.contains("invalid type"), "no serde jargon: {err}");
+    let err = load("INTERCOM_PAGE_SIZE", "-5");
+    assert!(
+        err.contains("INTERCOM_PAGE_SIZE=-5 is out of range; use 1 to 150"),
+        "{err}"
+    );
+    let err = load("INTERCOM_CHECKPOINT_SECS", "1m");
+    assert!(
+        err.contains("INTERCOM_CHECKPOINT_SECS=1m is not a number"),
+        "{err}"
+    );
+    // The same in the file, and in a workspace block.
+    let err = FileConfig::parse("concurrency = \"abc\"\n")
+        .expect_err("not a number")
+        .to_string();
+    assert!(
+        err.contains("concurrency = \"abc\" is not a whole number; use 1 to 256"),
+        "{err}"
+    );
+    let err =
+        FileConfig::parse("[[workspace]]\nname = \"a\"\ntoken_env = \"X\"\nlookback_secs = -1\n")
+            .expect_err("negative")
+            .to_string();
+    assert!(
+        err.contains("in [[workspace]] `a`: lookback_secs = -1 is out of range"),
+        "{err}"
+    );
+    // The ranges said are the ones checked.
+    assert_eq!(
+        super::file::number_hint("concurrency"),
+        Some(format!("1 to {}", defaults::MAX_CONCURRENCY).as_str())
+    );
+    assert_eq!(
+        super::file::number_hint("max_parallel_workspaces"),
+        Some(format!("1 to {}", defaults::MAX_PARALLEL_WORKSPACES_CAP).as_str())
+    );
+    // A number still loads.
+    let c = FileConfig::load(None, [("INTERCOM_CONCURRENCY".into(), " 12 ".into())]).expect("12");
+    assert_eq!(c.concurrency, Some(12));
+}
+
+#[test]
 fn environment_overrides_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("c.toml");

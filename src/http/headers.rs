@@ -38,6 +38,19 @@ pub(super) fn stated_limit(headers: &HeaderMap) -> Option<u32> {
         .filter(|l| *l > 0)
 }
 
+/// `X-RateLimit-Reset`: when the response's rate-limit window ends (unix
+/// seconds), if stated.
+pub(super) fn stated_reset(headers: &HeaderMap) -> Option<i64> {
+    headers
+        .get("x-ratelimit-reset")?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|r| *r > 0)
+}
+
 /// How long the server asked us to wait: `Retry-After` (seconds) wins, else
 /// `X-RateLimit-Reset` (a unix timestamp) on a throttled response.
 pub(super) fn server_wait(headers: &HeaderMap) -> Option<Duration> {

@@ -25,7 +25,7 @@ mod stats;
 pub use decode::{OFF_TASK_DECODE_BYTES, decode_off_task};
 pub use error::{HttpError, permission};
 use error::{describe_reqwest_error, error_details};
-use headers::{canonical_link, server_wait, stated_limit};
+use headers::{canonical_link, server_wait, stated_limit, stated_reset};
 use stats::snapshot;
 pub use stats::{ClientStats, StatsSnapshot};
 
@@ -364,6 +364,11 @@ impl IntercomClient {
         if let Some(limit) = limit {
             for stats in std::iter::once(&self.stats).chain(&self.own) {
                 stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
+            }
+        }
+        if let Some(reset) = stated_reset(resp.headers()) {
+            for stats in std::iter::once(&self.stats).chain(&self.own) {
+                stats.count_window(reset);
             }
         }
         let status = resp.status();

@@ -2,7 +2,7 @@
 //! clone has its own too) and their point-in-time copy for the run summary
 //! ([`StatsSnapshot`]).
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use super::inflight;
 
@@ -15,8 +15,29 @@ pub struct ClientStats {
     /// The latest `X-RateLimit-Limit` seen (calls per 10-second window);
     /// 0 until a response states one.
     pub rate_limit_per_10s: AtomicU32,
+    /// Intercom's rate-limit windows the answered calls fell in: each
+    /// `X-RateLimit-Reset` (the end of a fixed 10-second window, unix
+    /// seconds) later than every one seen before counts one
+    /// ([`ClientStats::count_window`]).
+    pub rate_windows: AtomicU64,
+    /// The latest `X-RateLimit-Reset` seen (unix seconds); 0 before any.
+    pub last_reset: AtomicI64,
     /// Some response (any status) came back: the server has been reached.
     pub answered: std::sync::atomic::AtomicBool,
+}
+
+impl ClientStats {
+    /// A response said its rate-limit window ends at `reset`
+    /// (`X-RateLimit-Reset`, unix seconds): count the window if it is
+    /// later than every one seen so far. Answers of calls side by side may
+    /// come back out of order; one of an earlier window, arriving after a
+    /// later one, was counted with its window's first answer.
+    pub fn count_window(&self, reset: i64) {
+        let before = self.last_reset.fetch_max(reset, Ordering::Relaxed);
+        if reset > before {
+            self.rate_windows.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A point-in-time copy of [`ClientStats`].
@@ -31,6 +52,10 @@ pub struct StatsSnapshot {
     /// calls per 10-second window for this token (1,666 for private apps).
     /// `None` while no response has carried the header.
     pub rate_limit_per_10s: Option<u32>,
+    /// Intercom's 10-second rate-limit windows the calls were answered in
+    /// (distinct `X-RateLimit-Reset` values); 0 while no response carried
+    /// the header. The limit allowed `rate_limit_per_10s` calls in each.
+    pub rate_windows: u64,
     /// The calls the client allows in flight now ([`inflight::Gate`]:
     /// the allowed rate × the measured latency, within `[1, max_in_flight]`).
     pub in_flight_target: usize,
@@ -47,6 +72,9 @@ impl StatsSnapshot {
             rate_limited: self.rate_limited.saturating_sub(earlier.rate_limited),
             // The limit is a state, not a counter: the later one holds.
             rate_limit_per_10s: self.rate_limit_per_10s.or(earlier.rate_limit_per_10s),
+            // The window open at `earlier` may have taken more calls after it.
+            rate_windows: self.rate_windows.saturating_sub(earlier.rate_windows)
+                + u64::from(earlier.rate_windows > 0 && self.requests > earlier.requests),
             // States too: the client's target now and its peak so far.
             in_flight_target: self.in_flight_target,
             peak_in_flight: self.peak_in_flight,
@@ -63,6 +91,7 @@ pub(super) fn snapshot(stats: &ClientStats, gate: &inflight::Gate) -> StatsSnaps
         rate_limited: stats.rate_limited.load(Ordering::Relaxed),
         rate_limit_per_10s: Some(stats.rate_limit_per_10s.load(Ordering::Relaxed))
             .filter(|l| *l > 0),
+        rate_windows: stats.rate_windows.load(Ordering::Relaxed),
         in_flight_target: gate.target(),
         peak_in_flight: gate.peak(),
     }

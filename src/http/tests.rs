@@ -134,4 +134,9 @@ async fn a_counted_clone_counts_its_own_requests_and_the_clients_too() {
         Some(1666),
         "the stated limit too"
     );
+    // Five calls in well under a second: one of the simulator's 10-second
+    // windows, or two when one ended between them.
+    let windows = client.stats().rate_windows;
+    assert!((1..=2).contains(&windows), "{windows}");
+    assert!(a.own_stats().rate_windows <= windows);
 }

@@ -67,33 +67,42 @@ impl ReportOutcome {
         allowed_calls_used(
             self.http.requests,
             self.http.rate_limit_per_10s,
+            self.http.rate_windows,
             self.seconds,
         )
     }
 }
 
 /// The share of the allowed calls a stretch of `seconds` used:
-/// `requests ÷ (limit_per_10s × ⌈seconds ÷ 10⌉)`. `limit_per_10s` is the
-/// latest `X-RateLimit-Limit` seen (Intercom's calls per 10-second window)
-/// and `requests` counts every HTTP attempt (retries and 429s included).
-/// Intercom allows a window's calls all at once (a burst), so a stretch of
-/// `t` seconds may make `limit` calls for every started 10 seconds: a run of
-/// 2 s that made 1,666 calls under 1,666 per 10 s used 100 %, not 500 %.
-/// 1.0 means the limit was used fully; above 1.0 takes a run that crossed
-/// one more of Intercom's fixed windows than its length needs (at most one
-/// window's burst more) or a limit that dropped mid-run. `None` when the
+/// `requests ÷ (limit_per_10s × windows)`, where `windows` counts Intercom's
+/// fixed 10-second rate-limit windows the calls were answered in (distinct
+/// `X-RateLimit-Reset` values, [`StatsSnapshot::rate_windows`]): the limit
+/// allows `limit_per_10s` calls in each window, all at once if need be (a
+/// burst). A run of 16 s touches two or three windows (it seldom starts on
+/// a window's start), so dividing by its length alone could say 137 %
+/// where the server allowed every call. While no response stated a reset,
+/// `windows` is 0 and every started 10 seconds of `seconds` counts as one.
+/// `limit_per_10s` is the latest `X-RateLimit-Limit` seen and `requests`
+/// counts every HTTP attempt (retries and 429s included). 1.0 means the
+/// limit was used fully; it stays at or below 1.0 while no call was
+/// refused (above takes 429s, or a limit lowered mid-run). `None` when the
 /// limit is unknown (no response carried the header) or `seconds` is not
 /// positive.
 pub(crate) fn allowed_calls_used(
     requests: u64,
     limit_per_10s: Option<u32>,
+    windows: u64,
     seconds: f64,
 ) -> Option<f64> {
     let limit = limit_per_10s.filter(|l| *l > 0)?;
     if seconds.is_nan() || seconds <= 0.0 {
         return None;
     }
-    let windows = (seconds / WINDOW_SECS).ceil();
+    let windows = if windows > 0 {
+        windows as f64
+    } else {
+        (seconds / WINDOW_SECS).ceil()
+    };
     Some(requests as f64 / (f64::from(limit) * windows))
 }
 
@@ -135,6 +144,7 @@ impl RunSummary {
         allowed_calls_used(
             self.http.requests,
             self.http.rate_limit_per_10s,
+            self.http.rate_windows,
             self.seconds,
         )
     }
@@ -161,7 +171,7 @@ mod tests {
 
     #[test]
     fn allowed_calls_are_the_limit_for_every_started_window() {
-        let share = |requests, seconds| allowed_calls_used(requests, Some(100), seconds);
+        let share = |requests, seconds| allowed_calls_used(requests, Some(100), 0, seconds);
         // A short run may use a whole window's burst: never above 100 %.
         assert_eq!(share(100, 0.4), Some(1.0));
         assert_eq!(share(25, 2.0), Some(0.25));
@@ -170,10 +180,43 @@ mod tests {
         assert_eq!(share(100, 10.5), Some(0.5));
         assert_eq!(share(300, 29.9), Some(1.0));
         // Unknown limit or no time: no figure.
-        assert_eq!(allowed_calls_used(5, None, 3.0), None);
-        assert_eq!(allowed_calls_used(5, Some(0), 3.0), None);
+        assert_eq!(allowed_calls_used(5, None, 0, 3.0), None);
+        assert_eq!(allowed_calls_used(5, Some(0), 0, 3.0), None);
         assert_eq!(share(5, 0.0), None);
         assert_eq!(share(5, f64::NAN), None);
+    }
+
+    #[test]
+    fn allowed_calls_are_the_limit_for_every_window_the_calls_touched() {
+        // The trial's demo: 16 s under 1,666 per 10 s, its calls answered in
+        // three of Intercom's windows (4.6 s, 10 s and 1.4 s of them), each
+        // nearly full. The server allowed 3 × 1,666: not 137 % of 2 × 1,666.
+        let share = allowed_calls_used(4_570, Some(1_666), 3, 16.0).expect("limit known");
+        assert!(share <= 1.0, "{share}");
+        assert!((share - 4_570.0 / 4_998.0).abs() < 1e-9, "{share}");
+        // What dividing by the run's length said (no window counted).
+        let by_length = allowed_calls_used(4_570, Some(1_666), 0, 16.0).expect("limit known");
+        assert!(by_length > 1.37, "{by_length}");
+        // A run inside one window used that window's calls only.
+        assert_eq!(allowed_calls_used(50, Some(100), 1, 12.0), Some(0.5));
+        // No reset stated: the run's length decides, as before.
+        assert_eq!(allowed_calls_used(50, Some(100), 0, 12.0), Some(0.25));
+    }
+
+    #[test]
+    fn windows_are_counted_once_per_stated_reset() {
+        let stats = crate::http::ClientStats::default();
+        // Answers of one window, then the next, and a late one of the first.
+        for reset in [1_700_000_010, 1_700_000_010, 1_700_000_020, 1_700_000_010] {
+            stats.count_window(reset);
+        }
+        stats.count_window(1_700_000_030);
+        assert_eq!(
+            stats
+                .rate_windows
+                .load(std::sync::atomic::Ordering::Relaxed),
+            3
+        );
     }
 
     #[test]

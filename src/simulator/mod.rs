@@ -142,6 +142,7 @@ pub use clock::Clock;
 pub use error::ApiError;
 pub use faults::{Burst, FaultProfile};
 pub use latency::{Class as LatencyClass, Delay, LatencyModel};
+pub use limits::DEFAULT_LIMIT;
 pub use limits::WINDOW_SECS;
 pub use query::{MAX_GROUP_FILTERS, MAX_NESTING, QueryError};
 pub use routes::MAX_PER_PAGE;

@@ -158,3 +158,49 @@ async fn bad_input_gets_exit_2_and_a_message_naming_the_problem() {
         "no API request was made for bad input"
     );
 }
+
+/// Run the binary with `args`, its stdout a pipe whose reader is already
+/// closed (what `| head` leaves once it has its lines), stderr captured.
+fn run_with_closed_stdout(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    std::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(args)
+        .env_remove("INTERCOM_ACCESS_TOKEN")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("binary runs")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_a_printing_command_quietly_with_success() {
+    // The trial: `state show | head` printed "Broken pipe" and exited 1.
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 20,
+        conversations: 5,
+        ..skeleton_world()
+    })
+    .await;
+    assert_ok(&world.sync(&["--reports", "users"]).await);
+    let state = world.state().display().to_string();
+    for args in [
+        vec!["state", "show", "--state", &state],
+        vec!["state", "show", "--json", "--state", &state],
+        vec!["reports"],
+        vec!["schemas"],
+    ] {
+        let out = tokio::task::spawn_blocking({
+            let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            move || run_with_closed_stdout(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .expect("joined");
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("Broken pipe") && !err.contains("error") && !err.contains("panicked"),
+            "{args:?} said nothing: {err}"
+        );
+    }
+}

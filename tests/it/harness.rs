@@ -1,7 +1,7 @@
 //! Shared test machinery: an in-process simulator, the compiled binary run in
 //! a temporary directory, and readers for the files it writes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -95,6 +95,17 @@ impl World {
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).expect("truth line is JSON"))
             .collect()
+    }
+
+    /// A count in the simulator's `GET /__sim/stats` at the JSON `pointer`
+    /// (`/total`, `/in_flight`, `/max_in_flight_by_class/search`,
+    /// `/by_endpoint/GET ~1conversations~1{id}`); 0 when it is absent.
+    pub async fn sim_stat(&self, pointer: &str) -> u64 {
+        self.sim_get("stats")
+            .await
+            .pointer(pointer)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
     }
 
     /// Requests counted by the simulator for `METHOD /path`.
@@ -254,4 +265,81 @@ pub fn json_rows(batches: &[RecordBatch]) -> Vec<serde_json::Map<String, Value>>
         .lines()
         .map(|l| serde_json::from_str(l).expect("row json"))
         .collect()
+}
+
+/// The committed cursor's `updated_at` (unix seconds) of `report` with
+/// default options, in the SQLite state at `state`; `None` while no
+/// checkpoint saved one.
+pub async fn cursor_updated_at(state: &Path, report: &str) -> Option<i64> {
+    let store = intercom_export::state::StateStore::open(state)
+        .await
+        .expect("state");
+    let cursor = store.cursor(report, "").await.expect("cursor");
+    store.close().await;
+    let cursor: Value = serde_json::from_str(&cursor?).expect("cursor JSON");
+    cursor["updated_at"].as_i64()
+}
+
+/// A JSON value as text: a string as it is, anything else as JSON.
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A lifecycle event's key (row or truth line): its `event_key`.
+pub fn event_key(r: &Value) -> String {
+    as_text(&r["event_key"])
+}
+
+/// An attachment's key (a `part_attachments` row or truth line):
+/// `parent_type/part_id/url`.
+pub fn attachment_key(r: &Value) -> String {
+    format!(
+        "{}/{}/{}",
+        as_text(&r["parent_type"]),
+        as_text(&r["part_id"]),
+        as_text(&r["url"])
+    )
+}
+
+/// `(conversation id, contact id)` of every conversation's contacts in the
+/// simulator's truth (`/__sim/truth/conversations`, `contacts.contacts`).
+pub async fn truth_contact_pairs(world: &World) -> BTreeSet<(String, String)> {
+    world
+        .truth("conversations")
+        .await
+        .iter()
+        .flat_map(|c| {
+            let id = c["id"].as_str().expect("id").to_string();
+            c.pointer("/contacts/contacts")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |contact| {
+                    let contact = contact["id"].as_str().expect("contact id").to_string();
+                    (id.clone(), contact)
+                })
+        })
+        .collect()
+}
+
+/// `(conversation_id, contact_id)` of every `conversation_contacts` row
+/// under `output` (rows without a contact left out), sorted; a pair
+/// written twice is there twice.
+pub fn exported_contact_pairs(output: &Path) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = run_dirs(output, "conversation_contacts")
+        .iter()
+        .flat_map(|d| json_rows(&read_parquet_dir(d)))
+        .filter_map(|r| {
+            Some((
+                r["conversation_id"].as_str()?.to_string(),
+                r.get("contact_id")?.as_str()?.to_string(),
+            ))
+        })
+        .collect();
+    pairs.sort();
+    pairs
 }

@@ -26,16 +26,9 @@ fn world_config() -> SimConfig {
     }
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// A ticket part row by (ticket, part).
 fn ticket_part_key(r: &Value) -> String {
-    format!("{}/{}", s(&r["ticket_id"]), s(&r["id"]))
+    format!("{}/{}", as_text(&r["ticket_id"]), as_text(&r["id"]))
 }
 
 /// The `ticket_parts` truth with the columns the exporter derives
@@ -44,14 +37,14 @@ async fn ticket_parts_truth(world: &World) -> Vec<Value> {
     let parts = world.truth("ticket_parts").await;
     let mut per_ticket: BTreeMap<String, u64> = BTreeMap::new();
     for p in &parts {
-        *per_ticket.entry(s(&p["ticket_id"])).or_default() += 1;
+        *per_ticket.entry(as_text(&p["ticket_id"])).or_default() += 1;
     }
     parts
         .into_iter()
         .map(|mut p| {
             let body_text = p["body"].as_str().map(html_text);
             let attachments = p["attachments"].as_array().map_or(0, Vec::len);
-            let total = per_ticket[&s(&p["ticket_id"])];
+            let total = per_ticket[&as_text(&p["ticket_id"])];
             let m = p.as_object_mut().expect("part object");
             m.insert("body_text".into(), json!(body_text));
             m.insert("attachment_count".into(), json!(attachments));
@@ -66,8 +59,8 @@ async fn ticket_parts_truth(world: &World) -> Vec<Value> {
 /// `(ticket_id, id, updated_at)` of a ticket part: its primary key.
 fn part_version(p: &Value) -> (String, String, i64) {
     (
-        s(&p["ticket_id"]),
-        s(&p["id"]),
+        as_text(&p["ticket_id"]),
+        as_text(&p["id"]),
         p["updated_at"].as_i64().expect("updated_at"),
     )
 }
@@ -142,7 +135,11 @@ fn committed_part_versions(world: &World) -> Vec<(String, String, i64)> {
     for dir in run_dirs(&world.output(), "ticket_parts") {
         for r in json_rows(&read_parquet_dir(&dir)) {
             let r = Value::Object(r);
-            out.push((s(&r["ticket_id"]), s(&r["id"]), unix(&r["updated_at"])));
+            out.push((
+                as_text(&r["ticket_id"]),
+                as_text(&r["id"]),
+                unix(&r["updated_at"]),
+            ));
         }
     }
     out
@@ -255,8 +252,8 @@ pub(crate) fn committed_conversation_part_versions(world: &World) -> Vec<(String
         for r in json_rows(&read_parquet_dir(&dir)) {
             let r = Value::Object(r);
             out.push((
-                s(&r["conversation_id"]),
-                s(&r["id"]),
+                as_text(&r["conversation_id"]),
+                as_text(&r["id"]),
                 unix(&r["updated_at"]),
             ));
         }
@@ -285,8 +282,8 @@ async fn conversation_parts_killed_at_many_points_are_exported_exactly_once() {
         .iter()
         .map(|p| {
             (
-                s(&p["conversation_id"]),
-                s(&p["id"]),
+                as_text(&p["conversation_id"]),
+                as_text(&p["id"]),
                 p["updated_at"].as_i64().expect("updated_at"),
             )
         })
@@ -297,7 +294,7 @@ async fn conversation_parts_killed_at_many_points_are_exported_exactly_once() {
         .truth("conversations")
         .await
         .iter()
-        .map(|c| s(&c["id"]))
+        .map(|c| as_text(&c["id"]))
         .collect();
     let missing: Vec<_> = truth.difference(&unique).collect();
     let extra: Vec<_> = unique
@@ -312,15 +309,11 @@ async fn conversation_parts_killed_at_many_points_are_exported_exactly_once() {
     assert_disk_matches_state(&world.output(), &world.state()).await;
 }
 
-fn by_event_key(r: &Value) -> String {
-    s(&r["event_key"])
-}
-
 /// Events per kind.
 fn kinds(events: &[Value]) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for e in events {
-        *m.entry(s(&e["event"])).or_default() += 1;
+        *m.entry(as_text(&e["event"])).or_default() += 1;
     }
     m
 }
@@ -330,7 +323,7 @@ fn exported_keys(world: &World, report: &str, run: usize) -> Vec<String> {
     let dirs = run_dirs(&world.output(), report);
     json_rows(&read_parquet_dir(&dirs[run]))
         .into_iter()
-        .map(|r| s(&r["event_key"]))
+        .map(|r| as_text(&r["event_key"]))
         .collect()
 }
 
@@ -362,7 +355,7 @@ async fn lifecycle_events_equal_the_truth_then_only_new_events() {
         0,
         first.clone(),
         None,
-        by_event_key,
+        event_key,
         false,
     )
     .await;
@@ -380,12 +373,12 @@ async fn lifecycle_events_equal_the_truth_then_only_new_events() {
         "tickets moved: {advanced}"
     );
     assert_ok(&world.sync(&["--reports", "lifecycle_events"]).await);
-    let before: BTreeSet<String> = first.iter().map(by_event_key).collect();
+    let before: BTreeSet<String> = first.iter().map(event_key).collect();
     let new: Vec<Value> = world
         .truth("lifecycle_events")
         .await
         .into_iter()
-        .filter(|e| !before.contains(&by_event_key(e)))
+        .filter(|e| !before.contains(&event_key(e)))
         .collect();
     let new_kinds = kinds(&new);
     for kind in ["ticket_replied", "ticket_resolved", "conversation_created"] {
@@ -394,16 +387,7 @@ async fn lifecycle_events_equal_the_truth_then_only_new_events() {
             "the clock made {kind}: {new_kinds:?}"
         );
     }
-    check_run(
-        &world,
-        "lifecycle_events",
-        1,
-        new,
-        None,
-        by_event_key,
-        false,
-    )
-    .await;
+    check_run(&world, "lifecycle_events", 1, new, None, event_key, false).await;
     let second = exported_keys(&world, "lifecycle_events", 1);
     let mut all: Vec<&String> = got.iter().chain(&second).collect();
     let n = all.len();
@@ -420,8 +404,8 @@ fn ticket_contact_key(r: &Value) -> String {
     let contact = [&r["contact_id"], &r["id"]]
         .into_iter()
         .find(|v| !v.is_null())
-        .map_or_else(String::new, s);
-    format!("{}/{t}/{contact}", s(&r["ticket_id"]))
+        .map_or_else(String::new, as_text);
+    format!("{}/{t}/{contact}", as_text(&r["ticket_id"]))
 }
 
 /// The expected `ticket_contacts` rows of the tickets in the truth whose
@@ -435,13 +419,18 @@ async fn ticket_contacts_truth(
     let tickets = world.truth("tickets").await;
     let versions: BTreeSet<(String, i64)> = tickets
         .iter()
-        .map(|t| (s(&t["id"]), t["updated_at"].as_i64().expect("updated_at")))
+        .map(|t| {
+            (
+                as_text(&t["id"]),
+                t["updated_at"].as_i64().expect("updated_at"),
+            )
+        })
         .collect();
     let mut with_contacts = BTreeSet::new();
     let mut rows: Vec<Value> = Vec::new();
     for c in world.truth("ticket_contacts").await {
         let v = (
-            s(&c["ticket_id"]),
+            as_text(&c["ticket_id"]),
             c["ticket_updated_at"].as_i64().expect("t"),
         );
         with_contacts.insert(v.0.clone());
@@ -468,7 +457,7 @@ async fn ticket_contacts_equal_the_truth_then_only_changed_tickets() {
     let per_ticket = first
         .iter()
         .fold(BTreeMap::<String, usize>::new(), |mut m, r| {
-            *m.entry(s(&r["ticket_id"])).or_default() += 1;
+            *m.entry(as_text(&r["ticket_id"])).or_default() += 1;
             m
         });
     assert!(
@@ -500,15 +489,6 @@ async fn ticket_contacts_equal_the_truth_then_only_changed_tickets() {
         false,
     )
     .await;
-}
-
-fn attachment_key(r: &Value) -> String {
-    format!(
-        "{}/{}/{}",
-        s(&r["parent_type"]),
-        s(&r["part_id"]),
-        s(&r["url"])
-    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -575,11 +555,12 @@ async fn lifecycle_events_killed_at_many_points_are_exported_exactly_once() {
     kill_at_many_points(&world, "lifecycle_events").await;
     let mut got = Vec::new();
     for dir in run_dirs(&world.output(), "lifecycle_events") {
-        got.extend(
-            json_rows(&read_parquet_dir(&dir))
-                .into_iter()
-                .map(|r| (s(&r["event_key"]), r.get("conversation_id").map(s))),
-        );
+        got.extend(json_rows(&read_parquet_dir(&dir)).into_iter().map(|r| {
+            (
+                as_text(&r["event_key"]),
+                r.get("conversation_id").map(as_text),
+            )
+        }));
     }
     let unique: BTreeMap<String, Option<String>> = got.iter().cloned().collect();
     assert_eq!(unique.len(), got.len(), "an event_key exported twice");
@@ -587,7 +568,7 @@ async fn lifecycle_events_killed_at_many_points_are_exported_exactly_once() {
         .truth("lifecycle_events")
         .await
         .iter()
-        .map(by_event_key)
+        .map(event_key)
         .collect();
     let missing: Vec<_> = truth.iter().filter(|k| !unique.contains_key(*k)).collect();
     assert!(missing.is_empty(), "events never exported: {missing:?}");
@@ -596,7 +577,7 @@ async fn lifecycle_events_killed_at_many_points_are_exported_exactly_once() {
         .truth("conversations")
         .await
         .iter()
-        .map(|c| s(&c["id"]))
+        .map(|c| as_text(&c["id"]))
         .collect();
     let extra: Vec<_> = unique
         .iter()
@@ -617,7 +598,7 @@ async fn lifecycle_events_of_failed_conversations_come_with_the_next_run_once() 
         .await
         .iter()
         .take(3)
-        .map(|c| s(&c["id"]))
+        .map(|c| as_text(&c["id"]))
         .collect();
     let failing = Arc::new(Mutex::new(bad.iter().cloned().collect()));
     let base = crate::failed::start_proxy(&world, Arc::clone(&failing)).await;
@@ -643,7 +624,7 @@ async fn lifecycle_events_of_failed_conversations_come_with_the_next_run_once() 
     let items: Vec<String> = crate::failed::failed_items(&world)
         .await
         .iter()
-        .map(|i| s(&i["item_id"]))
+        .map(|i| as_text(&i["item_id"]))
         .collect();
     for id in &bad {
         assert!(
@@ -659,7 +640,7 @@ async fn lifecycle_events_of_failed_conversations_come_with_the_next_run_once() 
         .collect();
     for e in &truth {
         let of_bad = bad.iter().any(|b| e["conversation_id"] == b.as_str());
-        assert_eq!(!of_bad, first.contains(&by_event_key(e)), "{e}");
+        assert_eq!(!of_bad, first.contains(&event_key(e)), "{e}");
     }
 
     failing.lock().expect("lock").clear();
@@ -676,7 +657,7 @@ async fn lifecycle_events_of_failed_conversations_come_with_the_next_run_once() 
     assert_eq!(all.len(), n, "an event_key written twice");
     let want: Vec<String> = truth
         .iter()
-        .map(by_event_key)
+        .map(event_key)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use intercom_export::simulator::{DEFAULT_START_TIME, LatencyModel, SimConfig};
-use intercom_export::state::StateStore;
 use serde_json::json;
 
 use crate::crash::{
@@ -56,14 +55,6 @@ fn args(world: &World, config: &Path, report: &str, out: &str) -> Vec<String> {
     .collect()
 }
 
-/// The most search requests the simulator served at once since its stats
-/// were reset.
-async fn searches_at_once(world: &World) -> u64 {
-    world.sim_get("stats").await["max_in_flight_by_class"]["search"]
-        .as_u64()
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_sync_reads_windows_at_once_and_equals_the_truth() {
     let world = World::start(world_config(21, 800, 400, "default=20ms")).await;
@@ -79,7 +70,7 @@ async fn a_first_sync_reads_windows_at_once_and_equals_the_truth() {
         )
         .await;
         assert_ok(&out);
-        let at_once = searches_at_once(&world).await;
+        let at_once = world.sim_stat("/max_in_flight_by_class/search").await;
         assert!(
             (2..=8).contains(&at_once),
             "{report}: {at_once} searches in flight at once, wanted 2 to 8"
@@ -101,20 +92,7 @@ async fn a_first_sync_reads_windows_at_once_and_equals_the_truth() {
     )
     .await;
     assert_ok(&out);
-    assert_eq!(searches_at_once(&world).await, 1);
-}
-
-/// The saved cursor's `updated_at` of `conversations`.
-async fn cursor_at(world: &World) -> i64 {
-    let store = StateStore::open(&world.state()).await.expect("state");
-    let cursor = store
-        .cursor("conversations", "")
-        .await
-        .expect("cursor")
-        .expect("a checkpoint saved a cursor");
-    store.close().await;
-    let cursor: serde_json::Value = serde_json::from_str(&cursor).expect("cursor JSON");
-    cursor["updated_at"].as_i64().expect("updated_at")
+    assert_eq!(world.sim_stat("/max_in_flight_by_class/search").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,10 +127,12 @@ async fn killed_while_windows_are_read_ahead_resumes_from_the_committed_prefix()
         world.sim_post("reset-stats", json!({})).await;
         assert_eq!(run_and_kill_at(&run, point).await, Ended::Killed, "{point}");
         assert!(
-            searches_at_once(&world).await >= 2,
+            world.sim_stat("/max_in_flight_by_class/search").await >= 2,
             "{point}: windows were read at once"
         );
-        let at = cursor_at(&world).await;
+        let at = cursor_updated_at(&world.state(), "conversations")
+            .await
+            .expect("a checkpoint saved a cursor");
         let now = unique_map(&committed_rows(&world, "conversations").await);
         let upto: BTreeMap<String, i64> = truth
             .iter()
@@ -228,7 +208,7 @@ async fn a_backfill_window_is_read_in_windows_at_once_exactly() {
     world.sim_post("reset-stats", json!({})).await;
     let out = run_cli(&run, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
     assert_ok(&out);
-    let at_once = searches_at_once(&world).await;
+    let at_once = world.sim_stat("/max_in_flight_by_class/search").await;
     assert!((2..=8).contains(&at_once), "{at_once} searches at once");
     let truth: BTreeMap<String, i64> = truth_of(&world, "conversations")
         .await
@@ -271,7 +251,7 @@ async fn a_first_contact_sync_read_at_once_cuts_windows_from_the_oldest_contact(
     assert_eq!(rows.len(), truth.len(), "no row twice");
     assert_eq!(unique_map(&rows), truth, "equals the truth");
     assert!(
-        searches_at_once(&world).await >= 2,
+        world.sim_stat("/max_in_flight_by_class/search").await >= 2,
         "windows were read at once"
     );
     // Windows of at least 14 days over 1,095 days: at most 78, each read

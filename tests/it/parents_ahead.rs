@@ -11,7 +11,7 @@ use std::path::Path;
 
 use intercom_export::extract::fanout::FEW_CHILDREN_AHEAD_PAGES;
 use intercom_export::simulator::{LatencyModel, SimConfig};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::crash::{assert_disk_matches_state, spawn_paused, wait_paused};
 use crate::harness::*;
@@ -58,24 +58,6 @@ fn sync_args(world: &World, output: &Path, state: &Path) -> Vec<String> {
     .to_vec()
 }
 
-/// `(conversation id, contact id)` of every conversation in the truth.
-async fn truth_pairs(world: &World) -> BTreeSet<(String, String)> {
-    let mut pairs = BTreeSet::new();
-    for c in world.truth("conversations").await {
-        let id = c["id"].as_str().expect("id");
-        for contact in c
-            .pointer("/contacts/contacts")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let contact = contact["id"].as_str().expect("contact id");
-            pairs.insert((id.to_string(), contact.to_string()));
-        }
-    }
-    pairs
-}
-
 /// Every exported `(conversation_id, conversation_updated_at, contact_id)`
 /// row under `output`, in a sorted list (a row twice stays twice).
 fn exported_rows(output: &Path) -> Vec<(String, String, String)> {
@@ -103,22 +85,13 @@ fn pairs(rows: &[(String, String, String)]) -> BTreeSet<(String, String)> {
         .collect()
 }
 
-async fn stat(world: &World, pointer: &str) -> u64 {
-    world
-        .sim_get("stats")
-        .await
-        .pointer(pointer)
-        .and_then(Value::as_u64)
-        .unwrap_or(0)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fanout_reads_its_parent_windows_side_by_side_and_writes_each_pair_once() {
     let world = World::start(world_config(31)).await;
     let args = sync_args(&world, &world.output(), &world.state());
     assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
     // One window at a time, as before, never had two search pages out.
-    let searches_at_once = stat(&world, "/max_in_flight_by_class/search").await;
+    let searches_at_once = world.sim_stat("/max_in_flight_by_class/search").await;
     assert!(
         searches_at_once >= 2,
         "parent search pages in flight at once: {searches_at_once}"
@@ -127,7 +100,7 @@ async fn a_fanout_reads_its_parent_windows_side_by_side_and_writes_each_pair_onc
     let mut unique = rows.clone();
     unique.dedup();
     assert_eq!(unique.len(), rows.len(), "a row twice");
-    let want = truth_pairs(&world).await;
+    let want = truth_contact_pairs(&world).await;
     assert!(want.len() > 300, "{} pairs", want.len());
     assert_eq!(pairs(&rows), want);
     assert_disk_matches_state(&world.output(), &world.state()).await;
@@ -148,7 +121,7 @@ async fn a_fanout_killed_while_reading_parents_ahead_redoes_only_what_follows_it
         )
         .await,
     );
-    let full = stat(&world, "/total").await;
+    let full = world.sim_stat("/total").await;
     let full_searches = world.requests_to(SEARCH).await;
     assert!(full_searches >= 60, "{full_searches} search requests");
 
@@ -164,13 +137,13 @@ async fn a_fanout_killed_while_reading_parents_ahead_redoes_only_what_follows_it
     );
     // Let the simulator answer what was in flight when it stopped.
     for _ in 0..200 {
-        if stat(&world, "/in_flight").await == 0 {
+        if world.sim_stat("/in_flight").await == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let before = stat(&world, "/total").await;
-    let ahead = stat(&world, "/max_in_flight_by_class/search").await;
+    let before = world.sim_stat("/total").await;
+    let ahead = world.sim_stat("/max_in_flight_by_class/search").await;
     child.start_kill().expect("SIGKILL");
     child.wait().await.expect("reaped");
     assert!(ahead >= 2, "windows were read ahead: {ahead} at once");
@@ -178,7 +151,7 @@ async fn a_fanout_killed_while_reading_parents_ahead_redoes_only_what_follows_it
     // The rerun goes on from the checkpoint.
     world.sim_post("reset-stats", json!({})).await;
     assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
-    let after = stat(&world, "/total").await;
+    let after = world.sim_stat("/total").await;
     let redone = (before + after).saturating_sub(full);
     eprintln!("killed after {before} of {full} requests; the rerun made {after}; {redone} redone");
     // Redone: the window in progress (split at twice its 4 pages at most)
@@ -200,6 +173,6 @@ async fn a_fanout_killed_while_reading_parents_ahead_redoes_only_what_follows_it
     // Exactly once: the rows of the uninterrupted sync, none twice.
     let got = exported_rows(&world.output());
     assert_eq!(got, exported_rows(&ref_out), "the rows of a full sync");
-    assert_eq!(pairs(&got), truth_pairs(&world).await);
+    assert_eq!(pairs(&got), truth_contact_pairs(&world).await);
     assert_disk_matches_state(&world.output(), &world.state()).await;
 }

@@ -33,13 +33,6 @@ fn world_config() -> SimConfig {
     }
 }
 
-/// `GET /conversations/{id}` requests the simulator served so far.
-async fn conversation_gets(world: &World) -> u64 {
-    world.sim_get("stats").await["by_endpoint"][GET]
-        .as_u64()
-        .unwrap_or(0)
-}
-
 /// A config without lookback, so a second sync reads exactly the
 /// conversations changed since the first.
 fn no_lookback(world: &World) -> String {
@@ -48,31 +41,11 @@ fn no_lookback(world: &World) -> String {
     path.display().to_string()
 }
 
-fn s(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn event_key(r: &Value) -> String {
-    s(&r["event_key"])
-}
-
-fn attachment_key(r: &Value) -> String {
-    format!(
-        "{}/{}/{}",
-        s(&r["parent_type"]),
-        s(&r["part_id"]),
-        s(&r["url"])
-    )
-}
-
 /// A conversation part version: (conversation, part, updated_at).
 fn part_version(p: &Value) -> (String, String, i64) {
     (
-        s(&p["conversation_id"]),
-        s(&p["id"]),
+        as_text(&p["conversation_id"]),
+        as_text(&p["id"]),
         p["updated_at"].as_i64().expect("updated_at"),
     )
 }
@@ -132,11 +105,11 @@ pub(crate) async fn check_readers(world: &World, run: usize, seen: &Seen) -> See
 async fn a_default_sync_reads_each_changed_conversation_once_for_the_three_reports() {
     let world = World::start(world_config()).await;
     let config = no_lookback(&world);
-    let before = conversation_gets(&world).await;
+    let before = world.requests_to(GET).await;
     assert_ok(&world.sync(&["--config", &config]).await);
     let conversations = world.truth("conversations").await;
     assert_eq!(
-        conversation_gets(&world).await - before,
+        world.requests_to(GET).await - before,
         conversations.len() as u64,
         "one GET per conversation for the three reports, not one per report"
     );
@@ -145,20 +118,25 @@ async fn a_default_sync_reads_each_changed_conversation_once_for_the_three_repor
     // The clock moves: the next sync reads each changed conversation once.
     let versions: BTreeSet<(String, i64)> = conversations
         .iter()
-        .map(|c| (s(&c["id"]), c["updated_at"].as_i64().expect("updated_at")))
+        .map(|c| {
+            (
+                as_text(&c["id"]),
+                c["updated_at"].as_i64().expect("updated_at"),
+            )
+        })
         .collect();
     world.sim_post("advance", json!({"seconds": DAY})).await;
     let changed = world
         .truth("conversations")
         .await
         .iter()
-        .filter(|c| !versions.contains(&(s(&c["id"]), c["updated_at"].as_i64().unwrap_or(0))))
+        .filter(|c| !versions.contains(&(as_text(&c["id"]), c["updated_at"].as_i64().unwrap_or(0))))
         .count() as u64;
     assert!(changed > 0, "the clock changed conversations");
-    let before = conversation_gets(&world).await;
+    let before = world.requests_to(GET).await;
     assert_ok(&world.sync(&["--config", &config]).await);
     assert_eq!(
-        conversation_gets(&world).await - before,
+        world.requests_to(GET).await - before,
         changed,
         "one GET per changed conversation"
     );
@@ -168,10 +146,10 @@ async fn a_default_sync_reads_each_changed_conversation_once_for_the_three_repor
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conversation_parts_alone_reads_each_conversation_once_as_before() {
     let world = World::start(world_config()).await;
-    let before = conversation_gets(&world).await;
+    let before = world.requests_to(GET).await;
     assert_ok(&world.sync(&["--reports", "conversation_parts"]).await);
     assert_eq!(
-        conversation_gets(&world).await - before,
+        world.requests_to(GET).await - before,
         world.truth("conversations").await.len() as u64
     );
     let truth = conversation_parts_truth(&world).await;
@@ -200,7 +178,7 @@ fn exported(
             let r = Value::Object(r);
             let conversation = match (&r["conversation_id"], &r["parent_type"]) {
                 (Value::String(c), _) => Some(c.clone()),
-                (_, t) if t == "conversation" => Some(s(&r["parent_id"])),
+                (_, t) if t == "conversation" => Some(as_text(&r["parent_id"])),
                 _ => None,
             };
             out.push((key(&r), conversation));
@@ -253,7 +231,7 @@ async fn the_three_readers_killed_at_many_points_are_exported_exactly_once() {
         .truth("conversations")
         .await
         .iter()
-        .map(|c| s(&c["id"]))
+        .map(|c| as_text(&c["id"]))
         .collect();
     let version_key = |p: &Value| {
         let (c, id, t) = part_version(p);

@@ -13,30 +13,16 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use intercom_export::simulator::{LatencyModel, SimConfig};
-use intercom_export::state::StateStore;
 use serde_json::Value;
 
 use crate::crash::{
-    REPORTS, assert_disk_matches_state, assert_exactly_once, committed_rows, small_world, truth_of,
-    wait_paused,
+    REPORTS, assert_disk_matches_state, assert_exactly_once, committed_rows, small_world,
+    sync_args, truth_of, wait_paused,
 };
 use crate::harness::*;
 
 /// The calls the exporter may have in flight at once (its `concurrency`).
 const CONCURRENCY: u64 = 8;
-
-async fn stat(world: &World, key: &str) -> u64 {
-    world.sim_get("stats").await[key].as_u64().unwrap_or(0)
-}
-
-/// The committed cursor's `updated_at` of a report with default options.
-async fn cursor_at(world: &World, report: &str) -> Option<i64> {
-    let store = StateStore::open(&world.state()).await.expect("state");
-    let cursor = store.cursor(report, "").await.expect("cursor");
-    store.close().await;
-    let cursor: Value = serde_json::from_str(&cursor?).expect("cursor JSON");
-    cursor["updated_at"].as_i64()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_completes_once() {
@@ -90,11 +76,11 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
         None,
         "paused at a checkpoint"
     );
-    let mut at_signal = stat(&world, "total").await;
+    let mut at_signal = world.sim_stat("/total").await;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(30)).await;
-        let now = stat(&world, "total").await;
-        if now == at_signal && stat(&world, "in_flight").await == 0 {
+        let now = world.sim_stat("/total").await;
+        if now == at_signal && world.sim_stat("/in_flight").await == 0 {
             break;
         }
         at_signal = now;
@@ -108,7 +94,7 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
     }
     let out = child.wait_with_output().await.expect("exits");
     let to_exit = signalled.elapsed();
-    let after_signal = stat(&world, "total").await - at_signal;
+    let after_signal = world.sim_stat("/total").await - at_signal;
     eprintln!(
         "SIGTERM to exit: {:.2} s; {at_signal} requests before the signal, {after_signal} after",
         to_exit.as_secs_f64()
@@ -150,7 +136,7 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
         let got = committed_rows(&world, report).await;
         let committed = unique_map(&got);
         assert_eq!(committed.len(), got.len(), "{report}: a row twice");
-        let want: BTreeMap<String, i64> = match cursor_at(&world, report).await {
+        let want: BTreeMap<String, i64> = match cursor_updated_at(&world.state(), report).await {
             Some(at) => truth
                 .iter()
                 .filter(|(_, t)| **t <= at)
@@ -177,35 +163,138 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
     for (report, _, _) in REPORTS {
         assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
     }
-    let mut pairs: Vec<(String, String)> = run_dirs(&world.output(), "conversation_contacts")
-        .iter()
-        .flat_map(|d| json_rows(&read_parquet_dir(d)))
-        .filter_map(|r| {
-            Some((
-                r["conversation_id"].as_str()?.to_string(),
-                r.get("contact_id")?.as_str()?.to_string(),
-            ))
-        })
-        .collect();
-    pairs.sort();
+    let mut pairs = exported_contact_pairs(&world.output());
     let n = pairs.len();
     pairs.dedup();
     assert_eq!(pairs.len(), n, "a conversation_contacts pair twice");
-    let mut want: Vec<(String, String)> = world
-        .truth("conversations")
-        .await
-        .iter()
-        .flat_map(|c| {
-            let id = c["id"].as_str().expect("id").to_string();
-            c.pointer("/contacts/contacts")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(move |k| Some((id.clone(), k["id"].as_str()?.to_string())))
-        })
-        .collect();
-    want.sort();
+    let want: Vec<(String, String)> = truth_contact_pairs(&world).await.into_iter().collect();
     assert_eq!(pairs, want);
+    assert_disk_matches_state(&world.output(), &world.state()).await;
+}
+
+/// A stop with more reports than run side by side (8): the reports it kept
+/// from starting are in the summary (text and `--summary-json`) as stopped
+/// with nothing committed, and the next run exports them, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_a_stop_kept_from_starting_are_listed_and_the_rerun_exports_them_once() {
+    let world = World::start(SimConfig {
+        latency: Some(LatencyModel::parse("default=200ms").expect("latency spec")),
+        ..small_world()
+    })
+    .await;
+    // Eight reports that read for many requests take every place; the
+    // three snapshots start last (they are ranked last in their stage).
+    let running = [
+        "conversations",
+        "conversation_parts",
+        "users",
+        "leads",
+        "conversation_contacts",
+        "companies",
+        "contact_tags",
+        "tickets",
+    ];
+    let snapshots = ["admins", "teams", "tags"];
+    let reports: Vec<&str> = running.iter().chain(&snapshots).copied().collect();
+    let summary = world.dir.path().join("summary.json");
+    let mut args = sync_args(&world, "sync");
+    args.extend(
+        [
+            "--reports",
+            &reports.join(","),
+            "--summary-json",
+            &summary.display().to_string(),
+        ]
+        .map(String::from),
+    );
+    // Paused (SIGSTOP) when the first rows are written, then SIGTERM.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(&args)
+        .env("INTERCOM_ACCESS_TOKEN", "t")
+        .env("INTERCOM_EXPORT_TEST_PAUSE", "page:1")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("starts");
+    assert_eq!(
+        wait_paused(&mut child).await,
+        None,
+        "paused at the first rows"
+    );
+    let pid = child.id().expect("pid") as i32;
+    // SAFETY: signalling our own child process.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+    }
+    let out = child.wait_with_output().await.expect("exits");
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "a stopped run is partial: {text}"
+    );
+
+    // Every report asked for is in the JSON summary, once.
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("JSON");
+    assert_eq!(doc["stopped"], true);
+    let entries = doc["reports"].as_array().expect("reports");
+    let mut named: Vec<&str> = entries
+        .iter()
+        .map(|r| r["report"].as_str().expect("report"))
+        .collect();
+    named.sort();
+    let mut want = reports.clone();
+    want.sort();
+    assert_eq!(named, want, "{doc}");
+    // The snapshots never started: stopped, nothing read or committed, and
+    // the table's line says the next run starts them.
+    for report in snapshots {
+        let entry = entries
+            .iter()
+            .find(|r| r["report"] == report)
+            .expect("listed");
+        assert_eq!(entry["status"], "stopped", "{report}: {entry}");
+        assert_eq!(entry["rows"], 0, "{report}: {entry}");
+        assert_eq!(entry["files"], 0, "{report}: {entry}");
+        assert_eq!(entry["requests"], 0, "{report}: {entry}");
+        let line = text
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(report))
+            .unwrap_or_else(|| panic!("{report} in the table: {text}"));
+        assert!(
+            line.contains("stopped before its first checkpoint")
+                && line.contains("the next run starts it again"),
+            "{line}"
+        );
+        assert!(run_dirs(&world.output(), report).is_empty(), "{report}");
+    }
+
+    // The rerun exports them, once each, as the truth says.
+    assert_ok(&run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await);
+    for report in snapshots {
+        let dirs = run_dirs(&world.output(), report);
+        assert_eq!(dirs.len(), 1, "{report}: exported by one run");
+        let mut ids: Vec<String> = json_rows(&read_parquet_dir(&dirs[0]))
+            .iter()
+            .map(|r| r["id"].as_str().expect("id").to_string())
+            .collect();
+        ids.sort();
+        let mut truth: Vec<String> = world
+            .truth(report)
+            .await
+            .iter()
+            .map(|r| r["id"].as_str().expect("truth id").to_string())
+            .collect();
+        truth.sort();
+        assert!(!truth.is_empty(), "{report}: the world has some");
+        assert_eq!(ids, truth, "{report}: every one, once");
+    }
+    for (report, _, _) in REPORTS {
+        assert_exactly_once(&world, report, &truth_of(&world, report).await).await;
+    }
     assert_disk_matches_state(&world.output(), &world.state()).await;
 }

@@ -126,6 +126,70 @@ fn tokens(names: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What [`fails_alone`] saw of a fleet run in which one workspace failed.
+struct FailedAlone {
+    /// The run's stdout and stderr.
+    text: String,
+    stderr: String,
+    /// The failed workspace's line in it (`workspace NAME: failed: ...`).
+    line: String,
+    /// `--summary-json`, and the paths of the config and of the summary
+    /// (to run again).
+    summary: Value,
+    config: String,
+    summary_path: PathBuf,
+}
+
+/// Sync the workspaces `names` (tokens `env`) against `world`, one of
+/// which, `failing`, fails: the run exits `code` (the failing
+/// workspace's), prints a `workspace <failing>: failed:` line, lists it
+/// alone in the summary's `failed_workspaces` with that exit code, and
+/// every other workspace is exported as the truth says while nothing is
+/// written for `failing`.
+async fn fails_alone(
+    world: &World,
+    names: &[String],
+    env: &[(String, String)],
+    failing: &str,
+    code: i32,
+) -> FailedAlone {
+    let dir = world.dir.path().to_path_buf();
+    let config = fleet_config(&dir, world, names, "");
+    let summary_path = dir.join("summary.json");
+    let out = sync_fleet(&config, &summary_path, env).await;
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    let prefix = format!("workspace {failing}: failed:");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .unwrap_or_else(|| panic!("the {failing} workspace's line: {text}"))
+        .to_string();
+    let summary = read_json(&summary_path);
+    let failed = summary["failed_workspaces"].as_array().expect("failed");
+    assert_eq!(failed.len(), 1, "{summary}");
+    assert_eq!(failed[0]["workspace"], failing);
+    assert_eq!(failed[0]["exit_code"], code);
+    for name in names.iter().filter(|n| *n != failing) {
+        assert_exported_as_the_truth_says(world, &dir.join("out").join(name)).await;
+    }
+    assert!(!dir.join("out").join(failing).join("users").exists());
+    FailedAlone {
+        text,
+        stderr: stderr(&out),
+        line,
+        summary,
+        config,
+        summary_path,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn six_workspaces_run_side_by_side_and_one_at_a_time_with_a_bound_of_one() {
     let world = World::start(world(&[])).await;
@@ -224,40 +288,26 @@ async fn a_workspace_whose_token_is_refused_fails_alone() {
     let refused = env[1].1.clone();
     let world = World::start(world(&[refused.as_str()])).await;
     let dir = world.dir.path().to_path_buf();
-    let config = fleet_config(&dir, &world, &names, "");
-    let summary_path = dir.join("summary.json");
-
-    let out = sync_fleet(&config, &summary_path, &env).await;
-    // 3: an authentication error, the refused workspace's.
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let text = stdout(&out);
-    assert!(
-        text.contains("workspace refused: failed:") && text.contains("401"),
-        "{text}"
-    );
+    // 3: an authentication error, the refused workspace's; the others
+    // were exported and committed.
+    let FailedAlone {
+        text,
+        stderr,
+        line: block,
+        summary,
+        config,
+        summary_path,
+    } = fails_alone(&world, &names, &env, "refused", 3).await;
+    assert!(text.contains("401"), "{text}");
     // It names where that workspace's token came from (its `token_env`),
     // not the single-workspace variable every block ignores.
-    let block = text
-        .lines()
-        .find(|l| l.starts_with("workspace refused: failed:"))
-        .expect("the refused workspace's line");
     assert!(
         block.contains("TOKEN_1 (its `token_env`)") && !block.contains("INTERCOM_ACCESS_TOKEN"),
         "{block}"
     );
-    assert!(!text.contains(&refused) && !stderr(&out).contains(&refused));
-    let summary = read_json(&summary_path);
+    assert!(!text.contains(&refused) && !stderr.contains(&refused));
     assert_eq!(summary["exit_code"], 3, "{summary}");
     let failed = summary["failed_workspaces"].as_array().expect("failed");
-    assert_eq!(failed.len(), 1, "{summary}");
-    assert_eq!(failed[0]["workspace"], "refused");
-    assert_eq!(failed[0]["exit_code"], 3);
     let error = failed[0]["error"].as_str().expect("error");
     assert!(
         error.contains("401")
@@ -268,12 +318,8 @@ async fn a_workspace_whose_token_is_refused_fails_alone() {
     let ok: Vec<String> = spans(&summary).into_iter().map(|s| s.0).collect();
     assert_eq!(ok, ["north", "south", "west"]);
 
-    // The others were exported and committed: their cursors are in the
-    // state, and a second run writes nothing new for them.
-    for name in ["north", "south", "west"] {
-        assert_exported_as_the_truth_says(&world, &dir.join("out").join(name)).await;
-    }
-    assert!(!dir.join("out/refused/users").exists());
+    // Their cursors are in the state, and a second run writes nothing new
+    // for them.
     let shown = run_cli(
         &[
             "state".into(),
@@ -442,35 +488,10 @@ async fn a_workspace_whose_token_variable_is_unset_fails_alone() {
     let mut env = tokens(&names);
     env.remove(1);
     let world = World::start(world(&[])).await;
-    let dir = world.dir.path().to_path_buf();
-    let config = fleet_config(&dir, &world, &names, "");
-    let summary_path = dir.join("summary.json");
-
-    let out = sync_fleet(&config, &summary_path, &env).await;
     // 2: a configuration error, the unmounted workspace's.
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}\n{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    let text = stdout(&out);
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("workspace unmounted: failed:"))
-        .unwrap_or_else(|| panic!("the unmounted workspace's line: {text}"));
+    let FailedAlone { line, .. } = fails_alone(&world, &names, &env, "unmounted", 2).await;
     assert!(
         line.contains("TOKEN_1") && line.contains("not set"),
         "{line}"
     );
-    let summary = read_json(&summary_path);
-    let failed = summary["failed_workspaces"].as_array().expect("failed");
-    assert_eq!(failed.len(), 1, "{summary}");
-    assert_eq!(failed[0]["workspace"], "unmounted");
-    assert_eq!(failed[0]["exit_code"], 2);
-    for name in ["north", "south"] {
-        assert_exported_as_the_truth_says(&world, &dir.join("out").join(name)).await;
-    }
-    assert!(!dir.join("out/unmounted/users").exists());
 }
