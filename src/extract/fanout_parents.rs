@@ -240,11 +240,9 @@ where
 /// returned as it is (the report's own checks say what is wrong with it).
 pub fn only_keys(record: Value, keys: &[&str]) -> Value {
     match record {
-        Value::Object(mut all) => Value::Object(
-            keys.iter()
-                .filter_map(|k| all.remove_entry(*k))
-                .collect(),
-        ),
+        Value::Object(mut all) => {
+            Value::Object(keys.iter().filter_map(|k| all.remove_entry(*k)).collect())
+        }
         other => other,
     }
 }

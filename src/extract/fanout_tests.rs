@@ -400,9 +400,12 @@ async fn a_bad_parent_record_ends_the_fanout_after_the_jobs_before_it() {
             parent: (),
         }))
     });
-    feed.rows(vec![contact_record("c1", 1), serde_json::json!({"updated_at": 2})])
-        .await
-        .expect("the feed hands the error on");
+    feed.rows(vec![
+        contact_record("c1", 1),
+        serde_json::json!({"updated_at": 2}),
+    ])
+    .await
+    .expect("the feed hands the error on");
     drop(feed);
     let got: Vec<Result<Step<()>>> = steps.collect().await;
     assert_eq!(got.len(), 2);
@@ -415,5 +418,8 @@ async fn a_bad_parent_record_ends_the_fanout_after_the_jobs_before_it() {
 fn only_keys_keeps_the_named_fields_and_leaves_non_objects() {
     let slim = only_keys(contact_record("c9", 5), &["id", "updated_at", "missing"]);
     assert_eq!(slim, serde_json::json!({"id": "c9", "updated_at": 5}));
-    assert_eq!(only_keys(serde_json::json!([1, 2]), &["id"]), serde_json::json!([1, 2]));
+    assert_eq!(
+        only_keys(serde_json::json!([1, 2]), &["id"]),
+        serde_json::json!([1, 2])
+    );
 }

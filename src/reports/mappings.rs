@@ -554,7 +554,13 @@ mod tests {
             (Mapping::ContactCompanies, contact(), "companies", "data", 3),
             (Mapping::ContactSegments, contact(), "", "", 2),
             (Mapping::ConversationTags, conversation(), "tags", "tags", 3),
-            (Mapping::ConversationContacts, conversation(), "contacts", "contacts", 3),
+            (
+                Mapping::ConversationContacts,
+                conversation(),
+                "contacts",
+                "contacts",
+                3,
+            ),
         ];
         for (mapping, full, field, items_key, kept) in cases {
             let endpoint = format!("POST /{}", mapping.spec().path);
@@ -563,7 +569,10 @@ mod tests {
                 .expect("a job");
             let (slim, fetch) = job.parent;
             assert!(!fetch);
-            assert_eq!(job.key.to_string(), format!("{}@{}", full["id"].as_str().unwrap(), full["updated_at"]));
+            assert_eq!(
+                job.key.to_string(),
+                format!("{}@{}", full["id"].as_str().unwrap(), full["updated_at"])
+            );
             let fields = slim.as_object().expect("an object");
             assert_eq!(fields.len(), kept, "{mapping:?}: {slim}");
             assert_eq!(slim["id"], full["id"]);
