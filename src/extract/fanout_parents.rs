@@ -38,11 +38,22 @@ pub enum Step<P> {
     Checkpoint(String),
 }
 
-/// The parent read's end of the fan-out: a search [`Sink`] that forwards
-/// records and checkpoints, in order, to the fan-out's feed.
-pub(crate) struct Feed {
-    tx: mpsc::Sender<Parent>,
+/// The parent read's end of the fan-out: a search [`Sink`] that turns each
+/// parent record into its fan-out [`Job`] as soon as its page is decoded,
+/// and forwards the jobs and checkpoints, in order, to the fan-out.
+///
+/// The channel between them holds a few pages' jobs: `P` is what a child
+/// request and its rows need of the parent (an id, `updated_at`, a cutoff,
+/// at most an inline list), tens of bytes a parent, where the decoded
+/// record is several KB (a contact: ~3 KB of JSON, 2–3 × that as a
+/// `serde_json::Value`). Each report's `job` keeps only those fields
+/// ([`only_keys`] for a parent kept as JSON).
+pub(crate) struct Feed<P, J> {
+    tx: mpsc::Sender<Vec<Result<Step<P>>>>,
     children: ChildRequests,
+    /// A record → its job (`None` drops it; an error ends the fan-out
+    /// when the fan-out gets to it, after the jobs before it).
+    job: J,
 }
 
 /// How many of a fan-out's parents need a request of their own, which
@@ -140,13 +151,6 @@ impl ChildRequests {
     }
 }
 
-/// A parent record, or the parent read's checkpoint.
-#[derive(Debug)]
-pub(crate) enum Parent {
-    Records(Vec<Value>),
-    Checkpoint(SearchCursor),
-}
-
 /// Parent windows a search plans at least, when it feeds a fan-out that
 /// makes a request per parent (fewer for one that makes few: see
 /// [`ChildRequests::min_windows`]): a
@@ -156,42 +160,70 @@ pub(crate) enum Parent {
 /// 2.7 windows of 20 on a loaded machine, hence 40).
 pub const FANOUT_MIN_WINDOWS: u64 = 40;
 
-impl Feed {
-    /// A feed and the stream of what it is given, for a fan-out that makes
-    /// a request per parent ([`ChildRequests::EachParent`]).
-    pub(crate) fn channel() -> (Feed, impl Stream<Item = Parent>) {
-        Feed::channel_for(ChildRequests::EachParent)
+/// Pages of parent jobs the feed channel holds (besides the one being
+/// handed over): enough that the parent read does not wait for the fan-out
+/// to pull each page; the pages are jobs, not records (see [`Feed`]).
+pub(crate) const FEED_PAGES: usize = 2;
+
+impl<P, J> Feed<P, J>
+where
+    J: Fn(Value) -> Result<Option<Job<P>>>,
+{
+    /// A feed and the fan-out's steps from it, for a fan-out that makes a
+    /// request per parent ([`ChildRequests::EachParent`]); `job` makes a
+    /// record's job.
+    pub(crate) fn channel(job: J) -> (Self, impl Stream<Item = Result<Step<P>>>) {
+        Feed::channel_for(ChildRequests::EachParent, job)
     }
 
-    /// A feed and the stream of what it is given, for a fan-out whose
-    /// parents make `children` requests.
-    pub(crate) fn channel_for(children: ChildRequests) -> (Feed, impl Stream<Item = Parent>) {
-        let (tx, rx) = mpsc::channel::<Parent>(2);
+    /// A feed and the fan-out's steps from it, for a fan-out whose parents
+    /// make `children` requests; `job` makes a record's job (see [`Feed`]).
+    pub(crate) fn channel_for(
+        children: ChildRequests,
+        job: J,
+    ) -> (Self, impl Stream<Item = Result<Step<P>>>) {
+        let (tx, rx) = mpsc::channel::<Vec<Result<Step<P>>>>(FEED_PAGES);
         let stream =
-            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
-        (Feed { tx, children }, stream)
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
+                .flat_map(futures::stream::iter);
+        (Feed { tx, children, job }, stream)
     }
-}
 
-impl Feed {
-    /// Hand the fan-out parents (a parent read that is not a search, e.g.
-    /// the company scroll) or a checkpoint.
-    pub(crate) async fn send(&self, parent: Parent) -> Result<()> {
+    /// Hand the fan-out parent `records` (also for a parent read that is not
+    /// a search, e.g. the company scroll): each becomes its job here, so the
+    /// records are dropped before the jobs wait in the channel.
+    pub(crate) async fn records(&self, records: Vec<Value>) -> Result<()> {
+        let steps: Vec<Result<Step<P>>> = records
+            .into_iter()
+            .filter_map(|r| (self.job)(r).transpose())
+            .map(|j| j.map(Step::Item))
+            .collect();
+        if steps.is_empty() {
+            return Ok(());
+        }
+        self.send(steps).await
+    }
+
+    async fn send(&self, steps: Vec<Result<Step<P>>>) -> Result<()> {
         // The fan-out stopped: its own error is the one reported.
         self.tx
-            .send(parent)
+            .send(steps)
             .await
             .map_err(|_| crate::extract::writer_stopped())
     }
 }
 
-impl Sink for Feed {
+impl<P, J> Sink for Feed<P, J>
+where
+    J: Fn(Value) -> Result<Option<Job<P>>>,
+{
     async fn rows(&self, rows: Vec<Value>) -> Result<()> {
-        self.send(Parent::Records(rows)).await
+        self.records(rows).await
     }
 
     async fn checkpoint(&self, cursor: &SearchCursor) -> Result<()> {
-        self.send(Parent::Checkpoint(cursor.clone())).await
+        let cursor = serde_json::json!(cursor).to_string();
+        self.send(vec![Ok(Step::Checkpoint(cursor))]).await
     }
 
     fn min_windows(&self, pages: u64) -> u64 {
@@ -200,6 +232,18 @@ impl Sink for Feed {
 
     fn parents_ahead(&self, concurrency: usize) -> Option<ReadAhead> {
         Some(self.children.read_ahead(concurrency))
+    }
+}
+
+/// `record` with only its `keys` (a fan-out parent kept as JSON, before it
+/// waits in the feed: see [`Feed`]); a record that is not an object is
+/// returned as it is (the report's own checks say what is wrong with it).
+pub fn only_keys(record: Value, keys: &[&str]) -> Value {
+    match record {
+        Value::Object(mut all) => {
+            Value::Object(keys.iter().filter_map(|k| all.remove_entry(*k)).collect())
+        }
+        other => other,
     }
 }
 
@@ -266,13 +310,16 @@ impl Parents {
 
 /// Read the parents of a fan-out through `spec` into `feed`; the new cursor
 /// (`None` for a range, or when nothing changed).
-pub(crate) async fn read_parents(
+pub(crate) async fn read_parents<P, J>(
     client: &crate::http::IntercomClient,
     spec: &crate::extract::search::SearchSpec,
     options: &crate::extract::ExtractOptions,
     parents: Parents,
-    feed: Feed,
-) -> Result<Option<String>> {
+    feed: Feed<P, J>,
+) -> Result<Option<String>>
+where
+    J: Fn(Value) -> Result<Option<Job<P>>>,
+{
     match parents {
         Parents::Since(cursor) => crate::extract::search::extract_with_lookback(
             client,
@@ -291,23 +338,4 @@ pub(crate) async fn read_parents(
                 .map(|_| None)
         }
     }
-}
-
-/// Turn the parent read's records into fan-out steps: `job` makes the job of
-/// a record (`None` drops it), checkpoints pass through as JSON.
-pub(crate) fn steps<P>(
-    parents: impl Stream<Item = Parent>,
-    job: impl Fn(Value) -> Result<Option<Job<P>>>,
-) -> impl Stream<Item = Result<Step<P>>> {
-    parents.flat_map(move |p| {
-        let steps: Vec<Result<Step<P>>> = match p {
-            Parent::Records(records) => records
-                .into_iter()
-                .filter_map(|r| job(r).transpose())
-                .map(|j| j.map(Step::Item))
-                .collect(),
-            Parent::Checkpoint(c) => vec![Ok(Step::Checkpoint(serde_json::json!(c).to_string()))],
-        };
-        futures::stream::iter(steps)
-    })
 }

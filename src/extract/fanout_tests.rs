@@ -317,3 +317,109 @@ fn parents_read_ahead_within_a_small_memory_bound() {
         );
     }
 }
+
+/// A contact search record as Intercom sends it (the fields a fan-out does
+/// not read are most of it).
+fn contact_record(id: &str, updated_at: i64) -> Value {
+    serde_json::json!({
+        "type": "contact", "id": id, "workspace_id": "ws1", "external_id": format!("ext-{id}"),
+        "role": "user", "email": format!("{id}@example.com"), "name": "A Name",
+        "created_at": 1_700_000_000, "updated_at": updated_at,
+        "custom_attributes": {"plan": "pro", "seats": 12},
+        "location": {"type": "location", "country": "France", "city": "Paris"},
+        "tags": {"type": "list", "data": [{"type": "tag", "id": "7", "url": "/tags/7"}],
+                 "url": format!("/contacts/{id}/tags"), "total_count": 1, "has_more": false},
+        "companies": {"type": "list", "data": [], "total_count": 0, "has_more": false},
+        "notes": {"type": "list", "data": [], "total_count": 0, "has_more": false}
+    })
+}
+
+#[tokio::test]
+async fn the_feed_turns_records_into_jobs_before_they_wait_in_its_channel() {
+    let made = AtomicUsize::new(0);
+    let (feed, steps) = Feed::channel(|r: Value| {
+        made.fetch_add(1, Ordering::SeqCst);
+        let id = r["id"].as_str().unwrap_or_default().to_string();
+        if id == "skip" {
+            return Ok(None);
+        }
+        let at = r["updated_at"].as_i64().unwrap_or_default();
+        Ok(Some(Job {
+            key: ItemKey::at(id, at),
+            parent: only_keys(r, &["id", "updated_at", "tags"]),
+        }))
+    });
+    let page = vec![
+        contact_record("c1", 10),
+        contact_record("skip", 11),
+        contact_record("c2", 12),
+    ];
+    feed.rows(page).await.expect("first page");
+    // Made at the feed, not when the fan-out pulls them: what waits in the
+    // channel is jobs.
+    assert_eq!(made.load(Ordering::SeqCst), 3);
+    let cursor = SearchCursor {
+        updated_at: 12,
+        ids_at: vec!["c2".into()],
+        ..SearchCursor::default()
+    };
+    feed.checkpoint(&cursor).await.expect("checkpoint");
+    drop(feed);
+    let got: Vec<Step<Value>> = steps.map(|s| s.expect("step")).collect().await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    let Step::Item(first) = &got[0] else {
+        panic!("an item first: {got:?}");
+    };
+    assert_eq!(first.key.to_string(), "c1@10");
+    assert_eq!(
+        first.parent,
+        serde_json::json!({"id": "c1", "updated_at": 10, "tags": contact_record("c1", 10)["tags"]})
+    );
+    let Step::Item(second) = &got[1] else {
+        panic!("then the second item: {got:?}");
+    };
+    assert_eq!(second.key.to_string(), "c2@12");
+    let Step::Checkpoint(c) = &got[2] else {
+        panic!("then the checkpoint: {got:?}");
+    };
+    assert_eq!(c, &serde_json::json!(cursor).to_string());
+}
+
+#[tokio::test]
+async fn a_bad_parent_record_ends_the_fanout_after_the_jobs_before_it() {
+    let (feed, steps) = Feed::channel(|r: Value| {
+        let id = r["id"]
+            .as_str()
+            .ok_or_else(|| Error::Protocol {
+                endpoint: "POST /contacts/search".into(),
+                message: "a record without an id".into(),
+            })?
+            .to_string();
+        Ok(Some(Job {
+            key: ItemKey::id(id),
+            parent: (),
+        }))
+    });
+    feed.rows(vec![
+        contact_record("c1", 1),
+        serde_json::json!({"updated_at": 2}),
+    ])
+    .await
+    .expect("the feed hands the error on");
+    drop(feed);
+    let got: Vec<Result<Step<()>>> = steps.collect().await;
+    assert_eq!(got.len(), 2);
+    assert!(matches!(&got[0], Ok(Step::Item(j)) if j.key.id == "c1"));
+    let err = got[1].as_ref().expect_err("the bad record");
+    assert!(err.to_string().contains("without an id"), "{err}");
+}
+
+#[test]
+fn only_keys_keeps_the_named_fields_and_leaves_non_objects() {
+    let slim = only_keys(contact_record("c9", 5), &["id", "updated_at", "missing"]);
+    assert_eq!(slim, serde_json::json!({"id": "c9", "updated_at": 5}));
+    assert_eq!(
+        only_keys(serde_json::json!([1, 2]), &["id"]),
+        serde_json::json!([1, 2])
+    );
+}

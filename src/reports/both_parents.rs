@@ -65,6 +65,19 @@ impl Kind {
         }
     }
 
+    /// What the fan-out keeps of a parent search record until its child is
+    /// read ([`read_whole`]): a conversation only its `id` (it is read
+    /// whole with `GET /conversations/{id}`, so the feed holds bytes, not
+    /// the search record, per conversation); a ticket all of it (one whose
+    /// inline parts are complete is not read again, and its rows read its
+    /// fields).
+    fn slim(self, parent: Value) -> Value {
+        match self {
+            Kind::Conversation => fanout::only_keys(parent, &["id"]),
+            Kind::Ticket => parent,
+        }
+    }
+
     /// The key of the parent's parts list (and of its items).
     pub(crate) fn parts_key(self) -> &'static str {
         match self {
@@ -227,18 +240,18 @@ impl Side<'_> {
         let options = self.options;
         let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
         let start = PartsCursor::run_start(saved);
-        let (feed, read) = Feed::channel();
         let spec = kind.spec();
-        let searching = fanout::read_parents(self.client, &spec, options, parents, feed);
         let prefix = format!("{}:", kind.name());
-        let jobs = fanout::steps(read, |parent| {
+        let (feed, jobs) = Feed::channel(|parent: Value| {
             let (id, updated_at) = identity(kind.search(), &parent)?;
             let cutoff = PartsCursor::cutoff(saved, id, updated_at, lookback);
+            let key = ItemKey::at(format!("{prefix}{id}"), cutoff.failed_since());
             Ok(Some(Job {
-                key: ItemKey::at(format!("{prefix}{id}"), cutoff.failed_since()),
-                parent: (parent, Some(updated_at), cutoff),
+                key,
+                parent: (kind.slim(parent), Some(updated_at), cutoff),
             }))
         });
+        let searching = fanout::read_parents(self.client, &spec, options, parents, feed);
         let jobs = map_checkpoints(jobs, |search| {
             Ok(wrap(PartsCursor::checkpoint(search, &start)?))
         });

@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 
 use crate::anomalies::Anomalies;
 use crate::error::{Error, Result};
-use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parent};
+use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job};
 use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
 use crate::output::schema::{ColType::*, Column};
@@ -190,7 +190,16 @@ async fn segments(
         tx: &tx,
         progress: &options.progress,
     };
-    let (feed, parents) = Feed::channel();
+    // What `item_rows` reads of a company: the rest is dropped before it
+    // waits in the feed.
+    let (feed, jobs) = Feed::channel(|company: Value| {
+        let (id, updated_at) = identity(ENDPOINT, &company)?;
+        let key = ItemKey::at(id, updated_at);
+        Ok(Some(Job {
+            key,
+            parent: fanout::only_keys(company, &["id", "updated_at"]),
+        }))
+    });
     let scrolling = async move {
         let feed = feed;
         let mut tracker = CursorTracker::with_lookback_secs(cursor, options.lookback_secs);
@@ -206,19 +215,12 @@ async fn segments(
                         changed.push(company);
                     }
                 }
-                feed.send(Parent::Records(changed)).await
+                feed.records(changed).await
             },
         )
         .await?;
         Ok::<_, Error>(tracker.finish().cursor)
     };
-    let jobs = fanout::steps(parents, |company| {
-        let (id, updated_at) = identity(ENDPOINT, &company)?;
-        Ok(Some(Job {
-            key: ItemKey::at(id, updated_at),
-            parent: company,
-        }))
-    });
     let retry = retry
         .iter()
         .filter_map(|k| ItemKey::parse(k))

@@ -269,10 +269,8 @@ async fn resumable(
     };
     let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
     let start = PartsCursor::run_start(saved.as_ref());
-    let (feed, read) = Feed::channel();
     let spec = conversations::search_spec("all", "updated_at");
-    let searching = fanout::read_parents(client, &spec, options, parents, feed);
-    let jobs = fanout::steps(read, |conversation| {
+    let (feed, jobs) = Feed::channel(|conversation: Value| {
         let (id, updated_at) = identity(SEARCH, &conversation)?;
         let cutoff = PartsCursor::cutoff(saved.as_ref(), id, updated_at, lookback);
         Ok(Some(Job {
@@ -280,6 +278,7 @@ async fn resumable(
             parent: (id.to_string(), Some(updated_at), cutoff),
         }))
     });
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let jobs = map_checkpoints(jobs, |search| {
         Ok(PartsCursor::checkpoint(search, &start)?.to_json())
     });

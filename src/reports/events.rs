@@ -217,10 +217,8 @@ pub async fn extract_from(
         tx: &tx,
         progress: &options.progress,
     };
-    let (feed, read) = Feed::channel();
     let spec = event_type.search_spec();
-    let searching = fanout::read_parents(client, &spec, options, parents, feed);
-    let jobs = fanout::steps(read, |contact| {
+    let (feed, jobs) = Feed::channel(|contact: Value| {
         let (id, _) = identity(SEARCH, &contact)?;
         let role = event_type
             .role()
@@ -234,6 +232,7 @@ pub async fn extract_from(
             },
         }))
     });
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let retry = retry
         .iter()
         .filter_map(|k| ItemKey::parse(k))

@@ -109,6 +109,19 @@ impl Mapping {
         }
     }
 
+    /// The fields of a parent search record the table reads: its `id` and
+    /// `updated_at` (every row) and the inline list it may take its items
+    /// from (`tags`, `companies` or `contacts`; `contact_segments` has
+    /// none: contacts carry no segment list).
+    fn parent_keys(self) -> &'static [&'static str] {
+        match self {
+            Mapping::ConversationTags | Mapping::ContactTags => &["id", "updated_at", "tags"],
+            Mapping::ConversationContacts => &["id", "updated_at", "contacts"],
+            Mapping::ContactCompanies => &["id", "updated_at", "companies"],
+            Mapping::ContactSegments => &["id", "updated_at"],
+        }
+    }
+
     /// The search listing the parents (also the backfill's).
     pub fn spec(self) -> SearchSpec {
         match self.parent() {
@@ -157,17 +170,12 @@ pub async fn extract_from(
         tx: &tx,
         progress: &options.progress,
     };
-    let (feed, read) = Feed::channel_for(mapping.child_requests());
     let spec = mapping.spec();
-    let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let search_endpoint = format!("POST /{}", mapping.spec().path);
-    let jobs = fanout::steps(read, |parent| {
-        let (id, updated_at) = identity(&search_endpoint, &parent)?;
-        Ok(Some(Job {
-            key: ItemKey::at(id, updated_at),
-            parent: (parent, false),
-        }))
+    let (feed, jobs) = Feed::channel_for(mapping.child_requests(), |parent| {
+        parent_job(mapping, &search_endpoint, parent)
     });
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
     // A retried parent is read from its endpoint (no inline list to trust).
     let retry = retry
         .iter()
@@ -195,6 +203,24 @@ pub async fn extract_from(
     let (searched, fetched) = tokio::join!(searching, fetching);
     let fetched = fetched?;
     Ok(fetched.into_extracted(searched?))
+}
+
+/// A parent search record's job: keyed `ID@UPDATED_AT`, the parent kept
+/// with only what [`items`] and [`rows`] read of it
+/// ([`Mapping::parent_keys`]), so the fan-out's feed holds a few fields a
+/// parent, not the whole record. A record without an id or `updated_at` is
+/// the search's error.
+fn parent_job(
+    mapping: Mapping,
+    search_endpoint: &str,
+    parent: Value,
+) -> Result<Option<Job<(Value, bool)>>> {
+    let (id, updated_at) = identity(search_endpoint, &parent)?;
+    let key = ItemKey::at(id, updated_at);
+    Ok(Some(Job {
+        key,
+        parent: (fanout::only_keys(parent, mapping.parent_keys()), false),
+    }))
 }
 
 /// The list of a parent's `field` (`tags`, `companies`, `contacts`) as
@@ -491,3 +517,86 @@ pub static CONTACT_SEGMENT_COLUMNS: &[Column] = &[
     Column::new("segment_id", Str, "/id", "Segment id; null on the one row of a version with no segments"),
     Column::new("segment_name", Str, "/name", "Segment name"),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A contact as the search sends it (inline lists of 10 at most).
+    fn contact() -> Value {
+        json!({
+            "type": "contact", "id": "c1", "role": "user", "email": "a@example.com",
+            "updated_at": 1_700_000_100, "created_at": 1_700_000_000,
+            "custom_attributes": {"plan": "pro"},
+            "tags": {"type": "list", "data": [{"type": "tag", "id": "7", "url": "/tags/7"}],
+                     "url": "/contacts/c1/tags", "total_count": 1, "has_more": false},
+            "companies": {"type": "list", "data": [{"type": "company", "id": "co1"}],
+                          "url": "/contacts/c1/companies", "total_count": 3, "has_more": true},
+            "notes": {"type": "list", "data": [], "total_count": 0, "has_more": false}
+        })
+    }
+
+    /// A conversation as the search sends it.
+    fn conversation() -> Value {
+        json!({
+            "type": "conversation", "id": "9", "updated_at": 1_700_000_200, "state": "open",
+            "source": {"type": "conversation", "body": "<p>Hello</p>", "author": {"id": "c1"}},
+            "tags": {"type": "tag.list", "tags": [{"type": "tag", "id": "5", "name": "vip"}]},
+            "contacts": {"type": "contact.list", "contacts": [{"type": "contact", "id": "c1"}]},
+            "statistics": {"time_to_assignment": 0}
+        })
+    }
+
+    #[test]
+    fn a_parent_job_keeps_only_what_the_table_reads_and_gives_the_same_rows() {
+        let cases = [
+            (Mapping::ContactTags, contact(), "tags", "data", 3),
+            (Mapping::ContactCompanies, contact(), "companies", "data", 3),
+            (Mapping::ContactSegments, contact(), "", "", 2),
+            (Mapping::ConversationTags, conversation(), "tags", "tags", 3),
+            (
+                Mapping::ConversationContacts,
+                conversation(),
+                "contacts",
+                "contacts",
+                3,
+            ),
+        ];
+        for (mapping, full, field, items_key, kept) in cases {
+            let endpoint = format!("POST /{}", mapping.spec().path);
+            let job = parent_job(mapping, &endpoint, full.clone())
+                .expect("a valid parent")
+                .expect("a job");
+            let (slim, fetch) = job.parent;
+            assert!(!fetch);
+            assert_eq!(
+                job.key.to_string(),
+                format!("{}@{}", full["id"].as_str().unwrap(), full["updated_at"])
+            );
+            let fields = slim.as_object().expect("an object");
+            assert_eq!(fields.len(), kept, "{mapping:?}: {slim}");
+            assert_eq!(slim["id"], full["id"]);
+            assert_eq!(slim["updated_at"], full["updated_at"]);
+            if field.is_empty() {
+                continue;
+            }
+            assert_eq!(slim[field], full[field], "{mapping:?}");
+            let from_slim = inline(&slim, field, items_key);
+            assert_eq!(from_slim, inline(&full, field, items_key), "{mapping:?}");
+            let items = from_slim.unwrap_or_default();
+            assert_eq!(
+                rows(mapping, &slim, items.clone()),
+                rows(mapping, &full, items),
+                "{mapping:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_parent_without_updated_at_is_the_searchs_error() {
+        let endpoint = "POST /contacts/search";
+        let err = parent_job(Mapping::ContactTags, endpoint, json!({"id": "c1"}))
+            .expect_err("no updated_at");
+        assert!(err.to_string().contains("contacts/search"), "{err}");
+    }
+}

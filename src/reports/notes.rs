@@ -158,10 +158,8 @@ pub async fn extract_from(
         tx: &tx,
         progress: &options.progress,
     };
-    let (feed, read) = Feed::channel();
     let spec = contact_search();
-    let searching = fanout::read_parents(client, &spec, options, parents, feed);
-    let jobs = fanout::steps(read, |c| {
+    let (feed, jobs) = Feed::channel(|c: Value| {
         let (id, updated_at) = search::identity("POST /contacts/search", &c)?;
         let contact = Contact {
             id: id.to_string(),
@@ -172,6 +170,7 @@ pub async fn extract_from(
             parent: contact,
         }))
     });
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let retry = retry
         .iter()
         .filter_map(|k| ItemKey::parse(k))

@@ -75,16 +75,18 @@ fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
         let client = c.client;
         let anomalies = &c.options.anomalies;
         // Only tickets whose inline contact list is cut short are fetched.
-        let (feed, read) = Feed::channel_for(ChildRequests::Few);
         let spec = tickets::search_spec();
-        let searching = fanout::read_parents(client, &spec, c.options, parents, feed);
-        let jobs = fanout::steps(read, |ticket| {
+        let (feed, jobs) = Feed::channel_for(ChildRequests::Few, |ticket: Value| {
             let (id, updated_at) = identity(SEARCH, &ticket)?;
+            let key = ItemKey::at(id, updated_at);
+            // What `contacts` and `rows` read of it.
+            let ticket = fanout::only_keys(ticket, &["id", "updated_at", "contacts"]);
             Ok(Some(Job {
-                key: ItemKey::at(id, updated_at),
+                key,
                 parent: (ticket, false),
             }))
         });
+        let searching = fanout::read_parents(client, &spec, c.options, parents, feed);
         // A retried ticket is read from its endpoint, written with the
         // updated_at it failed at.
         let retry = c

@@ -135,17 +135,19 @@ pub async fn extract_from(
     };
     let lookback = i64::try_from(options.lookback_secs).unwrap_or(i64::MAX / 4);
     let start = PartsCursor::run_start(saved.as_ref());
-    let (feed, read) = Feed::channel();
     let spec = tickets::search_spec();
-    let searching = fanout::read_parents(client, &spec, options, parents, feed);
-    let jobs = fanout::steps(read, |ticket| {
+    let (feed, jobs) = Feed::channel(|ticket: Value| {
         let (id, updated_at) = identity(SEARCH, &ticket)?;
         let cutoff = PartsCursor::cutoff(saved.as_ref(), id, updated_at, lookback);
+        let key = ItemKey::at(id, cutoff.failed_since());
+        // What `with_parts` and `part_rows` read of it.
+        let ticket = fanout::only_keys(ticket, &["id", "updated_at", "ticket_parts"]);
         Ok(Some(Job {
-            key: ItemKey::at(id, cutoff.failed_since()),
+            key,
             parent: (ticket, cutoff),
         }))
     });
+    let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let jobs = map_checkpoints(jobs, |search| {
         Ok(PartsCursor::checkpoint(search, &start)?.to_json())
     });
