@@ -6,9 +6,10 @@
 
 use super::*;
 
-/// Move `slot`'s last page in memory to the end of its file (made on its
-/// first page past the budget). On an error the page stays in memory,
-/// after the pages the file holds.
+/// Move `slot`'s last page in memory (one that just arrived, holding no
+/// room of the budget) to the end of its file (made on its first page past
+/// the budget). On an error the page stays in memory, after the pages the
+/// file holds.
 pub(super) fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std::io::Result<()> {
     let Some(page) = slot.pages.last() else {
         return Ok(());
@@ -21,10 +22,7 @@ pub(super) fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std:
         }
     };
     spill.push(page)?;
-    // On disk now: its room in the budget goes back.
-    if let Some(held) = &mut slot.held {
-        held.resize(held.bytes().saturating_sub(page_bytes(page)));
-    }
+    // On disk now (it took no room of the held pool).
     slot.pages.pop();
     Ok(())
 }
@@ -67,14 +65,15 @@ pub(super) async fn deliver_kept(
 /// [`decode`] on tokio's blocking pool when the page's text is
 /// [`crate::http::OFF_TASK_DECODE_BYTES`] or more (a page of 150 contacts
 /// is about 1 MB), so that pages decode on every core while the extractor
-/// task goes on; smaller pages here. Same result and errors as [`decode`].
+/// task goes on (at most [`crate::http::decodes_at_once`] at once, with
+/// the client's bodies); smaller pages here. Same result and errors as [`decode`].
 pub(super) async fn decode_off_task(path: &str, records: Vec<RawRecord>) -> Result<Vec<Value>> {
     let bytes: usize = records.iter().map(|r| r.get().len()).sum();
     if bytes < crate::http::OFF_TASK_DECODE_BYTES {
         return decode(path, records);
     }
     let owned = path.to_string();
-    tokio::task::spawn_blocking(move || decode(&owned, records))
+    crate::http::decode_blocking(move || decode(&owned, records))
         .await
         .map_err(|e| Error::Protocol {
             endpoint: format!("POST /{path}"),
