@@ -27,15 +27,21 @@ pub(super) fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std:
     Ok(())
 }
 
+/// Pages decoded ahead of the one being delivered (see [`deliver_kept`]).
+pub const DECODED_AHEAD: usize = 2;
+
 /// Deliver what a window read before its turn, in the order it was read:
 /// the pages in memory before its file, the file's pages (the file is
 /// removed after), the pages in memory after it; their room in the budget
-/// goes back once they are handed over.
+/// goes back once they are handed over. The next [`DECODED_AHEAD`] pages
+/// decode (off the task) while one is handed to the sink, so a sink that
+/// waits for its writer and the decoding overlap.
 pub(super) async fn deliver_kept(
     path: &str,
     kept: Kept,
     tracker: &mut CursorTracker,
     tx: &impl Sink,
+    times: &mut super::DeliveryTimes,
 ) -> Result<()> {
     let Kept {
         mut pages,
@@ -47,16 +53,24 @@ pub(super) async fn deliver_kept(
         Some(_) => pages.split_off(spill_at.min(pages.len())),
         None => Vec::new(),
     };
-    for records in pages {
-        deliver(path, decode_off_task(path, records).await?, tracker, tx).await?;
-    }
-    if let Some(spill) = spill {
-        for records in spill.replay()? {
-            deliver(path, decode_off_task(path, records?).await?, tracker, tx).await?;
-        }
-    }
-    for records in after {
-        deliver(path, decode_off_task(path, records).await?, tracker, tx).await?;
+    let replay = spill.map(Spill::replay).transpose()?.into_iter().flatten();
+    let in_order = pages
+        .into_iter()
+        .map(Ok)
+        .chain(replay)
+        .chain(after.into_iter().map(Ok));
+    let mut decoded = futures::stream::iter(in_order)
+        .map(|records| async move { decode_off_task(path, records?).await })
+        .buffered(DECODED_AHEAD);
+    loop {
+        let waited = Instant::now();
+        let Some(records) = decoded.next().await else {
+            break;
+        };
+        times.decode += waited.elapsed();
+        let waited = Instant::now();
+        deliver(path, records?, tracker, tx).await?;
+        times.sink += waited.elapsed();
     }
     drop(held);
     Ok(())

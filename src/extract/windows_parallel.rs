@@ -154,6 +154,16 @@ pub(crate) struct ReadStats {
     pub peak_spilled_bytes: u64,
     /// Requests of windows ahead held back because the byte budget was full.
     pub budget_waits: u64,
+    /// From the start until the last page was read (the delivery may go on
+    /// after).
+    pub reading: Duration,
+    /// Time the delivery waited for the reading to hand it pages.
+    pub delivery_idle: Duration,
+    /// Time the delivery waited for pages to decode.
+    pub decode_wait: Duration,
+    /// Time the delivery spent handing rows to the sink (waiting for its
+    /// writer, mostly).
+    pub sink_wait: Duration,
 }
 
 /// `(id, updated_at)` of the records one window's reads kept.
@@ -283,18 +293,40 @@ pub(crate) async fn read_windows(
     tx: &impl Sink,
 ) -> Result<ReadStats> {
     let (queue, jobs) = tokio::sync::mpsc::channel(DELIVERY_QUEUE);
-    let reading = read(reader, source, windows, schedule, queue);
+    let start = Instant::now();
+    let reading = async {
+        let read = read(reader, source, windows, schedule, queue).await;
+        read.map(|stats| ReadStats {
+            reading: start.elapsed(),
+            ..stats
+        })
+    };
+    let mut times = DeliveryTimes::default();
     let delivering = deliver_jobs(
         reader.spec.path,
         schedule.checkpoint_every,
         jobs,
         tracker,
         tx,
+        &mut times,
     );
     let (read, delivered) = futures::future::join(reading, delivering).await;
     // A failed delivery first: the reading then only saw the queue close.
     delivered?;
-    read
+    read.map(|stats| ReadStats {
+        delivery_idle: times.idle,
+        decode_wait: times.decode,
+        sink_wait: times.sink,
+        ..stats
+    })
+}
+
+/// Where the delivery's time went (see [`ReadStats`]).
+#[derive(Debug, Default)]
+pub(super) struct DeliveryTimes {
+    idle: Duration,
+    pub(super) decode: Duration,
+    pub(super) sink: Duration,
 }
 
 /// Deliver the hand-overs of [`read`] in order until it ends (a failed
@@ -306,11 +338,17 @@ async fn deliver_jobs(
     mut jobs: tokio::sync::mpsc::Receiver<Job>,
     tracker: &mut CursorTracker,
     tx: &impl Sink,
+    times: &mut DeliveryTimes,
 ) -> Result<()> {
     let mut last_checkpoint = Instant::now();
     let mut rows_at_checkpoint = tracker.rows;
-    while let Some(Job { kept, ended }) = jobs.recv().await {
-        deliver_kept(path, kept, tracker, tx).await?;
+    loop {
+        let waited = Instant::now();
+        let Some(Job { kept, ended }) = jobs.recv().await else {
+            break;
+        };
+        times.idle += waited.elapsed();
+        deliver_kept(path, kept, tracker, tx, times).await?;
         let Some((hi, more)) = ended else {
             continue;
         };
