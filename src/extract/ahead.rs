@@ -13,15 +13,32 @@
 //! default; ~680 MB at 100,000 contacts and 150 ms a call).
 //!
 //! [`AheadBudget`] bounds them by bytes instead, for every report and
-//! workspace of the process together ([`AheadBudget::process`]): a window
-//! ahead sends its next request only when the budget has room for one more
-//! page (the largest page seen so far; [`FIRST_PAGE_GUESS`] before any), and
-//! holds that room ([`Held`]) while the answer waits and while its pages are
-//! kept in memory; a page written to disk or handed to the writer gives it
-//! back. The head never waits for the budget, so every read progresses; when
-//! the budget is full, windows ahead wait (the head reads on at full speed).
-//! What the budget holds may pass its total by the pages that turned out
-//! larger than the guess they were sent with.
+//! workspace of the process together ([`AheadBudget::process`]), in two
+//! pools:
+//!
+//! - **held**: the pages windows ahead keep in memory until their turn
+//!   ([`AheadBudget::try_hold`], the page's exact size). A page that finds
+//!   no room there goes to the window's spill file as soon as it arrives
+//!   (writing text is cheap), so a full pool never holds a request back;
+//! - **arriving**: the answers of requests in flight of windows ahead
+//!   ([`AheadBudget::try_reserve_arriving`], room for one more page: the
+//!   largest page seen so far; [`FIRST_PAGE_GUESS`] before any). A request
+//!   in flight holds no body until it answers, but answers can pile up
+//!   while the head waits for its writer; this pool bounds them. It is
+//!   sized for the calls in flight that the rate limit needs (Little's law:
+//!   166 calls a second × 150 ms ≈ 25–32), so that the windows ahead are
+//!   never starved of requests by the pages held (issue #15: with one pool,
+//!   two reports' 8 held pages each filled it, and only the heads read:
+//!   ~7 calls in flight instead of ~30, 2.28 × the floor at 1,000,000
+//!   contacts).
+//!
+//! Reads that cannot spill (a fan-out's parents, or after a spill file
+//! could not be written) reserve the room of their answers in the held
+//! pool before sending ([`AheadBudget::try_reserve_page`]): their pages
+//! stay in memory whatever comes. The head never waits for the budget, so
+//! every read progresses; when a pool is full, windows ahead wait (the head
+//! reads on at full speed). What a pool holds may pass its total by the
+//! pages that turned out larger than the guess they were sent with.
 //!
 //! Sizes are the exact length of the records' text ([`page_bytes`]); no
 //! walk over decoded values.
@@ -37,6 +54,13 @@ use serde_json::value::RawValue;
 /// so windows ahead read at least as far as before in half the memory.
 pub const AHEAD_BUDGET_BYTES: usize = 16 * 1024 * 1024;
 
+/// The process's budget for the answers of requests in flight of windows
+/// ahead that may spill (the arriving pool, see the module docs), in bytes
+/// of their JSON text: 40 pages of 1 MiB, more than the ~32 calls in flight
+/// that 1,666 calls per 10 s at 150 ms need (see
+/// [`crate::http::inflight`]), shared by every report of the process.
+pub const ARRIVING_BUDGET_BYTES: usize = 40 * 1024 * 1024;
+
 /// The room a request of a window ahead takes before any page was seen.
 pub const FIRST_PAGE_GUESS: usize = 1024 * 1024;
 
@@ -48,52 +72,128 @@ pub struct AheadBudget {
 
 #[derive(Debug)]
 struct Inner {
-    total: usize,
-    used: AtomicUsize,
-    /// The most `used` reached.
-    peak: AtomicUsize,
+    /// Pages kept in memory (and, for reads that cannot spill, their
+    /// requests in flight).
+    held: Pool,
+    /// Requests in flight of windows ahead that may spill.
+    arriving: Pool,
     /// The largest page seen (bytes), the room a next request takes.
     page: AtomicUsize,
     /// Requests of windows ahead not sent because the budget was full.
     waits: AtomicU64,
 }
 
+/// One pool of an [`AheadBudget`]: bytes used of a total.
+#[derive(Debug)]
+struct Pool {
+    total: usize,
+    used: AtomicUsize,
+    /// The most `used` reached.
+    peak: AtomicUsize,
+}
+
+impl Pool {
+    fn new(total: usize) -> Pool {
+        Pool {
+            total,
+            used: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+        }
+    }
+
+    /// Take `want` bytes if they fit beside what is used (an empty pool
+    /// always grants them).
+    fn try_take(&self, want: usize) -> bool {
+        let granted = self
+            .used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
+                (used == 0 || used + want <= self.total).then_some(used + want)
+            });
+        match granted {
+            Ok(before) => {
+                self.peak.fetch_max(before + want, Ordering::SeqCst);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Take `bytes` whatever is used (never fails).
+    fn take(&self, bytes: usize) {
+        let now = self.used.fetch_add(bytes, Ordering::SeqCst);
+        self.peak.fetch_max(now + bytes, Ordering::SeqCst);
+    }
+
+    fn give(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::SeqCst);
+    }
+}
+
+/// Which pool a [`Held`] is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Held,
+    Arriving,
+}
+
 impl AheadBudget {
-    /// A budget of `total` bytes.
+    /// A budget of `total` bytes for pages held, and as many for answers
+    /// arriving.
     pub fn new(total: usize) -> Self {
+        Self::with_arriving(total, total)
+    }
+
+    /// A budget of `held` bytes for pages kept in memory and `arriving`
+    /// bytes for the answers of requests in flight that may spill.
+    pub fn with_arriving(held: usize, arriving: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
-                total,
-                used: AtomicUsize::new(0),
-                peak: AtomicUsize::new(0),
+                held: Pool::new(held),
+                arriving: Pool::new(arriving),
                 page: AtomicUsize::new(0),
                 waits: AtomicU64::new(0),
             }),
         }
     }
 
-    /// The process's one budget of [`AHEAD_BUDGET_BYTES`]: every search of
-    /// every report and workspace running in this process shares it, since
-    /// they share its memory.
+    /// The process's one budget of [`AHEAD_BUDGET_BYTES`] held and
+    /// [`ARRIVING_BUDGET_BYTES`] arriving: every search of every report and
+    /// workspace running in this process shares it, since they share its
+    /// memory.
     pub fn process() -> Self {
         static ONE: OnceLock<AheadBudget> = OnceLock::new();
-        ONE.get_or_init(|| AheadBudget::new(AHEAD_BUDGET_BYTES))
+        ONE.get_or_init(|| AheadBudget::with_arriving(AHEAD_BUDGET_BYTES, ARRIVING_BUDGET_BYTES))
             .clone()
     }
 
-    /// The total, in bytes.
+    /// The held pool's total, in bytes.
     pub fn total(&self) -> usize {
-        self.inner.total
+        self.inner.held.total
     }
 
-    /// Bytes held now.
+    /// Bytes of the held pool used now.
     pub fn used(&self) -> usize {
-        self.inner.used.load(Ordering::SeqCst)
+        self.inner.held.used.load(Ordering::SeqCst)
     }
 
-    /// The most bytes held at once so far.
+    /// The most bytes of the held pool used at once so far.
     pub fn peak(&self) -> usize {
-        self.inner.peak.load(Ordering::SeqCst)
+        self.inner.held.peak.load(Ordering::SeqCst)
+    }
+
+    /// The arriving pool's total, in bytes.
+    pub fn arriving_total(&self) -> usize {
+        self.inner.arriving.total
+    }
+
+    /// Bytes of the arriving pool used now (requests in flight).
+    pub fn arriving_used(&self) -> usize {
+        self.inner.arriving.used.load(Ordering::SeqCst)
+    }
+
+    /// The most bytes of the arriving pool used at once so far.
+    pub fn arriving_peak(&self) -> usize {
+        self.inner.arriving.peak.load(Ordering::SeqCst)
     }
 
     /// Requests of windows ahead that waited because the budget was full.
@@ -110,37 +210,59 @@ impl AheadBudget {
         }
     }
 
-    /// Room for one more page ([`Self::page_guess`]), or `None` (counted as
-    /// a wait) when it does not fit beside what is held. An empty budget
-    /// always grants one, however large, so a window ahead can always read.
+    /// Room in the held pool for the answer of a request that cannot spill
+    /// (one more page, [`Self::page_guess`]), or `None` (counted as a wait)
+    /// when it does not fit beside what is held. An empty pool always
+    /// grants one, however large, so a window ahead can always read.
     pub fn try_reserve_page(&self) -> Option<Held> {
-        let want = self.page_guess();
-        let granted = self
-            .inner
-            .used
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
-                (used == 0 || used + want <= self.inner.total).then_some(used + want)
-            });
-        match granted {
-            Ok(before) => {
-                self.inner.peak.fetch_max(before + want, Ordering::SeqCst);
-                Some(Held {
-                    budget: self.clone(),
-                    bytes: want,
-                })
-            }
-            Err(_) => {
-                self.inner.waits.fetch_add(1, Ordering::SeqCst);
-                None
-            }
+        self.try_in(Kind::Held, self.page_guess())
+    }
+
+    /// Room in the arriving pool for the answer of a request of a window
+    /// ahead that may spill ([`Self::page_guess`]), or `None` (counted as a
+    /// wait) when the answers already awaited fill it. Pages held do not
+    /// count here. An empty pool always grants one.
+    pub fn try_reserve_arriving(&self) -> Option<Held> {
+        self.try_in(Kind::Arriving, self.page_guess())
+    }
+
+    /// Room in the held pool for a page of `bytes` that arrived, or `None`
+    /// (not counted as a wait: the page goes to disk instead) when it does
+    /// not fit beside what is held. An empty pool always grants it.
+    pub fn try_hold(&self, bytes: usize) -> Option<Held> {
+        self.pool(Kind::Held).try_take(bytes).then(|| Held {
+            budget: self.clone(),
+            bytes,
+            kind: Kind::Held,
+        })
+    }
+
+    fn try_in(&self, kind: Kind, want: usize) -> Option<Held> {
+        if self.pool(kind).try_take(want) {
+            Some(Held {
+                budget: self.clone(),
+                bytes: want,
+                kind,
+            })
+        } else {
+            self.inner.waits.fetch_add(1, Ordering::SeqCst);
+            None
         }
     }
 
-    /// An empty hold, to be resized.
+    fn pool(&self, kind: Kind) -> &Pool {
+        match kind {
+            Kind::Held => &self.inner.held,
+            Kind::Arriving => &self.inner.arriving,
+        }
+    }
+
+    /// An empty hold in the held pool, to be resized.
     pub fn hold(&self) -> Held {
         Held {
             budget: self.clone(),
             bytes: 0,
+            kind: Kind::Held,
         }
     }
 
@@ -150,11 +272,12 @@ impl AheadBudget {
     }
 }
 
-/// Room held in an [`AheadBudget`], given back when dropped.
+/// Room held in one pool of an [`AheadBudget`], given back when dropped.
 #[derive(Debug)]
 pub struct Held {
     budget: AheadBudget,
     bytes: usize,
+    kind: Kind,
 }
 
 impl Held {
@@ -166,30 +289,31 @@ impl Held {
     /// Hold `bytes` instead (a page's real size instead of the guess it was
     /// requested with); growing never fails (the page is here already).
     pub fn resize(&mut self, bytes: usize) {
-        let inner = &self.budget.inner;
+        let pool = self.budget.pool(self.kind);
         if bytes >= self.bytes {
-            let now = inner.used.fetch_add(bytes - self.bytes, Ordering::SeqCst);
-            inner
-                .peak
-                .fetch_max(now + bytes - self.bytes, Ordering::SeqCst);
+            pool.take(bytes - self.bytes);
         } else {
-            inner.used.fetch_sub(self.bytes - bytes, Ordering::SeqCst);
+            pool.give(self.bytes - bytes);
         }
         self.bytes = bytes;
     }
 
-    /// Take over `other`'s room (both are of the same budget).
+    /// Take over `other`'s room (both are of the same budget). Room of the
+    /// other pool moves into this one's (it may pass its total: the page is
+    /// here already).
     pub fn absorb(&mut self, mut other: Held) {
-        self.bytes += std::mem::take(&mut other.bytes);
+        let bytes = std::mem::take(&mut other.bytes);
+        if other.kind != self.kind {
+            self.budget.pool(other.kind).give(bytes);
+            self.budget.pool(self.kind).take(bytes);
+        }
+        self.bytes += bytes;
     }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.budget
-            .inner
-            .used
-            .fetch_sub(self.bytes, Ordering::SeqCst);
+        self.budget.pool(self.kind).give(self.bytes);
     }
 }
 
@@ -271,6 +395,36 @@ mod tests {
         assert_eq!(budget.used(), 110, "absorbing moves room, not adds it");
         drop(slot);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn answers_arriving_and_pages_held_take_room_of_their_own_pools() {
+        // Room for 2 pages held, 3 answers arriving, pages of 100 bytes.
+        let budget = AheadBudget::with_arriving(200, 300);
+        budget.saw_page(100);
+        let held: Vec<Held> = (0..2)
+            .map(|_| budget.try_hold(100).expect("room held"))
+            .collect();
+        assert!(budget.try_hold(100).is_none(), "the held pool is full");
+        assert_eq!(budget.waits(), 0, "a page that goes to disk is no wait");
+        // Held pages at their limit: requests still get room to arrive.
+        let arriving: Vec<Held> = (0..3)
+            .map(|_| budget.try_reserve_arriving().expect("room arriving"))
+            .collect();
+        assert_eq!((budget.used(), budget.arriving_used()), (200, 300));
+        assert!(budget.try_reserve_arriving().is_none(), "3 answers awaited");
+        assert!(budget.try_reserve_page().is_none(), "the held pool is full");
+        assert_eq!(budget.waits(), 2);
+        // An answer that must stay in memory moves its room to the held
+        // pool (past its total: the page is here already).
+        let mut kept = budget.hold();
+        let mut arriving = arriving.into_iter();
+        kept.absorb(arriving.next().expect("one"));
+        assert_eq!((budget.used(), budget.arriving_used()), (300, 200));
+        assert!(budget.try_reserve_arriving().is_some(), "room came back");
+        drop((held, kept, arriving));
+        assert_eq!((budget.used(), budget.arriving_used()), (0, 0));
+        assert_eq!((budget.peak(), budget.arriving_peak()), (300, 300));
     }
 
     #[test]

@@ -6,9 +6,10 @@
 
 use super::*;
 
-/// Move `slot`'s last page in memory to the end of its file (made on its
-/// first page past the budget). On an error the page stays in memory,
-/// after the pages the file holds.
+/// Move `slot`'s last page in memory (one that just arrived, holding no
+/// room of the budget) to the end of its file (made on its first page past
+/// the budget). On an error the page stays in memory, after the pages the
+/// file holds.
 pub(super) fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std::io::Result<()> {
     let Some(page) = slot.pages.last() else {
         return Ok(());
@@ -21,23 +22,26 @@ pub(super) fn spill_last(slot: &mut Slot, dir: Option<&std::path::Path>) -> std:
         }
     };
     spill.push(page)?;
-    // On disk now: its room in the budget goes back.
-    if let Some(held) = &mut slot.held {
-        held.resize(held.bytes().saturating_sub(page_bytes(page)));
-    }
+    // On disk now (it took no room of the held pool).
     slot.pages.pop();
     Ok(())
 }
 
+/// Pages decoded ahead of the one being delivered (see [`deliver_kept`]).
+pub const DECODED_AHEAD: usize = 2;
+
 /// Deliver what a window read before its turn, in the order it was read:
 /// the pages in memory before its file, the file's pages (the file is
 /// removed after), the pages in memory after it; their room in the budget
-/// goes back once they are handed over.
+/// goes back once they are handed over. The next [`DECODED_AHEAD`] pages
+/// decode (off the task) while one is handed to the sink, so a sink that
+/// waits for its writer and the decoding overlap.
 pub(super) async fn deliver_kept(
     path: &str,
     kept: Kept,
     tracker: &mut CursorTracker,
     tx: &impl Sink,
+    times: &mut super::DeliveryTimes,
 ) -> Result<()> {
     let Kept {
         mut pages,
@@ -49,16 +53,24 @@ pub(super) async fn deliver_kept(
         Some(_) => pages.split_off(spill_at.min(pages.len())),
         None => Vec::new(),
     };
-    for records in pages {
-        deliver(path, decode_off_task(path, records).await?, tracker, tx).await?;
-    }
-    if let Some(spill) = spill {
-        for records in spill.replay()? {
-            deliver(path, decode_off_task(path, records?).await?, tracker, tx).await?;
-        }
-    }
-    for records in after {
-        deliver(path, decode_off_task(path, records).await?, tracker, tx).await?;
+    let replay = spill.map(Spill::replay).transpose()?.into_iter().flatten();
+    let in_order = pages
+        .into_iter()
+        .map(Ok)
+        .chain(replay)
+        .chain(after.into_iter().map(Ok));
+    let mut decoded = futures::stream::iter(in_order)
+        .map(|records| async move { decode_off_task(path, records?).await })
+        .buffered(DECODED_AHEAD);
+    loop {
+        let waited = Instant::now();
+        let Some(records) = decoded.next().await else {
+            break;
+        };
+        times.decode += waited.elapsed();
+        let waited = Instant::now();
+        deliver(path, records?, tracker, tx).await?;
+        times.sink += waited.elapsed();
     }
     drop(held);
     Ok(())
@@ -67,14 +79,15 @@ pub(super) async fn deliver_kept(
 /// [`decode`] on tokio's blocking pool when the page's text is
 /// [`crate::http::OFF_TASK_DECODE_BYTES`] or more (a page of 150 contacts
 /// is about 1 MB), so that pages decode on every core while the extractor
-/// task goes on; smaller pages here. Same result and errors as [`decode`].
+/// task goes on (at most [`crate::http::decodes_at_once`] at once, with
+/// the client's bodies); smaller pages here. Same result and errors as [`decode`].
 pub(super) async fn decode_off_task(path: &str, records: Vec<RawRecord>) -> Result<Vec<Value>> {
     let bytes: usize = records.iter().map(|r| r.get().len()).sum();
     if bytes < crate::http::OFF_TASK_DECODE_BYTES {
         return decode(path, records);
     }
     let owned = path.to_string();
-    tokio::task::spawn_blocking(move || decode(&owned, records))
+    crate::http::decode_blocking(move || decode(&owned, records))
         .await
         .map_err(|e| Error::Protocol {
             endpoint: format!("POST /{path}"),

@@ -12,11 +12,11 @@
 //!   window, not yet seen by it, as the JSON text the server sent: decoded
 //!   when delivered) until they become the head, and never wait
 //!   for it: all ahead windows together hold at most `ahead_pages` pages in
-//!   memory, and a window ahead sends a request only when the process's
-//!   byte budget for pages held ahead has room for its answer
-//!   ([`crate::extract::ahead`]: the room is held while the answer waits
-//!   and while the page is in memory); past `ahead_pages`, a window writes
-//!   its pages to a temporary file
+//!   memory, within the process's byte budget for pages held ahead, and a
+//!   window ahead sends a request only when the budget's pool for answers
+//!   arriving has room for its answer ([`crate::extract::ahead`]: pages
+//!   held never hold requests back); past `ahead_pages` or the held pool, a
+//!   window writes its pages to a temporary file
 //!   ([`crate::extract::spill`]; one per window, in the system's temporary
 //!   directory, or `Schedule::spill_dir`), and keeps writing there until
 //!   its turn. So memory stays flat whatever the size of the workspace,
@@ -44,7 +44,7 @@
 //! Windows are keyed by their lower bound: they tile the range, and a
 //! split's halves keep the order (`a.lo` = the window's, `b.lo` = the cut).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -57,7 +57,6 @@ use crate::api::query::search_body;
 use crate::error::{Error, Result};
 use crate::extract::ahead::{AheadBudget, Held, page_bytes};
 use crate::extract::cursor::{CursorTracker, identity};
-use crate::extract::driving;
 use crate::extract::search::{MAX_FAILURE_SPLITS, Reader, Sink, degradable, short_read};
 use crate::extract::spill::Spill;
 use crate::extract::window::{Window, with_filter};
@@ -155,6 +154,16 @@ pub(crate) struct ReadStats {
     pub peak_spilled_bytes: u64,
     /// Requests of windows ahead held back because the byte budget was full.
     pub budget_waits: u64,
+    /// From the start until the last page was read (the delivery may go on
+    /// after).
+    pub reading: Duration,
+    /// Time the delivery waited for the reading to hand it pages.
+    pub delivery_idle: Duration,
+    /// Time the delivery waited for pages to decode.
+    pub decode_wait: Duration,
+    /// Time the delivery spent handing rows to the sink (waiting for its
+    /// writer, mostly).
+    pub sink_wait: Duration,
 }
 
 /// `(id, updated_at)` of the records one window's reads kept.
@@ -248,10 +257,33 @@ struct Split {
     failure_splits: u8,
 }
 
+/// Pages (or a completed window's kept pages) handed from the reading of
+/// windows to their delivery and not yet delivered: while the delivery
+/// waits for the writer, the reading goes on (see [`read_windows`]); past
+/// this many, the head waits to ask for more (windows ahead go on, within
+/// the budget and the spill file).
+pub const DELIVERY_QUEUE: usize = 8;
+
+/// One hand-over from the reading of windows to their delivery.
+struct Job {
+    /// The head's pages read since the last job, in order.
+    kept: Kept,
+    /// The head's window ended with these pages: its upper bound, and
+    /// whether windows remain after it (a checkpoint may follow).
+    ended: Option<(i64, bool)>,
+}
+
 /// Read `windows` (contiguous, oldest first), up to `schedule.parallel` at
 /// once, and hand the sink their new records in window order (see the
 /// module docs); `tracker` filters them against the old cursor and follows
 /// the new one.
+///
+/// The reading and the delivery (decoding, the cursor's filter, the sink,
+/// checkpoints) run side by side, joined by a queue of
+/// [`DELIVERY_QUEUE`] hand-overs: while the sink waits for its writer,
+/// windows go on asking for pages (issue #15: with the delivery awaited
+/// inside the reading, no request was sent while a window read ahead was
+/// handed over, and the calls in flight fell to a few).
 pub(crate) async fn read_windows(
     reader: &Reader<'_>,
     source: &impl PageSource,
@@ -260,6 +292,91 @@ pub(crate) async fn read_windows(
     tracker: &mut CursorTracker,
     tx: &impl Sink,
 ) -> Result<ReadStats> {
+    let (queue, jobs) = tokio::sync::mpsc::channel(DELIVERY_QUEUE);
+    let start = Instant::now();
+    let reading = async {
+        let read = read(reader, source, windows, schedule, queue).await;
+        read.map(|stats| ReadStats {
+            reading: start.elapsed(),
+            ..stats
+        })
+    };
+    let mut times = DeliveryTimes::default();
+    let delivering = deliver_jobs(
+        reader.spec.path,
+        schedule.checkpoint_every,
+        jobs,
+        tracker,
+        tx,
+        &mut times,
+    );
+    let (read, delivered) = futures::future::join(reading, delivering).await;
+    // A failed delivery first: the reading then only saw the queue close.
+    delivered?;
+    read.map(|stats| ReadStats {
+        delivery_idle: times.idle,
+        decode_wait: times.decode,
+        sink_wait: times.sink,
+        ..stats
+    })
+}
+
+/// Where the delivery's time went (see [`ReadStats`]).
+#[derive(Debug, Default)]
+pub(super) struct DeliveryTimes {
+    idle: Duration,
+    pub(super) decode: Duration,
+    pub(super) sink: Duration,
+}
+
+/// Deliver the hand-overs of [`read`] in order until it ends (a failed
+/// reading ends after what it handed over is delivered), and hand the sink
+/// a checkpoint after a completed window when one is due.
+async fn deliver_jobs(
+    path: &str,
+    checkpoint_every: Option<Duration>,
+    mut jobs: tokio::sync::mpsc::Receiver<Job>,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+    times: &mut DeliveryTimes,
+) -> Result<()> {
+    let mut last_checkpoint = Instant::now();
+    let mut rows_at_checkpoint = tracker.rows;
+    loop {
+        let waited = Instant::now();
+        let Some(Job { kept, ended }) = jobs.recv().await else {
+            break;
+        };
+        times.idle += waited.elapsed();
+        deliver_kept(path, kept, tracker, tx, times).await?;
+        let Some((hi, more)) = ended else {
+            continue;
+        };
+        let due = checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
+        if due
+            && more
+            && tracker.rows > rows_at_checkpoint
+            && tracker.newest().is_some_and(|t| t <= hi)
+            && let Some(cursor) = tracker.clone().finish().cursor
+        {
+            tx.checkpoint(&cursor).await?;
+            rows_at_checkpoint = tracker.rows;
+            last_checkpoint = Instant::now();
+        }
+    }
+    Ok(())
+}
+
+/// The reading of [`read_windows`]: pages asked and taken in, the head's
+/// handed to `queue` in order.
+async fn read(
+    reader: &Reader<'_>,
+    source: &impl PageSource,
+    windows: Vec<Window>,
+    schedule: &Schedule,
+    queue: tokio::sync::mpsc::Sender<Job>,
+) -> Result<ReadStats> {
+    use tokio::sync::mpsc::error::TrySendError;
     let path = reader.spec.path;
     let parallel = schedule.parallel.max(1);
     let mut slots: BTreeMap<i64, Slot> = windows
@@ -271,23 +388,30 @@ pub(crate) async fn read_windows(
     let mut on_disk: u64 = 0;
     let mut per_page = schedule.per_page.max(1);
     let mut in_flight = FuturesUnordered::new();
-    // Pages answered while the sink was busy (see [`driving`]).
-    let mut done = VecDeque::new();
     let mut stats = ReadStats::default();
-    let mut last_checkpoint = Instant::now();
-    let mut rows_at_checkpoint = tracker.rows;
+    let stopped = || Error::Internal(format!("{path}: the delivery of search pages stopped"));
     loop {
-        // The head's pages go out; a completed head makes way for the next.
+        // The head's pages go to the delivery; a completed head makes way
+        // for the next. A full queue stops the hand-over (`blocked`).
+        let mut blocked = false;
         while let Some(mut head) = slots.first_entry() {
+            let ended = head.get().state == State::Done;
+            let slot = head.get();
+            if !ended && slot.pages.is_empty() && slot.spill.is_none() {
+                break;
+            }
+            let permit = match queue.try_reserve() {
+                Ok(permit) => permit,
+                Err(TrySendError::Full(())) => {
+                    blocked = true;
+                    break;
+                }
+                Err(TrySendError::Closed(())) => return Err(stopped()),
+            };
             let kept = head.get_mut().take_kept();
             on_disk -= kept.spill.as_ref().map_or(0, Spill::pages);
-            driving(
-                deliver_kept(path, kept, tracker, tx),
-                &mut in_flight,
-                &mut done,
-            )
-            .await?;
-            if head.get().state != State::Done {
+            if !ended {
+                permit.send(Job { kept, ended: None });
                 break;
             }
             let window = head.remove().window;
@@ -297,19 +421,10 @@ pub(crate) async fn read_windows(
                 hi = window.hi,
                 "window done"
             );
-            let due = schedule
-                .checkpoint_every
-                .is_some_and(|every| last_checkpoint.elapsed() >= every);
-            if due
-                && !slots.is_empty()
-                && tracker.rows > rows_at_checkpoint
-                && tracker.newest().is_some_and(|t| t <= window.hi)
-                && let Some(cursor) = tracker.clone().finish().cursor
-            {
-                driving(tx.checkpoint(&cursor), &mut in_flight, &mut done).await?;
-                rows_at_checkpoint = tracker.rows;
-                last_checkpoint = Instant::now();
-            }
+            permit.send(Job {
+                kept,
+                ended: Some((window.hi, !slots.is_empty())),
+            });
         }
         if slots.is_empty() {
             return Ok(stats);
@@ -330,18 +445,26 @@ pub(crate) async fn read_windows(
             let head = i == 0;
             let room = spilling || ahead < schedule.ahead_pages;
             let go = match slot.state {
-                State::Ready => head || room,
+                // A head whose pages wait for room in the queue asks no more.
+                State::Ready => (head && (!blocked || slot.pages.is_empty())) || (!head && room),
                 State::Pending => head || (room && started < parallel),
                 State::InFlight | State::Done => false,
             };
             if !go {
                 continue;
             }
-            // A window ahead asks only with room in the budget for the answer.
+            // A window ahead asks only with room in the budget for the
+            // answer: among the answers arriving when it may spill (a full
+            // memory sends its page to disk), else among the pages held.
             let room = if head {
                 None
             } else {
-                match schedule.budget.try_reserve_page() {
+                let reserved = if spilling {
+                    schedule.budget.try_reserve_arriving()
+                } else {
+                    schedule.budget.try_reserve_page()
+                };
+                match reserved {
                     Some(held) => Some(held),
                     None => {
                         stats.budget_waits += 1;
@@ -367,14 +490,19 @@ pub(crate) async fn read_windows(
             ));
         }
         stats.peak_in_flight = stats.peak_in_flight.max(in_flight.len());
-        let next = match done.pop_front() {
-            Some(answered) => Some(answered),
-            None => in_flight.next().await,
-        };
-        let Some((key, result, room)) = next else {
-            return Err(Error::Internal(format!(
-                "{path}: search windows left unread with no page in flight"
-            )));
+        let (key, result, room) = tokio::select! {
+            biased;
+            Some(answered) = in_flight.next(), if !in_flight.is_empty() => answered,
+            permit = queue.reserve(), if blocked => {
+                // Room in the queue: hand the head's pages over.
+                drop(permit.map_err(|_| stopped())?);
+                continue;
+            }
+            else => {
+                return Err(Error::Internal(format!(
+                    "{path}: search windows left unread with no page in flight"
+                )));
+            }
         };
         let is_head = slots.first_key_value().is_some_and(|(k, _)| *k == key);
         let held: usize = slots.values().skip(1).map(|s| s.pages.len()).sum();
@@ -397,53 +525,63 @@ pub(crate) async fn read_windows(
             && slot.pages.len() > before
             && let Some(page) = slot.pages.last()
         {
-            // The page waits in memory: it keeps the room it was asked with,
-            // at its real size.
+            // A window ahead read a page: it waits in memory, with room of
+            // the held pool at its real size, or (past the memory budget, or
+            // behind pages on disk already, which keeps them in order) goes
+            // to the window's file.
             let bytes = page_bytes(page);
             schedule.budget.saw_page(bytes);
-            let mut room = room.unwrap_or_else(|| schedule.budget.hold());
-            room.resize(bytes);
+            let kept = if !spilling {
+                // Asked for with room of the held pool (or, before a write
+                // failed, of the arriving one): it stays, at its real size.
+                let mut kept = schedule.budget.hold();
+                kept.resize(bytes);
+                Some(kept)
+            } else if slot.spill.is_none() && held < schedule.ahead_pages {
+                schedule.budget.try_hold(bytes)
+            } else {
+                None
+            };
+            drop(room);
+            let kept = match kept {
+                Some(kept) => kept,
+                None => match spill_last(slot, schedule.spill_dir.as_deref()) {
+                    Ok(()) => {
+                        on_disk += 1;
+                        stats.spilled_pages += 1;
+                        stats.peak_spilled_pages = stats.peak_spilled_pages.max(on_disk);
+                        let bytes = slots
+                            .values()
+                            .filter_map(|s| s.spill.as_ref())
+                            .map(Spill::bytes)
+                            .sum();
+                        stats.peak_spilled_bytes = stats.peak_spilled_bytes.max(bytes);
+                        continue;
+                    }
+                    Err(e) => {
+                        spilling = false;
+                        tracing::warn!(
+                            endpoint = %reader.endpoint(),
+                            error = %e,
+                            dir = %schedule
+                                .spill_dir
+                                .clone()
+                                .unwrap_or_else(std::env::temp_dir)
+                                .display(),
+                            "cannot keep search pages read ahead in a temporary file; \
+                             windows ahead now wait for their turn instead (slower, same rows). \
+                             Free space in the temporary directory (TMPDIR) to read at full speed"
+                        );
+                        // The page stays in memory, held whatever the pool.
+                        let mut kept = schedule.budget.hold();
+                        kept.resize(bytes);
+                        kept
+                    }
+                },
+            };
             match &mut slot.held {
-                Some(held) => held.absorb(room),
-                None => slot.held = Some(room),
-            }
-        }
-        if !is_head
-            && spilling
-            && slots.get(&key).is_some_and(|slot| {
-                slot.pages.len() > before && (slot.spill.is_some() || held >= schedule.ahead_pages)
-            })
-            && let Some(slot) = slots.get_mut(&key)
-        {
-            // A window ahead read a page past the memory budget (or is
-            // writing to disk already, which keeps its pages in order).
-            match spill_last(slot, schedule.spill_dir.as_deref()) {
-                Ok(()) => {
-                    on_disk += 1;
-                    stats.spilled_pages += 1;
-                    stats.peak_spilled_pages = stats.peak_spilled_pages.max(on_disk);
-                    let bytes = slots
-                        .values()
-                        .filter_map(|s| s.spill.as_ref())
-                        .map(Spill::bytes)
-                        .sum();
-                    stats.peak_spilled_bytes = stats.peak_spilled_bytes.max(bytes);
-                }
-                Err(e) => {
-                    spilling = false;
-                    tracing::warn!(
-                        endpoint = %reader.endpoint(),
-                        error = %e,
-                        dir = %schedule
-                            .spill_dir
-                            .clone()
-                            .unwrap_or_else(std::env::temp_dir)
-                            .display(),
-                        "cannot keep search pages read ahead in a temporary file; \
-                         windows ahead now wait for their turn instead (slower, same rows). \
-                         Free space in the temporary directory (TMPDIR) to read at full speed"
-                    );
-                }
+                Some(held) => held.absorb(kept),
+                None => slot.held = Some(kept),
             }
         }
         let held: usize = slots.values().skip(1).map(|s| s.pages.len()).sum();

@@ -17,13 +17,50 @@ use super::HttpError;
 /// ([`decode_off_task`]); smaller ones on the calling task.
 pub const OFF_TASK_DECODE_BYTES: usize = 64 * 1024;
 
+/// The most decodes on tokio's blocking pool at once, for the whole
+/// process: one per core (`std::thread::available_parallelism`, at least
+/// 1). Each decode of a search page holds the page's text and its decoded
+/// tree (~1 MB and 2–3 MB for 150 contacts) on a blocking thread, and glibc
+/// keeps a heap arena per thread that ran one: unbounded, the answers
+/// arriving together decoded on as many threads at once, which raised the
+/// peak RSS of a 1,000,000-contact run without decoding any faster than the
+/// cores allow (issue #15). A decode past the bound waits (asynchronously)
+/// for a permit; the caller's task goes on meanwhile.
+pub fn decodes_at_once() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The process's permits for decodes off the calling task
+/// ([`decodes_at_once`]).
+fn decode_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(decodes_at_once()))
+}
+
+/// Run the decode `work` on tokio's blocking pool once one of the
+/// process's [`decodes_at_once`] permits is free, and hand back its result
+/// (the permit is given back when it ends). `Err` only when the runtime
+/// shuts down under it, as `spawn_blocking`'s. Must be called within a
+/// tokio runtime.
+pub async fn decode_blocking<R, F>(work: F) -> Result<R, tokio::task::JoinError>
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    // The semaphore is never closed, so a permit always comes.
+    let permit = decode_permits().acquire().await.ok();
+    let result = tokio::task::spawn_blocking(work).await;
+    drop(permit);
+    result
+}
+
 /// Decode the JSON `body` of a 2xx answer from `endpoint` (`"POST
 /// /contacts/search"`, as in [`HttpError`] messages) into `T`.
 ///
 /// A body of [`OFF_TASK_DECODE_BYTES`] or more is decoded with
 /// `serde_json::from_slice` on tokio's blocking pool
-/// (`tokio::task::spawn_blocking`), so the calling task goes on meanwhile
-/// and several bodies decode at once; a smaller one is decoded here. Either
+/// ([`decode_blocking`]), so the calling task goes on meanwhile
+/// and up to [`decodes_at_once`] bodies decode at once; a smaller one is decoded here. Either
 /// way the result is the same: the value, or [`HttpError::Body`] naming
 /// `endpoint` with serde_json's message (never the token, which is not in a
 /// body). Must be called within a tokio runtime. For pages read ahead and
@@ -40,7 +77,7 @@ where
     if body.as_ref().len() < OFF_TASK_DECODE_BYTES {
         return serde_json::from_slice(body.as_ref()).map_err(|e| unusable(e.to_string()));
     }
-    tokio::task::spawn_blocking(move || serde_json::from_slice::<T>(body.as_ref()))
+    decode_blocking(move || serde_json::from_slice::<T>(body.as_ref()))
         .await
         // Only a runtime shutting down cancels it (serde_json does not
         // panic on any input).
@@ -112,6 +149,47 @@ mod tests {
             .await
             .expect("small");
         assert_eq!(small.0, here, "a small body hopped to another thread");
+    }
+
+    /// Decodes anything, counting the decodes of this type running at once
+    /// (each lasts a few milliseconds, so that they overlap when allowed).
+    struct Counted;
+
+    static COUNTED_NOW: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    static COUNTED_PEAK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    impl<'de> serde::Deserialize<'de> for Counted {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = COUNTED_NOW.fetch_add(1, SeqCst) + 1;
+            COUNTED_PEAK.fetch_max(now, SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            serde::de::IgnoredAny::deserialize(d)?;
+            COUNTED_NOW.fetch_sub(1, SeqCst);
+            Ok(Counted)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn large_bodies_arriving_together_decode_at_most_one_per_core_at_once() {
+        let body = page(400);
+        let decodes: Vec<_> = (0..decodes_at_once() * 4 + 8)
+            .map(|_| {
+                let body = body.clone();
+                tokio::spawn(async move {
+                    decode_off_task::<Counted, _>(body, "POST /contacts/search").await
+                })
+            })
+            .collect();
+        for decode in decodes {
+            decode.await.expect("task").expect("decodes");
+        }
+        let peak = COUNTED_PEAK.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            (1..=decodes_at_once()).contains(&peak),
+            "{peak} decodes at once, bound {}",
+            decodes_at_once()
+        );
     }
 
     #[tokio::test]

@@ -22,7 +22,7 @@ pub mod pace;
 pub mod retry;
 mod stats;
 
-pub use decode::{OFF_TASK_DECODE_BYTES, decode_off_task};
+pub use decode::{OFF_TASK_DECODE_BYTES, decode_blocking, decode_off_task, decodes_at_once};
 pub use error::{HttpError, permission};
 use error::{describe_reqwest_error, error_details};
 use headers::{canonical_link, server_wait, stated_limit, stated_reset};
