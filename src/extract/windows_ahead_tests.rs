@@ -221,6 +221,7 @@ async fn windows_keep_reading_while_the_sink_waits_for_its_writer() {
         spec: &spec,
         anomalies: &anomalies,
         min_day: crate::extract::window::MIN_DAY_WINDOW,
+        searches: &Default::default(),
     };
     let newest = fake.records.last().map_or(0, |r| r.1);
     let windows = plan_windows(999, newest, 8, Granularity::Second);
