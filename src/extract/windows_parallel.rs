@@ -169,110 +169,6 @@ pub(crate) struct ReadStats {
 /// `(id, updated_at)` of the records one window's reads kept.
 pub(crate) type Sent = HashSet<(String, i64)>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Not started.
-    Pending,
-    /// Started; its next page is to be asked.
-    Ready,
-    /// A page request is in flight.
-    InFlight,
-    /// Every page read.
-    Done,
-}
-
-/// One window of the plan and its read so far.
-struct Slot {
-    window: Window,
-    /// Times it (or the window it is half of) was split because pages failed.
-    failure_splits: u8,
-    seen: Sent,
-    /// Records read and kept in memory as sent, not yet delivered (a
-    /// window ahead of the head).
-    pages: Vec<Vec<RawRecord>>,
-    /// Pages read and kept on disk, after `pages[..spill_at]` and before
-    /// `pages[spill_at..]` (kept in memory after a failed write).
-    spill: Option<Spill>,
-    spill_at: usize,
-    /// The budget's room for `pages` (see [`crate::extract::ahead`]).
-    held: Option<Held>,
-    state: State,
-    per_page: u32,
-    starting_after: Option<String>,
-    pages_read: u64,
-    /// Distinct ids the server listed (inside the window or not).
-    listed: HashSet<String>,
-    /// Counted as a degraded window already.
-    degraded: bool,
-}
-
-impl Slot {
-    fn new(window: Window, failure_splits: u8, seen: Sent, kept: Kept) -> Slot {
-        Slot {
-            window,
-            failure_splits,
-            seen,
-            pages: kept.pages,
-            spill: kept.spill,
-            spill_at: kept.spill_at,
-            held: kept.held,
-            state: State::Pending,
-            per_page: 0,
-            starting_after: None,
-            pages_read: 0,
-            listed: HashSet::new(),
-            degraded: false,
-        }
-    }
-
-    fn label(&self) -> String {
-        format!("updated_at ({}, {}]", self.window.lo, self.window.hi)
-    }
-
-    /// What it read and kept, in memory and on disk.
-    fn take_kept(&mut self) -> Kept {
-        Kept {
-            pages: std::mem::take(&mut self.pages),
-            spill: self.spill.take(),
-            spill_at: std::mem::take(&mut self.spill_at),
-            held: self.held.take(),
-        }
-    }
-}
-
-/// A window's pages read and not delivered (see [`Slot::pages`]).
-#[derive(Default)]
-struct Kept {
-    pages: Vec<Vec<RawRecord>>,
-    spill: Option<Spill>,
-    spill_at: usize,
-    /// The budget's room for `pages`, given back once they are delivered.
-    held: Option<Held>,
-}
-
-/// A window to be replaced by its halves.
-struct Split {
-    a: Window,
-    b: Window,
-    failure_splits: u8,
-}
-
-/// Pages (or a completed window's kept pages) handed from the reading of
-/// windows to their delivery and not yet delivered: while the delivery
-/// waits for the writer, the reading goes on (see [`read_windows`]); past
-/// this many, the head waits to ask for more (windows ahead go on, within
-/// the budget and the spill file).
-pub const DELIVERY_QUEUE: usize = 8;
-
-/// One hand-over from the reading of windows to their delivery.
-struct Job {
-    /// The head's pages read since the last job, in order.
-    kept: Kept,
-    /// The head's window ended with these pages: its upper bound, and
-    /// whether windows remain after it (a checkpoint may follow).
-    ended: Option<(i64, bool)>,
-}
-
 /// Read `windows` (contiguous, oldest first), up to `schedule.parallel` at
 /// once, and hand the sink their new records in window order (see the
 /// module docs); `tracker` filters them against the old cursor and follows
@@ -319,52 +215,6 @@ pub(crate) async fn read_windows(
         sink_wait: times.sink,
         ..stats
     })
-}
-
-/// Where the delivery's time went (see [`ReadStats`]).
-#[derive(Debug, Default)]
-pub(super) struct DeliveryTimes {
-    idle: Duration,
-    pub(super) decode: Duration,
-    pub(super) sink: Duration,
-}
-
-/// Deliver the hand-overs of [`read`] in order until it ends (a failed
-/// reading ends after what it handed over is delivered), and hand the sink
-/// a checkpoint after a completed window when one is due.
-async fn deliver_jobs(
-    path: &str,
-    checkpoint_every: Option<Duration>,
-    mut jobs: tokio::sync::mpsc::Receiver<Job>,
-    tracker: &mut CursorTracker,
-    tx: &impl Sink,
-    times: &mut DeliveryTimes,
-) -> Result<()> {
-    let mut last_checkpoint = Instant::now();
-    let mut rows_at_checkpoint = tracker.rows;
-    loop {
-        let waited = Instant::now();
-        let Some(Job { kept, ended }) = jobs.recv().await else {
-            break;
-        };
-        times.idle += waited.elapsed();
-        deliver_kept(path, kept, tracker, tx, times).await?;
-        let Some((hi, more)) = ended else {
-            continue;
-        };
-        let due = checkpoint_every.is_some_and(|every| last_checkpoint.elapsed() >= every);
-        if due
-            && more
-            && tracker.rows > rows_at_checkpoint
-            && tracker.newest().is_some_and(|t| t <= hi)
-            && let Some(cursor) = tracker.clone().finish().cursor
-        {
-            tx.checkpoint(&cursor).await?;
-            rows_at_checkpoint = tracker.rows;
-            last_checkpoint = Instant::now();
-        }
-    }
-    Ok(())
 }
 
 /// The reading of [`read_windows`]: pages asked and taken in, the head's
@@ -589,12 +439,23 @@ async fn read(
     }
 }
 
+// One window of the plan and what its read kept (`windows_slot.rs`).
+#[path = "windows_slot.rs"]
+mod slot;
+use slot::{Kept, Slot, Split, State};
+
 // What happens to one window's pages: spilled, taken in, delivered
 // (`windows_pages.rs`).
 #[path = "windows_pages.rs"]
 mod pages;
+// The hand-overs from the reading to the delivery, and the delivery
+// (`windows_delivery.rs`).
+#[path = "windows_delivery.rs"]
+mod delivery;
+pub use delivery::DELIVERY_QUEUE;
+use delivery::{DeliveryTimes, Job, deliver_jobs};
 pub(crate) use pages::{deliver, keep_new};
-use pages::{deliver_kept, fetch, spill_last, take_page};
+use pages::{fetch, spill_last, take_page};
 
 #[cfg(test)]
 #[path = "windows_parallel_tests.rs"]
