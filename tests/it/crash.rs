@@ -83,6 +83,36 @@ pub fn spawn_paused(args: &[String], pause: &str) -> tokio::process::Child {
         .expect("binary starts")
 }
 
+/// Start the binary with `pause` (`point:n`) set, its stdout piped (for
+/// [`sigterm_and_wait`]'s output), and wait until it stops there; panics
+/// with `what` when it exits first.
+pub async fn start_paused_piped(args: &[String], pause: &str, what: &str) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
+        .args(args)
+        .env("INTERCOM_ACCESS_TOKEN", "t")
+        .env("INTERCOM_EXPORT_TEST_PAUSE", pause)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("binary starts");
+    assert_eq!(wait_paused(&mut child).await, None, "{what}");
+    child
+}
+
+/// SIGTERM to a child stopped at its pause point, then SIGCONT so it
+/// handles the signal; its output once it exited.
+pub async fn sigterm_and_wait(child: tokio::process::Child) -> std::process::Output {
+    let pid = child.id().expect("pid") as i32;
+    // SAFETY: signalling our own child process.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+    }
+    child.wait_with_output().await.expect("exits")
+}
+
 /// Is the process stopped (SIGSTOP)?
 fn is_stopped(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -314,27 +344,8 @@ async fn a_second_sync_on_the_same_state_exits_5_naming_the_holder_and_writes_no
 async fn sigterm_mid_report_stops_at_its_checkpoint_and_starts_nothing_more() {
     let world = World::start(small_world()).await;
     let args = sync_args(&world, "sync");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
-        .args(&args)
-        .env("INTERCOM_ACCESS_TOKEN", "t")
-        .env("INTERCOM_EXPORT_TEST_PAUSE", "page:2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starts");
-    assert_eq!(
-        wait_paused(&mut child).await,
-        None,
-        "paused mid-conversations"
-    );
-    let pid = child.id().expect("pid") as i32;
-    // SAFETY: signalling our own child process.
-    unsafe {
-        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
-        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
-    }
-    let out = child.wait_with_output().await.expect("exits");
+    let child = start_paused_piped(&args, "page:2", "paused mid-conversations").await;
+    let out = sigterm_and_wait(child).await;
     assert_eq!(out.status.code(), Some(4), "a stopped run is partial");
     assert!(
         stdout(&out).contains("stopped by a signal"),

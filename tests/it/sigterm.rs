@@ -16,8 +16,8 @@ use intercom_export::simulator::{LatencyModel, SimConfig};
 use serde_json::Value;
 
 use crate::crash::{
-    REPORTS, assert_disk_matches_state, assert_exactly_once, committed_rows, small_world,
-    sync_args, truth_of, wait_paused,
+    REPORTS, assert_disk_matches_state, assert_exactly_once, committed_rows, sigterm_and_wait,
+    small_world, start_paused_piped, sync_args, truth_of,
 };
 use crate::harness::*;
 
@@ -61,21 +61,7 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
 
     // Stopped (SIGSTOP) right after its 6th checkpoint, the reports side
     // by side; the simulator answers what was in flight.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
-        .args(&args)
-        .env("INTERCOM_ACCESS_TOKEN", "t")
-        .env("INTERCOM_EXPORT_TEST_PAUSE", "checkpoint:6")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starts");
-    assert_eq!(
-        wait_paused(&mut child).await,
-        None,
-        "paused at a checkpoint"
-    );
+    let child = start_paused_piped(&args, "checkpoint:6", "paused at a checkpoint").await;
     let mut at_signal = world.sim_stat("/total").await;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(30)).await;
@@ -85,14 +71,8 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
         }
         at_signal = now;
     }
-    let pid = child.id().expect("pid") as i32;
     let signalled = Instant::now();
-    // SAFETY: signalling our own child process.
-    unsafe {
-        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
-        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
-    }
-    let out = child.wait_with_output().await.expect("exits");
+    let out = sigterm_and_wait(child).await;
     let to_exit = signalled.elapsed();
     let after_signal = world.sim_stat("/total").await - at_signal;
     eprintln!(
@@ -208,28 +188,8 @@ async fn reports_a_stop_kept_from_starting_are_listed_and_the_rerun_exports_them
         .map(String::from),
     );
     // Paused (SIGSTOP) when the first rows are written, then SIGTERM.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
-        .args(&args)
-        .env("INTERCOM_ACCESS_TOKEN", "t")
-        .env("INTERCOM_EXPORT_TEST_PAUSE", "page:1")
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("starts");
-    assert_eq!(
-        wait_paused(&mut child).await,
-        None,
-        "paused at the first rows"
-    );
-    let pid = child.id().expect("pid") as i32;
-    // SAFETY: signalling our own child process.
-    unsafe {
-        assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
-        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
-    }
-    let out = child.wait_with_output().await.expect("exits");
+    let child = start_paused_piped(&args, "page:1", "paused at the first rows").await;
+    let out = sigterm_and_wait(child).await;
     let text = stdout(&out);
     assert_eq!(
         out.status.code(),
