@@ -795,21 +795,7 @@ async fn fanouts_killed_at_65_percent_of_a_first_sync_redo_at_most_a_tenth_of_it
         } else {
             &config
         };
-        [
-            "sync",
-            "--config",
-            &config.display().to_string(),
-            "--reports",
-            report,
-            "--base-url",
-            &world.sim.base_url(),
-            "--output",
-            &output.display().to_string(),
-            "--state",
-            &state.display().to_string(),
-        ]
-        .map(String::from)
-        .to_vec()
+        sync_argv(config, report, &world.sim.base_url(), output, state)
     };
     let total = async || {
         world.sim_get("stats").await["total"]

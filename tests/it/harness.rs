@@ -115,6 +115,32 @@ impl World {
     }
 }
 
+/// The arguments of a test's `sync`: `sync --config <config> --reports
+/// <reports> --base-url <base_url> --output <output> --state <state>`.
+pub fn sync_argv(
+    config: &Path,
+    reports: &str,
+    base_url: &str,
+    output: &Path,
+    state: &Path,
+) -> Vec<String> {
+    [
+        "sync",
+        "--config",
+        &config.display().to_string(),
+        "--reports",
+        reports,
+        "--base-url",
+        base_url,
+        "--output",
+        &output.display().to_string(),
+        "--state",
+        &state.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 /// Run the compiled binary with `args` and extra environment variables.
 pub async fn run_cli(args: &[String], env: &[(&str, &str)]) -> Output {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"));

@@ -160,21 +160,13 @@ pub(crate) async fn kill_at_many_points(world: &World, report: &str) {
         "page_size = 20\nrows_per_file = 25\ncheckpoint_secs = 0\n",
     )
     .expect("config");
-    let args: Vec<String> = [
-        "sync",
-        "--config",
-        &config.display().to_string(),
-        "--reports",
+    let args: Vec<String> = sync_argv(
+        &config,
         report,
-        "--base-url",
         &world.sim.base_url(),
-        "--output",
-        &world.output().display().to_string(),
-        "--state",
-        &world.state().display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
+        &world.output(),
+        &world.state(),
+    );
     let rounds: [&[&str]; 3] = [
         &[
             "page:2",

@@ -37,22 +37,7 @@ fn args(world: &World, config: &Path, report: &str, out: &str) -> Vec<String> {
     } else {
         (dir.join(out), dir.join(format!("{out}.db")))
     };
-    [
-        "sync",
-        "--config",
-        &config.display().to_string(),
-        "--reports",
-        report,
-        "--base-url",
-        &world.sim.base_url(),
-        "--output",
-        &output.display().to_string(),
-        "--state",
-        &state.display().to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    sync_argv(config, report, &world.sim.base_url(), &output, &state)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

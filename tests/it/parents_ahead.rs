@@ -41,21 +41,7 @@ fn sync_args(world: &World, output: &Path, state: &Path) -> Vec<String> {
         )
         .expect("config");
     }
-    [
-        "sync",
-        "--config",
-        &config.display().to_string(),
-        "--reports",
-        REPORT,
-        "--base-url",
-        &world.sim.base_url(),
-        "--output",
-        &output.display().to_string(),
-        "--state",
-        &state.display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec()
+    sync_argv(&config, REPORT, &world.sim.base_url(), output, state)
 }
 
 /// Every exported `(conversation_id, conversation_updated_at, contact_id)`

@@ -41,23 +41,14 @@ async fn sigterm_stops_every_report_at_its_last_checkpoint_and_the_rerun_complet
     .expect("config");
     let summary = world.dir.path().join("summary.json");
     let reports = "conversations,conversation_parts,users,leads,conversation_contacts";
-    let args: Vec<String> = [
-        "sync",
-        "--config",
-        &config.display().to_string(),
-        "--reports",
+    let mut args = sync_argv(
+        &config,
         reports,
-        "--base-url",
         &world.sim.base_url(),
-        "--output",
-        &world.output().display().to_string(),
-        "--state",
-        &world.state().display().to_string(),
-        "--summary-json",
-        &summary.display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
+        &world.output(),
+        &world.state(),
+    );
+    args.extend(["--summary-json".to_string(), summary.display().to_string()]);
 
     // Stopped (SIGSTOP) right after its 6th checkpoint, the reports side
     // by side; the simulator answers what was in flight.
