@@ -108,11 +108,37 @@ impl World {
             .unwrap_or(0)
     }
 
+    /// Requests per endpoint (`/__sim/stats` `by_endpoint`: `METHOD /path`
+    /// → count).
+    pub async fn by_endpoint(&self) -> BTreeMap<String, u64> {
+        self.sim_get("stats").await["by_endpoint"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Requests counted by the simulator for `METHOD /path`.
     pub async fn requests_to(&self, endpoint: &str) -> u64 {
         let stats = self.sim_get("stats").await;
         stats["by_endpoint"][endpoint].as_u64().unwrap_or(0)
     }
+}
+
+/// The requests made between two [`World::by_endpoint`] snapshots, per
+/// endpoint (non-zero only).
+pub fn requests_between(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 /// The arguments of a test's `sync`: `sync --config <config> --reports

@@ -14,19 +14,6 @@ use crate::harness::*;
 const COMPANIES: usize = 120;
 const ONE_SCROLL: u64 = COMPANIES.div_ceil(50) as u64 + 1;
 
-/// Requests per endpoint (`/__sim/stats` `by_endpoint`).
-async fn by_endpoint(world: &World) -> BTreeMap<String, u64> {
-    let stats = world.sim_get("stats").await;
-    stats["by_endpoint"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// A sync of every default report; returns its `--summary-json`.
 async fn sync(world: &World, name: &str) -> Value {
     let summary = world.dir.path().join(format!("{name}.json"));
@@ -73,7 +60,7 @@ async fn a_sync_with_nothing_changed_makes_at_most_one_request_per_report() {
     // contact; companies: company; conversations: conversation), and
     // `data_attributes` lists all three models: one list without `model`
     // (contact and company, 2.16) and the conversation one, each read once.
-    let after_first = by_endpoint(&world).await;
+    let after_first = world.by_endpoint().await;
     assert_eq!(
         after_first.get("GET /data_attributes"),
         Some(&1),
@@ -96,9 +83,9 @@ async fn a_sync_with_nothing_changed_makes_at_most_one_request_per_report() {
         assert!(first[report].1 > 0, "{report} wrote rows: {first:?}");
     }
 
-    let before = by_endpoint(&world).await;
+    let before = world.by_endpoint().await;
     let summary = sync(&world, "second").await;
-    let after = by_endpoint(&world).await;
+    let after = world.by_endpoint().await;
     let made: BTreeMap<String, u64> = after
         .iter()
         .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
@@ -235,12 +222,12 @@ async fn data_attributes_on_2_11_read_one_list_for_every_model() {
     assert_ok(&world.sync(&args).await);
     // 2.11 lists conversation attributes without `model` too: one request
     // (no /conversations/attributes, no list per model).
-    let made = by_endpoint(&world).await;
+    let made = world.by_endpoint().await;
     assert_eq!(made.get("GET /data_attributes"), Some(&1), "{made:?}");
     assert_eq!(made.get("GET /conversations/attributes"), None, "{made:?}");
     // Nothing changed: the same one request, nothing written.
     assert_ok(&world.sync(&args).await);
-    let made = by_endpoint(&world).await;
+    let made = world.by_endpoint().await;
     assert_eq!(made.get("GET /data_attributes"), Some(&2), "{made:?}");
     assert_eq!(run_dirs(&world.output(), "data_attributes").len(), 1);
     // Its rows: the three lists per model (what was read before).

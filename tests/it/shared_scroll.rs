@@ -14,28 +14,6 @@ use crate::scroll::{company_truth, exported_pairs};
 const COMPANIES: usize = 500;
 const ONE_PASS: u64 = COMPANIES as u64 / 50 + 1;
 
-/// Requests per endpoint (`/__sim/stats` `by_endpoint`).
-async fn by_endpoint(world: &World) -> BTreeMap<String, u64> {
-    let stats = world.sim_get("stats").await;
-    stats["by_endpoint"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The requests made between two snapshots, per endpoint (non-zero only).
-fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_three_company_reports_share_one_scroll_per_run() {
     let world = World::start(SimConfig {
@@ -49,10 +27,10 @@ async fn the_three_company_reports_share_one_scroll_per_run() {
     .await;
     let reports = ["--reports", "companies,company_tags,company_segments"];
 
-    let before = by_endpoint(&world).await;
+    let before = world.by_endpoint().await;
     let out = world.sync(&reports).await;
     assert_ok(&out);
-    let first = delta(&before, &by_endpoint(&world).await);
+    let first = requests_between(&before, &world.by_endpoint().await);
     assert_eq!(
         first.get("GET /companies/scroll").copied(),
         Some(ONE_PASS),
@@ -79,10 +57,10 @@ async fn the_three_company_reports_share_one_scroll_per_run() {
 
     // Nothing changed: one scroll pass, no company's segments (no company
     // changed), and no custom attribute declarations (no rows to write).
-    let before = by_endpoint(&world).await;
+    let before = world.by_endpoint().await;
     let out = world.sync(&reports).await;
     assert_ok(&out);
-    let second = delta(&before, &by_endpoint(&world).await);
+    let second = requests_between(&before, &world.by_endpoint().await);
     let expected: BTreeMap<String, u64> = [("GET /companies/scroll".to_string(), ONE_PASS)].into();
     assert_eq!(second, expected, "a sync with nothing changed");
     let text = stdout(&out);

@@ -31,27 +31,6 @@ fn world_config() -> intercom_export::simulator::SimConfig {
     }
 }
 
-/// Requests per endpoint (`/__sim/stats` `by_endpoint`).
-async fn by_endpoint(world: &World) -> BTreeMap<String, u64> {
-    world.sim_get("stats").await["by_endpoint"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Requests made since `before`, per endpoint.
-fn since(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
-    after
-        .iter()
-        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect()
-}
-
 /// A sync of [`REPORTS`] without lookback (the second reads exactly what
 /// changed since the first); returns `report → requests` of its summary
 /// and the requests the simulator served during it.
@@ -59,7 +38,7 @@ async fn sync(world: &World, name: &str) -> (BTreeMap<String, u64>, BTreeMap<Str
     let config = world.dir.path().join("no-lookback.toml");
     std::fs::write(&config, "lookback_secs = 0\n").expect("config");
     let summary = world.dir.path().join(format!("{name}.json"));
-    let before = by_endpoint(world).await;
+    let before = world.by_endpoint().await;
     let out = world
         .sync(&[
             "--config",
@@ -71,7 +50,7 @@ async fn sync(world: &World, name: &str) -> (BTreeMap<String, u64>, BTreeMap<Str
         ])
         .await;
     assert_ok(&out);
-    let made = since(&before, &by_endpoint(world).await);
+    let made = requests_between(&before, &world.by_endpoint().await);
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary"))
         .expect("summary is JSON");
     let per_report: BTreeMap<String, u64> = summary["reports"]
