@@ -20,10 +20,10 @@
 //! ([`plan_shared_windows`]):
 //!
 //! - a fan-out that makes a request per parent wants at least
-//!   [`FANOUT_MIN_WINDOWS`] windows, a checkpoint each (a crash redoes at
+//!   [`FANOUT_MIN_WINDOWS`](crate::extract::fanout::FANOUT_MIN_WINDOWS) windows, a checkpoint each (a crash redoes at
 //!   most about one of them); a mapping table wants fewer
 //!   ([`ChildRequests::min_windows`]), so the most is
-//!   [`FANOUT_MIN_WINDOWS`];
+//!   [`FANOUT_MIN_WINDOWS`](crate::extract::fanout::FANOUT_MIN_WINDOWS);
 //! - the plain search wants windows of about [`PARALLEL_WINDOW_PAGES`]
 //!   pages, enough of them to keep `concurrency` readers busy twice over;
 //! - a first sync (`lo` = 0) plans from the oldest record
@@ -41,7 +41,7 @@
 //! Day-granular searches (contacts) keep their per-sink plan in
 //! [`crate::extract::search::read_search`].
 
-use crate::extract::fanout::{ChildRequests, FANOUT_MIN_WINDOWS};
+use crate::extract::fanout::ChildRequests;
 use crate::extract::search::{Granularity, Reader, WINDOW_PAGE_BUDGET};
 use crate::extract::shared_search::SHARED_PATHS;
 use crate::extract::window::{DAY, Window, plan_windows_to};

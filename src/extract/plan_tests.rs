@@ -2,7 +2,7 @@
 //! of reader what it needs, and depends on the search only.
 
 use super::*;
-use crate::extract::fanout::FEW_CHILDREN_PAGES_PER_WINDOW;
+use crate::extract::fanout::{FANOUT_MIN_WINDOWS, FEW_CHILDREN_PAGES_PER_WINDOW};
 
 /// The windows tile `(lo, hi]`: the first starts at `lo`, each starts where
 /// the one before ends, the last ends at `hi`, none is empty.

@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 
 use crate::columns::{by_id_key, check_run};
 use crate::harness::*;
+use crate::lifecycle::{
+    ticket_contact_key, ticket_contacts_truth, ticket_part_key, ticket_parts_truth,
+};
 use crate::shared_reads::{Seen, check_readers};
 
 const DAY: i64 = 86_400;
@@ -195,38 +198,37 @@ async fn the_reports_of_a_sync_share_one_conversation_search() {
     }
 }
 
-/// `POST /conversations/search` requests of a first sync of `reports`, in
-/// a world of its own with 1,000 conversations (seven pages of 150).
-async fn first_sync_searches(reports: &str) -> (World, u64) {
-    let world = World::start(intercom_export::simulator::SimConfig {
+/// A world with 1,000 conversations (seven pages of 150) and 400 tickets
+/// (three pages).
+fn first_sync_world() -> intercom_export::simulator::SimConfig {
+    intercom_export::simulator::SimConfig {
         conversations: 1000,
+        tickets: 400,
         ..world_config()
-    })
-    .await;
+    }
+}
+
+/// `endpoint` requests of a first sync of `reports`, in a world of its own
+/// ([`first_sync_world`]).
+async fn first_sync_searches(reports: &str, endpoint: &str) -> (World, u64) {
+    let world = World::start(first_sync_world()).await;
     assert_ok(&world.sync(&["--reports", reports]).await);
-    let searches = world.requests_to("POST /conversations/search").await;
+    let searches = world.requests_to(endpoint).await;
     (world, searches)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_first_sync_shares_the_search_pages_its_reports_plan_alike() {
-    // Alone: the plain search, a fan-out that reads each conversation
-    // (windows for a checkpoint each), a mapping table (fewer windows).
-    let (_, plain) = first_sync_searches("conversations").await;
-    let (_, each) = first_sync_searches("conversation_parts").await;
-    let (_, few) = first_sync_searches("conversation_tags").await;
-    assert!(plain > 1 && each > plain && few > 1, "{plain} {each} {few}");
-    // The three readers of each conversation plan the same windows: one
-    // report's search pages for the three (each read its own before).
-    let (_, trio) =
-        first_sync_searches("conversation_parts,lifecycle_events,part_attachments").await;
-    assert_eq!(trio, each, "the three readers share every search page");
-    // All six: the plans differ (the fan-outs' windows are not re-planned),
-    // the probe (and the fan-outs' oldest-record request) is shared.
-    let (world, all) = first_sync_searches(REPORTS).await;
-    assert!(
-        all <= plain + each + few - 2,
-        "{all} searches for the six; alone {plain}, {each}, {few}"
+async fn a_first_sync_of_the_six_conversation_readers_sends_the_searches_of_one() {
+    const SEARCH: &str = "POST /conversations/search";
+    // `conversations` alone: its windows over the seven pages.
+    let (_, alone) = first_sync_searches("conversations", SEARCH).await;
+    assert!(alone > 7, "{alone}: the probe did not hold everything");
+    // The six together (a plain search, three fan-outs with a request per
+    // conversation, two mapping tables): one plan, every page once.
+    let (world, all) = first_sync_searches(REPORTS, SEARCH).await;
+    assert_eq!(
+        all, alone,
+        "the six readers send the searches of `conversations` alone"
     );
     check_readers(&world, 0, &Seen::default()).await;
     let conversations = world.truth("conversations").await;
@@ -234,9 +236,60 @@ async fn a_first_sync_shares_the_search_pages_its_reports_plan_alike() {
         &world,
         "conversations",
         0,
-        conversations,
+        conversations.clone(),
         None,
         by_id_key,
+        false,
+    )
+    .await;
+    for (report, pointer, item) in [
+        ("conversation_tags", "/tags/tags", "tag_id"),
+        ("conversation_contacts", "/contacts/contacts", "contact_id"),
+    ] {
+        let want = truth_pairs(&conversations, pointer);
+        assert_eq!(exported_pairs(&world, report, 0, item), want, "{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_of_the_three_ticket_readers_sends_the_searches_of_one() {
+    const SEARCH: &str = "POST /tickets/search";
+    let (_, alone) = first_sync_searches("tickets", SEARCH).await;
+    assert!(alone > 3, "{alone}: the probe did not hold everything");
+    let (world, all) =
+        first_sync_searches("tickets,ticket_parts,ticket_contacts", SEARCH).await;
+    assert_eq!(
+        all, alone,
+        "the three readers send the searches of `tickets` alone"
+    );
+    check_run(
+        &world,
+        "tickets",
+        0,
+        world.truth("tickets").await,
+        None,
+        by_id_key,
+        false,
+    )
+    .await;
+    check_run(
+        &world,
+        "ticket_parts",
+        0,
+        ticket_parts_truth(&world).await,
+        None,
+        ticket_part_key,
+        false,
+    )
+    .await;
+    let (contacts, _) = ticket_contacts_truth(&world, &BTreeSet::new()).await;
+    check_run(
+        &world,
+        "ticket_contacts",
+        0,
+        contacts,
+        None,
+        ticket_contact_key,
         false,
     )
     .await;
