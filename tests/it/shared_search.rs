@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::columns::{by_id_key, check_run};
+use crate::columns::{by_id_key, check_run, conversation_parts_truth};
 use crate::harness::*;
 use crate::lifecycle::{
     ticket_contact_key, ticket_contacts_truth, ticket_part_key, ticket_parts_truth,
@@ -290,6 +290,77 @@ async fn a_first_sync_of_the_three_ticket_readers_sends_the_searches_of_one() {
         contacts,
         None,
         ticket_contact_key,
+        false,
+    )
+    .await;
+}
+
+/// A first sync of `reports` in a world of 3,000 conversations (about
+/// 2 KB each in a search answer: 6 MB of search pages, past the 4 MiB the
+/// run keeps in memory), with the exporter's `TMPDIR` in a directory of the
+/// test's; returns the world, its conversation searches and that directory.
+async fn large_first_sync(reports: &str) -> (World, u64, tempfile::TempDir) {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        conversations: 3000,
+        parts: 2,
+        ..world_config()
+    })
+    .await;
+    let tmp = tempfile::tempdir().expect("TMPDIR");
+    let args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+        "--reports",
+        reports,
+    ]
+    .map(String::from)
+    .to_vec();
+    let tmpdir = tmp.path().display().to_string();
+    let out = run_cli(
+        &args,
+        &[("INTERCOM_ACCESS_TOKEN", "test-token"), ("TMPDIR", &tmpdir)],
+    )
+    .await;
+    assert_ok(&out);
+    let searches = world.requests_to("POST /conversations/search").await;
+    (world, searches, tmp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_past_the_memory_budget_are_still_read_once_and_their_file_goes() {
+    let (_, alone, _) = large_first_sync("conversations").await;
+    // The plain search runs ahead; `conversation_parts` reads each
+    // conversation between its pages, long after the plain search's pages
+    // left memory: it reads them back from the run's file.
+    let (world, both, tmp) = large_first_sync("conversations,conversation_parts").await;
+    assert_eq!(both, alone, "every search page read once");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("TMPDIR")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    check_run(
+        &world,
+        "conversations",
+        0,
+        world.truth("conversations").await,
+        None,
+        by_id_key,
+        false,
+    )
+    .await;
+    check_run(
+        &world,
+        "conversation_parts",
+        0,
+        conversation_parts_truth(&world).await,
+        None,
+        by_id_key,
         false,
     )
     .await;
