@@ -2,14 +2,19 @@
 //! conversation and ticket searches (`POST /conversations/search`,
 //! `POST /tickets/search`) that `conversations`, `conversation_parts`, the
 //! conversation mapping tables, `lifecycle_events`, `part_attachments`,
-//! `tickets`, `ticket_parts` and `ticket_contacts` each read.
+//! `tickets`, `ticket_parts` and `ticket_contacts` each read, and the
+//! contact search (`POST /contacts/search`) of the reports that read users
+//! (`users`, `events`, the contact mapping tables, `contact_segments`,
+//! `notes_by_user`), within a smaller bound ([`MEMORY_ONLY_PATHS`]).
 //!
 //! Each of those reports searches from its own cursor, and reports of a
 //! run run side by side (`pipeline::side`). After a sync, their cursors
 //! stand at the same record, so the next sync's reports build the same
 //! request bodies (the same `updated_at` bounds, page size and sort: see
 //! [`crate::extract::search`]): an hourly sync with one window sent the
-//! same probe page once per report. The store keys an answer by the
+//! same probe page once per report. A first sync (or a catch-up) of a
+//! conversation or ticket search plans the same windows for every reader
+//! ([`crate::extract::plan`]), so its pages are the same requests too. The store keys an answer by the
 //! workspace's client ([`IntercomClient::workspace_key`]), the path and
 //! the exact request body (query, pagination and sort, as JSON text):
 //!
@@ -40,8 +45,12 @@
 //! - **failures**: an error answer is not kept: each report asking meets
 //!   it with a request of its own, under its own retries and degradation
 //!   (smaller pages, split windows), as before.
-//! - Other searches (contacts) are not kept ([`SHARED_PATHS`]): each ask is
-//!   a request of its own.
+//! - **contacts in memory only**: contact pages are kept within
+//!   [`MEMORY_ONLY_BYTES`] (inside [`BUDGET_BYTES`]) and never on disk
+//!   ([`MEMORY_ONLY_PATHS`]); the contact readers of a sync ask for the
+//!   same pages close together, while the largest runs (`users` and
+//!   `leads`) share nothing. Other paths are not kept ([`SHARED_PATHS`]):
+//!   each ask is a request of its own.
 //!
 //! One store per run, in [`super::ExtractOptions::searches`], cloned into
 //! every export; a new run (the next `sync` of `schedule`) starts empty.
@@ -65,10 +74,22 @@ pub const BUDGET_BYTES: usize = 4 * 1024 * 1024;
 pub const DISK_BUDGET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 /// The search paths whose pages are shared: the ones several reports of a
-/// run read with the same bodies. (Contact searches are read by reports
-/// with different filters, `users` and `leads`, in the largest runs: kept
-/// pages would only cost memory there.)
-pub const SHARED_PATHS: &[&str] = &["conversations/search", "tickets/search"];
+/// run read with the same bodies.
+pub const SHARED_PATHS: &[&str] = &["conversations/search", "tickets/search", "contacts/search"];
+
+/// Shared paths whose pages are kept within [`MEMORY_ONLY_BYTES`] in
+/// memory and never on disk: contact searches. The contact readers of a
+/// user (`users`, `events`, `contact_tags`, `contact_companies`,
+/// `contact_segments`, `notes_by_user`) ask for the same probe and, the
+/// fan-outs among themselves, the same window pages, close together in
+/// time; the largest runs read contacts with different filters (`users`
+/// and `leads` of 1,000,000 contacts: 3 GB of pages no other report asks
+/// for), where a larger share would only cost memory and disk.
+pub const MEMORY_ONLY_PATHS: &[&str] = &["contacts/search"];
+
+/// Bytes of pages of a [`MEMORY_ONLY_PATHS`] path kept at most (within
+/// [`BUDGET_BYTES`]): two or three contact pages of 150.
+pub const MEMORY_ONLY_BYTES: usize = 1024 * 1024;
 
 /// A search answer as the server sent it, shared by the reports reading it.
 pub type SharedPage = Arc<Box<RawValue>>;
@@ -114,6 +135,53 @@ struct Entry {
     /// Where the answer is in the run's file once it left memory (offset,
     /// length); `cell` is then empty and unused.
     on_disk: Option<(u64, usize)>,
+}
+
+impl Inner {
+    /// Bytes in memory of `path`'s pages.
+    fn path_bytes(&self, path: &str) -> usize {
+        self.entries
+            .iter()
+            .filter(|(k, _)| k.1 == path)
+            .map(|(_, e)| e.bytes)
+            .sum()
+    }
+
+    /// The least recently used answer in memory other than `keep`'s (of
+    /// `path` only, when given).
+    fn least_recent(&self, keep: &Key, path: Option<&str>) -> Option<Key> {
+        self.entries
+            .iter()
+            .filter(|(k, e)| e.bytes > 0 && *k != keep && path.is_none_or(|p| k.1 == p))
+            .min_by_key(|(_, e)| e.used)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Move `key`'s answer out of memory: to disk (unless its path is
+    /// kept in memory only or the disk does not take it), else dropped.
+    fn drop_from_memory(&mut self, key: &Key) {
+        let memory_only = MEMORY_ONLY_PATHS.contains(&key.1);
+        let Some(entry) = self.entries.get_mut(key) else {
+            return;
+        };
+        self.bytes -= entry.bytes;
+        entry.bytes = 0;
+        let disk = &mut self.disk;
+        let written = entry.cell.get().filter(|_| !memory_only).and_then(|page| {
+            let text = page.get().as_bytes();
+            disk.write(text).map(|offset| (offset, text.len()))
+        });
+        match written {
+            Some(at) => {
+                entry.on_disk = Some(at);
+                // The memory goes (readers holding the page keep theirs).
+                entry.cell = Arc::new(OnceCell::new());
+            }
+            None => {
+                self.entries.remove(key);
+            }
+        }
+    }
 }
 
 /// What the store has for a key.
@@ -273,33 +341,21 @@ impl SharedSearch {
         }
         entry.bytes = bytes;
         inner.bytes += bytes;
+        let path = key.1;
+        if MEMORY_ONLY_PATHS.contains(&path) {
+            // Contact pages: within `MEMORY_ONLY_BYTES`, dropped past it.
+            while inner.path_bytes(path) > MEMORY_ONLY_BYTES {
+                let Some(oldest) = inner.least_recent(key, Some(path)) else {
+                    break;
+                };
+                inner.drop_from_memory(&oldest);
+            }
+        }
         while inner.bytes > self.budget {
-            let oldest = inner
-                .entries
-                .iter()
-                .filter(|(k, e)| e.bytes > 0 && *k != key)
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone());
-            let Some(oldest) = oldest else { break };
-            let Some(entry) = inner.entries.get_mut(&oldest) else {
+            let Some(oldest) = inner.least_recent(key, None) else {
                 break;
             };
-            inner.bytes -= entry.bytes;
-            entry.bytes = 0;
-            let written = entry.cell.get().and_then(|page| {
-                let text = page.get().as_bytes();
-                inner.disk.write(text).map(|offset| (offset, text.len()))
-            });
-            match written {
-                Some(at) => {
-                    entry.on_disk = Some(at);
-                    // The memory goes (readers holding the page keep theirs).
-                    entry.cell = Arc::new(OnceCell::new());
-                }
-                None => {
-                    inner.entries.remove(&oldest);
-                }
-            }
+            inner.drop_from_memory(&oldest);
         }
     }
 

@@ -242,3 +242,40 @@ async fn past_the_disk_budget_a_page_leaving_memory_is_dropped_and_asked_again()
     assert!(c.get().contains("c again"));
     assert_eq!(calls.load(Ordering::SeqCst), 5, "c asked again");
 }
+
+#[tokio::test]
+async fn contact_pages_stay_within_their_memory_bound_and_never_go_to_disk() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SharedSearch::with_budgets(BUDGET_BYTES, 1 << 30, Some(dir.path().to_path_buf()));
+    let calls = AtomicU64::new(0);
+    let contact = |body: &str| (1, "contacts/search", body.to_string());
+    let size = 400 * 1024;
+    for body in ["a", "b", "c", "d", "e"] {
+        ask(&store, contact(body), &calls, page(body, size))
+            .await
+            .expect("kept");
+        assert!(store.kept_bytes() <= MEMORY_ONLY_BYTES, "{}", store.kept_bytes());
+    }
+    assert_eq!(store.kept_bytes(), 2 * size, "the two newest");
+    assert_eq!(store.disk_bytes(), 0);
+    assert!(files_in(dir.path()).is_empty(), "no file for contact pages");
+    // The newest are shared, the older ones asked again.
+    for body in ["d", "e"] {
+        ask(&store, contact(body), &calls, page("again", size))
+            .await
+            .expect("kept");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    let a = ask(&store, contact("a"), &calls, page("a again", size))
+        .await
+        .expect("a");
+    assert!(a.get().contains("a again"));
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    // Conversation pages beside them still have the rest of the budget.
+    for body in ["x", "y", "z"] {
+        ask(&store, key(body), &calls, page(body, size))
+            .await
+            .expect("kept");
+    }
+    assert_eq!(store.kept_bytes(), 5 * size);
+}

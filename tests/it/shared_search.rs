@@ -38,6 +38,15 @@ fn world_config() -> intercom_export::simulator::SimConfig {
 /// changed since the first); returns `report → requests` of its summary
 /// and the requests the simulator served during it.
 async fn sync(world: &World, name: &str) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    sync_reports(world, name, REPORTS).await
+}
+
+/// [`sync`] of `reports`.
+async fn sync_reports(
+    world: &World,
+    name: &str,
+    reports: &str,
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let config = world.dir.path().join("no-lookback.toml");
     std::fs::write(&config, "lookback_secs = 0\n").expect("config");
     let summary = world.dir.path().join(format!("{name}.json"));
@@ -47,7 +56,7 @@ async fn sync(world: &World, name: &str) -> (BTreeMap<String, u64>, BTreeMap<Str
             "--config",
             &config.display().to_string(),
             "--reports",
-            REPORTS,
+            reports,
             "--summary-json",
             &summary.display().to_string(),
         ])
@@ -364,4 +373,37 @@ async fn pages_past_the_memory_budget_are_still_read_once_and_their_file_goes() 
         false,
     )
     .await;
+}
+
+/// The reports that read the contact search of users.
+const USER_READERS: &str =
+    "users,events,contact_tags,contact_companies,contact_segments,notes_by_user";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_readers_of_a_sync_share_the_contact_search() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 400,
+        ..world_config()
+    })
+    .await;
+    let (first, made) = sync_reports(&world, "first", USER_READERS).await;
+    let contacts = world.truth("contacts").await;
+    let users: Vec<Value> = contacts
+        .iter()
+        .filter(|c| c["role"] == "user")
+        .cloned()
+        .collect();
+    assert!(users.len() > 150, "more users than a page: {}", users.len());
+    check_run(&world, "users", 0, users, Some("contact"), by_id_key, false).await;
+    assert!(made.contains_key("POST /contacts/search"), "{made:?} {first:?}");
+    // Nothing changed: each of the six asks for its probe page, the same
+    // body for the reports whose cursors stand at the same contact (each
+    // sent its own before: six).
+    let (second, made) = sync_reports(&world, "second", USER_READERS).await;
+    let readers = USER_READERS.split(',').count() as u64;
+    let searches = made.get("POST /contacts/search").copied().unwrap_or(0);
+    assert!(
+        searches >= 1 && searches * 2 <= readers,
+        "{searches} contact searches for {readers} readers: {made:?} {second:?}"
+    );
 }
