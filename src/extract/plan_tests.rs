@@ -43,13 +43,7 @@ fn a_first_sync_is_cut_from_the_oldest_record_and_tiles_the_whole_range() {
 
 #[test]
 fn every_kind_of_reader_gets_at_least_the_windows_it_plans_alone() {
-    for (total, concurrency) in [
-        (1_000, 8),
-        (1_000, 1),
-        (20_000, 8),
-        (20_000, 64),
-        (151, 8),
-    ] {
+    for (total, concurrency) in [(1_000, 8), (1_000, 1), (20_000, 8), (20_000, 64), (151, 8)] {
         let start = NOW - 700 * DAY;
         let plan = plan_shared_windows(first_sync(total, concurrency), start);
         assert_tiles(&plan.windows, 0, NOW);
@@ -181,11 +175,9 @@ async fn a_plain_search_and_a_fan_outs_parents_read_the_same_pages() {
             .unwrap_or(0)
     };
     let plain = Collect::new(false);
-    crate::extract::search::extract_with_lookback(
-        &client, &spec, &options, 0, None, &plain, None,
-    )
-    .await
-    .expect("plain search");
+    crate::extract::search::extract_with_lookback(&client, &spec, &options, 0, None, &plain, None)
+        .await
+        .expect("plain search");
     let alone = searches();
     assert!(alone > 30, "{alone} searches: windows over 30 pages");
     let parents = Collect::new(true);

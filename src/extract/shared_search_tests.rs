@@ -215,7 +215,11 @@ async fn pages_past_the_memory_budget_are_read_back_from_disk_not_asked_again() 
     drop(store);
     assert_eq!(files_in(dir.path()).len(), 1, "a clone still holds it");
     drop(clone);
-    assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
 }
 
 #[tokio::test]
@@ -254,7 +258,11 @@ async fn contact_pages_stay_within_their_memory_bound_and_never_go_to_disk() {
         ask(&store, contact(body), &calls, page(body, size))
             .await
             .expect("kept");
-        assert!(store.kept_bytes() <= MEMORY_ONLY_BYTES, "{}", store.kept_bytes());
+        assert!(
+            store.kept_bytes() <= MEMORY_ONLY_BYTES,
+            "{}",
+            store.kept_bytes()
+        );
     }
     assert_eq!(store.kept_bytes(), 2 * size, "the two newest");
     assert_eq!(store.disk_bytes(), 0);

@@ -265,8 +265,7 @@ async fn a_first_sync_of_the_three_ticket_readers_sends_the_searches_of_one() {
     const SEARCH: &str = "POST /tickets/search";
     let (_, alone) = first_sync_searches("tickets", SEARCH).await;
     assert!(alone > 3, "{alone}: the probe did not hold everything");
-    let (world, all) =
-        first_sync_searches("tickets,ticket_parts,ticket_contacts", SEARCH).await;
+    let (world, all) = first_sync_searches("tickets,ticket_parts,ticket_contacts", SEARCH).await;
     assert_eq!(
         all, alone,
         "the three readers send the searches of `tickets` alone"
@@ -395,7 +394,10 @@ async fn the_user_readers_of_a_sync_share_the_contact_search() {
         .collect();
     assert!(users.len() > 150, "more users than a page: {}", users.len());
     check_run(&world, "users", 0, users, Some("contact"), by_id_key, false).await;
-    assert!(made.contains_key("POST /contacts/search"), "{made:?} {first:?}");
+    assert!(
+        made.contains_key("POST /contacts/search"),
+        "{made:?} {first:?}"
+    );
     // Nothing changed: each of the six asks for its probe page, the same
     // body for the reports whose cursors stand at the same contact (each
     // sent its own before: six).
