@@ -47,6 +47,35 @@ use crate::extract::shared_search::SHARED_PATHS;
 use crate::extract::window::{DAY, Window, plan_windows_to};
 use crate::extract::windows_parallel::PARALLEL_WINDOW_PAGES;
 
+/// The reports of each search [`shared_plan`] plans for (report names):
+/// when two or more of them run together, they plan alike; a report that
+/// reads the search alone in its run keeps its own plan (the plain search's
+/// windows of about [`PARALLEL_WINDOW_PAGES`] pages, a mapping table's
+/// fewer, as before), so it does not pay for windows no other reader needs.
+pub const READERS: &[(&str, &[&str])] = &[
+    (
+        "conversations/search",
+        &[
+            "conversations",
+            "conversation_parts",
+            "conversation_tags",
+            "conversation_contacts",
+            "lifecycle_events",
+            "part_attachments",
+        ],
+    ),
+    (
+        "tickets/search",
+        &[
+            "tickets",
+            "ticket_parts",
+            "ticket_contacts",
+            "lifecycle_events",
+            "part_attachments",
+        ],
+    ),
+];
+
 /// The windows of a read over several pages and the size past which a
 /// window is split when read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,8 +157,9 @@ pub fn plan_shared_windows(probed: Probed, start: i64) -> SearchPlan {
 }
 
 /// The plan of `reader`'s search when it is a shared one
-/// ([`SHARED_PATHS`], second-granular; `None` otherwise: the caller plans
-/// per sink): on a first sync (`lo` = 0), one one-record request for the
+/// ([`SHARED_PATHS`], second-granular) that two or more reports of the run
+/// read ([`READERS`], [`crate::extract::shared_search::SharedSearch::plans_alike`];
+/// `None` otherwise: the caller plans per sink): on a first sync (`lo` = 0), one one-record request for the
 /// oldest record first (the same body for every reader, so sent once a
 /// run). `everything_hi` is the range's upper bound, `newest` the probe's
 /// newest `updated_at`.
@@ -143,7 +173,10 @@ pub(crate) async fn shared_plan(
     concurrency: usize,
 ) -> Option<SearchPlan> {
     let spec = reader.spec;
-    if spec.granularity != Granularity::Second || !SHARED_PATHS.contains(&spec.path) {
+    if spec.granularity != Granularity::Second
+        || !SHARED_PATHS.contains(&spec.path)
+        || !reader.searches.plans_alike(spec.path)
+    {
         return None;
     }
     let start = if lo == 0 {

@@ -102,6 +102,10 @@ type Key = (usize, &'static str, String);
 pub struct SharedSearch {
     inner: Arc<Mutex<Inner>>,
     budget: usize,
+    /// The shared paths that two or more reports of the run read, which
+    /// plan their windows alike ([`crate::extract::plan`]); `None`: the
+    /// run's reports are not known (tests, the tap), every shared path.
+    alike: Option<Arc<Vec<&'static str>>>,
 }
 
 impl Default for SharedSearch {
@@ -214,7 +218,30 @@ impl SharedSearch {
                 disk: Disk::new(disk, dir),
             })),
             budget: memory,
+            alike: None,
         }
+    }
+
+    /// The store of a run of `reports` (report names): as
+    /// [`SharedSearch::default`], and the searches two or more of them
+    /// read plan their windows alike ([`crate::extract::plan::READERS`]).
+    pub fn for_run<'a>(reports: impl IntoIterator<Item = &'a str>) -> SharedSearch {
+        let reports: Vec<&str> = reports.into_iter().collect();
+        let alike = crate::extract::plan::READERS
+            .iter()
+            .filter(|(_, readers)| readers.iter().filter(|r| reports.contains(r)).count() >= 2)
+            .map(|(path, _)| *path)
+            .collect();
+        SharedSearch {
+            alike: Some(Arc::new(alike)),
+            ..SharedSearch::default()
+        }
+    }
+
+    /// Do the readers of `path` in this run plan their windows alike (two
+    /// or more of them, or the run's reports not known)?
+    pub fn plans_alike(&self, path: &str) -> bool {
+        self.alike.as_ref().is_none_or(|a| a.contains(&path))
     }
 
     /// Bytes of the pages kept in memory now.

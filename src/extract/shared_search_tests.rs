@@ -287,3 +287,21 @@ async fn contact_pages_stay_within_their_memory_bound_and_never_go_to_disk() {
     }
     assert_eq!(store.kept_bytes(), 5 * size);
 }
+
+#[test]
+fn a_search_two_reports_of_the_run_read_is_planned_alike_one_alone_is_not() {
+    let conversations = "conversations/search";
+    let tickets = "tickets/search";
+    let alone = SharedSearch::for_run(["conversations", "users"]);
+    assert!(!alone.plans_alike(conversations));
+    assert!(!alone.plans_alike(tickets));
+    let two = SharedSearch::for_run(["conversations", "conversation_tags"]);
+    assert!(two.plans_alike(conversations));
+    assert!(!two.plans_alike(tickets));
+    // `lifecycle_events` reads both searches.
+    let both = SharedSearch::for_run(["tickets", "lifecycle_events"]);
+    assert!(both.plans_alike(tickets));
+    assert!(!both.plans_alike(conversations));
+    // Reports not known (tests, the tap): every shared search.
+    assert!(SharedSearch::default().plans_alike(conversations));
+}
