@@ -10,7 +10,7 @@
 //! ([`crate::extract::shared_search`]), but only when their requests are the
 //! same: the same windows, page size and sort. So a read over several
 //! pages (a first sync, a catch-up) of a shared search plans its windows
-//! from the search alone ([`shared_plan`]): the path and filter, the lower
+//! from the search alone (`shared_plan`): the path and filter, the lower
 //! bound `lo` (the cursor), the probe's `total_count` and newest record, the
 //! oldest record (one request, shared too) and the page size and
 //! `concurrency` settings (the same for every report of a run), never from
@@ -27,7 +27,7 @@
 //! - the plain search wants windows of about [`PARALLEL_WINDOW_PAGES`]
 //!   pages, enough of them to keep `concurrency` readers busy twice over;
 //! - a first sync (`lo` = 0) plans from the oldest record
-//!   ([`crate::extract::fanout::plan_start`]), with `(lo, start]` first as a
+//!   (`fanout::plan_start`), with `(lo, start]` first as a
 //!   window of its own (empty unless the server ignored the sort).
 //!
 //! So every reader of a first sync reads the same windows (a fan-out's as
@@ -39,7 +39,7 @@
 //! the same halves); splits after failures may differ per reader.
 //!
 //! Day-granular searches (contacts) keep their per-sink plan in
-//! [`crate::extract::search::read_search`].
+//! `search::read_search`.
 
 use crate::extract::fanout::ChildRequests;
 use crate::extract::search::{Granularity, Reader, WINDOW_PAGE_BUDGET};
@@ -47,7 +47,7 @@ use crate::extract::shared_search::SHARED_PATHS;
 use crate::extract::window::{DAY, Window, plan_windows_to};
 use crate::extract::windows_parallel::PARALLEL_WINDOW_PAGES;
 
-/// The reports of each search [`shared_plan`] plans for (report names):
+/// The reports of each search `shared_plan` plans for (report names):
 /// when two or more of them run together, they plan alike; a report that
 /// reads the search alone in its run keeps its own plan (the plain search's
 /// windows of about [`PARALLEL_WINDOW_PAGES`] pages, a mapping table's
