@@ -9,8 +9,9 @@
 //! sends each search page once for all of them
 //! ([`crate::extract::shared_search`]), but only when their requests are the
 //! same: the same windows, page size and sort. So a read over several
-//! pages (a first sync, a catch-up) of a shared search plans its windows
-//! from the search alone (`shared_plan`): the path and filter, the lower
+//! pages (a first sync, a catch-up) of a shared search that two or more
+//! reports of the run read ([`READERS`]) plans its windows from the search
+//! alone (`shared_plan`): the path and filter, the lower
 //! bound `lo` (the cursor), the probe's `total_count` and newest record, the
 //! oldest record (one request, shared too) and the page size and
 //! `concurrency` settings (the same for every report of a run), never from
@@ -29,6 +30,9 @@
 //! - a first sync (`lo` = 0) plans from the oldest record
 //!   (`fanout::plan_start`), with `(lo, start]` first as a
 //!   window of its own (empty unless the server ignored the sort).
+//!
+//! A report that reads the search alone in its run keeps its own plan
+//! (fewer windows for the plain search and the mapping tables).
 //!
 //! So every reader of a first sync reads the same windows (a fan-out's as
 //! before; the plain search's and the mapping tables' finer: each window
