@@ -21,10 +21,14 @@
 //! ([`plan_shared_windows`]):
 //!
 //! - a fan-out that makes a request per parent wants at least
-//!   [`FANOUT_MIN_WINDOWS`](crate::extract::fanout::FANOUT_MIN_WINDOWS) windows, a checkpoint each (a crash redoes at
-//!   most about one of them); a mapping table wants fewer
-//!   ([`ChildRequests::min_windows`]), so the most is
-//!   [`FANOUT_MIN_WINDOWS`](crate::extract::fanout::FANOUT_MIN_WINDOWS);
+//!   [`FANOUT_MIN_WINDOWS`](crate::extract::fanout::FANOUT_MIN_WINDOWS)
+//!   windows, a checkpoint each (a crash redoes at most about one of
+//!   them); a mapping table wants fewer ([`ChildRequests::min_windows`]),
+//!   so the most is `FANOUT_MIN_WINDOWS`, but never more windows than the
+//!   search has pages: below 40 pages (6,000 conversations at 150 a page)
+//!   a window is about a page, where a fan-out alone cuts 40 smaller ones
+//!   (a crash of a run of several readers then redoes up to a page of
+//!   children, 150 conversations, instead of a fortieth);
 //! - the plain search wants windows of about [`PARALLEL_WINDOW_PAGES`]
 //!   pages, enough of them to keep `concurrency` readers busy twice over;
 //! - a first sync (`lo` = 0) plans from the oldest record
@@ -35,9 +39,9 @@
 //! (fewer windows for the plain search and the mapping tables).
 //!
 //! So every reader of a first sync reads the same windows (a fan-out's as
-//! before; the plain search's and the mapping tables' finer: each window
-//! costs at most one partly filled page, about 40 search requests more
-//! than a coarser plan on a small workspace, and a checkpoint each). A
+//! alone from 40 pages on, coarser below; the plain search's and the
+//! mapping tables' finer: each window costs at most one partly filled
+//! page, at most twice the pages, and a checkpoint each). A
 //! window over the split size is still split when it is read, on the
 //! first page's `total_count` (the same shared answer for every reader, so
 //! the same halves); splits after failures may differ per reader.
@@ -133,10 +137,13 @@ pub fn plan_shared_windows(probed: Probed, start: i64) -> SearchPlan {
         let rows = WINDOW_PAGE_BUDGET * per_page_rows;
         (rows, rows)
     };
-    // The fan-outs' windows: the most any of them plans at least.
+    // The fan-outs' windows: the most any of them plans at least, but no
+    // more than the pages (a window of less than a page costs every reader
+    // a request more and saves a fan-out less than a page of children).
     let min_windows = ChildRequests::EachParent
         .min_windows(pages)
         .max(ChildRequests::Few.min_windows(pages))
+        .min(pages)
         .max(1);
     let cap = total.div_ceil(min_windows).max(per_page_rows);
     let (window_rows, split_rows) = (window_rows.min(cap), split_rows.min(cap));

@@ -43,19 +43,28 @@ fn a_first_sync_is_cut_from_the_oldest_record_and_tiles_the_whole_range() {
 
 #[test]
 fn every_kind_of_reader_gets_at_least_the_windows_it_plans_alone() {
-    for (total, concurrency) in [(1_000, 8), (1_000, 1), (20_000, 8), (20_000, 64), (151, 8)] {
+    for (total, concurrency) in [
+        (1_000, 8),
+        (1_000, 1),
+        (7_000, 8),
+        (20_000, 8),
+        (20_000, 64),
+        (151, 8),
+    ] {
         let start = NOW - 700 * DAY;
         let plan = plan_shared_windows(first_sync(total, concurrency), start);
         assert_tiles(&plan.windows, 0, NOW);
         let cut = &plan.windows[1..];
         let pages = total.div_ceil(150);
         // A fan-out with a request per parent: a checkpoint each 1/40 at
-        // most; a mapping table: its fewer windows.
+        // most, or each page when there are fewer; a mapping table: its
+        // fewer windows. Never more windows than pages.
         assert!(
-            cut.len() as u64 >= FANOUT_MIN_WINDOWS,
+            cut.len() as u64 >= FANOUT_MIN_WINDOWS.min(pages),
             "{total} {concurrency}: {} windows",
             cut.len()
         );
+        assert!(cut.len() as u64 <= pages.max(1), "{total}: {}", cut.len());
         assert!(cut.len() as u64 >= (pages / FEW_CHILDREN_PAGES_PER_WINDOW).min(40));
         // The plain search: windows of at most PARALLEL_WINDOW_PAGES pages
         // on average, and enough of them to keep its readers busy.
@@ -66,7 +75,8 @@ fn every_kind_of_reader_gets_at_least_the_windows_it_plans_alone() {
         // Split at no more than the plain search's split size (two planned
         // windows' pages) nor a fan-out's share of the total.
         assert!(plan.split_rows <= 2 * PARALLEL_WINDOW_PAGES * 150);
-        assert!(plan.split_rows <= total.div_ceil(FANOUT_MIN_WINDOWS).max(150));
+        let min_windows = FANOUT_MIN_WINDOWS.min(pages).max(1);
+        assert!(plan.split_rows <= total.div_ceil(min_windows).max(150));
         assert!(plan.split_rows >= 150, "a window holds at least a page");
     }
 }
@@ -84,6 +94,16 @@ fn a_catch_up_tiles_from_the_cursor() {
         concurrency: 4,
     };
     let plan = plan_shared_windows(probed, lo);
+    assert_tiles(&plan.windows, lo, NOW);
+    assert_eq!(plan.windows.len(), 20, "a window a page");
+    // 12,000 changes (80 pages): a fortieth each.
+    let plan = plan_shared_windows(
+        Probed {
+            total: 12_000,
+            ..probed
+        },
+        lo,
+    );
     assert_tiles(&plan.windows, lo, NOW);
     assert_eq!(plan.windows.len() as u64, FANOUT_MIN_WINDOWS);
 }
