@@ -30,6 +30,7 @@ pub mod company_scroll;
 pub mod cursor;
 pub mod fanout;
 pub mod list;
+pub mod plan;
 pub mod range;
 pub(crate) mod raw_page;
 pub mod run_lists;

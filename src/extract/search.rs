@@ -262,6 +262,18 @@ pub(crate) async fn read_search(
     // in-memory bound (`fanout::ReadAhead`): checkpoints still follow the
     // completed windows in order, so a crash redoes the children of the
     // windows after the last one and re-reads the parent pages read ahead.
+    // A shared search (conversations, tickets): one plan for every reader,
+    // so the run sends its pages once (`extract::plan`); else per sink below.
+    let shared_plan = crate::extract::plan::shared_plan(
+        &reader,
+        lo,
+        everything.hi,
+        newest,
+        total,
+        per_page,
+        options.concurrency,
+    )
+    .await;
     let min_windows = tx.min_windows(total.div_ceil(u64::from(per_page.max(1))));
     let parents_ahead = tx.parents_ahead(options.concurrency.max(1));
     let parallel = parents_ahead.map_or(options.concurrency.max(1), |a| a.windows.max(1));
@@ -296,7 +308,9 @@ pub(crate) async fn read_search(
     };
     let hi = newest.min(everything.hi);
     let n = total.div_ceil(window_rows).max(min_windows).max(busy);
-    let windows = if min_windows > 1 && lo == 0 {
+    let windows = if let Some(plan) = &shared_plan {
+        plan.windows.clone()
+    } else if min_windows > 1 && lo == 0 {
         // A fan-out's parents from nothing: windows from the oldest parent,
         // and `(lo, start]` first (see `fanout::plan_start`).
         let start = crate::extract::fanout::plan_start(&reader, lo).await;
@@ -323,6 +337,7 @@ pub(crate) async fn read_search(
     } else {
         plan_windows_to(lo, hi, n, g, reader.min_day)
     };
+    let split_rows = shared_plan.map_or(split_rows, |p| p.split_rows);
     let schedule = Schedule {
         parallel,
         ahead_pages: parents_ahead.map_or(ahead_budget(parallel), |a| a.pages),

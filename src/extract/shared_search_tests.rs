@@ -167,3 +167,141 @@ fn a_clients_clones_share_its_workspace_key_another_client_does_not() {
         "same URL, another client"
     );
 }
+
+/// The files in `dir` (the store's named temporary file, if any).
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_past_the_memory_budget_are_read_back_from_disk_not_asked_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Room for two 100-byte pages in memory; ten are kept.
+    let store = SharedSearch::with_budgets(250, 1 << 20, Some(dir.path().to_path_buf()));
+    let calls = AtomicU64::new(0);
+    let bodies: Vec<String> = (0..10).map(|i| format!("body {i}")).collect();
+    for body in &bodies {
+        ask(&store, key(body), &calls, page(body, 100))
+            .await
+            .expect("kept");
+        assert!(store.kept_bytes() <= 250, "{}", store.kept_bytes());
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 10);
+    assert_eq!(store.kept_bytes(), 200, "two in memory");
+    assert_eq!(store.disk_bytes(), 800, "eight on disk");
+    let on_disk = files_in(dir.path());
+    assert_eq!(on_disk.len(), 1, "one file: {on_disk:?}");
+    assert!(on_disk[0].starts_with("intercom-export-searches-"));
+    // Every page again, twice (a page read back stays on disk), oldest
+    // first: each the answer it had, none asked for again, the memory
+    // still within its budget.
+    for _ in 0..2 {
+        for body in &bodies {
+            let got = ask(&store, key(body), &calls, page("asked again", 100))
+                .await
+                .expect("kept");
+            assert!(got.get().contains(&format!("\"{body}\"")), "{}", got.get());
+            assert_eq!(got.get().len(), 100);
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 10, "no page asked twice");
+    assert!(store.kept_bytes() <= 250);
+    assert_eq!(store.disk_bytes(), 800, "nothing written twice");
+    // The run's store goes (every clone): its file with it.
+    let clone = store.clone();
+    drop(store);
+    assert_eq!(files_in(dir.path()).len(), 1, "a clone still holds it");
+    drop(clone);
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
+
+#[tokio::test]
+async fn past_the_disk_budget_a_page_leaving_memory_is_dropped_and_asked_again() {
+    let dir = tempfile::tempdir().expect("dir");
+    // One 100-byte page in memory, two on disk.
+    let store = SharedSearch::with_budgets(150, 200, Some(dir.path().to_path_buf()));
+    let calls = AtomicU64::new(0);
+    for body in ["a", "b", "c", "d"] {
+        ask(&store, key(body), &calls, page(body, 100))
+            .await
+            .expect("kept");
+    }
+    assert_eq!(store.disk_bytes(), 200, "a and b on disk; c dropped");
+    for body in ["a", "b", "d"] {
+        ask(&store, key(body), &calls, page("again", 100))
+            .await
+            .expect("kept");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "a, b, d kept");
+    let c = ask(&store, key("c"), &calls, page("c again", 100))
+        .await
+        .expect("c");
+    assert!(c.get().contains("c again"));
+    assert_eq!(calls.load(Ordering::SeqCst), 5, "c asked again");
+}
+
+#[tokio::test]
+async fn contact_pages_stay_within_their_memory_bound_and_never_go_to_disk() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = SharedSearch::with_budgets(BUDGET_BYTES, 1 << 30, Some(dir.path().to_path_buf()));
+    let calls = AtomicU64::new(0);
+    let contact = |body: &str| (1, "contacts/search", body.to_string());
+    let size = 400 * 1024;
+    for body in ["a", "b", "c", "d", "e"] {
+        ask(&store, contact(body), &calls, page(body, size))
+            .await
+            .expect("kept");
+        assert!(
+            store.kept_bytes() <= MEMORY_ONLY_BYTES,
+            "{}",
+            store.kept_bytes()
+        );
+    }
+    assert_eq!(store.kept_bytes(), 2 * size, "the two newest");
+    assert_eq!(store.disk_bytes(), 0);
+    assert!(files_in(dir.path()).is_empty(), "no file for contact pages");
+    // The newest are shared, the older ones asked again.
+    for body in ["d", "e"] {
+        ask(&store, contact(body), &calls, page("again", size))
+            .await
+            .expect("kept");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+    let a = ask(&store, contact("a"), &calls, page("a again", size))
+        .await
+        .expect("a");
+    assert!(a.get().contains("a again"));
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+    // Conversation pages beside them still have the rest of the budget.
+    for body in ["x", "y", "z"] {
+        ask(&store, key(body), &calls, page(body, size))
+            .await
+            .expect("kept");
+    }
+    assert_eq!(store.kept_bytes(), 5 * size);
+}
+
+#[test]
+fn a_search_two_reports_of_the_run_read_is_planned_alike_one_alone_is_not() {
+    let conversations = "conversations/search";
+    let tickets = "tickets/search";
+    let alone = SharedSearch::for_run(["conversations", "users"]);
+    assert!(!alone.plans_alike(conversations));
+    assert!(!alone.plans_alike(tickets));
+    let two = SharedSearch::for_run(["conversations", "conversation_tags"]);
+    assert!(two.plans_alike(conversations));
+    assert!(!two.plans_alike(tickets));
+    // `lifecycle_events` reads both searches.
+    let both = SharedSearch::for_run(["tickets", "lifecycle_events"]);
+    assert!(both.plans_alike(tickets));
+    assert!(!both.plans_alike(conversations));
+    // Reports not known (tests, the tap): every shared search.
+    assert!(SharedSearch::default().plans_alike(conversations));
+}

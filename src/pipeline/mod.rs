@@ -245,6 +245,9 @@ impl RunCtx {
     ) -> Self {
         let mut plan = plan.clone();
         plan.extract.conversations = reports::conversation_parts::detail_readers(reports);
+        plan.extract.searches = crate::extract::shared_search::SharedSearch::for_run(
+            reports.iter().map(|r| r.as_str()),
+        );
         let side = side::Side::new(&plan.workspace_label);
         Self {
             client: client.clone(),

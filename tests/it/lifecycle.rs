@@ -27,13 +27,13 @@ fn world_config() -> SimConfig {
 }
 
 /// A ticket part row by (ticket, part).
-fn ticket_part_key(r: &Value) -> String {
+pub(crate) fn ticket_part_key(r: &Value) -> String {
     format!("{}/{}", as_text(&r["ticket_id"]), as_text(&r["id"]))
 }
 
 /// The `ticket_parts` truth with the columns the exporter derives
 /// (`body_text`, `attachment_count`, `parts_truncated`, `parts_total`).
-async fn ticket_parts_truth(world: &World) -> Vec<Value> {
+pub(crate) async fn ticket_parts_truth(world: &World) -> Vec<Value> {
     let parts = world.truth("ticket_parts").await;
     let mut per_ticket: BTreeMap<String, u64> = BTreeMap::new();
     for p in &parts {
@@ -389,7 +389,7 @@ async fn lifecycle_events_equal_the_truth_then_only_new_events() {
 }
 
 /// A `ticket_contacts` row by (ticket, version, contact).
-fn ticket_contact_key(r: &Value) -> String {
+pub(crate) fn ticket_contact_key(r: &Value) -> String {
     // Exported rows: RFC 3339 and `contact_id`; truth: unix seconds and `id`.
     let t = &r["ticket_updated_at"];
     let t = t.as_i64().unwrap_or_else(|| unix(t));
@@ -404,7 +404,7 @@ fn ticket_contact_key(r: &Value) -> String {
 /// version is not in `exported` (`(id, updated_at)`): the truth's
 /// `ticket_contacts` lines (contact id as `id`, the column's source), and
 /// one row without contact for a version without contacts.
-async fn ticket_contacts_truth(
+pub(crate) async fn ticket_contacts_truth(
     world: &World,
     exported: &BTreeSet<(String, i64)>,
 ) -> (Vec<Value>, BTreeSet<(String, i64)>) {

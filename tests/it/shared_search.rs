@@ -10,8 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::columns::{by_id_key, check_run};
+use crate::columns::{by_id_key, check_run, conversation_parts_truth};
 use crate::harness::*;
+use crate::lifecycle::{
+    ticket_contact_key, ticket_contacts_truth, ticket_part_key, ticket_parts_truth,
+};
 use crate::shared_reads::{Seen, check_readers};
 
 const DAY: i64 = 86_400;
@@ -35,6 +38,15 @@ fn world_config() -> intercom_export::simulator::SimConfig {
 /// changed since the first); returns `report → requests` of its summary
 /// and the requests the simulator served during it.
 async fn sync(world: &World, name: &str) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    sync_reports(world, name, REPORTS).await
+}
+
+/// [`sync`] of `reports`.
+async fn sync_reports(
+    world: &World,
+    name: &str,
+    reports: &str,
+) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
     let config = world.dir.path().join("no-lookback.toml");
     std::fs::write(&config, "lookback_secs = 0\n").expect("config");
     let summary = world.dir.path().join(format!("{name}.json"));
@@ -44,7 +56,7 @@ async fn sync(world: &World, name: &str) -> (BTreeMap<String, u64>, BTreeMap<Str
             "--config",
             &config.display().to_string(),
             "--reports",
-            REPORTS,
+            reports,
             "--summary-json",
             &summary.display().to_string(),
         ])
@@ -195,38 +207,38 @@ async fn the_reports_of_a_sync_share_one_conversation_search() {
     }
 }
 
-/// `POST /conversations/search` requests of a first sync of `reports`, in
-/// a world of its own with 1,000 conversations (seven pages of 150).
-async fn first_sync_searches(reports: &str) -> (World, u64) {
-    let world = World::start(intercom_export::simulator::SimConfig {
+/// A world with 1,000 conversations (seven pages of 150) and 400 tickets
+/// (three pages).
+fn first_sync_world() -> intercom_export::simulator::SimConfig {
+    intercom_export::simulator::SimConfig {
         conversations: 1000,
+        tickets: 400,
         ..world_config()
-    })
-    .await;
+    }
+}
+
+/// `endpoint` requests of a first sync of `reports`, in a world of its own
+/// ([`first_sync_world`]).
+async fn first_sync_searches(reports: &str, endpoint: &str) -> (World, u64) {
+    let world = World::start(first_sync_world()).await;
     assert_ok(&world.sync(&["--reports", reports]).await);
-    let searches = world.requests_to("POST /conversations/search").await;
+    let searches = world.requests_to(endpoint).await;
     (world, searches)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_first_sync_shares_the_search_pages_its_reports_plan_alike() {
-    // Alone: the plain search, a fan-out that reads each conversation
-    // (windows for a checkpoint each), a mapping table (fewer windows).
-    let (_, plain) = first_sync_searches("conversations").await;
-    let (_, each) = first_sync_searches("conversation_parts").await;
-    let (_, few) = first_sync_searches("conversation_tags").await;
-    assert!(plain > 1 && each > plain && few > 1, "{plain} {each} {few}");
-    // The three readers of each conversation plan the same windows: one
-    // report's search pages for the three (each read its own before).
-    let (_, trio) =
-        first_sync_searches("conversation_parts,lifecycle_events,part_attachments").await;
-    assert_eq!(trio, each, "the three readers share every search page");
-    // All six: the plans differ (the fan-outs' windows are not re-planned),
-    // the probe (and the fan-outs' oldest-record request) is shared.
-    let (world, all) = first_sync_searches(REPORTS).await;
-    assert!(
-        all <= plain + each + few - 2,
-        "{all} searches for the six; alone {plain}, {each}, {few}"
+async fn a_first_sync_of_the_six_conversation_readers_sends_the_searches_of_one() {
+    const SEARCH: &str = "POST /conversations/search";
+    // Two readers that need no request per conversation (the plain search
+    // and a mapping table): the one plan of a search read by several.
+    let (_, two) = first_sync_searches("conversations,conversation_tags", SEARCH).await;
+    assert!(two > 7, "{two}: the probe did not hold everything");
+    // The six together (a plain search, three fan-outs with a request per
+    // conversation, two mapping tables): the same plan, every page once.
+    let (world, all) = first_sync_searches(REPORTS, SEARCH).await;
+    assert_eq!(
+        all, two,
+        "the six readers send the searches of two of them: one plan whoever reads"
     );
     check_readers(&world, 0, &Seen::default()).await;
     let conversations = world.truth("conversations").await;
@@ -234,10 +246,168 @@ async fn a_first_sync_shares_the_search_pages_its_reports_plan_alike() {
         &world,
         "conversations",
         0,
-        conversations,
+        conversations.clone(),
         None,
         by_id_key,
         false,
     )
     .await;
+    for (report, pointer, item) in [
+        ("conversation_tags", "/tags/tags", "tag_id"),
+        ("conversation_contacts", "/contacts/contacts", "contact_id"),
+    ] {
+        let want = truth_pairs(&conversations, pointer);
+        assert_eq!(exported_pairs(&world, report, 0, item), want, "{report}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_sync_of_the_three_ticket_readers_sends_the_searches_of_one() {
+    const SEARCH: &str = "POST /tickets/search";
+    let (_, two) = first_sync_searches("tickets,ticket_contacts", SEARCH).await;
+    assert!(two > 3, "{two}: the probe did not hold everything");
+    let (world, all) = first_sync_searches("tickets,ticket_parts,ticket_contacts", SEARCH).await;
+    assert_eq!(
+        all, two,
+        "the three readers send the searches of two of them: one plan whoever reads"
+    );
+    check_run(
+        &world,
+        "tickets",
+        0,
+        world.truth("tickets").await,
+        None,
+        by_id_key,
+        false,
+    )
+    .await;
+    check_run(
+        &world,
+        "ticket_parts",
+        0,
+        ticket_parts_truth(&world).await,
+        None,
+        ticket_part_key,
+        false,
+    )
+    .await;
+    let (contacts, _) = ticket_contacts_truth(&world, &BTreeSet::new()).await;
+    check_run(
+        &world,
+        "ticket_contacts",
+        0,
+        contacts,
+        None,
+        ticket_contact_key,
+        false,
+    )
+    .await;
+}
+
+/// A first sync of `reports` in a world of 3,000 conversations (about
+/// 2 KB each in a search answer: 6 MB of search pages, past the 4 MiB the
+/// run keeps in memory), with the exporter's `TMPDIR` in a directory of the
+/// test's; returns the world, its conversation searches and that directory.
+async fn large_first_sync(reports: &str) -> (World, u64, tempfile::TempDir) {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        conversations: 3000,
+        parts: 2,
+        ..world_config()
+    })
+    .await;
+    let tmp = tempfile::tempdir().expect("TMPDIR");
+    let args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &world.output().display().to_string(),
+        "--state",
+        &world.state().display().to_string(),
+        "--reports",
+        reports,
+    ]
+    .map(String::from)
+    .to_vec();
+    let tmpdir = tmp.path().display().to_string();
+    let out = run_cli(
+        &args,
+        &[("INTERCOM_ACCESS_TOKEN", "test-token"), ("TMPDIR", &tmpdir)],
+    )
+    .await;
+    assert_ok(&out);
+    let searches = world.requests_to("POST /conversations/search").await;
+    (world, searches, tmp)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_past_the_memory_budget_are_still_read_once_and_their_file_goes() {
+    // Two readers at the same pace: each page read once, in memory.
+    let (_, alone, _) = large_first_sync("conversations,conversation_tags").await;
+    // The plain search runs ahead; `conversation_parts` reads each
+    // conversation between its pages, long after the plain search's pages
+    // left memory: it reads them back from the run's file.
+    let (world, both, tmp) = large_first_sync("conversations,conversation_parts").await;
+    assert_eq!(both, alone, "every search page read once");
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .expect("TMPDIR")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+    check_run(
+        &world,
+        "conversations",
+        0,
+        world.truth("conversations").await,
+        None,
+        by_id_key,
+        false,
+    )
+    .await;
+    check_run(
+        &world,
+        "conversation_parts",
+        0,
+        conversation_parts_truth(&world).await,
+        None,
+        by_id_key,
+        false,
+    )
+    .await;
+}
+
+/// The reports that read the contact search of users.
+const USER_READERS: &str =
+    "users,events,contact_tags,contact_companies,contact_segments,notes_by_user";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_readers_of_a_sync_share_the_contact_search() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 400,
+        ..world_config()
+    })
+    .await;
+    let (first, made) = sync_reports(&world, "first", USER_READERS).await;
+    let contacts = world.truth("contacts").await;
+    let users: Vec<Value> = contacts
+        .iter()
+        .filter(|c| c["role"] == "user")
+        .cloned()
+        .collect();
+    assert!(users.len() > 150, "more users than a page: {}", users.len());
+    check_run(&world, "users", 0, users, Some("contact"), by_id_key, false).await;
+    assert!(
+        made.contains_key("POST /contacts/search"),
+        "{made:?} {first:?}"
+    );
+    // Nothing changed: each of the six asks for its probe page, the same
+    // body for the reports whose cursors stand at the same contact (each
+    // sent its own before: six).
+    let (second, made) = sync_reports(&world, "second", USER_READERS).await;
+    let readers = USER_READERS.split(',').count() as u64;
+    let searches = made.get("POST /contacts/search").copied().unwrap_or(0);
+    assert!(
+        searches >= 1 && searches * 2 <= readers,
+        "{searches} contact searches for {readers} readers: {made:?} {second:?}"
+    );
 }

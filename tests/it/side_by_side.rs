@@ -196,9 +196,20 @@ async fn killed_while_several_reports_were_writing_a_rerun_exports_each_row_once
     let world = World::start(slow_world("default=10ms")).await;
     let args = sync_args(&world, "sync");
     let mut most_writing = BTreeMap::new();
-    // Five points, so that on a loaded machine at least one of them still
-    // finds several reports writing.
-    for point in ["page:12", "committed:5", "page:20", "page:30", "page:45"] {
+    // Eight points, so that on a loaded machine at least one of them still
+    // finds several reports writing (a run that shares its search pages
+    // ends its conversation readers sooner: the last three find the
+    // contact fan-outs and `lifecycle_events` writing).
+    for point in [
+        "page:12",
+        "committed:5",
+        "page:20",
+        "page:30",
+        "page:45",
+        "page:60",
+        "page:80",
+        "committed:9",
+    ] {
         let mut child = spawn_paused(&args, point);
         match wait_paused(&mut child).await {
             Some(Ended::Exited(code)) => panic!("{point}: ended with {code:?} before the point"),
