@@ -1,0 +1,141 @@
+//! Findings of a new user's trial: a failed write leaves no `.tmp` behind
+//! and the next run removes ended runs' leftovers; progress lines in
+//! non-terminal logs; fatal errors as JSON; environment typos; clear
+//! errors; anomaly warnings that name things.
+
+use std::path::{Path, PathBuf};
+
+use crate::crash::{assert_disk_matches_state, small_world, sync_args, truth_of};
+use crate::harness::*;
+
+/// Every file under `dir`, relative to it, sorted.
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).expect("under root").display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn bytes_of(dir: &Path, files: &[String]) -> Vec<(String, Vec<u8>)> {
+    files
+        .iter()
+        .map(|f| (f.clone(), std::fs::read(dir.join(f)).expect("read")))
+        .collect()
+}
+
+/// A part write that fails like a full disk (the `part_finish` failpoint,
+/// the 8th part file closed) ends the report with the error; its `.tmp` part is
+/// removed, the checkpoints committed before stay byte for byte, and the
+/// next run exports the rest exactly once.
+#[tokio::test]
+async fn a_failed_part_write_leaves_no_tmp_file_and_keeps_what_was_committed() {
+    let world = World::start(small_world()).await;
+    // Windows of at most 80 rows (4 a page), a checkpoint after each: the
+    // failure comes after some parts were committed.
+    let config = world.dir.path().join("windows.toml");
+    std::fs::write(
+        &config,
+        "page_size = 4\nrows_per_file = 25\ncheckpoint_secs = 0\nconcurrency = 1\n",
+    )
+    .expect("config");
+    let args = sync_argv(
+        &config,
+        "users",
+        &world.sim.base_url(),
+        &world.output(),
+        &world.state(),
+    );
+    let failed = run_cli(
+        &args,
+        &[
+            ("INTERCOM_ACCESS_TOKEN", "test-token"),
+            ("INTERCOM_EXPORT_TEST_FAIL", "part_finish:8"),
+        ],
+    )
+    .await;
+    let err = stderr(&failed);
+    assert_ne!(failed.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("No space left on device") && err.contains(".tmp"),
+        "the report fails with the write error naming its file:\n{err}"
+    );
+    let out = world.output();
+    let left = tree(&out);
+    assert!(
+        left.iter().all(|f| !f.ends_with(".tmp")),
+        "no temporary part stays after the failed write: {left:?}"
+    );
+    // What stayed is what was committed, and the next run leaves it as it is.
+    assert_disk_matches_state(&out, &world.state()).await;
+    let kept = bytes_of(&out, &left);
+    let ok = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    assert_ok(&ok);
+    for (f, bytes) in &kept {
+        assert_eq!(
+            std::fs::read(out.join(f)).ok().as_ref(),
+            Some(bytes),
+            "committed file {f} kept intact"
+        );
+    }
+    let mut rows = Vec::new();
+    for dir in run_dirs(&out, "users") {
+        rows.extend(ids_and_updated(&read_parquet_dir(&dir)));
+    }
+    assert_eq!(latest_per_id(rows), truth_of(&world, "users").await);
+    assert!(tree(&out).iter().all(|f| !f.ends_with(".tmp")));
+}
+
+/// A `.tmp` part left by a run that ended (not one that died: those are
+/// recovered as interrupted) is removed by the next sync with one INFO
+/// line; the committed parts next to it stay.
+#[tokio::test]
+async fn the_next_sync_removes_tmp_parts_of_runs_that_ended() {
+    let world = World::start(small_world()).await;
+    let mut args = sync_args(&world, "sync");
+    args.extend(["--reports".into(), "admins,users".into()]);
+    let first = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    assert_ok(&first);
+    let out = world.output();
+    let committed = tree(&out);
+    assert!(!committed.is_empty());
+    let kept = bytes_of(&out, &committed);
+    let run_dir: PathBuf = run_dirs(&out, "users").pop().expect("a users run");
+    let leftover = run_dir.join("part-00099.parquet.tmp");
+    std::fs::write(&leftover, vec![0u8; 4096]).expect("leftover");
+    // Not a part: never touched.
+    let foreign = run_dir.join("notes.tmp");
+    std::fs::write(&foreign, b"mine").expect("foreign");
+
+    let second = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    assert_ok(&second);
+    assert!(!leftover.exists(), "the ended run's .tmp part is removed");
+    assert!(foreign.exists(), "files that are not parts stay");
+    for (f, bytes) in &kept {
+        assert_eq!(std::fs::read(out.join(f)).ok().as_ref(), Some(bytes), "{f}");
+    }
+    let err = stderr(&second);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("removed temporary part files left by runs that ended"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one line:\n{err}");
+    assert!(
+        lines[0].contains("INFO") && lines[0].contains("removed_files=1"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[0].contains("part-00099.parquet.tmp"), "{}", lines[0]);
+}
