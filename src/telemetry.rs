@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
+pub mod heartbeat;
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {

@@ -61,6 +61,9 @@ pub struct Settings {
     /// A long search-based sync commits after a completed window once this
     /// much time passed since its last commit (zero: after every window).
     pub checkpoint_every: Duration,
+    /// How often each running report logs a progress line when stderr is
+    /// not a terminal (`progress_log_secs`; zero: never).
+    pub progress_log_every: Duration,
     /// The `[[workspace]]` this is for (`''` without blocks): scopes the state.
     pub workspace: String,
     /// How many workspaces of the config run at once (`max_parallel_workspaces`,
@@ -195,6 +198,10 @@ impl Settings {
             lookback_secs: file.lookback_secs.unwrap_or(defaults::LOOKBACK_SECS),
             checkpoint_every: Duration::from_secs(
                 file.checkpoint_secs.unwrap_or(defaults::CHECKPOINT_SECS),
+            ),
+            progress_log_every: Duration::from_secs(
+                file.progress_log_secs
+                    .unwrap_or(crate::telemetry::heartbeat::DEFAULT_EVERY_SECS),
             ),
             base_url,
             intercom_version: file

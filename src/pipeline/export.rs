@@ -129,6 +129,16 @@ pub(crate) async fn export(
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_IN_FLIGHT);
     let bar = side.bar(&label);
     let _pages = PageCounter::start(client, &bar);
+    let logged = crate::telemetry::heartbeat::Checkpoints::default();
+    let _heartbeat = {
+        let (client, before) = (client.clone(), client.own_stats());
+        crate::telemetry::heartbeat::Heartbeat::start(
+            &label,
+            &bar,
+            move || client.own_stats().since(before).requests,
+            &logged,
+        )
+    };
     let extract_options = ExtractOptions {
         progress: crate::telemetry::Progress::new(bar.clone()),
         anomalies: anomalies.clone(),
@@ -139,6 +149,7 @@ pub(crate) async fn export(
         run: run.clone(),
         report,
         destination: plan.destination(),
+        logged,
     };
     // Checkpoints commit an incremental cursor; a backfill window commits once.
     // (The sender must not outlive the writer: the committer's loop ends

@@ -19,7 +19,12 @@ fn tree(dir: &Path) -> Vec<String> {
             if p.is_dir() {
                 walk(root, &p, out);
             } else {
-                out.push(p.strip_prefix(root).expect("under root").display().to_string());
+                out.push(
+                    p.strip_prefix(root)
+                        .expect("under root")
+                        .display()
+                        .to_string(),
+                );
             }
         }
     }
@@ -138,4 +143,68 @@ async fn the_next_sync_removes_tmp_parts_of_runs_that_ended() {
         lines[0]
     );
     assert!(lines[0].contains("part-00099.parquet.tmp"), "{}", lines[0]);
+}
+
+/// The numbers after `key=` in `line`.
+fn field(line: &str, key: &str) -> Option<u64> {
+    let at = line.find(&format!(" {key}="))? + key.len() + 2;
+    let digits: String = line[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// With stderr not a terminal (a file, a pipe: cron, Kubernetes), a
+/// running report logs a progress line every `progress_log_secs`: its
+/// name, its rows so far (growing), its requests and its checkpoints.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_report_logs_progress_lines_when_stderr_is_not_a_terminal() {
+    use intercom_export::simulator::{LatencyModel, SimConfig};
+    let world = World::start(SimConfig {
+        seed: 21,
+        contacts: 10,
+        conversations: 100,
+        parts: 1,
+        latency: Some(LatencyModel::parse("search=200ms,get=10ms").expect("spec")),
+        ..SimConfig::default()
+    })
+    .await;
+    // 20 pages of 5, one at a time: about 4 s.
+    let config = world.dir.path().join("progress.toml");
+    std::fs::write(
+        &config,
+        "page_size = 5\nconcurrency = 1\ncheckpoint_secs = 0\nprogress_log_secs = 1\n",
+    )
+    .expect("config");
+    let args = sync_argv(
+        &config,
+        "conversations",
+        &world.sim.base_url(),
+        &world.output(),
+        &world.state(),
+    );
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    assert_ok(&out);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("export in progress"))
+        .collect();
+    assert!(lines.len() >= 2, "progress lines every second:\n{err}");
+    let mut rows = Vec::new();
+    for line in &lines {
+        assert!(
+            line.contains("INFO") && line.contains("report=conversations"),
+            "{line}"
+        );
+        rows.push(field(line, "rows").expect("rows="));
+        assert!(field(line, "requests").is_some_and(|n| n > 0), "{line}");
+        assert!(field(line, "checkpoints").is_some(), "{line}");
+    }
+    assert!(
+        rows.windows(2).all(|w| w[0] <= w[1]) && rows.first() < rows.last(),
+        "rows grow: {rows:?}"
+    );
+    assert!(*rows.last().expect("a line") <= 100, "{rows:?}");
 }
