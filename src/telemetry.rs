@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
+pub mod fatal;
 pub mod heartbeat;
 
 /// Log line format.

@@ -208,3 +208,71 @@ async fn a_long_report_logs_progress_lines_when_stderr_is_not_a_terminal() {
     );
     assert!(*rows.last().expect("a line") <= 100, "{rows:?}");
 }
+
+/// Every stderr line as JSON (panics naming the line that is not).
+fn json_lines(err: &str) -> Vec<serde_json::Value> {
+    err.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// With `--log-format json` the fatal error is a JSON record too (level
+/// ERROR, message, exit code and kind), after a refused token and for a
+/// config error alike: a log collector parses every line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_json_logs_the_fatal_error_is_a_json_record() {
+    let secret = "tok_json_fatal_8d1e";
+    let world = World::start(intercom_export::simulator::SimConfig {
+        contacts: 20,
+        conversations: 5,
+        reject_tokens: vec![secret.to_string()],
+        ..small_world()
+    })
+    .await;
+    let out = world
+        .sync_with_token(secret, &["--log-format", "json", "--reports", "admins"])
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains(secret), "token leaked");
+    let lines = json_lines(&err);
+    let last = lines.last().expect("a line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert_eq!(last["exit_code"], 3, "{last}");
+    assert_eq!(last["kind"], "auth", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("rejected the access token")),
+        "{last}"
+    );
+
+    // A config error, with json asked for on the command line.
+    let config = world.dir.path().join("typo.toml");
+    std::fs::write(&config, "ouput_dir = \"x\"\n").expect("config");
+    let args: Vec<String> = [
+        "sync",
+        "--log-format",
+        "json",
+        "--config",
+        &config.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let lines = json_lines(&stderr(&out));
+    let last = lines.last().expect("a line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert_eq!(
+        (&last["exit_code"], &last["kind"]),
+        (&2.into(), &"usage".into())
+    );
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ouput_dir") && m.contains("output_dir")),
+        "{last}"
+    );
+}
