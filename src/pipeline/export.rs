@@ -275,17 +275,9 @@ pub(crate) async fn export(
             return Err(e);
         }
     };
-    if writer.misfits() > 0 {
-        // Said with the report's other anomalies (one warning, the summary
-        // table and --summary-json); the raw values stay in
-        // custom_attributes_json.
-        anomalies.record_n(
-            crate::anomalies::AnomalyKind::UnexpectedShape,
-            "custom attributes (not of their declared type; raw values in custom_attributes_json)",
-            writer.misfits(),
-            None,
-        );
-    }
+    // Custom-attribute values not of their declared type are in `anomalies`
+    // already, per attribute with sample ids (the encoder counts them); the
+    // raw values stay in custom_attributes_json.
     let files = writer.files().to_vec();
     let window = match source {
         Source::Window(w) => Some((w.job_id, w.start, w.end)),

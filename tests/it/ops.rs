@@ -276,3 +276,68 @@ async fn with_json_logs_the_fatal_error_is_a_json_record() {
         "{last}"
     );
 }
+
+/// Custom-attribute values not of their declared type are said per
+/// attribute, with sample ids, in the warning and in `--summary-json`; the
+/// samples are contacts whose value really does not fit (the truth holds
+/// text where the attribute is declared integer or date).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_attribute_misfits_name_the_attribute_and_sample_ids() {
+    let world = World::start(small_world()).await;
+    let summary = world.dir.path().join("summary.json");
+    let summary_arg = summary.display().to_string();
+    let out = world
+        .sync(&["--reports", "users", "--summary-json", &summary_arg])
+        .await;
+    assert_ok(&out);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    let entry = doc["reports"]
+        .as_array()
+        .expect("reports")
+        .iter()
+        .find(|r| r["report"] == "users")
+        .expect("users")
+        .clone();
+    let truth: std::collections::HashMap<String, serde_json::Value> = world
+        .truth("contacts")
+        .await
+        .into_iter()
+        .map(|c| (c["id"].as_str().expect("id").to_string(), c))
+        .collect();
+    let misfits: Vec<&serde_json::Value> = entry["anomalies"]
+        .as_array()
+        .expect("anomalies")
+        .iter()
+        .filter(|a| {
+            a["kind"] == "unexpected_shapes"
+                && a["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("custom attributes"))
+        })
+        .collect();
+    let mut named = Vec::new();
+    for a in &misfits {
+        let detail = a["detail"].as_str().expect("detail");
+        let attribute = ["seats", "renewal date"]
+            .into_iter()
+            .find(|name| detail.contains(&format!("`{name}`")))
+            .unwrap_or_else(|| panic!("names the attribute: {detail}"));
+        named.push(attribute);
+        let samples = a["samples"].as_array().expect("samples");
+        assert!(!samples.is_empty(), "{a}");
+        for id in samples {
+            let value = &truth[id.as_str().expect("id")]["custom_attributes"][attribute];
+            assert!(value.is_string(), "{id}: {attribute} = {value}");
+        }
+    }
+    named.sort();
+    assert_eq!(named, ["renewal date", "seats"], "{entry}");
+    let err = stderr(&out);
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("custom attributes: `seats`"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(!warned[0].contains("none kept"), "{}", warned[0]);
+}
