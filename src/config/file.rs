@@ -115,7 +115,15 @@ impl FileConfig {
             }
             None => toml::Table::new(),
         };
-        table.extend(env_table(env)?);
+        // The variables `[[workspace]]` blocks read their tokens from.
+        let token_envs: Vec<String> = table
+            .get("workspace")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|block| block.get("token_env")?.as_str().map(str::to_string))
+            .collect();
+        table.extend(env_table(env, &token_envs)?);
         Self::from_table(table)
     }
 

@@ -295,16 +295,20 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
     assert!(!e.contains("did you mean"), "{e}");
 
     let keys = FileConfig::keys();
-    assert_eq!(
-        env::near_key("outpt_dir", &keys).map(String::as_str),
-        Some("output_dir")
-    );
-    assert_eq!(
-        env::near_key("output_dir", &keys),
-        None,
-        "an exact key is no typo"
-    );
-    assert_eq!(env::near_key("export_test_pause", &keys), None);
+    let known = env::known_variables(&keys);
+    for (typo, meant) in [
+        ("INTERCOM_OUTPT_DIR", "INTERCOM_OUTPUT_DIR"),
+        ("INTERCOM_OUTPUT", "INTERCOM_OUTPUT_DIR"),
+        ("INTERCOM_REPORT", "INTERCOM_REPORTS"),
+    ] {
+        assert_eq!(
+            env::closest_variable(typo, &known).map(String::as_str),
+            Some(meant),
+            "{typo}"
+        );
+    }
+    assert!(known.contains(&"INTERCOM_VERSION".to_string()));
+    assert!(!known.contains(&"INTERCOM_OPTIONS".to_string()));
 }
 
 #[test]

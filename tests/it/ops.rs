@@ -341,3 +341,67 @@ async fn custom_attribute_misfits_name_the_attribute_and_sample_ids() {
     assert_eq!(warned.len(), 1, "{err}");
     assert!(!warned[0].contains("none kept"), "{}", warned[0]);
 }
+
+/// An `INTERCOM_*` variable the program does not read (a typo) gets one
+/// WARN naming it and the closest one it reads; the run goes on (another
+/// tool may have set it). A `[[workspace]]` block's `token_env` is read,
+/// so it gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
+    let world = World::start(small_world()).await;
+    let args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &world.sim.base_url(),
+        "--state",
+        &world.state().display().to_string(),
+        "--output",
+        &world.output().display().to_string(),
+        "--reports",
+        "admins",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = run_cli(
+        &args,
+        &[
+            ("INTERCOM_ACCESS_TOKEN", "test-token"),
+            ("INTERCOM_OUTPUT", "/tmp/elsewhere"),
+            ("INTERCOM_REPORT", "users"),
+        ],
+    )
+    .await;
+    assert_ok(&out);
+    let err = stderr(&out);
+    for (typo, meant) in [
+        ("INTERCOM_OUTPUT", "INTERCOM_OUTPUT_DIR"),
+        ("INTERCOM_REPORT", "INTERCOM_REPORTS"),
+    ] {
+        let lines: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(&format!("{typo} is not a variable")))
+            .collect();
+        assert_eq!(lines.len(), 1, "{typo}:\n{err}");
+        assert!(
+            lines[0].contains("WARN") && lines[0].contains(&format!("did you mean {meant}?")),
+            "{}",
+            lines[0]
+        );
+    }
+    // A workspace's token variable is one the program reads.
+    let config = world.dir.path().join("blocks.toml");
+    std::fs::write(
+        &config,
+        "[[workspace]]\nname = \"a\"\ntoken_env = \"INTERCOM_TOKEN_BRAND_A\"\n",
+    )
+    .expect("config");
+    let mut args = args;
+    args.extend(["--config".into(), config.display().to_string()]);
+    let out = run_cli(&args, &[("INTERCOM_TOKEN_BRAND_A", "test-token")]).await;
+    assert_ok(&out);
+    assert!(
+        !stderr(&out).contains("is not a variable"),
+        "{}",
+        stderr(&out)
+    );
+}
