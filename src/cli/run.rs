@@ -230,6 +230,7 @@ impl HeldLocks {
         if let Some(lock) = held.get(&key) {
             return Ok(std::sync::Arc::clone(lock));
         }
+        crate::state::check_sqlite_dir(state_path)?;
         let lock = std::sync::Arc::new(StateLock::acquire(state_path, scope, mode)?);
         held.insert(key, std::sync::Arc::clone(&lock));
         Ok(lock)

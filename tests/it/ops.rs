@@ -405,3 +405,42 @@ async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
         stderr(&out)
     );
 }
+
+/// `--state afile/s.db` where `afile` is a regular file: a usage error
+/// (exit 2) naming the state path and the file in the way, and how to
+/// choose another; nothing created beside it.
+#[tokio::test]
+async fn a_state_path_under_a_regular_file_is_a_clear_usage_error() {
+    let world = World::start(small_world()).await;
+    let afile = world.dir.path().join("afile");
+    std::fs::write(&afile, b"not a directory").expect("file");
+    let state = afile.join("s.db");
+    let args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &world.sim.base_url(),
+        "--state",
+        &state.display().to_string(),
+        "--output",
+        &world.output().display().to_string(),
+        "--reports",
+        "admins",
+    ]
+    .map(String::from)
+    .to_vec();
+    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let want = format!(
+        "state database {}: its directory {} is not a directory",
+        state.display(),
+        afile.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(err.contains("--state"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+    assert_eq!(
+        std::fs::read(&afile).expect("still there"),
+        b"not a directory"
+    );
+}
