@@ -444,3 +444,32 @@ async fn a_state_path_under_a_regular_file_is_a_clear_usage_error() {
         b"not a directory"
     );
 }
+
+/// A refused token ends every running report the same way: one line
+/// saying how many (not one per report), exit 3, and a run that wrote
+/// nothing leaves no directory behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_is_said_once_and_leaves_no_empty_directories() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        reject_tokens: vec!["tok_refused".into()],
+        ..small_world()
+    })
+    .await;
+    let out = world.sync_with_token("tok_refused", &[]).await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("report failed too as the run ended").count(),
+        0,
+        "{err}"
+    );
+    assert!(
+        err.matches("ended with the same error as the run").count() <= 1,
+        "{err}"
+    );
+    assert!(
+        !world.output().exists(),
+        "no (empty) output directory: {:?}\n{err}",
+        tree(&world.output())
+    );
+}
