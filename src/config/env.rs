@@ -81,6 +81,12 @@ pub(super) fn env_table(
             }
             continue;
         }
+        if key == "region"
+            && let Err(e) = super::Region::try_from(value.clone())
+        {
+            // Said with the variable's name: serde would only say "in `region`".
+            return Err(Error::Config(format!("{name}={value}: {e}")));
+        }
         let parsed = if LIST_KEYS.contains(&key.as_str()) {
             toml::Value::Array(
                 value

@@ -8,6 +8,31 @@ use crate::output::Format;
 use crate::reports::ReportName;
 
 #[test]
+fn regions_are_read_in_any_case_and_a_bad_one_names_its_source() {
+    // The trial: `region = "EU"` and INTERCOM_REGION=europe were both
+    // refused, the second with "unknown variant `europe` ... in `region`".
+    let c = FileConfig::parse("region = \"EU\"\n").expect("EU");
+    assert_eq!(c.region, Some(Region::Eu));
+    let env = |v: &str| [("INTERCOM_REGION".to_string(), v.to_string())];
+    let c = FileConfig::load(None, env("Au")).expect("Au");
+    assert_eq!(c.region, Some(Region::Au));
+    let err = FileConfig::load(None, env("europe"))
+        .expect_err("europe")
+        .to_string();
+    assert!(
+        err.contains("INTERCOM_REGION=europe") && err.contains("us, eu or au"),
+        "{err}"
+    );
+    let err = FileConfig::parse("region = \"europe\"\n")
+        .expect_err("europe")
+        .to_string();
+    assert!(
+        err.contains("region") && err.contains("us, eu or au"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_keys_are_named_with_the_nearest_valid_one() {
     let err = FileConfig::parse("output_dri = \"x\"\n")
         .expect_err("unknown key")
