@@ -135,6 +135,7 @@ impl Settings {
                 .or_default()
                 .set(&name, &key, &value, report.options())?;
         }
+        warn_options_not_run(&flags.options, &reports);
         for &report in &reports {
             crate::reports::validate(
                 report,
@@ -450,5 +451,29 @@ fn validate_workspace_name(name: &str) -> Result<()> {
             "[[workspace]] name {name:?} is not allowed; use 1 to 64 letters, digits, `-`, `_` \
              or `.` (not starting with `.`)"
         )))
+    }
+}
+
+/// One WARN when `--option` flags name reports this run does not export
+/// (`--option conversations.state=open --reports users`): they have no
+/// effect. Options in the config file are not warned about (a config
+/// serves runs of different reports).
+fn warn_options_not_run(flags: &[String], reports: &[ReportName]) {
+    let mut not_run: Vec<String> = flags
+        .iter()
+        .filter_map(|flag| options::parse_flag(flag).ok())
+        .filter(|(name, _, _)| {
+            name.parse::<ReportName>()
+                .is_ok_and(|report| !reports.contains(&report))
+        })
+        .map(|(name, _, _)| name)
+        .collect();
+    not_run.sort();
+    not_run.dedup();
+    if !not_run.is_empty() {
+        tracing::warn!(
+            reports = %not_run.join(", "),
+            "--option is given for report(s) this run does not export; it has no effect (add them to --reports to export them)"
+        );
     }
 }

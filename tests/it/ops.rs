@@ -473,3 +473,32 @@ async fn a_refused_token_is_said_once_and_leaves_no_empty_directories() {
         tree(&world.output())
     );
 }
+
+/// `--option` for a report the run does not export is said once (it has
+/// no effect); the run goes on.
+#[tokio::test]
+async fn an_option_for_a_report_not_run_is_warned_about_once() {
+    let world = World::start(small_world()).await;
+    let out = world
+        .sync(&[
+            "--reports",
+            "admins",
+            "--option",
+            "conversations.state=open",
+            "--option",
+            "conversations.state=closed",
+        ])
+        .await;
+    assert_ok(&out);
+    let err = stderr(&out);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("this run does not export"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("WARN") && lines[0].contains("reports=conversations"),
+        "{}",
+        lines[0]
+    );
+}
