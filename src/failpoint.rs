@@ -14,6 +14,12 @@
 //! (a backfill window is committed), `run_started`, `reconcile` (the
 //! `deletions` report finished its company pass, then its contact pass;
 //! nothing of it committed yet).
+//!
+//! `INTERCOM_EXPORT_TEST_FAIL=point:n` makes [`fail`] return an I/O error
+//! ("No space left on device") the n-th time the process reaches `point`,
+//! so a test can make a write fail where a full disk would. Points:
+//! `part_finish` (a part's `.tmp` file is written, before its fsync and
+//! rename).
 
 /// Mark that the process reached `point`.
 #[inline]
@@ -24,6 +30,19 @@ pub fn hit(point: &str) {
     let _ = point;
 }
 
+/// An injected I/O error at `point` (debug builds, see the module docs);
+/// `Ok(())` otherwise.
+#[inline]
+pub fn fail(point: &str) -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    return imp::fail(point);
+    #[cfg(not(debug_assertions))]
+    {
+        let _ = point;
+        Ok(())
+    }
+}
+
 #[cfg(debug_assertions)]
 mod imp {
     use std::sync::OnceLock;
@@ -31,6 +50,23 @@ mod imp {
 
     static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
     static COUNT: AtomicU64 = AtomicU64::new(0);
+    static FAIL: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static FAIL_COUNT: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn fail(point: &str) -> std::io::Result<()> {
+        let target = FAIL.get_or_init(|| {
+            let v = std::env::var("INTERCOM_EXPORT_TEST_FAIL").ok()?;
+            let (name, n) = v.rsplit_once(':')?;
+            Some((name.to_string(), n.parse().ok()?))
+        });
+        if let Some((name, n)) = target
+            && name == point
+            && FAIL_COUNT.fetch_add(1, Ordering::SeqCst) + 1 == *n
+        {
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        Ok(())
+    }
 
     pub(super) fn hit(point: &str) {
         let target = TARGET.get_or_init(|| {

@@ -5,23 +5,27 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use intercom_export::cli::{self, Cli};
+use intercom_export::exit::ExitStatus;
 use intercom_export::telemetry;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    telemetry::init(cli.log_format);
+    let format = cli.log_format;
+    telemetry::init(format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(1);
+            let message = format!("cannot start the async runtime: {e}");
+            telemetry::fatal::report_fatal(format, &message, ExitStatus::Internal);
+            return ExitStatus::Internal.into();
         }
     };
     match runtime.block_on(cli::run(cli)) {
         Ok(status) => status.into(),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            cli::exit_status(&err).into()
+            let status = cli::exit_status(&err);
+            telemetry::fatal::report_fatal(format, &format!("{err:#}"), status);
+            status.into()
         }
     }
 }

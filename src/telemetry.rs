@@ -8,6 +8,9 @@ use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 
+pub mod fatal;
+pub mod heartbeat;
+
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {

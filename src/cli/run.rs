@@ -74,6 +74,9 @@ pub(super) async fn run_all(
         }
     }
     let parallel = all.first().map_or(1, |s| s.max_parallel_workspaces).max(1);
+    if let Some(s) = all.first() {
+        crate::telemetry::heartbeat::set_every(s.progress_log_every);
+    }
     let locks = HeldLocks::default();
     let fleet_started = std::time::Instant::now();
     let skip_failed = args.skip_failed;
@@ -227,6 +230,7 @@ impl HeldLocks {
         if let Some(lock) = held.get(&key) {
             return Ok(std::sync::Arc::clone(lock));
         }
+        crate::state::check_sqlite_dir(state_path)?;
         let lock = std::sync::Arc::new(StateLock::acquire(state_path, scope, mode)?);
         held.insert(key, std::sync::Arc::clone(&lock));
         Ok(lock)

@@ -9,25 +9,57 @@ use crate::error::{Error, Result};
 /// (`INTERCOM_OUTPUT_DIR` for `output_dir`, ...).
 pub const ENV_PREFIX: &str = "INTERCOM_";
 
-/// The config key `key` (lower case, without the prefix) is one or two
-/// edits away from, if any: `outpt_dir` → `output_dir`.
-pub(super) fn near_key<'k>(key: &str, keys: &'k [String]) -> Option<&'k String> {
-    keys.iter()
-        .map(|k| (strsim::levenshtein(key, k), k))
-        .min()
-        .filter(|(d, _)| (1..=2).contains(d))
-        .map(|(_, k)| k)
+/// `INTERCOM_*` variables read elsewhere than as config keys: the
+/// debug-build test hooks ([`crate::failpoint`]).
+const OTHER_VARIABLES: &[&str] = &["INTERCOM_EXPORT_TEST_PAUSE", "INTERCOM_EXPORT_TEST_FAIL"];
+
+/// Every `INTERCOM_*` variable a user sets for this program: the token's
+/// and one per config key that the environment can set.
+pub(super) fn known_variables(keys: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = keys
+        .iter()
+        .filter(|k| !matches!(k.as_str(), "options" | "workspace" | "intercom_version"))
+        .map(|k| format!("{ENV_PREFIX}{}", k.to_ascii_uppercase()))
+        .collect();
+    names.push(TOKEN_ENV.to_string());
+    names.push(format!("{ENV_PREFIX}VERSION"));
+    names.sort();
+    names
 }
 
-/// Config keys given as `INTERCOM_<KEY>` environment variables.
-pub(super) fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Result<toml::Table> {
+/// The known variable closest to `name`: one whose name (after the
+/// prefix) holds `name`'s or is held in it first (`INTERCOM_OUTPUT` →
+/// `INTERCOM_OUTPUT_DIR`, `INTERCOM_REPORT` → `INTERCOM_REPORTS`),
+/// then the fewest edits; the first in name order on a tie.
+pub(super) fn closest_variable<'k>(name: &str, known: &'k [String]) -> Option<&'k String> {
+    let rest = name.strip_prefix(ENV_PREFIX).unwrap_or(name);
+    known.iter().min_by_key(|k| {
+        let k_rest = k.strip_prefix(ENV_PREFIX).unwrap_or(k);
+        let related = !rest.is_empty() && (k_rest.contains(rest) || rest.contains(k_rest));
+        (!related, strsim::levenshtein(name, k))
+    })
+}
+
+/// Config keys given as `INTERCOM_<KEY>` environment variables. An
+/// `INTERCOM_*` variable this program does not read (not a config key, not
+/// the token's, not in `also_read`: the `token_env` of `[[workspace]]`
+/// blocks) gets one WARN naming the closest one it reads; it stays a
+/// warning (other tools may set `INTERCOM_*` variables of their own).
+pub(super) fn env_table(
+    env: impl IntoIterator<Item = (String, String)>,
+    also_read: &[String],
+) -> Result<toml::Table> {
     let keys = FileConfig::keys();
+    let known = known_variables(&keys);
     let mut table = toml::Table::new();
     for (name, value) in env {
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if name == TOKEN_ENV {
+        if name == TOKEN_ENV
+            || OTHER_VARIABLES.contains(&name.as_str())
+            || also_read.contains(&name)
+        {
             continue;
         }
         let key = match rest.to_ascii_lowercase().as_str() {
@@ -35,18 +67,25 @@ pub(super) fn env_table(env: impl IntoIterator<Item = (String, String)>) -> Resu
             other => other.to_string(),
         };
         if key == "options" || key == "workspace" || !keys.contains(&key) {
-            // A near miss of a config key is most likely a typo the user
-            // expects to take effect: say so (other INTERCOM_* variables,
-            // e.g. of other tools, are left alone).
-            match near_key(&key, &keys) {
+            // Most likely a typo the user expects to take effect (the trial:
+            // INTERCOM_OUTPUT for INTERCOM_OUTPUT_DIR): say so, once. Only a
+            // warning: another tool may have set it.
+            match closest_variable(&name, &known) {
                 Some(k) => tracing::warn!(
                     variable = %name,
-                    "{name} is not a config key and is ignored; did you mean {ENV_PREFIX}{}?",
-                    k.to_ascii_uppercase()
+                    "{name} is not a variable intercom-export reads and is ignored; did you mean {k}?"
                 ),
-                None => tracing::debug!(variable = %name, "not a config key; ignored"),
+                None => {
+                    tracing::warn!(variable = %name, "{name} is not a variable intercom-export reads and is ignored")
+                }
             }
             continue;
+        }
+        if key == "region"
+            && let Err(e) = super::Region::try_from(value.clone())
+        {
+            // Said with the variable's name: serde would only say "in `region`".
+            return Err(Error::Config(format!("{name}={value}: {e}")));
         }
         let parsed = if LIST_KEYS.contains(&key.as_str()) {
             toml::Value::Array(

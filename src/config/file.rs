@@ -40,6 +40,9 @@ pub struct FileConfig {
     pub concurrency: Option<usize>,
     pub lookback_secs: Option<u64>,
     pub checkpoint_secs: Option<u64>,
+    /// Seconds between the progress lines each running report logs when
+    /// stderr is not a terminal (0: none); see `telemetry::heartbeat`.
+    pub progress_log_secs: Option<u64>,
     /// How many `[[workspace]]` blocks run at once (top level only; each has
     /// its own token, client, pacer and state lock). Default
     /// [`super::defaults::MAX_PARALLEL_WORKSPACES`]; 1 runs them one after another.
@@ -112,7 +115,15 @@ impl FileConfig {
             }
             None => toml::Table::new(),
         };
-        table.extend(env_table(env)?);
+        // The variables `[[workspace]]` blocks read their tokens from.
+        let token_envs: Vec<String> = table
+            .get("workspace")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|block| block.get("token_env")?.as_str().map(str::to_string))
+            .collect();
+        table.extend(env_table(env, &token_envs)?);
         Self::from_table(table)
     }
 
@@ -188,6 +199,11 @@ const NUMBER_KEYS: &[(&str, &str, u64)] = &[
     ("concurrency", "1 to 256", u64::MAX),
     ("lookback_secs", "whole seconds, e.g. 0 or 3600", u64::MAX),
     ("checkpoint_secs", "whole seconds, e.g. 60", u64::MAX),
+    (
+        "progress_log_secs",
+        "whole seconds, e.g. 30 (0: none)",
+        u64::MAX,
+    ),
     ("lease_ttl_secs", "whole seconds, at least 1", u64::MAX),
     ("max_parallel_workspaces", "1 to 256", u64::MAX),
 ];

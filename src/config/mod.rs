@@ -31,13 +31,32 @@ pub use settings::{Overrides, Settings};
 /// The environment variable that holds the access token.
 pub const TOKEN_ENV: &str = "INTERCOM_ACCESS_TOKEN";
 
-/// Intercom's data-hosting regions.
+/// Intercom's data-hosting regions: `us`, `eu`, `au`, in any case (`EU`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Region {
     Us,
     Eu,
     Au,
+}
+
+/// The region names a config or `INTERCOM_REGION` accepts, for messages.
+pub const REGION_NAMES: &str = "us, eu or au";
+
+impl TryFrom<String> for Region {
+    type Error = String;
+
+    /// `us`, `eu` or `au`, in any case.
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "us" => Ok(Region::Us),
+            "eu" => Ok(Region::Eu),
+            "au" => Ok(Region::Au),
+            _ => Err(format!(
+                "unknown region `{name}`; use {REGION_NAMES} (in any case)"
+            )),
+        }
+    }
 }
 
 impl Region {

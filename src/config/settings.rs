@@ -61,6 +61,9 @@ pub struct Settings {
     /// A long search-based sync commits after a completed window once this
     /// much time passed since its last commit (zero: after every window).
     pub checkpoint_every: Duration,
+    /// How often each running report logs a progress line when stderr is
+    /// not a terminal (`progress_log_secs`; zero: never).
+    pub progress_log_every: Duration,
     /// The `[[workspace]]` this is for (`''` without blocks): scopes the state.
     pub workspace: String,
     /// How many workspaces of the config run at once (`max_parallel_workspaces`,
@@ -132,6 +135,7 @@ impl Settings {
                 .or_default()
                 .set(&name, &key, &value, report.options())?;
         }
+        warn_options_not_run(&flags.options, &reports);
         for &report in &reports {
             crate::reports::validate(
                 report,
@@ -195,6 +199,10 @@ impl Settings {
             lookback_secs: file.lookback_secs.unwrap_or(defaults::LOOKBACK_SECS),
             checkpoint_every: Duration::from_secs(
                 file.checkpoint_secs.unwrap_or(defaults::CHECKPOINT_SECS),
+            ),
+            progress_log_every: Duration::from_secs(
+                file.progress_log_secs
+                    .unwrap_or(crate::telemetry::heartbeat::DEFAULT_EVERY_SECS),
             ),
             base_url,
             intercom_version: file
@@ -443,5 +451,29 @@ fn validate_workspace_name(name: &str) -> Result<()> {
             "[[workspace]] name {name:?} is not allowed; use 1 to 64 letters, digits, `-`, `_` \
              or `.` (not starting with `.`)"
         )))
+    }
+}
+
+/// One WARN when `--option` flags name reports this run does not export
+/// (`--option conversations.state=open --reports users`): they have no
+/// effect. Options in the config file are not warned about (a config
+/// serves runs of different reports).
+fn warn_options_not_run(flags: &[String], reports: &[ReportName]) {
+    let mut not_run: Vec<String> = flags
+        .iter()
+        .filter_map(|flag| options::parse_flag(flag).ok())
+        .filter(|(name, _, _)| {
+            name.parse::<ReportName>()
+                .is_ok_and(|report| !reports.contains(&report))
+        })
+        .map(|(name, _, _)| name)
+        .collect();
+    not_run.sort();
+    not_run.dedup();
+    if !not_run.is_empty() {
+        tracing::warn!(
+            reports = %not_run.join(", "),
+            "--option is given for report(s) this run does not export; it has no effect (add them to --reports to export them)"
+        );
     }
 }

@@ -8,6 +8,31 @@ use crate::output::Format;
 use crate::reports::ReportName;
 
 #[test]
+fn regions_are_read_in_any_case_and_a_bad_one_names_its_source() {
+    // The trial: `region = "EU"` and INTERCOM_REGION=europe were both
+    // refused, the second with "unknown variant `europe` ... in `region`".
+    let c = FileConfig::parse("region = \"EU\"\n").expect("EU");
+    assert_eq!(c.region, Some(Region::Eu));
+    let env = |v: &str| [("INTERCOM_REGION".to_string(), v.to_string())];
+    let c = FileConfig::load(None, env("Au")).expect("Au");
+    assert_eq!(c.region, Some(Region::Au));
+    let err = FileConfig::load(None, env("europe"))
+        .expect_err("europe")
+        .to_string();
+    assert!(
+        err.contains("INTERCOM_REGION=europe") && err.contains("us, eu or au"),
+        "{err}"
+    );
+    let err = FileConfig::parse("region = \"europe\"\n")
+        .expect_err("europe")
+        .to_string();
+    assert!(
+        err.contains("region") && err.contains("us, eu or au"),
+        "{err}"
+    );
+}
+
+#[test]
 fn unknown_keys_are_named_with_the_nearest_valid_one() {
     let err = FileConfig::parse("output_dri = \"x\"\n")
         .expect_err("unknown key")
@@ -295,16 +320,20 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
     assert!(!e.contains("did you mean"), "{e}");
 
     let keys = FileConfig::keys();
-    assert_eq!(
-        env::near_key("outpt_dir", &keys).map(String::as_str),
-        Some("output_dir")
-    );
-    assert_eq!(
-        env::near_key("output_dir", &keys),
-        None,
-        "an exact key is no typo"
-    );
-    assert_eq!(env::near_key("export_test_pause", &keys), None);
+    let known = env::known_variables(&keys);
+    for (typo, meant) in [
+        ("INTERCOM_OUTPT_DIR", "INTERCOM_OUTPUT_DIR"),
+        ("INTERCOM_OUTPUT", "INTERCOM_OUTPUT_DIR"),
+        ("INTERCOM_REPORT", "INTERCOM_REPORTS"),
+    ] {
+        assert_eq!(
+            env::closest_variable(typo, &known).map(String::as_str),
+            Some(meant),
+            "{typo}"
+        );
+    }
+    assert!(known.contains(&"INTERCOM_VERSION".to_string()));
+    assert!(!known.contains(&"INTERCOM_OPTIONS".to_string()));
 }
 
 #[test]

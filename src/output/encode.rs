@@ -72,6 +72,9 @@ struct Tally {
     unexpected: u64,
     interpreted_samples: Vec<String>,
     unexpected_samples: Vec<String>,
+    /// Custom-attribute values not of their declared type (misfits).
+    misfits: u64,
+    misfit_samples: Vec<String>,
 }
 
 impl Tally {
@@ -85,17 +88,32 @@ impl Tally {
         }
     }
 
-    fn flush(&mut self, column: &str, anomalies: &crate::anomalies::Anomalies) {
-        for (kind, count, samples) in [
+    /// Hand the counts to `anomalies` under `column`'s name; custom-attribute
+    /// misfits under [`misfit_detail`] (`attribute`: the attribute's key).
+    fn flush(&mut self, column: &str, attribute: &str, anomalies: &crate::anomalies::Anomalies) {
+        let misfit_detail = if self.misfits > 0 {
+            misfit_detail(attribute, column)
+        } else {
+            String::new()
+        };
+        for (kind, detail, count, samples) in [
             (
                 AnomalyKind::InterpretedValue,
+                column,
                 &mut self.interpreted,
                 &mut self.interpreted_samples,
             ),
             (
                 AnomalyKind::UnexpectedShape,
+                column,
                 &mut self.unexpected,
                 &mut self.unexpected_samples,
+            ),
+            (
+                AnomalyKind::UnexpectedShape,
+                misfit_detail.as_str(),
+                &mut self.misfits,
+                &mut self.misfit_samples,
             ),
         ] {
             if *count == 0 {
@@ -106,13 +124,23 @@ impl Tally {
             let first = it.next();
             let extra: Vec<String> = it.collect();
             rest -= extra.len() as u64;
-            anomalies.record_n(kind, column, rest, first.as_deref());
+            anomalies.record_n(kind, detail, rest, first.as_deref());
             for s in &extra {
-                anomalies.record(kind, column, Some(s));
+                anomalies.record(kind, detail, Some(s));
             }
             *count = 0;
         }
     }
+}
+
+/// The anomaly detail of custom-attribute values that are not of their
+/// declared type (the data-attribute listing's `data_type`; Intercom does
+/// not enforce it): names the attribute (its key under
+/// `custom_attributes`) and its column.
+fn misfit_detail(attribute: &str, column: &str) -> String {
+    format!(
+        "custom attributes: `{attribute}` (column {column}) not of its declared type; raw values in custom_attributes_json"
+    )
 }
 
 /// The record's `id` as text, for anomaly samples.
@@ -240,7 +268,13 @@ impl RecordBatchBuilder {
         }
         self.rows += records.len();
         for col in &mut self.cols {
-            col.tally.flush(&col.name, &meta.anomalies);
+            // A custom attribute's key: its pointer's last token.
+            let attribute = col
+                .sources
+                .first()
+                .and_then(|(tokens, _)| tokens.last())
+                .map_or("", String::as_str);
+            col.tally.flush(&col.name, attribute, &meta.anomalies);
         }
     }
 
@@ -304,6 +338,8 @@ fn append_cell(
         }
         Read::Misfit => {
             meta.misfits.set(meta.misfits.get() + 1);
+            let t = &mut col.tally;
+            Tally::note(&mut t.misfits, &mut t.misfit_samples, record);
             return col.builder.append_null();
         }
         Read::Unexpected => {

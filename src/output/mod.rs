@@ -102,7 +102,10 @@ fn encode_error(report: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Check early that `dir` can be created and written to.
+/// Check early that `dir` can be created and written to. Directories this
+/// check had to create are removed again (the writers create them when
+/// they have a file to write), so a run that writes nothing (a refused
+/// token) leaves no empty output directory behind.
 pub fn ensure_writable(dir: &Path) -> Result<()> {
     let fail = |e: io::Error| {
         Error::Config(format!(
@@ -111,11 +114,20 @@ pub fn ensure_writable(dir: &Path) -> Result<()> {
             dir.display()
         ))
     };
+    // The directories missing now, deepest first.
+    let missing: Vec<&Path> = dir
+        .ancestors()
+        .take_while(|d| !d.as_os_str().is_empty() && !d.exists())
+        .collect();
     fs::create_dir_all(dir).map_err(fail)?;
     let probe = dir.join(format!(".write-probe-{}", std::process::id()));
-    File::create(&probe).map_err(fail)?;
+    let probed = File::create(&probe).map(drop);
     let _ = fs::remove_file(&probe);
-    Ok(())
+    for created in &missing {
+        // Only succeeds while empty (nothing else wrote there meanwhile).
+        let _ = fs::remove_dir(created);
+    }
+    probed.map_err(fail)
 }
 
 #[cfg(test)]

@@ -34,12 +34,19 @@ pub(super) fn open_part(
     let final_path = run_dir.join(&name);
     let tmp_path = run_dir.join(format!("{name}.tmp"));
     let file = File::create(&tmp_path).map_err(|e| Error::output(&tmp_path, e))?;
-    let writer = (spec.open)(
+    let writer = match (spec.open)(
         config.row_groups.clone(),
         HashingWriter::new(file),
         output.schema.clone(),
         &config.report,
-    )?;
+    ) {
+        Ok(writer) => writer,
+        Err(e) => {
+            // Nothing refers to the `.tmp` file yet: remove it here.
+            let _ = fs::remove_file(&tmp_path);
+            return Err(e);
+        }
+    };
     let relative_path = format!("{}/{}/{name}", config.report, config.run_key);
     Ok(OpenFile {
         tmp_path,
@@ -57,8 +64,19 @@ impl OpenFile {
         Ok(())
     }
 
-    /// Finish the format, fsync, rename into place: a durable file.
+    /// Finish the format, fsync, rename into place: a durable file. When
+    /// any step fails (a full disk), the `.tmp` file is removed: nothing
+    /// else refers to it once this consumed `self`.
     pub(super) fn finish(self, format: super::Format) -> Result<WrittenFile> {
+        let tmp_path = self.tmp_path.clone();
+        let finished = self.finish_inner(format);
+        if finished.is_err() {
+            let _ = fs::remove_file(&tmp_path);
+        }
+        finished
+    }
+
+    fn finish_inner(self, format: super::Format) -> Result<WrittenFile> {
         let out = self.writer.finish()?;
         let (bytes, sha256) = out.finish().map_err(|e| Error::output(&self.tmp_path, e))?;
         fs::rename(&self.tmp_path, &self.final_path)
@@ -93,6 +111,7 @@ impl HashingWriter {
     /// Flush, fsync, and return (size, sha256 hex).
     fn finish(self) -> io::Result<(u64, String)> {
         let file = self.inner.into_inner().map_err(|e| e.into_error())?;
+        crate::failpoint::fail("part_finish")?;
         file.sync_all()?;
         Ok((self.bytes, hex::encode(self.hasher.finalize())))
     }

@@ -20,6 +20,7 @@ pub(crate) async fn backfill(
     }
     let mut recovered =
         recovery::recover_with(state, &plan.output_dir, plan.object(), true).await?;
+    recovery::clean_ended_tmp(state, &plan.output_dir).await;
     let (job, resumed) = state
         .backfill_job(range.since, range.until, range.window_secs)
         .await?;

@@ -49,6 +49,8 @@ pub(crate) struct Committer {
     pub(crate) report: ReportName,
     /// Where the files go: published there before their commit.
     pub(crate) destination: Destination,
+    /// Told of every committed checkpoint, for the progress lines.
+    pub(crate) logged: crate::telemetry::heartbeat::Checkpoints,
 }
 
 impl Committer {
@@ -66,6 +68,7 @@ impl Committer {
         };
         self.commit(&commit, None).await?;
         failpoint::hit("checkpoint");
+        self.logged.committed(c.rows);
         tracing::debug!(report = %self.report, rows = c.rows, files = c.files.len(), "checkpoint committed");
         // The row groups written for it are freed.
         crate::extract::ahead::give_back_freed_memory(false);

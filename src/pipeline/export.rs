@@ -129,6 +129,16 @@ pub(crate) async fn export(
     let (checkpoint_tx, checkpoint_rx) = mpsc::channel::<Checkpoint>(CHECKPOINTS_IN_FLIGHT);
     let bar = side.bar(&label);
     let _pages = PageCounter::start(client, &bar);
+    let logged = crate::telemetry::heartbeat::Checkpoints::default();
+    let _heartbeat = {
+        let (client, before) = (client.clone(), client.own_stats());
+        crate::telemetry::heartbeat::Heartbeat::start(
+            &label,
+            &bar,
+            move || client.own_stats().since(before).requests,
+            &logged,
+        )
+    };
     let extract_options = ExtractOptions {
         progress: crate::telemetry::Progress::new(bar.clone()),
         anomalies: anomalies.clone(),
@@ -139,6 +149,7 @@ pub(crate) async fn export(
         run: run.clone(),
         report,
         destination: plan.destination(),
+        logged,
     };
     // Checkpoints commit an incremental cursor; a backfill window commits once.
     // (The sender must not outlive the writer: the committer's loop ends
@@ -264,17 +275,9 @@ pub(crate) async fn export(
             return Err(e);
         }
     };
-    if writer.misfits() > 0 {
-        // Said with the report's other anomalies (one warning, the summary
-        // table and --summary-json); the raw values stay in
-        // custom_attributes_json.
-        anomalies.record_n(
-            crate::anomalies::AnomalyKind::UnexpectedShape,
-            "custom attributes (not of their declared type; raw values in custom_attributes_json)",
-            writer.misfits(),
-            None,
-        );
-    }
+    // Custom-attribute values not of their declared type are in `anomalies`
+    // already, per attribute with sample ids (the encoder counts them); the
+    // raw values stay in custom_attributes_json.
     let files = writer.files().to_vec();
     let window = match source {
         Source::Window(w) => Some((w.job_id, w.start, w.end)),

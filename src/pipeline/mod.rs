@@ -144,6 +144,7 @@ pub(crate) async fn sync(
     let run_started = Instant::now();
     let mut recovered =
         recovery::recover_with(state, &plan.output_dir, plan.object(), false).await?;
+    recovery::clean_ended_tmp(state, &plan.output_dir).await;
     let run = state.begin_run(plan.mode).await?;
     failpoint::hit("run_started");
     tracing::info!(run = %run.key, reports = plan.reports.len(), "run started");

@@ -187,12 +187,14 @@ where
     >;
     let mut results: Vec<((usize, ReportName), ReportName, T)> = Vec::new();
     let mut ended: Option<Error> = None;
+    // Reports that failed too as the run ended, said once at the end.
+    let mut also: Vec<(ReportName, String)> = Vec::new();
     let mut stopped = false;
     let mut running: Running<'a, T> = FuturesUnordered::new();
     'stages: for (stage_no, stage) in stages.into_iter().enumerate() {
         for report in stage {
             while running.len() >= MAX_PARALLEL_REPORTS {
-                collect(&mut running, &mut results, &mut ended).await;
+                collect(&mut running, &mut results, &mut ended, &mut also).await;
             }
             if ended.is_some() {
                 break 'stages;
@@ -208,12 +210,13 @@ where
         }
         // The next stage starts once this one has ended.
         while !running.is_empty() {
-            collect(&mut running, &mut results, &mut ended).await;
+            collect(&mut running, &mut results, &mut ended, &mut also).await;
         }
     }
     while !running.is_empty() {
-        collect(&mut running, &mut results, &mut ended).await;
+        collect(&mut running, &mut results, &mut ended, &mut also).await;
     }
+    say_also_failed(ended.as_ref(), also);
     results.sort_by_key(|(index, _, _)| *index);
     Ran {
         results: results.into_iter().map(|(_, r, t)| (r, t)).collect(),
@@ -228,6 +231,7 @@ async fn collect<F, T>(
     running: &mut FuturesUnordered<F>,
     results: &mut Vec<((usize, ReportName), ReportName, T)>,
     ended: &mut Option<Error>,
+    also: &mut Vec<(ReportName, String)>,
 ) where
     F: Future<Output = ((usize, ReportName), ReportName, Result<T>)>,
 {
@@ -235,11 +239,30 @@ async fn collect<F, T>(
         Some((index, report, Ok(t))) => results.push((index, report, t)),
         Some((_, _, Err(e))) if ended.is_none() => *ended = Some(e),
         // Mostly the same end (a rejected token), met by a report that was
-        // running; said, not returned.
-        Some((_, report, Err(e))) => {
-            tracing::warn!(%report, error = %e, "report failed too as the run ended")
-        }
+        // running; said once for all at the end ([`say_also_failed`]).
+        Some((_, report, Err(e))) => also.push((report, e.to_string())),
         None => {}
+    }
+}
+
+/// Say the reports that failed too as the run ended: one WARN line for
+/// those that met the run's own error (a rejected token ends every running
+/// report the same way), naming them, and one per other error.
+fn say_also_failed(ended: Option<&Error>, also: Vec<(ReportName, String)>) {
+    let ended = ended.map(ToString::to_string);
+    let (same, other): (Vec<_>, Vec<_>) = also
+        .into_iter()
+        .partition(|(_, e)| ended.as_deref() == Some(e.as_str()));
+    if !same.is_empty() {
+        let reports: Vec<&str> = same.iter().map(|(r, _)| r.as_str()).collect();
+        tracing::warn!(
+            reports = %reports.join(", "),
+            "{} other report(s) ended with the same error as the run",
+            reports.len()
+        );
+    }
+    for (report, error) in other {
+        tracing::warn!(%report, %error, "report failed too as the run ended");
     }
 }
 

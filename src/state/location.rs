@@ -67,6 +67,30 @@ impl StateLocation {
     }
 }
 
+/// Fail with a clear message when a directory above the SQLite state file
+/// `path` is a regular file (`--state afile/s.db`): creating the directory,
+/// the lock file or the database would otherwise fail with "File exists"
+/// or "Not a directory" about a path the user never gave.
+pub fn check_sqlite_dir(path: &std::path::Path) -> Result<()> {
+    for dir in path.ancestors().skip(1) {
+        if dir.as_os_str().is_empty() {
+            break;
+        }
+        if let Ok(meta) = std::fs::metadata(dir) {
+            if meta.is_dir() {
+                return Ok(());
+            }
+            return Err(Error::Config(format!(
+                "state database {}: its directory {} is not a directory (a file is there); \
+                 choose another path with --state or `state_path` in the config",
+                path.display(),
+                dir.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// A URL with its password replaced by `***`: safe for logs and errors.
 pub fn redact_url(text: &str) -> String {
     match url::Url::parse(text) {

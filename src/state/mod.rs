@@ -63,7 +63,7 @@ mod show;
 pub use backfills::BackfillJob;
 pub use columns::CustomColumnRow;
 pub use commit::{Commit, FailedItem};
-pub use location::{StateLocation, redact_url};
+pub use location::{StateLocation, check_sqlite_dir, redact_url};
 pub use runs::{Run, RunStatus};
 pub use show::{CursorRow, FailedRow, FileCount, RunRow, StateReport, WindowCount};
 
@@ -102,6 +102,7 @@ fn worker_name() -> String {
 impl StateStore {
     /// Open (creating if needed) the state file at `path` and apply migrations.
     pub async fn open(path: &Path) -> Result<Self> {
+        location::check_sqlite_dir(path)?;
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
                 Error::Config(format!(

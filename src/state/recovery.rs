@@ -143,6 +143,58 @@ pub async fn take_over(
     Ok(out)
 }
 
+/// [`remove_ended_tmp`] at the start of a run: a failure to clean up is a
+/// WARN line, never the run's end (the leftovers only take space).
+pub async fn clean_ended_tmp(state: &StateStore, output_dir: &Path) {
+    if let Err(e) = remove_ended_tmp(state, output_dir).await {
+        tracing::warn!(error = %e, "could not remove the temporary part files of runs that ended");
+    }
+}
+
+/// How many of the latest ended runs [`remove_ended_tmp`] looks at.
+const ENDED_RUNS_SCANNED: i64 = 100;
+
+/// Remove the temporary parts (`part-*.tmp`) that runs which ended (any
+/// status but `running`: succeeded, partial, failed, interrupted) left under
+/// their directories, e.g. when a full disk failed a part and the process
+/// could not remove it then. A `.tmp` part is never committed, and an
+/// ended run writes nothing more, so only garbage goes; committed parts and
+/// every other file stay. Looks at this workspace's latest
+/// [`ENDED_RUNS_SCANNED`] ended runs; says what it removed in one INFO
+/// line. Returns the removed files, relative to the output directory.
+pub async fn remove_ended_tmp(state: &StateStore, output_dir: &Path) -> Result<Vec<String>> {
+    let keys: Vec<String> = sqlx::query(
+        "SELECT run_key FROM runs WHERE status <> 'running' AND workspace = $1 \
+         ORDER BY id DESC LIMIT $2",
+    )
+    .bind(state.workspace())
+    .bind(ENDED_RUNS_SCANNED)
+    .fetch_all(state.pool())
+    .await
+    .map_err(|e| state.err(e))?
+    .iter()
+    .map(|r| r.try_get::<String, _>(0))
+    .collect::<std::result::Result<_, _>>()
+    .map_err(|e| state.err(e))?;
+    let mut removed = Vec::new();
+    if keys.is_empty() {
+        return Ok(removed);
+    }
+    let keys: HashSet<&str> = keys.iter().map(String::as_str).collect();
+    remove_parts(output_dir, &keys, None, &mut removed, &|name: &str| {
+        name.ends_with(".tmp")
+    })?;
+    removed.sort();
+    if !removed.is_empty() {
+        tracing::info!(
+            removed_files = removed.len(),
+            files = ?removed,
+            "removed temporary part files left by runs that ended"
+        );
+    }
+    Ok(removed)
+}
+
 /// Remove every `part-*` file under `OUTPUT/<report>/<key>[-…]/` (for the
 /// run keys in `keys`, of every report or only `only_report`) that
 /// `committed` does not name, then the directories left empty.
@@ -152,6 +204,22 @@ fn remove_uncommitted(
     only_report: Option<&str>,
     committed: &HashSet<String>,
     removed: &mut Vec<String>,
+) -> Result<()> {
+    remove_parts(output_dir, keys, only_report, removed, &|relative: &str| {
+        !committed.contains(relative)
+    })
+}
+
+/// Remove every `part-*` file under `OUTPUT/<report>/<key>[-…]/` (for the
+/// run keys in `keys`, of every report or only `only_report`) whose path
+/// relative to the output directory `doomed` accepts, then the directories
+/// left empty.
+fn remove_parts(
+    output_dir: &Path,
+    keys: &HashSet<&str>,
+    only_report: Option<&str>,
+    removed: &mut Vec<String>,
+    doomed: &dyn Fn(&str) -> bool,
 ) -> Result<()> {
     let io = |p: &Path, e: std::io::Error| Error::output(p, e);
     let reports = match std::fs::read_dir(output_dir) {
@@ -181,7 +249,7 @@ fn remove_uncommitted(
             for file in files.filter_map(|e| e.ok()) {
                 let name = file.file_name().to_string_lossy().into_owned();
                 let relative = format!("{report_name}/{dir_name}/{name}");
-                if name.starts_with("part-") && !committed.contains(&relative) {
+                if name.starts_with("part-") && doomed(&relative) {
                     std::fs::remove_file(file.path()).map_err(|e| io(&file.path(), e))?;
                     removed.push(relative);
                 }

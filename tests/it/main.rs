@@ -140,3 +140,7 @@ mod parents_ahead;
 // SIGTERM with reports side by side: every report stops at its last
 // checkpoint, no request after the signal, the rerun completes once.
 mod sigterm;
+
+// Findings of a new user's trial: cleanup after a failed write, progress
+// lines, JSON errors, environment typos, clear errors, named anomalies.
+mod ops;
