@@ -43,6 +43,16 @@
 //!
 //! Windows are keyed by their lower bound: they tile the range, and a
 //! split's halves keep the order (`a.lo` = the window's, `b.lo` = the cut).
+//!
+//! A window that holds more than `split_rows` and cannot be cut finer in
+//! time (a day-granular window at its narrowest) is cut by `created_at`
+//! instead, recursively (issue #15: the newest 14 days of a million
+//! contacts were one reader's 380 pages): its parts ([`Part`]) are read side
+//! by side like windows and delivered in the order of their bands, keyed by
+//! `(window lo, band lo)`. Only the last part of a window (the band that
+//! reaches up) completes it: a checkpoint never follows a part before it,
+//! so a crash between parts re-reads the whole window, and the cursor's
+//! filter keeps every row exactly once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -59,7 +69,7 @@ use crate::extract::ahead::{AheadBudget, Held, page_bytes};
 use crate::extract::cursor::{CursorTracker, identity};
 use crate::extract::search::{MAX_FAILURE_SPLITS, Reader, Sink, degradable, short_read};
 use crate::extract::spill::Spill;
-use crate::extract::window::{Window, with_filter};
+use crate::extract::window::{Axis, Part, Window, with_filter};
 
 /// Pages a window is planned to take when windows are read in parallel:
 /// small windows keep many readers busy within the ahead budget, and each
@@ -89,7 +99,7 @@ pub(crate) trait PageSource {
     /// (`None`: the first page), its records kept as text.
     async fn window_page(
         &self,
-        window: Window,
+        part: Part,
         per_page: u32,
         starting_after: Option<&str>,
     ) -> Result<RawPage>;
@@ -98,12 +108,12 @@ pub(crate) trait PageSource {
 impl PageSource for Reader<'_> {
     async fn window_page(
         &self,
-        window: Window,
+        part: Part,
         per_page: u32,
         starting_after: Option<&str>,
     ) -> Result<RawPage> {
         let spec = self.spec;
-        let q = with_filter(spec.filter.as_ref(), window.filters(spec.granularity));
+        let q = with_filter(spec.filter.as_ref(), part.filters(spec.granularity));
         let body = search_body(q, per_page, starting_after, spec.sort);
         let raw = self.post(&body).await?;
         RawPage::decode(&self.endpoint(), list_key(spec.path), &raw)
@@ -164,10 +174,16 @@ pub(crate) struct ReadStats {
     /// Time the delivery spent handing rows to the sink (waiting for its
     /// writer, mostly).
     pub sink_wait: Duration,
+    /// Windows (or parts) split by `created_at` because they could not be
+    /// cut finer in time (see [`Part::split`]).
+    pub created_splits: u64,
 }
 
 /// `(id, updated_at)` of the records one window's reads kept.
 pub(crate) type Sent = HashSet<(String, i64)>;
+
+/// Where a part sorts in the plan ([`Part::key`]).
+type Key = (i64, i64);
 
 /// Read `windows` (contiguous, oldest first), up to `schedule.parallel` at
 /// once, and hand the sink their new records in window order (see the
@@ -229,9 +245,12 @@ async fn read(
     use tokio::sync::mpsc::error::TrySendError;
     let path = reader.spec.path;
     let parallel = schedule.parallel.max(1);
-    let mut slots: BTreeMap<i64, Slot> = windows
+    let mut slots: BTreeMap<Key, Slot> = windows
         .into_iter()
-        .map(|w| (w.lo, Slot::new(w, 0, Sent::new(), Kept::default())))
+        .map(|w| {
+            let part = Part::whole(w);
+            (part.key(), Slot::new(part, 0, Sent::new(), Kept::default()))
+        })
         .collect();
     // Pages past the memory budget go to disk until a write fails.
     let mut spilling = schedule.spill;
@@ -264,16 +283,20 @@ async fn read(
                 permit.send(Job { kept, ended: None });
                 break;
             }
-            let window = head.remove().window;
+            let part = head.remove().part;
             tracing::debug!(
                 endpoint = path,
-                lo = window.lo,
-                hi = window.hi,
+                lo = part.window.lo,
+                hi = part.window.hi,
+                band = ?part.band,
                 "window done"
             );
+            // Only a window's last part completes it (a checkpoint may follow).
             permit.send(Job {
                 kept,
-                ended: Some((window.hi, !slots.is_empty())),
+                ended: part
+                    .is_last()
+                    .then_some((part.window.hi, !slots.is_empty())),
             });
         }
         if slots.is_empty() {
@@ -333,7 +356,7 @@ async fn read(
             in_flight.push(fetch(
                 source,
                 *key,
-                slot.window,
+                slot.part,
                 slot.per_page,
                 slot.starting_after.clone(),
                 room,
@@ -365,12 +388,15 @@ async fn read(
                 Error::Internal(format!("{path}: a split window not in the plan"))
             })?;
             let (a, b) = (split.a, split.b);
+            if split.axis == Axis::Created {
+                stats.created_splits += 1;
+            }
             let kept = old.take_kept();
             slots.insert(
-                b.lo,
+                b.key(),
                 Slot::new(b, split.failure_splits, old.seen.clone(), Kept::default()),
             );
-            slots.insert(a.lo, Slot::new(a, split.failure_splits, old.seen, kept));
+            slots.insert(a.key(), Slot::new(a, split.failure_splits, old.seen, kept));
         } else if !is_head
             && slot.pages.len() > before
             && let Some(page) = slot.pages.last()
@@ -464,3 +490,7 @@ mod tests;
 #[cfg(test)]
 #[path = "raw_page_tests.rs"]
 mod raw_page_tests;
+
+#[cfg(test)]
+#[path = "windows_band_tests.rs"]
+mod band_tests;
