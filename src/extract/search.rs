@@ -86,7 +86,7 @@ pub(crate) use crate::extract::window::with_filter;
 use crate::extract::window::{DAY, plan_windows_to};
 pub use crate::extract::window::{MIN_DAY_WINDOW, Window, plan_windows};
 use crate::extract::windows_parallel::{
-    PARALLEL_WINDOW_PAGES, Schedule, Sent, ahead_budget, deliver, keep_new, read_windows,
+    PARALLEL_WINDOW_PAGES, Schedule, Sent, ahead_budget, deliver, keep_new, read_windows_in_parts,
 };
 
 /// How the endpoint compares dates.
@@ -164,7 +164,7 @@ pub(crate) trait Sink {
 /// request is the whole sync. Otherwise its newest `updated_at` becomes `hi`
 /// (the server's clock, not ours) and `(lo, hi]` is read window by window,
 /// several at once, delivered oldest first
-/// ([`read_windows`](crate::extract::windows_parallel::read_windows)); a
+/// ([`read_windows_in_parts`](crate::extract::windows_parallel::read_windows_in_parts)); a
 /// window whose `total_count` exceeds its page budget is split first.
 ///
 /// It re-reads `lookback_secs` below the cursor (see the module
@@ -333,7 +333,11 @@ pub(crate) async fn read_search(
         checkpoint_every,
         budget: crate::extract::ahead::AheadBudget::process(),
     };
-    let stats = read_windows(&reader, &reader, windows, &schedule, tracker, tx).await?;
+    // A window more than one reader's share of the rows (that no time cut
+    // can shrink) is read in `created_at` parts: with one reader, never.
+    let band_rows = total.div_ceil(parallel as u64).max(split_rows);
+    let stats =
+        read_windows_in_parts(&reader, &reader, windows, &schedule, band_rows, tracker, tx).await?;
     tracing::debug!(endpoint = spec.path, ?stats, "windows read");
     Ok(())
 }

@@ -247,13 +247,21 @@ impl Part {
         min_day: i64,
         created: &[i64],
     ) -> Option<(Part, Part, Axis)> {
-        if self.band.is_whole()
-            && let Some((a, b)) = self.window.split_to(g, min_day)
-        {
-            return Some((Part::whole(a), Part::whole(b), Axis::Time));
+        self.split_time(g, min_day).or_else(|| {
+            self.split_band(g, min_day, created)
+                .map(|(a, b)| (a, b, Axis::Created))
+        })
+    }
+
+    /// Two halves in time ([`Window::split_to`]) of a whole window; `None`
+    /// for a part with a band (its window is as narrow as it gets) or a
+    /// window that cannot shrink.
+    pub fn split_time(self, g: Granularity, min_day: i64) -> Option<(Part, Part, Axis)> {
+        if !self.band.is_whole() {
+            return None;
         }
-        self.split_band(g, min_day, created)
-            .map(|(a, b)| (a, b, Axis::Created))
+        let (a, b) = self.window.split_to(g, min_day)?;
+        Some((Part::whole(a), Part::whole(b), Axis::Time))
     }
 
     /// Two halves of the band at the median of `created` (the `created_at`

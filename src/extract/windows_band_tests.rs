@@ -347,11 +347,12 @@ async fn a_dense_window_is_read_in_created_at_parts_at_once_exactly_once_checkpo
     };
     let sink = Recorder::default();
     let mut tracker = CursorTracker::new(None);
-    let stats = read_windows(
+    let stats = read_windows_in_parts(
         &reader,
         &fake,
         vec![old, dense],
         &schedule,
+        schedule.split_rows,
         &mut tracker,
         &sink,
     )
@@ -448,11 +449,12 @@ async fn parts_of_a_window_never_checkpoint_before_its_last_part() {
     };
     let sink = Recorder::default();
     let mut tracker = CursorTracker::new(None);
-    let stats = read_windows(
+    let stats = read_windows_in_parts(
         &reader,
         &fake,
         vec![first, second],
         &schedule,
+        schedule.split_rows,
         &mut tracker,
         &sink,
     )
@@ -480,4 +482,22 @@ async fn parts_of_a_window_never_checkpoint_before_its_last_part() {
         .map(|r| r.1)
         .max();
     assert_eq!(checkpoints[0], (300, newest_first.expect("records")));
+
+    // Under `band_rows` (one reader's share) a window is paged deeper, not
+    // cut by `created_at`.
+    let sink = Recorder::default();
+    let mut tracker = CursorTracker::new(None);
+    let stats = read_windows_in_parts(
+        &reader,
+        &fake,
+        vec![first, second],
+        &schedule,
+        400,
+        &mut tracker,
+        &sink,
+    )
+    .await
+    .expect("read");
+    assert_eq!(stats.created_splits, 0, "{stats:?}");
+    assert_eq!(tracker.rows, 600);
 }

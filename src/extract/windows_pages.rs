@@ -131,7 +131,7 @@ pub(super) fn take_page(
     reader: &Reader<'_>,
     slot: &mut Slot,
     result: Result<RawPage>,
-    split_rows: u64,
+    (split_rows, band_rows): (u64, u64),
     per_page: &mut u32,
 ) -> Result<Option<Split>> {
     let g = reader.spec.granularity;
@@ -169,10 +169,17 @@ pub(super) fn take_page(
         data,
         envelope: page,
     } = page;
-    if first && page.total_count.is_some_and(|t| t > split_rows) {
-        // The first page's `created_at`s: where a cut by `created_at` goes.
-        let created: Vec<i64> = data.iter().filter_map(|r| raw_created(r)).collect();
-        if let Some((a, b, axis)) = slot.part.split(g, reader.min_day, &created) {
+    let total = page.total_count.unwrap_or(0);
+    if first && total > split_rows {
+        // Over `band_rows` also by `created_at` when not in time; the
+        // first page's `created_at`s say where the cut goes.
+        let split = if total > band_rows {
+            let created: Vec<i64> = data.iter().filter_map(|r| raw_created(r)).collect();
+            slot.part.split(g, reader.min_day, &created)
+        } else {
+            slot.part.split_time(g, reader.min_day)
+        };
+        if let Some((a, b, axis)) = split {
             tracing::debug!(endpoint = reader.spec.path, part = %slot.label(), ?axis, total = ?page.total_count, "window over budget; splitting");
             return Ok(Some(Split {
                 a,

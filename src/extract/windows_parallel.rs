@@ -44,10 +44,11 @@
 //! Windows are keyed by their lower bound: they tile the range, and a
 //! split's halves keep the order (`a.lo` = the window's, `b.lo` = the cut).
 //!
-//! A window that holds more than `split_rows` and cannot be cut finer in
-//! time (a day-granular window at its narrowest) is cut by `created_at`
-//! instead, recursively (issue #15: the newest 14 days of a million
-//! contacts were one reader's 380 pages): its parts ([`Part`]) are read side
+//! A window that holds more than `band_rows` ([`read_windows_in_parts`])
+//! and cannot be cut finer in time (a day-granular window at its
+//! narrowest) is cut by `created_at` instead, recursively (issue #15: the
+//! newest 14 days of a million contacts were one reader's 380 pages while
+//! every other window was done): its parts ([`Part`]) are read side
 //! by side like windows and delivered in the order of their bands, keyed by
 //! `(window lo, band lo)`. Only the last part of a window (the band that
 //! reaches up) completes it: a checkpoint never follows a part before it,
@@ -195,7 +196,9 @@ type Key = (i64, i64);
 /// [`DELIVERY_QUEUE`] hand-overs: while the sink waits for its writer,
 /// windows go on asking for pages (issue #15: with the delivery awaited
 /// inside the reading, no request was sent while a window read ahead was
-/// handed over, and the calls in flight fell to a few).
+/// handed over, and the calls in flight fell to a few). Never cut by
+/// `created_at` (see [`read_windows_in_parts`], what the searches call).
+#[cfg(test)]
 pub(crate) async fn read_windows(
     reader: &Reader<'_>,
     source: &impl PageSource,
@@ -204,10 +207,28 @@ pub(crate) async fn read_windows(
     tracker: &mut CursorTracker,
     tx: &impl Sink,
 ) -> Result<ReadStats> {
+    read_windows_in_parts(reader, source, windows, schedule, u64::MAX, tracker, tx).await
+}
+
+/// [`read_windows`], and a window that cannot be cut finer in time whose
+/// first page states more than `band_rows` records (and more than
+/// `schedule.split_rows`) is cut by `created_at` into parts read side by
+/// side (see the module docs). `band_rows` is what one reader can page
+/// through without becoming the read's tail: about the rows of the whole
+/// read over its readers (see `search::read_search`); `u64::MAX`: never.
+pub(crate) async fn read_windows_in_parts(
+    reader: &Reader<'_>,
+    source: &impl PageSource,
+    windows: Vec<Window>,
+    schedule: &Schedule,
+    band_rows: u64,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+) -> Result<ReadStats> {
     let (queue, jobs) = tokio::sync::mpsc::channel(DELIVERY_QUEUE);
     let start = Instant::now();
     let reading = async {
-        let read = read(reader, source, windows, schedule, queue).await;
+        let read = read(reader, source, windows, schedule, band_rows, queue).await;
         read.map(|stats| ReadStats {
             reading: start.elapsed(),
             ..stats
@@ -240,6 +261,7 @@ async fn read(
     source: &impl PageSource,
     windows: Vec<Window>,
     schedule: &Schedule,
+    band_rows: u64,
     queue: tokio::sync::mpsc::Sender<Job>,
 ) -> Result<ReadStats> {
     use tokio::sync::mpsc::error::TrySendError;
@@ -383,7 +405,8 @@ async fn read(
             Error::Internal(format!("{path}: a page for a window not in the plan"))
         })?;
         let before = slot.pages.len();
-        if let Some(split) = take_page(reader, slot, result, schedule.split_rows, &mut per_page)? {
+        let limits = (schedule.split_rows, band_rows);
+        if let Some(split) = take_page(reader, slot, result, limits, &mut per_page)? {
             let mut old = slots.remove(&key).ok_or_else(|| {
                 Error::Internal(format!("{path}: a split window not in the plan"))
             })?;
