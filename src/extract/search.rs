@@ -28,8 +28,11 @@
 //! sink oldest window first: the head window streams, windows ahead of it
 //! hold a few pages in memory and write the rest to a temporary file until
 //! their turn, so they never wait for it. Contacts are
-//! cut no finer than [`MIN_DAY_WINDOW`] (14 days): contacts that all changed
-//! within a few weeks are read by few windows, so with little parallelism.
+//! cut no finer than [`MIN_DAY_WINDOW`] (14 days) in time: a window at that
+//! width holding more than one reader's share of the rows is cut by
+//! `created_at` instead, into parts read side by side
+//! ([`crate::extract::window::Part`]; issue #15: the newest 14 days of a
+//! million contacts were 380 pages of one reader).
 //! Contact windows read at once are cut from the oldest contact (one
 //! request sorted `updated_at` ascending), not from the epoch a first sync
 //! starts at: at 1,000,000 contacts over three years, 78 windows of 14 days
@@ -86,7 +89,7 @@ pub(crate) use crate::extract::window::with_filter;
 use crate::extract::window::{DAY, plan_windows_to};
 pub use crate::extract::window::{MIN_DAY_WINDOW, Window, plan_windows};
 use crate::extract::windows_parallel::{
-    PARALLEL_WINDOW_PAGES, Schedule, Sent, ahead_budget, deliver, keep_new, read_windows,
+    PARALLEL_WINDOW_PAGES, Schedule, Sent, ahead_budget, deliver, keep_new, read_windows_in_parts,
 };
 
 /// How the endpoint compares dates.
@@ -164,7 +167,7 @@ pub(crate) trait Sink {
 /// request is the whole sync. Otherwise its newest `updated_at` becomes `hi`
 /// (the server's clock, not ours) and `(lo, hi]` is read window by window,
 /// several at once, delivered oldest first
-/// ([`read_windows`](crate::extract::windows_parallel::read_windows)); a
+/// ([`read_windows_in_parts`](crate::extract::windows_parallel::read_windows_in_parts)); a
 /// window whose `total_count` exceeds its page budget is split first.
 ///
 /// It re-reads `lookback_secs` below the cursor (see the module
@@ -348,7 +351,11 @@ pub(crate) async fn read_search(
         checkpoint_every,
         budget: crate::extract::ahead::AheadBudget::process(),
     };
-    let stats = read_windows(&reader, &reader, windows, &schedule, tracker, tx).await?;
+    // A window more than one reader's share of the rows (that no time cut
+    // can shrink) is read in `created_at` parts: with one reader, never.
+    let band_rows = total.div_ceil(parallel as u64).max(split_rows);
+    let stats =
+        read_windows_in_parts(&reader, &reader, windows, &schedule, band_rows, tracker, tx).await?;
     tracing::debug!(endpoint = spec.path, ?stats, "windows read");
     Ok(())
 }

@@ -128,3 +128,216 @@ pub(crate) fn with_filter(filter: Option<&Value>, bounds: Vec<Value>) -> Value {
     filters.extend(bounds);
     and(filters)
 }
+
+/// A `created_at` band `(lo, hi]` in exact unix seconds, `None` bounds
+/// unbounded: the second axis a window that cannot be cut finer in time is
+/// split on (issue #15: contacts updated in the newest 14 days were created
+/// over years). The bands of one window's parts tile every instant, so no
+/// record is lost whatever its `created_at` (also one after `updated_at`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Band {
+    /// Exclusive lower bound of `created_at` (unix seconds); `None`: none.
+    pub lo: Option<i64>,
+    /// Inclusive upper bound of `created_at` (unix seconds); `None`: none.
+    pub hi: Option<i64>,
+}
+
+impl Band {
+    /// Does the band hold a record created at `created_at`? A record without
+    /// a `created_at` belongs to the top band only (`hi` unbounded), so one
+    /// part keeps it.
+    pub fn contains(self, created_at: Option<i64>) -> bool {
+        match created_at {
+            Some(c) => self.lo.is_none_or(|lo| lo < c) && self.hi.is_none_or(|hi| c <= hi),
+            None => self.hi.is_none(),
+        }
+    }
+
+    /// The whole axis (no `created_at` condition).
+    pub fn is_whole(self) -> bool {
+        self.lo.is_none() && self.hi.is_none()
+    }
+
+    /// The search filters of the band: exact for seconds; for days, two days
+    /// of overlap each side (as [`Window::filters`]), filtered back to the
+    /// exact band on our side ([`Part::keeps`]).
+    pub(crate) fn filters(self, g: Granularity) -> Vec<Value> {
+        let margin = match g {
+            Granularity::Second => 0,
+            Granularity::Day => 2 * DAY,
+        };
+        let mut bounds = Vec::new();
+        if let Some(lo) = self.lo {
+            bounds.push(leaf("created_at", ">", (lo - margin).max(0)));
+        }
+        if let Some(hi) = self.hi {
+            let hi = hi.saturating_add(if margin == 0 { 1 } else { margin });
+            bounds.push(leaf("created_at", "<", hi));
+        }
+        bounds
+    }
+}
+
+/// One part of a time window: the window and a `created_at` band. A window
+/// is read as one part (the whole band) until it holds more than its page
+/// budget and cannot be cut finer in time; then it is cut by `created_at`
+/// ([`Part::split`]). Parts of a window are delivered lowest band first;
+/// only the last one (the band reaching up, [`Part::is_last`]) completes
+/// the window, so only after it may a checkpoint follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Part {
+    pub window: Window,
+    pub band: Band,
+}
+
+impl Part {
+    /// The whole window as one part.
+    pub fn whole(window: Window) -> Part {
+        Part {
+            window,
+            band: Band::default(),
+        }
+    }
+
+    /// Where the part sorts among the parts of a plan: its window's lower
+    /// bound, then its band's lower bound (parts of one window lowest band
+    /// first).
+    pub fn key(self) -> (i64, i64) {
+        (self.window.lo, self.band.lo.unwrap_or(i64::MIN))
+    }
+
+    /// Whether it completes its window (its band reaches up unbounded).
+    pub fn is_last(self) -> bool {
+        self.band.hi.is_none()
+    }
+
+    /// Does the part keep a record of this `updated_at` and `created_at`
+    /// (exact, whatever the query's overlap)?
+    pub fn keeps(self, updated_at: i64, created_at: Option<i64>) -> bool {
+        self.window.contains(updated_at) && self.band.contains(created_at)
+    }
+
+    /// The search filter of the part: the window's, then the band's.
+    pub(crate) fn filters(self, g: Granularity) -> Vec<Value> {
+        let mut f = self.window.filters(g);
+        f.extend(self.band.filters(g));
+        f
+    }
+
+    /// A short description for logs and anomaly samples.
+    pub fn label(self) -> String {
+        let w = format!("updated_at ({}, {}]", self.window.lo, self.window.hi);
+        if self.band.is_whole() {
+            return w;
+        }
+        let bound = |b: Option<i64>, none: &str| b.map_or(none.to_string(), |t| t.to_string());
+        format!(
+            "{w} created_at ({}, {}]",
+            bound(self.band.lo, "-inf"),
+            bound(self.band.hi, "+inf")
+        )
+    }
+
+    /// Two halves: in time when the window can still be cut
+    /// ([`Window::split_to`], whole bands only), else by `created_at`
+    /// ([`Part::split_band`]); `None` when neither can shrink.
+    pub fn split(
+        self,
+        g: Granularity,
+        min_day: i64,
+        created: &[i64],
+    ) -> Option<(Part, Part, Axis)> {
+        self.split_time(g, min_day).or_else(|| {
+            self.split_band(g, min_day, created)
+                .map(|(a, b)| (a, b, Axis::Created))
+        })
+    }
+
+    /// Two halves in time ([`Window::split_to`]) of a whole window; `None`
+    /// for a part with a band (its window is as narrow as it gets) or a
+    /// window that cannot shrink.
+    pub fn split_time(self, g: Granularity, min_day: i64) -> Option<(Part, Part, Axis)> {
+        if !self.band.is_whole() {
+            return None;
+        }
+        let (a, b) = self.window.split_to(g, min_day)?;
+        Some((Part::whole(a), Part::whole(b), Axis::Time))
+    }
+
+    /// Two halves of the band at the median of `created` (the `created_at`
+    /// of records the part read: a sample of it), or, without one inside
+    /// the band, halfway between its bounds (the upper one is at most the
+    /// window's top: records are created before they are updated). For day
+    /// granularity the cut is a UTC midnight and each half at least
+    /// `min_day` wide (as time windows: each query overlaps two days each
+    /// side); `None` when the band cannot be cut so.
+    pub fn split_band(self, g: Granularity, min_day: i64, created: &[i64]) -> Option<(Part, Part)> {
+        let top = self.band.hi.unwrap_or(self.window.hi);
+        let mut inside: Vec<i64> = created
+            .iter()
+            .copied()
+            .filter(|&c| self.band.contains(Some(c)) && c <= top)
+            .collect();
+        inside.sort_unstable();
+        let floor = self.band.lo.or_else(|| inside.first().map(|c| c - 1))?;
+        if top <= floor {
+            return None;
+        }
+        let mut mid = inside
+            .get(inside.len() / 2)
+            .copied()
+            .unwrap_or(floor + (top - floor) / 2);
+        let min = match g {
+            Granularity::Second => 1,
+            Granularity::Day => {
+                mid = mid.div_euclid(DAY) * DAY;
+                min_day.max(1)
+            }
+        };
+        // Keep both halves at least `min` wide, when the band allows it.
+        if top - floor < 2 * min {
+            return None;
+        }
+        if mid - floor < min {
+            mid = floor + min;
+        }
+        if top - mid < min {
+            mid = top - min;
+        }
+        if g == Granularity::Day {
+            // Back to a midnight inside the allowed range, if there is one.
+            let m = mid.div_euclid(DAY) * DAY;
+            mid = if m - floor >= min { m } else { m + DAY };
+            if mid - floor < min || top - mid < min {
+                return None;
+            }
+        }
+        if mid <= floor || mid >= top {
+            return None;
+        }
+        let a = Part {
+            window: self.window,
+            band: Band {
+                lo: self.band.lo,
+                hi: Some(mid),
+            },
+        };
+        let b = Part {
+            window: self.window,
+            band: Band {
+                lo: Some(mid),
+                hi: self.band.hi,
+            },
+        };
+        Some((a, b))
+    }
+}
+
+/// Which axis a part was split on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Axis {
+    /// `updated_at`: two time windows.
+    Time,
+    /// `created_at`: two bands of one time window.
+    Created,
+}

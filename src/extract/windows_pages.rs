@@ -112,14 +112,14 @@ pub(super) fn decode(path: &str, records: Vec<RawRecord>) -> Result<Vec<Value>> 
 /// for its answer (a window ahead's; `None` for the head's).
 pub(super) async fn fetch(
     source: &impl PageSource,
-    key: i64,
-    window: Window,
+    key: Key,
+    part: Part,
     per_page: u32,
     starting_after: Option<String>,
     room: Option<Held>,
-) -> (i64, Result<RawPage>, Option<Held>) {
+) -> (Key, Result<RawPage>, Option<Held>) {
     let page = source
-        .window_page(window, per_page, starting_after.as_deref())
+        .window_page(part, per_page, starting_after.as_deref())
         .await;
     (key, page, room)
 }
@@ -131,7 +131,7 @@ pub(super) fn take_page(
     reader: &Reader<'_>,
     slot: &mut Slot,
     result: Result<RawPage>,
-    split_rows: u64,
+    (split_rows, band_rows): (u64, u64),
     per_page: &mut u32,
 ) -> Result<Option<Split>> {
     let g = reader.spec.granularity;
@@ -150,14 +150,15 @@ pub(super) fn take_page(
             }
             if degradable(&e)
                 && slot.failure_splits < MAX_FAILURE_SPLITS
-                && let Some((a, b)) = slot.window.split_to(g, reader.min_day)
+                && let Some((a, b, axis)) = slot.part.split(g, reader.min_day, &slot.created)
             {
-                tracing::warn!(endpoint = %reader.endpoint(), error = %e, window = %label, "pages keep failing at the smallest page size; splitting the window");
+                tracing::warn!(endpoint = %reader.endpoint(), error = %e, window = %label, ?axis, "pages keep failing at the smallest page size; splitting the window");
                 reader.degraded(&label, &mut slot.degraded);
                 return Ok(Some(Split {
                     a,
                     b,
                     failure_splits: slot.failure_splits + 1,
+                    axis,
                 }));
             }
             return Err(e);
@@ -168,25 +169,50 @@ pub(super) fn take_page(
         data,
         envelope: page,
     } = page;
-    if first
-        && page.total_count.is_some_and(|t| t > split_rows)
-        && let Some((a, b)) = slot.window.split_to(g, reader.min_day)
-    {
-        tracing::debug!(endpoint = reader.spec.path, lo = slot.window.lo, hi = slot.window.hi, total = ?page.total_count, "window over budget; splitting");
-        return Ok(Some(Split {
-            a,
-            b,
-            failure_splits: slot.failure_splits,
-        }));
+    let total = page.total_count.unwrap_or(0);
+    if first && total > split_rows {
+        // Over `band_rows` also by `created_at` when not in time; the
+        // first page's `created_at`s say where the cut goes.
+        let split = if total > band_rows {
+            let created: Vec<i64> = data.iter().filter_map(|r| raw_created(r)).collect();
+            slot.part.split(g, reader.min_day, &created)
+        } else {
+            slot.part.split_time(g, reader.min_day)
+        };
+        if let Some((a, b, axis)) = split {
+            tracing::debug!(endpoint = reader.spec.path, part = %slot.label(), ?axis, total = ?page.total_count, "window over budget; splitting");
+            return Ok(Some(Split {
+                a,
+                b,
+                failure_splits: slot.failure_splits,
+                axis,
+            }));
+        }
     }
     page.check_complete_with(&reader.endpoint(), first, data.len())?;
     slot.pages_read += 1;
     let next = page.next_cursor();
     let total = page.total_count;
     let mut kept = Vec::with_capacity(data.len());
+    // A part of a window reads a band of `created_at` (with overlap) and
+    // keeps exactly its band.
+    let banded = !slot.part.band.is_whole();
     for record in data {
         let (id, t) = raw_identity(reader.spec.path, &record)?;
-        if window_keeps(slot.window, &mut slot.seen, &id, t) {
+        let created = if banded || first {
+            raw_created(&record)
+        } else {
+            None
+        };
+        if first && let Some(c) = created {
+            slot.created.push(c);
+        }
+        let inside = if banded {
+            slot.part.keeps(t, created)
+        } else {
+            slot.part.window.contains(t)
+        };
+        if inside && slot.seen.insert((id.clone(), t)) {
             kept.push(record);
         }
         if !slot.listed.contains(&id) {
@@ -220,10 +246,17 @@ pub(super) fn take_page(
     Ok(None)
 }
 
-/// Whether a record `(id, t)` is inside `window` and not yet seen by it
-/// (then it is now).
-fn window_keeps(window: Window, seen: &mut Sent, id: &str, t: i64) -> bool {
-    window.contains(t) && seen.insert((id.to_string(), t))
+/// The `created_at` of a record kept as text, in unix seconds (any form a
+/// timestamp column accepts), read without decoding the rest; `None`
+/// without one.
+pub(crate) fn raw_created(record: &RawValue) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Created {
+        #[serde(default)]
+        created_at: Option<Value>,
+    }
+    let found: Created = serde_json::from_str(record.get()).ok()?;
+    crate::output::schema::timestamp_secs(found.created_at.as_ref()?)
 }
 
 /// [`identity`] of a record kept as text: its `id` and `updated_at`, read

@@ -43,6 +43,17 @@
 //!
 //! Windows are keyed by their lower bound: they tile the range, and a
 //! split's halves keep the order (`a.lo` = the window's, `b.lo` = the cut).
+//!
+//! A window that holds more than `band_rows` ([`read_windows_in_parts`])
+//! and cannot be cut finer in time (a day-granular window at its
+//! narrowest) is cut by `created_at` instead, recursively (issue #15: the
+//! newest 14 days of a million contacts were one reader's 380 pages while
+//! every other window was done): its parts ([`Part`]) are read side
+//! by side like windows and delivered in the order of their bands, keyed by
+//! `(window lo, band lo)`. Only the last part of a window (the band that
+//! reaches up) completes it: a checkpoint never follows a part before it,
+//! so a crash between parts re-reads the whole window, and the cursor's
+//! filter keeps every row exactly once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
@@ -59,7 +70,7 @@ use crate::extract::ahead::{AheadBudget, Held, page_bytes};
 use crate::extract::cursor::{CursorTracker, identity};
 use crate::extract::search::{MAX_FAILURE_SPLITS, Reader, Sink, degradable, short_read};
 use crate::extract::spill::Spill;
-use crate::extract::window::{Window, with_filter};
+use crate::extract::window::{Axis, Part, Window, with_filter};
 
 /// Pages a window is planned to take when windows are read in parallel:
 /// small windows keep many readers busy within the ahead budget, and each
@@ -89,7 +100,7 @@ pub(crate) trait PageSource {
     /// (`None`: the first page), its records kept as text.
     async fn window_page(
         &self,
-        window: Window,
+        part: Part,
         per_page: u32,
         starting_after: Option<&str>,
     ) -> Result<RawPage>;
@@ -98,12 +109,12 @@ pub(crate) trait PageSource {
 impl PageSource for Reader<'_> {
     async fn window_page(
         &self,
-        window: Window,
+        part: Part,
         per_page: u32,
         starting_after: Option<&str>,
     ) -> Result<RawPage> {
         let spec = self.spec;
-        let q = with_filter(spec.filter.as_ref(), window.filters(spec.granularity));
+        let q = with_filter(spec.filter.as_ref(), part.filters(spec.granularity));
         let body = search_body(q, per_page, starting_after, spec.sort);
         let raw = self.post(&body).await?;
         RawPage::decode(&self.endpoint(), list_key(spec.path), &raw)
@@ -164,10 +175,16 @@ pub(crate) struct ReadStats {
     /// Time the delivery spent handing rows to the sink (waiting for its
     /// writer, mostly).
     pub sink_wait: Duration,
+    /// Windows (or parts) split by `created_at` because they could not be
+    /// cut finer in time (see [`Part::split`]).
+    pub created_splits: u64,
 }
 
 /// `(id, updated_at)` of the records one window's reads kept.
 pub(crate) type Sent = HashSet<(String, i64)>;
+
+/// Where a part sorts in the plan ([`Part::key`]).
+type Key = (i64, i64);
 
 /// Read `windows` (contiguous, oldest first), up to `schedule.parallel` at
 /// once, and hand the sink their new records in window order (see the
@@ -179,7 +196,9 @@ pub(crate) type Sent = HashSet<(String, i64)>;
 /// [`DELIVERY_QUEUE`] hand-overs: while the sink waits for its writer,
 /// windows go on asking for pages (issue #15: with the delivery awaited
 /// inside the reading, no request was sent while a window read ahead was
-/// handed over, and the calls in flight fell to a few).
+/// handed over, and the calls in flight fell to a few). Never cut by
+/// `created_at` (see [`read_windows_in_parts`], what the searches call).
+#[cfg(test)]
 pub(crate) async fn read_windows(
     reader: &Reader<'_>,
     source: &impl PageSource,
@@ -188,10 +207,28 @@ pub(crate) async fn read_windows(
     tracker: &mut CursorTracker,
     tx: &impl Sink,
 ) -> Result<ReadStats> {
+    read_windows_in_parts(reader, source, windows, schedule, u64::MAX, tracker, tx).await
+}
+
+/// [`read_windows`], and a window that cannot be cut finer in time whose
+/// first page states more than `band_rows` records (and more than
+/// `schedule.split_rows`) is cut by `created_at` into parts read side by
+/// side (see the module docs). `band_rows` is what one reader can page
+/// through without becoming the read's tail: about the rows of the whole
+/// read over its readers (see `search::read_search`); `u64::MAX`: never.
+pub(crate) async fn read_windows_in_parts(
+    reader: &Reader<'_>,
+    source: &impl PageSource,
+    windows: Vec<Window>,
+    schedule: &Schedule,
+    band_rows: u64,
+    tracker: &mut CursorTracker,
+    tx: &impl Sink,
+) -> Result<ReadStats> {
     let (queue, jobs) = tokio::sync::mpsc::channel(DELIVERY_QUEUE);
     let start = Instant::now();
     let reading = async {
-        let read = read(reader, source, windows, schedule, queue).await;
+        let read = read(reader, source, windows, schedule, band_rows, queue).await;
         read.map(|stats| ReadStats {
             reading: start.elapsed(),
             ..stats
@@ -224,14 +261,18 @@ async fn read(
     source: &impl PageSource,
     windows: Vec<Window>,
     schedule: &Schedule,
+    band_rows: u64,
     queue: tokio::sync::mpsc::Sender<Job>,
 ) -> Result<ReadStats> {
     use tokio::sync::mpsc::error::TrySendError;
     let path = reader.spec.path;
     let parallel = schedule.parallel.max(1);
-    let mut slots: BTreeMap<i64, Slot> = windows
+    let mut slots: BTreeMap<Key, Slot> = windows
         .into_iter()
-        .map(|w| (w.lo, Slot::new(w, 0, Sent::new(), Kept::default())))
+        .map(|w| {
+            let part = Part::whole(w);
+            (part.key(), Slot::new(part, 0, Sent::new(), Kept::default()))
+        })
         .collect();
     // Pages past the memory budget go to disk until a write fails.
     let mut spilling = schedule.spill;
@@ -264,16 +305,20 @@ async fn read(
                 permit.send(Job { kept, ended: None });
                 break;
             }
-            let window = head.remove().window;
+            let part = head.remove().part;
             tracing::debug!(
                 endpoint = path,
-                lo = window.lo,
-                hi = window.hi,
+                lo = part.window.lo,
+                hi = part.window.hi,
+                band = ?part.band,
                 "window done"
             );
+            // Only a window's last part completes it (a checkpoint may follow).
             permit.send(Job {
                 kept,
-                ended: Some((window.hi, !slots.is_empty())),
+                ended: part
+                    .is_last()
+                    .then_some((part.window.hi, !slots.is_empty())),
             });
         }
         if slots.is_empty() {
@@ -333,7 +378,7 @@ async fn read(
             in_flight.push(fetch(
                 source,
                 *key,
-                slot.window,
+                slot.part,
                 slot.per_page,
                 slot.starting_after.clone(),
                 room,
@@ -360,17 +405,21 @@ async fn read(
             Error::Internal(format!("{path}: a page for a window not in the plan"))
         })?;
         let before = slot.pages.len();
-        if let Some(split) = take_page(reader, slot, result, schedule.split_rows, &mut per_page)? {
+        let limits = (schedule.split_rows, band_rows);
+        if let Some(split) = take_page(reader, slot, result, limits, &mut per_page)? {
             let mut old = slots.remove(&key).ok_or_else(|| {
                 Error::Internal(format!("{path}: a split window not in the plan"))
             })?;
             let (a, b) = (split.a, split.b);
+            if split.axis == Axis::Created {
+                stats.created_splits += 1;
+            }
             let kept = old.take_kept();
             slots.insert(
-                b.lo,
+                b.key(),
                 Slot::new(b, split.failure_splits, old.seen.clone(), Kept::default()),
             );
-            slots.insert(a.lo, Slot::new(a, split.failure_splits, old.seen, kept));
+            slots.insert(a.key(), Slot::new(a, split.failure_splits, old.seen, kept));
         } else if !is_head
             && slot.pages.len() > before
             && let Some(page) = slot.pages.last()
@@ -464,3 +513,7 @@ mod tests;
 #[cfg(test)]
 #[path = "raw_page_tests.rs"]
 mod raw_page_tests;
+
+#[cfg(test)]
+#[path = "windows_band_tests.rs"]
+mod band_tests;

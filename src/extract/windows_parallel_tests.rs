@@ -64,10 +64,11 @@ impl Fake {
 impl PageSource for Fake {
     async fn window_page(
         &self,
-        window: Window,
+        part: Part,
         per_page: u32,
         starting_after: Option<&str>,
     ) -> Result<RawPage> {
+        let window = part.window;
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
         // Older windows answer later.

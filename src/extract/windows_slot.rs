@@ -19,7 +19,8 @@ pub(super) enum State {
 
 /// One window of the plan and its read so far.
 pub(super) struct Slot {
-    pub(super) window: Window,
+    /// The time window and `created_at` band it reads.
+    pub(super) part: Part,
     /// Times it (or the window it is half of) was split because pages failed.
     pub(super) failure_splits: u8,
     pub(super) seen: Sent,
@@ -40,12 +41,16 @@ pub(super) struct Slot {
     pub(super) listed: HashSet<String>,
     /// Counted as a degraded window already.
     pub(super) degraded: bool,
+    /// The `created_at` (unix seconds) of the records of its first page: a
+    /// sample of the part, where a split by `created_at` cuts
+    /// ([`Part::split_band`]).
+    pub(super) created: Vec<i64>,
 }
 
 impl Slot {
-    pub(super) fn new(window: Window, failure_splits: u8, seen: Sent, kept: Kept) -> Slot {
+    pub(super) fn new(part: Part, failure_splits: u8, seen: Sent, kept: Kept) -> Slot {
         Slot {
-            window,
+            part,
             failure_splits,
             seen,
             pages: kept.pages,
@@ -58,11 +63,12 @@ impl Slot {
             pages_read: 0,
             listed: HashSet::new(),
             degraded: false,
+            created: Vec::new(),
         }
     }
 
     pub(super) fn label(&self) -> String {
-        format!("updated_at ({}, {}]", self.window.lo, self.window.hi)
+        self.part.label()
     }
 
     /// What it read and kept, in memory and on disk.
@@ -86,9 +92,11 @@ pub(super) struct Kept {
     pub(super) held: Option<Held>,
 }
 
-/// A window to be replaced by its halves.
+/// A part to be replaced by its halves.
 pub(super) struct Split {
-    pub(super) a: Window,
-    pub(super) b: Window,
+    pub(super) a: Part,
+    pub(super) b: Part,
     pub(super) failure_splits: u8,
+    /// Cut on `created_at` (the window could not be cut finer in time).
+    pub(super) axis: Axis,
 }

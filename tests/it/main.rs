@@ -40,6 +40,10 @@ mod latency;
 // killed while reading ahead and resumed from the committed prefix.
 mod parallel_windows;
 
+// A dense newest contact window cut by created_at: exactly once, in parts,
+// killed between parts (issue #15).
+mod dense_windows;
+
 // `events` by event_type (users, leads, all) against the ground truth.
 mod events;
 
