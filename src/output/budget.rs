@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A single writer's row-group ceiling (the whole budget when it runs
-/// alone): see the scale run in `BENCHMARKS.md`.
-pub const ROW_GROUP_BYTES: usize = 16 * 1024 * 1024;
+/// alone), in bytes of `ArrowWriter::memory_size`: 8 MiB, down from 16
+/// (two contact reports at 1,000,000 contacts: peak RSS 160 → 150 MiB; see
+/// "Peak RSS at 1M and 100k" in `BENCHMARKS.md`).
+pub const ROW_GROUP_BYTES: usize = 8 * 1024 * 1024;
 
 /// The smallest share a writer gets, however many run: smaller row groups
 /// would make files slower to read for little memory.

@@ -163,3 +163,103 @@ fn a_lazy_writer_asks_for_its_columns_on_its_first_rows_only() {
     assert!(text.starts_with("id,n,"), "{text}");
     assert_eq!(text.lines().count(), 4, "{text}");
 }
+
+/// `rows` records of one 200-character string each, of 64 symbols drawn
+/// at random: text that neither dictionary encoding nor zstd shrinks much,
+/// so a row group's bytes grow with its rows.
+fn random_rows(rows: usize) -> Vec<Value> {
+    const SYMBOLS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..rows)
+        .map(|i| {
+            let text: String = (0..200)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    SYMBOLS[(state >> 58) as usize] as char
+                })
+                .collect();
+            serde_json::json!({"id": text, "n": i})
+        })
+        .collect()
+}
+
+/// Write `records` as one Parquet part with `row_groups` as the writer's
+/// budget; the compressed size of each of its row groups, and its rows.
+fn row_group_sizes(records: &[Value], row_groups: budget::RowGroupBudget) -> (Vec<i64>, i64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = WriterConfig {
+        output_dir: dir.path().to_path_buf(),
+        report: "things".into(),
+        run_key: "run-1".into(),
+        formats: vec![Format::Parquet],
+        rows_per_file: 1_000_000,
+        extracted_at: 0,
+        anomalies: Default::default(),
+        row_groups,
+    };
+    let mut w = ReportWriter::new(config, COLS.to_vec()).expect("writer");
+    for page in records.chunks(150) {
+        w.write(page).expect("write");
+    }
+    w.finish().expect("finish");
+    let [part] = w.files() else {
+        panic!("one part expected: {:?}", w.files());
+    };
+    let file = File::open(dir.path().join(&part.relative_path)).expect("open");
+    let meta = ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet")
+        .metadata()
+        .clone();
+    let sizes = meta
+        .row_groups()
+        .iter()
+        .map(|g| g.compressed_size())
+        .collect();
+    let rows = meta.row_groups().iter().map(|g| g.num_rows()).sum();
+    (sizes, rows)
+}
+
+#[test]
+fn a_parquet_writer_flushes_its_row_group_at_its_share_of_the_budget() {
+    use budget::{MIN_ROW_GROUP_BYTES, ROW_GROUP_BYTES, RowGroupBudget};
+    // ~12 MB of text, ~9 MB compressed: more than one writer alone holds.
+    let records = random_rows(60_000);
+    // A batch of rows goes to the file writer before the bound is checked,
+    // so a row group may pass it by one batch (4,096 rows of ~210 bytes).
+    let batch = 4096 * 210;
+    let check = |sizes: &[i64], bound: usize, who: &str| {
+        let (last, full) = sizes.split_last().expect("row groups");
+        let total: i64 = sizes.iter().sum();
+        assert!(
+            full.len() >= total as usize / (bound + batch),
+            "{who}: {sizes:?} for {total} bytes at {bound}"
+        );
+        for size in full {
+            let size = *size as usize;
+            assert!(
+                size > bound / 2 && size <= bound + batch,
+                "{who}: a row group of {size} bytes at a bound of {bound}: {sizes:?}"
+            );
+        }
+        assert!(*last as usize <= bound + batch, "{who}: {sizes:?}");
+    };
+
+    // Alone: flushed at the ceiling.
+    let (alone, rows) = row_group_sizes(&records, RowGroupBudget::default());
+    assert_eq!(rows, 60_000);
+    assert!(alone.len() >= 2, "{alone:?}");
+    check(&alone, ROW_GROUP_BYTES, "alone");
+
+    // Beside three other writers on a budget of the ceiling: a quarter
+    // each, at least the floor.
+    let shared = RowGroupBudget::new(ROW_GROUP_BYTES);
+    let _others: Vec<_> = (0..4).map(|_| shared.join()).collect();
+    let share = shared.row_group_bytes();
+    assert_eq!(share, (ROW_GROUP_BYTES / 4).max(MIN_ROW_GROUP_BYTES));
+    let (sizes, rows) = row_group_sizes(&records, shared);
+    assert_eq!(rows, 60_000);
+    assert!(sizes.len() > alone.len(), "{sizes:?} against {alone:?}");
+    check(&sizes, share, "shared");
+}

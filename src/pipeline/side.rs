@@ -27,7 +27,7 @@
 //! BENCHMARKS.md, "after the #15 round", Memory): at most [`MAX_PARALLEL_REPORTS`]
 //! exports run, and their Parquet row groups share one budget of
 //! [`ROW_GROUP_BUDGET_BYTES`] ([`RowGroupBudget`]: each writer flushes at
-//! its share, total ÷ writers running, 2–16 MiB), so what the writers hold
+//! its share, total ÷ writers running, 2–8 MiB), so what the writers hold
 //! is that budget plus, per running report, its Arrow builders (≤ 4,096
 //! rows per format) and its channel (4 pages): about what one report alone
 //! held before, not that times the number of reports.
@@ -53,7 +53,7 @@ use super::SyncPlan;
 pub(crate) const MAX_PARALLEL_REPORTS: usize = 8;
 
 /// The Parquet row groups of all running reports together, in bytes (one
-/// report alone still flushes at 16 MiB, as before).
+/// report alone flushes at [`crate::output::budget::ROW_GROUP_BYTES`]).
 pub(crate) const ROW_GROUP_BUDGET_BYTES: usize = 24 * 1024 * 1024;
 
 /// What the reports of one run share besides the client and the state:
