@@ -9,9 +9,10 @@ use crate::error::{Error, Result};
 /// (`INTERCOM_OUTPUT_DIR` for `output_dir`, ...).
 pub const ENV_PREFIX: &str = "INTERCOM_";
 
-/// `INTERCOM_*` variables read elsewhere than as config keys: the
-/// debug-build test hooks ([`crate::failpoint`]).
-const OTHER_VARIABLES: &[&str] = &["INTERCOM_EXPORT_TEST_PAUSE", "INTERCOM_EXPORT_TEST_FAIL"];
+/// The prefix of `INTERCOM_*` variables read elsewhere than as config keys:
+/// the project's test hooks (the debug-build failpoints of
+/// [`crate::failpoint`], the Postgres and S3 endpoints of its test suite).
+const TEST_VARIABLES_PREFIX: &str = "INTERCOM_EXPORT_TEST_";
 
 /// Every `INTERCOM_*` variable a user sets for this program: the token's
 /// and one per config key that the environment can set.
@@ -56,9 +57,7 @@ pub(super) fn env_table(
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if name == TOKEN_ENV
-            || OTHER_VARIABLES.contains(&name.as_str())
-            || also_read.contains(&name)
+        if name == TOKEN_ENV || name.starts_with(TEST_VARIABLES_PREFIX) || also_read.contains(&name)
         {
             continue;
         }
