@@ -349,35 +349,42 @@ impl IntercomClient {
         };
         // A slot first, then the pacer: a call waiting for the rate holds
         // its slot, so the calls in flight never exceed the gate's target.
-        let slot = self.gate.enter().await;
+        let mut slot = self.gate.enter().await;
         let ticket = self.pacer.acquire().await;
         let sent = Instant::now();
-        let resp = req.send().await.map_err(|e| Failure {
-            // A connection that could not be opened carried no request.
-            reached_server: !e.is_connect(),
-            error: transport(e),
-        })?;
-        self.stats.answered.store(true, Ordering::Relaxed);
-        ticket.observe(resp.headers());
-        drop(ticket);
-        let limit = stated_limit(resp.headers());
-        if let Some(limit) = limit {
-            for stats in std::iter::once(&self.stats).chain(&self.own) {
-                stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
+        // The exchange, from sending to the body read. A call out far
+        // longer than the others gives its slot to the next call meanwhile
+        // (`Slot::watch`); its own end is still the request timeout.
+        let exchange = async {
+            let resp = req.send().await.map_err(|e| Failure {
+                // A connection that could not be opened carried no request.
+                reached_server: !e.is_connect(),
+                error: transport(e),
+            })?;
+            self.stats.answered.store(true, Ordering::Relaxed);
+            ticket.observe(resp.headers());
+            drop(ticket);
+            let limit = stated_limit(resp.headers());
+            if let Some(limit) = limit {
+                for stats in std::iter::once(&self.stats).chain(&self.own) {
+                    stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
+                }
             }
-        }
-        if let Some(reset) = stated_reset(resp.headers()) {
-            for stats in std::iter::once(&self.stats).chain(&self.own) {
-                stats.count_window(reset);
+            if let Some(reset) = stated_reset(resp.headers()) {
+                for stats in std::iter::once(&self.stats).chain(&self.own) {
+                    stats.count_window(reset);
+                }
             }
-        }
-        let status = resp.status();
-        let retry_after = server_wait(resp.headers());
-        let canonical = canonical_link(resp.headers());
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Failure::sent(transport(e)))?;
+            let status = resp.status();
+            let retry_after = server_wait(resp.headers());
+            let canonical = canonical_link(resp.headers());
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| Failure::sent(transport(e)))?;
+            Ok::<_, Failure>((status, limit, retry_after, canonical, bytes))
+        };
+        let (status, limit, retry_after, canonical, bytes) = slot.watch(exchange).await?;
         // The slot's time after the pacer: Little's law's latency.
         if status.as_u16() == 429 {
             slot.throttled(limit);
