@@ -50,9 +50,11 @@
 //! waited. Stalled calls still count against the bound: a call gives its
 //! slot away only while the calls out, stalled ones included, stay within
 //! `concurrency`, so a server that hangs every call is never sent more
-//! than that many at once. A stalled call's time is not a latency sample:
-//! it no longer holds a slot, so Little's law must not count it (one
-//! answer after 20 s would otherwise lift the target to the bound).
+//! than that many at once. The time a stalled call held its slot counts in
+//! Little's law's latency mean ([`Controller::occupied`]): with 1 % of
+//! calls holding a slot 5 s, the mean slot is held 50 ms longer, and the
+//! target grows to match; its late answer is no sample (it held no slot
+//! then), and neither is the stall in the p90 the threshold is taken from.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -223,6 +225,26 @@ impl Controller {
             None => sample,
             Some(mean) => mean + EWMA_WEIGHT * (sample - mean),
         });
+        self.follow(now);
+    }
+
+    /// A call held its slot for `held` and is still out (stalled, see the
+    /// module docs): Little's law counts that time, as the slot was
+    /// occupied for it, so the target grows to cover such calls; it is not
+    /// a sample of [`recent_p90`](Self::recent_p90), which measures
+    /// answers, lest the stall threshold follow the stalls.
+    pub fn occupied(&mut self, held: Duration, now: Instant) {
+        let sample = held.as_secs_f64();
+        self.latency_secs = Some(match self.latency_secs {
+            None => sample,
+            Some(mean) => mean + EWMA_WEIGHT * (sample - mean),
+        });
+        self.follow(now);
+    }
+
+    /// Move the target towards [`desired`](Self::desired): down at once,
+    /// up by one (not while held after a 429).
+    fn follow(&mut self, now: Instant) {
         let desired = self.desired().unwrap_or(self.bound);
         let held = self.hold_until.is_some_and(|until| now < until);
         if desired < self.target {
@@ -407,12 +429,13 @@ impl Slot<'_> {
     /// the client's.
     pub async fn watch<F: Future>(&mut self, call: F) -> F::Output {
         let mut call = std::pin::pin!(call);
+        let start = Instant::now();
         let mut wait = self.gate.stall_after();
         loop {
             tokio::select! {
                 out = &mut call => return out,
                 () = tokio::time::sleep(wait) => {
-                    if self.give_up_slot() {
+                    if self.give_up_slot(start.elapsed()) {
                         return call.await;
                     }
                     wait = STALL_RECHECK;
@@ -421,11 +444,12 @@ impl Slot<'_> {
         }
     }
 
-    /// Take this call for stalled: hand its permit back so another call
-    /// can start, if the calls out (stalled ones included) then stay
-    /// within the bound. False when the bound does not allow it (or the
-    /// slot holds no permit).
-    pub fn give_up_slot(&mut self) -> bool {
+    /// Take this call, out for `held`, for stalled: hand its permit back
+    /// so another call can start, if the calls out (stalled ones included)
+    /// then stay within the bound, and let the target count the time it
+    /// held the slot ([`Controller::occupied`]). False when the bound does
+    /// not allow it (or the slot holds no permit).
+    pub fn give_up_slot(&mut self, held: Duration) -> bool {
         if self.stalled || self.permit.is_none() {
             return false;
         }
@@ -433,12 +457,14 @@ impl Slot<'_> {
         if inner.capacity + inner.stalled_out >= inner.controller.bound() {
             return false;
         }
+        inner.controller.occupied(held, Instant::now());
         inner.stalled_out += 1;
         self.stalled = true;
         self.gate.stalled.fetch_add(1, Ordering::Relaxed);
         if let Some(permit) = self.permit.take() {
             retire_or_free(&mut inner, permit);
         }
+        self.gate.match_permits(&mut inner);
         true
     }
 

@@ -232,58 +232,66 @@ fn gate_at_three(bound: usize) -> Gate {
 }
 
 #[tokio::test]
-async fn a_stalled_call_gives_its_slot_to_the_next_and_stops_counting() {
+async fn a_stalled_call_gives_its_slot_to_the_next_and_the_target_counts_its_time() {
     let gate = gate_at_three(64);
     let mut held: Vec<Slot<'_>> = (0..3)
         .map(|_| gate.enter().now_or_never().expect("slot"))
         .collect();
     assert!(gate.enter().now_or_never().is_none(), "three out: full");
-    // Before: a hung call held its slot until its timeout.
-    assert!(held[0].give_up_slot(), "within the bound");
+    let fast = gate.controller().latency().expect("measured");
+    // Before: a hung call held its slot until its timeout, and gave the
+    // target no latency, so it stayed 3 with a third of it hung.
+    assert!(held[0].give_up_slot(STALL_FLOOR), "within the bound");
     assert!(held[0].is_stalled());
-    assert!(!held[0].give_up_slot(), "once");
-    let fourth = gate.enter().now_or_never().expect("the stalled call's slot");
-    assert_eq!(gate.peak(), 4, "the stalled call is still out");
+    assert!(!held[0].give_up_slot(STALL_FLOOR), "once");
     assert_eq!(gate.stalled(), 1);
-    assert!(gate.enter().now_or_never().is_none(), "three counting again");
-    // Its late answer (20 s) is not a latency: the target stays 3.
+    let mean = gate.controller().latency().expect("measured");
+    assert!(mean > fast, "the 5 s it held its slot count: {mean:?}");
+    assert_eq!(gate.target(), 4, "the target grows towards it, one a call");
+    // Its slot and the grown target's: two new calls go.
+    let fourth = gate.enter().now_or_never().expect("the stalled call's slot");
+    let fifth = gate.enter().now_or_never().expect("the grown target's slot");
+    assert!(gate.enter().now_or_never().is_none(), "four counting: full");
+    assert_eq!(gate.peak(), 5, "the stalled call is still out");
+    // Its late answer (after 20 s) is not a sample: it held no slot then.
     held[0].answered(Duration::from_secs(20), Some(1666));
-    assert_eq!(gate.target(), 3);
+    assert_eq!(gate.controller().latency(), Some(mean));
     assert_eq!(gate.controller().recent_p90(), Some(MS));
     // It ends: no permit comes back with it (it gave its own away).
     drop(held.remove(0));
-    assert!(gate.enter().now_or_never().is_none(), "still three");
+    assert!(gate.enter().now_or_never().is_none(), "still full");
     drop(fourth);
     let again = gate.enter().now_or_never().expect("a slot freed by a call");
-    drop((again, held));
+    drop((again, fifth, held));
 }
 
 #[tokio::test]
 async fn stalled_calls_never_take_the_calls_out_past_the_bound() {
-    // Bound 5, target 3: two stalled calls may be replaced, not three.
+    // Bound 5, target 3.
     let gate = gate_at_three(5);
     let mut out: Vec<Slot<'_>> = (0..3)
         .map(|_| gate.enter().now_or_never().expect("slot"))
         .collect();
-    assert!(out[0].give_up_slot());
+    assert!(out[0].give_up_slot(STALL_FLOOR));
     out.push(gate.enter().now_or_never().expect("slot"));
-    assert!(out[1].give_up_slot());
     out.push(gate.enter().now_or_never().expect("slot"));
     assert_eq!(gate.peak(), 5);
-    assert!(!out[2].give_up_slot(), "five out: the bound");
+    assert!(!out[1].give_up_slot(STALL_FLOOR), "five out: the bound");
     assert!(gate.enter().now_or_never().is_none());
-    assert_eq!(gate.stalled(), 2);
-    // The target growing does not add room the stalled calls take.
+    assert_eq!(gate.stalled(), 1);
+    // The target growing to the bound does not add room the stalled call
+    // takes.
     for _ in 0..100 {
         out[3].answered(Duration::from_secs(1), Some(1666));
     }
     assert_eq!(gate.target(), 5);
     assert!(gate.enter().now_or_never().is_none(), "still five out");
-    // A stalled call ends: its room within the bound comes back.
+    // The stalled call ends: its room within the bound comes back.
     drop(out.remove(0));
-    let sixth = gate.enter().now_or_never().expect("room again");
+    let fifth = gate.enter().now_or_never().expect("room again");
+    assert!(gate.enter().now_or_never().is_none(), "five out");
     assert_eq!(gate.peak(), 5);
-    drop((sixth, out));
+    drop((fifth, out));
 }
 
 #[tokio::test]
