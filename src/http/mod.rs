@@ -66,10 +66,10 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
 }
 
-/// Attempts of one request while no connection to the server could ever be
-/// opened (a wrong `--base-url`, port or region): a few, not the whole
-/// `max_retry_time`, which is meant for an outage of a server that was
-/// reached.
+/// Attempts, of all the client's requests together, while no connection to
+/// the server could ever be opened (a wrong `--base-url`, port or region):
+/// a few, not the whole `max_retry_time`, which is meant for an outage of a
+/// server that was reached. Past them every request fails at its first.
 pub const NEVER_REACHED_ATTEMPTS: u32 = 3;
 
 /// Intercom API client. Cheap to clone (shares the connection pool).
@@ -300,11 +300,14 @@ impl IntercomClient {
                 })?;
         let attempt = || self.attempt::<T>(method.clone(), url.clone(), &endpoint, body);
         let decide = |f: &Failure| retry::classify_for(resend, &f.error, f.reached_server);
-        let unreached = std::sync::atomic::AtomicU32::new(0);
+        // Counted over every request of the client: once a few attempts
+        // in all found no server, each request fails at its first, so
+        // reports side by side do not each try (and warn) again.
         let never_reached = |f: &Failure| {
             !f.reached_server
                 && !self.stats.answered.load(Ordering::Relaxed)
-                && unreached.fetch_add(1, Ordering::Relaxed) + 1 >= NEVER_REACHED_ATTEMPTS
+                && self.stats.unreached.fetch_add(1, Ordering::Relaxed) + 1
+                    >= NEVER_REACHED_ATTEMPTS
         };
         attempt
             .retry(self.retry)
@@ -345,7 +348,7 @@ impl IntercomClient {
         }
         let transport = |e: reqwest::Error| HttpError::Transport {
             endpoint: endpoint.to_string(),
-            message: describe_reqwest_error(&e),
+            message: describe_reqwest_error(&e, self.base.host_str().unwrap_or("the server")),
         };
         // A slot first, then the pacer: a call waiting for the rate holds
         // its slot, so the calls in flight never exceed the gate's target.

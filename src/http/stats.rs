@@ -24,6 +24,9 @@ pub struct ClientStats {
     pub last_reset: AtomicI64,
     /// Some response (any status) came back: the server has been reached.
     pub answered: std::sync::atomic::AtomicBool,
+    /// Attempts of any request whose connection could not be opened, while
+    /// no response had come back (see [`super::NEVER_REACHED_ATTEMPTS`]).
+    pub unreached: AtomicU32,
 }
 
 impl ClientStats {
