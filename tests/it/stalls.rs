@@ -148,3 +148,143 @@ async fn an_unreachable_host_ends_the_company_reports_at_once_naming_the_host() 
     let warns = err.lines().filter(|l| l.contains("WARN")).count();
     assert!(warns <= 4, "{warns} WARN lines:\n{err}");
 }
+
+/// The keys of every row a report wrote, over all its run directories
+/// (`key` of each row as a JSON object), and per run in order.
+fn keys_by_run(world: &World, report: &str, key: fn(&Value) -> String) -> Vec<BTreeSet<String>> {
+    run_dirs(&world.output(), report)
+        .iter()
+        .map(|dir| {
+            json_rows(&read_parquet_dir(dir))
+                .into_iter()
+                .map(|r| key(&Value::Object(r)))
+                .collect()
+        })
+        .collect()
+}
+
+/// The keys of a truth dataset's lines whose `field` is `value` (all with
+/// `None`).
+async fn truth_keys(
+    world: &World,
+    dataset: &str,
+    key: fn(&Value) -> String,
+    only: Option<(&str, &str)>,
+) -> BTreeSet<String> {
+    world
+        .truth(dataset)
+        .await
+        .iter()
+        .filter(|t| only.is_none_or(|(f, v)| t[f] == v))
+        .map(key)
+        .collect()
+}
+
+/// A token without the tickets scope (the trial: every default sync exit 4,
+/// `lifecycle_events` and `part_attachments` with 0 rows): leaving the four
+/// ticket reports out gives exit 0, the two reports of both parents export
+/// their conversation half, say once that the ticket half needs `Read
+/// tickets`, and keep the ticket half's cursor, so the sync after the
+/// scope is granted exports every ticket row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_tickets_scope_the_conversation_half_is_exported_and_tickets_follow_later() {
+    let world = World::start(intercom_export::simulator::SimConfig {
+        seed: 17,
+        contacts: 200,
+        conversations: 60,
+        companies: 10,
+        tickets: 40,
+        parts: 4,
+        deny_scopes: vec!["tickets".into()],
+        ..intercom_export::simulator::SimConfig::default()
+    })
+    .await;
+    let unknown = world
+        .sync(&["--exclude-reports", "tickets,tikets"])
+        .await;
+    assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
+    assert!(stderr(&unknown).contains("\"tikets\""), "{}", stderr(&unknown));
+
+    let summary_path = world.dir.path().join("summary.json");
+    let summary_arg = summary_path.display().to_string();
+    let out = world
+        .sync(&[
+            "--exclude-reports",
+            "tickets,ticket_types,ticket_parts,ticket_contacts",
+            "--summary-json",
+            &summary_arg,
+        ])
+        .await;
+    assert_ok(&out);
+    let s = summary(&summary_path);
+    let reports = s["reports"].as_array().expect("reports");
+    assert!(
+        reports
+            .iter()
+            .all(|r| !r["report"].as_str().unwrap_or_default().starts_with("ticket")),
+        "the ticket reports were left out: {s}"
+    );
+    for name in ["lifecycle_events", "part_attachments"] {
+        let r = reports
+            .iter()
+            .find(|r| r["report"] == name)
+            .unwrap_or_else(|| panic!("{name} ran: {s}"));
+        assert_eq!(r["status"], "succeeded", "{r}");
+        assert_eq!(r["skipped_scopes"], 1, "{r}");
+        let detail = r["anomalies"][0]["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("`Read tickets`"), "{r}");
+    }
+    let warned = stderr(&out)
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("skipped_scopes"))
+        .count();
+    assert_eq!(warned, 2, "one warning per report:\n{}", stderr(&out));
+
+    // The conversation halves, exactly.
+    let events = keys_by_run(&world, "lifecycle_events", event_key);
+    let conv_events = truth_keys(
+        &world,
+        "lifecycle_events",
+        event_key,
+        Some(("object_type", "conversation")),
+    )
+    .await;
+    assert!(!conv_events.is_empty());
+    assert_eq!(events, vec![conv_events.clone()]);
+    let attachments = keys_by_run(&world, "part_attachments", attachment_key);
+    let conv_attachments = truth_keys(
+        &world,
+        "part_attachments",
+        attachment_key,
+        Some(("parent_type", "conversation")),
+    )
+    .await;
+    assert!(!conv_attachments.is_empty());
+    assert_eq!(attachments, vec![conv_attachments.clone()]);
+
+    // The scope granted: the ticket halves are read from the start.
+    world.sim_post("faults", json!({"denied_scopes": []})).await;
+    let out = world
+        .sync(&["--reports", "lifecycle_events,part_attachments"])
+        .await;
+    assert_ok(&out);
+    let events = keys_by_run(&world, "lifecycle_events", event_key);
+    let all_events = truth_keys(&world, "lifecycle_events", event_key, None).await;
+    let ticket_events: BTreeSet<String> = all_events.difference(&conv_events).cloned().collect();
+    assert!(!ticket_events.is_empty());
+    assert_eq!(events.len(), 2, "a second run wrote lifecycle_events");
+    assert!(events[1].is_superset(&ticket_events), "every ticket event");
+    let union: BTreeSet<String> = events.iter().flatten().cloned().collect();
+    assert_eq!(union, all_events);
+    let attachments = keys_by_run(&world, "part_attachments", attachment_key);
+    let all_attachments = truth_keys(&world, "part_attachments", attachment_key, None).await;
+    let ticket_attachments: BTreeSet<String> = all_attachments
+        .difference(&conv_attachments)
+        .cloned()
+        .collect();
+    assert!(!ticket_attachments.is_empty());
+    assert_eq!(attachments.len(), 2);
+    assert!(attachments[1].is_superset(&ticket_attachments));
+    let union: BTreeSet<String> = attachments.iter().flatten().cloned().collect();
+    assert_eq!(union, all_attachments);
+}
