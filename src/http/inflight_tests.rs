@@ -198,9 +198,19 @@ fn a_call_is_stalled_after_four_times_the_recent_p90_and_never_before_the_floor(
     assert_eq!(c.stall_after(), STALL_FLOOR, "nothing measured yet");
     feed(&mut c, 100, 150 * MS, Some(1666), t0);
     assert_eq!(c.recent_p90(), Some(150 * MS));
-    assert_eq!(c.stall_after(), STALL_FLOOR, "4 × 150 ms is below the floor");
+    assert_eq!(
+        c.stall_after(),
+        STALL_FLOOR,
+        "4 × 150 ms is below the floor"
+    );
     // Slow answers: 4 × the p90.
-    feed(&mut c, RECENT_SAMPLES, Duration::from_secs(2), Some(1666), t0);
+    feed(
+        &mut c,
+        RECENT_SAMPLES,
+        Duration::from_secs(2),
+        Some(1666),
+        t0,
+    );
     assert_eq!(c.stall_after(), Duration::from_secs(8));
     // One slow answer in ten is the p90; one in twenty is not.
     let mut c = Controller::new(64, None);
@@ -249,8 +259,14 @@ async fn a_stalled_call_gives_its_slot_to_the_next_and_the_target_counts_its_tim
     assert!(mean > fast, "the 5 s it held its slot count: {mean:?}");
     assert_eq!(gate.target(), 4, "the target grows towards it, one a call");
     // Its slot and the grown target's: two new calls go.
-    let fourth = gate.enter().now_or_never().expect("the stalled call's slot");
-    let fifth = gate.enter().now_or_never().expect("the grown target's slot");
+    let fourth = gate
+        .enter()
+        .now_or_never()
+        .expect("the stalled call's slot");
+    let fifth = gate
+        .enter()
+        .now_or_never()
+        .expect("the grown target's slot");
     assert!(gate.enter().now_or_never().is_none(), "four counting: full");
     assert_eq!(gate.peak(), 5, "the stalled call is still out");
     // Its late answer (after 20 s) is not a sample: it held no slot then.

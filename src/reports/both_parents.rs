@@ -204,7 +204,9 @@ pub(crate) async fn extract_both(
     let (out_t, new_t) = match ticket_side {
         Ok(side) => side,
         Err(Error::Http(denied @ HttpError::Forbidden { .. })) => {
-            return Ok(without_denied_side(c.options, &denied, out_c, final_c, saved_t));
+            return Ok(without_denied_side(
+                c.options, &denied, out_c, final_c, saved_t,
+            ));
         }
         Err(e) => return Err(e),
     };

@@ -199,11 +199,13 @@ async fn without_the_tickets_scope_the_conversation_half_is_exported_and_tickets
         ..intercom_export::simulator::SimConfig::default()
     })
     .await;
-    let unknown = world
-        .sync(&["--exclude-reports", "tickets,tikets"])
-        .await;
+    let unknown = world.sync(&["--exclude-reports", "tickets,tikets"]).await;
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
-    assert!(stderr(&unknown).contains("\"tikets\""), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("\"tikets\""),
+        "{}",
+        stderr(&unknown)
+    );
 
     let summary_path = world.dir.path().join("summary.json");
     let summary_arg = summary_path.display().to_string();
@@ -219,9 +221,10 @@ async fn without_the_tickets_scope_the_conversation_half_is_exported_and_tickets
     let s = summary(&summary_path);
     let reports = s["reports"].as_array().expect("reports");
     assert!(
-        reports
-            .iter()
-            .all(|r| !r["report"].as_str().unwrap_or_default().starts_with("ticket")),
+        reports.iter().all(|r| !r["report"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("ticket")),
         "the ticket reports were left out: {s}"
     );
     for name in ["lifecycle_events", "part_attachments"] {
