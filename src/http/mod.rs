@@ -298,7 +298,8 @@ impl IntercomClient {
                     endpoint: endpoint.clone(),
                     message: format!("invalid URL: {e}"),
                 })?;
-        let attempt = || self.attempt::<T>(method.clone(), url.clone(), &endpoint, body);
+        let hedge = resend == Resend::Idempotent;
+        let attempt = || self.attempt::<T>(hedge, method.clone(), url.clone(), &endpoint, body);
         let decide = |f: &Failure| retry::classify_for(resend, &f.error, f.reached_server);
         // Counted over every request of the client: once a few attempts
         // in all found no server, each request fails at its first, so
@@ -334,7 +335,49 @@ impl IntercomClient {
             .map_err(|f| f.error)
     }
 
+    /// One attempt of a request. With `hedge` (a request that may be sent
+    /// twice: every one but the company scroll), a call still out after
+    /// [`inflight::Gate::stall_after`] is sent a second time beside it
+    /// (a hedge); the first answer wins and the other call is dropped. A
+    /// hung call then costs a few seconds, not the request timeout, while a
+    /// slow but healthy answer still arrives (the first call goes on until
+    /// `request_timeout`, the hard cap of each call).
     async fn attempt<T: DeserializeOwned + Send + 'static>(
+        &self,
+        hedge: bool,
+        method: reqwest::Method,
+        url: Url,
+        endpoint: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T, Failure> {
+        use futures::future::{Either, select};
+        let once = || self.exchange::<T>(method.clone(), url.clone(), endpoint, body);
+        if !hedge {
+            return once().await;
+        }
+        let mut first = std::pin::pin!(once());
+        tokio::select! {
+            out = &mut first => return out,
+            () = tokio::time::sleep(self.gate.stall_after()) => {}
+        }
+        tracing::debug!(
+            endpoint,
+            "no answer yet, far later than usual: sending the request again beside it"
+        );
+        let second = std::pin::pin!(once());
+        // The first success wins. The first call failing (its timeout)
+        // waits for the second; the second failing ends the attempt with
+        // its error (the retry sends the request again), as the first
+        // one is most likely still hung.
+        match select(first, second).await {
+            Either::Left((Ok(v), _)) | Either::Right((Ok(v), _)) => Ok(v),
+            Either::Left((Err(_), second)) => second.await,
+            Either::Right((Err(e), _)) => Err(e),
+        }
+    }
+
+    /// One HTTP exchange: a slot, the pacer, the request, its body decoded.
+    async fn exchange<T: DeserializeOwned + Send + 'static>(
         &self,
         method: reqwest::Method,
         url: Url,

@@ -1,6 +1,10 @@
-//! Hung calls (the simulator's `stall` fault) against the in-flight gate: a
-//! call out far longer than the others gives its slot to the next one, so
-//! a few hangs do not hold the run, and the export still equals the truth.
+//! Findings of a new user's trial. Hung calls (the simulator's `stall`
+//! fault) against the in-flight gate: a call out far longer than the
+//! others gives its slot to the next one and is sent again beside itself,
+//! so a few hangs do not hold the run, and the export still equals the
+//! truth. A host never reached ends the run at once, naming the host. A
+//! token without the tickets scope: `--exclude-reports`, and the
+//! conversation half of the reports that read both parents.
 
 use std::collections::BTreeSet;
 
@@ -76,6 +80,10 @@ async fn hung_calls_give_their_slots_away_and_the_parts_equal_the_truth() {
     let peak = s["peak_in_flight"].as_u64().expect("peak_in_flight");
     assert!(stalled >= 1, "the hangs were taken for stalled: {s}");
     assert!(peak > INITIAL_TARGET as u64, "peak_in_flight: {s}");
+    // A hung call was sent again beside itself (a hedge) and answered by
+    // that, not retried after its 10 s timeout, as every one was before.
+    let retries = s["retries"].as_u64().expect("retries");
+    assert!(retries * 2 < stalled, "{retries} retries: {s}");
     let served_at_once = world.sim_stat("/max_in_flight").await;
     assert!(
         served_at_once > INITIAL_TARGET as u64,
