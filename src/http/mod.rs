@@ -351,11 +351,21 @@ impl IntercomClient {
         body: Option<&serde_json::Value>,
     ) -> Result<T, Failure> {
         use futures::future::{Either, select};
-        let once = || self.exchange::<T>(method.clone(), url.clone(), endpoint, body);
+        let once = |sent| self.exchange::<T>(method.clone(), url.clone(), endpoint, body, sent);
         if !hedge {
-            return once().await;
+            return once(None).await;
         }
-        let mut first = std::pin::pin!(once());
+        // The stall is timed from when the first call went out, not from
+        // its wait for a slot or the pacer.
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+        let mut first = std::pin::pin!(once(Some(sent_tx)));
+        tokio::select! {
+            out = &mut first => return out,
+            sent = sent_rx => if sent.is_err() {
+                // Dropped unsent: the first call ends without going out.
+                return first.await;
+            }
+        }
         tokio::select! {
             out = &mut first => return out,
             () = tokio::time::sleep(self.gate.stall_after()) => {}
@@ -364,7 +374,7 @@ impl IntercomClient {
             endpoint,
             "no answer yet, far later than usual: sending the request again beside it"
         );
-        let second = std::pin::pin!(once());
+        let second = std::pin::pin!(once(None));
         // The first success wins. The first call failing (its timeout)
         // waits for the second; the second failing ends the attempt with
         // its error (the retry sends the request again), as the first
@@ -376,15 +386,16 @@ impl IntercomClient {
         }
     }
 
-    /// One HTTP exchange: a slot, the pacer, the request, its body decoded.
+    /// One HTTP exchange: a slot, the pacer, the request (counted, and
+    /// said on `sent`, when it goes out), its body decoded.
     async fn exchange<T: DeserializeOwned + Send + 'static>(
         &self,
         method: reqwest::Method,
         url: Url,
         endpoint: &str,
         body: Option<&serde_json::Value>,
+        sent: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Result<T, Failure> {
-        self.count(|s| &s.requests);
         let mut req = self.http.request(method, url);
         if let Some(body) = body {
             req = req.json(body);
@@ -397,6 +408,11 @@ impl IntercomClient {
         // its slot, so the calls in flight never exceed the gate's target.
         let mut slot = self.gate.enter().await;
         let ticket = self.pacer.acquire().await;
+        self.count(|s| &s.requests);
+        if let Some(tx) = sent {
+            // The receiver may be gone (the attempt ended): nothing to say.
+            let _ = tx.send(());
+        }
         let sent = Instant::now();
         // The exchange, from sending to the body read. A call out far
         // longer than the others gives its slot to the next call meanwhile
