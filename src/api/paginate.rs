@@ -290,7 +290,10 @@ impl<'a> Scroll<'a> {
                     }
                     Err(e) => e,
                 },
-                Err(e) if e.is_auth() => return Err(e.into()),
+                // A refused token, or no connection to the server at all
+                // (after the client's own tries): run scope, another pass
+                // could not do better.
+                Err(e) if e.is_auth() || e.is_connect_failure() => return Err(e.into()),
                 Err(e) if param.is_none() && is_scroll_exists(&e) => {
                     if held.wait(&self.endpoint).await {
                         continue;

@@ -73,6 +73,7 @@ pub(super) async fn demo(args: DemoArgs) -> anyhow::Result<ExitStatus> {
             state_path: Some(args.output.join(DEMO_STATE)),
             formats: vec![Format::Parquet, Format::Csv],
             reports: Vec::new(),
+            exclude_reports: Vec::new(),
             options: Vec::new(),
         },
     )?;

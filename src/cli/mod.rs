@@ -104,6 +104,11 @@ pub struct SyncArgs {
     /// `intercom-export reports` lists them).
     #[arg(long, value_delimiter = ',', value_name = "NAMES")]
     pub reports: Vec<String>,
+    /// Reports to leave out, comma-separated: taken from `--reports` (or
+    /// the default reports), e.g. the ticket reports for a token without
+    /// the tickets scope. An unknown name is an error.
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub exclude_reports: Vec<String>,
     /// A report option, REPORT.KEY=VALUE (repeatable; lists comma-separated),
     /// e.g. `--option conversations.state=open`.
     #[arg(long = "option", value_name = "REPORT.KEY=VALUE")]

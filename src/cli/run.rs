@@ -38,6 +38,7 @@ pub(super) fn resolve(args: &SyncArgs) -> anyhow::Result<Vec<Settings>> {
             state_path: args.state.clone(),
             formats: args.format.clone(),
             reports: args.reports.clone(),
+            exclude_reports: args.exclude_reports.clone(),
             options: args.options.clone(),
         },
         &args.workspaces,

@@ -65,6 +65,7 @@ pub(crate) fn summary_json(summary: &RunSummary, status: ExitStatus) -> serde_js
         "allowed_calls_used": summary.allowed_calls_used(),
         "in_flight_target": summary.http.in_flight_target,
         "peak_in_flight": summary.http.peak_in_flight,
+        "stalled_calls": summary.http.stalled_calls,
         "reports": reports,
     })
 }

@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub lease_ttl_secs: Option<u64>,
     pub formats: Option<Vec<Format>>,
     pub reports: Option<Vec<String>>,
+    /// Reports left out of `reports` (or of the default reports).
+    pub exclude_reports: Option<Vec<String>>,
     pub page_size: Option<u32>,
     pub rows_per_file: Option<u64>,
     pub request_timeout_secs: Option<u64>,
@@ -89,7 +91,7 @@ impl WorkspaceConfig {
 }
 
 /// Keys whose environment value is a comma-separated list.
-pub(super) const LIST_KEYS: &[&str] = &["formats", "reports"];
+pub(super) const LIST_KEYS: &[&str] = &["formats", "reports", "exclude_reports"];
 
 impl FileConfig {
     /// Every key the config file accepts.

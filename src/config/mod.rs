@@ -20,6 +20,7 @@
 use serde::{Deserialize, Serialize};
 
 mod env;
+mod exclude;
 mod file;
 mod settings;
 

@@ -24,6 +24,8 @@ pub struct Overrides {
     pub state_path: Option<PathBuf>,
     pub formats: Vec<Format>,
     pub reports: Vec<String>,
+    /// `--exclude-reports` names (before the config's `exclude_reports`).
+    pub exclude_reports: Vec<String>,
     /// `--option report.key=value` flags.
     pub options: Vec<String>,
 }
@@ -118,6 +120,12 @@ impl Settings {
         if reports.is_empty() {
             reports = ReportName::defaults();
         }
+        let excluded = if flags.exclude_reports.is_empty() {
+            file.exclude_reports.unwrap_or_default()
+        } else {
+            flags.exclude_reports
+        };
+        super::exclude::apply(&mut reports, &excluded)?;
         reports.sort();
         reports.dedup();
 

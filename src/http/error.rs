@@ -104,9 +104,27 @@ pub fn permission(endpoint: &str) -> (&'static str, &'static str) {
     }
 }
 
+/// What a connect failure's message ends with: where to look.
+pub(super) const CONNECT_HINT: &str = "check `region` and `base_url` (they choose this host), and \
+     the network, firewall or proxy between here and it";
+
 /// Reqwest's Display hides the cause; walk the chain for a useful message.
-pub(super) fn describe_reqwest_error(e: &reqwest::Error) -> String {
+/// `host` is the base URL's host (`api.eu.intercom.io`), named when no
+/// connection could be opened, with [`CONNECT_HINT`].
+pub(super) fn describe_reqwest_error(e: &reqwest::Error, host: &str) -> String {
     use std::error::Error as _;
+    if e.is_connect() && !e.is_timeout() {
+        let mut msg = format!("{CONNECT_FAILED} to {host}");
+        let mut source = e.source();
+        while let Some(s) = source {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            source = s.source();
+        }
+        msg.push_str("; ");
+        msg.push_str(CONNECT_HINT);
+        return msg;
+    }
     let mut msg = if e.is_timeout() {
         "request timed out".to_string()
     } else if e.is_connect() {

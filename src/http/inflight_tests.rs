@@ -190,3 +190,131 @@ async fn a_waiting_call_goes_when_the_target_grows() {
     assert_eq!(gate.peak(), INITIAL_TARGET + 1);
     drop(ninth);
 }
+
+#[test]
+fn a_call_is_stalled_after_four_times_the_recent_p90_and_never_before_the_floor() {
+    let t0 = Instant::now();
+    let mut c = Controller::new(64, None);
+    assert_eq!(c.stall_after(), STALL_FLOOR, "nothing measured yet");
+    feed(&mut c, 100, 150 * MS, Some(1666), t0);
+    assert_eq!(c.recent_p90(), Some(150 * MS));
+    assert_eq!(
+        c.stall_after(),
+        STALL_FLOOR,
+        "4 × 150 ms is below the floor"
+    );
+    // Slow answers: 4 × the p90.
+    feed(
+        &mut c,
+        RECENT_SAMPLES,
+        Duration::from_secs(2),
+        Some(1666),
+        t0,
+    );
+    assert_eq!(c.stall_after(), Duration::from_secs(8));
+    // One slow answer in ten is the p90; one in twenty is not.
+    let mut c = Controller::new(64, None);
+    for i in 0..RECENT_SAMPLES {
+        let latency = if i % 20 == 0 { 3000 * MS } else { 500 * MS };
+        c.answered(latency, Some(1666), t0);
+    }
+    assert_eq!(c.recent_p90(), Some(500 * MS));
+    for i in 0..RECENT_SAMPLES {
+        let latency = if i % 5 == 0 { 3000 * MS } else { 500 * MS };
+        c.answered(latency, Some(1666), t0);
+    }
+    assert_eq!(c.recent_p90(), Some(3000 * MS));
+    assert_eq!(c.stall_after(), Duration::from_secs(12));
+}
+
+/// A gate whose target is Little's law's 3 (answers in a millisecond under
+/// 1,666 per 10 s), as against the simulator.
+fn gate_at_three(bound: usize) -> Gate {
+    let gate = Gate::new(bound, None);
+    {
+        let slot = gate.enter().now_or_never().expect("slot");
+        for _ in 0..100 {
+            slot.answered(MS, Some(1666));
+        }
+    }
+    assert_eq!(gate.target(), 3);
+    gate
+}
+
+#[tokio::test]
+async fn a_stalled_call_gives_its_slot_to_the_next_and_the_target_counts_its_time() {
+    let gate = gate_at_three(64);
+    let mut held: Vec<Slot<'_>> = (0..3)
+        .map(|_| gate.enter().now_or_never().expect("slot"))
+        .collect();
+    assert!(gate.enter().now_or_never().is_none(), "three out: full");
+    let fast = gate.controller().latency().expect("measured");
+    // Before: a hung call held its slot until its timeout, and gave the
+    // target no latency, so it stayed 3 with a third of it hung.
+    assert!(held[0].give_up_slot(STALL_FLOOR), "within the bound");
+    assert!(held[0].is_stalled());
+    assert!(!held[0].give_up_slot(STALL_FLOOR), "once");
+    assert_eq!(gate.stalled(), 1);
+    let mean = gate.controller().latency().expect("measured");
+    assert!(mean > fast, "the 2 s it held its slot count: {mean:?}");
+    assert_eq!(gate.target(), 4, "the target grows towards it, one a call");
+    // Its slot and the grown target's: two new calls go.
+    let fourth = gate
+        .enter()
+        .now_or_never()
+        .expect("the stalled call's slot");
+    let fifth = gate
+        .enter()
+        .now_or_never()
+        .expect("the grown target's slot");
+    assert!(gate.enter().now_or_never().is_none(), "four counting: full");
+    assert_eq!(gate.peak(), 5, "the stalled call is still out");
+    // Its late answer (after 20 s) is not a sample: it held no slot then.
+    held[0].answered(Duration::from_secs(20), Some(1666));
+    assert_eq!(gate.controller().latency(), Some(mean));
+    assert_eq!(gate.controller().recent_p90(), Some(MS));
+    // It ends: no permit comes back with it (it gave its own away).
+    drop(held.remove(0));
+    assert!(gate.enter().now_or_never().is_none(), "still full");
+    drop(fourth);
+    let again = gate.enter().now_or_never().expect("a slot freed by a call");
+    drop((again, fifth, held));
+}
+
+#[tokio::test]
+async fn stalled_calls_never_take_the_calls_out_past_the_bound() {
+    // Bound 5, target 3.
+    let gate = gate_at_three(5);
+    let mut out: Vec<Slot<'_>> = (0..3)
+        .map(|_| gate.enter().now_or_never().expect("slot"))
+        .collect();
+    assert!(out[0].give_up_slot(STALL_FLOOR));
+    out.push(gate.enter().now_or_never().expect("slot"));
+    out.push(gate.enter().now_or_never().expect("slot"));
+    assert_eq!(gate.peak(), 5);
+    assert!(!out[1].give_up_slot(STALL_FLOOR), "five out: the bound");
+    assert!(gate.enter().now_or_never().is_none());
+    assert_eq!(gate.stalled(), 1);
+    // The target growing to the bound does not add room the stalled call
+    // takes.
+    for _ in 0..100 {
+        out[3].answered(Duration::from_secs(1), Some(1666));
+    }
+    assert_eq!(gate.target(), 5);
+    assert!(gate.enter().now_or_never().is_none(), "still five out");
+    // The stalled call ends: its room within the bound comes back.
+    drop(out.remove(0));
+    let fifth = gate.enter().now_or_never().expect("room again");
+    assert!(gate.enter().now_or_never().is_none(), "five out");
+    assert_eq!(gate.peak(), 5);
+    drop((fifth, out));
+}
+
+#[tokio::test]
+async fn watch_returns_an_answer_in_time_without_giving_the_slot_away() {
+    let gate = gate_at_three(64);
+    let mut slot = gate.enter().now_or_never().expect("slot");
+    assert_eq!(slot.watch(async { 7 }).await, 7);
+    assert!(!slot.is_stalled());
+    assert_eq!(gate.stalled(), 0);
+}

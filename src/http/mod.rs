@@ -66,10 +66,10 @@ pub struct ClientConfig {
     pub max_in_flight: usize,
 }
 
-/// Attempts of one request while no connection to the server could ever be
-/// opened (a wrong `--base-url`, port or region): a few, not the whole
-/// `max_retry_time`, which is meant for an outage of a server that was
-/// reached.
+/// Attempts, of all the client's requests together, while no connection to
+/// the server could ever be opened (a wrong `--base-url`, port or region):
+/// a few, not the whole `max_retry_time`, which is meant for an outage of a
+/// server that was reached. Past them every request fails at its first.
 pub const NEVER_REACHED_ATTEMPTS: u32 = 3;
 
 /// Intercom API client. Cheap to clone (shares the connection pool).
@@ -298,13 +298,17 @@ impl IntercomClient {
                     endpoint: endpoint.clone(),
                     message: format!("invalid URL: {e}"),
                 })?;
-        let attempt = || self.attempt::<T>(method.clone(), url.clone(), &endpoint, body);
+        let hedge = resend == Resend::Idempotent;
+        let attempt = || self.attempt::<T>(hedge, method.clone(), url.clone(), &endpoint, body);
         let decide = |f: &Failure| retry::classify_for(resend, &f.error, f.reached_server);
-        let unreached = std::sync::atomic::AtomicU32::new(0);
+        // Counted over every request of the client: once a few attempts
+        // in all found no server, each request fails at its first, so
+        // reports side by side do not each try (and warn) again.
         let never_reached = |f: &Failure| {
             !f.reached_server
                 && !self.stats.answered.load(Ordering::Relaxed)
-                && unreached.fetch_add(1, Ordering::Relaxed) + 1 >= NEVER_REACHED_ATTEMPTS
+                && self.stats.unreached.fetch_add(1, Ordering::Relaxed) + 1
+                    >= NEVER_REACHED_ATTEMPTS
         };
         attempt
             .retry(self.retry)
@@ -331,53 +335,118 @@ impl IntercomClient {
             .map_err(|f| f.error)
     }
 
+    /// One attempt of a request. With `hedge` (a request that may be sent
+    /// twice: every one but the company scroll), a call still out after
+    /// [`inflight::Gate::stall_after`] is sent a second time beside it
+    /// (a hedge); the first answer wins and the other call is dropped. A
+    /// hung call then costs a few seconds, not the request timeout, while a
+    /// slow but healthy answer still arrives (the first call goes on until
+    /// `request_timeout`, the hard cap of each call).
     async fn attempt<T: DeserializeOwned + Send + 'static>(
         &self,
+        hedge: bool,
         method: reqwest::Method,
         url: Url,
         endpoint: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T, Failure> {
-        self.count(|s| &s.requests);
+        use futures::future::{Either, select};
+        let once = |sent| self.exchange::<T>(method.clone(), url.clone(), endpoint, body, sent);
+        if !hedge {
+            return once(None).await;
+        }
+        // The stall is timed from when the first call went out, not from
+        // its wait for a slot or the pacer.
+        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
+        let mut first = std::pin::pin!(once(Some(sent_tx)));
+        tokio::select! {
+            out = &mut first => return out,
+            sent = sent_rx => if sent.is_err() {
+                // Dropped unsent: the first call ends without going out.
+                return first.await;
+            }
+        }
+        tokio::select! {
+            out = &mut first => return out,
+            () = tokio::time::sleep(self.gate.stall_after()) => {}
+        }
+        tracing::debug!(
+            endpoint,
+            "no answer yet, far later than usual: sending the request again beside it"
+        );
+        let second = std::pin::pin!(once(None));
+        // The first success wins. The first call failing (its timeout)
+        // waits for the second; the second failing ends the attempt with
+        // its error (the retry sends the request again), as the first
+        // one is most likely still hung.
+        match select(first, second).await {
+            Either::Left((Ok(v), _)) | Either::Right((Ok(v), _)) => Ok(v),
+            Either::Left((Err(_), second)) => second.await,
+            Either::Right((Err(e), _)) => Err(e),
+        }
+    }
+
+    /// One HTTP exchange: a slot, the pacer, the request (counted, and
+    /// said on `sent`, when it goes out), its body decoded.
+    async fn exchange<T: DeserializeOwned + Send + 'static>(
+        &self,
+        method: reqwest::Method,
+        url: Url,
+        endpoint: &str,
+        body: Option<&serde_json::Value>,
+        sent: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<T, Failure> {
         let mut req = self.http.request(method, url);
         if let Some(body) = body {
             req = req.json(body);
         }
         let transport = |e: reqwest::Error| HttpError::Transport {
             endpoint: endpoint.to_string(),
-            message: describe_reqwest_error(&e),
+            message: describe_reqwest_error(&e, self.base.host_str().unwrap_or("the server")),
         };
         // A slot first, then the pacer: a call waiting for the rate holds
         // its slot, so the calls in flight never exceed the gate's target.
-        let slot = self.gate.enter().await;
+        let mut slot = self.gate.enter().await;
         let ticket = self.pacer.acquire().await;
+        self.count(|s| &s.requests);
+        if let Some(tx) = sent {
+            // The receiver may be gone (the attempt ended): nothing to say.
+            let _ = tx.send(());
+        }
         let sent = Instant::now();
-        let resp = req.send().await.map_err(|e| Failure {
-            // A connection that could not be opened carried no request.
-            reached_server: !e.is_connect(),
-            error: transport(e),
-        })?;
-        self.stats.answered.store(true, Ordering::Relaxed);
-        ticket.observe(resp.headers());
-        drop(ticket);
-        let limit = stated_limit(resp.headers());
-        if let Some(limit) = limit {
-            for stats in std::iter::once(&self.stats).chain(&self.own) {
-                stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
+        // The exchange, from sending to the body read. A call out far
+        // longer than the others gives its slot to the next call meanwhile
+        // (`Slot::watch`); its own end is still the request timeout.
+        let exchange = async {
+            let resp = req.send().await.map_err(|e| Failure {
+                // A connection that could not be opened carried no request.
+                reached_server: !e.is_connect(),
+                error: transport(e),
+            })?;
+            self.stats.answered.store(true, Ordering::Relaxed);
+            ticket.observe(resp.headers());
+            drop(ticket);
+            let limit = stated_limit(resp.headers());
+            if let Some(limit) = limit {
+                for stats in std::iter::once(&self.stats).chain(&self.own) {
+                    stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
+                }
             }
-        }
-        if let Some(reset) = stated_reset(resp.headers()) {
-            for stats in std::iter::once(&self.stats).chain(&self.own) {
-                stats.count_window(reset);
+            if let Some(reset) = stated_reset(resp.headers()) {
+                for stats in std::iter::once(&self.stats).chain(&self.own) {
+                    stats.count_window(reset);
+                }
             }
-        }
-        let status = resp.status();
-        let retry_after = server_wait(resp.headers());
-        let canonical = canonical_link(resp.headers());
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| Failure::sent(transport(e)))?;
+            let status = resp.status();
+            let retry_after = server_wait(resp.headers());
+            let canonical = canonical_link(resp.headers());
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| Failure::sent(transport(e)))?;
+            Ok::<_, Failure>((status, limit, retry_after, canonical, bytes))
+        };
+        let (status, limit, retry_after, canonical, bytes) = slot.watch(exchange).await?;
         // The slot's time after the pacer: Little's law's latency.
         if status.as_u16() == 429 {
             slot.throttled(limit);

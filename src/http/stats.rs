@@ -24,6 +24,9 @@ pub struct ClientStats {
     pub last_reset: AtomicI64,
     /// Some response (any status) came back: the server has been reached.
     pub answered: std::sync::atomic::AtomicBool,
+    /// Attempts of any request whose connection could not be opened, while
+    /// no response had come back (see [`super::NEVER_REACHED_ATTEMPTS`]).
+    pub unreached: AtomicU32,
 }
 
 impl ClientStats {
@@ -61,6 +64,10 @@ pub struct StatsSnapshot {
     pub in_flight_target: usize,
     /// The most calls the client had in flight at once since it was built.
     pub peak_in_flight: usize,
+    /// Calls taken for stalled since the client was built: out far longer
+    /// than the recent latency ([`inflight::Controller::stall_after`]), so
+    /// they gave their slot to another call while they went on.
+    pub stalled_calls: usize,
 }
 
 impl StatsSnapshot {
@@ -78,6 +85,7 @@ impl StatsSnapshot {
             // States too: the client's target now and its peak so far.
             in_flight_target: self.in_flight_target,
             peak_in_flight: self.peak_in_flight,
+            stalled_calls: self.stalled_calls,
         }
     }
 }
@@ -94,5 +102,6 @@ pub(super) fn snapshot(stats: &ClientStats, gate: &inflight::Gate) -> StatsSnaps
         rate_windows: stats.rate_windows.load(Ordering::Relaxed),
         in_flight_target: gate.target(),
         peak_in_flight: gate.peak(),
+        stalled_calls: gate.stalled(),
     }
 }

@@ -16,11 +16,12 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::anomalies::AnomalyKind;
 use crate::error::{Error, Result};
 use crate::extract::fanout::{self, FanOut, FanOutOutcome, Feed, ItemKey, Job, Parents};
 use crate::extract::shared_conversations::Claim;
 use crate::extract::{WriterHandle, url_safe_id};
-use crate::http::IntercomClient;
+use crate::http::{HttpError, IntercomClient, permission};
 use crate::reports::conversation_parts::PartCutoff;
 use crate::reports::part_cursor::{PartsCursor, map_checkpoints};
 use crate::reports::search::{SearchSpec, identity};
@@ -190,7 +191,7 @@ pub(crate) async fn extract_both(
     // No more conversations to read: nothing is kept for this report now.
     drop(claim);
     let final_c = PartsCursor::finished(new_c.as_deref(), saved_c.as_ref())?.or(saved_c);
-    let (out_t, new_t) = side
+    let ticket_side = side
         .run(
             Kind::Ticket,
             parents(&saved_t),
@@ -199,7 +200,16 @@ pub(crate) async fn extract_both(
             &|tick| PairCursor::json(final_c.as_ref(), Some(&tick)),
             None,
         )
-        .await?;
+        .await;
+    let (out_t, new_t) = match ticket_side {
+        Ok(side) => side,
+        Err(Error::Http(denied @ HttpError::Forbidden { .. })) => {
+            return Ok(without_denied_side(
+                c.options, &denied, out_c, final_c, saved_t,
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let final_t = PartsCursor::finished(new_t.as_deref(), saved_t.as_ref())?.or(saved_t);
     let cursor = match (&c.range, &final_c, &final_t) {
         (Some(_), _, _) | (None, None, None) => None,
@@ -212,6 +222,37 @@ pub(crate) async fn extract_both(
     out.failed.extend(out_t.failed);
     out.recovered.extend(out_t.recovered);
     Ok(out.into_extracted(cursor))
+}
+
+/// The conversation side's outcome alone, when the token may not read the
+/// ticket side (403, e.g. without `Read tickets`): its rows stand, the
+/// cursor keeps the ticket side's saved position (so it is read once the
+/// scope is granted), and one [`AnomalyKind::SkippedScope`] names the
+/// scope. The report succeeds: what the token can read is complete, the
+/// warning says what it cannot, and the ticket reports themselves still
+/// fail on the same 403 unless they are left out.
+fn without_denied_side(
+    options: &crate::reports::ExtractOptions,
+    denied: &HttpError,
+    out_c: FanOutOutcome,
+    final_c: Option<PartsCursor>,
+    saved_t: Option<PartsCursor>,
+) -> Extracted {
+    let endpoint = match denied {
+        HttpError::Forbidden { endpoint, .. } => endpoint.as_str(),
+        _ => Kind::Ticket.search(),
+    };
+    let (_, scope) = permission(endpoint);
+    options.anomalies.record(
+        AnomalyKind::SkippedScope,
+        &format!("{endpoint}: grant the `{scope}` scope"),
+        None,
+    );
+    let cursor = match (&final_c, &saved_t) {
+        (None, None) => None,
+        _ => Some(PairCursor::json(final_c.as_ref(), saved_t.as_ref())),
+    };
+    out_c.into_extracted(cursor)
 }
 
 /// What both sides of [`extract_both`] share.

@@ -50,6 +50,9 @@ mod events;
 // The simulator's rate limit and faults; syncs that survive them.
 mod faults;
 
+// Hung calls give their in-flight slots away; the export equals the truth.
+mod stalls;
+
 // The company scroll under faults: restarts, never a lost page.
 mod scroll;
 
