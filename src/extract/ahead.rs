@@ -49,10 +49,11 @@ use std::sync::{Arc, OnceLock};
 use serde_json::value::RawValue;
 
 /// The process's budget for search pages held ahead of their turn, in bytes
-/// of their JSON text: about 16 pages of 150 contacts (≈ 48 MiB once
-/// decoded), a few more than the 32 MiB of decoded pages it replaces held,
-/// so windows ahead read at least as far as before in half the memory.
-pub const AHEAD_BUDGET_BYTES: usize = 16 * 1024 * 1024;
+/// of their JSON text: about 12 pages of 150 contacts (≈ 36 MiB once
+/// decoded; 16 MiB before, lowered with the writers' row groups to keep
+/// 1,000,000 contacts under 150 MB): pages past it go to the spill file,
+/// so windows ahead read as far as before.
+pub const AHEAD_BUDGET_BYTES: usize = 12 * 1024 * 1024;
 
 /// The process's budget for the answers of requests in flight of windows
 /// ahead that may spill (the arriving pool, see the module docs), in bytes

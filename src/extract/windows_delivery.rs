@@ -16,8 +16,10 @@ use super::pages::deliver_kept;
 /// windows to their delivery and not yet delivered: while the delivery
 /// waits for the writer, the reading goes on (see [`read_windows`]); past
 /// this many, the head waits to ask for more (windows ahead go on, within
-/// the budget and the spill file).
-pub const DELIVERY_QUEUE: usize = 8;
+/// the budget and the spill file). Four (was eight): each holds decoded
+/// records, and a deeper queue only helps while the writer is slower than
+/// the reading, which the spill file covers.
+pub const DELIVERY_QUEUE: usize = 4;
 
 /// One hand-over from the reading of windows to their delivery.
 pub(super) struct Job {

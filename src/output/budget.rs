@@ -14,10 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A single writer's row-group ceiling (the whole budget when it runs
-/// alone), in bytes of `ArrowWriter::memory_size`: 8 MiB, down from 16
-/// (two contact reports at 1,000,000 contacts: peak RSS 160 → 150 MiB; see
-/// "Peak RSS at 1M and 100k" in `BENCHMARKS.md`).
-pub const ROW_GROUP_BYTES: usize = 8 * 1024 * 1024;
+/// alone), in bytes of `ArrowWriter::memory_size`: 6 MiB, down from 16
+/// then 8 (two contact reports at 1,000,000 contacts: peak RSS 160 → 150
+/// MiB at 8, about 140 at 6 together with the smaller budgets of
+/// `extract::ahead` and `DELIVERY_QUEUE`; see "Peak RSS at 1M and 100k" in
+/// `BENCHMARKS.md`). A row group of 6 MiB in memory is about 1–2 MB on
+/// disk: still whole column chunks for a warehouse's loader.
+pub const ROW_GROUP_BYTES: usize = 6 * 1024 * 1024;
 
 /// The smallest share a writer gets, however many run: smaller row groups
 /// would make files slower to read for little memory.
