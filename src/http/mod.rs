@@ -16,6 +16,7 @@
 
 mod decode;
 mod error;
+mod exchange;
 mod headers;
 pub mod inflight;
 pub mod pace;
@@ -24,14 +25,13 @@ mod stats;
 
 pub use decode::{OFF_TASK_DECODE_BYTES, decode_blocking, decode_off_task, decodes_at_once};
 pub use error::{HttpError, permission};
-use error::{describe_reqwest_error, error_details};
-use headers::{canonical_link, server_wait, stated_limit, stated_reset};
+use exchange::Failure;
 use stats::snapshot;
 pub use stats::{ClientStats, StatsSnapshot};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderMap, HeaderValue};
@@ -333,182 +333,6 @@ impl IntercomClient {
             })
             .await
             .map_err(|f| f.error)
-    }
-
-    /// One attempt of a request. With `hedge` (a request that may be sent
-    /// twice: every one but the company scroll), a call still out after
-    /// [`inflight::Gate::stall_after`] is sent a second time beside it
-    /// (a hedge); the first answer wins and the other call is dropped. A
-    /// hung call then costs a few seconds, not the request timeout, while a
-    /// slow but healthy answer still arrives (the first call goes on until
-    /// `request_timeout`, the hard cap of each call).
-    async fn attempt<T: DeserializeOwned + Send + 'static>(
-        &self,
-        hedge: bool,
-        method: reqwest::Method,
-        url: Url,
-        endpoint: &str,
-        body: Option<&serde_json::Value>,
-    ) -> Result<T, Failure> {
-        use futures::future::{Either, select};
-        let once = |sent| self.exchange::<T>(method.clone(), url.clone(), endpoint, body, sent);
-        if !hedge {
-            return once(None).await;
-        }
-        // The stall is timed from when the first call went out, not from
-        // its wait for a slot or the pacer.
-        let (sent_tx, sent_rx) = tokio::sync::oneshot::channel();
-        let mut first = std::pin::pin!(once(Some(sent_tx)));
-        tokio::select! {
-            out = &mut first => return out,
-            sent = sent_rx => if sent.is_err() {
-                // Dropped unsent: the first call ends without going out.
-                return first.await;
-            }
-        }
-        tokio::select! {
-            out = &mut first => return out,
-            () = tokio::time::sleep(self.gate.stall_after()) => {}
-        }
-        tracing::debug!(
-            endpoint,
-            "no answer yet, far later than usual: sending the request again beside it"
-        );
-        let second = std::pin::pin!(once(None));
-        // The first success wins. The first call failing (its timeout)
-        // waits for the second; the second failing ends the attempt with
-        // its error (the retry sends the request again), as the first
-        // one is most likely still hung.
-        match select(first, second).await {
-            Either::Left((Ok(v), _)) | Either::Right((Ok(v), _)) => Ok(v),
-            Either::Left((Err(_), second)) => second.await,
-            Either::Right((Err(e), _)) => Err(e),
-        }
-    }
-
-    /// One HTTP exchange: a slot, the pacer, the request (counted, and
-    /// said on `sent`, when it goes out), its body decoded.
-    async fn exchange<T: DeserializeOwned + Send + 'static>(
-        &self,
-        method: reqwest::Method,
-        url: Url,
-        endpoint: &str,
-        body: Option<&serde_json::Value>,
-        sent: Option<tokio::sync::oneshot::Sender<()>>,
-    ) -> Result<T, Failure> {
-        let mut req = self.http.request(method, url);
-        if let Some(body) = body {
-            req = req.json(body);
-        }
-        let transport = |e: reqwest::Error| HttpError::Transport {
-            endpoint: endpoint.to_string(),
-            message: describe_reqwest_error(&e, self.base.host_str().unwrap_or("the server")),
-        };
-        // A slot first, then the pacer: a call waiting for the rate holds
-        // its slot, so the calls in flight never exceed the gate's target.
-        let mut slot = self.gate.enter().await;
-        let ticket = self.pacer.acquire().await;
-        self.count(|s| &s.requests);
-        if let Some(tx) = sent {
-            // The receiver may be gone (the attempt ended): nothing to say.
-            let _ = tx.send(());
-        }
-        let sent = Instant::now();
-        // The exchange, from sending to the body read. A call out far
-        // longer than the others gives its slot to the next call meanwhile
-        // (`Slot::watch`); its own end is still the request timeout.
-        let exchange = async {
-            let resp = req.send().await.map_err(|e| Failure {
-                // A connection that could not be opened carried no request.
-                reached_server: !e.is_connect(),
-                error: transport(e),
-            })?;
-            self.stats.answered.store(true, Ordering::Relaxed);
-            ticket.observe(resp.headers());
-            drop(ticket);
-            let limit = stated_limit(resp.headers());
-            if let Some(limit) = limit {
-                for stats in std::iter::once(&self.stats).chain(&self.own) {
-                    stats.rate_limit_per_10s.store(limit, Ordering::Relaxed);
-                }
-            }
-            if let Some(reset) = stated_reset(resp.headers()) {
-                for stats in std::iter::once(&self.stats).chain(&self.own) {
-                    stats.count_window(reset);
-                }
-            }
-            let status = resp.status();
-            let retry_after = server_wait(resp.headers());
-            let canonical = canonical_link(resp.headers());
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| Failure::sent(transport(e)))?;
-            Ok::<_, Failure>((status, limit, retry_after, canonical, bytes))
-        };
-        let (status, limit, retry_after, canonical, bytes) = slot.watch(exchange).await?;
-        // The slot's time after the pacer: Little's law's latency.
-        if status.as_u16() == 429 {
-            slot.throttled(limit);
-        } else {
-            slot.answered(sent.elapsed(), limit);
-        }
-        drop(slot);
-        if status.is_success() {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Err(Failure::sent(HttpError::Body {
-                    endpoint: endpoint.to_string(),
-                    message: format!("HTTP {} with an empty body", status.as_u16()),
-                }));
-            }
-            // Large pages decode on the blocking pool, so the extractor's
-            // task (and the other core) goes on meanwhile.
-            return decode_off_task(bytes, endpoint)
-                .await
-                .map_err(Failure::sent);
-        }
-        let (code, message) = error_details(&bytes);
-        Err(Failure::sent(match status.as_u16() {
-            401 => HttpError::Unauthorized {
-                code,
-                message,
-                token_source: self.token_source.to_string(),
-            },
-            403 => HttpError::Forbidden {
-                endpoint: endpoint.to_string(),
-                code,
-                message,
-            },
-            s => {
-                if s == 429 {
-                    self.count(|s| &s.rate_limited);
-                }
-                HttpError::Status {
-                    endpoint: endpoint.to_string(),
-                    status: s,
-                    code,
-                    message,
-                    retry_after,
-                    canonical,
-                }
-            }
-        }))
-    }
-}
-
-/// One failed attempt, and whether the request got to the server.
-struct Failure {
-    error: HttpError,
-    /// False only when the connection could not be opened.
-    reached_server: bool,
-}
-
-impl Failure {
-    fn sent(error: HttpError) -> Self {
-        Failure {
-            error,
-            reached_server: true,
-        }
     }
 }
 

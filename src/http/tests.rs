@@ -1,5 +1,7 @@
 //! Unit tests of `mod.rs`.
 
+use super::error::error_details;
+use super::headers::server_wait;
 use super::*;
 
 #[test]
