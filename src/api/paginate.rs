@@ -300,6 +300,10 @@ impl<'a> Scroll<'a> {
                     }
                     return Err(e.into());
                 }
+                // The scroll's first request refused outright (a 404: a
+                // wrong `base_url` path; a 403: a missing scope): a new pass
+                // would send the same request and be refused again.
+                Err(e) if param.is_none() && refused_outright(&e) => return Err(e.into()),
                 Err(e) => e,
             };
             // The answer was lost, perhaps after the server moved on: this
@@ -315,6 +319,14 @@ impl<'a> Scroll<'a> {
             }
         }
     }
+}
+
+/// A 4xx that says the request itself is wrong, not that the scroll moved
+/// on: not a timeout (408), a conflict (409) or a rate limit (429).
+fn refused_outright(e: &HttpError) -> bool {
+    matches!(e, HttpError::Forbidden { .. })
+        || matches!(e, HttpError::Status { status, .. }
+            if (400..500).contains(status) && !matches!(status, 408 | 409 | 429))
 }
 
 /// The parts of a scroll page the paginator reads.

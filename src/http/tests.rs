@@ -142,3 +142,49 @@ async fn a_counted_clone_counts_its_own_requests_and_the_clients_too() {
     assert!((1..=2).contains(&windows), "{windows}");
     assert!(a.own_stats().rate_windows <= windows);
 }
+
+/// A request whose first two copies hang (the trial: 2 % of calls hung, a
+/// hedge that hung too cost the whole request timeout) is answered by a
+/// third copy sent after the next stall, within the one attempt: no retry,
+/// no timeout.
+#[tokio::test]
+async fn a_hedge_that_hangs_too_is_followed_by_another_copy() {
+    use std::sync::atomic::AtomicUsize;
+    let seen = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new()
+        .route(
+            "/admins",
+            axum::routing::get(
+                |axum::extract::State(seen): axum::extract::State<Arc<AtomicUsize>>| async move {
+                    if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                        tokio::time::sleep(Duration::from_secs(120)).await;
+                    }
+                    axum::Json(serde_json::json!({"type": "admin.list", "admins": []}))
+                },
+            ),
+        )
+        .with_state(seen.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let client = IntercomClient::new(ClientConfig {
+        base_url: format!("http://{addr}").parse().expect("url"),
+        intercom_version: DEFAULT_INTERCOM_VERSION.into(),
+        token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
+        request_timeout: Duration::from_secs(40),
+        max_retries: 0,
+        max_retry_time: Duration::from_secs(1),
+        max_requests_per_minute: None,
+        max_in_flight: 8,
+    })
+    .expect("client");
+    let answer: serde_json::Value = client
+        .get("admins")
+        .await
+        .expect("the third copy answers, within one attempt");
+    assert_eq!(answer["type"], "admin.list");
+    assert_eq!(seen.load(Ordering::SeqCst), 3, "the call and two hedges");
+    assert_eq!(client.stats().retries, 0, "no retry was needed");
+}
