@@ -69,7 +69,8 @@ pub(super) async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus>
         let probes = probes_for(report, settings)?;
         let mut failure = None;
         let mut labels = Vec::new();
-        for (label, request, not_found_answers) in probes {
+        let mut without = Vec::new();
+        for (label, request, tolerates) in probes {
             // The same request another report's probe already passed is not
             // sent again (the company reports share one).
             let key = (request.0, request.1.as_ref().map(|b| b.to_string()));
@@ -84,8 +85,16 @@ pub(super) async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus>
                 }
                 // A probe asking for an unknown record on purpose: its 404
                 // shows the endpoint answers (a missing scope is a 403).
-                Err(crate::http::HttpError::Status { status: 404, .. }) if not_found_answers => {
+                Err(crate::http::HttpError::Status { status: 404, .. })
+                    if tolerates == Tolerates::NotFound =>
+                {
                     labels.push(label)
+                }
+                // A half the report exports without: readable, and said.
+                Err(crate::http::HttpError::Forbidden { .. })
+                    if tolerates == Tolerates::Forbidden =>
+                {
+                    without.push(label)
                 }
                 Err(e) => {
                     failure = Some(e);
@@ -95,6 +104,12 @@ pub(super) async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus>
         }
         let verdict = match failure {
             None if labels.is_empty() => "not checked (no cheap probe for this report)".to_string(),
+            None if !without.is_empty() => format!(
+                "ok ({}); without {} (403: sync exports the rest with a skipped_scopes \
+                 warning; grant the scope for the whole report)",
+                labels.join(", "),
+                without.join(", ")
+            ),
             None => format!("ok ({})", labels.join(", ")),
             // A collection that is not found cannot be read: wrong base URL
             // or region, or an endpoint this workspace or version lacks.
@@ -128,8 +143,19 @@ pub(super) async fn check_one(settings: &Settings) -> anyhow::Result<ExitStatus>
 }
 
 /// A cheap request for `check`: (label, (path, search body or `None` for a
-/// GET), whether a 404 counts as an answer).
-pub(super) type Probe = (String, (&'static str, Option<serde_json::Value>), bool);
+/// GET), which refusal still counts as readable).
+pub(super) type Probe = (String, (&'static str, Option<serde_json::Value>), Tolerates);
+
+/// Which refusal of a probe still leaves its report readable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tolerates {
+    /// None: the probe must succeed.
+    Nothing,
+    /// A 404: the probe asks for an unknown record on purpose.
+    NotFound,
+    /// A 403: the probe reads a half the report exports without.
+    Forbidden,
+}
 
 /// The small requests `check` sends for a report: the probes its spec
 /// declares ([`crate::reports::ReportSpec::probes`]).
@@ -154,43 +180,53 @@ pub(super) fn probe_for(
 ) -> anyhow::Result<Probe> {
     use crate::reports::Probe as P;
     Ok(match probe {
-        P::Get(path) => (format!("GET /{path}"), (path, None), false),
+        P::Get(path) => (format!("GET /{path}"), (path, None), Tolerates::Nothing),
         P::Post(path) => (
             format!("POST /{path}"),
             (path, Some(serde_json::json!({}))),
-            false,
+            Tolerates::Nothing,
         ),
         // The id is made up: the path without its query names the probe.
         P::GetUnknown(path) => {
             let label = path.split('?').next().unwrap_or(path);
-            (format!("GET /{label}"), (path, None), true)
+            (format!("GET /{label}"), (path, None), Tolerates::NotFound)
         }
-        P::Search(search) => {
-            let spec = search(options)?;
-            // An AND group's members go in flat (Intercom nests two levels at most).
-            let mut filters: Vec<serde_json::Value> = match spec.filter {
-                Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
-                    match group.get("value") {
-                        Some(serde_json::Value::Array(members)) => members.clone(),
-                        _ => Vec::new(),
-                    }
-                }
-                other => other.into_iter().collect(),
-            };
-            filters.push(crate::api::query::leaf(
-                "updated_at",
-                ">",
-                crate::state::unix_now(),
-            ));
-            let body =
-                crate::api::query::search_body(crate::api::query::and(filters), 1, None, None);
-            (
-                format!("POST /{}", spec.path),
-                (spec.path, Some(body)),
-                false,
-            )
-        }
+        P::Search(search) => search_probe(search, options, Tolerates::Nothing)?,
+        P::HalfSearch(search) => search_probe(search, options, Tolerates::Forbidden)?,
     })
+}
+
+/// The probe of a search: the report's own search, `updated_at > now`, one
+/// result a page.
+fn search_probe(
+    search: fn(
+        &crate::reports::ReportOptions,
+    ) -> crate::error::Result<crate::reports::search::SearchSpec>,
+    options: &crate::reports::ReportOptions,
+    tolerates: Tolerates,
+) -> anyhow::Result<Probe> {
+    let spec = search(options)?;
+    // An AND group's members go in flat (Intercom nests two levels at most).
+    let mut filters: Vec<serde_json::Value> = match spec.filter {
+        Some(serde_json::Value::Object(group)) if group["operator"] == "AND" => {
+            match group.get("value") {
+                Some(serde_json::Value::Array(members)) => members.clone(),
+                _ => Vec::new(),
+            }
+        }
+        other => other.into_iter().collect(),
+    };
+    filters.push(crate::api::query::leaf(
+        "updated_at",
+        ">",
+        crate::state::unix_now(),
+    ));
+    let body = crate::api::query::search_body(crate::api::query::and(filters), 1, None, None);
+    Ok((
+        format!("POST /{}", spec.path),
+        (spec.path, Some(body)),
+        tolerates,
+    ))
 }
 
 /// Send a probe; only whether it succeeded matters.

@@ -78,7 +78,8 @@ const ADMIN: keys::ForeignKey = keys::fk(&["admin_id"], &[ReportName::Admins], &
 /// The searches both-parent reports read.
 pub(crate) const PROBES: &[Probe] = &[
     Probe::Search(|_| Ok(conversations::search_spec("all", "updated_at"))),
-    Probe::Search(|_| Ok(tickets::search_spec())),
+    // Without the tickets scope, the report exports its conversation half.
+    Probe::HalfSearch(|_| Ok(tickets::search_spec())),
 ];
 
 #[allow(non_upper_case_globals)]

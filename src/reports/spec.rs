@@ -181,6 +181,12 @@ pub enum Probe {
     /// `GET /<path>` naming a record that does not exist on purpose: a 404
     /// shows the endpoint answers, a 403 that the scope is missing.
     GetUnknown(&'static str),
+    /// As [`Probe::Search`], for a half of the report it exports without
+    /// when the token lacks that half's scope (the ticket half of
+    /// `lifecycle_events` and `part_attachments`: see
+    /// `reports::both_parents`): a 403 here leaves the report readable,
+    /// without that half.
+    HalfSearch(fn(&ReportOptions) -> Result<SearchSpec>),
 }
 
 /// An option choosing between `choices` that changes which records are

@@ -171,7 +171,7 @@ fn label(probe: &Probe, spec: &ReportSpec) -> String {
         Probe::Get(path) => format!("GET /{path}"),
         Probe::Post(path) => format!("POST /{path}"),
         Probe::GetUnknown(path) => format!("GET /{}", path.split('?').next().unwrap_or(path)),
-        Probe::Search(search) => {
+        Probe::Search(search) | Probe::HalfSearch(search) => {
             format!("POST /{}", search(&options_of(spec)).expect("search").path)
         }
     }

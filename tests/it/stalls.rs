@@ -305,6 +305,32 @@ async fn without_the_tickets_scope_the_conversation_half_is_exported_and_tickets
         .count();
     assert_eq!(warned, 2, "one warning per report:\n{}", stderr(&out));
 
+    // `check` agrees with `sync`: the two reports are readable without
+    // their ticket half (the second trial: FORBIDDEN, exit 3).
+    let args: Vec<String> = [
+        "check",
+        "--base-url",
+        &world.sim.base_url(),
+        "--exclude-reports",
+        "tickets,ticket_types,ticket_parts,ticket_contacts",
+    ]
+    .map(String::from)
+    .to_vec();
+    let check = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    let said = String::from_utf8_lossy(&check.stdout).to_string();
+    assert_eq!(check.status.code(), Some(0), "{said}{}", stderr(&check));
+    for name in ["lifecycle_events", "part_attachments"] {
+        let line = said
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} checked:\n{said}"));
+        assert!(
+            line.contains("ok (POST /conversations/search)")
+                && line.contains("without POST /tickets/search (403"),
+            "{line}"
+        );
+    }
+
     // The conversation halves, exactly.
     let events = keys_by_run(&world, "lifecycle_events", event_key);
     let conv_events = truth_keys(
