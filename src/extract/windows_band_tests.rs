@@ -3,18 +3,8 @@
 //! in parts, side by side, exactly once, with checkpoints only after a
 //! window's last part.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use serde_json::json;
-
 use super::*;
-use crate::anomalies::Anomalies;
-use crate::api::{Page, Pages};
-use crate::extract::cursor::SearchCursor;
-use crate::extract::search::{Granularity, SearchSpec};
 use crate::extract::window::{Band, DAY, MIN_DAY_WINDOW};
-use crate::http::IntercomClient;
 
 /// The filters of `part` for contact search as `(field, operator, value)`.
 fn bounds(part: Part, g: Granularity) -> Vec<(String, String, i64)> {
@@ -241,48 +231,6 @@ impl PageSource for DayFake {
             total_count: Some(inside.len() as u64),
         }))
     }
-}
-
-#[derive(Debug)]
-enum Event {
-    Rows(Vec<(String, i64)>),
-    Checkpoint(SearchCursor),
-}
-
-#[derive(Default)]
-struct Recorder(Mutex<Vec<Event>>);
-
-impl Sink for Recorder {
-    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
-        let ids = rows
-            .iter()
-            .map(|r| identity("test", r).map(|(id, t)| (id.to_string(), t)))
-            .collect::<Result<_>>()?;
-        self.0.lock().expect("lock").push(Event::Rows(ids));
-        Ok(())
-    }
-
-    async fn checkpoint(&self, cursor: &SearchCursor) -> Result<()> {
-        self.0
-            .lock()
-            .expect("lock")
-            .push(Event::Checkpoint(cursor.clone()));
-        Ok(())
-    }
-}
-
-fn client() -> IntercomClient {
-    IntercomClient::new(crate::http::ClientConfig {
-        base_url: "http://127.0.0.1:9".parse().expect("url"),
-        intercom_version: "2.16".into(),
-        token: crate::secret::AccessToken::new("t".to_string()).expect("token"),
-        request_timeout: Duration::from_secs(1),
-        max_retries: 0,
-        max_retry_time: Duration::from_secs(1),
-        max_requests_per_minute: None,
-        max_in_flight: 16,
-    })
-    .expect("client")
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -284,7 +284,3 @@ mod tests;
 #[cfg(test)]
 #[path = "raw_page_tests.rs"]
 mod raw_page_tests;
-
-#[cfg(test)]
-#[path = "windows_band_tests.rs"]
-mod band_tests;

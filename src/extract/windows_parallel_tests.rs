@@ -489,3 +489,7 @@ async fn without_a_usable_spill_directory_windows_ahead_wait_and_every_row_arriv
 // Windows ahead within a memory budget: of bytes, and without spilling.
 #[path = "windows_ahead_tests.rs"]
 mod ahead;
+
+// Windows cut by `created_at` (parts), with the same sink and client.
+#[path = "windows_band_tests.rs"]
+mod band;
