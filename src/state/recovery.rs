@@ -78,11 +78,10 @@ pub async fn recover_with(
     .bind(state.workspace())
     .fetch_all(state.pool())
     .await
-    .map_err(|e| state.err(e))?
-    .iter()
-    .map(|r| r.try_get::<String, _>(0))
-    .collect::<std::result::Result<_, _>>()
-    .map_err(|e| state.err(e))?;
+    .map_err(|e| state.err(e))
+    .and_then(|rows| first_column(state, &rows))?
+    .into_iter()
+    .collect();
 
     remove_uncommitted(output_dir, &keys, None, &committed, &mut out.removed)?;
     if let Some(object) = object {
@@ -112,11 +111,10 @@ pub async fn take_over(
             .bind(report)
             .fetch_all(state.pool())
             .await
-            .map_err(|e| state.err(e))?
-            .iter()
-            .map(|r| r.try_get::<String, _>(0))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| state.err(e))?;
+            .map_err(|e| state.err(e))
+            .and_then(|rows| first_column(state, &rows))?
+            .into_iter()
+            .collect();
     let keys: HashSet<&str> = [run_key].into_iter().collect();
     let mut out = Recovered::default();
     remove_uncommitted(
@@ -171,11 +169,10 @@ pub async fn remove_ended_tmp(state: &StateStore, output_dir: &Path) -> Result<V
     .bind(ENDED_RUNS_SCANNED)
     .fetch_all(state.pool())
     .await
-    .map_err(|e| state.err(e))?
-    .iter()
-    .map(|r| r.try_get::<String, _>(0))
-    .collect::<std::result::Result<_, _>>()
-    .map_err(|e| state.err(e))?;
+    .map_err(|e| state.err(e))
+    .and_then(|rows| first_column(state, &rows))?
+    .into_iter()
+    .collect();
     let mut removed = Vec::new();
     if keys.is_empty() {
         return Ok(removed);
@@ -284,6 +281,14 @@ async fn finish(
         );
     }
     Ok(out)
+}
+
+/// The first column of `rows` as text (paths, run keys).
+fn first_column(state: &StateStore, rows: &[sqlx::any::AnyRow]) -> Result<Vec<String>> {
+    rows.iter()
+        .map(|r| r.try_get::<String, _>(0))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| state.err(e))
 }
 
 #[cfg(test)]
