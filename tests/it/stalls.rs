@@ -97,6 +97,31 @@ async fn hung_calls_give_their_slots_away_and_the_parts_equal_the_truth() {
 /// exit 1 and one error that names the host and what to check, and the
 /// company scroll is not started again pass after pass (the trial: 29 s,
 /// 6 passes of `companies`, then 6 of `company_tags`, about 55 WARN lines).
+/// `sync` of the three company reports against `base_url`, with a summary.
+async fn sync_company_reports(
+    base_url: &str,
+    output: &std::path::Path,
+    state: &std::path::Path,
+    summary: &std::path::Path,
+) -> std::process::Output {
+    let args: Vec<String> = [
+        "sync",
+        "--base-url",
+        base_url,
+        "--reports",
+        "companies,company_tags,company_segments",
+        "--output",
+        &output.display().to_string(),
+        "--state",
+        &state.display().to_string(),
+        "--summary-json",
+        &summary.display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_host_ends_the_company_reports_at_once_naming_the_host() {
     let port = {
@@ -106,22 +131,13 @@ async fn an_unreachable_host_ends_the_company_reports_at_once_naming_the_host() 
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let summary_path = dir.path().join("summary.json");
-    let args: Vec<String> = [
-        "sync",
-        "--base-url",
+    let out = sync_company_reports(
         &format!("http://127.0.0.1:{port}"),
-        "--reports",
-        "companies,company_tags,company_segments",
-        "--output",
-        &dir.path().join("out").display().to_string(),
-        "--state",
-        &dir.path().join("state.db").display().to_string(),
-        "--summary-json",
-        &summary_path.display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
-    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+        &dir.path().join("out"),
+        &dir.path().join("state.db"),
+        &summary_path,
+    )
+    .await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -173,22 +189,13 @@ async fn a_scroll_refused_outright_is_not_started_again() {
     })
     .await;
     let summary_path = world.dir.path().join("summary.json");
-    let args: Vec<String> = [
-        "sync",
-        "--base-url",
+    let out = sync_company_reports(
         &format!("{}/v9", world.sim.base_url()),
-        "--reports",
-        "companies,company_tags,company_segments",
-        "--output",
-        &world.output().display().to_string(),
-        "--state",
-        &world.state().display().to_string(),
-        "--summary-json",
-        &summary_path.display().to_string(),
-    ]
-    .map(String::from)
-    .to_vec();
-    let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
+        &world.output(),
+        &world.state(),
+        &summary_path,
+    )
+    .await;
     let err = stderr(&out);
     assert_ne!(out.status.code(), Some(0), "{err}");
     assert!(
