@@ -22,6 +22,34 @@ use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 
+thread_local! {
+    /// The line being written or read, kept per thread between pages: a
+    /// page's text is ~270 KB, and a new buffer per page would be a fresh
+    /// mapping of glibc's (every block of 64 KiB or more, `src/main.rs`)
+    /// whose pages fault in again on every page (about a quarter of a
+    /// contact export's page faults where pages waited on disk). Per
+    /// thread, not per spill: many windows spill at once, and a buffer each
+    /// would hold a page's size per window.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Run `f` with this thread's empty line buffer (a fresh one if it is
+/// already in use on this thread).
+fn with_line<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    LINE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            let out = f(&mut line);
+            // A page far larger than usual is not kept for the next one.
+            if line.capacity() > 4 * 1024 * 1024 {
+                *line = Vec::new();
+            }
+            out
+        }
+        Err(_) => f(&mut Vec::new()),
+    })
+}
+
 /// One window's pages on disk, in the order they were read.
 pub(crate) struct Spill {
     file: File,
@@ -68,8 +96,18 @@ impl Spill {
     /// written to again.
     pub(crate) fn push(&mut self, page: &[Box<RawValue>]) -> std::io::Result<()> {
         // The records' text as it came, joined: nothing is encoded again.
-        let mut line =
-            Vec::with_capacity(page.iter().map(|r| r.get().len() + 1).sum::<usize>() + 2);
+        let len = with_line(|line| {
+            self.write_line(page, line)?;
+            Ok::<_, std::io::Error>(line.len() as u64)
+        })?;
+        self.pages += 1;
+        self.bytes += len;
+        Ok(())
+    }
+
+    /// Write `page` as one line (`[record,record,...]\n`) built in `line`.
+    fn write_line(&mut self, page: &[Box<RawValue>], line: &mut Vec<u8>) -> std::io::Result<()> {
+        line.reserve(page.iter().map(|r| r.get().len() + 1).sum::<usize>() + 2);
         line.push(b'[');
         for (i, record) in page.iter().enumerate() {
             if i > 0 {
@@ -90,10 +128,7 @@ impl Spill {
             }
         }
         line.extend_from_slice(b"]\n");
-        self.file.write_all(&line)?;
-        self.pages += 1;
-        self.bytes += line.len() as u64;
-        Ok(())
+        self.file.write_all(line)
     }
 
     /// Pages written.
@@ -114,7 +149,7 @@ impl Spill {
             .seek(SeekFrom::Start(0))
             .map_err(|e| replay_error(&where_, e))?;
         Ok(Replay {
-            lines: BufReader::with_capacity(256 * 1024, self.file).lines(),
+            reader: BufReader::with_capacity(256 * 1024, self.file),
             left: self.pages,
             where_,
             _named: self.named,
@@ -130,7 +165,7 @@ impl Spill {
 
 /// The pages of a [`Spill`] being read back (see [`Spill::replay`]).
 pub(crate) struct Replay {
-    lines: std::io::Lines<BufReader<File>>,
+    reader: BufReader<File>,
     left: u64,
     where_: PathBuf,
     _named: Option<tempfile::TempPath>,
@@ -144,11 +179,18 @@ impl Iterator for Replay {
             return None;
         }
         self.left -= 1;
-        let page = match self.lines.next() {
-            Some(Ok(line)) => {
-                serde_json::from_str(&line).map_err(|e| replay_error(&self.where_, e.into()))
-            }
-            Some(Err(e)) => Err(replay_error(&self.where_, e)),
+        // The line is read into this thread's buffer and decoded from it:
+        // the records are copied out, so the buffer serves the next page.
+        let read = with_line(|line| match self.reader.read_until(b'\n', line) {
+            Ok(0) => None,
+            Ok(_) => Some(
+                serde_json::from_slice(line.strip_suffix(b"\n").unwrap_or(line))
+                    .map_err(|e| replay_error(&self.where_, e.into())),
+            ),
+            Err(e) => Some(Err(replay_error(&self.where_, e))),
+        });
+        let page = match read {
+            Some(page) => page,
             None => Err(replay_error(
                 &self.where_,
                 std::io::Error::new(
