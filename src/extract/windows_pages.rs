@@ -198,12 +198,8 @@ pub(super) fn take_page(
     // keeps exactly its band.
     let banded = !slot.part.band.is_whole();
     for record in data {
-        let (id, t) = raw_identity(reader.spec.path, &record)?;
-        let created = if banded || first {
-            raw_created(&record)
-        } else {
-            None
-        };
+        // One scan of the record for its id, updated_at and created_at.
+        let (id, t, created) = raw_identity_created(reader.spec.path, &record)?;
         if first && let Some(c) = created {
             slot.created.push(c);
         }
@@ -261,23 +257,39 @@ pub(crate) fn raw_created(record: &RawValue) -> Option<i64> {
 
 /// [`identity`] of a record kept as text: its `id` and `updated_at`, read
 /// without decoding the rest.
+#[cfg(test)]
 pub(crate) fn raw_identity(path: &str, record: &RawValue) -> Result<(String, i64)> {
+    raw_identity_created(path, record).map(|(id, t, _)| (id, t))
+}
+
+/// [`raw_identity`] and [`raw_created`] in one scan of the record's text:
+/// `(id, updated_at, created_at)`, the times in unix seconds (`created_at`
+/// `None` when absent or not a timestamp).
+pub(crate) fn raw_identity_created(
+    path: &str,
+    record: &RawValue,
+) -> Result<(String, i64, Option<i64>)> {
     #[derive(serde::Deserialize)]
     struct Identity {
         #[serde(default)]
         id: Option<Value>,
         #[serde(default)]
         updated_at: Option<Value>,
+        #[serde(default)]
+        created_at: Option<Value>,
     }
     let found: Option<Identity> = serde_json::from_str(record.get()).ok();
     let id = found.as_ref().and_then(|f| f.id.as_ref()?.as_str());
     let updated_at = found
         .as_ref()
         .and_then(|f| crate::output::schema::timestamp_secs(f.updated_at.as_ref()?));
+    let created_at = found
+        .as_ref()
+        .and_then(|f| crate::output::schema::timestamp_secs(f.created_at.as_ref()?));
     match (id, updated_at) {
-        (Some(id), Some(t)) => Ok((id.to_string(), t)),
+        (Some(id), Some(t)) => Ok((id.to_string(), t, created_at)),
         // The decoded record's error.
-        _ => identity(path, &Value::Null).map(|(id, t)| (id.to_string(), t)),
+        _ => identity(path, &Value::Null).map(|(id, t)| (id.to_string(), t, None)),
     }
 }
 
