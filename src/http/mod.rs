@@ -299,7 +299,11 @@ impl IntercomClient {
                     message: format!("invalid URL: {e}"),
                 })?;
         let hedge = resend == Resend::Idempotent;
-        let attempt = || self.attempt::<T>(hedge, method.clone(), url.clone(), &endpoint, body);
+        // Boxed: an attempt's state (the hedges, their timer) is some
+        // kilobytes, and unboxed it made every request's future that big,
+        // copied whole each time a caller's future moved.
+        let attempt =
+            || Box::pin(self.attempt::<T>(hedge, method.clone(), url.clone(), &endpoint, body));
         let decide = |f: &Failure| retry::classify_for(resend, &f.error, f.reached_server);
         // Counted over every request of the client: once a few attempts
         // in all found no server, each request fails at its first, so
