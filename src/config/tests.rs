@@ -332,6 +332,11 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
             "{typo}"
         );
     }
+    // Close to no known name: no guess (the trial: INTERCOM_FOO_BAR was
+    // asked "did you mean INTERCOM_FORMATS?").
+    for far in ["INTERCOM_FOO_BAR", "INTERCOM_X", "INTERCOM_DATABASE_URL"] {
+        assert_eq!(env::closest_variable(far, &known), None, "{far}");
+    }
     assert!(known.contains(&"INTERCOM_VERSION".to_string()));
     assert!(!known.contains(&"INTERCOM_OPTIONS".to_string()));
 }

@@ -343,8 +343,8 @@ async fn custom_attribute_misfits_name_the_attribute_and_sample_ids() {
 }
 
 /// An `INTERCOM_*` variable the program does not read (a typo) gets one
-/// WARN naming it and the closest one it reads; the run goes on (another
-/// tool may have set it). A `[[workspace]]` block's `token_env` is read,
+/// WARN naming it and the closest one it reads, when one is close; the run
+/// goes on (another tool may have set it). A `[[workspace]]` block's `token_env` is read,
 /// so it gets none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
@@ -368,11 +368,24 @@ async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
             ("INTERCOM_ACCESS_TOKEN", "test-token"),
             ("INTERCOM_OUTPUT", "/tmp/elsewhere"),
             ("INTERCOM_REPORT", "users"),
+            ("INTERCOM_FOO_BAR", "1"),
         ],
     )
     .await;
     assert_ok(&out);
     let err = stderr(&out);
+    // A name close to none gets the warning and no guess (the second
+    // trial: "did you mean INTERCOM_FORMATS?").
+    let far: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("INTERCOM_FOO_BAR is not a variable"))
+        .collect();
+    assert_eq!(far.len(), 1, "{err}");
+    assert!(
+        far[0].contains("WARN") && !far[0].contains("did you mean"),
+        "{}",
+        far[0]
+    );
     for (typo, meant) in [
         ("INTERCOM_OUTPUT", "INTERCOM_OUTPUT_DIR"),
         ("INTERCOM_REPORT", "INTERCOM_REPORTS"),
