@@ -238,6 +238,20 @@ async fn with_json_logs_the_fatal_error_is_a_json_record() {
     assert!(!err.contains(secret), "token leaked");
     let lines = json_lines(&err);
     let last = lines.last().expect("a line");
+    // Shaped like the other lines (the second trial: 9 fractional digits
+    // where they have 6, and the keys in another order).
+    let first = lines.first().expect("a line");
+    assert_ne!(first["level"], "ERROR", "{first}");
+    let ts_len = |v: &serde_json::Value| v["timestamp"].as_str().map(str::len);
+    assert_eq!(ts_len(last), ts_len(first), "{first}\n{last}");
+    let raw_last = err.lines().rfind(|l| !l.trim().is_empty()).expect("a line");
+    let head = |l: &str| {
+        let at = |k: &str| l.find(&format!("\"{k}\":"));
+        [at("timestamp"), at("level"), at("message")]
+    };
+    let raw_first = err.lines().next().expect("a line");
+    assert!(head(raw_first).is_sorted() && head(raw_first)[0] == Some(1), "{raw_first}");
+    assert!(head(raw_last).is_sorted() && head(raw_last)[0] == Some(1), "{raw_last}");
     assert_eq!(last["level"], "ERROR", "{last}");
     assert_eq!(last["exit_code"], 3, "{last}");
     assert_eq!(last["kind"], "auth", "{last}");
