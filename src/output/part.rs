@@ -28,12 +28,12 @@ pub(super) fn open_part(
     output: &FormatOutput,
     part: u32,
 ) -> Result<OpenFile> {
-    fs::create_dir_all(run_dir).map_err(|e| Error::output(run_dir, e))?;
+    super::dirs::create(run_dir)?;
     let spec = output.format.spec();
     let name = format!("part-{part:05}.{}", spec.extension);
     let final_path = run_dir.join(&name);
     let tmp_path = run_dir.join(format!("{name}.tmp"));
-    let file = File::create(&tmp_path).map_err(|e| Error::output(&tmp_path, e))?;
+    let file = File::create(&tmp_path).map_err(|e| super::dirs::write_error(&tmp_path, e))?;
     let writer = match (spec.open)(
         config.row_groups.clone(),
         HashingWriter::new(file),
@@ -78,7 +78,9 @@ impl OpenFile {
 
     fn finish_inner(self, format: super::Format) -> Result<WrittenFile> {
         let out = self.writer.finish()?;
-        let (bytes, sha256) = out.finish().map_err(|e| Error::output(&self.tmp_path, e))?;
+        let (bytes, sha256) = out
+            .finish()
+            .map_err(|e| super::dirs::write_error(&self.tmp_path, e))?;
         fs::rename(&self.tmp_path, &self.final_path)
             .map_err(|e| Error::output(&self.final_path, e))?;
         Ok(WrittenFile {
