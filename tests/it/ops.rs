@@ -435,7 +435,8 @@ async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
 
 /// `--state afile/s.db` where `afile` is a regular file: a usage error
 /// (exit 2) naming the state path and the file in the way, and how to
-/// choose another; nothing created beside it.
+/// choose another, from `sync`, `state show` and `state reset` alike;
+/// nothing created beside it.
 #[tokio::test]
 async fn a_state_path_under_a_regular_file_is_a_clear_usage_error() {
     let world = World::start(small_world()).await;
@@ -466,6 +467,20 @@ async fn a_state_path_under_a_regular_file_is_a_clear_usage_error() {
     assert!(err.contains(&want), "{err}");
     assert!(err.contains("--state"), "{err}");
     assert!(!err.contains("os error"), "{err}");
+    // `state show` and `state reset` say the same of the same path (the
+    // second trial: `state show` said "no state file … run `sync` first").
+    for command in [&["state", "show"][..], &["state", "reset"][..]] {
+        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        args.extend(["--state".into(), state.display().to_string()]);
+        let out = run_cli(&args, &[]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {err}");
+        assert!(err.contains(&want), "{command:?}: {err}");
+        assert!(
+            err.contains("--state") && !err.contains("run `sync` first"),
+            "{command:?}: {err}"
+        );
+    }
     assert_eq!(
         std::fs::read(&afile).expect("still there"),
         b"not a directory"
