@@ -1,7 +1,8 @@
 //! `reports` and `exclude_reports` / `--reports` and `--exclude-reports`:
 //! the reports a run exports, each list with where it was given
 //! ([`ListSource`]), so that an error names the flag, the variable or the
-//! config file and key it is about.
+//! config file and key it is about, and the command line wins over the
+//! config file when the two disagree.
 
 use std::path::PathBuf;
 
@@ -35,9 +36,9 @@ impl List {
     }
 }
 
-/// Where a list of report names was given: the config file, a
-/// `[[workspace]]` block of it, an `INTERCOM_*` variable, a flag; a later
-/// one overrides an earlier.
+/// Where a list of report names was given. The layers of the config
+/// (see [`Self::layer`]): the config file, a `[[workspace]]` block of it,
+/// an `INTERCOM_*` variable, a flag; a later one overrides an earlier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ListSource {
     /// The config file (its path; `None`: parsed from text), at the top level.
@@ -48,6 +49,24 @@ pub(super) enum ListSource {
     Env(List),
     /// `--reports` / `--exclude-reports`.
     Flag(List),
+}
+
+impl ListSource {
+    /// How strong: the command line over the environment over a block over
+    /// the top level of the file.
+    fn layer(&self) -> u8 {
+        match self {
+            ListSource::File(..) => 0,
+            ListSource::Block(..) => 1,
+            ListSource::Env(_) => 2,
+            ListSource::Flag(_) => 3,
+        }
+    }
+
+    /// The command line (a flag or a variable), not the config file.
+    fn is_command_line(&self) -> bool {
+        self.layer() >= 2
+    }
 }
 
 impl std::fmt::Display for ListSource {
@@ -86,17 +105,64 @@ pub(super) fn parse(names: &[String], source: &ListSource) -> Result<Vec<ReportN
         .collect()
 }
 
-/// Remove the `excluded` names (given in `exclude_source`) from `reports`.
-/// Each name must be a report ([`parse`]). Excluding every report is an
-/// error: a run of nothing is a mistake in the config, not a success.
+/// Remove the `excluded` names (given in `exclude_source`) from `reports`
+/// (named in `reports_source`, `None`: the default reports). Each excluded
+/// name must be a report ([`parse`]). A report named in both lists:
+/// - kept, with one WARN, when the list that names it is on the command
+///   line and the exclusion is in the config file (or the report list is a
+///   `[[workspace]]` block's and the exclusion the file's top level): the
+///   stronger layer wins;
+/// - an error naming both when both lists come from the same layer
+///   (`--reports a,b --exclude-reports b`): one of them is a mistake;
+/// - left out when the exclusion is the stronger (`--exclude-reports` over
+///   the config's `reports`).
+///
+/// Excluding every report is an error: a run of nothing is a mistake in
+/// the config, not a success.
 pub(super) fn apply(
     reports: &mut Vec<ReportName>,
+    reports_source: Option<&ListSource>,
     excluded: &[String],
     exclude_source: &ListSource,
 ) -> Result<()> {
     let excluded = parse(excluded, exclude_source)?;
     if excluded.is_empty() {
         return Ok(());
+    }
+    if let Some(named_by) = reports_source {
+        let both: Vec<&str> = reports
+            .iter()
+            .filter(|r| excluded.contains(r))
+            .map(|r| r.as_str())
+            .collect();
+        if !both.is_empty() {
+            let listed = both.join(", ");
+            let one = both.len() == 1;
+            if named_by.layer() == exclude_source.layer() {
+                return Err(Error::Config(format!(
+                    "{named_by} and {exclude_source} both name {listed}; keep {} in one \
+                     of them (to export {}, take {} out of {exclude_source})",
+                    if one { "it" } else { "each" },
+                    if one { "it" } else { "them" },
+                    if one { "it" } else { "them" },
+                )));
+            }
+            if named_by.layer() > exclude_source.layer() {
+                let what = if named_by.is_command_line() {
+                    "the command line overrides the config file"
+                } else {
+                    "a [[workspace]] block overrides the top level"
+                };
+                tracing::warn!(
+                    reports = %listed,
+                    "{exclude_source} leaves out {listed}, which {named_by} names: {} \
+                     exported ({what})",
+                    if one { "it is" } else { "they are" }
+                );
+                // The rest of the exclusion names reports not in the list.
+                return Ok(());
+            }
+        }
     }
     reports.retain(|r| !excluded.contains(r));
     nothing_left(reports)
@@ -134,6 +200,7 @@ mod tests {
         let flag = ListSource::Flag(List::Exclude);
         apply(
             &mut reports,
+            None,
             &names(&["tickets", "ticket_parts", " "]),
             &flag,
         )
@@ -141,13 +208,13 @@ mod tests {
         assert_eq!(reports.len(), before - 2);
         assert!(!reports.contains(&tickets));
 
-        let err = apply(&mut reports, &names(&["tickets", "tikets"]), &flag)
+        let err = apply(&mut reports, None, &names(&["tickets", "tikets"]), &flag)
             .expect_err("unknown")
             .to_string();
         assert!(err.contains("\"tikets\""), "{err}");
 
         let mut one = vec![tickets];
-        let err = apply(&mut one, &names(&["tickets"]), &flag)
+        let err = apply(&mut one, None, &names(&["tickets"]), &flag)
             .expect_err("nothing left")
             .to_string();
         assert!(err.contains("leaves no report"), "{err}");
@@ -166,7 +233,7 @@ mod tests {
             ),
         ] {
             let mut reports = ReportName::defaults();
-            let err = apply(&mut reports, &names(&["tikets"]), &source)
+            let err = apply(&mut reports, None, &names(&["tikets"]), &source)
                 .expect_err("unknown")
                 .to_string();
             assert!(
@@ -176,6 +243,68 @@ mod tests {
             assert!(err.contains("did you mean \"tickets\"?"), "{err}");
             assert!(err.contains("valid reports are: "), "{err}");
             assert!(err.contains("conversation_parts"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_stronger_list_wins_and_the_same_layer_naming_both_is_an_error() {
+        let parse_all = |l: &[&str]| -> Vec<ReportName> {
+            l.iter().map(|n| n.parse().expect("report")).collect()
+        };
+        // --reports over the config's exclude_reports: kept.
+        let mut reports = parse_all(&["admins", "tickets"]);
+        apply(
+            &mut reports,
+            Some(&ListSource::Flag(List::Reports)),
+            &names(&["tickets", "teams"]),
+            &file(List::Exclude),
+        )
+        .expect("the command line wins");
+        assert_eq!(reports, parse_all(&["admins", "tickets"]));
+        // INTERCOM_REPORTS too.
+        apply(
+            &mut reports,
+            Some(&ListSource::Env(List::Reports)),
+            &names(&["tickets"]),
+            &file(List::Exclude),
+        )
+        .expect("the environment wins");
+        assert_eq!(reports, parse_all(&["admins", "tickets"]));
+
+        // --exclude-reports over the config's reports: left out.
+        apply(
+            &mut reports,
+            Some(&file(List::Reports)),
+            &names(&["tickets"]),
+            &ListSource::Flag(List::Exclude),
+        )
+        .expect("the command line wins");
+        assert_eq!(reports, parse_all(&["admins"]));
+
+        // One layer naming a report in both: an error naming both.
+        for (r, x, said) in [
+            (
+                ListSource::Flag(List::Reports),
+                ListSource::Flag(List::Exclude),
+                "--reports and --exclude-reports both name tickets",
+            ),
+            (
+                ListSource::Env(List::Reports),
+                ListSource::Env(List::Exclude),
+                "INTERCOM_REPORTS and INTERCOM_EXCLUDE_REPORTS both name tickets",
+            ),
+            (
+                file(List::Reports),
+                file(List::Exclude),
+                "`reports` in the config file /etc/ie.toml and `exclude_reports` in the \
+                 config file /etc/ie.toml both name tickets",
+            ),
+        ] {
+            let mut reports = parse_all(&["admins", "tickets"]);
+            let err = apply(&mut reports, Some(&r), &names(&["tickets"]), &x)
+                .expect_err("both")
+                .to_string();
+            assert!(err.contains(said), "{err}");
         }
     }
 }

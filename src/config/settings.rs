@@ -129,7 +129,8 @@ impl Settings {
             Some(source) => super::exclude::parse(&names, source)?,
             None => Vec::new(),
         };
-        if reports.is_empty() {
+        let named = !reports.is_empty();
+        if !named {
             reports = ReportName::defaults();
         }
         let excluded = if flags.exclude_reports.is_empty() {
@@ -137,7 +138,12 @@ impl Settings {
         } else {
             flags.exclude_reports
         };
-        super::exclude::apply(&mut reports, &excluded, &exclude_source)?;
+        super::exclude::apply(
+            &mut reports,
+            reports_source.as_ref().filter(|_| named),
+            &excluded,
+            &exclude_source,
+        )?;
         reports.sort();
         reports.dedup();
 
