@@ -154,7 +154,10 @@ impl FileConfig {
 
     /// Where the list `list` (`reports`, `exclude_reports`) was given,
     /// `None` when it was not.
-    pub(super) fn source_of(&self, list: super::exclude::List) -> Option<super::exclude::ListSource> {
+    pub(super) fn source_of(
+        &self,
+        list: super::exclude::List,
+    ) -> Option<super::exclude::ListSource> {
         use super::exclude::{List, ListSource};
         let (given, key) = match list {
             List::Reports => (self.reports.is_some(), "reports"),

@@ -81,10 +81,7 @@ pub(crate) fn create(dir: &Path) -> Result<()> {
     let Err(e) = made else {
         return Ok(());
     };
-    let in_the_way = dir
-        .ancestors()
-        .skip(1)
-        .find(|d| d.exists() && !d.is_dir());
+    let in_the_way = dir.ancestors().skip(1).find(|d| d.exists() && !d.is_dir());
     Err(match in_the_way {
         Some(file) => Error::output(
             file,

@@ -250,8 +250,14 @@ async fn with_json_logs_the_fatal_error_is_a_json_record() {
         [at("timestamp"), at("level"), at("message")]
     };
     let raw_first = err.lines().next().expect("a line");
-    assert!(head(raw_first).is_sorted() && head(raw_first)[0] == Some(1), "{raw_first}");
-    assert!(head(raw_last).is_sorted() && head(raw_last)[0] == Some(1), "{raw_last}");
+    assert!(
+        head(raw_first).is_sorted() && head(raw_first)[0] == Some(1),
+        "{raw_first}"
+    );
+    assert!(
+        head(raw_last).is_sorted() && head(raw_last)[0] == Some(1),
+        "{raw_last}"
+    );
     assert_eq!(last["level"], "ERROR", "{last}");
     assert_eq!(last["exit_code"], 3, "{last}");
     assert_eq!(last["kind"], "auth", "{last}");
