@@ -151,3 +151,53 @@ async fn a_failed_first_write_leaves_no_empty_directories_and_keeps_earlier_runs
     assert_eq!(now, bytes, "the earlier run's files are untouched");
     assert_eq!(empty_dirs(&base), Vec::<PathBuf>::new());
 }
+
+/// A full disk while a format writer writes a part (the `part_write`
+/// failpoint: bytes going to the `.tmp` file; a small part is written in
+/// one go): the format writer's error ("encoding admins rows: External: No
+/// space left on device", no path, counted an internal error) is said as
+/// the failed write to that file, with what to do; nothing of it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_inside_a_format_writer_names_the_part_file() {
+    let world = World::start(small_world()).await;
+    let base = world.dir.path().join("fresh");
+    let out = base.join("new");
+    for format in ["parquet", "csv"] {
+        let config = world.dir.path().join(format!("{format}.toml"));
+        std::fs::write(&config, format!("formats = [\"{format}\"]\n")).expect("config");
+        let args: Vec<String> = [
+            "sync",
+            "--config",
+            &config.display().to_string(),
+            "--base-url",
+            &world.sim.base_url(),
+            "--output",
+            &out.display().to_string(),
+            "--state",
+            &world.state().display().to_string(),
+            "--reports",
+            "admins",
+        ]
+        .map(String::from)
+        .to_vec();
+        let failed = run_cli(
+            &args,
+            &[
+                ("INTERCOM_ACCESS_TOKEN", "test-token"),
+                ("INTERCOM_EXPORT_TEST_FAIL", "part_write:1"),
+            ],
+        )
+        .await;
+        let err = stderr(&failed);
+        assert_eq!(failed.status.code(), Some(4), "{format}: {err}");
+        let part = out.join("admins");
+        assert!(
+            err.contains(&format!("output {}", part.display()))
+                && err.contains(&format!(".{format}.tmp: No space left on device"))
+                && err.contains("free space on that disk"),
+            "{format}: {err}"
+        );
+        assert!(!err.contains("encoding admins rows"), "{format}: {err}");
+        assert!(!base.exists(), "{format}: {:?}", empty_dirs(&base));
+    }
+}
