@@ -19,7 +19,8 @@
 //! ("No space left on device") the n-th time the process reaches `point`,
 //! so a test can make a write fail where a full disk would. Points:
 //! `part_finish` (a part's `.tmp` file is written, before its fsync and
-//! rename).
+//! rename), `part_write` (bytes go to a part's `.tmp` file: its magic, a
+//! row group, its footer).
 
 /// Mark that the process reached `point`.
 #[inline]

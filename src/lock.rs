@@ -177,4 +177,21 @@ mod tests {
         let again = StateLock::acquire(&state, LockScope::Sync, "sync").expect("free again");
         drop((again, backfill));
     }
+
+    /// Every lock file left beside a state is named in the README, which
+    /// says what it is and when it may be removed (the second trial found
+    /// `<state>.open.lock` and no word about it).
+    #[test]
+    fn every_lock_file_is_documented_in_the_readme() {
+        let readme = include_str!("../README.md");
+        for scope in [LockScope::Sync, LockScope::Backfill, LockScope::Open] {
+            let file = lock_path(Path::new("<state>"), scope);
+            let name = file.display().to_string();
+            assert!(readme.contains(&format!("`{name}`")), "{name}");
+        }
+        assert!(
+            readme.contains("safe to leave") && readme.contains("may be removed while no"),
+            "when a lock file may be removed"
+        );
+    }
 }

@@ -413,6 +413,10 @@ async fn run_workspace_locked(
     let local_dir = object_output
         .as_ref()
         .map_or_else(|| settings.output_dir.clone(), |o| o.staging.clone());
+    // The output directory and its parents this run may create: removed
+    // again at the end if it leaves them empty (every report failed, or
+    // had nothing to write).
+    let created_dirs = output::dirs::missing(&local_dir, None);
     output::ensure_writable(&local_dir)?;
     let state = StateStore::connect(&settings.state)
         .await?
@@ -452,6 +456,7 @@ async fn run_workspace_locked(
     if let Some(object) = plan.object() {
         output::object::remove_staging(&object.staging);
     }
+    output::dirs::remove_empty(&created_dirs);
     drop(lock);
     Ok(result?)
 }

@@ -12,7 +12,10 @@ use crate::state::{StateLocation, StateStore};
 
 use super::{ExitStatus, StateArgs, StateResetArgs};
 
-/// The state path from --state or the config file.
+/// The state path from --state or the config file. A SQLite path under a
+/// regular file (`--state afile/state.db`) is the usage error `sync` gives
+/// for it, naming the file in the way (not "no state file … run `sync`
+/// first", which `sync` would then refuse).
 pub(super) fn state_path(
     config: Option<&Path>,
     state: Option<PathBuf>,
@@ -22,7 +25,11 @@ pub(super) fn state_path(
         .or_else(|| file.state.map(PathBuf::from))
         .or(file.state_path)
         .unwrap_or_else(|| crate::config::defaults::STATE_PATH.into());
-    Ok(StateLocation::parse(&text.to_string_lossy())?)
+    let location = StateLocation::parse(&text.to_string_lossy())?;
+    if let StateLocation::Sqlite(path) = &location {
+        crate::state::check_sqlite_dir(path)?;
+    }
+    Ok(location)
 }
 
 pub(super) async fn state_show(args: StateArgs) -> anyhow::Result<ExitStatus> {

@@ -28,18 +28,37 @@ pub(super) fn known_variables(keys: &[String]) -> Vec<String> {
     names
 }
 
-/// The known variable closest to `name`: one whose name (after the
-/// prefix) holds `name`'s or is held in it first (`INTERCOM_OUTPUT` →
-/// `INTERCOM_OUTPUT_DIR`, `INTERCOM_REPORT` → `INTERCOM_REPORTS`),
-/// then the fewest edits; the first in name order on a tie.
+/// The known variable `name` is most likely a typo of, if any is close:
+/// one whose name (after the prefix) starts with `name`'s or the other way
+/// round, the shorter being most of the longer, at least half
+/// (`INTERCOM_OUTPUT` → `INTERCOM_OUTPUT_DIR`, `INTERCOM_REPORT` →
+/// `INTERCOM_REPORTS`), or one at most
+/// [`MAX_TYPO_EDITS`] edits away (`INTERCOM_OUTPT_DIR`); the fewest edits
+/// first, then the first in name order. `None` for a name close to none
+/// (`INTERCOM_FOO_BAR`): a guess there would be noise.
 pub(super) fn closest_variable<'k>(name: &str, known: &'k [String]) -> Option<&'k String> {
     let rest = name.strip_prefix(ENV_PREFIX).unwrap_or(name);
-    known.iter().min_by_key(|k| {
-        let k_rest = k.strip_prefix(ENV_PREFIX).unwrap_or(k);
-        let related = !rest.is_empty() && (k_rest.contains(rest) || rest.contains(k_rest));
-        (!related, strsim::levenshtein(name, k))
-    })
+    known
+        .iter()
+        .filter_map(|k| {
+            let k_rest = k.strip_prefix(ENV_PREFIX).unwrap_or(k);
+            let edits = strsim::levenshtein(rest, k_rest);
+            let (short, long) = if rest.len() <= k_rest.len() {
+                (rest, k_rest)
+            } else {
+                (k_rest, rest)
+            };
+            let held =
+                !short.is_empty() && long.starts_with(short) && 2 * short.len() >= long.len();
+            (held || edits <= MAX_TYPO_EDITS).then_some((!held, edits, k))
+        })
+        .min()
+        .map(|(_, _, k)| k)
 }
+
+/// How many edits (Levenshtein) a variable name may be from a known one
+/// to be suggested as its typo.
+const MAX_TYPO_EDITS: usize = 2;
 
 /// Config keys given as `INTERCOM_<KEY>` environment variables. An
 /// `INTERCOM_*` variable this program does not read (not a config key, not

@@ -53,6 +53,21 @@ pub struct FileConfig {
     pub options: Option<BTreeMap<String, toml::Table>>,
     /// `[[workspace]]` blocks: several Intercom workspaces in one config.
     pub workspace: Option<Vec<WorkspaceConfig>>,
+    /// Where the keys were given (not a key: filled by [`FileConfig::load`]
+    /// and `Settings::resolve_all`), for messages about them.
+    #[serde(skip)]
+    pub(super) origin: Origin,
+}
+
+/// Where the keys of a [`FileConfig`] came from.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Origin {
+    /// The config file (`None`: none, or parsed from text).
+    pub(super) path: Option<PathBuf>,
+    /// The keys an `INTERCOM_*` variable set (over the file's).
+    pub(super) from_env: Vec<String>,
+    /// The `[[workspace]]` block whose `reports` replaced the top level's.
+    pub(super) reports_block: Option<String>,
 }
 
 /// One `[[workspace]]` block: an Intercom workspace with its own token and
@@ -125,8 +140,38 @@ impl FileConfig {
             .flatten()
             .filter_map(|block| block.get("token_env")?.as_str().map(str::to_string))
             .collect();
-        table.extend(env_table(env, &token_envs)?);
-        Self::from_table(table)
+        let from_env = env_table(env, &token_envs)?;
+        let env_keys: Vec<String> = from_env.keys().cloned().collect();
+        table.extend(from_env);
+        let mut config = Self::from_table(table)?;
+        config.origin = Origin {
+            path: path.map(Path::to_path_buf),
+            from_env: env_keys,
+            reports_block: None,
+        };
+        Ok(config)
+    }
+
+    /// Where the list `list` (`reports`, `exclude_reports`) was given,
+    /// `None` when it was not.
+    pub(super) fn source_of(
+        &self,
+        list: super::exclude::List,
+    ) -> Option<super::exclude::ListSource> {
+        use super::exclude::{List, ListSource};
+        let (given, key) = match list {
+            List::Reports => (self.reports.is_some(), "reports"),
+            List::Exclude => (self.exclude_reports.is_some(), "exclude_reports"),
+        };
+        if !given {
+            return None;
+        }
+        let path = self.origin.path.clone();
+        Some(match &self.origin.reports_block {
+            Some(name) if list == List::Reports => ListSource::Block(list, path, name.clone()),
+            _ if self.origin.from_env.iter().any(|k| k == key) => ListSource::Env(list),
+            _ => ListSource::File(list, path),
+        })
     }
 
     /// Parse config text (no environment).

@@ -79,6 +79,19 @@ pub struct Settings {
 impl Settings {
     /// Combine file and flags, apply defaults, and validate.
     pub fn resolve(file: FileConfig, flags: Overrides) -> Result<Self> {
+        use super::exclude::{List, ListSource};
+        // Where the report lists were given (before `file` is taken apart).
+        let reports_source = if flags.reports.is_empty() {
+            file.source_of(List::Reports)
+        } else {
+            Some(ListSource::Flag(List::Reports))
+        };
+        let exclude_source = if flags.exclude_reports.is_empty() {
+            file.source_of(List::Exclude)
+                .unwrap_or(ListSource::Flag(List::Exclude))
+        } else {
+            ListSource::Flag(List::Exclude)
+        };
         let base_url = match (flags.base_url.or(file.base_url), file.region) {
             (Some(url), _) => url,
             (None, Some(region)) => region.base_url().to_string(),
@@ -112,12 +125,12 @@ impl Settings {
                     .into(),
             ));
         }
-        let mut reports = names
-            .iter()
-            .filter(|n| !n.trim().is_empty())
-            .map(|n| n.parse::<ReportName>())
-            .collect::<Result<Vec<_>>>()?;
-        if reports.is_empty() {
+        let mut reports = match &reports_source {
+            Some(source) => super::exclude::parse(&names, source)?,
+            None => Vec::new(),
+        };
+        let named = !reports.is_empty();
+        if !named {
             reports = ReportName::defaults();
         }
         let excluded = if flags.exclude_reports.is_empty() {
@@ -125,7 +138,12 @@ impl Settings {
         } else {
             flags.exclude_reports
         };
-        super::exclude::apply(&mut reports, &excluded)?;
+        super::exclude::apply(
+            &mut reports,
+            reports_source.as_ref().filter(|_| named),
+            &excluded,
+            &exclude_source,
+        )?;
         reports.sort();
         reports.dedup();
 
@@ -297,7 +315,10 @@ impl Settings {
             }
             f.intercom_version = ws.intercom_version.clone().or(f.intercom_version);
             f.formats = ws.formats.clone().or(f.formats);
-            f.reports = ws.reports.clone().or(f.reports);
+            if ws.reports.is_some() {
+                f.reports = ws.reports.clone();
+                f.origin.reports_block = Some(ws.name.clone());
+            }
             f.max_requests_per_minute = ws.max_requests_per_minute.or(f.max_requests_per_minute);
             f.concurrency = ws.concurrency.or(f.concurrency);
             f.lookback_secs = ws.lookback_secs.or(f.lookback_secs);

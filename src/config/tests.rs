@@ -332,6 +332,11 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
             "{typo}"
         );
     }
+    // Close to no known name: no guess (the trial: INTERCOM_FOO_BAR was
+    // asked "did you mean INTERCOM_FORMATS?").
+    for far in ["INTERCOM_FOO_BAR", "INTERCOM_X", "INTERCOM_DATABASE_URL"] {
+        assert_eq!(env::closest_variable(far, &known), None, "{far}");
+    }
     assert!(known.contains(&"INTERCOM_VERSION".to_string()));
     assert!(!known.contains(&"INTERCOM_OPTIONS".to_string()));
 }
@@ -386,4 +391,40 @@ fn max_parallel_workspaces_is_a_top_level_key_with_a_default_and_an_env_variable
         err.contains("unknown config key `max_parallel_workspaces`"),
         "{err}"
     );
+}
+
+/// Precedence of the report lists through the real layering: a
+/// `[[workspace]]` block's `reports` wins over the top level's
+/// `exclude_reports` (the block is the more specific), which still applies
+/// to the blocks that name no reports; `--reports` wins over the file's
+/// exclusion and `--exclude-reports` over the file's `reports`.
+#[test]
+fn the_stronger_report_list_wins_through_files_blocks_and_flags() {
+    let name = |s: &str| s.parse::<crate::reports::ReportName>().expect("report");
+    let text = "exclude_reports = [\"teams\"]\n\
+                [[workspace]]\nname = \"a\"\ntoken_env = \"A\"\nreports = [\"admins\", \"teams\"]\n\
+                [[workspace]]\nname = \"b\"\ntoken_env = \"B\"\n";
+    let all = Settings::resolve_all(
+        FileConfig::parse(text).expect("parse"),
+        Overrides::default(),
+        &[],
+    )
+    .expect("valid");
+    assert!(all[0].reports.len() == 2 && all[0].reports.contains(&name("teams")));
+    assert!(!all[1].reports.contains(&name("teams")));
+    assert!(all[1].reports.contains(&name("admins")));
+
+    let file = "reports = [\"admins\", \"tags\"]\nexclude_reports = [\"teams\"]\n";
+    let flags = Overrides {
+        reports: vec!["teams".into(), "tags".into()],
+        ..Overrides::default()
+    };
+    let s = Settings::resolve(FileConfig::parse(file).expect("parse"), flags).expect("valid");
+    assert!(s.reports.len() == 2 && s.reports.contains(&name("teams")));
+    let flags = Overrides {
+        exclude_reports: vec!["tags".into()],
+        ..Overrides::default()
+    };
+    let s = Settings::resolve(FileConfig::parse(file).expect("parse"), flags).expect("valid");
+    assert_eq!(s.reports, vec![name("admins")]);
 }

@@ -12,10 +12,12 @@
 //! file per format (`format/parquet.rs`, `format/csv.rs`), `schema.rs` (the columns) with
 //! `encode.rs`, `values.rs` and `row_view.rs`, `destination.rs` (where
 //! finished parts go: [`Destination`], a local directory or an object store,
-//! `object.rs`).
+//! `object.rs`), `dirs.rs` (the directories a run creates, removed again
+//! when it leaves them empty).
 
 pub mod budget;
 pub mod destination;
+pub mod dirs;
 mod encode;
 mod format;
 pub mod object;

@@ -5,6 +5,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use arrow_array::RecordBatch;
 use sha2::{Digest, Sha256};
@@ -20,6 +21,33 @@ pub(super) struct OpenFile {
     relative_path: String,
     rows: u64,
     writer: Box<dyn FormatWriter>,
+    /// The file's first failed write, shared with its [`HashingWriter`].
+    failure: IoFailure,
+}
+
+/// The first write to a part's `.tmp` file that failed (a full disk): the
+/// format writers wrap it in their own errors ("encoding users rows:
+/// External: No space left on device", no path), so the part keeps it to
+/// say it with the file's path and what to do.
+#[derive(Clone, Default)]
+struct IoFailure(Arc<Mutex<Option<(io::ErrorKind, String)>>>);
+
+impl IoFailure {
+    fn record(&self, e: &io::Error) {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        slot.get_or_insert_with(|| (e.kind(), e.to_string()));
+    }
+
+    /// `e` said as the failed write to `path` when a write failed, else `e`.
+    fn explain(&self, path: &Path, e: Error) -> Error {
+        let slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((kind, text)) if !matches!(e, Error::Output { .. }) => {
+                super::dirs::write_error(path, io::Error::new(*kind, text.clone()))
+            }
+            _ => e,
+        }
+    }
 }
 
 pub(super) fn open_part(
@@ -28,15 +56,16 @@ pub(super) fn open_part(
     output: &FormatOutput,
     part: u32,
 ) -> Result<OpenFile> {
-    fs::create_dir_all(run_dir).map_err(|e| Error::output(run_dir, e))?;
+    super::dirs::create(run_dir)?;
     let spec = output.format.spec();
     let name = format!("part-{part:05}.{}", spec.extension);
     let final_path = run_dir.join(&name);
     let tmp_path = run_dir.join(format!("{name}.tmp"));
-    let file = File::create(&tmp_path).map_err(|e| Error::output(&tmp_path, e))?;
+    let file = File::create(&tmp_path).map_err(|e| super::dirs::write_error(&tmp_path, e))?;
+    let failure = IoFailure::default();
     let writer = match (spec.open)(
         config.row_groups.clone(),
-        HashingWriter::new(file),
+        HashingWriter::new(file, failure.clone()),
         output.schema.clone(),
         &config.report,
     ) {
@@ -44,7 +73,7 @@ pub(super) fn open_part(
         Err(e) => {
             // Nothing refers to the `.tmp` file yet: remove it here.
             let _ = fs::remove_file(&tmp_path);
-            return Err(e);
+            return Err(failure.explain(&tmp_path, e));
         }
     };
     let relative_path = format!("{}/{}/{name}", config.report, config.run_key);
@@ -54,12 +83,14 @@ pub(super) fn open_part(
         relative_path,
         rows: 0,
         writer,
+        failure,
     })
 }
 
 impl OpenFile {
     pub(super) fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        self.writer.write(batch)?;
+        let written = self.writer.write(batch);
+        written.map_err(|e| self.failure.explain(&self.tmp_path, e))?;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
@@ -77,8 +108,14 @@ impl OpenFile {
     }
 
     fn finish_inner(self, format: super::Format) -> Result<WrittenFile> {
-        let out = self.writer.finish()?;
-        let (bytes, sha256) = out.finish().map_err(|e| Error::output(&self.tmp_path, e))?;
+        let failure = self.failure.clone();
+        let out = self
+            .writer
+            .finish()
+            .map_err(|e| failure.explain(&self.tmp_path, e))?;
+        let (bytes, sha256) = out
+            .finish()
+            .map_err(|e| super::dirs::write_error(&self.tmp_path, e))?;
         fs::rename(&self.tmp_path, &self.final_path)
             .map_err(|e| Error::output(&self.final_path, e))?;
         Ok(WrittenFile {
@@ -97,14 +134,16 @@ pub(crate) struct HashingWriter {
     inner: BufWriter<File>,
     hasher: Sha256,
     bytes: u64,
+    failure: IoFailure,
 }
 
 impl HashingWriter {
-    fn new(file: File) -> Self {
+    fn new(file: File, failure: IoFailure) -> Self {
         Self {
             inner: BufWriter::with_capacity(1 << 20, file),
             hasher: Sha256::new(),
             bytes: 0,
+            failure,
         }
     }
 
@@ -119,13 +158,15 @@ impl HashingWriter {
 
 impl Write for HashingWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
+        let n = crate::failpoint::fail("part_write")
+            .and_then(|()| self.inner.write(buf))
+            .inspect_err(|e| self.failure.record(e))?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.inner.flush().inspect_err(|e| self.failure.record(e))
     }
 }

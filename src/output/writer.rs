@@ -36,6 +36,10 @@ pub struct ReportWriter {
     part: u32,
     rows_in_part: u64,
     written: Vec<WrittenFile>,
+    /// The report's directories that did not exist when this writer was
+    /// made (its run directory, `OUTPUT/<report>` on a report's first
+    /// run), deepest first: [`Self::abort`] removes those left empty.
+    created_dirs: Vec<PathBuf>,
 }
 
 /// One format's encoder and the part file being written.
@@ -89,7 +93,16 @@ impl ReportWriter {
             part: 0,
             rows_in_part: 0,
             written: Vec::new(),
+            created_dirs: Vec::new(),
         }
+        .with_created_dirs()
+    }
+
+    /// Note which of the report's directories are missing now.
+    fn with_created_dirs(mut self) -> Self {
+        let report_dir = self.config.output_dir.join(&self.config.report);
+        self.created_dirs = super::dirs::missing(&self.run_dir(), Some(&report_dir));
+        self
     }
 
     /// The directory this writer puts its parts in.
@@ -201,6 +214,9 @@ impl ReportWriter {
         }
         // Only removes the directory if it is now empty.
         let _ = fs::remove_dir(&run_dir);
+        // And `OUTPUT/<report>` when this writer made it and nothing else
+        // is in it (a report's first run failed): no empty directories.
+        super::dirs::remove_empty(&self.created_dirs);
     }
 }
 

@@ -23,24 +23,37 @@ pub fn kind_name(status: ExitStatus) -> &'static str {
 }
 
 /// The fatal error line for `message` ending the process with `status`:
-/// `error: <message>`, or one JSON object with the fields of the other JSON
-/// log lines (`timestamp` RFC 3339 UTC, `level` `ERROR`, `message`) and
-/// `exit_code` (the process's) and `kind` ([`kind_name`]).
+/// `error: <message>`, or one JSON object shaped like the other JSON log
+/// lines: `timestamp` first (RFC 3339 UTC with 6 fractional digits, from
+/// the same clock and formatter as theirs), then `level` (`ERROR`),
+/// `message`, and last `exit_code` (the process's) and `kind`
+/// ([`kind_name`]).
 pub fn fatal_line(format: LogFormat, message: &str, status: ExitStatus) -> String {
     match format {
         LogFormat::Human => format!("error: {message}"),
         LogFormat::Json => {
-            let timestamp = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            serde_json::json!({
-                "timestamp": timestamp,
-                "level": "ERROR",
-                "message": message,
-                "exit_code": status as u8,
-                "kind": kind_name(status),
+            use tracing_subscriber::fmt::format::Writer;
+            use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
+            let mut timestamp = String::new();
+            let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
+            // A struct, not `json!`: its fields keep their order (a
+            // `serde_json::Map` sorts its keys).
+            #[derive(serde::Serialize)]
+            struct Record<'a> {
+                timestamp: String,
+                level: &'static str,
+                message: &'a str,
+                exit_code: u8,
+                kind: &'static str,
+            }
+            serde_json::to_string(&Record {
+                timestamp,
+                level: "ERROR",
+                message,
+                exit_code: status as u8,
+                kind: kind_name(status),
             })
-            .to_string()
+            .unwrap_or_default()
         }
     }
 }
@@ -64,7 +77,20 @@ mod tests {
         assert_eq!(v["message"], "bad \"token\"\nline");
         assert_eq!(v["exit_code"], 3);
         assert_eq!(v["kind"], "auth");
-        assert!(v["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+        // The shape of the other JSON log lines (the second trial: 9
+        // fractional digits and the keys in another order).
+        let timestamp = v["timestamp"].as_str().expect("timestamp");
+        let fraction = timestamp
+            .rsplit_once('.')
+            .and_then(|(_, f)| f.strip_suffix('Z'))
+            .expect("fractional seconds, UTC");
+        assert_eq!(fraction.len(), 6, "{timestamp}");
+        assert!(fraction.bytes().all(|b| b.is_ascii_digit()), "{timestamp}");
+        let order: Vec<usize> = ["timestamp", "level", "message", "exit_code", "kind"]
+            .iter()
+            .map(|k| line.find(&format!("\"{k}\":")).expect(k))
+            .collect();
+        assert!(order.is_sorted(), "keys in log-line order: {line}");
         assert_eq!(
             fatal_line(LogFormat::Human, "boom", ExitStatus::Usage),
             "error: boom"

@@ -148,6 +148,14 @@ mod parents_ahead;
 // checkpoint, no request after the signal, the rerun completes once.
 mod sigterm;
 
+// `reports` / `exclude_reports` from the file, the environment and the
+// flags: the command line wins; errors name where a name was given.
+mod report_lists;
+
+// A failed write names the path and what to do, and leaves no empty
+// directories (never removing an earlier run's).
+mod failed_writes;
+
 // Findings of a new user's trial: cleanup after a failed write, progress
 // lines, JSON errors, environment typos, clear errors, named anomalies.
 mod ops;

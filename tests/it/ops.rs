@@ -238,6 +238,26 @@ async fn with_json_logs_the_fatal_error_is_a_json_record() {
     assert!(!err.contains(secret), "token leaked");
     let lines = json_lines(&err);
     let last = lines.last().expect("a line");
+    // Shaped like the other lines (the second trial: 9 fractional digits
+    // where they have 6, and the keys in another order).
+    let first = lines.first().expect("a line");
+    assert_ne!(first["level"], "ERROR", "{first}");
+    let ts_len = |v: &serde_json::Value| v["timestamp"].as_str().map(str::len);
+    assert_eq!(ts_len(last), ts_len(first), "{first}\n{last}");
+    let raw_last = err.lines().rfind(|l| !l.trim().is_empty()).expect("a line");
+    let head = |l: &str| {
+        let at = |k: &str| l.find(&format!("\"{k}\":"));
+        [at("timestamp"), at("level"), at("message")]
+    };
+    let raw_first = err.lines().next().expect("a line");
+    assert!(
+        head(raw_first).is_sorted() && head(raw_first)[0] == Some(1),
+        "{raw_first}"
+    );
+    assert!(
+        head(raw_last).is_sorted() && head(raw_last)[0] == Some(1),
+        "{raw_last}"
+    );
     assert_eq!(last["level"], "ERROR", "{last}");
     assert_eq!(last["exit_code"], 3, "{last}");
     assert_eq!(last["kind"], "auth", "{last}");
@@ -343,8 +363,8 @@ async fn custom_attribute_misfits_name_the_attribute_and_sample_ids() {
 }
 
 /// An `INTERCOM_*` variable the program does not read (a typo) gets one
-/// WARN naming it and the closest one it reads; the run goes on (another
-/// tool may have set it). A `[[workspace]]` block's `token_env` is read,
+/// WARN naming it and the closest one it reads, when one is close; the run
+/// goes on (another tool may have set it). A `[[workspace]]` block's `token_env` is read,
 /// so it gets none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
@@ -368,11 +388,24 @@ async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
             ("INTERCOM_ACCESS_TOKEN", "test-token"),
             ("INTERCOM_OUTPUT", "/tmp/elsewhere"),
             ("INTERCOM_REPORT", "users"),
+            ("INTERCOM_FOO_BAR", "1"),
         ],
     )
     .await;
     assert_ok(&out);
     let err = stderr(&out);
+    // A name close to none gets the warning and no guess (the second
+    // trial: "did you mean INTERCOM_FORMATS?").
+    let far: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("INTERCOM_FOO_BAR is not a variable"))
+        .collect();
+    assert_eq!(far.len(), 1, "{err}");
+    assert!(
+        far[0].contains("WARN") && !far[0].contains("did you mean"),
+        "{}",
+        far[0]
+    );
     for (typo, meant) in [
         ("INTERCOM_OUTPUT", "INTERCOM_OUTPUT_DIR"),
         ("INTERCOM_REPORT", "INTERCOM_REPORTS"),
@@ -408,7 +441,8 @@ async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
 
 /// `--state afile/s.db` where `afile` is a regular file: a usage error
 /// (exit 2) naming the state path and the file in the way, and how to
-/// choose another; nothing created beside it.
+/// choose another, from `sync`, `state show` and `state reset` alike;
+/// nothing created beside it.
 #[tokio::test]
 async fn a_state_path_under_a_regular_file_is_a_clear_usage_error() {
     let world = World::start(small_world()).await;
@@ -439,6 +473,20 @@ async fn a_state_path_under_a_regular_file_is_a_clear_usage_error() {
     assert!(err.contains(&want), "{err}");
     assert!(err.contains("--state"), "{err}");
     assert!(!err.contains("os error"), "{err}");
+    // `state show` and `state reset` say the same of the same path (the
+    // second trial: `state show` said "no state file … run `sync` first").
+    for command in [&["state", "show"][..], &["state", "reset"][..]] {
+        let mut args: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+        args.extend(["--state".into(), state.display().to_string()]);
+        let out = run_cli(&args, &[]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {err}");
+        assert!(err.contains(&want), "{command:?}: {err}");
+        assert!(
+            err.contains("--state") && !err.contains("run `sync` first"),
+            "{command:?}: {err}"
+        );
+    }
     assert_eq!(
         std::fs::read(&afile).expect("still there"),
         b"not a directory"

@@ -1,0 +1,203 @@
+//! A write that fails (a file where a report directory goes, a full disk)
+//! ends the report with an error naming the path and what to do, and the
+//! run leaves no empty directory it created behind; directories holding an
+//! earlier run's files stay as they were.
+
+use std::path::{Path, PathBuf};
+
+use crate::crash::small_world;
+use crate::harness::*;
+
+/// Every directory under `root` (itself included) that holds nothing.
+fn empty_dirs(root: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let entries: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+        if entries.is_empty() {
+            out.push(dir.to_path_buf());
+        }
+        for p in entries.iter().filter(|p| p.is_dir()) {
+            walk(p, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, &mut out);
+    out
+}
+
+/// `sync` of `reports` into `output` with the state `state`, and extra
+/// environment variables besides the token.
+async fn sync_into(
+    world: &World,
+    output: &Path,
+    state: &Path,
+    reports: &str,
+    env: &[(&str, &str)],
+) -> std::process::Output {
+    let args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &output.display().to_string(),
+        "--state",
+        &state.display().to_string(),
+        "--reports",
+        reports,
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut all = vec![("INTERCOM_ACCESS_TOKEN", "test-token")];
+    all.extend_from_slice(env);
+    run_cli(&args, &all).await
+}
+
+/// A regular file where a report's directory goes (`out/admins`): that
+/// report fails with an error naming the file and what to do (the trial:
+/// "output out/admins/<run>: Not a directory", the run directory that was
+/// never there); the other report is exported; no empty directory stays.
+/// A file, not permissions: the tests run as root, who writes anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_in_the_way_of_a_report_directory_is_named_with_what_to_do() {
+    let world = World::start(small_world()).await;
+    let out = world.output();
+    std::fs::create_dir_all(&out).expect("out");
+    let in_the_way = out.join("admins");
+    std::fs::write(&in_the_way, b"not a directory").expect("file");
+
+    let failed = sync_into(&world, &out, &world.state(), "admins,teams", &[]).await;
+    let err = stderr(&failed);
+    assert_eq!(failed.status.code(), Some(4), "partial:\n{err}");
+    let want = format!(
+        "output {}: a file is in the way of the report directory {}",
+        in_the_way.display(),
+        in_the_way.display()
+    );
+    assert!(err.contains(&want), "{want}\n{err}");
+    assert!(
+        err.contains("move or remove it") && err.contains("--output"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(&in_the_way).expect("still there"),
+        b"not a directory"
+    );
+    let teams = run_dirs(&out, "teams");
+    assert_eq!(teams.len(), 1, "teams exported");
+    let mut got: Vec<String> = json_rows(&read_parquet_dir(&teams[0]))
+        .iter()
+        .map(|r| as_text(&r["id"]))
+        .collect();
+    let mut want_ids: Vec<String> = world
+        .truth("teams")
+        .await
+        .iter()
+        .map(|t| as_text(&t["id"]))
+        .collect();
+    got.sort();
+    want_ids.sort();
+    assert!(!want_ids.is_empty());
+    assert_eq!(got, want_ids, "every team exported");
+    assert_eq!(empty_dirs(&out), Vec::<PathBuf>::new());
+}
+
+/// A part write that fails like a full disk (the `part_finish` failpoint)
+/// on a report's first run into a new output directory: the error names
+/// the part file and what to do, and neither the report's directory nor
+/// the output directories the run made stay behind empty (the trial:
+/// `out/new/admins` stayed). On a later failure the directory holding the
+/// earlier run's files stays, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_first_write_leaves_no_empty_directories_and_keeps_earlier_runs() {
+    let world = World::start(small_world()).await;
+    let base = world.dir.path().join("fresh");
+    let out = base.join("new");
+    let full_disk = [("INTERCOM_EXPORT_TEST_FAIL", "part_finish:1")];
+
+    let failed = sync_into(&world, &out, &world.state(), "admins", &full_disk).await;
+    let err = stderr(&failed);
+    assert_ne!(failed.status.code(), Some(0), "{err}");
+    let part = out.join("admins");
+    assert!(
+        err.contains(&format!("output {}", part.display()))
+            && err.contains(".parquet.tmp: No space left on device")
+            && err.contains("free space on that disk")
+            && err.contains("resumes from its last checkpoint"),
+        "{err}"
+    );
+    assert!(!base.exists(), "{:?}", empty_dirs(&base));
+
+    // An earlier run's files: kept as they are; the failed run's directory goes.
+    assert_ok(&sync_into(&world, &out, &world.state(), "admins", &[]).await);
+    let earlier = run_dirs(&out, "admins");
+    assert_eq!(earlier.len(), 1);
+    let files = files_in(&earlier[0], "parquet");
+    let bytes: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .collect();
+    // A second run with a state of its own exports every admin again, and
+    // its write fails.
+    let other_state = world.dir.path().join("other-state.db");
+    let failed = sync_into(&world, &out, &other_state, "admins", &full_disk).await;
+    assert_ne!(failed.status.code(), Some(0), "{}", stderr(&failed));
+    assert_eq!(run_dirs(&out, "admins"), earlier);
+    let now: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .collect();
+    assert_eq!(now, bytes, "the earlier run's files are untouched");
+    assert_eq!(empty_dirs(&base), Vec::<PathBuf>::new());
+}
+
+/// A full disk while a format writer writes a part (the `part_write`
+/// failpoint: bytes going to the `.tmp` file; a small part is written in
+/// one go): the format writer's error ("encoding admins rows: External: No
+/// space left on device", no path, counted an internal error) is said as
+/// the failed write to that file, with what to do; nothing of it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_inside_a_format_writer_names_the_part_file() {
+    let world = World::start(small_world()).await;
+    let base = world.dir.path().join("fresh");
+    let out = base.join("new");
+    for format in ["parquet", "csv"] {
+        let config = world.dir.path().join(format!("{format}.toml"));
+        std::fs::write(&config, format!("formats = [\"{format}\"]\n")).expect("config");
+        let args: Vec<String> = [
+            "sync",
+            "--config",
+            &config.display().to_string(),
+            "--base-url",
+            &world.sim.base_url(),
+            "--output",
+            &out.display().to_string(),
+            "--state",
+            &world.state().display().to_string(),
+            "--reports",
+            "admins",
+        ]
+        .map(String::from)
+        .to_vec();
+        let failed = run_cli(
+            &args,
+            &[
+                ("INTERCOM_ACCESS_TOKEN", "test-token"),
+                ("INTERCOM_EXPORT_TEST_FAIL", "part_write:1"),
+            ],
+        )
+        .await;
+        let err = stderr(&failed);
+        assert_eq!(failed.status.code(), Some(4), "{format}: {err}");
+        let part = out.join("admins");
+        assert!(
+            err.contains(&format!("output {}", part.display()))
+                && err.contains(&format!(".{format}.tmp: No space left on device"))
+                && err.contains("free space on that disk"),
+            "{format}: {err}"
+        );
+        assert!(!err.contains("encoding admins rows"), "{format}: {err}");
+        assert!(!base.exists(), "{format}: {:?}", empty_dirs(&base));
+    }
+}
