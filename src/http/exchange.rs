@@ -10,6 +10,7 @@ use std::time::Instant;
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::body::Body;
 use super::error::{describe_reqwest_error, error_details};
 use super::headers::{canonical_link, server_wait, stated_limit, stated_reset};
 use super::{HttpError, IntercomClient, decode_off_task};
@@ -135,10 +136,16 @@ impl IntercomClient {
             let status = resp.status();
             let retry_after = server_wait(resp.headers());
             let canonical = canonical_link(resp.headers());
-            let bytes = resp
-                .bytes()
+            // Into a buffer used again (see `body.rs`), chunk by chunk.
+            let mut bytes = Body::with_capacity(resp.content_length());
+            let mut resp = resp;
+            while let Some(chunk) = resp
+                .chunk()
                 .await
-                .map_err(|e| Failure::sent(transport(e)))?;
+                .map_err(|e| Failure::sent(transport(e)))?
+            {
+                bytes.extend(&chunk);
+            }
             Ok::<_, Failure>((status, limit, retry_after, canonical, bytes))
         };
         let (status, limit, retry_after, canonical, bytes) = slot.watch(exchange).await?;

@@ -14,6 +14,7 @@
 //! [`IntercomClient::server_cursor`], whose failures are not retried where a
 //! retry could lose a page.
 
+mod body;
 mod decode;
 mod error;
 mod exchange;
