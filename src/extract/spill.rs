@@ -41,7 +41,7 @@ fn with_line<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
             line.clear();
             let out = f(&mut line);
             // A page far larger than usual is not kept for the next one.
-            if line.capacity() > 4 * 1024 * 1024 {
+            if line.capacity() > 1024 * 1024 {
                 *line = Vec::new();
             }
             out
