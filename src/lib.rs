@@ -172,6 +172,7 @@
 //! tests (`src/state/tests.rs`) and the fleet tests (`tests/it/fleet.rs`,
 //! Postgres) show what a backend has to pass.
 
+pub mod allocator;
 pub mod anomalies;
 pub mod api;
 pub mod cli;

@@ -10,6 +10,7 @@ use intercom_export::cli::{self, Cli};
 use intercom_export::telemetry;
 
 fn main() -> ExitCode {
+    intercom_export::allocator::keep_large_blocks_out_of_the_heap();
     let rest: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     // `--version` is the program's; everything else goes to `tap`.
     let cli = if rest.len() == 1 && (rest[0] == "--version" || rest[0] == "-V") {
