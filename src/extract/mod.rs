@@ -29,6 +29,7 @@ pub mod ahead;
 pub mod company_scroll;
 pub mod cursor;
 pub mod fanout;
+pub(crate) mod identity_scan;
 pub mod list;
 pub mod plan;
 pub mod range;

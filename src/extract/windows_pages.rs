@@ -246,12 +246,7 @@ pub(super) fn take_page(
 /// timestamp column accepts), read without decoding the rest; `None`
 /// without one.
 pub(crate) fn raw_created(record: &RawValue) -> Option<i64> {
-    #[derive(serde::Deserialize)]
-    struct Created {
-        #[serde(default)]
-        created_at: Option<Value>,
-    }
-    let found: Created = serde_json::from_str(record.get()).ok()?;
+    let found = super::super::identity_scan::scan(record.get());
     crate::output::schema::timestamp_secs(found.created_at.as_ref()?)
 }
 
@@ -269,23 +264,16 @@ pub(crate) fn raw_identity_created(
     path: &str,
     record: &RawValue,
 ) -> Result<(String, i64, Option<i64>)> {
-    #[derive(serde::Deserialize)]
-    struct Identity {
-        #[serde(default)]
-        id: Option<Value>,
-        #[serde(default)]
-        updated_at: Option<Value>,
-        #[serde(default)]
-        created_at: Option<Value>,
-    }
-    let found: Option<Identity> = serde_json::from_str(record.get()).ok();
-    let id = found.as_ref().and_then(|f| f.id.as_ref()?.as_str());
+    let found = super::super::identity_scan::scan(record.get());
+    let id = found.id.as_ref().and_then(Value::as_str);
     let updated_at = found
+        .updated_at
         .as_ref()
-        .and_then(|f| crate::output::schema::timestamp_secs(f.updated_at.as_ref()?));
+        .and_then(crate::output::schema::timestamp_secs);
     let created_at = found
+        .created_at
         .as_ref()
-        .and_then(|f| crate::output::schema::timestamp_secs(f.created_at.as_ref()?));
+        .and_then(crate::output::schema::timestamp_secs);
     match (id, updated_at) {
         (Some(id), Some(t)) => Ok((id.to_string(), t, created_at)),
         // The decoded record's error.
