@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 thread_local! {
     /// The line being written or read, kept per thread between pages: a
     /// page's text is ~270 KB, and a new buffer per page would be a fresh
-    /// mapping of glibc's (every block of 64 KiB or more, `src/main.rs`)
+    /// mapping of glibc's (every block of 64 KiB or more, `crate::allocator`)
     /// whose pages fault in again on every page (about a quarter of a
     /// contact export's page faults where pages waited on disk). Per
     /// thread, not per spill: many windows spill at once, and a buffer each

@@ -2,7 +2,7 @@
 //!
 //! A search page is ~270 KB of JSON. Read into a new buffer per response,
 //! each body was a fresh mapping of glibc's (every block of 64 KiB or more
-//! gets its own, `src/main.rs`, for peak RSS), whose pages fault in on
+//! gets its own, `crate::allocator`, for peak RSS), whose pages fault in on
 //! every response and go back to the kernel when it is freed: a fifth of a
 //! contact export's page faults. [`Body`] takes a buffer from a small pool
 //! and gives it back when dropped (after the body is decoded), so the
