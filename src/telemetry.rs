@@ -19,8 +19,16 @@ pub enum LogFormat {
     Json,
 }
 
+/// The log format [`init`] installed (human before it is called).
+pub fn log_format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or_default()
+}
+
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
 /// Install the global subscriber. Safe to call once per process.
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("warn,intercom_export=info"));
     let builder = tracing_subscriber::fmt()

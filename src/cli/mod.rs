@@ -23,6 +23,7 @@ use crate::telemetry::LogFormat;
 
 mod check;
 mod demo;
+mod partial;
 mod run;
 mod state;
 mod summary;

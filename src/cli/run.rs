@@ -154,6 +154,14 @@ pub(super) async fn run_all(
             }
             Err(_) => {}
         }
+        // With JSON logs and stdout not a terminal (cron's `>> log 2>&1`),
+        // the human table would be the only lines of the log that are not
+        // JSON: `--summary-json` is the machine-readable summary.
+        if crate::telemetry::log_format() == crate::telemetry::LogFormat::Json
+            && !std::io::IsTerminal::is_terminal(&std::io::stdout())
+        {
+            block.clear();
+        }
         // Above the progress lines of the workspaces still running.
         crate::telemetry::above_bars(|| {
             let mut out = std::io::stdout().lock();
@@ -188,6 +196,15 @@ pub(super) async fn run_all(
             max_parallel_workspaces: parallel,
         },
     )?;
+    // A partial run (not a scheduled one, which goes on) ends with its
+    // error line, as a failed command does: the last line on stderr.
+    if exit == ExitStatus::Partial && mode != "schedule" {
+        crate::telemetry::fatal::report_fatal(
+            crate::telemetry::log_format(),
+            &super::partial::partial_message(&ended),
+            exit,
+        );
+    }
     match ended.into_iter().find_map(|w| w.result.err()) {
         Some(e) => Err(e),
         None => Ok(status),

@@ -201,3 +201,72 @@ async fn a_full_disk_inside_a_format_writer_names_the_part_file() {
         assert!(!base.exists(), "{format}: {:?}", empty_dirs(&base));
     }
 }
+
+/// A partial run (exit 4) ends with its error line, as every failing
+/// command does (the third trial: the last stderr line was a report's
+/// WARN, and no `kind: partial` record ever came), naming the failed
+/// report; and with `--log-format json` and stdout not a terminal (cron's
+/// `>> log 2>&1`) the human summary table is not printed, so every line
+/// of the log is JSON.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_run_ends_with_its_error_line_and_json_logs_stay_json() {
+    let world = World::start(small_world()).await;
+    let out = world.output();
+    std::fs::create_dir_all(&out).expect("out");
+    std::fs::write(out.join("admins"), b"not a directory").expect("file");
+
+    // Human logs: the summary table on stdout, the error line last on stderr.
+    let human = sync_into(&world, &out, &world.state(), "admins,teams", &[]).await;
+    assert_eq!(human.status.code(), Some(4), "{}", stderr(&human));
+    let err = stderr(&human);
+    let last = err.lines().rfind(|l| !l.trim().is_empty()).expect("a line");
+    assert!(
+        last.starts_with("error: partial run: 1 report(s) failed: admins"),
+        "{last}"
+    );
+    assert!(last.contains("Run the same command again"), "{last}");
+    let table = String::from_utf8_lossy(&human.stdout).to_string();
+    assert!(table.contains("teams"), "the table on stdout: {table}");
+
+    // JSON logs into a pipe: nothing but JSON records, the last one the
+    // partial run's.
+    let state = world.dir.path().join("json-state.db");
+    let args: Vec<String> = [
+        "sync",
+        "--log-format",
+        "json",
+        "--base-url",
+        &world.sim.base_url(),
+        "--output",
+        &out.display().to_string(),
+        "--state",
+        &state.display().to_string(),
+        "--reports",
+        "admins,teams",
+    ]
+    .map(String::from)
+    .to_vec();
+    let run = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+    assert_eq!(run.status.code(), Some(4), "{}", stderr(&run));
+    let stdout = String::from_utf8_lossy(&run.stdout).to_string();
+    assert!(
+        stdout.trim().is_empty(),
+        "no human table with JSON logs into a pipe: {stdout}"
+    );
+    let err = stderr(&run);
+    let records: Vec<serde_json::Value> = err
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let last = records.last().expect("a record");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert_eq!(last["kind"], "partial", "{last}");
+    assert_eq!(last["exit_code"], 4, "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("failed: admins")),
+        "{last}"
+    );
+}
