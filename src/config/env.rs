@@ -36,8 +36,16 @@ pub(super) fn known_variables(keys: &[String]) -> Vec<String> {
 /// [`MAX_TYPO_EDITS`] edits away (`INTERCOM_OUTPT_DIR`); the fewest edits
 /// first, then the first in name order. `None` for a name close to none
 /// (`INTERCOM_FOO_BAR`): a guess there would be noise.
+///
+/// A name with `TOKEN` in it (`INTERCOM_TOKEN`, `INTERCOM_API_TOKEN`) gets
+/// [`TOKEN_ENV`], never `INTERCOM_TOKEN_FILE`: its value is most likely the
+/// token itself, and following a guess of `INTERCOM_TOKEN_FILE` would put
+/// the token where a path is expected (the third trial).
 pub(super) fn closest_variable<'k>(name: &str, known: &'k [String]) -> Option<&'k String> {
     let rest = name.strip_prefix(ENV_PREFIX).unwrap_or(name);
+    if is_token_like(name) {
+        return known.iter().find(|k| *k == TOKEN_ENV);
+    }
     known
         .iter()
         .filter_map(|k| {
@@ -54,6 +62,37 @@ pub(super) fn closest_variable<'k>(name: &str, known: &'k [String]) -> Option<&'
         })
         .min()
         .map(|(_, _, k)| k)
+}
+
+/// Whether `name` looks like a variable meant to hold the access token:
+/// `TOKEN` in it (any case), other than [`TOKEN_ENV`] and
+/// `INTERCOM_TOKEN_FILE`.
+pub(super) fn is_token_like(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.contains("TOKEN") && upper != TOKEN_ENV && upper != TOKEN_FILE_ENV
+}
+
+/// The variable of the `token_file` key.
+const TOKEN_FILE_ENV: &str = "INTERCOM_TOKEN_FILE";
+
+/// The `INTERCOM_*` variables set in this process that look like the token
+/// meant for [`TOKEN_ENV`] ([`is_token_like`]) and are read by nothing
+/// (not a config key's, not in `also_read`: the `token_env` of
+/// `[[workspace]]` blocks), sorted; names only, never values.
+pub(super) fn unread_token_variables(also_read: &[String]) -> Vec<String> {
+    let known = known_variables(&FileConfig::keys());
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.starts_with(ENV_PREFIX)
+                && !name.starts_with(TEST_VARIABLES_PREFIX)
+                && is_token_like(name)
+                && !known.contains(name)
+                && !also_read.contains(name)
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// How many edits (Levenshtein) a variable name may be from a known one
@@ -89,6 +128,12 @@ pub(super) fn env_table(
             // INTERCOM_OUTPUT for INTERCOM_OUTPUT_DIR): say so, once. Only a
             // warning: another tool may have set it.
             match closest_variable(&name, &known) {
+                Some(k) if k == TOKEN_ENV => tracing::warn!(
+                    variable = %name,
+                    "{name} is not a variable intercom-export reads and is ignored; did you \
+                     mean {k} (it holds the access token itself; {TOKEN_FILE_ENV} takes the \
+                     path of a file that holds it)?"
+                ),
                 Some(k) => tracing::warn!(
                     variable = %name,
                     "{name} is not a variable intercom-export reads and is ignored; did you mean {k}?"

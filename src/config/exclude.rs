@@ -62,19 +62,19 @@ impl ListSource {
             ListSource::Flag(_) => 3,
         }
     }
+}
 
-    /// The command line (a flag or a variable), not the config file.
-    fn is_command_line(&self) -> bool {
-        self.layer() >= 2
+/// `the config file PATH` (`the config` when parsed from text).
+fn file_name(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) => format!("the config file {}", p.display()),
+        None => "the config".to_string(),
     }
 }
 
 impl std::fmt::Display for ListSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let file = |path: &Option<PathBuf>| match path {
-            Some(p) => format!("the config file {}", p.display()),
-            None => "the config".to_string(),
-        };
+        let file = file_name;
         match self {
             ListSource::File(list, path) => write!(f, "`{}` in {}", list.key(), file(path)),
             ListSource::Block(list, path, name) => write!(
@@ -139,8 +139,17 @@ pub(super) fn apply(
             let listed = both.join(", ");
             let one = both.len() == 1;
             if named_by.layer() == exclude_source.layer() {
+                // One config file: named once (the third trial: "`reports`
+                // in the config file both.toml and `exclude_reports` in the
+                // config file both.toml").
+                let both_named = match (named_by, exclude_source) {
+                    (ListSource::File(a, p), ListSource::File(b, q)) if p == q => {
+                        format!("`{}` and `{}` in {}", a.key(), b.key(), file_name(p))
+                    }
+                    _ => format!("{named_by} and {exclude_source}"),
+                };
                 return Err(Error::Config(format!(
-                    "{named_by} and {exclude_source} both name {listed}; keep {} in one \
+                    "{both_named} both name {listed}; keep {} in one \
                      of them (to export {}, take {} out of {exclude_source})",
                     if one { "it" } else { "each" },
                     if one { "it" } else { "them" },
@@ -148,10 +157,15 @@ pub(super) fn apply(
                 )));
             }
             if named_by.layer() > exclude_source.layer() {
-                let what = if named_by.is_command_line() {
-                    "the command line overrides the config file"
-                } else {
-                    "a [[workspace]] block overrides the top level"
+                // The two layers really involved (the third trial: "the
+                // command line overrides the config file" with no file).
+                let what = match (named_by, exclude_source) {
+                    (ListSource::Flag(_), ListSource::Env(_)) => {
+                        "the command line overrides the environment"
+                    }
+                    (ListSource::Flag(_), _) => "the command line overrides the config file",
+                    (ListSource::Env(_), _) => "the environment overrides the config file",
+                    _ => "a [[workspace]] block overrides the top level",
                 };
                 tracing::warn!(
                     reports = %listed,
@@ -296,8 +310,8 @@ mod tests {
             (
                 file(List::Reports),
                 file(List::Exclude),
-                "`reports` in the config file /etc/ie.toml and `exclude_reports` in the \
-                 config file /etc/ie.toml both name tickets",
+                "`reports` and `exclude_reports` in the config file /etc/ie.toml both name \
+                 tickets",
             ),
         ] {
             let mut reports = parse_all(&["admins", "tickets"]);

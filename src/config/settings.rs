@@ -72,6 +72,9 @@ pub struct Settings {
     /// top level; the same in every workspace's settings).
     pub max_parallel_workspaces: usize,
     token_file: Option<PathBuf>,
+    /// Where `token_file` was given, for messages that must not show its
+    /// value (`INTERCOM_TOKEN_FILE`, `` `token_file` in the config file P``).
+    token_file_from: String,
     /// A workspace's `token_env`: the variable its token is read from.
     token_env: Option<String>,
 }
@@ -253,6 +256,7 @@ impl Settings {
             ),
             workspace: String::new(),
             max_parallel_workspaces,
+            token_file_from: token_file_from(&file.origin, None),
             token_file: file.token_file,
             token_env: None,
         })
@@ -327,6 +331,7 @@ impl Settings {
             }
             // A workspace's token is its own: never the top-level one.
             f.token_file = ws.token_file.clone();
+            f.origin.from_env.retain(|k| k != "token_file");
             if ws.token_env.is_none() && ws.token_file.is_none() {
                 return Err(Error::Config(format!(
                     "[[workspace]] `{}` has no token: set `token_env` to the name of the \
@@ -347,6 +352,7 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| base_output.join(&ws.name));
             settings.token_env = ws.token_env.clone();
+            settings.token_file_from = token_file_from(&file.origin, Some(&ws.name));
             settings.workspace = ws.name;
             if let Some(other) = all
                 .iter()
@@ -402,16 +408,34 @@ impl Settings {
             return Ok(t.with_source(format!("the {TOKEN_ENV} environment variable")));
         }
         if let Some(path) = &self.token_file {
+            // The value is not shown: it may be a token pasted by mistake
+            // (the third trial: INTERCOM_TOKEN_FILE=<token>).
             let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Config(format!("cannot read token_file {}: {e}", path.display()))
+                Error::Config(format!(
+                    "cannot read the token file that {} names ({e}); it must be the path of a \
+                     file that holds the access token (the value given is not shown: it may \
+                     be a token); to give the token itself, set the {TOKEN_ENV} environment \
+                     variable instead",
+                    self.token_file_from
+                ))
             })?;
             return AccessToken::new(text)
                 .map(|t| t.with_source(format!("the file {} (`token_file`)", path.display())))
                 .ok_or_else(|| Error::Config(format!("token_file {} is empty", path.display())));
         }
+        // A token put in a variable nothing reads (INTERCOM_TOKEN): say so.
+        let unread = super::env::unread_token_variables(&[]);
+        let seen = match unread.as_slice() {
+            [] => String::new(),
+            [one] => format!(" ({one} is set, but intercom-export does not read it)"),
+            many => format!(
+                " ({} are set, but intercom-export reads none of them)",
+                many.join(", ")
+            ),
+        };
         Err(Error::Config(format!(
-            "no access token: set the {TOKEN_ENV} environment variable to your Intercom access \
-             token, or set `token_file` in the config to a file that holds it"
+            "no access token{seen}: set the {TOKEN_ENV} environment variable to your Intercom \
+             access token, or set `token_file` in the config to a file that holds it"
         )))
     }
 
@@ -427,6 +451,23 @@ impl Settings {
             max_requests_per_minute: self.max_requests_per_minute,
             max_in_flight: self.concurrency,
         }
+    }
+}
+
+/// Where `token_file` was given, for messages (never its value): the
+/// `INTERCOM_TOKEN_FILE` variable, or the key in the config file (of the
+/// `[[workspace]]` block `block`).
+fn token_file_from(origin: &super::file::Origin, block: Option<&str>) -> String {
+    if block.is_none() && origin.from_env.iter().any(|k| k == "token_file") {
+        return format!("{}TOKEN_FILE", super::ENV_PREFIX);
+    }
+    let file = match &origin.path {
+        Some(p) => format!("the config file {}", p.display()),
+        None => "the config".to_string(),
+    };
+    match block {
+        Some(name) => format!("`token_file` of [[workspace]] `{name}` in {file}"),
+        None => format!("`token_file` in {file}"),
     }
 }
 

@@ -325,6 +325,12 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
         ("INTERCOM_OUTPT_DIR", "INTERCOM_OUTPUT_DIR"),
         ("INTERCOM_OUTPUT", "INTERCOM_OUTPUT_DIR"),
         ("INTERCOM_REPORT", "INTERCOM_REPORTS"),
+        // A token's variable (the third trial: INTERCOM_TOKEN was pointed
+        // at INTERCOM_TOKEN_FILE, and the token then printed as a path).
+        ("INTERCOM_TOKEN", "INTERCOM_ACCESS_TOKEN"),
+        ("INTERCOM_API_TOKEN", "INTERCOM_ACCESS_TOKEN"),
+        ("INTERCOM_ACCESS_TOKN", "INTERCOM_ACCESS_TOKEN"),
+        ("INTERCOM_TOKEN_FIL", "INTERCOM_ACCESS_TOKEN"),
     ] {
         assert_eq!(
             env::closest_variable(typo, &known).map(String::as_str),

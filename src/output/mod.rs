@@ -116,6 +116,29 @@ pub fn ensure_writable(dir: &Path) -> Result<()> {
             dir.display()
         ))
     };
+    // A regular file where the directory or one of its parents should be
+    // (`--output afile`, `--output afile/out`): said as such (the third
+    // trial: "is not writable (File exists)").
+    if let Some(file) = dir
+        .ancestors()
+        .filter(|d| !d.as_os_str().is_empty())
+        .find(|d| d.exists())
+        .filter(|d| !d.is_dir())
+    {
+        let whose = if file == dir {
+            "is a file, not a directory".to_string()
+        } else {
+            format!(
+                "cannot be created: its parent {} is a file, not a directory",
+                file.display()
+            )
+        };
+        return Err(Error::Config(format!(
+            "output directory {} {whose}; choose another with --output or `output_dir` in \
+             the config",
+            dir.display()
+        )));
+    }
     // The directories missing now, deepest first.
     let missing: Vec<&Path> = dir
         .ancestors()

@@ -120,7 +120,14 @@ async fn bad_input_gets_exit_2_and_a_message_naming_the_problem() {
     )
     .await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not writable"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "its parent {} is a file, not a directory",
+            blocker.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
 
     // Plain http to a non-loopback host is refused before any request.
     let out = run_cli(

@@ -550,3 +550,142 @@ async fn an_option_for_a_report_not_run_is_warned_about_once() {
         lines[0]
     );
 }
+
+/// `sync` of `admins` against `world` with `extra` arguments (no token).
+fn admins_args(world: &World, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "sync",
+        "--base-url",
+        &world.sim.base_url(),
+        "--state",
+        &world.state().display().to_string(),
+        "--output",
+        &world.output().display().to_string(),
+        "--reports",
+        "admins",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// The third trial: `INTERCOM_TOKEN=<token>` was answered "did you mean
+/// INTERCOM_TOKEN_FILE?", and following it printed the token in "cannot
+/// read token_file <token>". A variable with TOKEN in its name is pointed
+/// at INTERCOM_ACCESS_TOKEN, the "no access token" error says it was seen
+/// and not read, and an unreadable `token_file` is named by where it was
+/// given, never by its value: exit 2, in text and JSON logs alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_wrong_variable_is_pointed_at_the_right_one_and_never_printed() {
+    let world = World::start(small_world()).await;
+    let secret = "tok-SECRET-3c9f1a";
+    for variable in ["INTERCOM_TOKEN", "INTERCOM_API_TOKEN"] {
+        let out = run_cli(&admins_args(&world, &[]), &[(variable, secret)]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(!err.contains(secret), "token printed: {err}");
+        let warned: Vec<&str> = err
+            .lines()
+            .filter(|l| l.contains(&format!("{variable} is not a variable")))
+            .collect();
+        assert_eq!(warned.len(), 1, "{err}");
+        assert!(
+            warned[0].contains("did you mean INTERCOM_ACCESS_TOKEN")
+                && !warned[0].contains("did you mean INTERCOM_TOKEN_FILE"),
+            "{}",
+            warned[0]
+        );
+        assert!(
+            err.contains(&format!(
+                "no access token ({variable} is set, but intercom-export does not read it): \
+                 set the INTERCOM_ACCESS_TOKEN environment variable"
+            )),
+            "{err}"
+        );
+    }
+
+    // The token given as INTERCOM_TOKEN_FILE, or as `token_file` in a
+    // config file: the error names the variable or the file and key, the
+    // OS error and what to do; the value never.
+    let config = world.dir.path().join("tokfile.toml");
+    std::fs::write(&config, format!("token_file = \"{secret}\"\n")).expect("config");
+    let config_arg = config.display().to_string();
+    for (extra, env, named) in [
+        (
+            &[][..],
+            &[("INTERCOM_TOKEN_FILE", secret)][..],
+            "the token file that INTERCOM_TOKEN_FILE names".to_string(),
+        ),
+        (
+            &["--config", config_arg.as_str()][..],
+            &[][..],
+            format!(
+                "the token file that `token_file` in the config file {} names",
+                config.display()
+            ),
+        ),
+    ] {
+        for json in [false, true] {
+            let mut extra = extra.to_vec();
+            if json {
+                extra.extend(["--log-format", "json"]);
+            }
+            let out = run_cli(&admins_args(&world, &extra), env).await;
+            let err = stderr(&out);
+            assert_eq!(out.status.code(), Some(2), "{err}");
+            assert!(!err.contains(secret), "token printed: {err}");
+            assert!(err.contains(&named), "{named}\n{err}");
+            assert!(err.contains("No such file or directory"), "{err}");
+            assert!(err.contains("set the INTERCOM_ACCESS_TOKEN"), "{err}");
+            if json {
+                let last = json_lines(&err).pop().expect("a line");
+                assert_eq!(last["level"], "ERROR", "{last}");
+            }
+        }
+    }
+    assert_eq!(world.sim_stat("/total").await, 0, "no request");
+}
+
+/// `--output afile` and `--output afile/out` where `afile` is a regular
+/// file: exit 2 saying the output directory (or its parent) is a file, not
+/// "not writable (File exists)"; the file is left as it was.
+#[tokio::test]
+async fn an_output_directory_that_is_a_file_is_said_to_be_one() {
+    let world = World::start(small_world()).await;
+    let afile = world.dir.path().join("afile");
+    std::fs::write(&afile, b"not a directory").expect("file");
+    let under = afile.join("out");
+    for (output, want) in [
+        (
+            &afile,
+            format!(
+                "output directory {} is a file, not a directory",
+                afile.display()
+            ),
+        ),
+        (
+            &under,
+            format!(
+                "output directory {} cannot be created: its parent {} is a file, not a \
+                 directory",
+                under.display(),
+                afile.display()
+            ),
+        ),
+    ] {
+        let mut args = admins_args(&world, &[]);
+        let at = args.iter().position(|a| a == "--output").expect("--output") + 1;
+        args[at] = output.display().to_string();
+        let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(&want), "{want}\n{err}");
+        assert!(err.contains("--output"), "{err}");
+        assert!(!err.contains("not writable"), "{err}");
+    }
+    assert_eq!(
+        std::fs::read(&afile).expect("still there"),
+        b"not a directory"
+    );
+}

@@ -116,10 +116,43 @@ async fn a_report_named_on_the_command_line_wins_over_the_configs_exclusion() {
         .collect();
     assert_eq!(warned.len(), 1, "{err}");
     assert!(
-        warned[0].contains("which INTERCOM_REPORTS names: it is exported"),
+        warned[0].contains(
+            "which INTERCOM_REPORTS names: it is exported (the environment overrides the \
+             config file)"
+        ),
         "{}",
         warned[0]
     );
+
+    // The exclusion from the environment, no config file involved: the
+    // warning names the environment (the third trial: it said "the command
+    // line overrides the config file").
+    let empty = world.dir.path().join("empty.toml");
+    std::fs::write(&empty, "").expect("config");
+    let out = sync_with(
+        &world,
+        &empty,
+        &["--reports", "admins,teams", "--summary-json", &summary_arg],
+        &[("INTERCOM_EXCLUDE_REPORTS", "teams")],
+    )
+    .await;
+    assert_ok(&out);
+    assert_eq!(ran(&summary), ["admins", "teams"]);
+    let err = stderr(&out);
+    let warned: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("leaves out"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(
+        warned[0].contains(
+            "INTERCOM_EXCLUDE_REPORTS leaves out teams, which --reports names: it is exported \
+             (the command line overrides the environment)"
+        ),
+        "{}",
+        warned[0]
+    );
+    assert!(!warned[0].contains("config file"), "{}", warned[0]);
 
     // The config's exclusion still applies to the reports it did not name
     // on the command line: the default reports without teams and tickets.
@@ -164,10 +197,8 @@ async fn one_source_naming_a_report_in_both_lists_is_an_error_naming_both() {
     let out = sync_with(&world, &config, &[], &[]).await;
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let path = config.display();
-    let want = format!(
-        "`reports` in the config file {path} and `exclude_reports` in the config file {path} \
-         both name teams"
-    );
+    // The file named once (the third trial: its path was said twice).
+    let want = format!("`reports` and `exclude_reports` in the config file {path} both name teams");
     assert!(stderr(&out).contains(&want), "{}", stderr(&out));
 }
 
