@@ -406,6 +406,16 @@ async fn run_workspace_locked(
     } else {
         LockScope::Sync
     };
+    // A local output directory that cannot be written is a usage error,
+    // said before the state's lock file (and its directory) is made (the
+    // third trial: an empty `<state>.lock` stayed beside no state).
+    if !settings
+        .output_dir
+        .to_str()
+        .is_some_and(output::object::is_object_url)
+    {
+        output::ensure_writable(&settings.output_dir)?;
+    }
     // SQLite: one process at a time. Postgres: workers share it, report by
     // report (leases, see `state::lease`).
     let lock = match &settings.state {

@@ -677,12 +677,18 @@ async fn an_output_directory_that_is_a_file_is_said_to_be_one() {
         let mut args = admins_args(&world, &[]);
         let at = args.iter().position(|a| a == "--output").expect("--output") + 1;
         args[at] = output.display().to_string();
+        // A state in a directory not made yet: a usage error makes none of
+        // it (the trial: `st/` and an empty `st/s.db.lock` stayed).
+        let state_dir = world.dir.path().join("never-made");
+        let at = args.iter().position(|a| a == "--state").expect("--state") + 1;
+        args[at] = state_dir.join("s.db").display().to_string();
         let out = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{err}");
         assert!(err.contains(&want), "{want}\n{err}");
         assert!(err.contains("--output"), "{err}");
         assert!(!err.contains("not writable"), "{err}");
+        assert!(!state_dir.exists(), "nothing of the state is made: {err}");
     }
     assert_eq!(
         std::fs::read(&afile).expect("still there"),
