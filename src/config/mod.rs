@@ -23,6 +23,7 @@ mod env;
 mod exclude;
 mod file;
 mod settings;
+mod token;
 
 pub use crate::state::StateLocation;
 pub use env::ENV_PREFIX;
