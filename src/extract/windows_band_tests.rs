@@ -185,6 +185,72 @@ struct DayFake {
     banded_requests: AtomicUsize,
 }
 
+impl DayFake {
+    /// A contact search over `records` (`(id, updated_at, created_at)`,
+    /// sorted by `updated_at`), nothing counted yet.
+    fn new(records: Vec<(String, i64, i64)>) -> DayFake {
+        DayFake {
+            records,
+            in_flight: AtomicUsize::new(0),
+            banded_peak: AtomicUsize::new(0),
+            banded_in_flight: AtomicUsize::new(0),
+            banded_requests: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Read `windows` of `fake`'s contact search with `parallel` readers,
+/// windows split over `split_rows` rows, pages of `per_page`, a checkpoint
+/// after every window, parts cut by `created_at` over `band_rows`: the
+/// stats, what the sink saw, and the rows the cursor took.
+async fn read_contact_windows(
+    fake: &DayFake,
+    windows: Vec<Window>,
+    (parallel, split_rows, per_page): (usize, u64, u32),
+    band_rows: u64,
+) -> (ReadStats, Vec<Event>, u64) {
+    let schedule = Schedule {
+        parallel,
+        ahead_pages: 8,
+        spill: true,
+        spill_dir: None,
+        split_rows,
+        per_page,
+        checkpoint_every: Some(Duration::ZERO),
+        budget: AheadBudget::new(usize::MAX / 2),
+    };
+    let client = client();
+    let spec = SearchSpec {
+        path: "contacts/search",
+        filter: None,
+        granularity: Granularity::Day,
+        sort: None,
+    };
+    let anomalies = Anomalies::default();
+    let reader = Reader {
+        client: &client,
+        spec: &spec,
+        anomalies: &anomalies,
+        min_day: MIN_DAY_WINDOW,
+        searches: &Default::default(),
+    };
+    let sink = Recorder::default();
+    let mut tracker = CursorTracker::new(None);
+    let stats = read_windows_in_parts(
+        &reader,
+        fake,
+        windows,
+        &schedule,
+        band_rows,
+        &mut tracker,
+        &sink,
+    )
+    .await
+    .expect("read");
+    let events = sink.0.into_inner().expect("lock");
+    (stats, events, tracker.rows)
+}
+
 impl PageSource for DayFake {
     async fn window_page(
         &self,
@@ -261,51 +327,9 @@ async fn a_dense_window_is_read_in_created_at_parts_at_once_exactly_once_checkpo
         records.push((format!("d{i}"), updated, created.min(updated)));
     }
     records.sort_by_key(|r| r.1);
-    let fake = DayFake {
-        records: records.clone(),
-        in_flight: AtomicUsize::new(0),
-        banded_peak: AtomicUsize::new(0),
-        banded_in_flight: AtomicUsize::new(0),
-        banded_requests: AtomicUsize::new(0),
-    };
-    let schedule = Schedule {
-        parallel: 6,
-        ahead_pages: 8,
-        spill: true,
-        spill_dir: None,
-        split_rows: 100,
-        per_page: 25,
-        checkpoint_every: Some(Duration::ZERO),
-        budget: AheadBudget::new(usize::MAX / 2),
-    };
-    let client = client();
-    let spec = SearchSpec {
-        path: "contacts/search",
-        filter: None,
-        granularity: Granularity::Day,
-        sort: None,
-    };
-    let anomalies = Anomalies::default();
-    let reader = Reader {
-        client: &client,
-        spec: &spec,
-        anomalies: &anomalies,
-        min_day: MIN_DAY_WINDOW,
-        searches: &Default::default(),
-    };
-    let sink = Recorder::default();
-    let mut tracker = CursorTracker::new(None);
-    let stats = read_windows_in_parts(
-        &reader,
-        &fake,
-        vec![old, dense],
-        &schedule,
-        schedule.split_rows,
-        &mut tracker,
-        &sink,
-    )
-    .await
-    .expect("read");
+    let fake = DayFake::new(records.clone());
+    let (stats, events, rows) =
+        read_contact_windows(&fake, vec![old, dense], (6, 100, 25), 100).await;
     assert!(
         stats.created_splits >= 3,
         "the dense window was cut by created_at: {stats:?}"
@@ -315,7 +339,6 @@ async fn a_dense_window_is_read_in_created_at_parts_at_once_exactly_once_checkpo
         fake.banded_peak.load(Ordering::SeqCst) > 1,
         "parts were read side by side"
     );
-    let events = sink.0.into_inner().expect("lock");
     let mut sent: Vec<(String, i64)> = Vec::new();
     let mut checkpoints = Vec::new();
     for e in &events {
@@ -329,7 +352,7 @@ async fn a_dense_window_is_read_in_created_at_parts_at_once_exactly_once_checkpo
     let mut want: Vec<(String, i64)> = records.iter().map(|(i, u, _)| (i.clone(), *u)).collect();
     want.sort();
     assert_eq!(got, want, "every record exactly once");
-    assert_eq!(tracker.rows, records.len() as u64);
+    assert_eq!(rows, records.len() as u64);
     // The old window first, whole, then the dense one's parts.
     assert!(sent[..40].iter().all(|(id, _)| id.starts_with('o')));
     // Checkpoints after the old window (cut in time, as it reaches into the
@@ -363,53 +386,10 @@ async fn parts_of_a_window_never_checkpoint_before_its_last_part() {
         }
     }
     records.sort_by_key(|r| r.1);
-    let fake = DayFake {
-        records: records.clone(),
-        in_flight: AtomicUsize::new(0),
-        banded_peak: AtomicUsize::new(0),
-        banded_in_flight: AtomicUsize::new(0),
-        banded_requests: AtomicUsize::new(0),
-    };
-    let schedule = Schedule {
-        parallel: 4,
-        ahead_pages: 8,
-        spill: true,
-        spill_dir: None,
-        split_rows: 120,
-        per_page: 30,
-        checkpoint_every: Some(Duration::ZERO),
-        budget: AheadBudget::new(usize::MAX / 2),
-    };
-    let client = client();
-    let spec = SearchSpec {
-        path: "contacts/search",
-        filter: None,
-        granularity: Granularity::Day,
-        sort: None,
-    };
-    let anomalies = Anomalies::default();
-    let reader = Reader {
-        client: &client,
-        spec: &spec,
-        anomalies: &anomalies,
-        min_day: MIN_DAY_WINDOW,
-        searches: &Default::default(),
-    };
-    let sink = Recorder::default();
-    let mut tracker = CursorTracker::new(None);
-    let stats = read_windows_in_parts(
-        &reader,
-        &fake,
-        vec![first, second],
-        &schedule,
-        schedule.split_rows,
-        &mut tracker,
-        &sink,
-    )
-    .await
-    .expect("read");
+    let fake = DayFake::new(records.clone());
+    let (stats, events, _) =
+        read_contact_windows(&fake, vec![first, second], (4, 120, 30), 120).await;
     assert!(stats.created_splits >= 2, "{stats:?}");
-    let events = sink.0.into_inner().expect("lock");
     let mut sent = 0;
     let mut checkpoints = Vec::new();
     for e in &events {
@@ -433,19 +413,8 @@ async fn parts_of_a_window_never_checkpoint_before_its_last_part() {
 
     // Under `band_rows` (one reader's share) a window is paged deeper, not
     // cut by `created_at`.
-    let sink = Recorder::default();
-    let mut tracker = CursorTracker::new(None);
-    let stats = read_windows_in_parts(
-        &reader,
-        &fake,
-        vec![first, second],
-        &schedule,
-        400,
-        &mut tracker,
-        &sink,
-    )
-    .await
-    .expect("read");
+    let (stats, _, rows) =
+        read_contact_windows(&fake, vec![first, second], (4, 120, 30), 400).await;
     assert_eq!(stats.created_splits, 0, "{stats:?}");
-    assert_eq!(tracker.rows, 600);
+    assert_eq!(rows, 600);
 }

@@ -36,7 +36,19 @@ async fn sync_into(
     reports: &str,
     env: &[(&str, &str)],
 ) -> std::process::Output {
-    let args: Vec<String> = [
+    sync_into_with(world, output, state, reports, env, &[]).await
+}
+
+/// [`sync_into`] with more flags after the others.
+async fn sync_into_with(
+    world: &World,
+    output: &Path,
+    state: &Path,
+    reports: &str,
+    env: &[(&str, &str)],
+    flags: &[&str],
+) -> std::process::Output {
+    let mut args: Vec<String> = [
         "sync",
         "--base-url",
         &world.sim.base_url(),
@@ -49,6 +61,7 @@ async fn sync_into(
     ]
     .map(String::from)
     .to_vec();
+    args.extend(flags.iter().map(|f| f.to_string()));
     let mut all = vec![("INTERCOM_ACCESS_TOKEN", "test-token")];
     all.extend_from_slice(env);
     run_cli(&args, &all).await
@@ -84,22 +97,7 @@ async fn a_file_in_the_way_of_a_report_directory_is_named_with_what_to_do() {
         std::fs::read(&in_the_way).expect("still there"),
         b"not a directory"
     );
-    let teams = run_dirs(&out, "teams");
-    assert_eq!(teams.len(), 1, "teams exported");
-    let mut got: Vec<String> = json_rows(&read_parquet_dir(&teams[0]))
-        .iter()
-        .map(|r| as_text(&r["id"]))
-        .collect();
-    let mut want_ids: Vec<String> = world
-        .truth("teams")
-        .await
-        .iter()
-        .map(|t| as_text(&t["id"]))
-        .collect();
-    got.sort();
-    want_ids.sort();
-    assert!(!want_ids.is_empty());
-    assert_eq!(got, want_ids, "every team exported");
+    assert_one_run_equals_truth_ids(&world, &out, "teams", "teams").await;
     assert_eq!(empty_dirs(&out), Vec::<PathBuf>::new());
 }
 
@@ -231,22 +229,15 @@ async fn a_partial_run_ends_with_its_error_line_and_json_logs_stay_json() {
     // JSON logs into a pipe: nothing but JSON records, the last one the
     // partial run's.
     let state = world.dir.path().join("json-state.db");
-    let args: Vec<String> = [
-        "sync",
-        "--log-format",
-        "json",
-        "--base-url",
-        &world.sim.base_url(),
-        "--output",
-        &out.display().to_string(),
-        "--state",
-        &state.display().to_string(),
-        "--reports",
+    let run = sync_into_with(
+        &world,
+        &out,
+        &state,
         "admins,teams",
-    ]
-    .map(String::from)
-    .to_vec();
-    let run = run_cli(&args, &[("INTERCOM_ACCESS_TOKEN", "test-token")]).await;
+        &[],
+        &["--log-format", "json"],
+    )
+    .await;
     assert_eq!(run.status.code(), Some(4), "{}", stderr(&run));
     let stdout = String::from_utf8_lossy(&run.stdout).to_string();
     assert!(

@@ -395,3 +395,29 @@ pub fn exported_contact_pairs(output: &Path) -> Vec<(String, String)> {
     pairs.sort();
     pairs
 }
+
+/// Assert that the one run directory of `report` under `output` holds
+/// exactly the ids of the simulator's `dataset` truth (which is not empty).
+pub async fn assert_one_run_equals_truth_ids(
+    world: &World,
+    output: &Path,
+    report: &str,
+    dataset: &str,
+) {
+    let dirs = run_dirs(output, report);
+    assert_eq!(dirs.len(), 1, "{report} exported once: {dirs:?}");
+    let mut got: Vec<String> = json_rows(&read_parquet_dir(&dirs[0]))
+        .iter()
+        .map(|r| as_text(&r["id"]))
+        .collect();
+    let mut want: Vec<String> = world
+        .truth(dataset)
+        .await
+        .iter()
+        .map(|t| as_text(&t["id"]))
+        .collect();
+    got.sort();
+    want.sort();
+    assert!(!want.is_empty(), "{dataset}: an empty truth proves nothing");
+    assert_eq!(got, want, "every {dataset} record exported, once");
+}

@@ -69,28 +69,10 @@ async fn a_report_named_on_the_command_line_wins_over_the_configs_exclusion() {
     .await;
     assert_ok(&out);
     assert_eq!(ran(&summary), ["admins", "teams"]);
-    let teams = run_dirs(&world.output(), "teams");
-    assert_eq!(teams.len(), 1, "teams exported");
-    let mut got: Vec<String> = json_rows(&read_parquet_dir(&teams[0]))
-        .iter()
-        .map(|r| as_text(&r["id"]))
-        .collect();
-    let mut want: Vec<String> = world
-        .truth("teams")
-        .await
-        .iter()
-        .map(|t| as_text(&t["id"]))
-        .collect();
-    got.sort();
-    want.sort();
-    assert!(!want.is_empty());
-    assert_eq!(got, want, "every team");
+    assert_one_run_equals_truth_ids(&world, &world.output(), "teams", "teams").await;
 
     let err = stderr(&out);
-    let warned: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("leaves out"))
-        .collect();
+    let warned = override_warnings(&err);
     assert_eq!(warned.len(), 1, "{err}");
     let want = format!(
         "`exclude_reports` in the config file {} leaves out teams, which --reports names: it is \
@@ -110,10 +92,7 @@ async fn a_report_named_on_the_command_line_wins_over_the_configs_exclusion() {
     assert_ok(&out);
     assert_eq!(ran(&summary), ["admins", "teams"]);
     let err = stderr(&out);
-    let warned: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("leaves out"))
-        .collect();
+    let warned = override_warnings(&err);
     assert_eq!(warned.len(), 1, "{err}");
     assert!(
         warned[0].contains(
@@ -139,10 +118,7 @@ async fn a_report_named_on_the_command_line_wins_over_the_configs_exclusion() {
     assert_ok(&out);
     assert_eq!(ran(&summary), ["admins", "teams"]);
     let err = stderr(&out);
-    let warned: Vec<&str> = err
-        .lines()
-        .filter(|l| l.contains("WARN") && l.contains("leaves out"))
-        .collect();
+    let warned = override_warnings(&err);
     assert_eq!(warned.len(), 1, "{err}");
     assert!(
         warned[0].contains(
@@ -240,4 +216,11 @@ async fn an_unknown_excluded_report_names_where_it_was_given() {
         assert!(err.contains(&want), "{want}\n{err}");
         assert!(err.contains("admins, "), "the valid names: {err}");
     }
+}
+
+/// The WARN lines saying an exclusion was overridden.
+fn override_warnings(err: &str) -> Vec<&str> {
+    err.lines()
+        .filter(|l| l.contains("WARN") && l.contains("leaves out"))
+        .collect()
 }
