@@ -406,14 +406,13 @@ async fn run_workspace_locked(
     } else {
         LockScope::Sync
     };
-    // A local output directory that cannot be written is a usage error,
-    // said before the state's lock file (and its directory) is made (the
-    // third trial: an empty `<state>.lock` stayed beside no state).
-    if !settings
+    let object_url = settings
         .output_dir
         .to_str()
-        .is_some_and(output::object::is_object_url)
-    {
+        .filter(|u| output::object::is_object_url(u));
+    // An unwritable local output is a usage error said before the state's
+    // lock file is made (the third trial: an empty lock stayed behind).
+    if object_url.is_none() {
         output::ensure_writable(&settings.output_dir)?;
     }
     // SQLite: one process at a time. Postgres: workers share it, report by
@@ -424,8 +423,8 @@ async fn run_workspace_locked(
     };
     // An object-store output is written through a local staging directory,
     // one per workspace (they may run side by side).
-    let object_output = match settings.output_dir.to_str() {
-        Some(url) if output::object::is_object_url(url) => {
+    let object_output = match object_url {
+        Some(url) => {
             let mut staging = output::object::staging_dir().into_os_string();
             if !settings.workspace.is_empty() {
                 staging.push(format!("-{}", settings.workspace));
@@ -444,7 +443,10 @@ async fn run_workspace_locked(
     // again at the end if it leaves them empty (every report failed, or
     // had nothing to write).
     let created_dirs = output::dirs::missing(&local_dir, None);
-    output::ensure_writable(&local_dir)?;
+    // A local output was checked before the lock; a staging one is here.
+    if object_output.is_some() {
+        output::ensure_writable(&local_dir)?;
+    }
     let state = StateStore::connect(&settings.state)
         .await?
         .with_lease_ttl(settings.lease_ttl)

@@ -114,7 +114,7 @@ impl IntercomClient {
         // longer than the others gives its slot to the next call meanwhile
         // (`Slot::watch`); its own end is still the request timeout.
         let exchange = async {
-            let resp = req.send().await.map_err(|e| Failure {
+            let mut resp = req.send().await.map_err(|e| Failure {
                 // A connection that could not be opened carried no request.
                 reached_server: !e.is_connect(),
                 error: transport(e),
@@ -138,7 +138,6 @@ impl IntercomClient {
             let canonical = canonical_link(resp.headers());
             // Into a buffer used again (see `body.rs`), chunk by chunk.
             let mut bytes = Body::with_capacity(resp.content_length());
-            let mut resp = resp;
             while let Some(chunk) = resp
                 .chunk()
                 .await
