@@ -49,7 +49,7 @@ fn a_page_read_ahead_is_kept_as_its_text_and_decodes_equal_to_the_direct_decode(
     assert_eq!(page.envelope.total_count, Some(2));
     // Identities read from the text are those of the decoded records.
     for (text, value) in page.data.iter().zip(&direct.data) {
-        let (id, t) = pages::raw_identity("contacts/search", text).expect("identity");
+        let (id, t, _) = pages::raw_identity_created("contacts/search", text).expect("identity");
         assert_eq!(
             (id.as_str(), t),
             crate::extract::cursor::identity("contacts/search", value).expect("identity")
@@ -87,7 +87,7 @@ fn a_raw_page_of_the_wrong_shape_is_the_decoded_page_error() {
     let raw = RawValue::from_string(r#"[{"id": 5, "updated_at": 1}]"#.into()).expect("json");
     let records: Vec<RawRecord> = serde_json::from_str(raw.get()).expect("records");
     assert!(
-        pages::raw_identity("contacts/search", &records[0])
+        pages::raw_identity_created("contacts/search", &records[0])
             .expect_err("a number id")
             .to_string()
             .contains("without a string `id`")

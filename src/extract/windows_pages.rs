@@ -250,14 +250,8 @@ pub(crate) fn raw_created(record: &RawValue) -> Option<i64> {
     crate::output::schema::timestamp_secs(found.created_at.as_ref()?)
 }
 
-/// [`identity`] of a record kept as text: its `id` and `updated_at`, read
-/// without decoding the rest.
-#[cfg(test)]
-pub(crate) fn raw_identity(path: &str, record: &RawValue) -> Result<(String, i64)> {
-    raw_identity_created(path, record).map(|(id, t, _)| (id, t))
-}
-
-/// [`raw_identity`] and [`raw_created`] in one scan of the record's text:
+/// [`identity`] of a record kept as text, with its `created_at`, in one scan
+/// of its text that stops once the three are found:
 /// `(id, updated_at, created_at)`, the times in unix seconds (`created_at`
 /// `None` when absent or not a timestamp).
 pub(crate) fn raw_identity_created(
