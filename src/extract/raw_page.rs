@@ -3,8 +3,9 @@
 //! in their spill files (see `extract/windows_parallel.rs`), decoded into
 //! `serde_json::Value`s only when delivered.
 
-use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -32,20 +33,25 @@ impl RawPage {
     /// `key`, keeping the records as text. A body that is not an object, or
     /// has no list under `key`, is the [`Page::decode`] error.
     pub(crate) fn decode(endpoint: &str, key: &str, body: &RawValue) -> Result<RawPage> {
-        let envelope: Option<BTreeMap<&str, &RawValue>> = serde_json::from_str(body.get()).ok();
-        let field = |name: &str| envelope.as_ref().and_then(|e| e.get(name).copied());
-        let data = field(key).and_then(|r| serde_json::from_str::<Vec<RawRecord>>(r.get()).ok());
+        // One pass over the page: the records are cut out as text while the
+        // envelope is read (`pages`, `total_count`; anything else skipped).
+        let mut de = serde_json::Deserializer::from_str(body.get());
+        let read = serde::de::DeserializeSeed::deserialize(EnvelopeSeed { key }, &mut de)
+            .ok()
+            .filter(|_| de.end().is_ok());
+        let (data, pages, total_count) = match read {
+            Some(e) => (e.data, e.pages, e.total_count),
+            None => (None, None, None),
+        };
         // As [`Page::decode`] reads them: `pages` only as an object,
         // `total_count` only as a whole number.
-        let small =
-            |name: &str| field(name).and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-        let pages = match small("pages") {
+        let pages = match pages {
             Some(Value::Object(p)) => Some(Pages {
                 next: p.get("next").cloned(),
             }),
             _ => None,
         };
-        let total_count = small("total_count").as_ref().and_then(Value::as_u64);
+        let total_count = total_count.as_ref().and_then(Value::as_u64);
         match data {
             Some(data) => Ok(RawPage {
                 data,
@@ -82,5 +88,58 @@ impl RawPage {
                 ..page
             },
         }
+    }
+}
+
+/// What [`RawPage::decode`] reads of a search answer in its one pass: the
+/// list under `key` with each record as its text, `pages` and
+/// `total_count` as sent (a later duplicate key wins, as in a map), every
+/// other key skipped. An answer that is not an object, or whose `key` is
+/// not a list, is an error here (the caller then decodes it whole for the
+/// message).
+struct EnvelopeSeed<'k> {
+    key: &'k str,
+}
+
+/// The envelope's fields [`EnvelopeSeed`] keeps.
+#[derive(Default)]
+struct Envelope {
+    data: Option<Vec<RawRecord>>,
+    pages: Option<Value>,
+    total_count: Option<Value>,
+}
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<Envelope, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a search answer (an object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Envelope, A::Error> {
+        let mut e = Envelope::default();
+        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if name == self.key {
+                e.data = Some(map.next_value()?);
+            } else if name == "pages" {
+                e.pages = Some(map.next_value()?);
+            } else if name == "total_count" {
+                e.total_count = Some(map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(e)
     }
 }

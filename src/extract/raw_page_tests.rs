@@ -120,3 +120,31 @@ async fn a_large_page_kept_as_text_decodes_off_the_task_equal_to_here() {
         .expect("small");
     assert_eq!(small, here[..2].to_vec());
 }
+
+/// The one-pass read of the envelope keeps what the map read kept: a key
+/// written with escapes is that key, other keys (nested lists included) are
+/// skipped, a later duplicate wins, and `pages`/`total_count` of the wrong
+/// type are absent rather than an error.
+#[test]
+fn the_envelope_is_read_in_one_pass_as_the_map_read_it() {
+    let body = r#"{"type": "list", "extra": {"data": [{"id": "x"}]},
+        "d\u0061ta": [{"id": "c1", "updated_at": 1}, {"id": "c2", "updated_at": 2}],
+        "pages": {"next": {"starting_after": "old"}}, "total_count": "many",
+        "pages": {"next": {"starting_after": "new"}}}"#;
+    let raw = RawValue::from_string(body.to_string()).expect("json");
+    let page = RawPage::decode("POST /contacts/search", "data", &raw).expect("decode");
+    let ids: Vec<&str> = page.data.iter().map(|r| r.get()).collect();
+    assert_eq!(
+        ids,
+        [
+            r#"{"id": "c1", "updated_at": 1}"#,
+            r#"{"id": "c2", "updated_at": 2}"#
+        ]
+    );
+    assert_eq!(page.envelope.next_cursor().as_deref(), Some("new"));
+    assert_eq!(page.envelope.total_count, None);
+    // A list key that is not a list: the decoded page's error, as before.
+    let raw = RawValue::from_string(r#"{"data": 5, "pages": {}}"#.into()).expect("json");
+    let got = RawPage::decode("POST /contacts/search", "data", &raw).expect_err("not a list");
+    assert!(got.to_string().contains("data"), "{got}");
+}
