@@ -34,6 +34,7 @@ pub mod list;
 pub mod plan;
 pub mod range;
 pub(crate) mod raw_page;
+pub(crate) mod record_keys;
 pub mod run_lists;
 pub mod search;
 pub mod shared_conversations;

@@ -38,7 +38,7 @@ fn a_page_read_ahead_is_kept_as_its_text_and_decodes_equal_to_the_direct_decode(
     assert!(page.data[0].get().contains(r#""score": 1.50"#));
     // Decoded when delivered: equal to decoding the page at once.
     assert_eq!(
-        pages::decode("contacts/search", page.data.clone()).expect("decoded"),
+        pages::decode("contacts/search", page.data.clone(), None).expect("decoded"),
         direct.data
     );
     assert_eq!(page.envelope.next_cursor(), direct.next_cursor());
@@ -108,14 +108,14 @@ async fn a_large_page_kept_as_text_decodes_off_the_task_equal_to_here() {
     let records: Vec<RawRecord> = (0..400).map(record).collect();
     let bytes: usize = records.iter().map(|r| r.get().len()).sum();
     assert!(bytes >= crate::http::OFF_TASK_DECODE_BYTES, "{bytes}");
-    let here = pages::decode("contacts/search", records.clone()).expect("here");
-    let off = pages::decode_off_task("contacts/search", records.clone())
+    let here = pages::decode("contacts/search", records.clone(), None).expect("here");
+    let off = pages::decode_off_task("contacts/search", records.clone(), None)
         .await
         .expect("off the task");
     assert_eq!(off, here);
     assert_eq!(off.len(), 400);
     // Small pages stay on the task and decode the same.
-    let small = pages::decode_off_task("contacts/search", records[..2].to_vec())
+    let small = pages::decode_off_task("contacts/search", records[..2].to_vec(), None)
         .await
         .expect("small");
     assert_eq!(small, here[..2].to_vec());

@@ -158,6 +158,13 @@ pub(crate) trait Sink {
     fn parents_ahead(&self, _concurrency: usize) -> Option<crate::extract::fanout::ReadAhead> {
         None
     }
+
+    /// The top-level keys of a record this sink reads, when it reads only
+    /// some ([`crate::extract::record_keys::Projected`]: a search report's
+    /// writer); `None` (other sinks): records are decoded whole.
+    fn record_keys(&self) -> Option<std::sync::Arc<crate::extract::record_keys::RecordKeys>> {
+        None
+    }
 }
 
 /// Run one incremental search, sending pages of new records to `tx`.

@@ -4,7 +4,10 @@
 //! ([`spill_last`]) and a window's pages handed to the sink in order
 //! ([`deliver_kept`], [`deliver`]).
 
+use std::sync::Arc;
+
 use super::*;
+use crate::extract::record_keys::{RecordKeys, decode_record};
 
 /// Move `slot`'s last page in memory (one that just arrived, holding no
 /// room of the budget) to the end of its file (made on its first page past
@@ -59,8 +62,12 @@ pub(super) async fn deliver_kept(
         .map(Ok)
         .chain(replay)
         .chain(after.into_iter().map(Ok));
+    let keys = tx.record_keys();
     let mut decoded = futures::stream::iter(in_order)
-        .map(|records| async move { decode_off_task(path, records?).await })
+        .map(|records| {
+            let keys = keys.clone();
+            async move { decode_off_task(path, records?, keys).await }
+        })
         .buffered(DECODED_AHEAD);
     loop {
         let waited = Instant::now();
@@ -81,13 +88,17 @@ pub(super) async fn deliver_kept(
 /// is about 1 MB), so that pages decode on every core while the extractor
 /// task goes on (at most [`crate::http::decodes_at_once`] at once, with
 /// the client's bodies); smaller pages here. Same result and errors as [`decode`].
-pub(super) async fn decode_off_task(path: &str, records: Vec<RawRecord>) -> Result<Vec<Value>> {
+pub(super) async fn decode_off_task(
+    path: &str,
+    records: Vec<RawRecord>,
+    keys: Option<Arc<RecordKeys>>,
+) -> Result<Vec<Value>> {
     let bytes: usize = records.iter().map(|r| r.get().len()).sum();
     if bytes < crate::http::OFF_TASK_DECODE_BYTES {
-        return decode(path, records);
+        return decode(path, records, keys.as_deref());
     }
     let owned = path.to_string();
-    crate::http::decode_blocking(move || decode(&owned, records))
+    crate::http::decode_blocking(move || decode(&owned, records, keys.as_deref()))
         .await
         .map_err(|e| Error::Protocol {
             endpoint: format!("POST /{path}"),
@@ -95,12 +106,18 @@ pub(super) async fn decode_off_task(path: &str, records: Vec<RawRecord>) -> Resu
         })?
 }
 
-/// A page's records kept as text, decoded (when their turn comes).
-pub(super) fn decode(path: &str, records: Vec<RawRecord>) -> Result<Vec<Value>> {
+/// A page's records kept as text, decoded (when their turn comes): with
+/// `keys`, only the top-level keys the sink reads
+/// ([`crate::extract::record_keys::decode_record`]).
+pub(super) fn decode(
+    path: &str,
+    records: Vec<RawRecord>,
+    keys: Option<&RecordKeys>,
+) -> Result<Vec<Value>> {
     records
         .iter()
         .map(|r| {
-            serde_json::from_str(r.get()).map_err(|e| Error::Protocol {
+            decode_record(r, keys).map_err(|e| Error::Protocol {
                 endpoint: format!("POST /{path}"),
                 message: format!("a record kept as text does not decode again: {e}"),
             })

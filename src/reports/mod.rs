@@ -39,10 +39,13 @@ pub mod ticket_contacts;
 pub mod ticket_parts;
 pub mod tickets;
 
+use std::sync::Arc;
+
 use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
+use crate::extract::record_keys::{Projected, RecordKeys};
 use crate::http::IntercomClient;
 use crate::output::schema::Column;
 pub use options::{OptionSpec, ReportOptions};
@@ -133,9 +136,12 @@ pub async fn extract(
                 options,
                 options.lookback_secs,
                 parse_cursor(report, cursor)?,
-                &WriterHandle {
-                    tx: &tx,
-                    progress: &options.progress,
+                &Projected {
+                    sink: WriterHandle {
+                        tx: &tx,
+                        progress: &options.progress,
+                    },
+                    keys: record_keys(report, report_options),
                 },
                 Some(options.checkpoint_every),
             )
@@ -170,6 +176,21 @@ pub async fn extract(
         tx,
     })
     .await
+}
+
+/// The top-level keys of a record `report`'s columns read with `options`:
+/// its own columns, those `expand` adds, and `custom_attributes` for a
+/// model (custom-attribute columns are added when the run starts). A search
+/// report's records are decoded with only these
+/// ([`crate::extract::record_keys`]).
+pub(crate) fn record_keys(report: ReportName, options: &ReportOptions) -> Arc<RecordKeys> {
+    let columns = report.columns();
+    let expanded = expand::columns(report, &expand_list(report, options), columns);
+    let extra: &[&str] = match report.spec().model {
+        Some(_) => &["custom_attributes"],
+        None => &[],
+    };
+    Arc::new(RecordKeys::of(columns.iter().chain(&expanded), extra))
 }
 
 /// Read a saved search cursor.
@@ -246,9 +267,12 @@ pub async fn extract_range(
         options,
         from,
         until,
-        &WriterHandle {
-            tx: &tx,
-            progress: &options.progress,
+        &Projected {
+            sink: WriterHandle {
+                tx: &tx,
+                progress: &options.progress,
+            },
+            keys: record_keys(report, report_options),
         },
     )
     .await?;

@@ -1,0 +1,264 @@
+//! Which top-level keys of a search record a report reads
+//! ([`RecordKeys`]), and a record decoded with only those ([`decode_record`]).
+//!
+//! A search report writes each record through its columns, which read a
+//! handful of the record's top-level keys: a contact's `notes` list, `type`
+//! and `formatted_phone`, for instance, are read by none of `users`'
+//! columns, yet building their `serde_json::Value`s was about an eighth of
+//! a contact's decoding. [`decode_record`] passes over the other keys
+//! without allocating. The records a search hands to anything else (a
+//! fan-out's parents, the mapping tables) are decoded whole.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+use crate::extract::search::{SearchCursor, Sink};
+use crate::output::schema::Column;
+
+/// The keys the engine itself reads from every search record (the cursor's
+/// identity and `created_at`), kept whatever the columns.
+const ENGINE_KEYS: [&str; 3] = ["id", "updated_at", "created_at"];
+
+/// The top-level keys of an API record a report reads: the first segment
+/// (JSON-pointer unescaped) of every path of its columns, the columns of a
+/// custom attribute or an expanded object included, and [`ENGINE_KEYS`].
+///
+/// Looked up once per key of every record, so kept by length: a key is
+/// compared only with the few of its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordKeys {
+    /// `by_len[n]`: the keys of `n` bytes.
+    by_len: Vec<Vec<Box<str>>>,
+}
+
+impl RecordKeys {
+    /// The keys `columns` read (every path, alternatives and the list a
+    /// `has_more` column looks at included), plus `extra` (e.g.
+    /// `custom_attributes` for a model whose custom-attribute columns are
+    /// added when the run starts).
+    pub(crate) fn of<'a>(columns: impl IntoIterator<Item = &'a Column>, extra: &[&str]) -> Self {
+        let mut keys: BTreeSet<String> = ENGINE_KEYS.iter().map(|k| k.to_string()).collect();
+        keys.extend(extra.iter().map(|k| k.to_string()));
+        for col in columns {
+            let list = col.short_list().map(|(list, _)| list);
+            for path in col.paths().chain(list) {
+                if let Some(key) = first_key(path) {
+                    keys.insert(key);
+                }
+            }
+        }
+        let mut by_len: Vec<Vec<Box<str>>> = Vec::new();
+        for key in keys {
+            if by_len.len() <= key.len() {
+                by_len.resize(key.len() + 1, Vec::new());
+            }
+            by_len[key.len()].push(key.into_boxed_str());
+        }
+        RecordKeys { by_len }
+    }
+
+    /// Whether a record's top-level `key` is read.
+    pub(crate) fn reads(&self, key: &str) -> bool {
+        self.by_len
+            .get(key.len())
+            .is_some_and(|same| same.iter().any(|k| k.as_ref() == key))
+    }
+}
+
+/// The first reference token of JSON pointer `path` (`/location/city` →
+/// `location`), unescaped (`~1` → `/`, `~0` → `~`); `None` for the empty
+/// pointer (a column read from no path).
+fn first_key(path: &str) -> Option<String> {
+    let rest = path.strip_prefix('/')?;
+    let token = rest.split('/').next().unwrap_or(rest);
+    Some(token.replace("~1", "/").replace("~0", "~"))
+}
+
+/// Decode one record kept as text: with `keys`, an object keeps only the
+/// keys read (the others are passed over without building values; a later
+/// duplicate key wins, as in a full decode); anything that is not an object,
+/// or no `keys`, decodes whole. The error is serde_json's.
+pub(crate) fn decode_record(
+    text: &RawValue,
+    keys: Option<&RecordKeys>,
+) -> serde_json::Result<Value> {
+    let Some(keys) = keys else {
+        return serde_json::from_str(text.get());
+    };
+    if !text.get().trim_start().starts_with('{') {
+        return serde_json::from_str(text.get());
+    }
+    let mut de = serde_json::Deserializer::from_str(text.get());
+    let value = KeepKeys(keys).deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// The [`DeserializeSeed`] of [`decode_record`].
+struct KeepKeys<'k>(&'k RecordKeys);
+
+impl<'de> DeserializeSeed<'de> for KeepKeys<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeepKeys<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a record (an object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut kept = Map::new();
+        while let Some(key) = map.next_key_seed(KeyText)? {
+            if self.0.reads(&key) {
+                kept.insert(key.into_owned(), map.next_value()?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(Value::Object(kept))
+    }
+}
+
+/// A record's key as text: borrowed from the record's text when it has no
+/// escapes, so a key passed over allocates nothing.
+struct KeyText;
+
+impl<'de> DeserializeSeed<'de> for KeyText {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyText {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// A [`Sink`] whose search records are decoded with only `keys`
+/// ([`decode_record`]): what a search report hands its writer, which reads
+/// nothing but its columns. Everything else is `sink`'s.
+pub(crate) struct Projected<S> {
+    pub sink: S,
+    pub keys: Arc<RecordKeys>,
+}
+
+impl<S: Sink> Sink for Projected<S> {
+    async fn rows(&self, rows: Vec<Value>) -> Result<()> {
+        self.sink.rows(rows).await
+    }
+
+    async fn checkpoint(&self, cursor: &SearchCursor) -> Result<()> {
+        self.sink.checkpoint(cursor).await
+    }
+
+    fn total(&self, rows: u64) {
+        self.sink.total(rows)
+    }
+
+    fn min_windows(&self, pages: u64) -> u64 {
+        self.sink.min_windows(pages)
+    }
+
+    fn parents_ahead(&self, concurrency: usize) -> Option<crate::extract::fanout::ReadAhead> {
+        self.sink.parents_ahead(concurrency)
+    }
+
+    fn record_keys(&self) -> Option<Arc<RecordKeys>> {
+        Some(self.keys.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::schema::ColType;
+
+    fn keys(paths: &[&'static str]) -> RecordKeys {
+        let columns: Vec<Column> = paths
+            .iter()
+            .map(|p| Column::new("c", ColType::Str, p, "test"))
+            .collect();
+        RecordKeys::of(&columns, &["custom_attributes"])
+    }
+
+    #[test]
+    fn the_keys_are_the_first_segments_of_every_path_unescaped() {
+        let k = keys(&["/location/city", "/a~1b/c", "/t~0x", "", "/name"]);
+        for key in [
+            "location",
+            "a/b",
+            "t~x",
+            "name",
+            "custom_attributes",
+            "id",
+            "updated_at",
+            "created_at",
+        ] {
+            assert!(k.reads(key), "{key}");
+        }
+        for key in ["city", "notes", "a~1b", ""] {
+            assert!(!k.reads(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_record_keeps_the_keys_read_and_equals_the_full_decode_on_them() {
+        let text = r#"{"type": "contact", "id": "c1", "updated_at": 5,
+            "location": {"city": "Berlin", "type": "location"},
+            "notes": {"data": [{"id": "n1"}, {"id": "n2"}], "total_count": 2},
+            "n\u0061me": "Zo\u00eb", "name": "later wins", "formatted_phone": null}"#;
+        let raw = RawValue::from_string(text.into()).expect("json");
+        let k = keys(&["/location/city", "/name"]);
+        let kept = decode_record(&raw, Some(&k)).expect("decode");
+        let full: Value = serde_json::from_str(text).expect("json");
+        let mut expected = full.as_object().expect("object").clone();
+        expected.retain(|key, _| k.reads(key));
+        assert_eq!(kept, Value::Object(expected));
+        assert_eq!(kept["name"], "later wins");
+        assert!(kept.get("notes").is_none() && kept.get("type").is_none());
+        // Without keys: the whole record.
+        assert_eq!(decode_record(&raw, None).expect("decode"), full);
+    }
+
+    #[test]
+    fn a_record_that_is_not_an_object_or_not_json_decodes_as_before() {
+        let k = keys(&["/name"]);
+        for text in [r#"[1, 2]"#, r#""text""#, "5"] {
+            let raw = RawValue::from_string(text.into()).expect("json");
+            assert_eq!(
+                decode_record(&raw, Some(&k)).expect("decode"),
+                serde_json::from_str::<Value>(text).expect("json")
+            );
+        }
+    }
+}
