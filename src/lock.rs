@@ -66,30 +66,24 @@ impl StateLock {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::state(&path, e))?;
         }
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::state(&path, format!("cannot open the lock file: {e}")))?;
-        // SAFETY: flock on a file descriptor we own; no memory is shared.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let holder = read_holder(&mut file);
-                return Err(Error::Locked {
-                    path,
-                    holder: if holder.is_empty() {
-                        "a process that is just starting".into()
-                    } else {
-                        holder
-                    },
-                });
-            }
-            return Err(Error::state(&path, format!("cannot lock: {err}")));
-        }
+        let mut file =
+            locked(&path, libc::LOCK_EX | libc::LOCK_NB).map_err(|(mut file, err)| {
+                match (file.as_mut(), err.raw_os_error()) {
+                    (Some(file), Some(libc::EWOULDBLOCK)) => {
+                        let holder = read_holder(file);
+                        Error::Locked {
+                            path: path.clone(),
+                            holder: if holder.is_empty() {
+                                "a process that is just starting".into()
+                            } else {
+                                holder
+                            },
+                        }
+                    }
+                    (Some(_), _) => Error::state(&path, format!("cannot lock: {err}")),
+                    (None, _) => Error::state(&path, format!("cannot open the lock file: {err}")),
+                }
+            })?;
         let previous = read_holder(&mut file);
         if !previous.is_empty() {
             tracing::warn!(lock = %path.display(), previous = %previous, "recovered a lock left by a process that ended without releasing it");
@@ -111,19 +105,48 @@ impl StateLock {
     /// Take the lock, waiting for the holder (for the short [`LockScope::Open`]).
     pub fn acquire_blocking(state_path: &Path, scope: LockScope) -> Result<Self> {
         let path = lock_path(state_path, scope);
+        let file = locked(&path, libc::LOCK_EX).map_err(|(file, err)| match file {
+            Some(_) => Error::state(&path, format!("cannot lock: {err}")),
+            None => Error::state(&path, format!("cannot open the lock file: {err}")),
+        })?;
+        Ok(Self { file })
+    }
+}
+
+/// Open (creating it if needed) the lock file at `path` and `flock` it
+/// with `operation`. A file removed (or replaced) between the open and the
+/// lock is opened again: a run that removes the state it created
+/// ([`crate::cli`]: a first run that reached no server) removes its lock
+/// files while holding them, and a process that had opened one just
+/// before must not then hold a lock on a file no one else can see. `Err`:
+/// the OS error, with the file when it was opened (the lock failed:
+/// `EWOULDBLOCK` when another holds it).
+fn locked(
+    path: &Path,
+    operation: libc::c_int,
+) -> std::result::Result<File, (Option<File>, std::io::Error)> {
+    use std::os::unix::fs::MetadataExt;
+    loop {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::state(&path, format!("cannot open the lock file: {e}")))?;
+            .open(path)
+            .map_err(|e| (None, e))?;
         // SAFETY: flock on a file descriptor we own; no memory is shared.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            let err = std::io::Error::last_os_error();
-            return Err(Error::state(&path, format!("cannot lock: {err}")));
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } != 0 {
+            return Err((Some(file), std::io::Error::last_os_error()));
         }
-        Ok(Self { file })
+        let same = match (file.metadata(), std::fs::metadata(path)) {
+            (Ok(held), Ok(named)) => held.dev() == named.dev() && held.ino() == named.ino(),
+            (_, Err(e)) if e.kind() == std::io::ErrorKind::NotFound => false,
+            // Cannot tell: keep it, as before this check.
+            _ => true,
+        };
+        if same {
+            return Ok(file);
+        }
     }
 }
 
@@ -176,6 +199,31 @@ mod tests {
         drop(first);
         let again = StateLock::acquire(&state, LockScope::Sync, "sync").expect("free again");
         drop((again, backfill));
+    }
+
+    /// A lock file removed while held (a first run that reached no server
+    /// removes the state it created): a process that had opened it and
+    /// waited for the lock then holds the file named by the path, not
+    /// the removed one.
+    #[test]
+    fn a_lock_file_removed_while_held_is_opened_again_by_its_waiter() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.db");
+        let held = StateLock::acquire_blocking(&state, LockScope::Open).expect("held");
+        let waiter = {
+            let state = state.clone();
+            std::thread::spawn(move || StateLock::acquire_blocking(&state, LockScope::Open))
+        };
+        // The waiter opens the file and waits in flock meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let path = lock_path(&state, LockScope::Open);
+        std::fs::remove_file(&path).expect("removed");
+        drop(held);
+        let got = waiter.join().expect("joined").expect("locked");
+        let named = std::fs::metadata(&path).expect("made again");
+        let file = got.file.metadata().expect("held file");
+        assert_eq!((file.dev(), file.ino()), (named.dev(), named.ino()));
     }
 
     /// Every lock file left beside a state is named in the README, which

@@ -11,7 +11,21 @@ use intercom_export::telemetry;
 fn main() -> ExitCode {
     intercom_export::allocator::keep_large_blocks_out_of_the_heap();
     let cli = Cli::parse();
-    let format = cli.log_format;
+    let format = match telemetry::resolve_format(
+        cli.log_format,
+        std::env::var_os(telemetry::LOG_FORMAT_ENV).as_deref(),
+    ) {
+        Ok(format) => format,
+        Err(message) => {
+            // Logging is not set up yet: the plain `error: …` line.
+            telemetry::fatal::report_fatal(
+                telemetry::LogFormat::Human,
+                &message,
+                ExitStatus::Usage,
+            );
+            return ExitStatus::Usage.into();
+        }
+    };
     telemetry::init(format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

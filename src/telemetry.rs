@@ -19,6 +19,45 @@ pub enum LogFormat {
     Json,
 }
 
+/// The environment variable that sets the log format when `--log-format`
+/// is not given (Kubernetes, Airflow: env vars rather than arguments).
+pub const LOG_FORMAT_ENV: &str = "INTERCOM_LOG_FORMAT";
+
+/// The log format of the process: `--log-format` (`flag`) when given, else
+/// [`LOG_FORMAT_ENV`] (`env`: its value, `None` or empty when unset;
+/// `human` or `json`, any case), else human. `Err`: the message of a
+/// usage error for a value that is neither, naming the variable and the
+/// values it takes (said before logging is set up: write it with
+/// [`fatal::report_fatal`] in the human format).
+pub fn resolve_format(
+    flag: Option<LogFormat>,
+    env: Option<&std::ffi::OsStr>,
+) -> Result<LogFormat, String> {
+    use clap::ValueEnum;
+    if let Some(format) = flag {
+        return Ok(format);
+    }
+    let Some(value) = env else {
+        return Ok(LogFormat::default());
+    };
+    let text = value.to_string_lossy();
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(LogFormat::default());
+    }
+    LogFormat::from_str(text, true).map_err(|_| {
+        let allowed: Vec<String> = LogFormat::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_string()))
+            .collect();
+        format!(
+            "{LOG_FORMAT_ENV}={text} is not a log format; use {} (or unset it; \
+             --log-format overrides it)",
+            allowed.join(" or ")
+        )
+    })
+}
+
 /// The log format [`init`] installed (human before it is called).
 pub fn log_format() -> LogFormat {
     FORMAT.get().copied().unwrap_or_default()
@@ -304,7 +343,39 @@ impl std::fmt::Debug for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsStr;
     use std::time::Duration;
+
+    /// `--log-format` wins over `INTERCOM_LOG_FORMAT`, which wins over
+    /// the default; a value that is neither format is an error naming the
+    /// variable, the value and both formats.
+    #[test]
+    fn the_log_format_comes_from_the_flag_then_the_variable() {
+        let json = Some(OsStr::new("json"));
+        assert_eq!(resolve_format(None, None), Ok(LogFormat::Human));
+        assert_eq!(resolve_format(None, json), Ok(LogFormat::Json));
+        assert_eq!(
+            resolve_format(None, Some(OsStr::new(" JSON "))),
+            Ok(LogFormat::Json)
+        );
+        assert_eq!(
+            resolve_format(Some(LogFormat::Human), json),
+            Ok(LogFormat::Human)
+        );
+        assert_eq!(
+            resolve_format(Some(LogFormat::Json), Some(OsStr::new("xml"))),
+            Ok(LogFormat::Json)
+        );
+        assert_eq!(
+            resolve_format(None, Some(OsStr::new(""))),
+            Ok(LogFormat::Human)
+        );
+        let e = resolve_format(None, Some(OsStr::new("xml"))).expect_err("not a format");
+        assert!(
+            e.starts_with("INTERCOM_LOG_FORMAT=xml is not a log format; use human or json"),
+            "{e}"
+        );
+    }
 
     fn fields(label: &str, rows: u64, total: Option<u64>) -> LineFields<'_> {
         LineFields {

@@ -41,9 +41,10 @@ Exit codes:
 #[derive(Debug, Parser)]
 #[command(name = "intercom-export", version, after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Log format on stderr.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
+    /// Log format on stderr [default: human, or the INTERCOM_LOG_FORMAT
+    /// environment variable (human or json) when set].
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
 
     #[command(subcommand)]
     pub command: Command,

@@ -14,8 +14,9 @@ pub const ENV_PREFIX: &str = "INTERCOM_";
 /// [`crate::failpoint`], the Postgres and S3 endpoints of its test suite).
 const TEST_VARIABLES_PREFIX: &str = "INTERCOM_EXPORT_TEST_";
 
-/// Every `INTERCOM_*` variable a user sets for this program: the token's
-/// and one per config key that the environment can set.
+/// Every `INTERCOM_*` variable a user sets for this program: the token's,
+/// the log format's ([`crate::telemetry::LOG_FORMAT_ENV`]) and one per
+/// config key that the environment can set.
 pub(super) fn known_variables(keys: &[String]) -> Vec<String> {
     let mut names: Vec<String> = keys
         .iter()
@@ -24,6 +25,7 @@ pub(super) fn known_variables(keys: &[String]) -> Vec<String> {
         .collect();
     names.push(TOKEN_ENV.to_string());
     names.push(format!("{ENV_PREFIX}VERSION"));
+    names.push(crate::telemetry::LOG_FORMAT_ENV.to_string());
     names.sort();
     names
 }
@@ -101,7 +103,7 @@ const MAX_TYPO_EDITS: usize = 2;
 
 /// Config keys given as `INTERCOM_<KEY>` environment variables. An
 /// `INTERCOM_*` variable this program does not read (not a config key, not
-/// the token's, not in `also_read`: the `token_env` of `[[workspace]]`
+/// the token's nor the log format's, not in `also_read`: the `token_env` of `[[workspace]]`
 /// blocks) gets one WARN naming the closest one it reads; it stays a
 /// warning (other tools may set `INTERCOM_*` variables of their own).
 pub(super) fn env_table(
@@ -115,7 +117,12 @@ pub(super) fn env_table(
         let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
             continue;
         };
-        if name == TOKEN_ENV || name.starts_with(TEST_VARIABLES_PREFIX) || also_read.contains(&name)
+        // The log format's is read before logging starts (`main`), not
+        // as a config key.
+        if name == TOKEN_ENV
+            || name == crate::telemetry::LOG_FORMAT_ENV
+            || name.starts_with(TEST_VARIABLES_PREFIX)
+            || also_read.contains(&name)
         {
             continue;
         }

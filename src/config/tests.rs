@@ -331,6 +331,8 @@ fn a_misspelled_report_or_environment_key_gets_the_nearest_name() {
         ("INTERCOM_API_TOKEN", "INTERCOM_ACCESS_TOKEN"),
         ("INTERCOM_ACCESS_TOKN", "INTERCOM_ACCESS_TOKEN"),
         ("INTERCOM_TOKEN_FIL", "INTERCOM_ACCESS_TOKEN"),
+        // Read by `main` before logging, not a config key, but known.
+        ("INTERCOM_LOG_FORMT", "INTERCOM_LOG_FORMAT"),
     ] {
         assert_eq!(
             env::closest_variable(typo, &known).map(String::as_str),

@@ -203,7 +203,18 @@ async fn backfill_report(ctx: &RunCtx, job: &BackfillJob, report: ReportName) ->
     }
     outcome.seconds = started.elapsed().as_secs_f64();
     outcome.http = client.own_stats();
+    // Its anomaly lines, then how it ended.
     outcome.anomalies.warn(report.as_str());
+    if let Some(error) = &outcome.error {
+        log_failed(report, error);
+    } else if done.stopped {
+        tracing::info!(
+            %report,
+            rows = outcome.rows,
+            windows_done = outcome.windows_done,
+            "report stopped; its windows done are kept, the next run exports the rest"
+        );
+    }
     lease.release().await;
     done.leased.outcome = Some(outcome);
     Ok(done)

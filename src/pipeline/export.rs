@@ -258,7 +258,6 @@ pub(crate) async fn export(
             tokio::task::spawn_blocking(move || writer.abort())
                 .await
                 .ok();
-            tracing::info!(%report, rows = checkpointed.rows, "report stopped at its last checkpoint");
             return Ok(Exported {
                 rows: checkpointed.rows,
                 files: checkpointed.files,

@@ -317,7 +317,6 @@ async fn sync_report(ctx: &RunCtx, report: ReportName) -> Result<Leased> {
     outcome.http = client.own_stats();
     match result {
         Ok(done) => {
-            tracing::info!(%report, rows = done.rows, files = done.files, failed = done.failed.len(), "report done");
             outcome.rows = done.rows;
             outcome.files = done.files;
             outcome.failed = done.failed;
@@ -338,7 +337,10 @@ async fn sync_report(ctx: &RunCtx, report: ReportName) -> Result<Leased> {
             }
         }
     }
+    // Its anomaly lines, then its last line: what a log reader sees last
+    // of a report is how it ended.
     outcome.anomalies.warn(report.as_str());
+    log_end(&outcome);
     lease.release().await;
     // Its pages, writers and buffers are freed.
     crate::extract::ahead::give_back_freed_memory(true);
@@ -395,7 +397,35 @@ async fn take_lease(
     }
 }
 
-/// Record a report's failure. An authentication failure ends the run (no
+/// The last line of a report of a sync, after its anomaly lines: `report
+/// done` (rows, files, failed items), `report stopped at its last
+/// checkpoint` (a stop request cut it short: rows, files and failed items
+/// its checkpoints committed) or `report failed` (its error; an ERROR).
+fn log_end(outcome: &ReportOutcome) {
+    let report = outcome.report;
+    let (rows, files, failed) = (outcome.rows, outcome.files, outcome.failed.len());
+    if let Some(error) = &outcome.error {
+        log_failed(report, error);
+    } else if outcome.stopped {
+        tracing::info!(
+            %report,
+            rows,
+            files,
+            failed,
+            "report stopped at its last checkpoint; the next run goes on from there"
+        );
+    } else {
+        tracing::info!(%report, rows, files, failed, "report done");
+    }
+}
+
+/// The line of a failed report (after its anomaly lines).
+fn log_failed(report: ReportName, error: &str) {
+    tracing::error!(%report, error = %error, "report failed; its cursor stays at its last commit");
+}
+
+/// Record a report's failure (logged by the caller, [`log_failed`], after
+/// the report's anomaly lines). An authentication failure ends the run (no
 /// other report would succeed either) and comes back as `Err` (the run is
 /// marked failed once its running reports end, [`end_run`]); any other
 /// comes back as its message.
@@ -412,7 +442,6 @@ async fn fail_report(
     if e.is_unauthorized() || e.is_unreachable() {
         return Err(e);
     }
-    tracing::error!(%report, error = %message, "report failed; its cursor stays at its last commit");
     Ok(message)
 }
 

@@ -246,6 +246,24 @@ impl StateStore {
             .map_err(|e| self.err(e))
     }
 
+    /// Whether the state holds anything but runs and their reports'
+    /// outcomes (`runs`, `report_runs`), of any workspace: a cursor, a
+    /// committed file, a failed item, a backfill, a custom column or known
+    /// ids. `false`: no run ever committed anything to it.
+    pub async fn holds_work(&self) -> Result<bool> {
+        let n: i64 = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM cursors) + (SELECT COUNT(*) FROM files) \
+             + (SELECT COUNT(*) FROM failed_items) + (SELECT COUNT(*) FROM backfills) \
+             + (SELECT COUNT(*) FROM backfill_windows) + (SELECT COUNT(*) FROM custom_columns) \
+             + (SELECT COUNT(*) FROM known_ids)",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| self.err(e))?;
+        Ok(n > 0)
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -21,7 +21,17 @@ fn main() -> ExitCode {
             .chain(rest);
         Cli::parse_from(argv.collect::<Vec<std::ffi::OsString>>())
     };
-    telemetry::init(cli.log_format);
+    let format = match telemetry::resolve_format(
+        cli.log_format,
+        std::env::var_os(telemetry::LOG_FORMAT_ENV).as_deref(),
+    ) {
+        Ok(format) => format,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

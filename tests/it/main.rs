@@ -159,3 +159,8 @@ mod failed_writes;
 // Findings of a new user's trial: cleanup after a failed write, progress
 // lines, JSON errors, environment typos, clear errors, named anomalies.
 mod ops;
+
+// Findings of a fourth trial: INTERCOM_LOG_FORMAT, a report's last log line
+// after its anomaly warnings (failed, stopped, done), no state left by a
+// first run that reached no server.
+mod fourth_trial;
