@@ -20,6 +20,25 @@ pub fn format_utc(secs: i64) -> String {
     dt.format(fmt).unwrap_or_else(|_| secs.to_string())
 }
 
+/// A pseudo-random duration in `[0, max]` (jitter needs no strong randomness).
+pub(crate) fn random_upto(max: std::time::Duration) -> std::time::Duration {
+    if max.is_zero() {
+        return max;
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
+        .unwrap_or(0)
+        ^ (u64::from(std::process::id()) << 20);
+    // splitmix64 finaliser
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let millis = max.as_millis().max(1) as u64;
+    std::time::Duration::from_millis(z % (millis + 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ use crate::telemetry::LogFormat;
 
 mod check;
 mod demo;
+mod fresh_state;
 mod partial;
 mod run;
 mod state;
@@ -359,7 +360,7 @@ mod tests {
             Ok(std::time::Duration::from_secs(604_800))
         );
         assert!(parse_duration("1 fortnight").is_err());
-        let j = run::random_upto(std::time::Duration::from_secs(2));
+        let j = crate::time::random_upto(std::time::Duration::from_secs(2));
         assert!(j <= std::time::Duration::from_secs(2));
     }
 }

@@ -24,7 +24,8 @@ use crate::state::{StateLocation, StateStore};
 
 use super::summary::{FleetRun, WorkspaceRun, print_summary, status_of, write_summaries_json};
 use super::{
-    BackfillArgs, ExitStatus, ScheduleArgs, SyncArgs, exit_status, parse_date, parse_duration,
+    BackfillArgs, ExitStatus, ScheduleArgs, SyncArgs, exit_status, fresh_state, parse_date,
+    parse_duration,
 };
 
 /// One [`Settings`] per workspace to run (one without `[[workspace]]` blocks).
@@ -79,7 +80,7 @@ pub(super) async fn run_all(
         crate::telemetry::heartbeat::set_every(s.progress_log_every);
     }
     let locks = HeldLocks::default();
-    let fresh = fresh_states(all);
+    let fresh = fresh_state::fresh_states(all);
     let fleet_started = std::time::Instant::now();
     let skip_failed = args.skip_failed;
     // `buffer_unordered` starts the next workspace only when one of the
@@ -177,32 +178,8 @@ pub(super) async fn run_all(
         });
     }
     drop(finished);
-    // A state this run created and nothing but unreachable runs used goes
-    // again (while its lock is still held): a mistyped `--base-url` leaves
-    // no state (and no directory for it) behind.
-    let held = if backfill.is_some() {
-        LockScope::Backfill
-    } else {
-        LockScope::Sync
-    };
-    for (path, dirs) in &fresh {
-        let using: Vec<&Option<WorkspaceRun>> = all
-            .iter()
-            .zip(&ended)
-            .filter(|(s, _)| matches!(&s.state, StateLocation::Sqlite(p) if p == path))
-            .map(|(_, run)| run)
-            .collect();
-        let unreached = |run: &&Option<WorkspaceRun>| {
-            run.as_ref()
-                .and_then(|w| w.result.as_ref().err())
-                .is_some_and(reached_no_server)
-        };
-        // Every run that used it reached no server (one at least: its lock
-        // is held here), the others never started.
-        if using.iter().any(unreached) && using.iter().all(|r| r.is_none() || unreached(r)) {
-            remove_unused_state(path, dirs, held).await;
-        }
-    }
+    // A first run that reached no server leaves no state behind.
+    fresh_state::remove_unreached(&fresh, all, &ended, backfill.is_some()).await;
     drop(locks);
     let ended: Vec<WorkspaceRun> = ended.into_iter().flatten().collect();
     let status = ended
@@ -236,85 +213,6 @@ pub(super) async fn run_all(
         Some(e) => Err(e),
         None => Ok(status),
     }
-}
-
-/// The SQLite states of `all` that do not exist yet (a first run), once
-/// each, with the directories above each that do not exist either
-/// (deepest first): what a run would create for them.
-fn fresh_states(all: &[Settings]) -> Vec<(PathBuf, Vec<PathBuf>)> {
-    let mut fresh: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
-    for settings in all {
-        let StateLocation::Sqlite(path) = &settings.state else {
-            continue;
-        };
-        if path.exists() || fresh.iter().any(|(p, _)| p == path) {
-            continue;
-        }
-        let dirs = path
-            .parent()
-            .map(|dir| output::dirs::missing(dir, None))
-            .unwrap_or_default();
-        fresh.push((path.clone(), dirs));
-    }
-    fresh
-}
-
-/// Whether a workspace's run ended because no connection to Intercom
-/// could be opened ([`Error::is_unreachable`]: a wrong `--base-url` or
-/// region, a refused port, no network).
-fn reached_no_server(e: &anyhow::Error) -> bool {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<Error>())
-        .is_some_and(Error::is_unreachable)
-}
-
-/// Remove the SQLite state at `path` that this run created, its lock files
-/// and then the directories of `dirs` (made for it) left empty, if it holds
-/// nothing but runs ([`StateStore::holds_work`]) and no other process uses
-/// it: this run holds its `held` lock; the other one (sync or backfill) is
-/// taken here (held by another process: everything stays), and the open
-/// lock around the removal. Nothing is said either way: the run's error is
-/// what the user needs.
-async fn remove_unused_state(path: &Path, dirs: &[PathBuf], held: LockScope) {
-    let other_scope = match held {
-        LockScope::Backfill => LockScope::Sync,
-        _ => LockScope::Backfill,
-    };
-    let Ok(other) = StateLock::acquire(path, other_scope, "removing the state it created") else {
-        return;
-    };
-    let unused = match StateStore::open(path).await {
-        Ok(store) => {
-            let holds = store.holds_work().await;
-            store.close().await;
-            matches!(holds, Ok(false))
-        }
-        Err(_) => false,
-    };
-    if !unused {
-        return;
-    }
-    let opening = {
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || StateLock::acquire_blocking(&path, LockScope::Open))
-            .await
-    };
-    let Ok(Ok(open)) = opening else {
-        return;
-    };
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut file = path.as_os_str().to_os_string();
-        file.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(file));
-    }
-    // Removed while held: a process that opened one meanwhile opens it
-    // again when it finds it gone (`lock::locked`).
-    for scope in [LockScope::Sync, LockScope::Backfill, LockScope::Open] {
-        let _ = std::fs::remove_file(crate::lock::lock_path(path, scope));
-    }
-    drop((open, other));
-    output::dirs::remove_empty(dirs);
-    tracing::debug!(state = %path.display(), "removed the state this run created: it reached no server");
 }
 
 /// Wall-clock unix seconds, with a fraction (for the workspaces' times in
@@ -432,7 +330,7 @@ pub(super) async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
         if shutdown.requested() {
             break;
         }
-        let delay = (every + random_upto(jitter)).saturating_sub(started.elapsed());
+        let delay = (every + crate::time::random_upto(jitter)).saturating_sub(started.elapsed());
         tracing::info!(next_in_secs = delay.as_secs(), "waiting for the next sync");
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -445,25 +343,6 @@ pub(super) async fn schedule(args: ScheduleArgs) -> anyhow::Result<ExitStatus> {
         ExitStatus::Locked => ExitStatus::Success,
         other => other,
     })
-}
-
-/// A pseudo-random duration in `[0, max]` (jitter needs no strong randomness).
-pub(super) fn random_upto(max: std::time::Duration) -> std::time::Duration {
-    if max.is_zero() {
-        return max;
-    }
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64 ^ d.as_secs())
-        .unwrap_or(0)
-        ^ (u64::from(std::process::id()) << 20);
-    // splitmix64 finaliser
-    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    let millis = max.as_millis().max(1) as u64;
-    std::time::Duration::from_millis(z % (millis + 1))
 }
 
 /// The composition root of one workspace's run: take the state lock
