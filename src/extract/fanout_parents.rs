@@ -19,7 +19,10 @@
 //! search pages are most of its requests) no longer waits a whole page
 //! latency between its pages.
 
+use std::sync::Arc;
+
 use super::*;
+use crate::extract::record_keys::RecordKeys;
 
 /// One item to fetch: its key (failures are recorded under it) and what the
 /// fetch needs (`P`).
@@ -54,6 +57,9 @@ pub(crate) struct Feed<P, J> {
     /// A record → its job (`None` drops it; an error ends the fan-out
     /// when the fan-out gets to it, after the jobs before it).
     job: J,
+    /// The top-level keys `job` reads of a parent ([`Feed::reading`]);
+    /// `None`: parents are decoded whole.
+    keys: Option<Arc<RecordKeys>>,
 }
 
 /// How many of a fan-out's parents need a request of their own, which
@@ -186,7 +192,24 @@ where
         let stream =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) })
                 .flat_map(futures::stream::iter);
-        (Feed { tx, children, job }, stream)
+        (
+            Feed {
+                tx,
+                children,
+                job,
+                keys: None,
+            },
+            stream,
+        )
+    }
+
+    /// Parents are decoded with only `keys` (and the engine's own: `id`,
+    /// `updated_at`, `created_at`), the top-level keys `job` reads: a
+    /// conversation's parts only need its identity, a mapping table its
+    /// inline list ([`crate::extract::record_keys`]).
+    pub(crate) fn reading(mut self, keys: &[&str]) -> Self {
+        self.keys = Some(Arc::new(RecordKeys::of([], keys)));
+        self
     }
 
     /// Hand the fan-out parent `records` (also for a parent read that is not
@@ -232,6 +255,10 @@ where
 
     fn parents_ahead(&self, concurrency: usize) -> Option<ReadAhead> {
         Some(self.children.read_ahead(concurrency))
+    }
+
+    fn record_keys(&self) -> Option<Arc<RecordKeys>> {
+        self.keys.clone()
     }
 }
 

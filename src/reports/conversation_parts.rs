@@ -278,6 +278,8 @@ async fn resumable(
             parent: (id.to_string(), Some(updated_at), cutoff),
         }))
     });
+    // A conversation's identity is all its job reads.
+    let feed = feed.reading(&[]);
     let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let jobs = map_checkpoints(jobs, |search| {
         Ok(PartsCursor::checkpoint(search, &start)?.to_json())

@@ -232,6 +232,7 @@ pub async fn extract_from(
             },
         }))
     });
+    let feed = feed.reading(&["role"]);
     let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let retry = retry
         .iter()

@@ -174,6 +174,7 @@ pub async fn extract_from(
     let (feed, jobs) = Feed::channel_for(mapping.child_requests(), |parent| {
         parent_job(mapping, &search_endpoint, parent)
     });
+    let feed = feed.reading(mapping.parent_keys());
     let searching = fanout::read_parents(client, &spec, options, parents, feed);
     // A retried parent is read from its endpoint (no inline list to trust).
     let retry = retry

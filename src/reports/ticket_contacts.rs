@@ -86,6 +86,7 @@ fn run(c: ExtractCtx<'_>) -> ExtractFuture<'_> {
                 parent: (ticket, false),
             }))
         });
+        let feed = feed.reading(&["contacts"]);
         let searching = fanout::read_parents(client, &spec, c.options, parents, feed);
         // A retried ticket is read from its endpoint, written with the
         // updated_at it failed at.

@@ -147,6 +147,7 @@ pub async fn extract_from(
             parent: (ticket, cutoff),
         }))
     });
+    let feed = feed.reading(&["ticket_parts"]);
     let searching = fanout::read_parents(client, &spec, options, parents, feed);
     let jobs = map_checkpoints(jobs, |search| {
         Ok(PartsCursor::checkpoint(search, &start)?.to_json())

@@ -1029,9 +1029,17 @@ async fn expand_flattens_listed_objects_and_keeps_the_others_as_json() {
         ..skeleton_world()
     })
     .await;
+    // Pages of 20: past the first page, records are read in windows and
+    // decoded with only the keys the columns read
+    // (`extract::record_keys`), expanded and whole objects included.
+    let config = world.dir.path().join("pages.toml");
+    std::fs::write(&config, "page_size = 20\n").expect("config");
+    let config = config.display().to_string();
     assert_ok(
         &world
             .sync(&[
+                "--config",
+                &config,
                 "--reports",
                 "conversations,users",
                 "--option",
