@@ -14,6 +14,10 @@
 //!   time, one failure rule ([`crate::error::Error::scope`]), one failed-item
 //!   key codec ([`fanout::ItemKey`]), and checkpoints that carry the
 //!   parent cursor and the items failed so far.
+//! - `raw_page` and `record_keys`: a search page is read once into its
+//!   records kept as text; each is decoded when delivered, with only the
+//!   top-level keys its reader reads (a search report's columns, a
+//!   fan-out's jobs: `Feed::reading`), the rest passed over unbuilt.
 //!
 //! - [`run_lists`]: the custom-attribute declarations and snapshot lists,
 //!   each read at most once per run and shared by the run's reports.
