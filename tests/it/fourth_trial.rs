@@ -85,6 +85,22 @@ async fn intercom_log_format_sets_the_log_format_and_the_flag_wins() {
     );
 }
 
+/// The arguments of a `sync --reports users --log-format json` of `world`
+/// with `config` as its config file.
+fn json_log_sync(world: &World, config: &str) -> Vec<String> {
+    let path = world.dir.path().join("run.toml");
+    std::fs::write(&path, config).expect("config");
+    let mut args = sync_argv(
+        &path,
+        "users",
+        &world.sim.base_url(),
+        &world.output(),
+        &world.state(),
+    );
+    args.extend(["--log-format".into(), "json".into()]);
+    args
+}
+
 /// A report that fails (a part write failing like a full disk, after some
 /// checkpoints) logs its anomaly warnings (custom-attribute values not of
 /// their declared type, which the simulator's contacts have) before its
@@ -93,20 +109,10 @@ async fn intercom_log_format_sets_the_log_format_and_the_flag_wins() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_report_logs_its_anomalies_before_its_failed_line() {
     let world = World::start(small_world()).await;
-    let config = world.dir.path().join("windows.toml");
-    std::fs::write(
-        &config,
+    let args = json_log_sync(
+        &world,
         "page_size = 4\nrows_per_file = 25\ncheckpoint_secs = 0\nconcurrency = 1\n",
-    )
-    .expect("config");
-    let mut args = sync_argv(
-        &config,
-        "users",
-        &world.sim.base_url(),
-        &world.output(),
-        &world.state(),
     );
-    args.extend(["--log-format".into(), "json".into()]);
     let failed = run_cli(
         &args,
         &[
@@ -161,20 +167,10 @@ async fn a_report_stopped_by_sigterm_says_it_stopped_with_what_it_committed() {
         ..small_world()
     })
     .await;
-    let config = world.dir.path().join("stop.toml");
-    std::fs::write(
-        &config,
+    let args = json_log_sync(
+        &world,
         "page_size = 20\nrows_per_file = 25\ncheckpoint_secs = 0\n",
-    )
-    .expect("config");
-    let mut args = sync_argv(
-        &config,
-        "users",
-        &world.sim.base_url(),
-        &world.output(),
-        &world.state(),
     );
-    args.extend(["--log-format".into(), "json".into()]);
     // Paused (SIGSTOP) at its 4th page written, then SIGTERM.
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
         .args(&args)
