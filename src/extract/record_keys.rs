@@ -6,8 +6,10 @@
 //! and `formatted_phone`, for instance, are read by none of `users`'
 //! columns, yet building their `serde_json::Value`s was about an eighth of
 //! a contact's decoding. [`decode_record`] passes over the other keys
-//! without allocating. The records a search hands to anything else (a
-//! fan-out's parents, the mapping tables) are decoded whole.
+//! without allocating. A sink says which keys it reads
+//! ([`Sink::record_keys`]): a search report's writer its columns'
+//! ([`Projected`]), a fan-out's feed what its jobs read
+//! (`fanout::Feed::reading`); any other sink gets whole records.
 
 use std::borrow::Cow;
 use std::collections::BTreeSet;
