@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -94,40 +94,110 @@ pub(crate) fn decode_record(
     let Some(keys) = keys else {
         return serde_json::from_str(text.get());
     };
-    if !text.get().trim_start().starts_with('{') {
-        return serde_json::from_str(text.get());
-    }
     let mut de = serde_json::Deserializer::from_str(text.get());
-    let value = KeepKeys(keys).deserialize(&mut de)?;
+    let value = Pruning::Record(keys).deserialize(&mut de)?;
     de.end()?;
     Ok(value)
 }
 
-/// The [`DeserializeSeed`] of [`decode_record`].
-struct KeepKeys<'k>(&'k RecordKeys);
+/// A JSON value decoded into a `serde_json::Value` with some records'
+/// keys left out (a [`DeserializeSeed`]): the same value as a full decode
+/// but for the objects named here, which keep only `keys`' keys.
+#[derive(Clone, Copy)]
+pub(crate) enum Pruning<'k> {
+    /// The value is a record: an object keeps only these keys.
+    Record(&'k RecordKeys),
+    /// The value is a list of records (each object item as [`Self::Record`]).
+    Records(&'k RecordKeys),
+    /// The value is an object whose key `.0` holds a list of records
+    /// (`conversation_parts` of a conversation's `conversation_parts`); its
+    /// other keys are decoded whole.
+    RecordsUnder(&'static str, &'k RecordKeys),
+}
 
-impl<'de> DeserializeSeed<'de> for KeepKeys<'_> {
+impl<'de> DeserializeSeed<'de> for Pruning<'_> {
     type Value = Value;
 
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_map(self)
+        d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for KeepKeys<'_> {
+impl<'de> Visitor<'de> for Pruning<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a record (an object)")
+        f.write_str("any JSON value")
+    }
+
+    // Scalars as `serde_json::Value` decodes them.
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        match self {
+            Pruning::Records(keys) => {
+                while let Some(item) = seq.next_element_seed(Pruning::Record(keys))? {
+                    items.push(item);
+                }
+            }
+            _ => {
+                while let Some(item) = seq.next_element::<Value>()? {
+                    items.push(item);
+                }
+            }
+        }
+        Ok(Value::Array(items))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut kept = Map::new();
         while let Some(key) = map.next_key_seed(KeyText)? {
-            if self.0.reads(&key) {
-                kept.insert(key.into_owned(), map.next_value()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
+            match self {
+                Pruning::Record(keys) if !keys.reads(&key) => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                Pruning::RecordsUnder(name, keys) if key == name => {
+                    let list = map.next_value_seed(Pruning::Records(keys))?;
+                    kept.insert(key.into_owned(), list);
+                }
+                _ => {
+                    kept.insert(key.into_owned(), map.next_value()?);
+                }
             }
         }
         Ok(Value::Object(kept))
@@ -260,6 +330,54 @@ mod tests {
             assert_eq!(
                 decode_record(&raw, Some(&k)).expect("decode"),
                 serde_json::from_str::<Value>(text).expect("json")
+            );
+        }
+    }
+
+    /// A conversation's `conversation_parts`: each object part keeps only
+    /// the keys read, anything else (the list's other keys, a part that is
+    /// not an object, numbers of every kind) is as a full decode gives it.
+    #[test]
+    fn a_list_of_records_under_a_key_keeps_the_keys_read_of_each() {
+        let text = r#"{"type": "conversation_part.list", "total_count": 3,
+            "conversation_parts": [
+                {"type": "conversation_part", "id": "p1", "body": "<p>hi</p>", "tags": [],
+                 "author": {"id": "a1", "from_ai_agent": false}, "n": -1.5e3},
+                "not a part",
+                {"id": "p2", "app_package_code": null, "body": null, "big": 18446744073709551615}
+            ]}"#;
+        let k = keys(&["/body", "/author/id", "/big"]);
+        let mut de = serde_json::Deserializer::from_str(text);
+        let got = Pruning::RecordsUnder("conversation_parts", &k)
+            .deserialize(&mut de)
+            .expect("decode");
+        let mut want: Value = serde_json::from_str(text).expect("json");
+        for part in want["conversation_parts"].as_array_mut().expect("parts") {
+            if let Some(map) = part.as_object_mut() {
+                map.retain(|key, _| k.reads(key));
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(
+            got["conversation_parts"][0]["author"]["from_ai_agent"],
+            false
+        );
+        assert!(got["conversation_parts"][0].get("tags").is_none());
+        // Not the expected shapes: decoded whole.
+        for text in [
+            "null",
+            "[1, {\"a\": 2}]",
+            "\"x\"",
+            "{\"conversation_parts\": 5}",
+        ] {
+            let mut de = serde_json::Deserializer::from_str(text);
+            let got = Pruning::RecordsUnder("conversation_parts", &k)
+                .deserialize(&mut de)
+                .expect("decode");
+            assert_eq!(
+                got,
+                serde_json::from_str::<Value>(text).expect("json"),
+                "{text}"
             );
         }
     }

@@ -36,6 +36,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::extract::fanout::{self, FanOut, Feed, ItemKey, Job, Parents};
+use crate::extract::record_keys::{Pruning, RecordKeys};
 use crate::extract::shared_conversations::{Claim, SharedConversations};
 use crate::extract::{WriterHandle, url_safe_id};
 use crate::http::IntercomClient;
@@ -369,8 +370,24 @@ struct PartsOnly {
     updated_at: Value,
     #[serde(default)]
     statistics: Value,
-    #[serde(default)]
+    /// Each part with only the keys its row reads ([`PART_KEYS`]): a part's
+    /// `type`, `app_package_code`, `tags` and author flags are passed over.
+    #[serde(default, deserialize_with = "parts_list")]
     conversation_parts: Value,
+}
+
+/// The keys of a part its row reads: its columns' and what
+/// [`rows_of_parts`] derives columns from (`body`, `attachments`).
+static PART_KEYS: std::sync::LazyLock<RecordKeys> =
+    std::sync::LazyLock::new(|| RecordKeys::of(COLUMNS, &["body", "attachments"]));
+
+/// A conversation's `conversation_parts` object, its parts decoded with
+/// only [`PART_KEYS`] (anything else as sent).
+fn parts_list<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Value, D::Error> {
+    serde::de::DeserializeSeed::deserialize(
+        Pruning::RecordsUnder("conversation_parts", &PART_KEYS),
+        d,
+    )
 }
 
 impl PartsOnly {
