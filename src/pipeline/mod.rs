@@ -354,10 +354,12 @@ fn merge(run: &mut Recovered, report: Recovered) {
     run.removed.extend(report.removed);
 }
 
-/// The run ends with `e`: an authentication failure marks it failed (no
-/// other report would succeed either); returns `e`.
+/// The run ends with `e`: an authentication failure or no connection to
+/// the server marks it failed (no other report would succeed either; left
+/// `running`, the next sync would take it for an interrupted run); returns
+/// `e`.
 async fn end_run(state: &StateStore, run: &Run, e: Error) -> Error {
-    if e.is_unauthorized() {
+    if e.is_unauthorized() || e.is_unreachable() {
         let _ = state.finish_run(run, RunStatus::Failed).await;
     }
     e

@@ -257,6 +257,39 @@ async fn a_first_run_that_reaches_no_server_leaves_no_state_behind() {
     let out = run_cli(&refused(&world.state()), &[("INTERCOM_ACCESS_TOKEN", "t")]).await;
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(committed_files(&world.state(), "admins").await, before);
+    // Its run is recorded as failed, as a refused token's is: not left
+    // `running` for the next sync to "recover" as interrupted.
+    let show = run_cli(
+        &[
+            "state",
+            "show",
+            "--json",
+            "--state",
+            &world.state().display().to_string(),
+        ]
+        .map(String::from),
+        &[],
+    )
+    .await;
+    assert_ok(&show);
+    let shown: Value = serde_json::from_slice(&show.stdout).expect("state show --json");
+    let statuses: Vec<&str> = shown["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["status"].as_str())
+        .collect();
+    assert!(
+        statuses.contains(&"failed") && !statuses.contains(&"running"),
+        "{statuses:?}"
+    );
+    let next = world.sync(&["--reports", "admins"]).await;
+    assert_ok(&next);
+    assert!(
+        !stderr(&next).contains("interrupted run"),
+        "{}",
+        stderr(&next)
+    );
 }
 
 /// The files the state at `path` lists as committed for `report`.
