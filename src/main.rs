@@ -10,7 +10,10 @@ use intercom_export::telemetry;
 
 fn main() -> ExitCode {
     intercom_export::allocator::keep_large_blocks_out_of_the_heap();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return unparsed(e),
+    };
     let format = match telemetry::resolve_format(
         cli.log_format,
         std::env::var_os(telemetry::LOG_FORMAT_ENV).as_deref(),
@@ -43,4 +46,22 @@ fn main() -> ExitCode {
             status.into()
         }
     }
+}
+
+/// A command line clap cannot parse. `--help`, `--version` and, with human
+/// logs, usage errors: as clap prints them (help on stdout, exit 0; errors
+/// exit 2). With JSON logs asked for (`--log-format json`, or
+/// `INTERCOM_LOG_FORMAT=json`), a usage error is one JSON fatal record on
+/// stderr, exit 2, so a cron log stays JSON.
+fn unparsed(e: clap::Error) -> ExitCode {
+    let asked = telemetry::fatal::format_asked(
+        std::env::args_os(),
+        std::env::var_os(telemetry::LOG_FORMAT_ENV).as_deref(),
+    );
+    if !e.use_stderr() || asked == telemetry::LogFormat::Human {
+        e.exit()
+    }
+    let message = telemetry::fatal::usage_message(&e.render().to_string());
+    telemetry::fatal::report_fatal(asked, &message, ExitStatus::Usage);
+    ExitStatus::Usage.into()
 }

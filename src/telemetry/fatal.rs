@@ -64,6 +64,51 @@ pub fn report_fatal(format: LogFormat, message: &str, status: ExitStatus) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// The log format a command line asks for, read from the raw `args` (the
+/// last `--log-format X` or `--log-format=X` that names a format) and else
+/// from `env` ([`super::LOG_FORMAT_ENV`]'s value): for a command line clap
+/// cannot parse, whose error must still be one JSON record when JSON logs
+/// were asked for. Human when neither says json.
+pub fn format_asked(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    env: Option<&std::ffi::OsStr>,
+) -> LogFormat {
+    use clap::ValueEnum;
+    let args: Vec<String> = args
+        .into_iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut flag = None;
+    for (i, arg) in args.iter().enumerate() {
+        let value = match arg.strip_prefix("--log-format") {
+            Some("") => args.get(i + 1).map(String::as_str),
+            Some(rest) => rest.strip_prefix('='),
+            None => None,
+        };
+        if let Some(format) = value.and_then(|v| LogFormat::from_str(v, true).ok()) {
+            flag = Some(format);
+        }
+    }
+    super::resolve_format(flag, env).unwrap_or_default()
+}
+
+/// clap's rendered usage error (`error: …`, a `[possible values: …]` or
+/// `tip:` line, `Usage: …`, `For more information, try '--help'.`) as one
+/// line for [`fatal_line`]: its lines joined, without the `error: ` prefix
+/// (the fatal line has its own), the usage line or the pointer to `--help`.
+pub fn usage_message(rendered: &str) -> String {
+    let lines: Vec<&str> = rendered
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect();
+    let text = lines.join(" ");
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    format!("{text} (see --help)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +139,47 @@ mod tests {
         assert_eq!(
             fatal_line(LogFormat::Human, "boom", ExitStatus::Usage),
             "error: boom"
+        );
+    }
+    #[test]
+    fn the_format_asked_comes_from_the_raw_flag_then_the_variable() {
+        let args = |a: &[&str]| a.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        let json = Some(std::ffi::OsStr::new("json"));
+        assert_eq!(
+            format_asked(
+                args(&["x", "sync", "--log-format", "json", "--bogus"]),
+                None
+            ),
+            LogFormat::Json
+        );
+        assert_eq!(
+            format_asked(args(&["x", "--log-format=JSON"]), None),
+            LogFormat::Json
+        );
+        assert_eq!(
+            format_asked(args(&["x", "--log-format", "human"]), json),
+            LogFormat::Human
+        );
+        assert_eq!(
+            format_asked(args(&["x", "sync", "--bogus"]), json),
+            LogFormat::Json
+        );
+        assert_eq!(
+            format_asked(args(&["x", "--log-format", "xml"]), None),
+            LogFormat::Human
+        );
+        assert_eq!(
+            format_asked(args(&["x"]), Some(std::ffi::OsStr::new("xml"))),
+            LogFormat::Human
+        );
+    }
+
+    #[test]
+    fn a_usage_error_becomes_one_line() {
+        let rendered = "error: invalid value 'xlsx' for '--format <FORMAT>'\n  [possible values: parquet, csv]\n\nFor more information, try '--help'.\n";
+        assert_eq!(
+            usage_message(rendered),
+            "invalid value 'xlsx' for '--format <FORMAT>' [possible values: parquet, csv] (see --help)"
         );
     }
 }
