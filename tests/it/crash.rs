@@ -87,13 +87,36 @@ pub fn spawn_paused(args: &[String], pause: &str) -> tokio::process::Child {
 /// [`sigterm_and_wait`]'s output), and wait until it stops there; panics
 /// with `what` when it exits first.
 pub async fn start_paused_piped(args: &[String], pause: &str, what: &str) -> tokio::process::Child {
+    start_paused(args, pause, what, false).await
+}
+
+/// [`start_paused_piped`] with its stderr piped too and logging at info,
+/// for tests of its log lines.
+pub async fn start_paused_logged(
+    args: &[String],
+    pause: &str,
+    what: &str,
+) -> tokio::process::Child {
+    start_paused(args, pause, what, true).await
+}
+
+async fn start_paused(
+    args: &[String],
+    pause: &str,
+    what: &str,
+    logged: bool,
+) -> tokio::process::Child {
+    let (log, stderr) = match logged {
+        true => ("info", Stdio::piped()),
+        false => ("warn", Stdio::null()),
+    };
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
         .args(args)
         .env("INTERCOM_ACCESS_TOKEN", "t")
         .env("INTERCOM_EXPORT_TEST_PAUSE", pause)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", log)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
         .expect("binary starts");

@@ -3,13 +3,12 @@
 //! anomaly warnings, then how it ended: done, stopped or failed), and no
 //! state left behind by a first run that reached no server.
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use intercom_export::simulator::{LatencyModel, SimConfig};
 use serde_json::{Value, json};
 
-use crate::crash::{committed_rows, sigterm_and_wait, small_world, sync_args, wait_paused};
+use crate::crash::{committed_rows, sigterm_and_wait, small_world, start_paused_logged, sync_args};
 use crate::harness::*;
 
 /// Every stderr line of `out` as a JSON object; panics on a line that is
@@ -172,17 +171,7 @@ async fn a_report_stopped_by_sigterm_says_it_stopped_with_what_it_committed() {
         "page_size = 20\nrows_per_file = 25\ncheckpoint_secs = 0\n",
     );
     // Paused (SIGSTOP) at its 4th page written, then SIGTERM.
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_intercom-export"))
-        .args(&args)
-        .env("INTERCOM_ACCESS_TOKEN", "t")
-        .env("INTERCOM_EXPORT_TEST_PAUSE", "page:4")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("binary starts");
-    assert_eq!(wait_paused(&mut child).await, None, "paused at a page");
+    let child = start_paused_logged(&args, "page:4", "paused at a page").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     let out = sigterm_and_wait(child).await;
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));

@@ -369,19 +369,7 @@ async fn custom_attribute_misfits_name_the_attribute_and_sample_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_intercom_variable_is_named_with_the_closest_known_one() {
     let world = World::start(small_world()).await;
-    let args: Vec<String> = [
-        "sync",
-        "--base-url",
-        &world.sim.base_url(),
-        "--state",
-        &world.state().display().to_string(),
-        "--output",
-        &world.output().display().to_string(),
-        "--reports",
-        "admins",
-    ]
-    .map(String::from)
-    .to_vec();
+    let args = admins_args(&world, &[]);
     let out = run_cli(
         &args,
         &[

@@ -4,6 +4,7 @@
 //! error naming both, and an unknown excluded name names where it was given.
 
 use std::path::Path;
+use std::process::Output;
 
 use crate::crash::small_world;
 use crate::harness::*;
@@ -67,19 +68,13 @@ async fn a_report_named_on_the_command_line_wins_over_the_configs_exclusion() {
         &[],
     )
     .await;
-    assert_ok(&out);
-    assert_eq!(ran(&summary), ["admins", "teams"]);
-    assert_one_run_equals_truth_ids(&world, &world.output(), "teams", "teams").await;
-
-    let err = stderr(&out);
-    let warned = override_warnings(&err);
-    assert_eq!(warned.len(), 1, "{err}");
     let want = format!(
         "`exclude_reports` in the config file {} leaves out teams, which --reports names: it is \
          exported (the command line overrides the config file)",
         config.display()
     );
-    assert!(warned[0].contains(&want), "{want}\n{}", warned[0]);
+    admins_and_teams_ran_with_one_warning(&out, &summary, &want);
+    assert_one_run_equals_truth_ids(&world, &world.output(), "teams", "teams").await;
 
     // The same from the environment.
     let out = sync_with(
@@ -89,18 +84,10 @@ async fn a_report_named_on_the_command_line_wins_over_the_configs_exclusion() {
         &[("INTERCOM_REPORTS", "admins,teams")],
     )
     .await;
-    assert_ok(&out);
-    assert_eq!(ran(&summary), ["admins", "teams"]);
-    let err = stderr(&out);
-    let warned = override_warnings(&err);
-    assert_eq!(warned.len(), 1, "{err}");
-    assert!(
-        warned[0].contains(
-            "which INTERCOM_REPORTS names: it is exported (the environment overrides the \
-             config file)"
-        ),
-        "{}",
-        warned[0]
+    admins_and_teams_ran_with_one_warning(
+        &out,
+        &summary,
+        "which INTERCOM_REPORTS names: it is exported (the environment overrides the config file)",
     );
 
     // The exclusion from the environment, no config file involved: the
@@ -115,20 +102,13 @@ async fn a_report_named_on_the_command_line_wins_over_the_configs_exclusion() {
         &[("INTERCOM_EXCLUDE_REPORTS", "teams")],
     )
     .await;
-    assert_ok(&out);
-    assert_eq!(ran(&summary), ["admins", "teams"]);
-    let err = stderr(&out);
-    let warned = override_warnings(&err);
-    assert_eq!(warned.len(), 1, "{err}");
-    assert!(
-        warned[0].contains(
-            "INTERCOM_EXCLUDE_REPORTS leaves out teams, which --reports names: it is exported \
-             (the command line overrides the environment)"
-        ),
-        "{}",
-        warned[0]
+    let warned = admins_and_teams_ran_with_one_warning(
+        &out,
+        &summary,
+        "INTERCOM_EXCLUDE_REPORTS leaves out teams, which --reports names: it is exported \
+         (the command line overrides the environment)",
     );
-    assert!(!warned[0].contains("config file"), "{}", warned[0]);
+    assert!(!warned.contains("config file"), "{warned}");
 
     // The config's exclusion still applies to the reports it did not name
     // on the command line: the default reports without teams and tickets.
@@ -216,6 +196,19 @@ async fn an_unknown_excluded_report_names_where_it_was_given() {
         assert!(err.contains(&want), "{want}\n{err}");
         assert!(err.contains("admins, "), "the valid names: {err}");
     }
+}
+
+/// The run succeeded, exported exactly `admins` and `teams` (its
+/// `--summary-json` at `summary`), and warned once about an override, a
+/// warning that contains `want`; returns that warning.
+fn admins_and_teams_ran_with_one_warning(out: &Output, summary: &Path, want: &str) -> String {
+    assert_ok(out);
+    assert_eq!(ran(summary), ["admins", "teams"]);
+    let err = stderr(out);
+    let warned = override_warnings(&err);
+    assert_eq!(warned.len(), 1, "{err}");
+    assert!(warned[0].contains(want), "{want}\n{}", warned[0]);
+    warned[0].to_string()
 }
 
 /// The WARN lines saying an exclusion was overridden.
