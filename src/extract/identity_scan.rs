@@ -64,7 +64,7 @@ impl<'de> Visitor<'de> for Seed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let found = self.0;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(key) = map.next_key_seed(crate::extract::record_keys::KeyText)? {
             let slot = match key.as_ref() {
                 "id" => &mut found.id,
                 "updated_at" => &mut found.updated_at,

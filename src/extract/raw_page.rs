@@ -129,7 +129,7 @@ impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Envelope, A::Error> {
         let mut e = Envelope::default();
-        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(name) = map.next_key_seed(crate::extract::record_keys::KeyText)? {
             if name == self.key {
                 e.data = Some(map.next_value()?);
             } else if name == "pages" {

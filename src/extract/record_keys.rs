@@ -204,9 +204,11 @@ impl<'de> Visitor<'de> for Pruning<'_> {
     }
 }
 
-/// A record's key as text: borrowed from the record's text when it has no
-/// escapes, so a key passed over allocates nothing.
-struct KeyText;
+/// An object's key as text (a [`DeserializeSeed`] for
+/// `MapAccess::next_key_seed`): borrowed from the JSON text when it has no
+/// escapes, so a key passed over allocates nothing (`next_key::<Cow<str>>`
+/// always allocates). Used by every scan of records and pages.
+pub(crate) struct KeyText;
 
 impl<'de> DeserializeSeed<'de> for KeyText {
     type Value = Cow<'de, str>;
