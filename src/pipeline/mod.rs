@@ -359,7 +359,7 @@ fn merge(run: &mut Recovered, report: Recovered) {
 /// `running`, the next sync would take it for an interrupted run); returns
 /// `e`.
 async fn end_run(state: &StateStore, run: &Run, e: Error) -> Error {
-    if e.is_unauthorized() || e.is_unreachable() {
+    if ends_the_run(&e) {
         let _ = state.finish_run(run, RunStatus::Failed).await;
     }
     e
@@ -441,10 +441,17 @@ async fn fail_report(
     let _ = state
         .record_report_failure(run, report.as_str(), &message)
         .await;
-    if e.is_unauthorized() || e.is_unreachable() {
+    if ends_the_run(&e) {
         return Err(e);
     }
     Ok(message)
+}
+
+/// A report's error that ends the whole run, which is then marked failed: a
+/// rejected token or no connection to the server (no other report would
+/// succeed either).
+fn ends_the_run(e: &Error) -> bool {
+    e.is_unauthorized() || e.is_unreachable()
 }
 
 #[allow(clippy::too_many_arguments)]
